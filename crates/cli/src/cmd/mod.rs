@@ -1,0 +1,17 @@
+//! One module per subcommand. Each has an `Args` (or a subcommand enum) and a
+//! `run` function returning [`crate::error::CliResult`].
+
+pub mod audit;
+pub mod demo;
+pub mod encode;
+pub mod evaluate;
+pub mod filter;
+pub mod invite;
+pub mod keys;
+pub mod link;
+pub mod noncontact;
+pub mod pseudonymise;
+pub mod report;
+pub mod returns;
+pub mod synth;
+pub mod uptake;

@@ -1,0 +1,100 @@
+//! `trialink`: privacy-preserving record linkage and disclosure-controlled
+//! reporting for a clinical-trial recruitment service.
+//!
+//! This binary is thin: one module per subcommand under [`cmd`], each parsing
+//! its options and calling the library crates, which hold all domain logic.
+//!
+//! Exit status: 0 success, 1 a check failed (e.g. `audit` found an unsafe
+//! cell), 2 error (bad input, bad key, refused operation).
+
+#![forbid(unsafe_code)]
+
+mod cmd;
+mod error;
+mod progress;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Privacy-preserving linkage and disclosure-controlled reporting for
+/// clinical-trial recruitment.
+///
+/// Identifiers (NHS number, date of birth) are turned into keyed tokens at the
+/// edge; only the final minimised invitation batch carries contact details.
+#[derive(Parser)]
+#[command(name = "trialink", version, about, long_about = None)]
+#[command(after_help = "Exit status: 0 success, 1 a check failed, 2 error.\n\
+Start with `trialink demo` to see every flow end to end.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate, derive and fingerprint keys.
+    #[command(subcommand)]
+    Keys(cmd::keys::KeysCommand),
+    /// Turn NHS number + date of birth into keyed tokens.
+    Pseudonymise(cmd::pseudonymise::Args),
+    /// Encode records as clkhash-compatible CLKs (Bloom filters).
+    Encode(cmd::encode::Args),
+    /// Build or query exchangeable token filters (TLBF).
+    #[command(subcommand)]
+    Filter(cmd::filter::FilterCommand),
+    /// Link two token/CLK files (exact tokens, then fuzzy CLKs).
+    Link(cmd::link::Args),
+    /// Compare a match file with ground truth: precision, recall, F1.
+    Evaluate(cmd::evaluate::Args),
+    /// Generate a synthetic population with realistic errors.
+    Synth(cmd::synth::Args),
+    /// Manage the service's non-contact list.
+    #[command(subcommand)]
+    Noncontact(cmd::noncontact::NoncontactCommand),
+    /// Build a minimised, suppressed, quota-meeting invitation batch.
+    Invite(cmd::invite::Args),
+    /// Record a trial's uptake feedback.
+    Uptake(cmd::uptake::Args),
+    /// Record the mailer's return-to-sender file.
+    Returns(cmd::returns::Args),
+    /// Produce disclosure-controlled reports for a study.
+    Report(cmd::report::Args),
+    /// Audit published tables for disclosure risk.
+    Audit(cmd::audit::Args),
+    /// Run every flow end to end on synthetic data.
+    Demo(cmd::demo::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Keys(c) => cmd::keys::run(c),
+        Command::Pseudonymise(a) => cmd::pseudonymise::run(a),
+        Command::Encode(a) => cmd::encode::run(a),
+        Command::Filter(c) => cmd::filter::run(c),
+        Command::Link(a) => cmd::link::run(a),
+        Command::Evaluate(a) => cmd::evaluate::run(a),
+        Command::Synth(a) => cmd::synth::run(a),
+        Command::Noncontact(c) => cmd::noncontact::run(c),
+        Command::Invite(a) => cmd::invite::run(a),
+        Command::Uptake(a) => cmd::uptake::run(a),
+        Command::Returns(a) => cmd::returns::run(a),
+        Command::Report(a) => cmd::report::run(a),
+        Command::Audit(a) => cmd::audit::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            e.print();
+            ExitCode::from(e.code)
+        }
+    }
+}
