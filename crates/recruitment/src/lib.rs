@@ -1,0 +1,3 @@
+//! Study requests, cohort criteria, quotas, SWAT arms, QA seeds, minimised batches, uptake and returns
+
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! Standard exclusions, non-contact and enrolled lists, invitation-frequency cap
+
+#![forbid(unsafe_code)]
