@@ -1,0 +1,85 @@
+//! Errors: positions and column names, never values from the data.
+
+use std::path::PathBuf;
+
+/// Errors from reading and writing tabular files.
+#[derive(Debug, thiserror::Error)]
+pub enum TabularError {
+    /// The input could not be opened.
+    #[error("{path}: cannot open: {source}")]
+    Open { path: String, source: std::io::Error },
+    /// The input has no header row.
+    #[error("{path}: the file is empty (expected a header row)")]
+    Empty { path: String },
+    /// A header name is not UTF-8.
+    #[error("{path}: line 1, column {column}: header name is not UTF-8")]
+    HeaderNotUtf8 { path: String, column: usize },
+    /// Two header names are the same (case-insensitively).
+    #[error("{path}: line 1: columns {first} and {second} have the same name")]
+    DuplicateHeader {
+        path: String,
+        first: usize,
+        second: usize,
+    },
+    /// No column matched the candidates.
+    #[error("{path}: no {what} column found; tried {tried}; the header has: {header}")]
+    MissingColumn {
+        path: String,
+        what: String,
+        tried: String,
+        header: String,
+    },
+    /// Several columns matched the candidates.
+    #[error("{path}: more than one column could be the {what} column: {matches}")]
+    AmbiguousColumn {
+        path: String,
+        what: String,
+        matches: String,
+    },
+    /// An explicitly named column is not in the header.
+    #[error("{path}: no column named `{name}`; the header has: {header}")]
+    NoSuchColumn {
+        path: String,
+        name: String,
+        header: String,
+    },
+    /// The CSV reader failed at a position.
+    #[error("{path}: line {line} (record {record}, byte {byte}): {what}")]
+    Read {
+        path: String,
+        line: u64,
+        record: u64,
+        byte: u64,
+        what: String,
+    },
+    /// The output exists and overwriting was not asked for.
+    #[error("{}: already exists; refusing to overwrite", path.display())]
+    OutputExists { path: PathBuf },
+    /// The output's directory does not exist or is not writable.
+    #[error("{}: cannot write: {source}", path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+    /// A manifest could not be read.
+    #[error("{}: not a valid trialink manifest: {what}", path.display())]
+    Manifest { path: PathBuf, what: String },
+}
+
+impl TabularError {
+    /// What the user should do next.
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            TabularError::MissingColumn { .. } | TabularError::NoSuchColumn { .. } => {
+                "name the column explicitly with the command's --*-column option"
+            }
+            TabularError::AmbiguousColumn { .. } => {
+                "name the column explicitly with the command's --*-column option"
+            }
+            TabularError::OutputExists { .. } => "choose a new output path, or remove the old file first",
+            TabularError::Empty { .. } => "the first row must be a header naming the columns",
+            TabularError::DuplicateHeader { .. } => {
+                "rename one of the columns so every header name is unique"
+            }
+            TabularError::Read { .. } => "check the file is a comma-separated CSV with a header row",
+            _ => return None,
+        })
+    }
+}
