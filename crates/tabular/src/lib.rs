@@ -39,7 +39,7 @@ pub use error::TabularError;
 pub use input::{InputSummary, Position, Source};
 pub use manifest::{FileRecord, KeyRecord, Manifest, RowCounts};
 pub use output::{sidecar_path, AtomicOutput, OutputMode, OutputSummary, PendingOutput};
-pub use rejects::Rejects;
+pub use rejects::{FinishedRejects, Rejects};
 pub use time::now_rfc3339;
 
 /// Prefix a cell that a spreadsheet would run as a formula (`=`, `+`, `-`,

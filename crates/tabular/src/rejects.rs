@@ -7,6 +7,16 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
+/// A completed rejects file (not yet in place) and its counts.
+pub struct FinishedRejects {
+    /// The file, to persist once the main output is ready.
+    pub pending: Option<PendingOutput>,
+    /// Counts by reason code.
+    pub by_reason: BTreeMap<String, u64>,
+    /// Rows rejected.
+    pub total: u64,
+}
+
 /// A rejects file being written, with counts by reason.
 pub struct Rejects {
     out: Option<AtomicOutput>,
@@ -85,12 +95,16 @@ impl Rejects {
     }
 
     /// Complete the file (not yet in place).
-    pub fn finish(self) -> Result<(Option<PendingOutput>, BTreeMap<String, u64>, u64), TabularError> {
+    pub fn finish(self) -> Result<FinishedRejects, TabularError> {
         let pending = match self.out {
             Some(o) => Some(o.finish()?),
             None => None,
         };
-        Ok((pending, self.by_reason, self.total))
+        Ok(FinishedRejects {
+            pending,
+            by_reason: self.by_reason,
+            total: self.total,
+        })
     }
 }
 
@@ -106,10 +120,10 @@ mod tests {
         r.add(3, "nhs_number", "nhs_check_digit").unwrap();
         r.add(7, "dob", "dob_format").unwrap();
         r.add(9, "nhs_number", "nhs_check_digit").unwrap();
-        let (pending, by, total) = r.finish().unwrap();
-        pending.unwrap().persist().unwrap();
-        assert_eq!(total, 3);
-        assert_eq!(by["nhs_check_digit"], 2);
+        let f = r.finish().unwrap();
+        f.pending.unwrap().persist().unwrap();
+        assert_eq!(f.total, 3);
+        assert_eq!(f.by_reason["nhs_check_digit"], 2);
         let text = std::fs::read_to_string(&p).unwrap();
         assert_eq!(text, "line,column,reason\n3,nhs_number,nhs_check_digit\n7,dob,dob_format\n9,nhs_number,nhs_check_digit\n");
     }
