@@ -14,7 +14,7 @@ pub struct Date {
 
 /// True for Gregorian leap years.
 pub fn is_leap(y: u16) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
 
 /// Days in a month of a year (month 1..=12).
