@@ -1,0 +1,141 @@
+//! Schema migrations. `PRAGMA user_version` holds the schema version; each
+//! migration moves the store from version `i` to `i + 1` inside one
+//! transaction. A store with a version newer than [`SCHEMA_VERSION`] is
+//! refused (it was written by a newer trialink).
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migration `i` takes the store from version `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the initial schema (DESIGN §5).
+    r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- People who asked not to be contacted, under service:store tokens.
+CREATE TABLE noncontact (
+    token  BLOB PRIMARY KEY CHECK (length(token) = 32),
+    added  TEXT NOT NULL,
+    source TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE studies (
+    study             TEXT PRIMARY KEY,
+    created           TEXT NOT NULL,
+    scope_fingerprint TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- One row per invitation batch. `state` is 'pending' between the insert of
+-- the batch's rows and the rename of its file into place, 'committed' after.
+CREATE TABLE batches (
+    batch_id       INTEGER PRIMARY KEY,
+    study          TEXT NOT NULL REFERENCES studies(study),
+    state          TEXT NOT NULL CHECK (state IN ('pending', 'committed')),
+    seed           INTEGER NOT NULL,
+    request_digest TEXT NOT NULL,
+    channel        TEXT NOT NULL,
+    as_of          TEXT NOT NULL,
+    created        TEXT NOT NULL,
+    invitations    INTEGER NOT NULL,
+    qa_seeds       INTEGER NOT NULL,
+    file_path      TEXT NOT NULL,
+    file_digest    TEXT NOT NULL,
+    UNIQUE (study, seed)
+);
+
+-- Files written with a batch: staged under `temp_path`, renamed to
+-- `final_path`. The primary file (the batch itself) is renamed last.
+CREATE TABLE batch_files (
+    batch_id   INTEGER NOT NULL REFERENCES batches(batch_id) ON DELETE CASCADE,
+    temp_path  TEXT NOT NULL,
+    final_path TEXT NOT NULL,
+    is_primary INTEGER NOT NULL,
+    PRIMARY KEY (batch_id, final_path)
+) WITHOUT ROWID;
+
+-- Invitations, under tokens and coarse demographics only.
+CREATE TABLE invitations (
+    id            INTEGER PRIMARY KEY,
+    reference     TEXT NOT NULL UNIQUE,
+    study         TEXT NOT NULL,
+    batch_id      INTEGER NOT NULL REFERENCES batches(batch_id) ON DELETE CASCADE,
+    position      INTEGER NOT NULL,
+    service_token BLOB NOT NULL CHECK (length(service_token) = 32),
+    study_token   BLOB NOT NULL CHECK (length(study_token) = 32),
+    arm           TEXT NOT NULL,
+    channel       TEXT NOT NULL,
+    template      TEXT NOT NULL,
+    registry      INTEGER NOT NULL CHECK (registry IN (0, 1)),
+    stratum       TEXT NOT NULL,
+    age_band      TEXT NOT NULL,
+    sex           TEXT NOT NULL,
+    ethnic_group  TEXT NOT NULL,
+    region        TEXT NOT NULL,
+    invited_on    TEXT NOT NULL
+);
+CREATE INDEX invitations_cap ON invitations (service_token, invited_on);
+CREATE INDEX invitations_study_token ON invitations (study, study_token);
+CREATE INDEX invitations_batch ON invitations (batch_id);
+
+-- Internal QA seeds sent with a batch: never counted as invitations.
+CREATE TABLE qa_seeds (
+    reference TEXT PRIMARY KEY,
+    study     TEXT NOT NULL,
+    batch_id  INTEGER NOT NULL REFERENCES batches(batch_id) ON DELETE CASCADE,
+    position  INTEGER NOT NULL,
+    label     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX qa_seeds_batch ON qa_seeds (batch_id);
+
+-- The current uptake status of an invitation ...
+CREATE TABLE outcomes (
+    invitation_id INTEGER PRIMARY KEY REFERENCES invitations(id) ON DELETE CASCADE,
+    status        TEXT NOT NULL,
+    status_date   TEXT NOT NULL,
+    recorded      TEXT NOT NULL
+);
+-- ... and every status ever reported for it.
+CREATE TABLE outcome_history (
+    id            INTEGER PRIMARY KEY,
+    invitation_id INTEGER NOT NULL REFERENCES invitations(id) ON DELETE CASCADE,
+    status        TEXT NOT NULL,
+    status_date   TEXT NOT NULL,
+    recorded      TEXT NOT NULL,
+    source        TEXT NOT NULL,
+    UNIQUE (invitation_id, status, status_date)
+);
+
+-- People a trial says are enrolled, under the study's scope.
+CREATE TABLE enrolled (
+    study       TEXT NOT NULL,
+    study_token BLOB NOT NULL CHECK (length(study_token) = 32),
+    added       TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    PRIMARY KEY (study, study_token)
+) WITHOUT ROWID;
+
+-- Return-to-sender records from the mailer.
+CREATE TABLE returns (
+    invitation_id INTEGER PRIMARY KEY REFERENCES invitations(id) ON DELETE CASCADE,
+    reason        TEXT NOT NULL,
+    return_date   TEXT NOT NULL,
+    recorded      TEXT NOT NULL,
+    source        TEXT NOT NULL
+);
+
+-- Every report table released, for differencing checks.
+CREATE TABLE releases (
+    id          INTEGER PRIMARY KEY,
+    study       TEXT NOT NULL,
+    table_name  TEXT NOT NULL,
+    released    TEXT NOT NULL,
+    policy      TEXT NOT NULL,
+    digest      TEXT NOT NULL,
+    content     TEXT NOT NULL
+);
+CREATE INDEX releases_study ON releases (study, table_name, released);
+"#,
+];

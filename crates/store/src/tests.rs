@@ -1,0 +1,320 @@
+use super::*;
+
+fn tok(i: u32) -> TokenBytes {
+    let mut t = [0u8; 32];
+    t[..4].copy_from_slice(&i.to_be_bytes());
+    t[31] = 0xa5;
+    t
+}
+
+fn inv(i: u32) -> Invitation {
+    Invitation {
+        reference: format!("00000000-0000-4000-8000-{i:012}"),
+        position: i,
+        service_token: tok(i),
+        study_token: tok(i + 1_000_000),
+        arm: "A".into(),
+        template: "letter-a".into(),
+        registry: false,
+        stratum: "50-54|female".into(),
+        age_band: "50-54".into(),
+        sex: "female".into(),
+        ethnic_group: "White".into(),
+        region: "London".into(),
+    }
+}
+
+fn staged(dir: &Path, name: &str, content: &str) -> Vec<StagedFile> {
+    let temp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&temp, content).unwrap();
+    let stemp = dir.join(format!(".{name}.summary.tmp"));
+    std::fs::write(&stemp, "summary").unwrap();
+    vec![
+        StagedFile {
+            temp,
+            final_path: dir.join(name),
+            primary: true,
+        },
+        StagedFile {
+            temp: stemp,
+            final_path: dir.join(format!("{name}.summary.json")),
+            primary: false,
+        },
+    ]
+}
+
+fn batch<'a>(files: &'a [StagedFile], invs: &'a [Invitation], qa: &'a [QaSeed], seed: u64) -> NewBatch<'a> {
+    NewBatch {
+        study: "galleri-2",
+        seed,
+        request_digest: "r",
+        channel: "postal",
+        as_of: "2026-11-21",
+        files,
+        invitations: invs,
+        qa_seeds: qa,
+    }
+}
+
+#[test]
+fn creates_and_reopens_at_current_version() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("s.sqlite");
+    {
+        let s = Store::open(&p).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        let mode: String = s
+            .connection()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o077, 0);
+    }
+    let s = Store::open(&p).unwrap();
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("s.sqlite");
+    {
+        let c = Connection::open(&p).unwrap();
+        c.execute_batch("PRAGMA user_version = 99").unwrap();
+    }
+    match Store::open(&p) {
+        Err(StoreError::NewerSchema {
+            found: 99, supported, ..
+        }) => assert_eq!(supported, SCHEMA_VERSION),
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+}
+
+#[test]
+fn second_process_is_refused_while_open() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("s.sqlite");
+    let _a = Store::open(&p).unwrap();
+    match Store::open(&p) {
+        Err(StoreError::Busy { .. }) => {}
+        other => panic!("expected Busy, got {other:?}"),
+    }
+}
+
+#[test]
+fn noncontact_add_is_idempotent() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&d.path().join("s.sqlite")).unwrap();
+    let c = s.noncontact_add(&[tok(1), tok(2), tok(2)], "test").unwrap();
+    assert_eq!(
+        c,
+        AddCounts {
+            added: 2,
+            already_present: 1
+        }
+    );
+    let c = s.noncontact_add(&[tok(2), tok(3)], "test").unwrap();
+    assert_eq!(
+        c,
+        AddCounts {
+            added: 1,
+            already_present: 1
+        }
+    );
+    assert_eq!(s.noncontact_count().unwrap(), 3);
+    assert_eq!(s.noncontact_tokens().unwrap(), vec![tok(1), tok(2), tok(3)]);
+}
+
+#[test]
+fn stage_publish_and_duplicate_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&d.path().join("s.sqlite")).unwrap();
+    s.ensure_study("galleri-2", "aaaa").unwrap();
+    let files = staged(d.path(), "b.csv", "ref\n1\n");
+    let invs = vec![inv(1), inv(2)];
+    let qa = vec![QaSeed {
+        reference: "qa-1".into(),
+        position: 3,
+        label: "row 1".into(),
+    }];
+    let id = s.stage_batch(&batch(&files, &invs, &qa, 7)).unwrap();
+    assert_eq!(s.find_batch("galleri-2", 7).unwrap().unwrap().state, "pending");
+    s.publish_batch(id).unwrap();
+    let b = s.find_batch("galleri-2", 7).unwrap().unwrap();
+    assert_eq!(b.state, "committed");
+    assert_eq!((b.invitations, b.qa_seeds), (2, 1));
+    assert!(d.path().join("b.csv").exists());
+    assert!(d.path().join("b.csv.summary.json").exists());
+    assert!(!files[0].temp.exists());
+    assert_eq!(
+        s.invitation_count(None).unwrap(),
+        2,
+        "QA seeds are not invitations"
+    );
+    assert_eq!(s.qa_seed_count(Some("galleri-2")).unwrap(), 1);
+    assert!(s.is_qa_reference("qa-1").unwrap());
+    let files2 = staged(d.path(), "c.csv", "x");
+    assert!(matches!(
+        s.stage_batch(&batch(&files2, &[], &[], 7)),
+        Err(StoreError::DuplicateBatch { .. })
+    ));
+    assert!(matches!(s.publish_batch(id), Err(StoreError::NotPending { .. })));
+}
+
+#[test]
+fn study_key_mismatch_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&d.path().join("s.sqlite")).unwrap();
+    s.ensure_study("x", "1111").unwrap();
+    s.ensure_study("x", "1111").unwrap();
+    assert!(matches!(
+        s.ensure_study("x", "2222"),
+        Err(StoreError::StudyKeyMismatch { .. })
+    ));
+}
+
+#[test]
+fn reconcile_rolls_back_when_file_missing_and_forward_when_present() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("s.sqlite");
+    let (back, fwd);
+    {
+        let mut s = Store::open(&p).unwrap();
+        s.ensure_study("galleri-2", "aaaa").unwrap();
+        // Killed after staging, before any rename: rolled back.
+        let f1 = staged(d.path(), "one.csv", "1");
+        back = s.stage_batch(&batch(&f1, &[inv(1)], &[], 1)).unwrap();
+        // Killed after the primary rename, before the state update: forward.
+        let f2 = staged(d.path(), "two.csv", "2");
+        fwd = s.stage_batch(&batch(&f2, &[inv(2)], &[], 2)).unwrap();
+        std::fs::rename(&f2[0].temp, &f2[0].final_path).unwrap();
+    }
+    let s = Store::open(&p).unwrap();
+    assert_eq!(s.reconciled().rolled_back, vec![back]);
+    assert_eq!(s.reconciled().rolled_forward, vec![fwd]);
+    assert!(s.find_batch("galleri-2", 1).unwrap().is_none());
+    assert_eq!(s.find_batch("galleri-2", 2).unwrap().unwrap().state, "committed");
+    assert!(!d.path().join("one.csv").exists());
+    assert!(!d.path().join(".one.csv.tmp").exists());
+    assert!(!d.path().join("one.csv.summary.json").exists());
+    assert!(d.path().join("two.csv").exists());
+    assert!(d.path().join("two.csv.summary.json").exists());
+    assert_eq!(s.invitation_count(None).unwrap(), 1);
+}
+
+#[test]
+fn capped_tokens_counts_within_window_across_studies() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&d.path().join("s.sqlite")).unwrap();
+    // token 1 invited three times (two recent), token 2 once recently.
+    s.load_history("a", 1, "2026-01-01", &[inv(1)]).unwrap();
+    s.load_history(
+        "b",
+        1,
+        "2026-10-01",
+        &[Invitation {
+            reference: "r2".into(),
+            ..inv(1)
+        }],
+    )
+    .unwrap();
+    s.load_history(
+        "c",
+        1,
+        "2026-11-01",
+        &[
+            Invitation {
+                reference: "r3".into(),
+                ..inv(1)
+            },
+            inv(2),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.capped_tokens("2026-06-01", 2).unwrap(), vec![tok(1)]);
+    assert_eq!(s.capped_tokens("2025-06-01", 3).unwrap(), vec![tok(1)]);
+    assert_eq!(s.capped_tokens("2026-06-01", 1).unwrap(), vec![tok(1), tok(2)]);
+    assert!(s.capped_tokens("2026-11-02", 1).unwrap().is_empty());
+}
+
+#[test]
+fn outcomes_keep_history_and_later_status_supersedes() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&d.path().join("s.sqlite")).unwrap();
+    s.load_history("galleri-2", 1, "2026-01-01", &[inv(1)]).unwrap();
+    let id = s.invitation_by_reference(&inv(1).reference).unwrap().unwrap().id;
+    assert_eq!(
+        s.record_outcome(id, "consented", "2026-02-01", "f").unwrap(),
+        OutcomeEffect::Current
+    );
+    assert_eq!(
+        s.record_outcome(id, "consented", "2026-02-01", "f").unwrap(),
+        OutcomeEffect::AlreadyRecorded
+    );
+    assert_eq!(
+        s.record_outcome(id, "expressed_interest", "2026-01-15", "f")
+            .unwrap(),
+        OutcomeEffect::HistoryOnly
+    );
+    assert_eq!(
+        s.record_outcome(id, "withdrawn", "2026-03-01", "f").unwrap(),
+        OutcomeEffect::Current
+    );
+    let cur: String = s
+        .connection()
+        .query_row(
+            "SELECT status FROM outcomes WHERE invitation_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(cur, "withdrawn");
+    let hist: i64 = s
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM outcome_history WHERE invitation_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(hist, 3);
+    assert_eq!(
+        s.record_return(id, "gone-away", "2026-02-02", "f").unwrap(),
+        ReturnEffect::Recorded
+    );
+    assert_eq!(
+        s.record_return(id, "gone-away", "2026-02-02", "f").unwrap(),
+        ReturnEffect::AlreadyRecorded
+    );
+    let by_tok = s
+        .invitation_by_study_token("galleri-2", &tok(1_000_001))
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_tok.id, id);
+    assert!(s
+        .invitation_by_study_token("other", &tok(1_000_001))
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn releases_are_logged() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&d.path().join("s.sqlite")).unwrap();
+    s.log_release("x", "uptake", "nhs-hes", "a,b\n1,2\n").unwrap();
+    s.log_release("x", "uptake", "nhs-hes", "a,b\n1,3\n").unwrap();
+    let r = s.releases("x", "uptake").unwrap();
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[1].2, "a,b\n1,3\n");
+}
+
+#[test]
+fn now_is_iso() {
+    let n = now_utc();
+    assert_eq!(n.len(), 20);
+    assert!(n.ends_with('Z'));
+}
