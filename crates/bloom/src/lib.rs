@@ -11,4 +11,5 @@
 
 #![deny(unsafe_code)]
 
+pub mod clk;
 pub mod tlbf;

@@ -56,7 +56,9 @@ pub enum TlbfError {
     #[error("TLBF reserved bytes at offset 5..8 are not zero")]
     ReservedNotZero,
     /// `m` is zero, not a multiple of 64, or too large.
-    #[error("TLBF bit count m={m} at offset 12 is invalid (expected a non-zero multiple of 64, at most 2^36)")]
+    #[error(
+        "TLBF bit count m={m} at offset 12 is invalid (expected a non-zero multiple of 64, at most 2^36)"
+    )]
     BadBitCount {
         /// The `m` field.
         m: u64,
@@ -198,8 +200,7 @@ impl Tlbf {
     /// Whether the token may be in the set (false positives at about the
     /// design rate, never false negatives).
     pub fn contains(&self, token: &[u8; 32]) -> bool {
-        positions(token, self.k, self.m)
-            .all(|p| self.words[(p / 64) as usize] & (1u64 << (p % 64)) != 0)
+        positions(token, self.k, self.m).all(|p| self.words[(p / 64) as usize] & (1u64 << (p % 64)) != 0)
     }
 
     /// Number of hash positions per token.
@@ -364,14 +365,8 @@ mod tests {
         assert_eq!(Tlbf::from_bytes(&bad), Err(TlbfError::ChecksumMismatch));
         let mut bad = good.clone();
         bad[12] = 65;
-        assert_eq!(
-            Tlbf::from_bytes(&bad),
-            Err(TlbfError::BadBitCount { m: 65 })
-        );
-        assert!(matches!(
-            Tlbf::from_bytes(b""),
-            Err(TlbfError::Truncated { .. })
-        ));
+        assert_eq!(Tlbf::from_bytes(&bad), Err(TlbfError::BadBitCount { m: 65 }));
+        assert!(matches!(Tlbf::from_bytes(b""), Err(TlbfError::Truncated { .. })));
     }
 
     proptest! {

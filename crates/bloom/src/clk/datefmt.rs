@@ -1,0 +1,311 @@
+//! The subset of Python's `datetime.strptime` that linkage schemas use, so
+//! that a date field is accepted and normalised exactly as clkhash does.
+//!
+//! Supported directives: `%Y %m %d %y %b %B %H %M %S %%`; whitespace in the
+//! format matches one or more whitespace characters; other characters match
+//! themselves. Matching is case-insensitive and tries the same alternatives,
+//! in the same order, as CPython's `_strptime` regular expressions, with
+//! backtracking. The whole input must match and the date must exist.
+
+/// A parsed strptime format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateFormat {
+    items: Vec<Item>,
+    source: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Item {
+    Lit(char),
+    Space,
+    Year4,
+    Year2,
+    Month,
+    Day,
+    MonthAbbr,
+    MonthFull,
+    Hour,
+    Minute,
+    Second,
+}
+
+/// Why a format string is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DateFormatError {
+    /// A `%` directive this implementation does not support.
+    #[error("unsupported strptime directive %{0} (supported: %Y %m %d %y %b %B %H %M %S %%)")]
+    Unsupported(char),
+    /// The format ends with a lone `%`.
+    #[error("format ends with a lone %")]
+    TrailingPercent,
+}
+
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+#[derive(Default, Clone, Copy)]
+struct Fields {
+    year: Option<i32>,
+    month: Option<u32>,
+    day: Option<u32>,
+}
+
+fn digits(s: &[char], n: usize) -> Option<u32> {
+    if s.len() < n {
+        return None;
+    }
+    let mut v = 0;
+    for c in &s[..n] {
+        v = v * 10 + c.to_digit(10).filter(|_| c.is_ascii_digit())?;
+    }
+    Some(v)
+}
+
+impl DateFormat {
+    /// Parse a strptime format string.
+    pub fn parse(fmt: &str) -> Result<Self, DateFormatError> {
+        let mut items = Vec::new();
+        let mut it = fmt.chars();
+        while let Some(c) = it.next() {
+            if c == '%' {
+                let d = it.next().ok_or(DateFormatError::TrailingPercent)?;
+                items.push(match d {
+                    'Y' => Item::Year4,
+                    'y' => Item::Year2,
+                    'm' => Item::Month,
+                    'd' => Item::Day,
+                    'b' => Item::MonthAbbr,
+                    'B' => Item::MonthFull,
+                    'H' => Item::Hour,
+                    'M' => Item::Minute,
+                    'S' => Item::Second,
+                    '%' => Item::Lit('%'),
+                    other => return Err(DateFormatError::Unsupported(other)),
+                });
+            } else if c.is_whitespace() {
+                if items.last() != Some(&Item::Space) {
+                    items.push(Item::Space);
+                }
+            } else {
+                items.push(Item::Lit(c));
+            }
+        }
+        Ok(DateFormat {
+            items,
+            source: fmt.to_string(),
+        })
+    }
+
+    /// The format string as written in the schema.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Parse `s` and return it as `YYYYMMDD` (clkhash's output format), or
+    /// `None` if it does not match or is not a real date.
+    pub fn normalise(&self, s: &str) -> Option<String> {
+        let chars: Vec<char> = s.chars().collect();
+        let f = self.matches(0, &chars, Fields::default())?;
+        let year = f.year.unwrap_or(1900);
+        let month = f.month.unwrap_or(1);
+        let day = f.day.unwrap_or(1);
+        if !(1..=9999).contains(&year)
+            || !(1..=12).contains(&month)
+            || day < 1
+            || day > days_in_month(year, month)
+        {
+            return None;
+        }
+        Some(format!("{year:04}{month:02}{day:02}"))
+    }
+
+    fn matches(&self, idx: usize, s: &[char], f: Fields) -> Option<Fields> {
+        let Some(item) = self.items.get(idx) else {
+            return if s.is_empty() { Some(f) } else { None };
+        };
+        // Candidate (consumed, fields) pairs in the order CPython's regex tries them.
+        let mut cands: Vec<(usize, Fields)> = Vec::with_capacity(3);
+        match *item {
+            Item::Lit(c) => {
+                if let Some(&h) = s.first() {
+                    if h == c || (h.to_lowercase().eq(c.to_lowercase())) {
+                        cands.push((1, f));
+                    }
+                }
+            }
+            Item::Space => {
+                let n = s.iter().take_while(|c| c.is_whitespace()).count();
+                // \s+ is greedy: longest first.
+                for k in (1..=n).rev() {
+                    cands.push((k, f));
+                }
+            }
+            Item::Year4 => {
+                if let Some(v) = digits(s, 4) {
+                    cands.push((
+                        4,
+                        Fields {
+                            year: Some(v as i32),
+                            ..f
+                        },
+                    ));
+                }
+            }
+            Item::Year2 => {
+                if let Some(v) = digits(s, 2) {
+                    let y = if v <= 68 { 2000 + v } else { 1900 + v };
+                    cands.push((
+                        2,
+                        Fields {
+                            year: Some(y as i32),
+                            ..f
+                        },
+                    ));
+                }
+            }
+            Item::Month => {
+                // 1[0-2]|0[1-9]|[1-9]
+                if let Some(v) = digits(s, 2) {
+                    if (10..=12).contains(&v) || (1..=9).contains(&v) && s[0] == '0' {
+                        cands.push((2, Fields { month: Some(v), ..f }));
+                    }
+                }
+                if let Some(v) = digits(s, 1) {
+                    if v >= 1 {
+                        cands.push((1, Fields { month: Some(v), ..f }));
+                    }
+                }
+            }
+            Item::Day => {
+                // 3[01]|[12]\d|0[1-9]|[1-9]| [1-9]
+                if let Some(v) = digits(s, 2) {
+                    if (30..=31).contains(&v) || (10..=29).contains(&v) || (1..=9).contains(&v) && s[0] == '0'
+                    {
+                        cands.push((2, Fields { day: Some(v), ..f }));
+                    }
+                }
+                if let Some(v) = digits(s, 1) {
+                    if v >= 1 {
+                        cands.push((1, Fields { day: Some(v), ..f }));
+                    }
+                }
+                if s.first() == Some(&' ') {
+                    if let Some(v) = digits(&s[1..], 1) {
+                        if v >= 1 {
+                            cands.push((2, Fields { day: Some(v), ..f }));
+                        }
+                    }
+                }
+            }
+            Item::MonthAbbr | Item::MonthFull => {
+                for (i, name) in MONTHS.iter().enumerate() {
+                    let name: Vec<char> = if *item == Item::MonthAbbr {
+                        name.chars().take(3).collect()
+                    } else {
+                        name.chars().collect()
+                    };
+                    if s.len() >= name.len()
+                        && s[..name.len()]
+                            .iter()
+                            .zip(&name)
+                            .all(|(a, b)| a.to_ascii_lowercase() == *b)
+                    {
+                        cands.push((
+                            name.len(),
+                            Fields {
+                                month: Some(i as u32 + 1),
+                                ..f
+                            },
+                        ));
+                    }
+                }
+            }
+            Item::Hour | Item::Minute | Item::Second => {
+                let max = match *item {
+                    Item::Hour => 23,
+                    Item::Minute => 59,
+                    _ => 61,
+                };
+                if let Some(v) = digits(s, 2) {
+                    if v <= max {
+                        cands.push((2, f));
+                    }
+                }
+                if digits(s, 1).is_some() {
+                    cands.push((1, f));
+                }
+            }
+        }
+        cands
+            .into_iter()
+            .find_map(|(k, f2)| self.matches(idx + 1, &s[k..], f2))
+    }
+}
+
+fn days_in_month(y: i32, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ => {
+            if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 {
+                29
+            } else {
+                28
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn n(fmt: &str, s: &str) -> Option<String> {
+        DateFormat::parse(fmt).unwrap().normalise(s)
+    }
+
+    #[test]
+    fn like_python_strptime() {
+        assert_eq!(n("%Y-%m-%d", "1955-12-16").as_deref(), Some("19551216"));
+        assert_eq!(n("%Y-%m-%d", "1955-1-6").as_deref(), Some("19550106"));
+        assert_eq!(n("%Y-%m-%d", "1955-02-29"), None);
+        assert_eq!(n("%Y-%m-%d", "2000-02-29").as_deref(), Some("20000229"));
+        assert_eq!(n("%Y-%m-%d", "1955-12-16 "), None);
+        assert_eq!(n("%d/%m/%Y", "16/12/1955").as_deref(), Some("19551216"));
+        assert_eq!(n("%Y%m%d", "19551216").as_deref(), Some("19551216"));
+        assert_eq!(n("%d %b %Y", "6 dec 1955").as_deref(), Some("19551206"));
+        assert_eq!(n("%d %B %Y", "06  December 1955").as_deref(), Some("19551206"));
+        assert_eq!(n("%y%m%d", "690101").as_deref(), Some("19690101"));
+        assert_eq!(n("%y%m%d", "680101").as_deref(), Some("20680101"));
+        assert_eq!(n("%Y-%m-%d", "１９５５-12-16"), None);
+        assert_eq!(n("%Y-%m-%d", ""), None);
+        assert!(DateFormat::parse("%j").is_err());
+        assert!(DateFormat::parse("%").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(fmt in "[%YmdyBbHMS/ -]{0,12}", s in "\\PC{0,16}") {
+            if let Ok(f) = DateFormat::parse(&fmt) { let _ = f.normalise(&s); }
+        }
+
+        #[test]
+        fn iso_roundtrip(y in 1000i32..9999, m in 1u32..=12, d in 1u32..=28) {
+            let s = format!("{y:04}-{m:02}-{d:02}");
+            prop_assert_eq!(n("%Y-%m-%d", &s), Some(format!("{y:04}{m:02}{d:02}")));
+        }
+    }
+}
