@@ -1,3 +1,427 @@
-//! Standard exclusions, non-contact and enrolled lists, invitation-frequency cap
+//! Who must not be invited, and why: the standard exclusions (deceased,
+//! National Data Opt-out, S-flag, armed forces, prison), the service's
+//! non-contact list, a trial's already-enrolled list and the
+//! invitation-frequency cap.
+//!
+//! Every candidate gets exactly one [`Reason`]: the first that applies in
+//! the fixed [`Reason::ORDER`], so an exclusion [`Funnel`] always adds up
+//! (`rows_in = Σ reasons`).
+//!
+//! Token lists arrive as a token CSV (with its `<file>.manifest.json`,
+//! DESIGN §4.4) or a TLBF filter (§4.5); [`load_token_list`] reads either
+//! and refuses one made under a key other than the expected scope key,
+//! naming both fingerprints. A [`TokenSet`] answers membership by binary
+//! search over sorted 32-byte tokens, or by the filter (whose false
+//! positives only ever err towards not contacting someone).
 
 #![forbid(unsafe_code)]
+
+mod lists;
+
+pub use lists::{load_token_list, ListError, ScopeRule, TokenList};
+
+use std::collections::BTreeMap;
+
+/// A token as raw bytes.
+pub type TokenBytes = [u8; 32];
+
+/// The outcome for one cohort row, in precedence order: the first that
+/// applies is the one counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reason {
+    /// The row could not be read (bad NHS number, DOB, flag …).
+    Rejected,
+    /// Outside the study's inclusion criteria.
+    NotEligible,
+    /// Recorded as deceased.
+    Deceased,
+    /// Registered a National Data Opt-out.
+    NationalDataOptOut,
+    /// Restricted (S-flag) record.
+    SFlag,
+    /// Serving in the armed forces.
+    ArmedForces,
+    /// In prison.
+    Prison,
+    /// No contact details for the request's channel.
+    NoContactDetails,
+    /// On the service's non-contact list.
+    NonContactList,
+    /// Already enrolled in the study (trial's list or recorded uptake).
+    AlreadyEnrolled,
+    /// Already invited to this study.
+    AlreadyInvited,
+    /// Over the invitation-frequency cap.
+    FrequencyCap,
+    /// Eligible but not chosen (stratum quota met, or stratum not requested).
+    NotSelected,
+    /// Invited.
+    Invited,
+}
+
+impl Reason {
+    /// Every reason in precedence order.
+    pub const ORDER: [Reason; 14] = [
+        Reason::Rejected,
+        Reason::NotEligible,
+        Reason::Deceased,
+        Reason::NationalDataOptOut,
+        Reason::SFlag,
+        Reason::ArmedForces,
+        Reason::Prison,
+        Reason::NoContactDetails,
+        Reason::NonContactList,
+        Reason::AlreadyEnrolled,
+        Reason::AlreadyInvited,
+        Reason::FrequencyCap,
+        Reason::NotSelected,
+        Reason::Invited,
+    ];
+
+    /// A stable code for summaries and reports.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::Rejected => "rejected",
+            Reason::NotEligible => "not_eligible",
+            Reason::Deceased => "deceased",
+            Reason::NationalDataOptOut => "national_data_opt_out",
+            Reason::SFlag => "s_flag",
+            Reason::ArmedForces => "armed_forces",
+            Reason::Prison => "prison",
+            Reason::NoContactDetails => "no_contact_details",
+            Reason::NonContactList => "non_contact_list",
+            Reason::AlreadyEnrolled => "already_enrolled",
+            Reason::AlreadyInvited => "already_invited",
+            Reason::FrequencyCap => "frequency_cap",
+            Reason::NotSelected => "not_selected",
+            Reason::Invited => "invited",
+        }
+    }
+}
+
+/// The standard exclusion flags of a cohort row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// Deceased.
+    pub deceased: bool,
+    /// National Data Opt-out registered.
+    pub national_data_opt_out: bool,
+    /// S-flag (restricted record).
+    pub s_flag: bool,
+    /// Armed forces.
+    pub armed_forces: bool,
+    /// Prison.
+    pub prison: bool,
+}
+
+impl Flags {
+    /// The first standard exclusion that applies, in precedence order.
+    pub fn exclusion(&self) -> Option<Reason> {
+        if self.deceased {
+            Some(Reason::Deceased)
+        } else if self.national_data_opt_out {
+            Some(Reason::NationalDataOptOut)
+        } else if self.s_flag {
+            Some(Reason::SFlag)
+        } else if self.armed_forces {
+            Some(Reason::ArmedForces)
+        } else if self.prison {
+            Some(Reason::Prison)
+        } else {
+            None
+        }
+    }
+}
+
+/// Parse a flag cell: `1/0`, `true/false`, `yes/no`, `y/n` (any case);
+/// blank is `false`. `None` for anything else.
+pub fn parse_flag(cell: &[u8]) -> Option<bool> {
+    let t = cell.trim_ascii();
+    if t.is_empty() {
+        return Some(false);
+    }
+    const TRUE: [&[u8]; 4] = [b"1", b"true", b"yes", b"y"];
+    const FALSE: [&[u8]; 4] = [b"0", b"false", b"no", b"n"];
+    if TRUE.iter().any(|w| t.eq_ignore_ascii_case(w)) {
+        Some(true)
+    } else if FALSE.iter().any(|w| t.eq_ignore_ascii_case(w)) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// A set of tokens: sorted and deduplicated for binary search, or a TLBF
+/// filter.
+pub enum TokenSet {
+    /// Sorted, deduplicated tokens.
+    Sorted(Vec<TokenBytes>),
+    /// A TLBF filter (false positives possible, never false negatives).
+    Filter(Box<bloom::tlbf::Tlbf>),
+    /// Several sets: a member of any is a member.
+    Union(Vec<TokenSet>),
+}
+
+impl std::fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenSet::Sorted(v) => write!(f, "TokenSet::Sorted({} tokens)", v.len()),
+            TokenSet::Filter(t) => write!(f, "TokenSet::Filter(n = {})", t.n()),
+            TokenSet::Union(v) => write!(f, "TokenSet::Union({} sets)", v.len()),
+        }
+    }
+}
+
+impl TokenSet {
+    /// The empty set.
+    pub fn empty() -> TokenSet {
+        TokenSet::Sorted(Vec::new())
+    }
+
+    /// A set from tokens in any order.
+    pub fn from_unsorted(mut v: Vec<TokenBytes>) -> TokenSet {
+        v.sort_unstable();
+        v.dedup();
+        TokenSet::Sorted(v)
+    }
+
+    /// Whether `t` is (or, for a filter, may be) in the set.
+    pub fn contains(&self, t: &TokenBytes) -> bool {
+        match self {
+            TokenSet::Sorted(v) => v.binary_search(t).is_ok(),
+            TokenSet::Filter(f) => f.contains(t),
+            TokenSet::Union(sets) => sets.iter().any(|s| s.contains(t)),
+        }
+    }
+
+    /// Number of tokens held (for a filter, the number inserted).
+    pub fn len(&self) -> u64 {
+        match self {
+            TokenSet::Sorted(v) => v.len() as u64,
+            TokenSet::Filter(f) => f.n(),
+            TokenSet::Union(sets) => sets.iter().map(|s| s.len()).sum(),
+        }
+    }
+
+    /// Whether the set holds no tokens.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The invitation-frequency cap: at most `max_invitations` across all
+/// studies within `within_days` days before the as-of date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrequencyCap {
+    /// Most invitations allowed in the window (a person with this many
+    /// already is not invited again).
+    pub max_invitations: u32,
+    /// Window length in days, ending at the as-of date.
+    pub within_days: u32,
+}
+
+impl FrequencyCap {
+    /// The first day of the window, `YYYY-MM-DD`.
+    pub fn window_start(&self, as_of: pseudonym::Date) -> String {
+        let d = pseudonym::Date::from_days_since_epoch(as_of.days_since_epoch() - self.within_days as i64)
+            .unwrap_or(as_of);
+        let mut iso = [0u8; 10];
+        d.write_iso(&mut iso);
+        String::from_utf8(iso.to_vec()).expect("ASCII")
+    }
+
+    /// The `service:store` tokens over the cap on `as_of`, from the store.
+    pub fn capped(
+        &self,
+        store: &store::Store,
+        as_of: pseudonym::Date,
+    ) -> Result<TokenSet, store::StoreError> {
+        Ok(TokenSet::Sorted(store.capped_tokens(
+            &self.window_start(as_of),
+            self.max_invitations.max(1),
+        )?))
+    }
+}
+
+/// What the suppression stage checks a pseudonymised candidate against.
+#[derive(Debug)]
+pub struct Suppressor {
+    /// Non-contact list (`service:store` tokens).
+    pub non_contact: TokenSet,
+    /// Already enrolled (study-scope tokens).
+    pub enrolled: TokenSet,
+    /// Already invited to this study (study-scope tokens).
+    pub invited: TokenSet,
+    /// Over the frequency cap (`service:store` tokens).
+    pub capped: TokenSet,
+}
+
+impl Suppressor {
+    /// The first list-based exclusion that applies, in precedence order.
+    pub fn check(&self, service_token: &TokenBytes, study_token: &TokenBytes) -> Option<Reason> {
+        if self.non_contact.contains(service_token) {
+            Some(Reason::NonContactList)
+        } else if self.enrolled.contains(study_token) {
+            Some(Reason::AlreadyEnrolled)
+        } else if self.invited.contains(study_token) {
+            Some(Reason::AlreadyInvited)
+        } else if self.capped.contains(service_token) {
+            Some(Reason::FrequencyCap)
+        } else {
+            None
+        }
+    }
+}
+
+/// Counts by [`Reason`]; always adds up to the rows seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Funnel {
+    counts: BTreeMap<Reason, u64>,
+}
+
+impl Funnel {
+    /// Count one row.
+    pub fn add(&mut self, r: Reason) {
+        *self.counts.entry(r).or_insert(0) += 1;
+    }
+
+    /// Move one row from one reason to another (e.g. eligible → invited).
+    pub fn moved(&mut self, from: Reason, to: Reason) {
+        if let Some(n) = self.counts.get_mut(&from) {
+            if *n > 0 {
+                *n -= 1;
+                self.add(to);
+            }
+        }
+    }
+
+    /// Rows counted under `r`.
+    pub fn get(&self, r: Reason) -> u64 {
+        self.counts.get(&r).copied().unwrap_or(0)
+    }
+
+    /// All rows counted.
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+
+    /// `(code, count)` in precedence order, every reason listed.
+    pub fn rows(&self) -> Vec<(&'static str, u64)> {
+        Reason::ORDER.iter().map(|&r| (r.code(), self.get(r))).collect()
+    }
+
+    /// Rows still in the pool after each stage: `(stage, excluded, remaining)`.
+    pub fn stages(&self) -> Vec<(&'static str, u64, u64)> {
+        let mut remaining = self.total();
+        Reason::ORDER
+            .iter()
+            .map(|&r| {
+                let n = self.get(r);
+                remaining -= n;
+                (r.code(), n, remaining)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn t(i: u8) -> TokenBytes {
+        [i; 32]
+    }
+
+    #[test]
+    fn flags_precedence() {
+        let all = Flags {
+            deceased: true,
+            national_data_opt_out: true,
+            s_flag: true,
+            armed_forces: true,
+            prison: true,
+        };
+        assert_eq!(all.exclusion(), Some(Reason::Deceased));
+        let f = Flags {
+            armed_forces: true,
+            prison: true,
+            ..Flags::default()
+        };
+        assert_eq!(f.exclusion(), Some(Reason::ArmedForces));
+        assert_eq!(Flags::default().exclusion(), None);
+    }
+
+    #[test]
+    fn flag_cells() {
+        for (c, v) in [
+            (&b"1"[..], Some(true)),
+            (b"TRUE", Some(true)),
+            (b" y ", Some(true)),
+            (b"0", Some(false)),
+            (b"", Some(false)),
+            (b"No", Some(false)),
+            (b"maybe", None),
+            (b"2", None),
+        ] {
+            assert_eq!(parse_flag(c), v, "{:?}", String::from_utf8_lossy(c));
+        }
+    }
+
+    #[test]
+    fn suppressor_precedence() {
+        let s = Suppressor {
+            non_contact: TokenSet::from_unsorted(vec![t(1)]),
+            enrolled: TokenSet::from_unsorted(vec![t(2), t(11)]),
+            invited: TokenSet::from_unsorted(vec![t(3)]),
+            capped: TokenSet::from_unsorted(vec![t(4), t(1)]),
+        };
+        assert_eq!(s.check(&t(1), &t(11)), Some(Reason::NonContactList));
+        assert_eq!(s.check(&t(9), &t(2)), Some(Reason::AlreadyEnrolled));
+        assert_eq!(s.check(&t(9), &t(3)), Some(Reason::AlreadyInvited));
+        assert_eq!(s.check(&t(4), &t(9)), Some(Reason::FrequencyCap));
+        assert_eq!(s.check(&t(5), &t(5)), None);
+    }
+
+    #[test]
+    fn filter_set_has_no_false_negatives() {
+        let toks: Vec<TokenBytes> = (0..200u8).map(|i| [i.wrapping_mul(37); 32]).collect();
+        let f = bloom::tlbf::Tlbf::build(toks.iter(), 0.01, [0; 8]).unwrap();
+        let s = TokenSet::Filter(Box::new(f));
+        assert!(toks.iter().all(|x| s.contains(x)));
+    }
+
+    #[test]
+    fn window_start() {
+        let cap = FrequencyCap {
+            max_invitations: 2,
+            within_days: 365,
+        };
+        let as_of = pseudonym::Date::new(2026, 11, 21).unwrap();
+        assert_eq!(cap.window_start(as_of), "2025-11-21");
+    }
+
+    proptest! {
+        #[test]
+        fn funnel_adds_up(rs in proptest::collection::vec(0usize..14, 0..200), moves in 0usize..50) {
+            let mut f = Funnel::default();
+            for &r in &rs { f.add(Reason::ORDER[r]); }
+            for _ in 0..moves { f.moved(Reason::NotSelected, Reason::Invited); }
+            prop_assert_eq!(f.total(), rs.len() as u64);
+            prop_assert_eq!(f.rows().iter().map(|r| r.1).sum::<u64>(), rs.len() as u64);
+            let st = f.stages();
+            prop_assert_eq!(st.last().unwrap().2, 0);
+        }
+
+        #[test]
+        fn sorted_set_membership(v in proptest::collection::vec(any::<u8>(), 0..50), probe in any::<u8>()) {
+            let s = TokenSet::from_unsorted(v.iter().map(|&i| t(i)).collect());
+            prop_assert_eq!(s.contains(&t(probe)), v.contains(&probe));
+        }
+
+        #[test]
+        fn parse_flag_never_panics(b in proptest::collection::vec(any::<u8>(), 0..10)) {
+            let _ = parse_flag(&b);
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! Reading token lists (token CSV + manifest, or TLBF) with the key check of
+//! DESIGN §4.4: the service derives the scope key named by the list (or the
+//! one expected) from its master key and refuses a list made under another
+//! key, naming both fingerprints.
+
+use crate::{TokenBytes, TokenSet};
+use pseudonym::{Key, Scope, Token};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Why a token list was refused. Never carries a token.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A token CSV without its manifest.
+    #[error(
+        "{path}: no manifest beside it (expected {manifest}); the key it was made with cannot be checked"
+    )]
+    NoManifest {
+        /// The token file.
+        path: PathBuf,
+        /// The manifest path looked for.
+        manifest: PathBuf,
+    },
+    /// The manifest could not be read.
+    #[error("{0}")]
+    Manifest(#[from] tabular::TabularError),
+    /// The manifest names no key fingerprint.
+    #[error("{manifest}: the manifest names no key_fingerprint")]
+    NoFingerprint {
+        /// The manifest.
+        manifest: PathBuf,
+    },
+    /// No scope in the manifest and none given.
+    #[error("{path}: the manifest names no scope and none was given; pass the scope as an option")]
+    NoScope {
+        /// The token file.
+        path: PathBuf,
+    },
+    /// The list names a scope other than the one required.
+    #[error("{path}: made for scope {found}, but this needs scope {expected} (a list for another study or registry)")]
+    WrongScope {
+        /// The token file.
+        path: PathBuf,
+        /// The scope named by the list.
+        found: String,
+        /// The scope required.
+        expected: String,
+    },
+    /// A scope label that breaks the grammar.
+    #[error("{path}: the scope named in the manifest is not a valid scope")]
+    BadScope {
+        /// The token file.
+        path: PathBuf,
+    },
+    /// Made with another key.
+    #[error(
+        "{path}: made with key fingerprint {found}, but the master key derives {expected} for scope {scope}; the list was made with a different key"
+    )]
+    FingerprintMismatch {
+        /// The token file.
+        path: PathBuf,
+        /// The fingerprint in the list's manifest or filter header.
+        found: String,
+        /// The fingerprint of the derived scope key.
+        expected: String,
+        /// The scope.
+        scope: String,
+    },
+    /// A TLBF file that does not parse.
+    #[error("{path}: {source}")]
+    Tlbf {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: bloom::tlbf::TlbfError,
+    },
+    /// A CSV problem (missing `token` column, malformed CSV).
+    #[error("{0}")]
+    Csv(tabular::TabularError),
+    /// A `token` cell that is not 64 hex characters.
+    #[error("{path}: line {line}, column `token`: expected 64 hexadecimal characters")]
+    BadToken {
+        /// The file.
+        path: PathBuf,
+        /// Line number.
+        line: u64,
+    },
+}
+
+/// Which scope a list must be under.
+#[derive(Debug, Clone)]
+pub enum ScopeRule {
+    /// Exactly this scope (e.g. `trial:<study>` for an enrolled list): a list
+    /// naming another scope is refused.
+    Exactly(Scope),
+    /// The scope the list names, else this default (e.g. a registry).
+    NamedOr(Option<Scope>),
+}
+
+/// A loaded, key-checked token list.
+#[derive(Debug)]
+pub struct TokenList {
+    /// The tokens.
+    pub set: TokenSet,
+    /// The scope they are under.
+    pub scope: Scope,
+    /// The scope key fingerprint (checked).
+    pub fingerprint: String,
+    /// Data rows read (token CSV) or tokens inserted (filter).
+    pub rows: u64,
+    /// Whether the list is a TLBF filter.
+    pub is_filter: bool,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// Read a token list, check its key against `master` derived for its scope,
+/// and return it with the derived scope key (to pseudonymise the cohort
+/// under the same scope). A TLBF file is recognised by its magic bytes.
+pub fn load_token_list(path: &Path, master: &Key, rule: &ScopeRule) -> Result<(TokenList, Key), ListError> {
+    let io = |source| ListError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut magic = [0u8; 4];
+    let n = read_up_to(&mut f, &mut magic).map_err(io)?;
+    drop(f);
+    let sha256 = store::file_sha256(path).map_err(io)?;
+    let bytes = std::fs::metadata(path).map_err(io)?.len();
+    let manifest_path = tabular::sidecar_path(path, ".manifest.json");
+    let manifest = if manifest_path.exists() {
+        Some(tabular::Manifest::read(&manifest_path)?)
+    } else {
+        None
+    };
+    let named_scope = match manifest.as_ref().and_then(|m| m.scope.clone()) {
+        Some(s) => Some(Scope::new(&s).map_err(|_| ListError::BadScope {
+            path: path.to_path_buf(),
+        })?),
+        None => None,
+    };
+    let scope = match rule {
+        ScopeRule::Exactly(want) => {
+            if let Some(found) = &named_scope {
+                if found != want {
+                    return Err(ListError::WrongScope {
+                        path: path.to_path_buf(),
+                        found: found.to_string(),
+                        expected: want.to_string(),
+                    });
+                }
+            }
+            want.clone()
+        }
+        ScopeRule::NamedOr(default) => {
+            named_scope
+                .or_else(|| default.clone())
+                .ok_or_else(|| ListError::NoScope {
+                    path: path.to_path_buf(),
+                })?
+        }
+    };
+    let key = master.derive(&scope);
+    let expected = key.fingerprint().to_string();
+    let mismatch = |found: String| ListError::FingerprintMismatch {
+        path: path.to_path_buf(),
+        found,
+        expected: expected.clone(),
+        scope: scope.to_string(),
+    };
+
+    if n == 4 && magic == bloom::tlbf::MAGIC {
+        let mut buf = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut buf))
+            .map_err(io)?;
+        let filter = bloom::tlbf::Tlbf::from_bytes(&buf).map_err(|source| ListError::Tlbf {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if filter.fingerprint_hex() != expected {
+            return Err(mismatch(filter.fingerprint_hex()));
+        }
+        if let Some(fp) = manifest.as_ref().and_then(|m| m.key_fingerprint.clone()) {
+            if fp != expected {
+                return Err(mismatch(fp));
+            }
+        }
+        let rows = filter.n();
+        return Ok((
+            TokenList {
+                set: TokenSet::Filter(Box::new(filter)),
+                scope,
+                fingerprint: expected,
+                rows,
+                is_filter: true,
+                sha256,
+                bytes,
+            },
+            key,
+        ));
+    }
+
+    let manifest = manifest.ok_or_else(|| ListError::NoManifest {
+        path: path.to_path_buf(),
+        manifest: manifest_path.clone(),
+    })?;
+    let fp = manifest.key_fingerprint.clone().ok_or(ListError::NoFingerprint {
+        manifest: manifest_path.clone(),
+    })?;
+    if fp != expected {
+        return Err(mismatch(fp));
+    }
+    let p = path.to_str().ok_or_else(|| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "path is not UTF-8",
+        ))
+    })?;
+    let mut src = tabular::Source::open(p).map_err(ListError::Csv)?;
+    let col = src
+        .column(None, &["token", "token_nhs_dob"], "token")
+        .map_err(ListError::Csv)?;
+    let mut rec = csv::ByteRecord::new();
+    let mut v: Vec<TokenBytes> = Vec::new();
+    while src.read(&mut rec).map_err(ListError::Csv)? {
+        let t = rec
+            .get(col)
+            .and_then(|c| Token::from_hex_bytes(c).ok())
+            .ok_or(ListError::BadToken {
+                path: path.to_path_buf(),
+                line: src.position().line,
+            })?;
+        v.push(t.0);
+    }
+    let rows = src.rows();
+    Ok((
+        TokenList {
+            set: TokenSet::from_unsorted(v),
+            scope,
+            fingerprint: expected,
+            rows,
+            is_filter: false,
+            sha256,
+            bytes,
+        },
+        key,
+    ))
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        let k = r.read(&mut buf[n..])?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pseudonym::{Date, Dob, NhsNumber, TokenKey};
+
+    fn write_list(
+        dir: &Path,
+        name: &str,
+        key: &Key,
+        scope: Option<&str>,
+        people: &[(&str, &str)],
+    ) -> PathBuf {
+        let tk = TokenKey::new(key);
+        let as_of = Date::new(2026, 11, 21).unwrap();
+        let p = dir.join(name);
+        let mut s = String::from("token\n");
+        for (n, d) in people {
+            let t = tk.token_nhs_dob(
+                &NhsNumber::parse(n).unwrap(),
+                &Dob::parse(d, &Default::default(), as_of).unwrap(),
+            );
+            s.push_str(&t.to_hex_string());
+            s.push('\n');
+        }
+        std::fs::write(&p, s).unwrap();
+        let mut m = tabular::Manifest::new("pseudonymise", "test");
+        m.scope = scope.map(str::to_string);
+        m.key_fingerprint = Some(key.fingerprint().to_string());
+        m.write(&tabular::sidecar_path(&p, ".manifest.json")).unwrap();
+        p
+    }
+
+    #[test]
+    fn accepts_matching_key_and_refuses_others_naming_both() {
+        let d = tempfile::tempdir().unwrap();
+        let master = Key::from_bytes([3; 32]);
+        let scope = Scope::new("registry:bpor").unwrap();
+        let good = write_list(
+            d.path(),
+            "good.csv",
+            &master.derive(&scope),
+            Some("registry:bpor"),
+            &[("9991335056", "1980-01-05")],
+        );
+        let (list, key) = load_token_list(&good, &master, &ScopeRule::NamedOr(None)).unwrap();
+        assert_eq!(list.rows, 1);
+        assert_eq!(key.fingerprint(), master.derive(&scope).fingerprint());
+        let other = Key::from_bytes([4; 32]);
+        let bad = write_list(
+            d.path(),
+            "bad.csv",
+            &other.derive(&scope),
+            Some("registry:bpor"),
+            &[("9991335056", "1980-01-05")],
+        );
+        let e = load_token_list(&bad, &master, &ScopeRule::NamedOr(None)).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&other.derive(&scope).fingerprint().to_string()),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&master.derive(&scope).fingerprint().to_string()),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn wrong_study_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let master = Key::from_bytes([3; 32]);
+        let other = Scope::trial("other").unwrap();
+        let p = write_list(
+            d.path(),
+            "e.csv",
+            &master.derive(&other),
+            Some("trial:other"),
+            &[],
+        );
+        let e = load_token_list(&p, &master, &ScopeRule::Exactly(Scope::trial("mine").unwrap())).unwrap_err();
+        assert!(matches!(e, ListError::WrongScope { .. }), "{e}");
+    }
+
+    #[test]
+    fn no_scope_needs_default() {
+        let d = tempfile::tempdir().unwrap();
+        let master = Key::from_bytes([3; 32]);
+        let scope = Scope::new("registry:x").unwrap();
+        let p = write_list(d.path(), "r.csv", &master.derive(&scope), None, &[]);
+        assert!(matches!(
+            load_token_list(&p, &master, &ScopeRule::NamedOr(None)),
+            Err(ListError::NoScope { .. })
+        ));
+        assert!(load_token_list(&p, &master, &ScopeRule::NamedOr(Some(scope))).is_ok());
+    }
+
+    #[test]
+    fn missing_manifest_and_bad_token() {
+        let d = tempfile::tempdir().unwrap();
+        let master = Key::from_bytes([3; 32]);
+        let p = d.path().join("t.csv");
+        std::fs::write(&p, "token\nabc\n").unwrap();
+        let rule = ScopeRule::NamedOr(Some(Scope::new("registry:x").unwrap()));
+        assert!(matches!(
+            load_token_list(&p, &master, &rule),
+            Err(ListError::NoManifest { .. })
+        ));
+        let mut m = tabular::Manifest::new("pseudonymise", "test");
+        m.key_fingerprint = Some(
+            master
+                .derive(&Scope::new("registry:x").unwrap())
+                .fingerprint()
+                .to_string(),
+        );
+        m.write(&tabular::sidecar_path(&p, ".manifest.json")).unwrap();
+        let e = load_token_list(&p, &master, &rule).unwrap_err();
+        assert!(matches!(e, ListError::BadToken { line: 2, .. }), "{e}");
+        assert!(!e.to_string().contains("abc"));
+    }
+
+    #[test]
+    fn tlbf_checked_by_header_fingerprint() {
+        let d = tempfile::tempdir().unwrap();
+        let master = Key::from_bytes([3; 32]);
+        let scope = Scope::trial("s1").unwrap();
+        let k = master.derive(&scope);
+        let toks = [[7u8; 32], [9u8; 32]];
+        let f = bloom::tlbf::Tlbf::build(toks.iter(), 0.001, k.fingerprint().0).unwrap();
+        let p = d.path().join("e.tlbf");
+        std::fs::write(&p, f.to_bytes()).unwrap();
+        let (list, _) = load_token_list(&p, &master, &ScopeRule::Exactly(scope.clone())).unwrap();
+        assert!(list.is_filter);
+        assert!(list.set.contains(&[7u8; 32]));
+        let wrong = bloom::tlbf::Tlbf::build(toks.iter(), 0.001, [1; 8]).unwrap();
+        std::fs::write(&p, wrong.to_bytes()).unwrap();
+        assert!(matches!(
+            load_token_list(&p, &master, &ScopeRule::Exactly(scope)),
+            Err(ListError::FingerprintMismatch { .. })
+        ));
+    }
+}
