@@ -44,9 +44,17 @@ pub use time::now_rfc3339;
 
 /// Prefix a cell that a spreadsheet would run as a formula (`=`, `+`, `-`,
 /// `@`, tab, carriage return at the start) with a single quote, as OWASP
-/// recommends for CSV files people open. Other cells are returned unchanged.
+/// recommends for CSV files people open. Plain signed numbers (`-5`, `+1.5`)
+/// and other cells are returned unchanged.
 pub fn neutralise(cell: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let signed_number = |rest: &[u8]| {
+        !rest.is_empty()
+            && rest.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+            && rest.iter().filter(|&&c| c == b'.').count() <= 1
+            && rest[0].is_ascii_digit()
+    };
     match cell.first() {
+        Some(b'+' | b'-') if signed_number(&cell[1..]) => std::borrow::Cow::Borrowed(cell),
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => {
             let mut v = Vec::with_capacity(cell.len() + 1);
             v.push(b'\'');
@@ -79,8 +87,11 @@ mod tests {
     fn neutralise_formulae() {
         assert_eq!(&*neutralise(b"=SUM(A1)"), b"'=SUM(A1)");
         assert_eq!(&*neutralise(b"@cmd"), b"'@cmd");
-        assert_eq!(&*neutralise(b"+1"), b"'+1");
-        assert_eq!(&*neutralise(b"-1"), b"'-1");
+        assert_eq!(&*neutralise(b"+1"), b"+1");
+        assert_eq!(&*neutralise(b"-1.5"), b"-1.5");
+        assert_eq!(&*neutralise(b"-1+2"), b"'-1+2");
+        assert_eq!(&*neutralise(b"+A1"), b"'+A1");
+        assert_eq!(&*neutralise(b"-"), b"'-");
         assert_eq!(&*neutralise(b"Smith"), b"Smith");
         assert_eq!(&*neutralise(b""), b"");
     }

@@ -1,11 +1,323 @@
-//! `trialink pseudonymise` (not built yet).
+//! `trialink pseudonymise`: NHS number + date of birth → keyed tokens
+//! (DESIGN §4.3, §4.4, §4.7).
 
-use crate::error::{CliError, CliResult};
+use crate::cmd::keys;
+use crate::error::{CliError, CliResult, Context};
+use pseudonym::{Date, Dob, DobFormat, DobFormats, NhsNumber, TokenKey};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tabular::{
+    sidecar_path, AtomicOutput, FileRecord, KeyRecord, Manifest, OutputMode, Rejects, RowCounts, Source,
+};
+
+/// Column names tried for the NHS number, case-insensitively.
+pub const NHS_COLUMNS: &[&str] = &["nhs_number", "nhs_no", "nhsnumber", "nhs"];
+/// Column names tried for the date of birth, case-insensitively.
+pub const DOB_COLUMNS: &[&str] = &["date_of_birth", "dob", "birth_date", "dateofbirth"];
 
 /// Options for `trialink pseudonymise`.
+///
+/// Reads a CSV with an NHS number and a date of birth column and writes a
+/// token file: `token` (HMAC-SHA256 of NHS number + DOB under the key), then
+/// `nhs_token` if asked, then the `--keep` columns. Rows with an invalid NHS
+/// number or date are rejected by line and reason in `<output>.rejects.csv`;
+/// `<output>.manifest.json` records the scope, key fingerprint, digests and
+/// counts. The output appears only when the run succeeds.
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:\n  \
+trialink pseudonymise --key bpor.key --input volunteers.csv --output volunteers.tokens.csv\n  \
+trialink pseudonymise --key trial.key --input signups.csv --output - --keep reference --keep status\n\n\
+Upload the output and its .manifest.json; never the input.")]
+pub struct Args {
+    /// The scope key file (from `trialink keys derive`).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The CSV to pseudonymise (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub input: String,
+    /// The token file to write (`-` for stdout). Must not exist unless --force.
+    #[arg(long, value_name = "FILE")]
+    pub output: String,
+    /// The NHS number column (default: found among nhs_number, nhs_no, nhsnumber).
+    #[arg(long, value_name = "NAME")]
+    pub nhs_column: Option<String>,
+    /// The date-of-birth column (default: found among date_of_birth, dob, birth_date).
+    #[arg(long, value_name = "NAME")]
+    pub dob_column: Option<String>,
+    /// Date formats to accept instead of the defaults (YYYY-MM-DD, YYYYMMDD,
+    /// DD/MM/YYYY), in strftime notation with %Y %m %d, e.g. `%d.%m.%Y`.
+    /// Repeat for several.
+    #[arg(long = "dob-format", value_name = "FMT")]
+    pub dob_format: Vec<String>,
+    /// Also write `nhs_token` (HMAC of the NHS number alone).
+    #[arg(long)]
+    pub with_nhs_token: bool,
+    /// A column to pass through unchanged (never the NHS number or DOB). Repeat for several.
+    #[arg(long, value_name = "COLUMN")]
+    pub keep: Vec<String>,
+    /// Add a `clk` column encoded with this linkage schema (clkhash v3).
+    #[arg(long, value_name = "FILE")]
+    pub clk_schema: Option<PathBuf>,
+    /// The as-of date (YYYY-MM-DD) against which dates of birth are checked (default: today, UTC).
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// The key's scope, when the key file does not name one.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Replace existing output files.
+    #[arg(long)]
+    pub force: bool,
+    /// Where to write the manifest (default `<output>.manifest.json`; required for stdout to get one).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Where to write rejects (default `<output>.rejects.csv`).
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+}
 
-pub fn run(_args: Args) -> CliResult {
-    Err(CliError::new("`trialink pseudonymise` is not built yet"))
+/// Parse `--as-of`, defaulting to today (UTC).
+pub fn as_of(opt: Option<&str>) -> Result<Date, CliError> {
+    match opt {
+        None => Ok(Date::today_utc()),
+        Some(s) => Date::parse_iso(s).ok_or_else(|| {
+            CliError::new("--as-of is not a date").hint("write it as YYYY-MM-DD, e.g. 2026-11-21")
+        }),
+    }
+}
+
+/// Parse `--dob-format` options.
+pub fn dob_formats(patterns: &[String]) -> Result<DobFormats, CliError> {
+    let mut v = Vec::new();
+    for p in patterns {
+        v.push(
+            DobFormat::new(p).map_err(|e| {
+                CliError::new(format!("--dob-format: {e}")).hint("e.g. --dob-format %d.%m.%Y")
+            })?,
+        );
+    }
+    Ok(DobFormats::custom(v))
+}
+
+/// The sidecar paths for an output: explicit, else beside a file output,
+/// else none (stdout).
+pub fn sidecar(output: &str, explicit: Option<&Path>, suffix: &str) -> Option<PathBuf> {
+    match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None if output == "-" => None,
+        None => Some(sidecar_path(Path::new(output), suffix)),
+    }
+}
+
+pub fn run(a: Args) -> CliResult {
+    let mut manifest = Manifest::new("pseudonymise", env!("CARGO_PKG_VERSION"));
+    let kf = keys::load(&a.key)?;
+    let scope = match (&kf.scope, &a.scope) {
+        (Some(k), Some(o)) if k.as_str() != o => {
+            return Err(
+                CliError::new(format!("--scope {o} differs from the key file's scope {k}"))
+                    .hint("drop --scope, or use the key derived for that scope"),
+            )
+        }
+        (Some(k), _) => Some(k.clone()),
+        (None, Some(o)) => Some(keys::parse_scope(o)?),
+        (None, None) => None,
+    };
+    let as_of = as_of(a.as_of.as_deref())?;
+    let formats = dob_formats(&a.dob_format)?;
+    if a.clk_schema.is_some() {
+        return Err(CliError::new("--clk-schema is not available in this build yet")
+            .hint("run `trialink encode` on the identifiable file instead"));
+    }
+
+    let mut src = Source::open(&a.input).context("input")?;
+    let nhs_col = src
+        .column(a.nhs_column.as_deref(), NHS_COLUMNS, "NHS number")
+        .map_err(tab_err)?;
+    let dob_col = src
+        .column(a.dob_column.as_deref(), DOB_COLUMNS, "date of birth")
+        .map_err(tab_err)?;
+    let header = src.header().to_vec();
+    let mut keep = Vec::with_capacity(a.keep.len());
+    for k in &a.keep {
+        let i = src.column(Some(k), &[], k).map_err(tab_err)?;
+        let name = &header[i];
+        let is_identifier = i == nhs_col
+            || i == dob_col
+            || NHS_COLUMNS
+                .iter()
+                .chain(DOB_COLUMNS)
+                .any(|c| name.eq_ignore_ascii_case(c));
+        if is_identifier {
+            return Err(CliError::new(format!(
+                "--keep {k}: that is an identifier column and never leaves the input"
+            ))
+            .hint("keep only non-identifying columns such as a reference or status"));
+        }
+        if keep.contains(&i) {
+            return Err(CliError::new(format!("--keep {k} is given twice")));
+        }
+        keep.push(i);
+    }
+
+    let mode = if a.force {
+        OutputMode::Replace
+    } else {
+        OutputMode::New
+    };
+    let manifest_path = sidecar(&a.output, a.manifest.as_deref(), ".manifest.json");
+    let rejects_path = sidecar(&a.output, a.rejects.as_deref(), ".rejects.csv");
+    for p in manifest_path.iter().chain(rejects_path.iter()) {
+        if mode == OutputMode::New && std::fs::symlink_metadata(p).is_ok() && Path::new(&a.output).exists() {
+            return Err(
+                CliError::new(format!("{}: already exists; refusing to overwrite", p.display()))
+                    .hint("use --force to replace"),
+            );
+        }
+    }
+    let out = AtomicOutput::create(&a.output, mode).map_err(tab_err)?;
+    let mut rejects = Rejects::create(rejects_path.clone(), OutputMode::Replace).map_err(tab_err)?;
+    let mut w = csv::WriterBuilder::new().from_writer(out);
+    let wr = |e: csv::Error| CliError::new(format!("{}: cannot write: {e}", a.output));
+    let mut head: Vec<&[u8]> = vec![b"token"];
+    if a.with_nhs_token {
+        head.push(b"nhs_token");
+    }
+    for &i in &keep {
+        head.push(header[i].as_bytes());
+    }
+    w.write_record(&head).map_err(wr)?;
+
+    let tk = TokenKey::new(&kf.key);
+    let total_bytes = if a.input == "-" {
+        None
+    } else {
+        std::fs::metadata(&a.input).ok().map(|m| m.len())
+    };
+    let pb = crate::progress::rows("pseudonymise", total_bytes);
+    let mut rec = csv::ByteRecord::new();
+    let (mut rows_out, ncols) = (0u64, header.len());
+    while src.read(&mut rec).map_err(tab_err)? {
+        let line = src.position().line;
+        if rec.len() != ncols {
+            rejects.add(line, "", "ragged_row").map_err(tab_err)?;
+            continue;
+        }
+        let nhs = match NhsNumber::parse_bytes(&rec[nhs_col]) {
+            Ok(n) => n,
+            Err(e) => {
+                rejects.add(line, &header[nhs_col], e.code()).map_err(tab_err)?;
+                continue;
+            }
+        };
+        let dob = match Dob::parse_bytes(&rec[dob_col], &formats, as_of) {
+            Ok(d) => d,
+            Err(e) => {
+                rejects.add(line, &header[dob_col], e.code()).map_err(tab_err)?;
+                continue;
+            }
+        };
+        w.write_field(tk.token_nhs_dob(&nhs, &dob).to_hex()).map_err(wr)?;
+        if a.with_nhs_token {
+            w.write_field(tk.token_nhs(&nhs).to_hex()).map_err(wr)?;
+        }
+        for &i in &keep {
+            w.write_field(&rec[i]).map_err(wr)?;
+        }
+        w.write_record(None::<&[u8]>).map_err(wr)?;
+        rows_out += 1;
+        if rows_out % 65_536 == 0 {
+            pb.set_position(src.bytes_read());
+        }
+    }
+    pb.finish_and_clear();
+    // Overwrite the row's buffers so identifiers do not linger in memory.
+    rec.clear();
+
+    let input = src.finish().map_err(tab_err)?;
+    let mut out = w
+        .into_inner()
+        .map_err(|e| CliError::new(format!("{}: cannot write: {}", a.output, e.error())))?;
+    out.flush()
+        .map_err(|e| CliError::new(format!("{}: cannot write: {e}", a.output)))?;
+    let pending = out.finish().map_err(tab_err)?;
+    let rej = rejects.finish().map_err(tab_err)?;
+
+    manifest.option("key", a.key.display().to_string());
+    manifest.option("input", a.input.clone());
+    manifest.option("output", a.output.clone());
+    manifest.option("nhs_column", header[nhs_col].clone());
+    manifest.option("dob_column", header[dob_col].clone());
+    manifest.option("dob_formats", formats.patterns());
+    manifest.option("with_nhs_token", a.with_nhs_token);
+    manifest.option(
+        "keep",
+        keep.iter().map(|&i| header[i].clone()).collect::<Vec<_>>(),
+    );
+    manifest.as_of = Some(as_of.to_string());
+    manifest.scope = scope.as_ref().map(|s| s.to_string());
+    manifest.key_fingerprint = Some(kf.key.fingerprint().to_string());
+    manifest.keys.push(KeyRecord {
+        role: "token".into(),
+        scope: manifest.scope.clone(),
+        fingerprint: kf.key.fingerprint().to_string(),
+    });
+    manifest.inputs.push(FileRecord::input("input", &input));
+    manifest
+        .outputs
+        .push(FileRecord::output("tokens", pending.summary(), Some(rows_out)));
+    if let Some(p) = &rej.pending {
+        manifest
+            .outputs
+            .push(FileRecord::output("rejects", p.summary(), Some(rej.total)));
+    }
+    manifest.rows = RowCounts {
+        rows_in: input.rows,
+        rows_out,
+        rows_rejected: rej.total,
+        rejected_by_reason: rej.by_reason.clone(),
+    };
+    debug_assert!(manifest.rows.balanced());
+
+    // Sidecars first, the output last: if the output exists, so do they.
+    if let Some(p) = rej.pending {
+        p.persist().map_err(tab_err)?;
+    }
+    if let Some(mp) = &manifest_path {
+        manifest.write(mp).map_err(tab_err)?;
+    }
+    pending.persist().map_err(tab_err)?;
+
+    eprintln!(
+        "pseudonymised {} rows: {} tokens written, {} rejected{}",
+        input.rows,
+        rows_out,
+        rej.total,
+        if rej.total > 0 {
+            format!(
+                " ({})",
+                rej.by_reason
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            String::new()
+        }
+    );
+    if let Some(mp) = &manifest_path {
+        eprintln!("manifest: {}", mp.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A tabular error with its hint.
+pub fn tab_err(e: tabular::TabularError) -> CliError {
+    let hint = e.hint();
+    let err = CliError::new(e);
+    match hint {
+        Some(h) => err.hint(h),
+        None => err,
+    }
 }

@@ -1,0 +1,83 @@
+//! Helpers shared by the CLI integration tests: a fresh temp dir per test,
+//! the binary, fixture paths and test keys with private permissions.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trialink"))
+}
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+/// Run trialink with args; returns the output.
+pub fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("spawn trialink")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Copy the public test master key (fixtures/vectors/master.key) into `dir`
+/// with mode 0600 (git does not keep file modes) and return its path.
+pub fn master_key(dir: &Path) -> PathBuf {
+    let p = dir.join("master.key");
+    std::fs::copy(fixtures().join("vectors/master.key"), &p).unwrap();
+    set_private(&p);
+    p
+}
+
+/// Derive a scope key from the test master into `dir/<name>`.
+pub fn scope_key(dir: &Path, scope: &str, name: &str) -> PathBuf {
+    let master = if dir.join("master.key").exists() {
+        dir.join("master.key")
+    } else {
+        master_key(dir)
+    };
+    let out = dir.join(name);
+    let o = run(&[
+        "keys",
+        "derive",
+        "--from",
+        master.to_str().unwrap(),
+        "--scope",
+        scope,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "derive failed: {}", stderr(&o));
+    out
+}
+
+pub fn set_private(p: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
+/// Assert a run failed with exit status 2 and a message, and that the
+/// message echoes none of `secrets`.
+pub fn assert_error(o: &Output, needle: &str, secrets: &[&str]) {
+    let e = stderr(o);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "expected exit 2, got {:?}; stderr: {e}",
+        o.status.code()
+    );
+    assert!(e.contains(needle), "stderr lacks {needle:?}: {e}");
+    assert!(!e.contains("panicked"), "panic: {e}");
+    for s in secrets {
+        assert!(!e.contains(s), "stderr echoes a value: {e}");
+    }
+}
