@@ -1,11 +1,329 @@
-//! `trialink synth` (not built yet).
+//! `trialink synth`: synthetic populations with realistic errors and ground
+//! truth, and `trialink synth uptake`: simulated trial feedback for a batch.
 
 use crate::error::{CliError, CliResult};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use synth::uptake::UptakeConfig;
+use synth::{Config, Date, ErrorRates};
+
+const AFTER_HELP: &str = "\
+Files written to DIR: cohort.csv, registry.csv, enrolled.csv, objections.csv,
+qa_seeds.csv, truth.csv (file,row,cohort_row,errors), truth_registry.csv
+(left = registry row, right = cohort row, for `trialink evaluate --truth`) and
+synth.json (parameters and row counts). Rows are numbered from 1.
+All identifiers are synthetic: NHS numbers from the 999 test block, mobiles
+07700 900xxx, emails @example.org. Same seed and options: same bytes.
+
+Example:
+  trialink synth --people 3000 --seed 42 --out fixtures/synth
+  trialink synth uptake --batch out/batch.csv --cohort fixtures/synth/cohort.csv \\
+      --rate 0.1 --seed 7 --out out/uptake.csv";
 
 /// Options for `trialink synth`.
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = AFTER_HELP
+)]
+pub struct Args {
+    #[command(subcommand)]
+    sub: Option<SynthSub>,
+    #[command(flatten)]
+    pop: PopulationArgs,
+}
 
-pub fn run(_args: Args) -> CliResult {
-    Err(CliError::new("`trialink synth` is not built yet"))
+#[derive(clap::Subcommand)]
+enum SynthSub {
+    /// Simulate a trial's sign-up feedback for an invitation batch.
+    Uptake(UptakeArgs),
+}
+
+fn parse_date(s: &str) -> Result<Date, String> {
+    Date::parse_iso(s).ok_or_else(|| "expected a real date as YYYY-MM-DD".to_string())
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| "expected a number between 0 and 1".to_string())?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("expected a number between 0 and 1".into())
+    }
+}
+
+/// Population options.
+#[derive(clap::Args)]
+struct PopulationArgs {
+    /// People in the cohort.
+    #[arg(long, required = true, value_name = "N")]
+    people: Option<u64>,
+    /// Output directory (created if needed).
+    #[arg(long, required = true, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Seed; the same seed and options give byte-identical files.
+    #[arg(long, default_value_t = 42, value_name = "S")]
+    seed: u64,
+    /// Overwrite existing output files.
+    #[arg(long)]
+    force: bool,
+    /// Date ages are counted at (keeps output independent of today's date).
+    #[arg(long, default_value = "2026-01-01", value_parser = parse_date, value_name = "DATE")]
+    as_of: Date,
+    /// Youngest age in the cohort.
+    #[arg(long, default_value_t = 18, value_name = "YEARS")]
+    min_age: u32,
+    /// Share of the cohort who volunteered for the registry.
+    #[arg(long, default_value_t = 0.10, value_parser = parse_rate, value_name = "P")]
+    registry_fraction: f64,
+    /// Share of registry rows that are people outside the cohort.
+    #[arg(long, default_value_t = 0.20, value_parser = parse_rate, value_name = "P")]
+    outsider_fraction: f64,
+    /// Share of the cohort on the trial's enrolled list.
+    #[arg(long, default_value_t = 0.005, value_parser = parse_rate, value_name = "P")]
+    enrolled_fraction: f64,
+    /// Share of the cohort who asked not to be contacted.
+    #[arg(long, default_value_t = 0.005, value_parser = parse_rate, value_name = "P")]
+    objection_fraction: f64,
+    /// Share of enrolled/objection rows for people outside the cohort.
+    #[arg(long, default_value_t = 0.10, value_parser = parse_rate, value_name = "P")]
+    list_outsider_fraction: f64,
+    /// Error rate (mistyped NHS number; separately DOB a day out) in enrolled and objection rows.
+    #[arg(long, default_value_t = 0.01, value_parser = parse_rate, value_name = "P")]
+    list_error_rate: f64,
+    /// Number of QA seed people.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    qa_seeds: u32,
+    /// Multiply every registry error rate below by F (0 = a clean registry).
+    #[arg(long, default_value_t = 1.0, value_name = "F")]
+    error_scale: f64,
+    /// Registry: given and family name each mistyped (sub/del/ins/transposition/keyboard).
+    #[arg(long, value_parser = parse_rate, value_name = "P")]
+    typo_rate: Option<f64>,
+    /// Registry: given name replaced by a nickname (among names that have one).
+    #[arg(long, value_parser = parse_rate, value_name = "P")]
+    nickname_rate: Option<f64>,
+    /// Registry: given and family names swapped.
+    #[arg(long, value_parser = parse_rate, value_name = "P")]
+    swap_names_rate: Option<f64>,
+    /// Registry: given and family name each blank.
+    #[arg(long, value_parser = parse_rate, value_name = "P")]
+    name_blank_rate: Option<f64>,
+    /// Registry: day and month of birth swapped (where that gives another real date).
+    #[arg(long, value_parser = parse_rate, value_name = "P")]
+    dob_swap_rate: Option<f64>,
+    /// Registry: date of birth one day out.
+    #[arg(long, value_parser = parse_rate, value_name = "P")]
+    dob_shift_rate: Option<f64>,
+    /// Registry: date of birth blank.
+    #[arg(long, value_parser = parse_rate, value_name = "P")]
+    dob_blank_rate: Option<f64>,
+    /// Registry: NHS number missing.
+    #[arg(long, value_parser = parse_rate, value_name = "P")]
+    nhs_missing_rate: Option<f64>,
+    /// Registry: NHS number mistyped (fails the check digit).
+    #[arg(long, value_parser = parse_rate, value_name = "P")]
+    nhs_mistype_rate: Option<f64>,
+    /// Registry: another cohort member's (valid) NHS number.
+    #[arg(long, value_parser = parse_rate, value_name = "P")]
+    nhs_wrong_rate: Option<f64>,
+    /// Registry: moved (a different postcode).
+    #[arg(long, value_parser = parse_rate, value_name = "P")]
+    moved_rate: Option<f64>,
+    /// Registry: postcode blank.
+    #[arg(long, value_parser = parse_rate, value_name = "P")]
+    postcode_blank_rate: Option<f64>,
+    /// Registry: sex blank.
+    #[arg(long, value_parser = parse_rate, value_name = "P")]
+    sex_blank_rate: Option<f64>,
+}
+
+/// Options for `trialink synth uptake`.
+#[derive(clap::Args)]
+#[command(after_help = "\
+Writes FILE with columns reference,nhs_number,date_of_birth,status,date (raw
+identifiers: the trial pseudonymises them with
+`trialink pseudonymise --keep reference,status,date` before sending), and
+FILE.truth.json with the counts `trialink uptake` should find.
+
+Example:
+  trialink synth uptake --batch out/batch.csv --cohort fixtures/synth/cohort.csv \\
+      --qa-seeds fixtures/synth/qa_seeds.csv --rate 0.1 --seed 7 --out out/uptake.csv")]
+struct UptakeArgs {
+    /// The invitation batch (postal, SMS or email columns).
+    #[arg(long, value_name = "FILE")]
+    batch: PathBuf,
+    /// Feedback file to write.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Response rate of the first arm (templates in sorted order).
+    #[arg(long, value_parser = parse_rate, value_name = "R")]
+    rate: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 1, value_name = "S")]
+    seed: u64,
+    /// The cohort the batch was drawn from: lets responders be reported by NHS number + DOB.
+    #[arg(long, value_name = "FILE")]
+    cohort: Option<PathBuf>,
+    /// QA seeds file: marks the seeds in the batch.
+    #[arg(long, value_name = "FILE")]
+    qa_seeds: Option<PathBuf>,
+    /// Relative response increase per further arm (0.3: the second arm responds 30% more).
+    #[arg(long, default_value_t = 0.3, value_name = "E")]
+    arm_effect: f64,
+    /// Response rate of one template, overriding --rate/--arm-effect (repeatable).
+    #[arg(long, value_name = "TEMPLATE=R")]
+    arm_rate: Vec<String>,
+    /// Share of responders reported by invitation reference (the rest by NHS number + DOB).
+    #[arg(long, default_value_t = 0.6, value_parser = parse_rate, value_name = "P")]
+    by_reference: f64,
+    /// Share of NHS number + DOB responders with an error in one of them.
+    #[arg(long, default_value_t = 0.02, value_parser = parse_rate, value_name = "P")]
+    error_rate: f64,
+    /// Rows matching nothing, as a share of responders.
+    #[arg(long, default_value_t = 0.02, value_parser = parse_rate, value_name = "P")]
+    unmatched: f64,
+    /// Share of QA seeds in the batch that answer.
+    #[arg(long, default_value_t = 0.5, value_parser = parse_rate, value_name = "P")]
+    qa_response: f64,
+    /// First day of feedback.
+    #[arg(long, default_value = "2026-02-01", value_parser = parse_date, value_name = "DATE")]
+    start: Date,
+    /// Overwrite existing output files.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(args: Args) -> CliResult {
+    match args.sub {
+        Some(SynthSub::Uptake(u)) => run_uptake(u),
+        None => run_population(args.pop),
+    }
+}
+
+fn run_population(a: PopulationArgs) -> CliResult {
+    let people = a.people.ok_or_else(|| CliError::new("--people is required"))?;
+    let out = a.out.ok_or_else(|| CliError::new("--out is required"))?;
+    if !(0.0..=100.0).contains(&a.error_scale) {
+        return Err(CliError::new("--error-scale must be between 0 and 100"));
+    }
+    let mut e = ErrorRates::default().scaled(a.error_scale);
+    let set = |slot: &mut f64, v: Option<f64>| {
+        if let Some(v) = v {
+            *slot = v;
+        }
+    };
+    set(&mut e.given_typo, a.typo_rate);
+    set(&mut e.family_typo, a.typo_rate);
+    set(&mut e.nickname, a.nickname_rate);
+    set(&mut e.name_swap, a.swap_names_rate);
+    set(&mut e.given_blank, a.name_blank_rate);
+    set(&mut e.family_blank, a.name_blank_rate);
+    set(&mut e.dob_day_month_swap, a.dob_swap_rate);
+    set(&mut e.dob_off_by_one, a.dob_shift_rate);
+    set(&mut e.dob_blank, a.dob_blank_rate);
+    set(&mut e.nhs_missing, a.nhs_missing_rate);
+    set(&mut e.nhs_mistyped, a.nhs_mistype_rate);
+    set(&mut e.nhs_other_person, a.nhs_wrong_rate);
+    set(&mut e.postcode_moved, a.moved_rate);
+    set(&mut e.postcode_blank, a.postcode_blank_rate);
+    set(&mut e.sex_blank, a.sex_blank_rate);
+    let cfg = Config {
+        people,
+        seed: a.seed,
+        as_of: a.as_of,
+        min_age: a.min_age,
+        registry_fraction: a.registry_fraction,
+        outsider_fraction: a.outsider_fraction,
+        enrolled_fraction: a.enrolled_fraction,
+        objection_fraction: a.objection_fraction,
+        list_outsider_fraction: a.list_outsider_fraction,
+        qa_seeds: a.qa_seeds,
+        errors: e,
+        list_error_rate: a.list_error_rate,
+    };
+    let pb = crate::progress::rows("synth", None);
+    pb.set_message("generating");
+    let started = std::time::Instant::now();
+    let result = synth::generate(&cfg, &out, a.force);
+    pb.finish_and_clear();
+    let s = result.map_err(|e| match e {
+        synth::SynthError::Exists { .. } => {
+            CliError::new(e).hint("pass --force to overwrite, or choose another --out directory")
+        }
+        synth::SynthError::Config { .. } => {
+            CliError::new(e).hint("see `trialink synth --help` for the ranges")
+        }
+        other => CliError::new(format!("writing the population: {other}")),
+    })?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "synth: {} people, {} registry rows ({} outside the cohort), {} enrolled, {} objections, {} QA seeds \
+         in {:.2} s ({:.0} people/s) -> {}",
+        s.cohort,
+        s.registry,
+        s.registry_outsiders,
+        s.enrolled,
+        s.objections,
+        s.qa_seeds,
+        secs,
+        s.cohort as f64 / secs.max(1e-9),
+        out.display()
+    );
+    if s.nhs_outside_test_block > 0 {
+        eprintln!(
+            "synth: note: {} NHS numbers come from the never-issued 998…900 blocks (the 999 test block holds 909,090)",
+            s.nhs_outside_test_block
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_uptake(a: UptakeArgs) -> CliResult {
+    let mut arm_rates = Vec::new();
+    for spec in &a.arm_rate {
+        let (t, r) = spec.split_once('=').ok_or_else(|| {
+            CliError::new("--arm-rate expects TEMPLATE=RATE").hint("e.g. --arm-rate letter_b=0.15")
+        })?;
+        let r = parse_rate(r).map_err(|e| CliError::new(format!("--arm-rate {t}: {e}")))?;
+        arm_rates.push((t.to_string(), r));
+    }
+    let cfg = UptakeConfig {
+        seed: a.seed,
+        rate: a.rate,
+        arm_effect: a.arm_effect,
+        arm_rates,
+        by_reference: a.by_reference,
+        error_rate: a.error_rate,
+        unmatched: a.unmatched,
+        qa_response: a.qa_response,
+        start: a.start,
+    };
+    let t = synth::uptake::simulate(
+        &a.batch,
+        a.cohort.as_deref(),
+        a.qa_seeds.as_deref(),
+        &cfg,
+        &a.out,
+        a.force,
+    )
+    .map_err(|e| match e {
+        synth::SynthError::Exists { .. } => CliError::new(e).hint("pass --force to overwrite"),
+        synth::SynthError::MissingColumn { .. } => CliError::new(e).hint(
+            "the batch needs reference, template, given_name, family_name and the channel's contact columns",
+        ),
+        other => CliError::new(format!("simulating uptake: {other}")),
+    })?;
+    let routes: Vec<String> = t.rows_by_route.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    eprintln!(
+        "synth uptake: {} feedback rows ({}) -> {} and {}",
+        t.rows,
+        routes.join(", "),
+        a.out.display(),
+        synth::uptake::truth_path(&a.out).display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
