@@ -1,3 +1,33 @@
-//! Study requests, cohort criteria, quotas, SWAT arms, QA seeds, minimised batches, uptake and returns
+//! Study requests, cohort criteria, quotas, SWAT arms, QA seeds, minimised
+//! invitation batches (DESIGN §1 step 3, §8), uptake feedback and returns
+//! (§1 steps 4–5).
+//!
+//! * [`request`] parses and validates the study request (TOML; unknown keys
+//!   are errors naming the key). `fixtures/requests/example.toml` is a
+//!   commented example.
+//! * [`invite::invite`] runs the pipeline: the cohort is pseudonymised row
+//!   by row (`service:store`, `trial:<study>` and, with a registry file, the
+//!   registry's scope); criteria, standard exclusions and the suppression
+//!   lists are applied on tokens with a funnel that adds up; quotas are met
+//!   per stratum (registry volunteers first, then by a seeded rank);
+//!   invitees are balanced across SWAT arms within strata; QA seeds are
+//!   placed at random positions; the batch holds exactly the channel's
+//!   columns and a UUID v4 reference per row derived by HMAC under a
+//!   service-held key. The batch file and its store records are committed
+//!   together (see the `store` crate).
+//! * [`select`] holds the pure selection and allocation functions.
+//! * [`demographics`] maps cohort cells to the coarse labels kept in the
+//!   store.
+//!
+//! Identifiers never leave this crate except as the contact columns of the
+//! batch: the store receives tokens and coarse labels only.
 
 #![forbid(unsafe_code)]
+
+pub mod demographics;
+pub mod invite;
+pub mod request;
+pub mod select;
+
+pub use invite::{invite, InviteError, InviteOptions, InviteReport, Summary};
+pub use request::{Channel, Request, RequestError, Validated};

@@ -120,8 +120,8 @@ pub struct TokenList {
     pub rows: u64,
     /// Whether the list is a TLBF filter.
     pub is_filter: bool,
-    /// SHA-256 of the file.
-    pub sha256: String,
+    /// BLAKE3 of the file, hex (for manifests).
+    pub blake3: String,
     /// Bytes.
     pub bytes: u64,
 }
@@ -138,7 +138,7 @@ pub fn load_token_list(path: &Path, master: &Key, rule: &ScopeRule) -> Result<(T
     let mut magic = [0u8; 4];
     let n = read_up_to(&mut f, &mut magic).map_err(io)?;
     drop(f);
-    let sha256 = store::file_sha256(path).map_err(io)?;
+    let blake3 = blake3_file(path).map_err(io)?;
     let bytes = std::fs::metadata(path).map_err(io)?.len();
     let manifest_path = tabular::sidecar_path(path, ".manifest.json");
     let manifest = if manifest_path.exists() {
@@ -207,7 +207,7 @@ pub fn load_token_list(path: &Path, master: &Key, rule: &ScopeRule) -> Result<(T
                 fingerprint: expected,
                 rows,
                 is_filter: true,
-                sha256,
+                blake3,
                 bytes,
             },
             key,
@@ -254,11 +254,26 @@ pub fn load_token_list(path: &Path, master: &Key, rule: &ScopeRule) -> Result<(T
             fingerprint: expected,
             rows,
             is_filter: false,
-            sha256,
+            blake3,
             bytes,
         },
         key,
     ))
+}
+
+/// BLAKE3 of a file, lowercase hex.
+pub fn blake3_file(path: &Path) -> std::io::Result<String> {
+    let mut h = blake3::Hasher::new();
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().to_hex().to_string())
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {

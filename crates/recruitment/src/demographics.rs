@@ -1,0 +1,110 @@
+//! Coarse demographics, the only person-level attributes kept beside tokens
+//! (DESIGN §5, §10): five-year age band, sex, ONS ethnic group, region.
+
+/// Sex codes (NHS Data Dictionary 1/2/9/X as words).
+pub const SEXES: [&str; 4] = ["male", "female", "other", "unknown"];
+
+/// ONS ethnic groups, plus `Not stated`.
+pub const ETHNIC_GROUPS: [&str; 6] = ["White", "Mixed", "Asian", "Black", "Other", "Not stated"];
+
+/// The five-year band of an age: `50-54`; `90+` from 90.
+pub fn age_band(age: u16) -> String {
+    if age >= 90 {
+        "90+".to_string()
+    } else {
+        let lo = age / 5 * 5;
+        format!("{lo}-{}", lo + 4)
+    }
+}
+
+/// Parse a band label back to its inclusive age range.
+pub fn parse_age_band(s: &str) -> Option<(u16, u16)> {
+    if s == "90+" {
+        return Some((90, u16::MAX));
+    }
+    let (a, b) = s.split_once('-')?;
+    let lo: u16 = a.parse().ok()?;
+    let hi: u16 = b.parse().ok()?;
+    (lo % 5 == 0 && hi == lo + 4 && lo < 90 && age_band(lo) == s).then_some((lo, hi))
+}
+
+/// Normalise a sex cell: the words (any case), or Data Dictionary codes
+/// `1`/`2`/`9`/`X`, or `M`/`F`/`U`/`O`; blank is `unknown`. `None` for
+/// anything else.
+pub fn sex(cell: &[u8]) -> Option<&'static str> {
+    let t = cell.trim_ascii();
+    if t.is_empty() {
+        return Some("unknown");
+    }
+    for (words, v) in [
+        (&[&b"male"[..], b"m", b"1"][..], "male"),
+        (&[&b"female"[..], b"f", b"2"][..], "female"),
+        (&[&b"other"[..], b"o", b"9"][..], "other"),
+        (&[&b"unknown"[..], b"u", b"x", b"0"][..], "unknown"),
+    ] {
+        if words.iter().any(|w| t.eq_ignore_ascii_case(w)) {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The ONS group of an NHS ethnic category letter; blank is `Not stated`.
+/// `None` for anything that is not a category letter.
+pub fn ethnic_group(cell: &[u8]) -> Option<&'static str> {
+    let t = cell.trim_ascii();
+    if t.is_empty() {
+        return Some("Not stated");
+    }
+    if t.len() != 1 {
+        return None;
+    }
+    Some(match t[0].to_ascii_uppercase() {
+        b'A' | b'B' | b'C' => "White",
+        b'D' | b'E' | b'F' | b'G' => "Mixed",
+        b'H' | b'J' | b'K' | b'L' => "Asian",
+        b'M' | b'N' | b'P' => "Black",
+        b'R' | b'S' => "Other",
+        b'Z' => "Not stated",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn bands() {
+        assert_eq!(age_band(50), "50-54");
+        assert_eq!(age_band(54), "50-54");
+        assert_eq!(age_band(4), "0-4");
+        assert_eq!(age_band(95), "90+");
+        assert_eq!(parse_age_band("50-54"), Some((50, 54)));
+        assert_eq!(parse_age_band("51-55"), None);
+        assert_eq!(parse_age_band("90+"), Some((90, u16::MAX)));
+        assert_eq!(parse_age_band("x"), None);
+    }
+
+    #[test]
+    fn codes() {
+        assert_eq!(sex(b"Female"), Some("female"));
+        assert_eq!(sex(b"2"), Some("female"));
+        assert_eq!(sex(b""), Some("unknown"));
+        assert_eq!(sex(b"q"), None);
+        assert_eq!(ethnic_group(b"N"), Some("Black"));
+        assert_eq!(ethnic_group(b"z"), Some("Not stated"));
+        assert_eq!(ethnic_group(b"I"), None);
+        assert_eq!(ethnic_group(b"AB"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn band_round_trips(age in 0u16..130) {
+            let b = age_band(age);
+            let (lo, hi) = parse_age_band(&b).unwrap();
+            prop_assert!(lo <= age && age <= hi);
+        }
+    }
+}
