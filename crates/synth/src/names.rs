@@ -790,7 +790,6 @@ pub const NICKNAMES: &[(&str, &[&str])] = &[
     ("Pamela", &["Pam"]),
     ("Patricia", &["Pat", "Trish", "Patsy"]),
     ("Patrick", &["Pat", "Paddy"]),
-    ("Peter", &["Pete"]),
     ("Philip", &["Phil"]),
     ("Raymond", &["Ray"]),
     ("Rebecca", &["Becky", "Becca"]),
@@ -801,7 +800,7 @@ pub const NICKNAMES: &[(&str, &[&str])] = &[
     ("Samuel", &["Sam", "Sammy"]),
     ("Sandra", &["Sandy"]),
     ("Stephen", &["Steve", "Stevie"]),
-    ("Steven", &["Steve", "Stevie"]),
+    ("Steven", &["Stevie", "Stevo"]),
     ("Stuart", &["Stu"]),
     ("Susan", &["Sue", "Susie"]),
     ("Terence", &["Terry", "Tel"]),
@@ -834,6 +833,12 @@ mod tests {
             assert!(nicks.iter().all(|n| n != name && !n.is_empty()));
         }
         assert_eq!(nicknames("William").unwrap()[0], "Bill");
+        // A nickname one edit away would be indistinguishable from a typo.
+        for (name, nicks) in NICKNAMES {
+            for n in *nicks {
+                assert!(crate::typo::osa_distance(name, n) > 1, "{name} -> {n}");
+            }
+        }
         assert!(nicknames("Zzz").is_none());
     }
 
