@@ -221,7 +221,14 @@ pub fn reference(key: &TokenKey, study: &str, seed: u64, position: u32) -> Strin
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Pass-1 record of an eligible person: tokens and coarse labels only.
@@ -273,7 +280,10 @@ fn path_str(p: &Path) -> Result<&str, InviteError> {
     })
 }
 
-fn contact_columns(src: &tabular::Source, channel: Channel) -> Result<(Vec<Option<usize>>, Vec<usize>), InviteError> {
+fn contact_columns(
+    src: &tabular::Source,
+    channel: Channel,
+) -> Result<(Vec<Option<usize>>, Vec<usize>), InviteError> {
     let mut contact = Vec::new();
     let mut required = Vec::new();
     for &c in channel.contact_columns() {
@@ -340,7 +350,10 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     let service_key = o.master.derive(&Scope::service_store());
     let trial_scope = Scope::trial(&r.study).expect("validated study id");
     let trial_key = o.master.derive(&trial_scope);
-    let ref_key = TokenKey::new(&o.master.derive(&Scope::new(REFERENCE_SCOPE).expect("valid scope")));
+    let ref_key = TokenKey::new(
+        &o.master
+            .derive(&Scope::new(REFERENCE_SCOPE).expect("valid scope")),
+    );
     let service_tk = TokenKey::new(&service_key);
     let study_tk = TokenKey::new(&trial_key);
     let trial_fp = trial_key.fingerprint().to_string();
@@ -355,7 +368,11 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     let mut extra: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let (registry_set, registry_tk) = match o.registry {
         Some(p) => {
-            let default = r.registry.scope.as_deref().map(|s| Scope::new(s).expect("validated"));
+            let default = r
+                .registry
+                .scope
+                .as_deref()
+                .map(|s| Scope::new(s).expect("validated"));
             let (list, key) = suppression::load_token_list(p, o.master, &ScopeRule::NamedOr(default))?;
             keys.push(key_record("registry", Some(&list.scope), &key));
             inputs.push(list_record("registry", p, &list));
@@ -386,7 +403,10 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         capped: cap.capped(store, as_of)?,
     };
     extra.insert("non_contact_tokens".into(), suppressor.non_contact.len().into());
-    extra.insert("frequency_cap_window_start".into(), cap.window_start(as_of).into());
+    extra.insert(
+        "frequency_cap_window_start".into(),
+        cap.window_start(as_of).into(),
+    );
 
     // Pass 1.
     let mut src = tabular::Source::open(cohort_str)?;
@@ -396,14 +416,19 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         sex: src.optional_column(None, &["sex", "gender"], "sex")?,
         ethnic: src.optional_column(None, &["ethnic_category", "ethnicity"], "ethnic category")?,
         region: src.optional_column(None, &["region"], "region")?,
-        conditions: if r.criteria.required_conditions.is_empty() && r.criteria.excluded_conditions.is_empty() {
+        conditions: if r.criteria.required_conditions.is_empty() && r.criteria.excluded_conditions.is_empty()
+        {
             src.optional_column(None, &["conditions"], "conditions")?
         } else {
             Some(src.column(None, &["conditions"], "conditions")?)
         },
         flags: [
             src.column(None, &["deceased"], "deceased flag")?,
-            src.column(None, &["national_data_opt_out", "ndop"], "National Data Opt-out flag")?,
+            src.column(
+                None,
+                &["national_data_opt_out", "ndop"],
+                "National Data Opt-out flag",
+            )?,
             src.column(None, &["s_flag", "sensitive"], "S-flag")?,
             src.column(None, &["armed_forces"], "armed forces flag")?,
             src.column(None, &["prison"], "prison flag")?,
@@ -426,7 +451,13 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     let mut demo_ids: HashMap<Demo, u32> = HashMap::new();
     let mut demos: Vec<Demo> = Vec::new();
     let mut rec = csv::ByteRecord::new();
-    let flag_names = ["deceased", "national_data_opt_out", "s_flag", "armed_forces", "prison"];
+    let flag_names = [
+        "deceased",
+        "national_data_opt_out",
+        "s_flag",
+        "armed_forces",
+        "prison",
+    ];
     while src.read(&mut rec)? {
         let pos = src.position();
         if pos.record % 65_536 == 0 {
@@ -479,7 +510,10 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
                 continue;
             }
         };
-        let ethnic = match cols.ethnic.map_or(Some("Not stated"), |i| demographics::ethnic_group(&rec[i])) {
+        let ethnic = match cols
+            .ethnic
+            .map_or(Some("Not stated"), |i| demographics::ethnic_group(&rec[i]))
+        {
             Some(s) => s,
             None => {
                 reject(cols.ethnic, "bad_ethnic_category");
@@ -507,7 +541,8 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
                 cell.split(|&b| b == b';' || b == b'|' || b == b',' || b == b' ')
                     .any(|t| t.trim_ascii() == code.as_bytes())
             };
-            ok = c.required_conditions.iter().all(|x| has(x)) && !c.excluded_conditions.iter().any(|x| has(x));
+            ok =
+                c.required_conditions.iter().all(|x| has(x)) && !c.excluded_conditions.iter().any(|x| has(x));
         }
         if !ok {
             funnel.add(Reason::NotEligible);
@@ -593,7 +628,11 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         };
         (labels, alloc.into_iter().map(|x| x as u32).collect())
     };
-    let label_idx: BTreeMap<&str, u32> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i as u32)).collect();
+    let label_idx: BTreeMap<&str, u32> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_str(), i as u32))
+        .collect();
     let demo_stratum: Vec<u32> = demo_label
         .iter()
         .map(|l| label_idx.get(l.as_str()).copied().unwrap_or(u32::MAX))
@@ -689,12 +728,18 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         let (qcontact, qreq) = contact_columns(&q, channel)?;
         let mut usable: Vec<(u64, Vec<Vec<u8>>)> = Vec::new();
         while q.read(&mut rec)? {
-            if qreq.iter().all(|&i| rec.get(i).is_some_and(|c| !c.trim_ascii().is_empty())) {
+            if qreq
+                .iter()
+                .all(|&i| rec.get(i).is_some_and(|c| !c.trim_ascii().is_empty()))
+            {
                 usable.push((
                     q.rows(),
                     qcontact
                         .iter()
-                        .map(|c| c.and_then(|i| rec.get(i)).map_or(Vec::new(), |v| v.trim_ascii().to_vec()))
+                        .map(|c| {
+                            c.and_then(|i| rec.get(i))
+                                .map_or(Vec::new(), |v| v.trim_ascii().to_vec())
+                        })
                         .collect(),
                 ));
             }
@@ -855,13 +900,20 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     });
     m.inputs = inputs;
     for (role, p, rows) in [
-        ("batch", &batch_path, Some((invitations.len() + qa_records.len()) as u64)),
+        (
+            "batch",
+            &batch_path,
+            Some((invitations.len() + qa_records.len()) as u64),
+        ),
         ("summary", &json_path, None),
         ("summary_markdown", &md_path, None),
         ("rejects", &rej_path, Some(rejects.len() as u64)),
     ] {
         let t = temp_of(p);
-        let bytes = std::fs::read(&t).map_err(|source| InviteError::Io { path: t.clone(), source })?;
+        let bytes = std::fs::read(&t).map_err(|source| InviteError::Io {
+            path: t.clone(),
+            source,
+        })?;
         m.outputs.push(tabular::FileRecord {
             role: role.into(),
             path: p.display().to_string(),
@@ -936,7 +988,10 @@ pub fn iso(d: Date) -> String {
 
 /// The temporary name of an output: `.<name>.trialink-tmp` beside it.
 pub fn temp_of(p: &Path) -> PathBuf {
-    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     p.with_file_name(format!(".{name}.trialink-tmp"))
 }
 
@@ -1010,7 +1065,10 @@ pub fn summary_markdown(s: &Summary) -> String {
         s.study, s.channel, s.as_of, s.seed, s.requested, s.invited, s.qa_seeds
     ));
     o.push_str("## Exclusion funnel\n\n| stage | rows | remaining |\n|---|---:|---:|\n");
-    o.push_str(&format!("| cohort rows | {} | {} |\n", s.cohort_rows, s.cohort_rows));
+    o.push_str(&format!(
+        "| cohort rows | {} | {} |\n",
+        s.cohort_rows, s.cohort_rows
+    ));
     for f in &s.funnel {
         o.push_str(&format!("| {} | {} | {} |\n", f.stage, f.count, f.remaining));
     }
@@ -1018,7 +1076,14 @@ pub fn summary_markdown(s: &Summary) -> String {
     for t in &s.strata {
         o.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            t.stratum, t.requested, t.available, t.registry_available, t.selected, t.registry_selected, t.fill, t.shortfall
+            t.stratum,
+            t.requested,
+            t.available,
+            t.registry_available,
+            t.selected,
+            t.registry_selected,
+            t.fill,
+            t.shortfall
         ));
     }
     if s.eligible_outside_requested_strata > 0 {

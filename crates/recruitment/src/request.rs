@@ -372,12 +372,18 @@ fn validate(path: &str, request: Request, today: Date) -> Result<Validated, Requ
     let c = &request.criteria;
     if let (Some(a), Some(b)) = (c.min_age, c.max_age) {
         if a > b {
-            return Err(bad("criteria.max_age", "must not be below criteria.min_age".into()));
+            return Err(bad(
+                "criteria.max_age",
+                "must not be below criteria.min_age".into(),
+            ));
         }
     }
     for s in &c.sex {
         if !SEXES.contains(&s.as_str()) {
-            return Err(bad("criteria.sex", format!("expected values from {}", SEXES.join(", "))));
+            return Err(bad(
+                "criteria.sex",
+                format!("expected values from {}", SEXES.join(", ")),
+            ));
         }
     }
     for (k, v) in [
@@ -408,7 +414,10 @@ fn validate(path: &str, request: Request, today: Date) -> Result<Validated, Requ
     for (i, a) in request.arms.iter().enumerate() {
         let k = |f: &str| format!("arms[{i}].{f}");
         if a.name.trim().is_empty() || !names.insert(a.name.clone()) {
-            return Err(bad(&k("name"), "expected a non-blank name unique among arms".into()));
+            return Err(bad(
+                &k("name"),
+                "expected a non-blank name unique among arms".into(),
+            ));
         }
         if a.template.trim().is_empty() {
             return Err(bad(&k("template"), "expected a template id".into()));
@@ -439,7 +448,10 @@ fn validate(path: &str, request: Request, today: Date) -> Result<Validated, Requ
     }
     if let Some(s) = &request.registry.scope {
         if pseudonym::Scope::new(s).is_err() {
-            return Err(bad("registry.scope", "expected a scope such as registry:bpor".into()));
+            return Err(bad(
+                "registry.scope",
+                "expected a scope such as registry:bpor".into(),
+            ));
         }
     }
     if request.qa_seeds > 10 {
@@ -477,7 +489,10 @@ fn validate(path: &str, request: Request, today: Date) -> Result<Validated, Requ
                 for d in [Dim::AgeBand, Dim::Sex, Dim::EthnicGroup, Dim::Region] {
                     match (dims.contains(&d), s.get(d)) {
                         (true, None) => {
-                            return Err(bad(&k(d.name()), "missing: every stratum gives a value for each `by` dimension".into()))
+                            return Err(bad(
+                                &k(d.name()),
+                                "missing: every stratum gives a value for each `by` dimension".into(),
+                            ))
                         }
                         (false, Some(_)) => {
                             return Err(bad(&k(d.name()), "not a `quotas.by` dimension".into()))
@@ -487,7 +502,10 @@ fn validate(path: &str, request: Request, today: Date) -> Result<Validated, Requ
                 }
                 if let Some(b) = &s.age_band {
                     let (lo, hi) = demographics::parse_age_band(b).ok_or_else(|| {
-                        bad(&k("age_band"), "expected a five-year band such as `50-54`, or `90+`".into())
+                        bad(
+                            &k("age_band"),
+                            "expected a five-year band such as `50-54`, or `90+`".into(),
+                        )
                     })?;
                     let below = c.max_age.is_some_and(|m| lo > m);
                     let above = c.min_age.is_some_and(|m| hi < m);
@@ -503,12 +521,18 @@ fn validate(path: &str, request: Request, today: Date) -> Result<Validated, Requ
                         return Err(bad(&k("sex"), format!("expected one of {}", SEXES.join(", "))));
                     }
                     if !c.sex.is_empty() && !c.sex.contains(x) {
-                        return Err(bad(&k("sex"), "impossible quota: this sex is excluded by criteria.sex".into()));
+                        return Err(bad(
+                            &k("sex"),
+                            "impossible quota: this sex is excluded by criteria.sex".into(),
+                        ));
                     }
                 }
                 if let Some(x) = &s.ethnic_group {
                     if !ETHNIC_GROUPS.contains(&x.as_str()) {
-                        return Err(bad(&k("ethnic_group"), format!("expected one of {}", ETHNIC_GROUPS.join(", "))));
+                        return Err(bad(
+                            &k("ethnic_group"),
+                            format!("expected one of {}", ETHNIC_GROUPS.join(", ")),
+                        ));
                     }
                 }
                 if let Some(x) = &s.region {
@@ -599,9 +623,7 @@ fields = ["given_name", "postcode"]
 
     #[test]
     fn quotas_must_add_up_and_be_possible() {
-        let q = |strata: &str| {
-            format!("{BASE}\n[quotas]\nby = [\"sex\", \"age_band\"]\n{strata}")
-        };
+        let q = |strata: &str| format!("{BASE}\n[quotas]\nby = [\"sex\", \"age_band\"]\n{strata}");
         let ok = q("[[quotas.stratum]]\nsex = \"female\"\nage_band = \"50-54\"\ncount = 6\n[[quotas.stratum]]\nsex = \"male\"\nage_band = \"50-54\"\ncount = 4\n");
         let v = parse("r.toml", &ok, today()).unwrap();
         assert_eq!(
@@ -612,15 +634,33 @@ fields = ["given_name", "postcode"]
             ]
         );
         let short = ok.replace("count = 4", "count = 3");
-        assert!(parse("r.toml", &short, today()).unwrap_err().to_string().contains("add up to 9"));
-        let outside = ok.replace("age_band = \"50-54\"\ncount = 4", "age_band = \"30-34\"\ncount = 4");
-        assert!(parse("r.toml", &outside, today()).unwrap_err().to_string().contains("impossible"));
+        assert!(parse("r.toml", &short, today())
+            .unwrap_err()
+            .to_string()
+            .contains("add up to 9"));
+        let outside = ok.replace(
+            "age_band = \"50-54\"\ncount = 4",
+            "age_band = \"30-34\"\ncount = 4",
+        );
+        assert!(parse("r.toml", &outside, today())
+            .unwrap_err()
+            .to_string()
+            .contains("impossible"));
         let missing = ok.replace("sex = \"male\"\n", "");
-        assert!(parse("r.toml", &missing, today()).unwrap_err().to_string().contains("missing"));
+        assert!(parse("r.toml", &missing, today())
+            .unwrap_err()
+            .to_string()
+            .contains("missing"));
         let extra = ok.replace("count = 6", "count = 6\nregion = \"London\"");
-        assert!(parse("r.toml", &extra, today()).unwrap_err().to_string().contains("not a `quotas.by`"));
+        assert!(parse("r.toml", &extra, today())
+            .unwrap_err()
+            .to_string()
+            .contains("not a `quotas.by`"));
         let dup = ok.replace("sex = \"male\"", "sex = \"female\"");
-        assert!(parse("r.toml", &dup, today()).unwrap_err().to_string().contains("twice"));
+        assert!(parse("r.toml", &dup, today())
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
     }
 
     #[test]

@@ -192,8 +192,18 @@ mod tests {
 
     #[test]
     fn registry_first_then_rank() {
-        let c = |stratum, registry, rank| Candidate { stratum, registry, rank };
-        let cands = vec![c(0, false, 1), c(0, true, 9), c(0, false, 5), c(0, true, 3), c(1, false, 2)];
+        let c = |stratum, registry, rank| Candidate {
+            stratum,
+            registry,
+            rank,
+        };
+        let cands = vec![
+            c(0, false, 1),
+            c(0, true, 9),
+            c(0, false, 5),
+            c(0, true, 3),
+            c(1, false, 2),
+        ];
         let s = select(&cands, &[3, 2], true, false);
         assert_eq!(s.chosen[0], vec![3, 1, 0]);
         assert_eq!(s.outcomes[0].registry_selected, 2);
