@@ -1076,7 +1076,7 @@ pub fn summary_markdown(s: &Summary) -> String {
     for t in &s.strata {
         o.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            t.stratum,
+            t.stratum.replace('|', "\\|"),
             t.requested,
             t.available,
             t.registry_available,

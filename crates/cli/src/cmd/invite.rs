@@ -1,11 +1,153 @@
-//! `trialink invite` (not built yet).
+//! `trialink invite`: a minimised, suppressed, quota-meeting invitation
+//! batch, recorded in the service store together with its file (DESIGN §1
+//! step 3, §5, §8).
 
+use crate::cmd::noncontact::{load_master, open_store};
+use crate::cmd::pseudonymise::{dob_formats, tab_err};
 use crate::error::{CliError, CliResult};
+use pseudonym::Date;
+use recruitment::{InviteError, InviteOptions};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 /// Options for `trialink invite`.
+///
+/// Reads the identifiable cohort, pseudonymises each row as it is read,
+/// applies the request's inclusion criteria, the standard exclusions
+/// (deceased, National Data Opt-out, S-flag, armed forces, prison), the
+/// non-contact list, the trial's enrolled list and the frequency cap, meets
+/// the per-stratum quotas (registry volunteers first), balances SWAT arms
+/// within strata and adds QA seeds at random positions. Writes into `--out`:
+/// `invitations.csv` (exactly the channel's columns), its manifest,
+/// `selection-summary.json`/`.md` (funnel, requested vs actual per stratum)
+/// and `cohort.rejects.csv`. The batch file and its store records appear
+/// together or not at all.
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = "Example:\n  \
+trialink invite --store service.sqlite --key master.key --cohort cohort.csv \\\n    \
+--request fixtures/requests/example.toml --out batch-001 \\\n    \
+--registry bpor.tokens.csv --enrolled enrolled.tokens.csv --qa-seeds qa_seeds.csv\n\n\
+The request file format is documented in fixtures/requests/example.toml.")]
+pub struct Args {
+    /// The service store (created on first use).
+    #[arg(long, value_name = "DB")]
+    pub store: Option<PathBuf>,
+    /// The service's master key file.
+    #[arg(long, value_name = "MASTER")]
+    pub key: PathBuf,
+    /// The identifiable cohort CSV (a file: it is read twice).
+    #[arg(long, value_name = "FILE")]
+    pub cohort: PathBuf,
+    /// The study request (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub request: PathBuf,
+    /// Output directory (created if missing; existing batch files are never overwritten).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Registry volunteers: a token file with its manifest, or a TLBF filter.
+    #[arg(long, value_name = "FILE")]
+    pub registry: Option<PathBuf>,
+    /// The trial's already-enrolled list under `trial:<study>`: a token file with its manifest, or a TLBF filter.
+    #[arg(long, value_name = "FILE")]
+    pub enrolled: Option<PathBuf>,
+    /// The service's internal QA seed addresses (CSV with the channel's contact columns).
+    #[arg(long, value_name = "FILE")]
+    pub qa_seeds: Option<PathBuf>,
+    /// Date formats for the cohort's dates of birth instead of the defaults. Repeat for several.
+    #[arg(long = "dob-format", value_name = "FMT")]
+    pub dob_format: Vec<String>,
+}
 
-pub fn run(_args: Args) -> CliResult {
-    Err(CliError::new("`trialink invite` is not built yet"))
+fn hint_for(e: &InviteError) -> &'static str {
+    match e {
+        InviteError::Request(_) => "fix the request file; fixtures/requests/example.toml documents every key",
+        InviteError::List(_) => "ask the sender to pseudonymise with the key derived for that scope (`trialink keys derive`)",
+        InviteError::OutputExists { .. } => "choose a new --out directory for each batch",
+        InviteError::AlreadyRun { .. } => "use a new seed in the request for a new batch of this study",
+        InviteError::NoQaSeedsFile(_) => "pass --qa-seeds FILE, or set qa_seeds = 0 in the request",
+        InviteError::TooFewQaSeeds { .. } => "add QA seed rows with the channel's contact details",
+        InviteError::CohortFromStdin => "save the cohort to a file and pass its path",
+        InviteError::Tabular(_) => "check the cohort's header: it needs nhs_number, date_of_birth, the flag columns and the channel's contact columns",
+        _ => "see the message above",
+    }
+}
+
+pub fn run(a: Args) -> CliResult {
+    let master = load_master(&a.key)?;
+    let req_path = a.request.display().to_string();
+    let text = std::fs::read_to_string(&a.request)
+        .map_err(|e| CliError::new(format!("request {req_path}: {e}")).hint("check the --request path"))?;
+    let v = recruitment::request::parse(&req_path, &text, Date::today_utc())
+        .map_err(|e| CliError::new(e).hint("fixtures/requests/example.toml documents every key"))?;
+    let formats = dob_formats(&a.dob_format)?;
+    let mut store = open_store(a.store.as_deref())?;
+    let mut opts: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    opts.insert("store".into(), store.path().display().to_string().into());
+    opts.insert("key".into(), a.key.display().to_string().into());
+    opts.insert("cohort".into(), a.cohort.display().to_string().into());
+    opts.insert("request".into(), req_path.clone().into());
+    opts.insert("out".into(), a.out.display().to_string().into());
+    for (k, p) in [
+        ("registry", &a.registry),
+        ("enrolled", &a.enrolled),
+        ("qa_seeds", &a.qa_seeds),
+    ] {
+        if let Some(p) = p {
+            opts.insert(k.into(), p.display().to_string().into());
+        }
+    }
+    let pb = crate::progress::rows("cohort", None);
+    let progress = |_: &str, n: u64| pb.set_position(n);
+    let rep = recruitment::invite(
+        &mut store,
+        &InviteOptions {
+            master: &master,
+            cohort: &a.cohort,
+            request_path: &a.request,
+            request: &v,
+            out_dir: &a.out,
+            registry: a.registry.as_deref(),
+            enrolled: a.enrolled.as_deref(),
+            qa_seeds: a.qa_seeds.as_deref(),
+            dob_formats: formats,
+            manifest_options: opts,
+            progress: Some(&progress),
+        },
+    )
+    .map_err(|e| match e {
+        InviteError::Tabular(t) => tab_err(t),
+        e => {
+            let h = hint_for(&e);
+            CliError::new(e).hint(h)
+        }
+    })?;
+    pb.finish_and_clear();
+    let s = &rep.summary;
+    println!(
+        "batch {} for study {}: {} invitations (requested {}) + {} QA seeds, {} channel",
+        rep.batch_id, s.study, s.invited, s.requested, s.qa_seeds, s.channel
+    );
+    println!("funnel (cohort rows {}):", s.cohort_rows);
+    for f in &s.funnel {
+        println!(
+            "  {:<24} {:>10}   remaining {:>10}",
+            f.stage, f.count, f.remaining
+        );
+    }
+    if s.shortfall > 0 {
+        println!("shortfall {} — by stratum:", s.shortfall);
+        for t in s.strata.iter().filter(|t| t.shortfall > 0) {
+            println!(
+                "  {:<40} requested {:>7} eligible {:>7} invited {:>7}",
+                t.stratum, t.requested, t.available, t.selected
+            );
+        }
+    }
+    println!("wrote {}", rep.batch_file.display());
+    println!(
+        "summary, manifest and rejects are beside it in {}",
+        a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
