@@ -12,4 +12,5 @@
 #![deny(unsafe_code)]
 
 pub mod clk;
+pub mod dice;
 pub mod tlbf;

@@ -47,6 +47,21 @@ fn g(v: &mut [u64; 16], a: usize, b: usize, c: usize, d: usize, x: u64, y: u64) 
     v[b] = (v[b] ^ v[c]).rotate_right(63);
 }
 
+macro_rules! round {
+    ($v:ident, $m:ident, $r:expr) => {{
+        const S: [usize; 16] = SIGMA[$r];
+        g(&mut $v, 0, 4, 8, 12, $m[S[0]], $m[S[1]]);
+        g(&mut $v, 1, 5, 9, 13, $m[S[2]], $m[S[3]]);
+        g(&mut $v, 2, 6, 10, 14, $m[S[4]], $m[S[5]]);
+        g(&mut $v, 3, 7, 11, 15, $m[S[6]], $m[S[7]]);
+        g(&mut $v, 0, 5, 10, 15, $m[S[8]], $m[S[9]]);
+        g(&mut $v, 1, 6, 11, 12, $m[S[10]], $m[S[11]]);
+        g(&mut $v, 2, 7, 8, 13, $m[S[12]], $m[S[13]]);
+        g(&mut $v, 3, 4, 9, 14, $m[S[14]], $m[S[15]]);
+    }};
+}
+
+/// One BLAKE2b compression, rounds unrolled with constant message indices.
 #[inline]
 fn compress(h: &mut [u64; 8], block: &[u8; 128], t: u128, last: bool) {
     let mut m = [0u64; 16];
@@ -61,21 +76,21 @@ fn compress(h: &mut [u64; 8], block: &[u8; 128], t: u128, last: bool) {
     if last {
         v[14] = !v[14];
     }
-    for s in &SIGMA {
-        g(&mut v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
-        g(&mut v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
-        g(&mut v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
-        g(&mut v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
-        g(&mut v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
-        g(&mut v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
-        g(&mut v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
-        g(&mut v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
-    }
+    round!(v, m, 0);
+    round!(v, m, 1);
+    round!(v, m, 2);
+    round!(v, m, 3);
+    round!(v, m, 4);
+    round!(v, m, 5);
+    round!(v, m, 6);
+    round!(v, m, 7);
+    round!(v, m, 8);
+    round!(v, m, 9);
+    round!(v, m, 10);
+    round!(v, m, 11);
     for i in 0..8 {
         h[i] ^= v[i] ^ v[i + 8];
     }
-    m.zeroize();
-    v.zeroize();
 }
 
 /// BLAKE2b-512 keyed with a 1–64-byte key and a salt of at most 16 bytes
@@ -127,8 +142,19 @@ impl KeyedBlake2b {
     }
 
     /// The 64-byte digest of `msg`.
-    #[inline]
     pub fn digest(&self, msg: &[u8]) -> [u8; 64] {
+        let h = self.digest_words(msg);
+        let mut out = [0u8; 64];
+        for (i, w) in h.iter().enumerate() {
+            out[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+        }
+        out
+    }
+
+    /// The digest as its eight state words (the digest is their
+    /// little-endian bytes).
+    #[inline]
+    pub fn digest_words(&self, msg: &[u8]) -> [u64; 8] {
         let mut h;
         if msg.is_empty() {
             h = self.h0;
@@ -147,11 +173,7 @@ impl KeyedBlake2b {
             t += rest.len() as u128;
             compress(&mut h, &block, t, true);
         }
-        let mut out = [0u8; 64];
-        for (i, w) in h.iter().enumerate() {
-            out[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
-        }
-        out
+        h
     }
 }
 

@@ -135,13 +135,20 @@ impl DateFormat {
         let Some(item) = self.items.get(idx) else {
             return if s.is_empty() { Some(f) } else { None };
         };
-        // Candidate (consumed, fields) pairs in the order CPython's regex tries them.
-        let mut cands: Vec<(usize, Fields)> = Vec::with_capacity(3);
+        // Candidates (consumed, fields) in the order CPython's regex tries
+        // them; the first that lets the rest match wins.
+        macro_rules! cand {
+            ($k:expr, $f:expr) => {
+                if let Some(r) = self.matches(idx + 1, &s[$k..], $f) {
+                    return Some(r);
+                }
+            };
+        }
         match *item {
             Item::Lit(c) => {
                 if let Some(&h) = s.first() {
                     if h == c || (h.to_lowercase().eq(c.to_lowercase())) {
-                        cands.push((1, f));
+                        cand!(1, f);
                     }
                 }
             }
@@ -149,42 +156,42 @@ impl DateFormat {
                 let n = s.iter().take_while(|c| c.is_whitespace()).count();
                 // \s+ is greedy: longest first.
                 for k in (1..=n).rev() {
-                    cands.push((k, f));
+                    cand!(k, f);
                 }
             }
             Item::Year4 => {
                 if let Some(v) = digits(s, 4) {
-                    cands.push((
+                    cand!(
                         4,
                         Fields {
                             year: Some(v as i32),
                             ..f
-                        },
-                    ));
+                        }
+                    );
                 }
             }
             Item::Year2 => {
                 if let Some(v) = digits(s, 2) {
                     let y = if v <= 68 { 2000 + v } else { 1900 + v };
-                    cands.push((
+                    cand!(
                         2,
                         Fields {
                             year: Some(y as i32),
                             ..f
-                        },
-                    ));
+                        }
+                    );
                 }
             }
             Item::Month => {
                 // 1[0-2]|0[1-9]|[1-9]
                 if let Some(v) = digits(s, 2) {
                     if (10..=12).contains(&v) || (1..=9).contains(&v) && s[0] == '0' {
-                        cands.push((2, Fields { month: Some(v), ..f }));
+                        cand!(2, Fields { month: Some(v), ..f });
                     }
                 }
                 if let Some(v) = digits(s, 1) {
                     if v >= 1 {
-                        cands.push((1, Fields { month: Some(v), ..f }));
+                        cand!(1, Fields { month: Some(v), ..f });
                     }
                 }
             }
@@ -193,18 +200,18 @@ impl DateFormat {
                 if let Some(v) = digits(s, 2) {
                     if (30..=31).contains(&v) || (10..=29).contains(&v) || (1..=9).contains(&v) && s[0] == '0'
                     {
-                        cands.push((2, Fields { day: Some(v), ..f }));
+                        cand!(2, Fields { day: Some(v), ..f });
                     }
                 }
                 if let Some(v) = digits(s, 1) {
                     if v >= 1 {
-                        cands.push((1, Fields { day: Some(v), ..f }));
+                        cand!(1, Fields { day: Some(v), ..f });
                     }
                 }
                 if s.first() == Some(&' ') {
                     if let Some(v) = digits(&s[1..], 1) {
                         if v >= 1 {
-                            cands.push((2, Fields { day: Some(v), ..f }));
+                            cand!(2, Fields { day: Some(v), ..f });
                         }
                     }
                 }
@@ -222,13 +229,13 @@ impl DateFormat {
                             .zip(&name)
                             .all(|(a, b)| a.to_ascii_lowercase() == *b)
                     {
-                        cands.push((
+                        cand!(
                             name.len(),
                             Fields {
                                 month: Some(i as u32 + 1),
                                 ..f
-                            },
-                        ));
+                            }
+                        );
                     }
                 }
             }
@@ -240,17 +247,15 @@ impl DateFormat {
                 };
                 if let Some(v) = digits(s, 2) {
                     if v <= max {
-                        cands.push((2, f));
+                        cand!(2, f);
                     }
                 }
                 if digits(s, 1).is_some() {
-                    cands.push((1, f));
+                    cand!(1, f);
                 }
             }
         }
-        cands
-            .into_iter()
-            .find_map(|(k, f2)| self.matches(idx + 1, &s[k..], f2))
+        None
     }
 }
 

@@ -184,6 +184,7 @@ pub struct ClkEncoder {
     hash_l: usize,
     block_key: Hmac<Sha256>,
     rr_key: Hmac<Sha256>,
+    id: u64,
 }
 
 impl std::fmt::Debug for ClkEncoder {
@@ -195,14 +196,37 @@ impl std::fmt::Debug for ClkEncoder {
     }
 }
 
-/// Reusable per-thread buffers for [`ClkEncoder::encode_with`].
+/// Reusable per-thread buffers (and token cache) for [`ClkEncoder::encode_with`].
 #[derive(Default)]
 pub struct Scratch {
     padded: String,
     offsets: Vec<usize>,
     tok: Vec<u8>,
     bits: Vec<u64>,
+    cache: TokenCache,
 }
+
+impl Scratch {
+    /// Buffers with a token cache of `cap` entries (0 = no cache).
+    pub fn with_cache(cap: usize) -> Self {
+        Scratch {
+            padded: String::new(),
+            offsets: Vec::new(),
+            tok: Vec::new(),
+            bits: Vec::new(),
+            cache: TokenCache::with_capacity(cap),
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.padded.zeroize();
+        self.tok.zeroize();
+    }
+}
+
+static NEXT_ENCODER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Words needed for `l` bits.
 pub fn words_for(l: usize) -> usize {
@@ -219,34 +243,24 @@ fn get_bit(bits: &[u64], p: usize) -> bool {
     bits[p >> 6] & (1u64 << (63 - (p & 63))) != 0
 }
 
+/// `int_be(bytes) mod m` for `m < 2^48` (L' is at most 2^28 here).
 #[inline]
 fn be_mod(bytes: &[u8], m: u64) -> u64 {
-    let m = m as u128;
-    let mut r: u128 = 0;
+    debug_assert!(m < 1 << 48);
+    let mut r: u64 = 0;
     for b in bytes {
-        r = ((r << 8) | *b as u128) % m;
+        r = ((r << 8) | *b as u64) % m;
     }
-    r as u64
+    r
 }
 
 impl Hasher {
+    /// The raw hash material for a token: BLAKE2b state words for salt `j`,
+    /// or `[a, b, 0…]` for doubleHash.
     #[inline]
-    fn set_bits(&self, tok: &[u8], k: usize, l: usize, bits: &mut [u64]) {
+    fn material(&self, j: usize, tok: &[u8], l: usize) -> [u64; 8] {
         match self {
-            Hasher::Blake(states) => {
-                let mask = l - 1; // l is a power of two (checked by the schema)
-                let mut i = 0;
-                for state in states.iter().take(k.div_ceil(32)) {
-                    let d = state.digest(tok);
-                    for c in d.chunks_exact(2) {
-                        if i == k {
-                            break;
-                        }
-                        set_bit(bits, u16::from_le_bytes([c[0], c[1]]) as usize & mask);
-                        i += 1;
-                    }
-                }
-            }
+            Hasher::Blake(states) => states[j].digest_words(tok),
             Hasher::Double {
                 sha1,
                 md5,
@@ -272,12 +286,131 @@ impl Hasher {
                         i += 1;
                     }
                 }
-                for i in 0..k as u64 {
-                    let p = ((a as u128 + i as u128 * b as u128) % lm as u128) as usize;
-                    set_bit(bits, p);
+                [a, b, 0, 0, 0, 0, 0, 0]
+            }
+        }
+    }
+
+    #[inline]
+    fn set_bits(
+        &self,
+        fidx: usize,
+        tok: &[u8],
+        k: usize,
+        l: usize,
+        bits: &mut [u64],
+        cache: &mut TokenCache,
+    ) {
+        match self {
+            Hasher::Blake(_) => {
+                let mask = l - 1; // l is a power of two (checked by the schema)
+                let mut i = 0;
+                let mut j = 0;
+                while i < k {
+                    // The digest's bytes are the state words little-endian, so
+                    // its n-th little-endian u16 is bits 16(n mod 4).. of word n/4.
+                    let h = cache.get_or(fidx, j, tok, || self.material(j, tok, l));
+                    let n = (k - i).min(32);
+                    for x in 0..n {
+                        let short = (h[x >> 2] >> ((x & 3) * 16)) as u16;
+                        set_bit(bits, short as usize & mask);
+                    }
+                    i += n;
+                    j += 1;
+                }
+            }
+            Hasher::Double { .. } => {
+                if k == 0 {
+                    return;
+                }
+                let lm = l as u64;
+                let h = cache.get_or(fidx, 0, tok, || self.material(0, tok, l));
+                let (a, b) = (h[0], h[1]);
+                // a, b < L' ≤ 2^28 and k < 2^17: no overflow in u64.
+                let mut p = a;
+                for _ in 0..k {
+                    set_bit(bits, p as usize);
+                    p += b;
+                    if p >= lm {
+                        p -= lm;
+                    }
                 }
             }
         }
+    }
+}
+
+/// A per-thread cache of keyed token hashes, as clkhash keeps (`lru_cache`):
+/// names, dates and codes repeat a great deal, and a lookup costs a fraction
+/// of a BLAKE2b compression or two HMACs. Bounded (cleared when full), tied
+/// to one encoder, zeroized on drop (it holds n-grams and keyed digests).
+pub struct TokenCache {
+    map: std::collections::HashMap<Box<[u8]>, [u64; 8]>,
+    key: Vec<u8>,
+    cap: usize,
+    owner: u64,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache::with_capacity(1 << 16)
+    }
+}
+
+impl TokenCache {
+    /// A cache holding at most `cap` tokens (0 disables caching).
+    pub fn with_capacity(cap: usize) -> Self {
+        TokenCache {
+            map: std::collections::HashMap::new(),
+            key: Vec::new(),
+            cap,
+            owner: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        for (k, mut v) in self.map.drain() {
+            let mut k = k.into_vec();
+            k.zeroize();
+            v.zeroize();
+        }
+        self.key.zeroize();
+    }
+
+    fn bind(&mut self, owner: u64) {
+        if self.owner != owner {
+            self.clear();
+            self.owner = owner;
+        }
+    }
+
+    #[inline]
+    fn get_or(&mut self, fidx: usize, j: usize, tok: &[u8], f: impl FnOnce() -> [u64; 8]) -> [u64; 8] {
+        if self.cap == 0 {
+            return f();
+        }
+        self.key.clear();
+        self.key.extend_from_slice(&(fidx as u32).to_le_bytes());
+        self.key.extend_from_slice(&(j as u32).to_le_bytes());
+        self.key.extend_from_slice(tok);
+        if let Some(v) = self.map.get(self.key.as_slice()) {
+            return *v;
+        }
+        let v = f();
+        if self.map.len() >= self.cap {
+            self.clear();
+            self.key.extend_from_slice(&(fidx as u32).to_le_bytes());
+            self.key.extend_from_slice(&(j as u32).to_le_bytes());
+            self.key.extend_from_slice(tok);
+        }
+        self.map.insert(self.key.clone().into_boxed_slice(), v);
+        v
+    }
+}
+
+impl Drop for TokenCache {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 
@@ -413,12 +546,14 @@ impl ClkEncoder {
         let rr_key = Hmac::<Sha256>::new_from_slice(&rk).expect("any key length");
         rk.zeroize();
         let hash_l = schema.hash_l();
+        let id = NEXT_ENCODER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(ClkEncoder {
             schema,
             features,
             hash_l,
             block_key,
             rr_key,
+            id,
         })
     }
 
@@ -536,7 +671,8 @@ impl ClkEncoder {
             s.tok.push(0);
         }
         let prefix = s.tok.len();
-        for (fe, value) in self.features.iter().zip(&values) {
+        s.cache.bind(self.id);
+        for (fidx, (fe, value)) in self.features.iter().zip(&values).enumerate() {
             let (Some(fe), Some(value)) = (fe, value) else {
                 continue;
             };
@@ -546,7 +682,8 @@ impl ClkEncoder {
                     s.tok.truncate(prefix);
                     push_encoded(&mut s.tok, value, spec.encoding);
                     let k = spec.strategy.k_for(0, 1);
-                    fe.hasher.set_bits(&s.tok, k, hash_l, &mut s.bits);
+                    fe.hasher
+                        .set_bits(fidx, &s.tok, k, hash_l, &mut s.bits, &mut s.cache);
                 }
                 Comparison::Ngram { n, positional } => {
                     if value.is_empty() {
@@ -577,7 +714,8 @@ impl ClkEncoder {
                         let gram = &s.padded[s.offsets[i]..s.offsets[i + n]];
                         push_encoded(&mut s.tok, gram, spec.encoding);
                         let k = spec.strategy.k_for(i, t);
-                        fe.hasher.set_bits(&s.tok, k, hash_l, &mut s.bits);
+                        fe.hasher
+                            .set_bits(fidx, &s.tok, k, hash_l, &mut s.bits, &mut s.cache);
                     }
                 }
             }
