@@ -39,7 +39,7 @@ impl Sex {
 }
 
 /// A postal address: five lines (blank lines last) and a postcode.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct Address {
     /// `address_line_1` … `address_line_5`.
     pub lines: [String; 5],
@@ -48,7 +48,7 @@ pub struct Address {
 }
 
 /// A synthetic person as the cohort records them.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Person {
     /// NHS number (10 digits as an integer).
     pub nhs: u64,
@@ -86,6 +86,19 @@ pub struct Person {
     pub s_flag: bool,
     /// Registered a National Data Opt-out.
     pub opt_out: bool,
+}
+
+// Identifiers stay out of Debug output, synthetic or not (DESIGN §9).
+impl std::fmt::Debug for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Address(..)")
+    }
+}
+
+impl std::fmt::Debug for Person {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Person(..)")
+    }
 }
 
 /// Per-mille / per-100k Bernoulli draws.

@@ -313,7 +313,7 @@ fn cohort_line(p: &Person, out: &mut Vec<u8>) {
 }
 
 /// A registry (or list) copy of a person after errors.
-struct Copy {
+struct Record {
     nhs: String,
     dob: String,
     given: String,
@@ -347,7 +347,7 @@ fn moved<R: Rng>(gen: &PersonGenerator, p: &Person, rng: &mut R) -> Address {
 
 impl Plan {
     /// Registry copy of person `idx`, errors drawn from `rng`.
-    fn registry_copy<R: Rng>(&self, cfg: &Config, idx: u32, p: &Person, rng: &mut R) -> Copy {
+    fn registry_copy<R: Rng>(&self, cfg: &Config, idx: u32, p: &Person, rng: &mut R) -> Record {
         let e = &cfg.errors;
         let mut errors = Vec::new();
         let mut given = p.given.clone();
@@ -430,7 +430,7 @@ impl Plan {
             sex = "";
             errors.push("sex:blank".into());
         }
-        Copy {
+        Record {
             nhs: nhs_s,
             dob: dob.map(Date::iso).unwrap_or_default(),
             given,
@@ -442,7 +442,7 @@ impl Plan {
     }
 
     /// Enrolled/objection copy: NHS number mistyped, DOB one day out, each at `rate`.
-    fn list_copy<R: Rng>(&self, rate: f64, p: &Person, rng: &mut R) -> Copy {
+    fn list_copy<R: Rng>(&self, rate: f64, p: &Person, rng: &mut R) -> Record {
         let mut errors = Vec::new();
         let mut nhs_s = nhs::digits(p.nhs);
         if rng.gen::<f64>() < rate {
@@ -455,7 +455,7 @@ impl Plan {
             dob = d;
             errors.push(label.to_string());
         }
-        Copy {
+        Record {
             nhs: nhs_s,
             dob: dob.iso(),
             given: p.given.clone(),
