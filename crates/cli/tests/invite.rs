@@ -1,0 +1,223 @@
+//! `trialink invite` integration tests over fixtures/synth, including the
+//! kill -9 atomicity test.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+
+const REQ: &str = r#"
+study = "galleri-2"
+channel = "sms"
+invitations = 30
+seed = 11
+as_of = "2026-11-21"
+[criteria]
+min_age = 50
+max_age = 77
+[quotas]
+by = ["sex"]
+proportional = true
+[[arms]]
+name = "A"
+template = "sms-a"
+[[arms]]
+name = "B"
+template = "sms-b"
+weight = 2
+"#;
+
+fn setup(d: &Path, req: &str) -> (PathBuf, PathBuf) {
+    let key = master_key(d);
+    let rp = d.join("req.toml");
+    std::fs::write(&rp, req).unwrap();
+    (key, rp)
+}
+
+fn invite(d: &Path, key: &Path, req: &Path, out: &str, store: &str) -> std::process::Command {
+    let mut c = bin();
+    c.args([
+        "invite",
+        "--store",
+        d.join(store).to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--cohort",
+        fixtures().join("synth/cohort.csv").to_str().unwrap(),
+        "--request",
+        req.to_str().unwrap(),
+        "--out",
+        d.join(out).to_str().unwrap(),
+        "--qa-seeds",
+        fixtures().join("synth/qa_seeds.csv").to_str().unwrap(),
+    ]);
+    c
+}
+
+fn cohort_values() -> Vec<String> {
+    let text = std::fs::read_to_string(fixtures().join("synth/cohort.csv")).unwrap();
+    text.lines()
+        .skip(1)
+        .flat_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            [f[0].to_string(), f[3].to_string()]
+        })
+        .collect()
+}
+
+#[test]
+fn sms_batch_has_exactly_the_channel_columns() {
+    let d = tempfile::tempdir().unwrap();
+    let (key, req) = setup(d.path(), REQ);
+    let o = invite(d.path(), &key, &req, "out", "s.sqlite").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let batch = std::fs::read_to_string(d.path().join("out/invitations.csv")).unwrap();
+    let mut lines = batch.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "reference,template,given_name,family_name,mobile"
+    );
+    assert_eq!(lines.count(), 32);
+    for v in cohort_values() {
+        assert!(!batch.contains(&format!(",{v}")), "identifier in batch");
+    }
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.path().join("out/invitations.csv.manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m["command"], "invite");
+    assert_eq!(m["extra"]["invitations"], 30);
+    assert_eq!(m["extra"]["qa_seeds"], 2);
+    assert!(m["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["role"] == "batch"));
+    let sum: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("out/selection-summary.json")).unwrap())
+            .unwrap();
+    let arms = &sum["arms"];
+    assert_eq!(arms["A"].as_u64().unwrap() + arms["B"].as_u64().unwrap(), 30);
+    assert!(
+        arms["B"].as_u64().unwrap() >= 19 && arms["B"].as_u64().unwrap() <= 21,
+        "{arms}"
+    );
+    // The same out dir again is refused; the batch is never overwritten.
+    let o = invite(d.path(), &key, &req, "out", "s.sqlite").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn bad_request_errors_name_the_key_and_line() {
+    let d = tempfile::tempdir().unwrap();
+    let (key, req) = setup(
+        d.path(),
+        &REQ.replace("min_age = 50", "min_age = 50\nmin_agee = 3"),
+    );
+    let o = invite(d.path(), &key, &req, "out", "s.sqlite").output().unwrap();
+    assert_error(&o, "min_agee", &[]);
+    assert!(stderr(&o).contains("line 9"), "{}", stderr(&o));
+    let (key, req) = setup(
+        d.path(),
+        &REQ.replace(
+            "template = \"sms-a\"",
+            "template = \"sms-a\"\nfields = [\"postcode\"]",
+        ),
+    );
+    let o = invite(d.path(), &key, &req, "out", "s.sqlite").output().unwrap();
+    assert_error(&o, "postcode", &[]);
+    assert!(!d.path().join("out/invitations.csv").exists());
+}
+
+/// Kill -9 at random moments: afterwards (once the store is opened again)
+/// the batch file exists exactly when the store holds its committed batch,
+/// with every invitation, and a re-run either completes or is refused as
+/// already run.
+#[test]
+fn kill_at_random_points_leaves_both_or_neither() {
+    let d = tempfile::tempdir().unwrap();
+    let (key, req) = setup(d.path(), REQ);
+    // Time one undisturbed run to spread the kill points over it.
+    let t0 = std::time::Instant::now();
+    let o = invite(d.path(), &key, &req, "ref", "ref.sqlite")
+        .env("TRIALINK_FAULT_PAUSE_MS", "20")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let span = t0.elapsed().as_millis() as u64 + 20;
+    let reference = std::fs::read(d.path().join("ref/invitations.csv")).unwrap();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let (mut both, mut neither) = (0, 0);
+    for i in 0..30 {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let delay = (state >> 33) % span;
+        let out = format!("k{i}");
+        let db = format!("k{i}.sqlite");
+        let mut child = invite(d.path(), &key, &req, &out, &db)
+            .env("TRIALINK_FAULT_PAUSE_MS", "20")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        let _ = child.kill(); // SIGKILL on Unix
+        let _ = child.wait();
+        let file = d.path().join(&out).join("invitations.csv");
+        let file_before = file.exists();
+        // Reopen: reconciliation runs.
+        let s = if d.path().join(&db).exists() {
+            Some(store::Store::open(&d.path().join(&db)).unwrap())
+        } else {
+            None
+        };
+        let batch = s.as_ref().and_then(|s| s.find_batch("galleri-2", 11).unwrap());
+        let exists = file.exists();
+        assert!(!(file_before && !exists), "a batch file in place was removed");
+        match &batch {
+            Some(b) => {
+                assert_eq!(b.state, "committed");
+                assert!(exists, "batch recorded without its file (kill after {delay} ms)");
+                assert_eq!(
+                    std::fs::read(&file).unwrap(),
+                    reference,
+                    "partial or different file"
+                );
+                let st = s.as_ref().unwrap();
+                assert_eq!(st.invitation_count(Some("galleri-2")).unwrap(), 30);
+                assert_eq!(st.qa_seed_count(Some("galleri-2")).unwrap(), 2);
+                for f in [
+                    "invitations.csv.manifest.json",
+                    "selection-summary.json",
+                    "selection-summary.md",
+                    "cohort.rejects.csv",
+                ] {
+                    assert!(d.path().join(&out).join(f).exists(), "{f} missing");
+                }
+                both += 1;
+            }
+            None => {
+                assert!(!exists, "file without a batch (kill after {delay} ms)");
+                if let Some(st) = &s {
+                    assert_eq!(st.invitation_count(None).unwrap(), 0);
+                    assert_eq!(st.qa_seed_count(None).unwrap(), 0);
+                }
+                neither += 1;
+            }
+        }
+        drop(s);
+        // A re-run completes (no batch) or is refused as already run (batch).
+        let o = invite(d.path(), &key, &req, &out, &db).output().unwrap();
+        if batch.is_some() {
+            assert_eq!(o.status.code(), Some(2), "re-run after commit must be refused");
+        } else {
+            assert!(o.status.success(), "re-run after rollback failed: {}", stderr(&o));
+            assert_eq!(std::fs::read(&file).unwrap(), reference);
+        }
+    }
+    eprintln!("kill test: {both} runs committed, {neither} rolled back or never started");
+    assert!(
+        both > 0 && neither > 0,
+        "kill points did not cover both outcomes: {both}/{neither}"
+    );
+}
