@@ -1,0 +1,761 @@
+//! Exact joins, keyed blocking, fuzzy CLK matching, 1:1 assignment and
+//! evaluation.
+//!
+//! The linker sees only pseudonymised data: per row an optional 32-byte token
+//! (`token_nhs_dob`, DESIGN §4.3), an optional CLK (§4.6) and optional keyed
+//! blocking keys. Blocking needs plaintext (a date, a name's phonetic code), so
+//! whoever encodes computes the keys — `bloom::clk::ClkEncoder::blocking_keys`
+//! writes a `blocking` column of `pass=hex16` items, each an HMAC under a key
+//! derived from the CLK secret — and the linker only compares them for
+//! equality. Without the secret a blocking column cannot be dictionary-attacked
+//! (blocklib's unkeyed keys can).
+//!
+//! [`link`] runs, by [`Mode`]:
+//! 1. **exact**: rows whose tokens are equal, paired 1:1 in row order within a
+//!    token (score 1);
+//! 2. **fuzzy** on the rest: candidate pairs that share a key in any selected
+//!    blocking pass (or all pairs, without blocking), scored by Dice, kept at
+//!    or above the threshold, ordered by score descending, then left row, then
+//!    right row, and assigned greedily 1:1 in that order (DESIGN §4.6).
+//!
+//! Work is spread over rayon's pool; results do not depend on thread count.
+//! [`evaluate`] gives precision, recall and F1 against ground truth, and
+//! [`blocking_quality`] pair completeness and reduction ratio.
+
+#![forbid(unsafe_code)]
+
+use bloom::dice::{dice_from_counts, ClkMatrix};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Why linkage could not run. Carries positions and names, never tokens or keys.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// The two sides' CLKs have different lengths.
+    #[error(
+        "CLKs differ in length: left {left} bits, right {right} bits (were they made with the same schema?)"
+    )]
+    ClkLength {
+        /// Left CLK bits.
+        left: usize,
+        /// Right CLK bits.
+        right: usize,
+    },
+    /// A requested blocking pass is on neither side.
+    #[error("blocking pass `{0}` is not present on both sides")]
+    UnknownPass(String),
+    /// A row's blocking column is malformed.
+    #[error("row {row}: malformed blocking column (expected `name=16 hex digits` items separated by `;`)")]
+    BadBlocking {
+        /// 1-based row.
+        row: usize,
+    },
+    /// The threshold is not in (0, 1].
+    #[error("threshold must be greater than 0 and at most 1")]
+    BadThreshold,
+}
+
+/// Which evidence to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Exact tokens first, then fuzzy CLKs for the rows left over.
+    Hybrid,
+    /// Exact tokens only.
+    TokenOnly,
+    /// Fuzzy CLKs only (tokens ignored).
+    ClkOnly,
+}
+
+/// How fuzzy candidates are generated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocking {
+    /// Every pass present on both sides.
+    All,
+    /// These passes only.
+    Passes(Vec<String>),
+    /// No blocking: all pairs (quadratic; for small files).
+    AllPairs,
+}
+
+/// Linkage settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Evidence.
+    pub mode: Mode,
+    /// Dice threshold for fuzzy matches.
+    pub threshold: f64,
+    /// Candidate generation.
+    pub blocking: Blocking,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mode: Mode::Hybrid,
+            threshold: DEFAULT_THRESHOLD,
+            blocking: Blocking::All,
+        }
+    }
+}
+
+/// Default Dice threshold (chosen on synthetic registry data; see bench/link_quality.sh).
+pub const DEFAULT_THRESHOLD: f64 = 0.8;
+
+/// How a pair was matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Method {
+    /// Equal tokens.
+    Exact,
+    /// Dice on CLKs.
+    Fuzzy,
+}
+
+impl Method {
+    /// `exact` or `fuzzy`, as written in match files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Exact => "exact",
+            Method::Fuzzy => "fuzzy",
+        }
+    }
+}
+
+/// One accepted pair (0-based row indices).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Match {
+    /// Left row (0-based).
+    pub left: usize,
+    /// Right row (0-based).
+    pub right: usize,
+    /// How it was matched.
+    pub method: Method,
+    /// 1 for exact, Dice for fuzzy.
+    pub score: f64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinkStats {
+    /// Pairs matched on tokens.
+    pub exact: usize,
+    /// Pairs matched on CLKs.
+    pub fuzzy: usize,
+    /// Dice comparisons made (a pair in several blocks counts each time).
+    pub comparisons: u64,
+    /// Distinct candidate pairs at or above the threshold.
+    pub candidates: usize,
+    /// Blocking passes used (empty for all-pairs or token-only).
+    pub passes: Vec<String>,
+    /// Left rows eligible for fuzzy matching.
+    pub fuzzy_left: usize,
+    /// Right rows eligible for fuzzy matching.
+    pub fuzzy_right: usize,
+}
+
+/// One side of a linkage: tokens, CLKs and blocking keys by row.
+#[derive(Debug, Clone, Default)]
+pub struct Side {
+    tokens: Vec<Option<[u8; 32]>>,
+    clk_bits: usize,
+    clks: Option<ClkMatrix>,
+    has_clk: Vec<bool>,
+    /// Pass name → index.
+    pass_ids: BTreeMap<String, u16>,
+    /// Flattened (pass, key) per row, with row offsets.
+    keys: Vec<(u16, u64)>,
+    key_start: Vec<u32>,
+}
+
+/// Parse a `blocking` cell: `name=hex16;name=hex16`, possibly empty.
+pub fn parse_blocking(cell: &str) -> Option<Vec<(&str, u64)>> {
+    let cell = cell.trim();
+    if cell.is_empty() {
+        return Some(Vec::new());
+    }
+    cell.split(';')
+        .map(|item| {
+            let (name, hex) = item.split_once('=')?;
+            if name.is_empty() || hex.len() != 16 {
+                return None;
+            }
+            Some((name, u64::from_str_radix(hex, 16).ok()?))
+        })
+        .collect()
+}
+
+impl Side {
+    /// An empty side whose CLKs (if any) have `clk_bits` bits.
+    pub fn new(clk_bits: usize) -> Self {
+        Side {
+            clk_bits,
+            clks: (clk_bits > 0).then(|| ClkMatrix::new(clk_bits.div_ceil(64))),
+            key_start: vec![0],
+            ..Default::default()
+        }
+    }
+
+    /// Append a row. `clk` must have `ceil(clk_bits/64)` words when given.
+    pub fn push(&mut self, token: Option<[u8; 32]>, clk: Option<&[u64]>, blocking: &[(&str, u64)]) {
+        self.tokens.push(token);
+        if let Some(m) = &mut self.clks {
+            match clk {
+                Some(c) => m.push(c),
+                None => m.push(&vec![0; m.stride()]),
+            }
+        }
+        self.has_clk.push(clk.is_some() && self.clks.is_some());
+        for (name, key) in blocking {
+            let next = self.pass_ids.len() as u16;
+            let id = *self.pass_ids.entry((*name).to_string()).or_insert(next);
+            self.keys.push((id, *key));
+        }
+        self.key_start.push(self.keys.len() as u32);
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// CLK length in bits (0 when the side has no CLK column).
+    pub fn clk_bits(&self) -> usize {
+        self.clk_bits
+    }
+
+    /// Blocking pass names seen on this side.
+    pub fn passes(&self) -> Vec<String> {
+        self.pass_ids.keys().cloned().collect()
+    }
+
+    fn row_keys(&self, row: usize) -> &[(u16, u64)] {
+        &self.keys[self.key_start[row] as usize..self.key_start[row + 1] as usize]
+    }
+
+    /// Rows (eligible) sorted by key for one pass.
+    fn pass_index(&self, pass: u16, eligible: &[bool]) -> Vec<(u64, u32)> {
+        let mut v: Vec<(u64, u32)> = (0..self.len())
+            .filter(|&r| eligible[r])
+            .flat_map(|r| {
+                self.row_keys(r)
+                    .iter()
+                    .filter(move |(p, _)| *p == pass)
+                    .map(move |(_, k)| (*k, r as u32))
+            })
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+/// Exact token matches, 1:1 in row order within each token.
+fn exact_matches(left: &Side, right: &Side) -> Vec<Match> {
+    let mut by_token: HashMap<[u8; 32], Vec<usize>> = HashMap::new();
+    for (r, t) in right.tokens.iter().enumerate() {
+        if let Some(t) = t {
+            by_token.entry(*t).or_default().push(r);
+        }
+    }
+    let mut next: HashMap<[u8; 32], usize> = HashMap::new();
+    let mut out = Vec::new();
+    for (l, t) in left.tokens.iter().enumerate() {
+        let Some(t) = t else { continue };
+        if let Some(rows) = by_token.get(t) {
+            let i = next.entry(*t).or_insert(0);
+            if *i < rows.len() {
+                out.push(Match {
+                    left: l,
+                    right: rows[*i],
+                    method: Method::Exact,
+                    score: 1.0,
+                });
+                *i += 1;
+            }
+        }
+    }
+    out
+}
+
+#[derive(Clone, Copy)]
+struct Cand {
+    score: f64,
+    l: u32,
+    r: u32,
+}
+
+fn sort_candidates(c: &mut Vec<Cand>) {
+    c.par_sort_unstable_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.l.cmp(&b.l))
+            .then(a.r.cmp(&b.r))
+    });
+    c.dedup_by(|a, b| a.l == b.l && a.r == b.r);
+}
+
+/// Resolve the passes a config selects (present on both sides).
+fn selected_passes(
+    left: &Side,
+    right: &Side,
+    blocking: &Blocking,
+) -> Result<Vec<(String, u16, u16)>, LinkError> {
+    let both = |name: &str| {
+        Some((
+            name.to_string(),
+            *left.pass_ids.get(name)?,
+            *right.pass_ids.get(name)?,
+        ))
+    };
+    match blocking {
+        Blocking::AllPairs => Ok(Vec::new()),
+        Blocking::All => Ok(left.pass_ids.keys().filter_map(|n| both(n)).collect()),
+        Blocking::Passes(names) => names
+            .iter()
+            .map(|n| both(n).ok_or_else(|| LinkError::UnknownPass(n.clone())))
+            .collect(),
+    }
+}
+
+/// Gather rows of `m` into a contiguous matrix.
+fn gather(m: &ClkMatrix, rows: impl Iterator<Item = usize>) -> ClkMatrix {
+    let mut g = ClkMatrix::new(m.stride());
+    for r in rows {
+        g.push(m.row(r));
+    }
+    g
+}
+
+/// Fuzzy candidates among eligible rows.
+fn fuzzy_candidates(
+    left: &Side,
+    right: &Side,
+    l_ok: &[bool],
+    r_ok: &[bool],
+    threshold: f64,
+    passes: &[(String, u16, u16)],
+    all_pairs: bool,
+) -> (Vec<Cand>, u64) {
+    let (Some(lm), Some(rm)) = (&left.clks, &right.clks) else {
+        return (Vec::new(), 0);
+    };
+    if all_pairs {
+        let r_rows: Vec<usize> = (0..right.len()).filter(|&r| r_ok[r]).collect();
+        let g = gather(rm, r_rows.iter().copied());
+        let l_rows: Vec<usize> = (0..left.len()).filter(|&l| l_ok[l]).collect();
+        let comps = l_rows.len() as u64 * r_rows.len() as u64;
+        let cands = l_rows
+            .par_iter()
+            .flat_map_iter(|&l| {
+                let mut found = Vec::new();
+                g.scan(lm.row(l), lm.pop(l), 0, g.len(), threshold, |i, s| {
+                    found.push(Cand {
+                        score: s,
+                        l: l as u32,
+                        r: r_rows[i] as u32,
+                    })
+                });
+                found
+            })
+            .collect();
+        return (cands, comps);
+    }
+    // Blocks: (left rows, right rows) sharing a key in a pass.
+    let mut blocks: Vec<(Vec<u32>, Vec<u32>)> = Vec::new();
+    for (_, lp, rp) in passes {
+        let li = left.pass_index(*lp, l_ok);
+        let ri = right.pass_index(*rp, r_ok);
+        let (mut i, mut j) = (0, 0);
+        while i < li.len() && j < ri.len() {
+            let (kl, kr) = (li[i].0, ri[j].0);
+            if kl < kr {
+                i += 1;
+            } else if kr < kl {
+                j += 1;
+            } else {
+                let i2 = i + li[i..].iter().take_while(|x| x.0 == kl).count();
+                let j2 = j + ri[j..].iter().take_while(|x| x.0 == kl).count();
+                blocks.push((
+                    li[i..i2].iter().map(|x| x.1).collect(),
+                    ri[j..j2].iter().map(|x| x.1).collect(),
+                ));
+                i = i2;
+                j = j2;
+            }
+        }
+    }
+    let comps: u64 = blocks.iter().map(|(a, b)| a.len() as u64 * b.len() as u64).sum();
+    let cands = blocks
+        .par_iter()
+        .flat_map_iter(|(ls, rs)| {
+            let mut found = Vec::new();
+            if rs.len() >= 8 {
+                let g = gather(rm, rs.iter().map(|&r| r as usize));
+                for &l in ls {
+                    g.scan(
+                        lm.row(l as usize),
+                        lm.pop(l as usize),
+                        0,
+                        g.len(),
+                        threshold,
+                        |i, s| {
+                            found.push(Cand {
+                                score: s,
+                                l,
+                                r: rs[i],
+                            })
+                        },
+                    );
+                }
+            } else {
+                for &l in ls {
+                    let q = lm.row(l as usize);
+                    let qp = lm.pop(l as usize);
+                    for &r in rs {
+                        let row = rm.row(r as usize);
+                        let c = q.iter().zip(row).map(|(a, b)| (a & b).count_ones()).sum();
+                        let s = dice_from_counts(c, qp, rm.pop(r as usize));
+                        if s >= threshold && s > 0.0 {
+                            found.push(Cand { score: s, l, r });
+                        }
+                    }
+                }
+            }
+            found
+        })
+        .collect();
+    (cands, comps)
+}
+
+/// Link two sides. Matches are returned sorted by left row, then right row.
+pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, LinkStats), LinkError> {
+    if !(cfg.threshold > 0.0 && cfg.threshold <= 1.0) {
+        return Err(LinkError::BadThreshold);
+    }
+    let mut stats = LinkStats::default();
+    let mut matches = Vec::new();
+    let mut l_used = vec![false; left.len()];
+    let mut r_used = vec![false; right.len()];
+    if cfg.mode != Mode::ClkOnly {
+        for m in exact_matches(left, right) {
+            l_used[m.left] = true;
+            r_used[m.right] = true;
+            matches.push(m);
+        }
+        stats.exact = matches.len();
+    }
+    if cfg.mode != Mode::TokenOnly && left.clk_bits > 0 && right.clk_bits > 0 {
+        if left.clk_bits != right.clk_bits {
+            return Err(LinkError::ClkLength {
+                left: left.clk_bits,
+                right: right.clk_bits,
+            });
+        }
+        let l_ok: Vec<bool> = (0..left.len()).map(|l| !l_used[l] && left.has_clk[l]).collect();
+        let r_ok: Vec<bool> = (0..right.len()).map(|r| !r_used[r] && right.has_clk[r]).collect();
+        stats.fuzzy_left = l_ok.iter().filter(|x| **x).count();
+        stats.fuzzy_right = r_ok.iter().filter(|x| **x).count();
+        let passes = selected_passes(left, right, &cfg.blocking)?;
+        let all_pairs = cfg.blocking == Blocking::AllPairs;
+        stats.passes = passes.iter().map(|p| p.0.clone()).collect();
+        let (mut cands, comps) =
+            fuzzy_candidates(left, right, &l_ok, &r_ok, cfg.threshold, &passes, all_pairs);
+        stats.comparisons = comps;
+        sort_candidates(&mut cands);
+        stats.candidates = cands.len();
+        for c in cands {
+            let (l, r) = (c.l as usize, c.r as usize);
+            if !l_used[l] && !r_used[r] {
+                l_used[l] = true;
+                r_used[r] = true;
+                matches.push(Match {
+                    left: l,
+                    right: r,
+                    method: Method::Fuzzy,
+                    score: c.score,
+                });
+                stats.fuzzy += 1;
+            }
+        }
+    }
+    matches.sort_by(|a, b| a.left.cmp(&b.left).then(a.right.cmp(&b.right)));
+    Ok((matches, stats))
+}
+
+/// Candidate-generation quality against ground truth.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlockingQuality {
+    /// True pairs that share a key in at least one selected pass (or, with
+    /// all-pairs, every true pair) over all true pairs.
+    pub pair_completeness: f64,
+    /// `1 − comparisons / (left rows × right rows)`.
+    pub reduction_ratio: f64,
+}
+
+/// Pair completeness of the selected blocking over `truth` (0-based pairs),
+/// and reduction ratio given the comparisons a run made.
+pub fn blocking_quality(
+    left: &Side,
+    right: &Side,
+    blocking: &Blocking,
+    truth: &[(usize, usize)],
+    comparisons: u64,
+) -> Result<BlockingQuality, LinkError> {
+    let passes = selected_passes(left, right, blocking)?;
+    let covered = if *blocking == Blocking::AllPairs {
+        truth.len()
+    } else {
+        truth
+            .iter()
+            .filter(|&&(l, r)| {
+                l < left.len()
+                    && r < right.len()
+                    && passes.iter().any(|(_, lp, rp)| {
+                        left.row_keys(l)
+                            .iter()
+                            .filter(|(p, _)| p == lp)
+                            .any(|(_, k)| right.row_keys(r).iter().any(|(p, k2)| p == rp && k2 == k))
+                    })
+            })
+            .count()
+    };
+    let total = left.len() as f64 * right.len() as f64;
+    Ok(BlockingQuality {
+        pair_completeness: if truth.is_empty() {
+            1.0
+        } else {
+            covered as f64 / truth.len() as f64
+        },
+        reduction_ratio: if total == 0.0 {
+            1.0
+        } else {
+            1.0 - comparisons as f64 / total
+        },
+    })
+}
+
+/// Precision, recall and F1 of a set of matches against ground truth.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    /// Matches that are in the truth.
+    pub true_positives: usize,
+    /// Matches that are not.
+    pub false_positives: usize,
+    /// True pairs not matched.
+    pub false_negatives: usize,
+    /// TP / (TP + FP) (1 when there are no matches).
+    pub precision: f64,
+    /// TP / (TP + FN) (1 when the truth is empty).
+    pub recall: f64,
+    /// Harmonic mean of precision and recall.
+    pub f1: f64,
+}
+
+/// Compare matched pairs with true pairs (any comparable identifiers; each
+/// set is deduplicated).
+pub fn evaluate<T: Ord + Clone>(matches: &[(T, T)], truth: &[(T, T)]) -> Evaluation {
+    let m: BTreeSet<(T, T)> = matches.iter().cloned().collect();
+    let t: BTreeSet<(T, T)> = truth.iter().cloned().collect();
+    let tp = m.intersection(&t).count();
+    let fp = m.len() - tp;
+    let fn_ = t.len() - tp;
+    let precision = if m.is_empty() {
+        1.0
+    } else {
+        tp as f64 / m.len() as f64
+    };
+    let recall = if t.is_empty() {
+        1.0
+    } else {
+        tp as f64 / t.len() as f64
+    };
+    let f1 = if precision + recall == 0.0 {
+        0.0
+    } else {
+        2.0 * precision * recall / (precision + recall)
+    };
+    Evaluation {
+        true_positives: tp,
+        false_positives: fp,
+        false_negatives: fn_,
+        precision,
+        recall,
+        f1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tok(b: u8) -> Option<[u8; 32]> {
+        Some([b; 32])
+    }
+
+    fn clk(bits: &[usize]) -> Vec<u64> {
+        let mut w = vec![0u64; 2];
+        for &b in bits {
+            w[b / 64] |= 1 << (63 - b % 64);
+        }
+        w
+    }
+
+    #[test]
+    fn exact_then_fuzzy_greedy_order() {
+        let mut l = Side::new(128);
+        let mut r = Side::new(128);
+        // left 0 and right 1 share a token.
+        l.push(tok(1), Some(&clk(&[1, 2, 3])), &[]);
+        // left 1 has no token; its CLK is close to right 0 and right 2.
+        l.push(None, Some(&clk(&[10, 11, 12, 13])), &[]);
+        l.push(None, Some(&clk(&[10, 11, 12, 14])), &[]);
+        r.push(tok(9), Some(&clk(&[10, 11, 12, 13])), &[]);
+        r.push(tok(1), Some(&clk(&[50])), &[]);
+        r.push(None, Some(&clk(&[10, 11, 12, 14])), &[]);
+        let cfg = Config {
+            blocking: Blocking::AllPairs,
+            threshold: 0.7,
+            ..Config::default()
+        };
+        let (m, s) = link(&l, &r, &cfg).unwrap();
+        assert_eq!(s.exact, 1);
+        assert_eq!(s.fuzzy, 2);
+        let pairs: Vec<(usize, usize, Method)> = m.iter().map(|m| (m.left, m.right, m.method)).collect();
+        assert_eq!(
+            pairs,
+            vec![
+                (0, 1, Method::Exact),
+                (1, 0, Method::Fuzzy),
+                (2, 2, Method::Fuzzy)
+            ]
+        );
+        // Token only: just the exact pair.
+        let (m, _) = link(
+            &l,
+            &r,
+            &Config {
+                mode: Mode::TokenOnly,
+                ..cfg.clone()
+            },
+        )
+        .unwrap();
+        assert_eq!(m.len(), 1);
+    }
+
+    #[test]
+    fn ties_go_to_lower_left_then_right() {
+        let mut l = Side::new(128);
+        let mut r = Side::new(128);
+        for _ in 0..2 {
+            l.push(None, Some(&clk(&[1, 2])), &[]);
+            r.push(None, Some(&clk(&[1, 2])), &[]);
+        }
+        let (m, _) = link(
+            &l,
+            &r,
+            &Config {
+                blocking: Blocking::AllPairs,
+                ..Config::default()
+            },
+        )
+        .unwrap();
+        let pairs: Vec<(usize, usize)> = m.iter().map(|m| (m.left, m.right)).collect();
+        assert_eq!(pairs, vec![(0, 0), (1, 1)]);
+    }
+
+    #[test]
+    fn all_zero_never_matches() {
+        let mut l = Side::new(128);
+        let mut r = Side::new(128);
+        l.push(None, Some(&[0, 0]), &[]);
+        r.push(None, Some(&[0, 0]), &[]);
+        let (m, _) = link(
+            &l,
+            &r,
+            &Config {
+                blocking: Blocking::AllPairs,
+                threshold: 0.01,
+                ..Config::default()
+            },
+        )
+        .unwrap();
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn blocking_limits_comparisons_and_quality_is_measured() {
+        let mut l = Side::new(128);
+        let mut r = Side::new(128);
+        l.push(None, Some(&clk(&[1, 2])), &[("dob", 7)]);
+        l.push(None, Some(&clk(&[3, 4])), &[("dob", 8)]);
+        r.push(None, Some(&clk(&[3, 4])), &[("dob", 9)]);
+        r.push(None, Some(&clk(&[1, 2])), &[("dob", 7)]);
+        let (m, s) = link(&l, &r, &Config::default()).unwrap();
+        assert_eq!(s.comparisons, 1);
+        assert_eq!(m.len(), 1);
+        let q = blocking_quality(&l, &r, &Blocking::All, &[(0, 1), (1, 0)], s.comparisons).unwrap();
+        assert_eq!(q.pair_completeness, 0.5);
+        assert_eq!(q.reduction_ratio, 0.75);
+        assert!(matches!(
+            link(
+                &l,
+                &r,
+                &Config {
+                    blocking: Blocking::Passes(vec!["x".into()]),
+                    ..Config::default()
+                }
+            ),
+            Err(LinkError::UnknownPass(_))
+        ));
+    }
+
+    #[test]
+    fn blocking_cells() {
+        assert_eq!(
+            parse_blocking("dob=00000000000000ff;yob=0000000000000001").unwrap(),
+            vec![("dob", 255), ("yob", 1)]
+        );
+        assert_eq!(parse_blocking("").unwrap(), vec![]);
+        assert!(parse_blocking("dob=xyz").is_none());
+        assert!(parse_blocking("=0000000000000001").is_none());
+    }
+
+    #[test]
+    fn evaluation_figures() {
+        let e = evaluate(&[(1, 1), (2, 2), (3, 4)], &[(1, 1), (2, 2), (3, 3), (5, 5)]);
+        assert_eq!(
+            (e.true_positives, e.false_positives, e.false_negatives),
+            (2, 1, 2)
+        );
+        assert!((e.precision - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(e.recall, 0.5);
+    }
+
+    proptest! {
+        /// Output is 1:1, every fuzzy score is at or above the threshold, and
+        /// blocking on one shared key gives the same matches as all pairs.
+        #[test]
+        fn one_to_one_and_blocking_consistent(rows in proptest::collection::vec((0u64..4, proptest::collection::vec(0usize..128, 1..20)), 1..30), split in 0usize..30, t in 0.3f64..1.0) {
+            let mut l = Side::new(128);
+            let mut r = Side::new(128);
+            for (i, (_, bits)) in rows.iter().enumerate() {
+                let side = if i < split { &mut l } else { &mut r };
+                side.push(None, Some(&clk(bits)), &[("one", 1)]);
+            }
+            let cfg = Config { threshold: t, ..Config::default() };
+            let (m1, _) = link(&l, &r, &Config { blocking: Blocking::AllPairs, ..cfg.clone() }).unwrap();
+            let (m2, _) = link(&l, &r, &cfg).unwrap();
+            prop_assert_eq!(&m1, &m2);
+            let ls: BTreeSet<usize> = m1.iter().map(|m| m.left).collect();
+            let rs: BTreeSet<usize> = m1.iter().map(|m| m.right).collect();
+            prop_assert_eq!(ls.len(), m1.len());
+            prop_assert_eq!(rs.len(), m1.len());
+            for m in &m1 { prop_assert!(m.score >= t); }
+        }
+    }
+}
