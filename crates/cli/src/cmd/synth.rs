@@ -245,12 +245,8 @@ fn run_population(a: PopulationArgs) -> CliResult {
         errors: e,
         list_error_rate: a.list_error_rate,
     };
-    let pb = crate::progress::rows("synth", None);
-    pb.set_message("generating");
     let started = std::time::Instant::now();
-    let result = synth::generate(&cfg, &out, a.force);
-    pb.finish_and_clear();
-    let s = result.map_err(|e| match e {
+    let s = synth::generate(&cfg, &out, a.force).map_err(|e| match e {
         synth::SynthError::Exists { .. } => {
             CliError::new(e).hint("pass --force to overwrite, or choose another --out directory")
         }
