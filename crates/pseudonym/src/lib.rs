@@ -28,6 +28,7 @@ mod dob;
 mod key;
 pub mod keyfile;
 mod nhs;
+mod row;
 mod scope;
 mod token;
 
@@ -35,6 +36,7 @@ pub use date::Date;
 pub use dob::{Dob, DobError, DobFormat, DobFormatError, DobFormats};
 pub use key::{ct_eq, Fingerprint, Key};
 pub use nhs::{NhsError, NhsNumber};
+pub use row::{Pseudonymiser, RowField, RowReject, RowTokens};
 pub use scope::{Scope, ScopeError};
 pub use token::{Token, TokenKey, TokenParseError};
 

@@ -46,6 +46,58 @@ struct SinkWriter {
     sink: Sink,
     hasher: blake3::Hasher,
     bytes: u64,
+    syncer: Option<Syncer>,
+}
+
+/// Bytes written between background flushes to disk.
+const SYNC_EVERY: u64 = 32 << 20;
+
+/// Flushes a large output to disk in the background while it is still being
+/// written, so the final `fsync` (needed before the rename for durability)
+/// has little left to do and the disk works in parallel with the CPU.
+struct Syncer {
+    tx: Option<std::sync::mpsc::SyncSender<()>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+    next: u64,
+}
+
+impl Syncer {
+    fn start(file: &std::fs::File) -> Option<Syncer> {
+        let clone = file.try_clone().ok()?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let handle = std::thread::Builder::new()
+            .name("trialink-sync".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    let _ = clone.sync_data();
+                }
+            })
+            .ok()?;
+        Some(Syncer {
+            tx: Some(tx),
+            handle: Some(handle),
+            next: SYNC_EVERY,
+        })
+    }
+
+    fn wrote(&mut self, total: u64) {
+        if total >= self.next {
+            self.next = total + SYNC_EVERY;
+            if let Some(tx) = &self.tx {
+                // If a flush is already pending, skip: the next one covers it.
+                let _ = tx.try_send(());
+            }
+        }
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 impl Write for SinkWriter {
@@ -56,6 +108,9 @@ impl Write for SinkWriter {
         };
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
+        if let Some(s) = &mut self.syncer {
+            s.wrote(self.bytes);
+        }
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -104,6 +159,10 @@ impl AtomicOutput {
                 })?;
             Sink::File { tmp, target }
         };
+        let syncer = match &sink {
+            Sink::File { tmp, .. } => Syncer::start(tmp.as_file()),
+            Sink::Stdout(_) => None,
+        };
         Ok(AtomicOutput {
             path: path.to_string(),
             sink: BufWriter::with_capacity(
@@ -112,6 +171,7 @@ impl AtomicOutput {
                     sink,
                     hasher: blake3::Hasher::new(),
                     bytes: 0,
+                    syncer,
                 },
             ),
             mode,
@@ -130,7 +190,8 @@ impl AtomicOutput {
             path: PathBuf::from(&path),
             source: e,
         };
-        let sw = self.sink.into_inner().map_err(|e| werr(e.into_error()))?;
+        let mut sw = self.sink.into_inner().map_err(|e| werr(e.into_error()))?;
+        drop(sw.syncer.take());
         let summary = OutputSummary {
             path: path.clone(),
             blake3: sw.hasher.finalize().to_hex().to_string(),

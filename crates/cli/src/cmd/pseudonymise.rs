@@ -3,7 +3,7 @@
 
 use crate::cmd::keys;
 use crate::error::{CliError, CliResult, Context};
-use pseudonym::{Date, Dob, DobFormat, DobFormats, NhsNumber, TokenKey};
+use pseudonym::{Date, DobFormat, DobFormats, Pseudonymiser, RowField, TokenKey};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -175,9 +175,9 @@ pub fn run(a: Args) -> CliResult {
             );
         }
     }
-    let out = AtomicOutput::create(&a.output, mode).map_err(tab_err)?;
+    let mut out = AtomicOutput::create(&a.output, mode).map_err(tab_err)?;
     let mut rejects = Rejects::create(rejects_path.clone(), OutputMode::Replace).map_err(tab_err)?;
-    let mut w = csv::WriterBuilder::new().from_writer(out);
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
     let wr = |e: csv::Error| CliError::new(format!("{}: cannot write: {e}", a.output));
     let mut head: Vec<&[u8]> = vec![b"token"];
     if a.with_nhs_token {
@@ -187,59 +187,35 @@ pub fn run(a: Args) -> CliResult {
         head.push(header[i].as_bytes());
     }
     w.write_record(&head).map_err(wr)?;
+    let write_err = |e: std::io::Error| CliError::new(format!("{}: cannot write: {e}", a.output));
+    out.write_all(&w.into_inner().unwrap_or_default())
+        .map_err(write_err)?;
 
-    let tk = TokenKey::new(&kf.key);
+    let worker = Pseudonymiser::new(TokenKey::new(&kf.key), formats.clone(), as_of, a.with_nhs_token);
     let total_bytes = if a.input == "-" {
         None
     } else {
         std::fs::metadata(&a.input).ok().map(|m| m.len())
     };
     let pb = crate::progress::rows("pseudonymise", total_bytes);
-    let mut rec = csv::ByteRecord::new();
-    let (mut rows_out, ncols) = (0u64, header.len());
-    while src.read(&mut rec).map_err(tab_err)? {
-        let line = src.position().line;
-        if rec.len() != ncols {
-            rejects.add(line, "", "ragged_row").map_err(tab_err)?;
-            continue;
+    let cols = Columns {
+        nhs: nhs_col,
+        dob: dob_col,
+        keep: keep.clone(),
+        width: header.len(),
+    };
+    let rows_out = pipeline(&mut src, &worker, &cols, |done| {
+        for &(line, col, code) in &done.rejects {
+            let name = col.map(|c| header[c].as_str()).unwrap_or("");
+            rejects.add(line, name, code).map_err(tab_err)?;
         }
-        let nhs = match NhsNumber::parse_bytes(&rec[nhs_col]) {
-            Ok(n) => n,
-            Err(e) => {
-                rejects.add(line, &header[nhs_col], e.code()).map_err(tab_err)?;
-                continue;
-            }
-        };
-        let dob = match Dob::parse_bytes(&rec[dob_col], &formats, as_of) {
-            Ok(d) => d,
-            Err(e) => {
-                rejects.add(line, &header[dob_col], e.code()).map_err(tab_err)?;
-                continue;
-            }
-        };
-        w.write_field(tk.token_nhs_dob(&nhs, &dob).to_hex()).map_err(wr)?;
-        if a.with_nhs_token {
-            w.write_field(tk.token_nhs(&nhs).to_hex()).map_err(wr)?;
-        }
-        for &i in &keep {
-            w.write_field(&rec[i]).map_err(wr)?;
-        }
-        w.write_record(None::<&[u8]>).map_err(wr)?;
-        rows_out += 1;
-        if rows_out % 65_536 == 0 {
-            pb.set_position(src.bytes_read());
-        }
-    }
+        out.write_all(&done.out).map_err(write_err)?;
+        pb.set_position(done.bytes_read);
+        Ok(())
+    })?;
     pb.finish_and_clear();
-    // Overwrite the row's buffers so identifiers do not linger in memory.
-    rec.clear();
 
     let input = src.finish().map_err(tab_err)?;
-    let mut out = w
-        .into_inner()
-        .map_err(|e| CliError::new(format!("{}: cannot write: {}", a.output, e.error())))?;
-    out.flush()
-        .map_err(|e| CliError::new(format!("{}: cannot write: {e}", a.output)))?;
     let pending = out.finish().map_err(tab_err)?;
     let rej = rejects.finish().map_err(tab_err)?;
 
@@ -320,4 +296,166 @@ pub fn tab_err(e: tabular::TabularError) -> CliError {
         Some(h) => err.hint(h),
         None => err,
     }
+}
+
+/// Column positions a worker needs.
+struct Columns {
+    nhs: usize,
+    dob: usize,
+    keep: Vec<usize>,
+    width: usize,
+}
+
+/// Rows read together and handed to a worker.
+const BATCH: usize = 4096;
+
+/// A batch of input records and their line numbers.
+struct Batch {
+    recs: Vec<csv::ByteRecord>,
+    lines: Vec<u64>,
+    len: usize,
+    bytes_read: u64,
+}
+
+/// A processed batch: output bytes, rejects (line, column, reason), rows out.
+struct Done {
+    out: Vec<u8>,
+    rejects: Vec<(u64, Option<usize>, &'static str)>,
+    rows_out: u64,
+    bytes_read: u64,
+    batch: Batch,
+}
+
+/// Tokenise one batch into CSV bytes.
+fn work(p: &Pseudonymiser, cols: &Columns, batch: Batch, out: Vec<u8>) -> Done {
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(out);
+    let mut rejects = Vec::new();
+    let mut rows_out = 0;
+    for i in 0..batch.len {
+        let rec = &batch.recs[i];
+        let line = batch.lines[i];
+        if rec.len() != cols.width {
+            rejects.push((line, None, "ragged_row"));
+            continue;
+        }
+        match p.row(&rec[cols.nhs], &rec[cols.dob]) {
+            Err(r) => {
+                let col = match r.field {
+                    RowField::Nhs => cols.nhs,
+                    RowField::Dob => cols.dob,
+                };
+                rejects.push((line, Some(col), r.code));
+            }
+            Ok(t) => {
+                // Writing to a Vec cannot fail.
+                let _ = w.write_field(t.token.to_hex());
+                if let Some(n) = t.nhs_token {
+                    let _ = w.write_field(n.to_hex());
+                }
+                for &k in &cols.keep {
+                    let _ = w.write_field(&rec[k]);
+                }
+                let _ = w.write_record(None::<&[u8]>);
+                rows_out += 1;
+            }
+        }
+    }
+    let out = w.into_inner().unwrap_or_default();
+    Done {
+        out,
+        rejects,
+        rows_out,
+        bytes_read: batch.bytes_read,
+        batch,
+    }
+}
+
+/// Read batches on this thread, tokenise them on worker threads, and hand the
+/// results to `sink` in input order. Returns rows written.
+fn pipeline(
+    src: &mut Source,
+    p: &Pseudonymiser,
+    cols: &Columns,
+    mut sink: impl FnMut(&Done) -> Result<(), CliError>,
+) -> Result<u64, CliError> {
+    use std::sync::mpsc::{channel, Receiver, Sender};
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    std::thread::scope(|scope| {
+        let mut to: Vec<Sender<(Batch, Vec<u8>)>> = Vec::new();
+        let mut from: Vec<Receiver<Done>> = Vec::new();
+        for _ in 0..workers {
+            let (tx, rx) = channel::<(Batch, Vec<u8>)>();
+            let (dtx, drx) = channel::<Done>();
+            let p = p.clone();
+            scope.spawn(move || {
+                while let Ok((batch, out)) = rx.recv() {
+                    if dtx.send(work(&p, cols, batch, out)).is_err() {
+                        break;
+                    }
+                }
+            });
+            to.push(tx);
+            from.push(drx);
+        }
+        let mut free: Vec<(Batch, Vec<u8>)> = Vec::new();
+        let (mut sent, mut received, mut rows_out) = (0usize, 0usize, 0u64);
+        let mut eof = false;
+        let mut finish_one =
+            |received: &mut usize, free: &mut Vec<(Batch, Vec<u8>)>| -> Result<u64, CliError> {
+                let done = from[*received % workers]
+                    .recv()
+                    .map_err(|_| CliError::new("a worker thread failed"))?;
+                *received += 1;
+                sink(&done)?;
+                let n = done.rows_out;
+                let mut out = done.out;
+                out.clear();
+                free.push((done.batch, out));
+                Ok(n)
+            };
+        while !eof {
+            let (mut batch, out) = free.pop().unwrap_or_else(|| {
+                (
+                    Batch {
+                        recs: vec![csv::ByteRecord::new(); BATCH],
+                        lines: vec![0; BATCH],
+                        len: 0,
+                        bytes_read: 0,
+                    },
+                    Vec::new(),
+                )
+            });
+            batch.len = 0;
+            while batch.len < BATCH {
+                if !src.read(&mut batch.recs[batch.len]).map_err(tab_err)? {
+                    eof = true;
+                    break;
+                }
+                batch.lines[batch.len] = src.position().line;
+                batch.len += 1;
+            }
+            batch.bytes_read = src.bytes_read();
+            to[sent % workers]
+                .send((batch, out))
+                .map_err(|_| CliError::new("a worker thread failed"))?;
+            sent += 1;
+            if sent - received >= 2 * workers {
+                rows_out += finish_one(&mut received, &mut free)?;
+            }
+        }
+        while received < sent {
+            rows_out += finish_one(&mut received, &mut free)?;
+        }
+        // Overwrite the identifiers held in the recycled records.
+        for (b, _) in &mut free {
+            for r in &mut b.recs {
+                r.clear();
+            }
+        }
+        drop(to);
+        Ok(rows_out)
+    })
 }
