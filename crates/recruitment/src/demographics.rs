@@ -25,7 +25,7 @@ pub fn parse_age_band(s: &str) -> Option<(u16, u16)> {
     let (a, b) = s.split_once('-')?;
     let lo: u16 = a.parse().ok()?;
     let hi: u16 = b.parse().ok()?;
-    (lo % 5 == 0 && hi == lo + 4 && lo < 90 && age_band(lo) == s).then_some((lo, hi))
+    (hi == lo + 4 && lo < 90 && age_band(lo) == s).then_some((lo, hi))
 }
 
 /// Normalise a sex cell: the words (any case), or Data Dictionary codes

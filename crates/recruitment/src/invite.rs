@@ -86,6 +86,9 @@ pub enum InviteError {
     },
 }
 
+/// A progress callback: `(pass, rows read so far)`.
+pub type Progress<'a> = &'a dyn Fn(&str, u64);
+
 /// Everything an invitation run needs.
 pub struct InviteOptions<'a> {
     /// The service's master key.
@@ -109,7 +112,7 @@ pub struct InviteOptions<'a> {
     /// Options for the manifest (no secrets).
     pub manifest_options: BTreeMap<String, serde_json::Value>,
     /// Called with rows read so far, every 65,536 rows of each pass.
-    pub progress: Option<&'a dyn Fn(&str, u64)>,
+    pub progress: Option<Progress<'a>>,
 }
 
 /// Per-stratum lines of the selection summary.

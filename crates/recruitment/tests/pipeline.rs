@@ -492,7 +492,10 @@ fn bad_rows_are_counted_rejects_with_line_numbers() {
     assert_eq!(m["rows"]["rejected"], 4);
 }
 
-fn arb_case() -> impl Strategy<Value = (Vec<(u16, bool, [bool; 5], u8)>, u32, u64, u32)> {
+/// Per person: age, female, flags, list membership bits.
+type Spec = Vec<(u16, bool, [bool; 5], u8)>;
+
+fn arb_case() -> impl Strategy<Value = (Spec, u32, u64, u32)> {
     (
         proptest::collection::vec(
             (
