@@ -325,3 +325,47 @@ fn custom_dob_format() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
 }
+
+#[test]
+fn allow_blank_passes_reference_only_rows() {
+    let d = tempfile::tempdir().unwrap();
+    let key = scope_key(d.path(), "trial:x", "t.key");
+    let p = d.path().join("fb.csv");
+    std::fs::write(&p, "reference,nhs_number,date_of_birth,status\nR1,,,consented\nR2,9995260182,,consented\n,9995260182,1942-06-19,expressed_interest\n").unwrap();
+    let out = d.path().join("o.csv");
+    let args = [
+        "pseudonymise",
+        "--key",
+        key.to_str().unwrap(),
+        "--input",
+        p.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--keep",
+        "reference",
+        "--keep",
+        "status",
+        "--as-of",
+        "2026-11-21",
+    ];
+    // without --allow-blank the reference-only row is rejected
+    let o = run(&args);
+    assert!(o.status.success());
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
+    let mut with = args.to_vec();
+    with.extend(["--allow-blank", "--force"]);
+    let o = run(&with);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[1], ",R1,consented");
+    assert!(lines[2].ends_with(",,expressed_interest"));
+    let rejects = std::fs::read_to_string(format!("{}.rejects.csv", out.display())).unwrap();
+    assert_eq!(rejects.lines().nth(1).unwrap(), "3,date_of_birth,dob_missing");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{}.manifest.json", out.display())).unwrap())
+            .unwrap();
+    assert_eq!(m["extra"]["blank_identifier_rows"], 1);
+    assert_eq!(m["rows"]["in"], 3);
+}

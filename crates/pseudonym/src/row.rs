@@ -50,6 +50,11 @@ impl Pseudonymiser {
         }
     }
 
+    /// Whether `nhs_token` is produced.
+    pub fn with_nhs_token(&self) -> bool {
+        self.with_nhs_token
+    }
+
     /// Parse and tokenise one row's raw NHS number and date-of-birth fields.
     /// The NHS number is checked first, so a row with both wrong is rejected
     /// for its NHS number.

@@ -65,6 +65,11 @@ pub struct Args {
     /// The key's scope, when the key file does not name one.
     #[arg(long)]
     pub scope: Option<String>,
+    /// Write rows whose NHS number and date of birth are BOTH blank with an
+    /// empty token instead of rejecting them (e.g. uptake feedback rows that
+    /// carry only an invitation reference). Counted in the manifest.
+    #[arg(long)]
+    pub allow_blank: bool,
     /// Replace existing output files.
     #[arg(long)]
     pub force: bool,
@@ -203,13 +208,16 @@ pub fn run(a: Args) -> CliResult {
         dob: dob_col,
         keep: keep.clone(),
         width: header.len(),
+        allow_blank: a.allow_blank,
     };
+    let mut blank_rows = 0u64;
     let rows_out = pipeline(&mut src, &worker, &cols, |done| {
         for &(line, col, code) in &done.rejects {
             let name = col.map(|c| header[c].as_str()).unwrap_or("");
             rejects.add(line, name, code).map_err(tab_err)?;
         }
         out.write_all(&done.out).map_err(write_err)?;
+        blank_rows += done.blank_rows;
         pb.set_position(done.bytes_read);
         Ok(())
     })?;
@@ -226,6 +234,12 @@ pub fn run(a: Args) -> CliResult {
     manifest.option("dob_column", header[dob_col].clone());
     manifest.option("dob_formats", formats.patterns());
     manifest.option("with_nhs_token", a.with_nhs_token);
+    manifest.option("allow_blank", a.allow_blank);
+    if a.allow_blank {
+        manifest
+            .extra
+            .insert("blank_identifier_rows".into(), blank_rows.into());
+    }
     manifest.option(
         "keep",
         keep.iter().map(|&i| header[i].clone()).collect::<Vec<_>>(),
@@ -304,6 +318,7 @@ struct Columns {
     dob: usize,
     keep: Vec<usize>,
     width: usize,
+    allow_blank: bool,
 }
 
 /// Rows read together and handed to a worker.
@@ -322,6 +337,7 @@ struct Done {
     out: Vec<u8>,
     rejects: Vec<(u64, Option<usize>, &'static str)>,
     rows_out: u64,
+    blank_rows: u64,
     bytes_read: u64,
     batch: Batch,
 }
@@ -331,11 +347,29 @@ fn work(p: &Pseudonymiser, cols: &Columns, batch: Batch, out: Vec<u8>) -> Done {
     let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(out);
     let mut rejects = Vec::new();
     let mut rows_out = 0;
+    let mut blank_rows = 0;
+    let write_keep = |w: &mut csv::Writer<Vec<u8>>, rec: &csv::ByteRecord| {
+        for &k in &cols.keep {
+            let _ = w.write_field(&rec[k]);
+        }
+        let _ = w.write_record(None::<&[u8]>);
+    };
     for i in 0..batch.len {
         let rec = &batch.recs[i];
         let line = batch.lines[i];
         if rec.len() != cols.width {
             rejects.push((line, None, "ragged_row"));
+            continue;
+        }
+        if cols.allow_blank && rec[cols.nhs].trim_ascii().is_empty() && rec[cols.dob].trim_ascii().is_empty()
+        {
+            let _ = w.write_field(b"");
+            if p.with_nhs_token() {
+                let _ = w.write_field(b"");
+            }
+            write_keep(&mut w, rec);
+            rows_out += 1;
+            blank_rows += 1;
             continue;
         }
         match p.row(&rec[cols.nhs], &rec[cols.dob]) {
@@ -352,10 +386,7 @@ fn work(p: &Pseudonymiser, cols: &Columns, batch: Batch, out: Vec<u8>) -> Done {
                 if let Some(n) = t.nhs_token {
                     let _ = w.write_field(n.to_hex());
                 }
-                for &k in &cols.keep {
-                    let _ = w.write_field(&rec[k]);
-                }
-                let _ = w.write_record(None::<&[u8]>);
+                write_keep(&mut w, rec);
                 rows_out += 1;
             }
         }
@@ -365,6 +396,7 @@ fn work(p: &Pseudonymiser, cols: &Columns, batch: Batch, out: Vec<u8>) -> Done {
         out,
         rejects,
         rows_out,
+        blank_rows,
         bytes_read: batch.bytes_read,
         batch,
     }
