@@ -58,6 +58,13 @@ impl ClkSecret {
         Self::from_bytes(b)
     }
 
+    /// Read a secret file (its content less one trailing newline); the
+    /// buffer read is zeroized.
+    pub fn read_file(path: &std::path::Path) -> std::io::Result<Self> {
+        let bytes = Zeroizing::new(std::fs::read(path)?);
+        Ok(Self::from_file_content(&bytes))
+    }
+
     /// The secret derived from a trialink key (DESIGN §8): the 64 lowercase
     /// hex characters of `HKDF-SHA256(salt = "trialink-v1", ikm = key,
     /// info = "clk-secret")`, 32 bytes.
@@ -157,6 +164,22 @@ pub enum ValueProblem {
     /// Has characters the encoding cannot represent.
     #[error("has characters that {0} cannot encode")]
     NotEncodable(&'static str),
+}
+
+impl ValueProblem {
+    /// A short reason code for rejects files.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ValueProblem::NotAnInteger => "not_an_integer",
+            ValueProblem::OutOfRange => "out_of_range",
+            ValueProblem::NotADate(_) => "not_a_date",
+            ValueProblem::NotInEnum => "not_in_enum",
+            ValueProblem::TooShort(_) => "too_short",
+            ValueProblem::TooLong(_) => "too_long",
+            ValueProblem::WrongCase(_) => "wrong_case",
+            ValueProblem::NotEncodable(_) => "not_encodable",
+        }
+    }
 }
 
 // One per feature, built once: the size difference does not matter.
@@ -802,6 +825,19 @@ impl ClkEncoder {
         Ok(out)
     }
 
+    /// Map `f` over `items` on rayon's pool with one [`Scratch`] per worker,
+    /// keeping order (for callers that encode rows of their own type).
+    pub fn par_map<I: Sync, T: Send>(
+        &self,
+        items: &[I],
+        f: impl Fn(&Self, &mut Scratch, &I) -> T + Sync + Send,
+    ) -> Vec<T> {
+        items
+            .par_iter()
+            .map_init(Scratch::default, |s, i| f(self, s, i))
+            .collect()
+    }
+
     /// Encode many records in parallel (rayon), keeping order.
     pub fn encode_many(&self, records: &[Vec<&str>]) -> Vec<Result<Vec<u64>, ValueError>> {
         records
@@ -1024,5 +1060,96 @@ mod tests {
             "ClkSecret(<redacted>)"
         );
         assert_eq!(ClkSecret::from_trialink_key(&[1; 32]).expose().len(), 64);
+    }
+}
+
+/// SHA-256 (hex) of a schema file's bytes, for manifests: the other party
+/// can check they encoded with the same schema.
+pub fn schema_digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+impl Schema {
+    /// What a manifest should record about this schema (no secrets): output
+    /// length, folds, features and their hashing, and every trialink
+    /// extension in force, with whether the CLKs stay clkhash-compatible.
+    pub fn describe(&self) -> serde_json::Value {
+        use serde_json::json;
+        let features: Vec<serde_json::Value> = self
+            .features
+            .iter()
+            .map(|f| match &f.spec {
+                None => json!({ "identifier": f.identifier, "ignored": true }),
+                Some(s) => json!({
+                    "identifier": f.identifier,
+                    "format": match &s.format {
+                        Format::String { pattern, .. } => if pattern.is_some() { "string (pattern not enforced by trialink)" } else { "string" },
+                        Format::Integer { .. } => "integer",
+                        Format::Date { .. } => "date",
+                        Format::Enum { .. } => "enum",
+                    },
+                    "comparison": match s.comparison {
+                        Comparison::Ngram { n, positional } => json!({ "type": "ngram", "n": n, "positional": positional }),
+                        Comparison::Exact => json!({ "type": "exact" }),
+                    },
+                    "strategy": match s.strategy {
+                        schema::Strategy::BitsPerToken(k) => json!({ "bitsPerToken": k }),
+                        schema::Strategy::BitsPerFeature(b) => json!({ "bitsPerFeature": b }),
+                    },
+                    "hash": match s.hash {
+                        HashType::Blake => json!({ "type": "blakeHash" }),
+                        HashType::Double { prevent_singularity } => json!({ "type": "doubleHash", "prevent_singularity": prevent_singularity }),
+                    },
+                    "missingValue": s.missing.is_some(),
+                }),
+            })
+            .collect();
+        let part = |p: &Part| json!({ "identifier": self.features[p.feature].identifier, "transform": p.transform.name() });
+        json!({
+            "version": 3,
+            "l": self.l,
+            "xor_folds": self.xor_folds,
+            "xorFolds_alias_used": self.xor_folds_alias_used,
+            "kdf": {
+                "hash": match self.kdf.hash { schema::KdfHash::Sha256 => "SHA256", schema::KdfHash::Sha512 => "SHA512" },
+                "salt": self.kdf.salt.is_some(),
+                "info": self.kdf.info.is_some(),
+                "keySize": self.kdf.key_size,
+            },
+            "features": features,
+            "trialink_extensions": {
+                "record_salt": self.hardening.record_salt.as_ref().map(part),
+                "randomised_response_epsilon": self.hardening.rr_epsilon,
+                "blocking": self.hardening.blocking.iter().map(|b| json!({ "name": b.name, "parts": b.parts.iter().map(part).collect::<Vec<_>>() })).collect::<Vec<_>>(),
+            },
+            "clkhash_compatible": !self.hardening.changes_clk(),
+        })
+    }
+
+    /// For each feature, the CSV column holding it: `Ok` with `None` for
+    /// ignored features that are absent, `Err` with the identifiers of
+    /// hashed features the header lacks.
+    pub fn bind_columns(&self, header: &[String]) -> Result<Vec<Option<usize>>, Vec<String>> {
+        let mut missing = Vec::new();
+        let cols = self
+            .features
+            .iter()
+            .map(|f| {
+                let c = header
+                    .iter()
+                    .position(|h| *h == f.identifier)
+                    .or_else(|| header.iter().position(|h| h.eq_ignore_ascii_case(&f.identifier)));
+                if c.is_none() && f.spec.is_some() {
+                    missing.push(f.identifier.clone());
+                }
+                c
+            })
+            .collect();
+        if missing.is_empty() {
+            Ok(cols)
+        } else {
+            Err(missing)
+        }
     }
 }

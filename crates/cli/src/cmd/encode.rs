@@ -1,11 +1,335 @@
-//! `trialink encode` (not built yet).
+//! `trialink encode`: records → clkhash-compatible CLKs (DESIGN §4.6, §8),
+//! with keyed blocking keys when the schema defines blocking passes.
 
-use crate::error::{CliError, CliResult};
+use crate::cmd::pseudonymise::{sidecar, tab_err, DOB_COLUMNS, NHS_COLUMNS};
+use crate::error::{CliError, CliResult, Context};
+use bloom::clk::{schema::Schema, schema_digest, to_base64, ClkEncoder, ClkSecret, Scratch};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tabular::{AtomicOutput, FileRecord, KeyRecord, Manifest, OutputMode, Rejects, RowCounts, Source};
 
 /// Options for `trialink encode`.
+///
+/// Encodes each row of a CSV as a CLK (Cryptographic Long-term Key: a keyed
+/// Bloom filter of name, date of birth, sex, postcode … n-grams) under a
+/// linkage schema v3. The CLKs are byte-identical to clkhash 0.18's for the
+/// same schema and secret, so anonlink users can link with them. Schema
+/// features are matched to CSV columns by their `identifier`. If the schema
+/// has trialink blocking passes (`"trialink": {"blocking": [...]}`) a
+/// `blocking` column of keyed blocking keys is written beside `clk`.
+/// Output columns: `clk`, `blocking` (if any), then the `--keep` columns.
+/// Rows with values the schema refuses go to `<output>.rejects.csv`.
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:\n  \
+trialink encode --schema schema.json --secret-file clk.secret --input volunteers.csv --output volunteers.clk.csv --keep ref\n  \
+trialink encode --schema schema.json --key registry.key --input volunteers.csv --output -\n\n\
+Both parties must use the same schema and secret; with --key the secret is derived from the key.")]
+#[command(group(clap::ArgGroup::new("secret_source").required(true).args(["secret_file", "key"])))]
+pub struct Args {
+    /// The linkage schema (clkhash v3 JSON).
+    #[arg(long, value_name = "FILE")]
+    pub schema: PathBuf,
+    /// A file whose content (less one trailing newline) is the CLK secret.
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// A trialink key file; the secret is derived from it (DESIGN §8).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// The CSV to encode (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub input: String,
+    /// The CLK file to write (`-` for stdout). Must not exist unless --force.
+    #[arg(long, value_name = "FILE")]
+    pub output: String,
+    /// A column to pass through unchanged (never an encoded or identifier column). Repeat for several.
+    #[arg(long, value_name = "COLUMN")]
+    pub keep: Vec<String>,
+    /// Do not write the `blocking` column even if the schema defines passes.
+    #[arg(long)]
+    pub no_blocking: bool,
+    /// Replace existing output files.
+    #[arg(long)]
+    pub force: bool,
+    /// Where to write the manifest (default `<output>.manifest.json`).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Where to write rejects (default `<output>.rejects.csv`).
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+}
 
-pub fn run(_args: Args) -> CliResult {
-    Err(CliError::new("`trialink encode` is not built yet"))
+/// Load and parse a schema file, with the file name in errors.
+pub fn load_schema(path: &Path) -> Result<(Schema, String), CliError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| CliError::new(format!("schema {}: cannot read: {e}", path.display())))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| CliError::new(format!("schema {}: not UTF-8", path.display())))?;
+    let schema = Schema::from_json(text).map_err(|e| {
+        CliError::new(format!("schema {}: {e}", path.display())).hint("the schema must be an anonlink/clkhash linkage schema v3; see fixtures/vectors/clk_schema_blake.json")
+    })?;
+    Ok((schema, schema_digest(&bytes)))
+}
+
+/// The CLK secret from `--secret-file` or `--key`, with a key record for the manifest.
+pub fn load_secret(
+    secret_file: Option<&Path>,
+    key: Option<&Path>,
+) -> Result<(ClkSecret, Option<KeyRecord>), CliError> {
+    match (secret_file, key) {
+        (Some(p), None) => {
+            let s = ClkSecret::read_file(p)
+                .map_err(|e| CliError::new(format!("secret file {}: cannot read: {e}", p.display())))?;
+            if s.expose().is_empty() {
+                return Err(CliError::new(format!("secret file {}: is empty", p.display()))
+                    .hint("put the shared CLK secret in the file"));
+            }
+            Ok((s, None))
+        }
+        (None, Some(k)) => {
+            let kf = crate::cmd::keys::load(k)?;
+            let rec = KeyRecord {
+                role: "clk".into(),
+                scope: kf.scope.as_ref().map(|s| s.to_string()),
+                fingerprint: kf.key.fingerprint().to_string(),
+            };
+            Ok((ClkSecret::from_trialink_key(kf.key.expose_secret()), Some(rec)))
+        }
+        _ => Err(CliError::new("give exactly one of --secret-file and --key")),
+    }
+}
+
+const BATCH: usize = 16384;
+
+enum RowResult {
+    Ok(Vec<u8>),
+    Reject(usize, &'static str),
+}
+
+pub fn run(a: Args) -> CliResult {
+    let mut manifest = Manifest::new("encode", env!("CARGO_PKG_VERSION"));
+    let (schema, digest) = load_schema(&a.schema)?;
+    let (secret, key_rec) = load_secret(a.secret_file.as_deref(), a.key.as_deref())?;
+    let describe = schema.describe();
+    let encoder = ClkEncoder::new(schema, &secret)
+        .map_err(|e| CliError::new(format!("schema {}: {e}", a.schema.display())))?;
+    drop(secret);
+    let with_blocking = !a.no_blocking && !encoder.schema().hardening.blocking.is_empty();
+
+    let mut src = Source::open(&a.input).context("input")?;
+    let header = src.header().to_vec();
+    let cols = encoder.schema().bind_columns(&header).map_err(|missing| {
+        CliError::new(format!(
+            "{}: the schema's feature{} {} {} no column in the header ({})",
+            a.input,
+            if missing.len() == 1 { "" } else { "s" },
+            missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
+            if missing.len() == 1 { "has" } else { "have" },
+            header.join(", ")
+        ))
+        .hint("rename the CSV columns to the schema's feature identifiers, or mark the features \"ignored\": true")
+    })?;
+    let mut keep = Vec::new();
+    for k in &a.keep {
+        let i = src.column(Some(k), &[], k).map_err(tab_err)?;
+        let name = &header[i];
+        let encoded = cols
+            .iter()
+            .zip(&encoder.schema().features)
+            .any(|(c, f)| *c == Some(i) && f.spec.is_some());
+        let ident = NHS_COLUMNS
+            .iter()
+            .chain(DOB_COLUMNS)
+            .any(|c| name.eq_ignore_ascii_case(c));
+        if encoded || ident {
+            return Err(CliError::new(format!(
+                "--keep {k}: that column holds identifying data and never leaves the input"
+            ))
+            .hint("keep only non-identifying columns such as a reference"));
+        }
+        if keep.contains(&i) {
+            return Err(CliError::new(format!("--keep {k} is given twice")));
+        }
+        keep.push(i);
+    }
+
+    let mode = if a.force {
+        OutputMode::Replace
+    } else {
+        OutputMode::New
+    };
+    let manifest_path = sidecar(&a.output, a.manifest.as_deref(), ".manifest.json");
+    let rejects_path = sidecar(&a.output, a.rejects.as_deref(), ".rejects.csv");
+    let mut out = AtomicOutput::create(&a.output, mode).map_err(tab_err)?;
+    let mut rejects = Rejects::create(rejects_path.clone(), OutputMode::Replace).map_err(tab_err)?;
+    let write_err = |e: std::io::Error| CliError::new(format!("{}: cannot write: {e}", a.output));
+    {
+        let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+        let mut head: Vec<&str> = vec!["clk"];
+        if with_blocking {
+            head.push("blocking");
+        }
+        for &i in &keep {
+            head.push(&header[i]);
+        }
+        let _ = w.write_record(&head);
+        out.write_all(&w.into_inner().unwrap_or_default())
+            .map_err(write_err)?;
+    }
+
+    let width = header.len();
+    let l = encoder.l();
+    let total_bytes = if a.input == "-" {
+        None
+    } else {
+        std::fs::metadata(&a.input).ok().map(|m| m.len())
+    };
+    let pb = crate::progress::rows("encode", total_bytes);
+    let mut recs: Vec<csv::ByteRecord> = Vec::with_capacity(BATCH);
+    let mut lines: Vec<u64> = Vec::with_capacity(BATCH);
+    let mut rows_out = 0u64;
+    let encode_row = |encoder: &ClkEncoder, s: &mut Scratch, rec: &csv::ByteRecord| -> RowResult {
+        if rec.len() != width {
+            return RowResult::Reject(usize::MAX, "ragged_row");
+        }
+        let mut values: Vec<&str> = Vec::with_capacity(cols.len());
+        for (fi, c) in cols.iter().enumerate() {
+            match c {
+                Some(c) => match std::str::from_utf8(&rec[*c]) {
+                    Ok(v) => values.push(v),
+                    Err(_) => return RowResult::Reject(*c, "not_utf8"),
+                },
+                None => {
+                    debug_assert!(encoder.schema().features[fi].spec.is_none());
+                    values.push("");
+                }
+            }
+        }
+        let col_of = |e: &bloom::clk::ValueError| {
+            encoder
+                .schema()
+                .feature_index(&e.feature)
+                .and_then(|f| cols[f])
+                .unwrap_or(usize::MAX)
+        };
+        let clk = match encoder.encode_with(&values, s) {
+            Ok(c) => c,
+            Err(e) => return RowResult::Reject(col_of(&e), e.problem.code()),
+        };
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::with_capacity(256));
+        let _ = w.write_field(to_base64(&clk, l));
+        if with_blocking {
+            match encoder.blocking_keys(&values) {
+                Ok(b) => {
+                    let _ = w.write_field(b);
+                }
+                Err(e) => return RowResult::Reject(col_of(&e), e.problem.code()),
+            }
+        }
+        for &k in &keep {
+            let _ = w.write_field(tabular::neutralise(&rec[k]));
+        }
+        let _ = w.write_record(None::<&[u8]>);
+        RowResult::Ok(w.into_inner().unwrap_or_default())
+    };
+    let mut flush = |recs: &mut Vec<csv::ByteRecord>,
+                     lines: &mut Vec<u64>,
+                     rejects: &mut Rejects,
+                     out: &mut AtomicOutput|
+     -> Result<(), CliError> {
+        let results: Vec<RowResult> = encoder.par_map(recs, encode_row);
+        for (r, line) in results.into_iter().zip(lines.iter()) {
+            match r {
+                RowResult::Ok(bytes) => {
+                    out.write_all(&bytes).map_err(write_err)?;
+                    rows_out += 1;
+                }
+                RowResult::Reject(c, code) => {
+                    let name = header.get(c).map(String::as_str).unwrap_or("");
+                    rejects.add(*line, name, code).map_err(tab_err)?;
+                }
+            }
+        }
+        recs.clear();
+        lines.clear();
+        Ok(())
+    };
+    let mut rec = csv::ByteRecord::new();
+    while src.read(&mut rec).map_err(tab_err)? {
+        lines.push(src.position().line);
+        recs.push(std::mem::take(&mut rec));
+        if recs.len() == BATCH {
+            flush(&mut recs, &mut lines, &mut rejects, &mut out)?;
+            pb.set_position(src.bytes_read());
+        }
+    }
+    flush(&mut recs, &mut lines, &mut rejects, &mut out)?;
+    pb.finish_and_clear();
+
+    let input = src.finish().map_err(tab_err)?;
+    let pending = out.finish().map_err(tab_err)?;
+    let rej = rejects.finish().map_err(tab_err)?;
+    manifest.option("schema", a.schema.display().to_string());
+    manifest.option(
+        "secret_source",
+        if a.key.is_some() { "key" } else { "secret-file" },
+    );
+    if let Some(k) = &a.key {
+        manifest.option("key", k.display().to_string());
+    }
+    manifest.option("input", a.input.clone());
+    manifest.option("output", a.output.clone());
+    manifest.option(
+        "keep",
+        keep.iter().map(|&i| header[i].clone()).collect::<Vec<_>>(),
+    );
+    manifest.option("blocking_column", with_blocking);
+    manifest.extra.insert("clk_schema_sha256".into(), digest.into());
+    manifest.extra.insert("clk_schema".into(), describe);
+    if let Some(k) = key_rec {
+        manifest.keys.push(k);
+    }
+    manifest.inputs.push(FileRecord::input("input", &input));
+    manifest
+        .outputs
+        .push(FileRecord::output("clks", pending.summary(), Some(rows_out)));
+    if let Some(p) = &rej.pending {
+        manifest
+            .outputs
+            .push(FileRecord::output("rejects", p.summary(), Some(rej.total)));
+    }
+    manifest.rows = RowCounts {
+        rows_in: input.rows,
+        rows_out,
+        rows_rejected: rej.total,
+        rejected_by_reason: rej.by_reason.clone(),
+    };
+    if let Some(p) = rej.pending {
+        p.persist().map_err(tab_err)?;
+    }
+    if let Some(mp) = &manifest_path {
+        manifest.write(mp).map_err(tab_err)?;
+    }
+    pending.persist().map_err(tab_err)?;
+    eprintln!(
+        "encoded {} rows: {} CLKs written, {} rejected{}",
+        input.rows,
+        rows_out,
+        rej.total,
+        if rej.total > 0 {
+            format!(
+                " ({})",
+                rej.by_reason
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(ExitCode::SUCCESS)
 }
