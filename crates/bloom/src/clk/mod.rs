@@ -1016,53 +1016,6 @@ pub fn bytes_to_words(b: &[u8]) -> Vec<u64> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn canonical_integers_like_python() {
-        assert_eq!(canonical_integer(" +007 ").unwrap().0, "7");
-        assert_eq!(canonical_integer("-0").unwrap().0, "0");
-        assert_eq!(canonical_integer("-1_000").unwrap().0, "-1000");
-        assert!(canonical_integer("1__0").is_none());
-        assert!(canonical_integer("_1").is_none());
-        assert!(canonical_integer("1.0").is_none());
-        assert!(canonical_integer("").is_none());
-    }
-
-    #[test]
-    fn soundex_examples() {
-        assert_eq!(soundex("Robert"), "R163");
-        assert_eq!(soundex("Rupert"), "R163");
-        assert_eq!(soundex("Ashcraft"), "A261");
-        assert_eq!(soundex("Tymczak"), "T522");
-        assert_eq!(soundex("Pfister"), "P236");
-        assert_eq!(soundex("Müller"), "M460");
-        assert_eq!(soundex("O'Brien"), "O165");
-        assert_eq!(soundex("123"), "");
-    }
-
-    #[test]
-    fn postcode_district() {
-        assert_eq!(apply_transform(Transform::PostcodeDistrict, "ec1a 1bb"), "EC1A");
-        assert_eq!(apply_transform(Transform::PostcodeDistrict, "M1 1AE"), "M1");
-        assert_eq!(apply_transform(Transform::PostcodeDistrict, "M1"), "M1");
-    }
-
-    #[test]
-    fn secret_file_loses_one_newline() {
-        assert_eq!(ClkSecret::from_file_content(b"abc\n\n").expose(), b"abc\n");
-        assert_eq!(ClkSecret::from_file_content(b"abc\r\n").expose(), b"abc");
-        assert_eq!(ClkSecret::from_file_content(b"abc").expose(), b"abc");
-        assert_eq!(
-            format!("{:?}", ClkSecret::from_bytes(b"x")),
-            "ClkSecret(<redacted>)"
-        );
-        assert_eq!(ClkSecret::from_trialink_key(&[1; 32]).expose().len(), 64);
-    }
-}
-
 /// SHA-256 (hex) of a schema file's bytes, for manifests: the other party
 /// can check they encoded with the same schema.
 pub fn schema_digest(bytes: &[u8]) -> String {
@@ -1151,5 +1104,52 @@ impl Schema {
         } else {
             Err(missing)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_integers_like_python() {
+        assert_eq!(canonical_integer(" +007 ").unwrap().0, "7");
+        assert_eq!(canonical_integer("-0").unwrap().0, "0");
+        assert_eq!(canonical_integer("-1_000").unwrap().0, "-1000");
+        assert!(canonical_integer("1__0").is_none());
+        assert!(canonical_integer("_1").is_none());
+        assert!(canonical_integer("1.0").is_none());
+        assert!(canonical_integer("").is_none());
+    }
+
+    #[test]
+    fn soundex_examples() {
+        assert_eq!(soundex("Robert"), "R163");
+        assert_eq!(soundex("Rupert"), "R163");
+        assert_eq!(soundex("Ashcraft"), "A261");
+        assert_eq!(soundex("Tymczak"), "T522");
+        assert_eq!(soundex("Pfister"), "P236");
+        assert_eq!(soundex("Müller"), "M460");
+        assert_eq!(soundex("O'Brien"), "O165");
+        assert_eq!(soundex("123"), "");
+    }
+
+    #[test]
+    fn postcode_district() {
+        assert_eq!(apply_transform(Transform::PostcodeDistrict, "ec1a 1bb"), "EC1A");
+        assert_eq!(apply_transform(Transform::PostcodeDistrict, "M1 1AE"), "M1");
+        assert_eq!(apply_transform(Transform::PostcodeDistrict, "M1"), "M1");
+    }
+
+    #[test]
+    fn secret_file_loses_one_newline() {
+        assert_eq!(ClkSecret::from_file_content(b"abc\n\n").expose(), b"abc\n");
+        assert_eq!(ClkSecret::from_file_content(b"abc\r\n").expose(), b"abc");
+        assert_eq!(ClkSecret::from_file_content(b"abc").expose(), b"abc");
+        assert_eq!(
+            format!("{:?}", ClkSecret::from_bytes(b"x")),
+            "ClkSecret(<redacted>)"
+        );
+        assert_eq!(ClkSecret::from_trialink_key(&[1; 32]).expose().len(), 64);
     }
 }
