@@ -729,6 +729,25 @@ pub const OTHER_FAMILY: &[&str] = &[
     "Said",
 ];
 
+/// First parts of composed English toponymic family names (the long tail:
+/// real surnames are far more varied than any short list, so about half of
+/// British family names are composed as stem + ending, e.g. Ashworth).
+pub const SURNAME_STEMS: &[&str] = &[
+    "Ash", "Brad", "Whit", "Hol", "Thorn", "Black", "Fair", "Stan", "Hart", "Brom", "Cald", "Craw", "Ding",
+    "Els", "Farn", "Gold", "Hay", "Kings", "Lang", "Marsh", "Mid", "New", "Oak", "Pen", "Rad", "Shel",
+    "South", "Sut", "Wal", "West", "Wing", "Wake", "Brook", "Bur", "Car", "Cot", "Dun", "Ed", "Grim", "Ham",
+    "Hen", "Lock", "Mor", "Nor", "Pick", "Rams", "Stock", "Wil", "Wor", "Ayles", "Bick", "Chad", "Dal",
+    "Eller", "Fern", "Gar", "Hals", "Ing", "Kel", "Lid", "Mal", "Ned", "Old", "Pem", "Red", "Sel", "Tal",
+    "Ul", "Ven", "Wain",
+];
+
+/// Endings of composed family names.
+pub const SURNAME_ENDINGS: &[&str] = &[
+    "ley", "ton", "well", "worth", "ford", "field", "wood", "by", "ham", "more", "combe", "stone", "hurst",
+    "bury", "son", "man", "shaw", "den", "land", "wick", "ridge", "cliffe", "dale", "borough", "ington",
+    "er", "ing", "lake", "thorpe", "gate",
+];
+
 /// Given names with their common short forms (first is the most common).
 pub const NICKNAMES: &[(&str, &[&str])] = &[
     ("Abigail", &["Abby", "Abi"]),
@@ -874,6 +893,8 @@ mod tests {
             OTHER_MALE,
             OTHER_FEMALE,
             OTHER_FAMILY,
+            SURNAME_STEMS,
+            SURNAME_ENDINGS,
         ];
         for list in lists {
             let mut v = list.to_vec();

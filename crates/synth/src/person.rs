@@ -287,6 +287,16 @@ impl PersonGenerator {
             pick_ranked(given_list(pick_pool(gp, &mut rng), female, birth_year), &mut rng).to_string();
         let family_pool = pick_pool(fp, &mut rng);
         let mut family = pick_ranked(family_list(family_pool), &mut rng).to_string();
+        if matches!(family_pool, Pool::British) {
+            // Half of British family names come from the composed long tail,
+            // drawn on a side stream (index with the top bit set) so that the
+            // main stream, and every other field, is as it was without it.
+            let mut side = self.rng(i | 1 << 63);
+            if side.gen_bool(0.5) {
+                family = pick_ranked(SURNAME_STEMS, &mut side).to_string();
+                family.push_str(pick_ranked(SURNAME_ENDINGS, &mut side));
+            }
+        }
         if matches!(family_pool, Pool::British) && chance(&mut rng, 15, 1000) {
             family.push('-');
             family.push_str(pick_ranked(BRITISH_FAMILY, &mut rng));
