@@ -309,6 +309,36 @@ pub struct FoundInvitation {
     pub batch_id: i64,
 }
 
+/// One line of [`Store::uptake_figures`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UptakeRow {
+    /// SWAT arm.
+    pub arm: String,
+    /// Registry volunteer?
+    pub registry: bool,
+    /// Quota stratum label.
+    pub stratum: String,
+    /// Invitations.
+    pub invited: u64,
+    /// Returned to sender.
+    pub returned: u64,
+    /// With any uptake status.
+    pub responded: u64,
+    /// Ever consented (or randomised).
+    pub consented: u64,
+    /// Ever randomised (enrolled).
+    pub randomised: u64,
+    /// Currently withdrawn.
+    pub withdrawn: u64,
+}
+
+impl UptakeRow {
+    /// Invited − returned.
+    pub fn delivered(&self) -> u64 {
+        self.invited - self.returned
+    }
+}
+
 /// What happened to one reported outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutcomeEffect {
@@ -999,27 +1029,17 @@ impl Store {
     /// The invitation with this reference, if any.
     pub fn invitation_by_reference(&self, reference: &str) -> Result<Option<FoundInvitation>> {
         self.conn
-            .query_row(
-                "SELECT id, study, batch_id FROM invitations WHERE reference = ?1",
-                params![reference],
-                |r| {
-                    Ok(FoundInvitation {
-                        id: r.get(0)?,
-                        study: r.get(1)?,
-                        batch_id: r.get(2)?,
-                    })
-                },
-            )
-            .optional()
+            .prepare_cached("SELECT id, study, batch_id FROM invitations WHERE reference = ?1")
+            .and_then(|mut st| st.query_row(params![reference], found).optional())
             .map_err(self.e())
     }
 
     /// Whether `reference` is a QA seed.
     pub fn is_qa_reference(&self, reference: &str) -> Result<bool> {
-        Ok(self.count(
-            "SELECT count(*) FROM qa_seeds WHERE reference = ?1",
-            params![reference],
-        )? > 0)
+        self.conn
+            .prepare_cached("SELECT 1 FROM qa_seeds WHERE reference = ?1")
+            .and_then(|mut st| st.exists(params![reference]))
+            .map_err(self.e())
     }
 
     /// The most recent invitation of `study` for a study-scope token.
@@ -1029,19 +1049,11 @@ impl Store {
         token: &TokenBytes,
     ) -> Result<Option<FoundInvitation>> {
         self.conn
-            .query_row(
+            .prepare_cached(
                 "SELECT id, study, batch_id FROM invitations WHERE study = ?1 AND study_token = ?2
                  ORDER BY invited_on DESC, id DESC LIMIT 1",
-                params![study, &token[..]],
-                |r| {
-                    Ok(FoundInvitation {
-                        id: r.get(0)?,
-                        study: r.get(1)?,
-                        batch_id: r.get(2)?,
-                    })
-                },
             )
-            .optional()
+            .and_then(|mut st| st.query_row(params![study, &token[..]], found).optional())
             .map_err(self.e())
     }
 
@@ -1049,12 +1061,8 @@ impl Store {
     pub fn study_token_of(&self, invitation_id: i64) -> Result<Option<TokenBytes>> {
         let b: Option<Vec<u8>> = self
             .conn
-            .query_row(
-                "SELECT study_token FROM invitations WHERE id = ?1",
-                params![invitation_id],
-                |r| r.get(0),
-            )
-            .optional()
+            .prepare_cached("SELECT study_token FROM invitations WHERE id = ?1")
+            .and_then(|mut st| st.query_row(params![invitation_id], |r| r.get(0)).optional())
             .map_err(self.e())?;
         Ok(b.and_then(|b| <TokenBytes>::try_from(b.as_slice()).ok()))
     }
@@ -1154,6 +1162,48 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Uptake figures of a study by arm × registry × stratum (QA seeds never
+    /// included): invited, returned, responded (any status), consented
+    /// (ever consented or randomised), randomised (ever), withdrawn (current
+    /// status). Delivered is invited − returned.
+    pub fn uptake_figures(&self, study: &str) -> Result<Vec<UptakeRow>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT i.arm, i.registry, i.stratum, count(*),
+                   count(r.invitation_id),
+                   sum(EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id)),
+                   sum(EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id
+                               AND h.status IN ('consented', 'randomised'))),
+                   sum(EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id
+                               AND h.status = 'randomised')),
+                   count(CASE WHEN o.status = 'withdrawn' THEN 1 END)
+                 FROM invitations i
+                 LEFT JOIN returns r ON r.invitation_id = i.id
+                 LEFT JOIN outcomes o ON o.invitation_id = i.id
+                 WHERE i.study = ?1
+                 GROUP BY i.arm, i.registry, i.stratum
+                 ORDER BY i.arm, i.registry, i.stratum",
+            )
+            .map_err(self.e())?;
+        let rows = st
+            .query_map(params![study], |r| {
+                Ok(UptakeRow {
+                    arm: r.get(0)?,
+                    registry: r.get::<_, i64>(1)? != 0,
+                    stratum: r.get(2)?,
+                    invited: r.get::<_, i64>(3)? as u64,
+                    returned: r.get::<_, i64>(4)? as u64,
+                    responded: r.get::<_, i64>(5)? as u64,
+                    consented: r.get::<_, i64>(6)? as u64,
+                    randomised: r.get::<_, i64>(7)? as u64,
+                    withdrawn: r.get::<_, i64>(8)? as u64,
+                })
+            })
+            .map_err(self.e())?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(self.e())
+    }
+
     // ----- releases -------------------------------------------------------------
 
     /// Log a released report table (for differencing checks).
@@ -1185,6 +1235,14 @@ impl Store {
             .map_err(self.e())?;
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(self.e())
     }
+}
+
+fn found(r: &rusqlite::Row<'_>) -> rusqlite::Result<FoundInvitation> {
+    Ok(FoundInvitation {
+        id: r.get(0)?,
+        study: r.get(1)?,
+        batch_id: r.get(2)?,
+    })
 }
 
 fn batch_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<BatchInfo> {

@@ -318,3 +318,47 @@ fn now_is_iso() {
     assert_eq!(n.len(), 20);
     assert!(n.ends_with('Z'));
 }
+
+#[test]
+fn uptake_figures_by_arm_registry_stratum() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&d.path().join("s.sqlite")).unwrap();
+    let mut b = inv(2);
+    b.arm = "B".into();
+    b.registry = true;
+    s.load_history("x", 1, "2026-01-01", &[inv(1), b, inv(3)])
+        .unwrap();
+    let id1 = s.invitation_by_reference(&inv(1).reference).unwrap().unwrap().id;
+    let id2 = s.invitation_by_reference(&inv(2).reference).unwrap().unwrap().id;
+    let id3 = s.invitation_by_reference(&inv(3).reference).unwrap().unwrap().id;
+    s.record_outcome(id1, "expressed_interest", "2026-02-01", "f")
+        .unwrap();
+    s.record_outcome(id1, "consented", "2026-02-02", "f").unwrap();
+    s.record_outcome(id1, "withdrawn", "2026-02-03", "f").unwrap();
+    s.record_outcome(id2, "randomised", "2026-02-01", "f").unwrap();
+    s.record_return(id3, "gone-away", "2026-01-10", "f").unwrap();
+    let f = s.uptake_figures("x").unwrap();
+    assert_eq!(f.len(), 2);
+    let a = &f[0];
+    assert_eq!(
+        (a.arm.as_str(), a.registry, a.invited, a.returned, a.delivered()),
+        ("A", false, 2, 1, 1)
+    );
+    assert_eq!(
+        (a.responded, a.consented, a.randomised, a.withdrawn),
+        (1, 1, 0, 1)
+    );
+    let b = &f[1];
+    assert_eq!(
+        (
+            b.arm.as_str(),
+            b.registry,
+            b.invited,
+            b.responded,
+            b.consented,
+            b.randomised
+        ),
+        ("B", true, 1, 1, 1, 1)
+    );
+    assert!(s.uptake_figures("other").unwrap().is_empty());
+}

@@ -18,7 +18,7 @@
 
 mod lists;
 
-pub use lists::{blake3_file, load_token_list, ListError, ScopeRule, TokenList};
+pub use lists::{blake3_file, check_manifest, load_token_list, ListError, ScopeRule, TokenList};
 
 use std::collections::BTreeMap;
 

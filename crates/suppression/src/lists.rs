@@ -276,6 +276,53 @@ pub fn blake3_file(path: &Path) -> std::io::Result<String> {
     Ok(h.finalize().to_hex().to_string())
 }
 
+/// Check the manifest beside a token-bearing file (e.g. uptake feedback)
+/// against the master key: the scope it names must be `want`, and its key
+/// fingerprint must be that of the master key derived for `want`. Returns
+/// the derived key's fingerprint and whether a manifest was found; a file
+/// without a manifest is refused when `required`.
+pub fn check_manifest(
+    path: &Path,
+    master: &Key,
+    want: &Scope,
+    required: bool,
+) -> Result<(String, bool), ListError> {
+    let manifest_path = tabular::sidecar_path(path, ".manifest.json");
+    let expected = master.derive(want).fingerprint().to_string();
+    if !manifest_path.exists() {
+        if required {
+            return Err(ListError::NoManifest {
+                path: path.to_path_buf(),
+                manifest: manifest_path,
+            });
+        }
+        return Ok((expected, false));
+    }
+    let m = tabular::Manifest::read(&manifest_path)?;
+    if let Some(s) = &m.scope {
+        if s != want.as_str() {
+            return Err(ListError::WrongScope {
+                path: path.to_path_buf(),
+                found: s.clone(),
+                expected: want.to_string(),
+            });
+        }
+    }
+    match m.key_fingerprint {
+        Some(fp) if fp != expected => Err(ListError::FingerprintMismatch {
+            path: path.to_path_buf(),
+            found: fp,
+            expected,
+            scope: want.to_string(),
+        }),
+        Some(_) => Ok((expected, true)),
+        None if required => Err(ListError::NoFingerprint {
+            manifest: manifest_path,
+        }),
+        None => Ok((expected, true)),
+    }
+}
+
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
