@@ -554,3 +554,47 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_pseudonym_parser_agrees_with_the_generator() {
+    // `pseudonym` parses what parties upload; an independent implementation
+    // of the same rules. Every cohort value must parse, every mistyped
+    // registry NHS number must be rejected.
+    let d = tempfile::tempdir().unwrap();
+    let cfg = Config {
+        people: 5000,
+        seed: 31,
+        registry_fraction: 0.5,
+        ..Config::default()
+    };
+    generate(&cfg, d.path(), false).unwrap();
+    let as_of = pseudonym::Date::new(2026, 1, 1).unwrap();
+    let formats = pseudonym::DobFormats::default();
+    let co = Table::read(&d.path().join("cohort.csv"));
+    for r in &co.rows {
+        assert!(pseudonym::NhsNumber::parse(co.get(r, "nhs_number")).is_ok());
+        assert!(pseudonym::Dob::parse(co.get(r, "date_of_birth"), &formats, as_of).is_ok());
+    }
+    let reg = Table::read(&d.path().join("registry.csv"));
+    let truth = Table::read(&d.path().join("truth.csv"));
+    let mut mistyped = 0;
+    for (r, t) in reg
+        .rows
+        .iter()
+        .zip(truth.rows.iter().filter(|t| t[0] == "registry"))
+    {
+        let n = reg.get(r, "nhs_number");
+        let parsed = pseudonym::NhsNumber::parse(n);
+        if t[3].contains("nhs_number:mistyped") {
+            mistyped += 1;
+            assert!(parsed.is_err());
+        } else if !n.is_empty() {
+            assert!(parsed.is_ok());
+        }
+        let dob = reg.get(r, "date_of_birth");
+        if !dob.is_empty() {
+            assert!(pseudonym::Dob::parse(dob, &formats, as_of).is_ok());
+        }
+    }
+    assert!(mistyped > 0);
+}

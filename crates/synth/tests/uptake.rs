@@ -69,7 +69,11 @@ fn fixture(people: u64, channel: &str) -> Fixture {
             continue;
         }
         let reference = format!("00000000-0000-4000-8000-{k:012}");
-        let template = if k.is_multiple_of(2) { "letter_a" } else { "letter_b" };
+        let template = if k.is_multiple_of(2) {
+            "letter_a"
+        } else {
+            "letter_b"
+        };
         let mut row = vec![reference.clone(), template.to_string()];
         row.extend(contact.iter().map(|c| rec[idx(c)].to_string()));
         w.write_record(&row).unwrap();
