@@ -369,3 +369,68 @@ fn allow_blank_passes_reference_only_rows() {
     assert_eq!(m["extra"]["blank_identifier_rows"], 1);
     assert_eq!(m["rows"]["in"], 3);
 }
+
+#[test]
+fn clk_schema_adds_clk_and_blocking_matching_encode() {
+    let d = tempfile::tempdir().unwrap();
+    let key = scope_key(d.path(), "registry:x", "r.key");
+    let schema = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/demo/clk_schema.json");
+    let input = fixtures().join("synth/registry.csv");
+    let out = d.path().join("reg.csv");
+    let o = run(&[
+        "pseudonymise",
+        "--key",
+        key.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--clk-schema",
+        schema.to_str().unwrap(),
+        "--as-of",
+        "2026-11-21",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let enc = d.path().join("enc.csv");
+    let o = run(&[
+        "encode",
+        "--schema",
+        schema.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        enc.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut a = csv::Reader::from_path(&out).unwrap();
+    assert_eq!(
+        a.headers().unwrap().iter().collect::<Vec<_>>(),
+        vec!["token", "clk", "blocking"]
+    );
+    let mut b = csv::Reader::from_path(&enc).unwrap();
+    let (ra, rb): (Vec<csv::StringRecord>, Vec<csv::StringRecord>) = (
+        a.records().map(Result::unwrap).collect(),
+        b.records().map(Result::unwrap).collect(),
+    );
+    assert_eq!(ra.len(), rb.len(), "every registry row has a CLK");
+    let mut clk_only = 0;
+    for (x, y) in ra.iter().zip(&rb) {
+        assert_eq!(&x[1], &y[0], "CLK differs from `encode --key`");
+        assert_eq!(&x[2], &y[1], "blocking keys differ from `encode --key`");
+        if x[0].is_empty() {
+            clk_only += 1;
+        }
+    }
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("reg.csv.manifest.json")).unwrap())
+            .unwrap();
+    assert!(clk_only > 0, "the fixture has rows without a usable NHS number");
+    assert_eq!(m["extra"]["clk_only_rows"], clk_only);
+    assert_eq!(
+        m["rows"]["in"].as_u64().unwrap(),
+        m["rows"]["out"].as_u64().unwrap() + m["rows"]["rejected"].as_u64().unwrap()
+    );
+    assert!(m["extra"]["clk_schema_digest"].is_string());
+}

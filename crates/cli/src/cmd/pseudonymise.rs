@@ -130,10 +130,6 @@ pub fn run(a: Args) -> CliResult {
     };
     let as_of = as_of(a.as_of.as_deref())?;
     let formats = dob_formats(&a.dob_format)?;
-    if a.clk_schema.is_some() {
-        return Err(CliError::new("--clk-schema is not available in this build yet")
-            .hint("run `trialink encode` on the identifiable file instead"));
-    }
 
     let mut src = Source::open(&a.input).context("input")?;
     let nhs_col = src
@@ -165,6 +161,11 @@ pub fn run(a: Args) -> CliResult {
         keep.push(i);
     }
 
+    let clk = match &a.clk_schema {
+        None => None,
+        Some(path) => Some(clk_part(path, &kf.key, &header, &keep, &mut manifest)?),
+    };
+
     let mode = if a.force {
         OutputMode::Replace
     } else {
@@ -188,6 +189,12 @@ pub fn run(a: Args) -> CliResult {
     if a.with_nhs_token {
         head.push(b"nhs_token");
     }
+    if let Some(c) = &clk {
+        head.push(b"clk");
+        if c.blocking {
+            head.push(b"blocking");
+        }
+    }
     for &i in &keep {
         head.push(header[i].as_bytes());
     }
@@ -209,8 +216,10 @@ pub fn run(a: Args) -> CliResult {
         keep: keep.clone(),
         width: header.len(),
         allow_blank: a.allow_blank,
+        clk,
     };
     let mut blank_rows = 0u64;
+    let mut clk_only: std::collections::BTreeMap<&'static str, u64> = Default::default();
     let rows_out = pipeline(&mut src, &worker, &cols, |done| {
         for &(line, col, code) in &done.rejects {
             let name = col.map(|c| header[c].as_str()).unwrap_or("");
@@ -218,6 +227,9 @@ pub fn run(a: Args) -> CliResult {
         }
         out.write_all(&done.out).map_err(write_err)?;
         blank_rows += done.blank_rows;
+        for &(_, code) in &done.clk_only {
+            *clk_only.entry(code).or_default() += 1;
+        }
         pb.set_position(done.bytes_read);
         Ok(())
     })?;
@@ -235,6 +247,14 @@ pub fn run(a: Args) -> CliResult {
     manifest.option("dob_formats", formats.patterns());
     manifest.option("with_nhs_token", a.with_nhs_token);
     manifest.option("allow_blank", a.allow_blank);
+    if cols.clk.is_some() {
+        let total: u64 = clk_only.values().sum();
+        manifest.extra.insert("clk_only_rows".into(), total.into());
+        manifest.extra.insert(
+            "clk_only_by_reason".into(),
+            serde_json::to_value(&clk_only).unwrap_or_default(),
+        );
+    }
     if a.allow_blank {
         manifest
             .extra
@@ -278,24 +298,29 @@ pub fn run(a: Args) -> CliResult {
     }
     pending.persist().map_err(tab_err)?;
 
-    eprintln!(
-        "pseudonymised {} rows: {} tokens written, {} rejected{}",
-        input.rows,
-        rows_out,
-        rej.total,
-        if rej.total > 0 {
-            format!(
-                " ({})",
-                rej.by_reason
-                    .iter()
-                    .map(|(k, v)| format!("{k}: {v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        } else {
-            String::new()
-        }
-    );
+    let clk_only_total: u64 = clk_only.values().sum();
+    let reasons = |m: &std::collections::BTreeMap<String, u64>| {
+        m.iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut msg = format!("pseudonymised {} rows: {} written", input.rows, rows_out);
+    if clk_only_total > 0 {
+        let m = clk_only.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        msg.push_str(&format!(
+            " ({clk_only_total} with a CLK but no token: {})",
+            reasons(&m)
+        ));
+    }
+    if blank_rows > 0 {
+        msg.push_str(&format!(" ({blank_rows} with blank identifiers)"));
+    }
+    msg.push_str(&format!(", {} rejected", rej.total));
+    if rej.total > 0 {
+        msg.push_str(&format!(" ({})", reasons(&rej.by_reason)));
+    }
+    eprintln!("{msg}");
     if let Some(mp) = &manifest_path {
         eprintln!("manifest: {}", mp.display());
     }
@@ -319,6 +344,65 @@ struct Columns {
     keep: Vec<usize>,
     width: usize,
     allow_blank: bool,
+    clk: Option<ClkPart>,
+}
+
+/// CLK encoding beside the tokens (`--clk-schema`).
+struct ClkPart {
+    encoder: bloom::clk::ClkEncoder,
+    /// The CSV column of each schema feature.
+    cols: Vec<Option<usize>>,
+    blocking: bool,
+}
+
+/// Load the schema, derive the CLK secret from the token key (DESIGN §8),
+/// bind the features to columns and record it all in the manifest.
+fn clk_part(
+    path: &Path,
+    key: &pseudonym::Key,
+    header: &[String],
+    keep: &[usize],
+    manifest: &mut Manifest,
+) -> Result<ClkPart, CliError> {
+    let (schema, digest) = crate::cmd::encode::load_schema(path)?;
+    let describe = schema.describe();
+    let secret = bloom::clk::ClkSecret::from_trialink_key(key.expose_secret());
+    let encoder = bloom::clk::ClkEncoder::new(schema, &secret)
+        .map_err(|e| CliError::new(format!("schema {}: {e}", path.display())))?;
+    let cols = encoder.schema().bind_columns(header).map_err(|missing| {
+        CliError::new(format!(
+            "the CLK schema's features {} have no column in the input header",
+            missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+        ))
+        .hint("rename the CSV columns to the schema's feature identifiers, or mark the features \"ignored\": true")
+    })?;
+    if let Some(&k) = keep.iter().find(|&&k| {
+        cols.iter()
+            .zip(&encoder.schema().features)
+            .any(|(c, f)| *c == Some(k) && f.spec.is_some())
+    }) {
+        return Err(CliError::new(format!(
+            "--keep {}: that column is encoded in the CLK and never leaves the input",
+            header[k]
+        )));
+    }
+    let blocking = !encoder.schema().hardening.blocking.is_empty();
+    manifest.option("clk_schema", path.display().to_string());
+    manifest.extra.insert("clk_schema_digest".into(), digest.into());
+    manifest.extra.insert(
+        "clk_schema".into(),
+        serde_json::to_value(describe).unwrap_or_default(),
+    );
+    manifest.keys.push(KeyRecord {
+        role: "clk".into(),
+        scope: None,
+        fingerprint: key.fingerprint().to_string(),
+    });
+    Ok(ClkPart {
+        encoder,
+        cols,
+        blocking,
+    })
 }
 
 /// Rows read together and handed to a worker.
@@ -336,6 +420,8 @@ struct Batch {
 struct Done {
     out: Vec<u8>,
     rejects: Vec<(u64, Option<usize>, &'static str)>,
+    /// Rows written with a CLK but no token: (line, why the token failed).
+    clk_only: Vec<(u64, &'static str)>,
     rows_out: u64,
     blank_rows: u64,
     bytes_read: u64,
@@ -343,58 +429,121 @@ struct Done {
 }
 
 /// Tokenise one batch into CSV bytes.
-fn work(p: &Pseudonymiser, cols: &Columns, batch: Batch, out: Vec<u8>) -> Done {
+fn work(
+    p: &Pseudonymiser,
+    cols: &Columns,
+    batch: Batch,
+    out: Vec<u8>,
+    scratch: &mut bloom::clk::Scratch,
+) -> Done {
     let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(out);
     let mut rejects = Vec::new();
-    let mut rows_out = 0;
-    let mut blank_rows = 0;
-    let write_keep = |w: &mut csv::Writer<Vec<u8>>, rec: &csv::ByteRecord| {
-        for &k in &cols.keep {
-            let _ = w.write_field(&rec[k]);
-        }
-        let _ = w.write_record(None::<&[u8]>);
-    };
-    for i in 0..batch.len {
+    let mut clk_only = Vec::new();
+    let (mut rows_out, mut blank_rows) = (0, 0);
+    let mut values: Vec<&str> = Vec::new();
+    'rows: for i in 0..batch.len {
         let rec = &batch.recs[i];
         let line = batch.lines[i];
         if rec.len() != cols.width {
             rejects.push((line, None, "ragged_row"));
             continue;
         }
-        if cols.allow_blank && rec[cols.nhs].trim_ascii().is_empty() && rec[cols.dob].trim_ascii().is_empty()
-        {
-            let _ = w.write_field(b"");
-            if p.with_nhs_token() {
-                let _ = w.write_field(b"");
+        // The CLK first: a row without a usable NHS number may still link by it.
+        let mut clk_fields: Option<(String, Option<String>)> = None;
+        if let Some(c) = &cols.clk {
+            values.clear();
+            for col in &c.cols {
+                match col {
+                    Some(ci) => match std::str::from_utf8(&rec[*ci]) {
+                        Ok(v) => values.push(v),
+                        Err(_) => {
+                            rejects.push((line, Some(*ci), "not_utf8"));
+                            continue 'rows;
+                        }
+                    },
+                    None => values.push(""),
+                }
             }
-            write_keep(&mut w, rec);
-            rows_out += 1;
-            blank_rows += 1;
-            continue;
+            let col_of = |e: &bloom::clk::ValueError| {
+                c.encoder
+                    .schema()
+                    .feature_index(&e.feature)
+                    .and_then(|f| c.cols[f])
+            };
+            let bits = match c.encoder.encode_with(&values, scratch) {
+                Ok(b) => b,
+                Err(e) => {
+                    rejects.push((line, col_of(&e), e.problem.code()));
+                    continue;
+                }
+            };
+            let blocking = if c.blocking {
+                match c.encoder.blocking_keys(&values) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        rejects.push((line, col_of(&e), e.problem.code()));
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            clk_fields = Some((bloom::clk::to_base64(&bits, c.encoder.l()), blocking));
         }
-        match p.row(&rec[cols.nhs], &rec[cols.dob]) {
-            Err(r) => {
-                let col = match r.field {
-                    RowField::Nhs => cols.nhs,
-                    RowField::Dob => cols.dob,
-                };
-                rejects.push((line, Some(col), r.code));
+        let blank = rec[cols.nhs].trim_ascii().is_empty() && rec[cols.dob].trim_ascii().is_empty();
+        let tokens = if blank && cols.allow_blank {
+            blank_rows += 1;
+            None
+        } else {
+            match p.row(&rec[cols.nhs], &rec[cols.dob]) {
+                Ok(t) => Some(t),
+                Err(r) if clk_fields.is_some() => {
+                    clk_only.push((line, r.code));
+                    None
+                }
+                Err(r) => {
+                    let col = match r.field {
+                        RowField::Nhs => cols.nhs,
+                        RowField::Dob => cols.dob,
+                    };
+                    rejects.push((line, Some(col), r.code));
+                    continue;
+                }
             }
-            Ok(t) => {
-                // Writing to a Vec cannot fail.
+        };
+        // Writing to a Vec cannot fail.
+        match &tokens {
+            Some(t) => {
                 let _ = w.write_field(t.token.to_hex());
                 if let Some(n) = t.nhs_token {
                     let _ = w.write_field(n.to_hex());
                 }
-                write_keep(&mut w, rec);
-                rows_out += 1;
+            }
+            None => {
+                let _ = w.write_field(b"");
+                if p.with_nhs_token() {
+                    let _ = w.write_field(b"");
+                }
             }
         }
+        if let Some((clk, blocking)) = &clk_fields {
+            let _ = w.write_field(clk);
+            if let Some(b) = blocking {
+                let _ = w.write_field(b);
+            }
+        }
+        for &k in &cols.keep {
+            let _ = w.write_field(&rec[k]);
+        }
+        let _ = w.write_record(None::<&[u8]>);
+        rows_out += 1;
     }
+    values.clear();
     let out = w.into_inner().unwrap_or_default();
     Done {
         out,
         rejects,
+        clk_only,
         rows_out,
         blank_rows,
         bytes_read: batch.bytes_read,
@@ -423,8 +572,9 @@ fn pipeline(
             let (dtx, drx) = channel::<Done>();
             let p = p.clone();
             scope.spawn(move || {
+                let mut scratch = bloom::clk::Scratch::default();
                 while let Ok((batch, out)) = rx.recv() {
-                    if dtx.send(work(&p, cols, batch, out)).is_err() {
+                    if dtx.send(work(&p, cols, batch, out, &mut scratch)).is_err() {
                         break;
                     }
                 }
