@@ -697,6 +697,17 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
             }
         }
     };
+    if hash
+        == (HashType::Double {
+            prevent_singularity: true,
+        })
+        && hash_l < 2
+    {
+        return Err(invalid(
+            &hashpath,
+            "prevent_singularity only when l·2^xor_folds is at least 2",
+        ));
+    }
     if hash == HashType::Blake && !hash_l.is_power_of_two() {
         return Err(invalid(
             &hashpath,
