@@ -1,0 +1,524 @@
+//! The audit: what can a reader of the published releases infer?
+//!
+//! Everything a reader knows is written as a linear program over the true
+//! counts, one variable per cell per release (plus, under a sum-of-rounded
+//! totals rule, one per rounded value):
+//!
+//! * a published count `v` bounds its cell to the policy's rounding interval
+//!   (`25` under round-to-5 means 23..=27), less the suppression range;
+//! * a `*` is at least 1 (0 when the policy suppresses zeros) and unbounded
+//!   above (a reader cannot tell primary from secondary suppression);
+//! * totals equal the sums of their parts (for sum-of-rounded totals, the
+//!   published total equals the sum of the parts' rounded values, each
+//!   within the rounding interval of its true count);
+//! * nested columns (enrolled ≤ invited) and linked tables' shared cells;
+//! * earlier releases of the same study: a cumulative table's count at an
+//!   earlier release is at most the same cell's count later.
+//!
+//! For each suppressed cell the minimum and maximum of its count over that
+//! polytope give its feasible interval; for each cell of a cumulative table
+//! and each pair of releases, so does the difference between them (the
+//! people counted in between: a small, pinned-down difference is the
+//! differencing attack). A finding is unsafe when its interval starts inside
+//! the policy's suppression range and is narrower than the policy's
+//! `protect.min_width`. The linear relaxation contains every integer
+//! solution, so its intervals contain the integer-feasible ones (bounds are
+//! rounded inwards to integers only after solving).
+
+// Grid code indexes several parallel grids by (row, column).
+#![allow(clippy::needless_range_loop)]
+
+use crate::policy::{Policy, TotalsRule};
+use crate::table::{Published, Release, TableError};
+use microlp::{ComparisonOp, OptimizationDirection, Problem};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A feasible interval of integer counts; `hi = None` means unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Interval {
+    /// Smallest feasible value.
+    pub lo: u64,
+    /// Largest feasible value, if bounded.
+    pub hi: Option<u64>,
+}
+
+impl Interval {
+    /// `hi - lo`, or `None` when unbounded.
+    pub fn width(&self) -> Option<u64> {
+        self.hi.map(|h| h.saturating_sub(self.lo))
+    }
+}
+
+impl std::fmt::Display for Interval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.hi {
+            Some(h) => write!(f, "[{}, {}]", self.lo, h),
+            None => write!(f, "[{}, ∞)", self.lo),
+        }
+    }
+}
+
+/// What a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum FindingKind {
+    /// A suppressed cell of release `sequence`.
+    Suppressed,
+    /// The difference between this cell at release `sequence` and at the
+    /// earlier release `earlier` (cumulative tables).
+    Difference {
+        /// The earlier release's sequence number.
+        earlier: u32,
+    },
+}
+
+/// One checked quantity and its feasible interval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Study of the release.
+    pub study: String,
+    /// Release sequence number.
+    pub sequence: u32,
+    /// Table id.
+    pub table: String,
+    /// Row label.
+    pub row: String,
+    /// Column label.
+    pub column: String,
+    /// Index of the release in the audited list.
+    #[serde(skip)]
+    pub release_index: usize,
+    /// Index of the table in its release.
+    #[serde(skip)]
+    pub table_index: usize,
+    /// Grid position `(row, column)`.
+    #[serde(skip)]
+    pub position: (usize, usize),
+    /// Suppressed cell or difference.
+    #[serde(flatten)]
+    pub kind: FindingKind,
+    /// What a reader can infer.
+    pub interval: Interval,
+    /// False when the interval is too narrow.
+    pub safe: bool,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.kind {
+            FindingKind::Suppressed => "suppressed cell".to_string(),
+            FindingKind::Difference { earlier } => format!("difference from release {earlier} of"),
+        };
+        write!(
+            f,
+            "release {} table `{}`: {} ({}, {}) is in {}{}",
+            self.sequence,
+            self.table,
+            what,
+            self.row,
+            self.column,
+            self.interval,
+            if self.safe { "" } else { " — too narrow" }
+        )
+    }
+}
+
+/// The result of an audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditReport {
+    /// Policy whose protection range was checked.
+    pub policy: String,
+    /// Counts a reader must not be able to pin down.
+    pub sensitive_range: (u64, u64),
+    /// Narrowest acceptable interval width.
+    pub min_width: u64,
+    /// Releases audited.
+    pub releases: usize,
+    /// Suppressed cells checked.
+    pub suppressed_cells: usize,
+    /// Differences between releases checked.
+    pub differences: usize,
+    /// Linear programs solved.
+    pub linear_programs: usize,
+    /// Every suppressed cell, and every difference that is not safe.
+    pub findings: Vec<Finding>,
+}
+
+impl AuditReport {
+    /// True when no finding is unsafe.
+    pub fn passed(&self) -> bool {
+        self.findings.iter().all(|f| f.safe)
+    }
+
+    /// The unsafe findings.
+    pub fn failures(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| !f.safe)
+    }
+}
+
+/// Why an audit could not be completed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// A release is malformed.
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// No counts satisfy the published figures under their policy: the
+    /// release was not produced under the stated policy, or was edited.
+    #[error("the published figures are inconsistent with each other under the stated policies (release {sequence} of `{study}` or an earlier one): check the policy and that no cell was edited")]
+    Inconsistent {
+        /// Study.
+        study: String,
+        /// Release sequence.
+        sequence: u32,
+    },
+    /// The LP solver failed.
+    #[error("linear-program solver failed: {0}")]
+    Solver(String),
+}
+
+/// True when an interval is acceptable under `policy`.
+pub fn is_safe(interval: Interval, policy: &Policy) -> bool {
+    let (smin, smax) = policy.sensitive_range();
+    if interval.lo < smin || interval.lo > smax {
+        return true;
+    }
+    match interval.width() {
+        None => true,
+        Some(w) => w >= policy.min_width(),
+    }
+}
+
+/// `sum(coefficient × variable) op rhs`.
+type Constraint = (Vec<(usize, f64)>, ComparisonOp, f64);
+
+/// A linear program under construction: variable bounds and constraints.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Lp {
+    bounds: Vec<(f64, f64)>,
+    constraints: Vec<Constraint>,
+}
+
+impl Lp {
+    fn var(&mut self, lo: f64, hi: f64) -> usize {
+        self.bounds.push((lo, hi));
+        self.bounds.len() - 1
+    }
+
+    fn constrain(&mut self, terms: Vec<(usize, f64)>, op: ComparisonOp, rhs: f64) {
+        self.constraints.push((terms, op, rhs));
+    }
+
+    /// Optimise a linear objective; `Ok(None)` when unbounded.
+    fn optimise(
+        &self,
+        objective: &[(usize, f64)],
+        dir: OptimizationDirection,
+    ) -> Result<Option<f64>, microlp::Error> {
+        let mut coeff = vec![0.0; self.bounds.len()];
+        for &(v, c) in objective {
+            coeff[v] += c;
+        }
+        let mut p = Problem::new(dir);
+        let vars: Vec<_> = self
+            .bounds
+            .iter()
+            .zip(&coeff)
+            .map(|(&b, &c)| p.add_var(c, b))
+            .collect();
+        for (terms, op, rhs) in &self.constraints {
+            let t: Vec<_> = terms.iter().map(|&(v, c)| (vars[v], c)).collect();
+            p.add_constraint(t.as_slice(), *op, *rhs);
+        }
+        match p.solve() {
+            Ok(s) => Ok(Some(s.objective())),
+            Err(microlp::Error::Unbounded) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Integer interval of a linear expression over the polytope.
+    fn interval(&self, objective: &[(usize, f64)]) -> Result<Interval, microlp::Error> {
+        let lo = self
+            .optimise(objective, OptimizationDirection::Minimize)?
+            .unwrap_or(0.0);
+        let hi = self.optimise(objective, OptimizationDirection::Maximize)?;
+        let lo = (lo - 1e-6).ceil().max(0.0) as u64;
+        let hi = hi.map(|h| ((h + 1e-6).floor().max(0.0) as u64).max(lo));
+        Ok(Interval { lo, hi })
+    }
+}
+
+/// Variable indices of every cell: `[release][table][row][column]`.
+pub(crate) type Layout = Vec<Vec<Vec<Vec<usize>>>>;
+
+/// Build the reader's linear program for a list of releases.
+pub(crate) fn build_lp(releases: &[Release]) -> (Lp, Layout) {
+    let mut lp = Lp::default();
+    let mut layout: Layout = Vec::new();
+    let inf = f64::INFINITY;
+    for rel in releases {
+        let p = &rel.policy;
+        let b = p.round.base.max(1);
+        let (down, up) = ((b / 2) as f64, (b - 1 - b / 2) as f64);
+        let sum_rounded = p.round.totals == TotalsRule::SumOfRounded && b > 1;
+        let mut rel_vars = Vec::new();
+        let mut shared: BTreeMap<&str, usize> = BTreeMap::new();
+        for t in &rel.tables {
+            let s = &t.spec;
+            let mut xs = vec![vec![0usize; s.grid_columns()]; s.grid_rows()];
+            let mut rs = vec![vec![None; s.grid_columns()]; s.grid_rows()];
+            for i in 0..s.grid_rows() {
+                for j in 0..s.grid_columns() {
+                    let cell = t.cells[i][j];
+                    let leaf = s.is_leaf(i, j);
+                    let (lo, hi) = if s.is_exempt(j) {
+                        match cell {
+                            Published::Count(v) => (v as f64, v as f64),
+                            Published::Suppressed => (0.0, inf),
+                        }
+                    } else {
+                        match cell {
+                            Published::Suppressed => (p.suppressed_lower_bound() as f64, inf),
+                            Published::Count(_) if sum_rounded && !leaf => (0.0, inf),
+                            Published::Count(v) => {
+                                let (a, z) = p.published_interval(v);
+                                (a as f64, z as f64)
+                            }
+                        }
+                    };
+                    let x = lp.var(lo, hi);
+                    xs[i][j] = x;
+                    if sum_rounded && !s.is_exempt(j) {
+                        let r = match cell {
+                            Published::Count(v) => lp.var(v as f64, v as f64),
+                            Published::Suppressed => lp.var(0.0, inf),
+                        };
+                        rs[i][j] = Some(r);
+                        if leaf {
+                            // x in [r - down, r + up]
+                            lp.constrain(vec![(x, 1.0), (r, -1.0)], ComparisonOp::Ge, -down);
+                            lp.constrain(vec![(x, 1.0), (r, -1.0)], ComparisonOp::Le, up);
+                        }
+                    }
+                }
+            }
+            for eq in s.equations() {
+                let mut terms = vec![(xs[eq.total.0][eq.total.1], 1.0)];
+                terms.extend(eq.parts.iter().map(|&(i, j)| (xs[i][j], -1.0)));
+                lp.constrain(terms, ComparisonOp::Eq, 0.0);
+                if sum_rounded {
+                    let members: Option<Vec<usize>> = eq.members().map(|(i, j)| rs[i][j]).collect();
+                    if let Some(m) = members {
+                        let terms = m
+                            .iter()
+                            .enumerate()
+                            .map(|(k, &v)| (v, if k == 0 { 1.0 } else { -1.0 }))
+                            .collect();
+                        lp.constrain(terms, ComparisonOp::Eq, 0.0);
+                    }
+                }
+            }
+            for (a, bcol) in s.order_pairs() {
+                for row in &xs {
+                    lp.constrain(vec![(row[a], 1.0), (row[bcol], -1.0)], ComparisonOp::Le, 0.0);
+                }
+            }
+            for ((i, j), key) in s.shared_positions() {
+                match shared.get(key) {
+                    Some(&other) => lp.constrain(vec![(xs[i][j], 1.0), (other, -1.0)], ComparisonOp::Eq, 0.0),
+                    None => {
+                        shared.insert(key, xs[i][j]);
+                    }
+                }
+            }
+            rel_vars.push(xs);
+        }
+        layout.push(rel_vars);
+    }
+    // cumulative tables: a cell never falls from one release to the next
+    for (k2, rel2) in releases.iter().enumerate() {
+        for (t2, tab2) in rel2.tables.iter().enumerate() {
+            if !tab2.spec.cumulative {
+                continue;
+            }
+            // the latest earlier release of the same study holding this table
+            let prev = releases
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.study == rel2.study && r.sequence < rel2.sequence)
+                .filter_map(|(k, r)| {
+                    let t = r
+                        .tables
+                        .iter()
+                        .position(|t| t.spec.id == tab2.spec.id && t.spec.cumulative)?;
+                    Some((r.sequence, k, t))
+                })
+                .max();
+            if let Some((_, k1, t1)) = prev {
+                let s1 = &releases[k1].tables[t1].spec;
+                let s2 = &tab2.spec;
+                for i in 0..s2.grid_rows() {
+                    for j in 0..s2.grid_columns() {
+                        if let (Some(i1), Some(j1)) =
+                            (s1.row_index(s2.row_label(i)), s1.column_index(s2.column_label(j)))
+                        {
+                            lp.constrain(
+                                vec![(layout[k1][t1][i1][j1], 1.0), (layout[k2][t2][i][j], -1.0)],
+                                ComparisonOp::Le,
+                                0.0,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (lp, layout)
+}
+
+/// Which findings to compute.
+pub(crate) struct Scope {
+    /// Only differences whose later release is this index (None: all pairs).
+    pub later_release: Option<usize>,
+}
+
+/// Audit a list of releases (of one or more studies) against `policy`'s
+/// protection range. Each release's own policy says how its figures were
+/// published (its rounding); `policy` says how wide intervals must be.
+pub fn audit(releases: &[Release], policy: &Policy) -> Result<AuditReport, AuditError> {
+    audit_scoped(releases, policy, &Scope { later_release: None })
+}
+
+pub(crate) fn audit_scoped(
+    releases: &[Release],
+    policy: &Policy,
+    scope: &Scope,
+) -> Result<AuditReport, AuditError> {
+    for r in releases {
+        r.validate()?;
+    }
+    let (lp, layout) = build_lp(releases);
+    let mut report = AuditReport {
+        policy: policy.name.clone(),
+        sensitive_range: policy.sensitive_range(),
+        min_width: policy.min_width(),
+        releases: releases.len(),
+        suppressed_cells: 0,
+        differences: 0,
+        linear_programs: 1,
+        findings: Vec::new(),
+    };
+    if releases.is_empty() {
+        return Ok(report);
+    }
+    let last = releases.last().expect("non-empty");
+    let inconsistent = |k: usize| AuditError::Inconsistent {
+        study: releases[k].study.clone(),
+        sequence: releases[k].sequence,
+    };
+    let map_err = |e: microlp::Error, k: usize| match e {
+        microlp::Error::Infeasible => inconsistent(k),
+        other => AuditError::Solver(other.to_string()),
+    };
+    // feasibility first, for a clear error
+    lp.optimise(&[], OptimizationDirection::Minimize)
+        .map_err(|e| map_err(e, releases.len() - 1))?;
+    let _ = last;
+    for (k, rel) in releases.iter().enumerate() {
+        for (t, tab) in rel.tables.iter().enumerate() {
+            let s = &tab.spec;
+            for i in 0..s.grid_rows() {
+                for j in 0..s.grid_columns() {
+                    if !tab.cells[i][j].is_suppressed() || s.is_exempt(j) {
+                        continue;
+                    }
+                    let interval = lp
+                        .interval(&[(layout[k][t][i][j], 1.0)])
+                        .map_err(|e| map_err(e, k))?;
+                    report.linear_programs += 2;
+                    report.suppressed_cells += 1;
+                    report.findings.push(Finding {
+                        study: rel.study.clone(),
+                        sequence: rel.sequence,
+                        table: s.id.clone(),
+                        row: s.row_label(i).to_string(),
+                        column: s.column_label(j).to_string(),
+                        release_index: k,
+                        table_index: t,
+                        position: (i, j),
+                        kind: FindingKind::Suppressed,
+                        interval,
+                        safe: is_safe(interval, policy),
+                    });
+                }
+            }
+        }
+    }
+    // differences between any two releases of a cumulative table
+    for (k2, rel2) in releases.iter().enumerate() {
+        if scope.later_release.is_some_and(|l| l != k2) {
+            continue;
+        }
+        for (k1, rel1) in releases.iter().enumerate() {
+            if rel1.study != rel2.study || rel1.sequence >= rel2.sequence {
+                continue;
+            }
+            for (t2, tab2) in rel2.tables.iter().enumerate() {
+                let Some(t1) = rel1.tables.iter().position(|t| t.spec.id == tab2.spec.id) else {
+                    continue;
+                };
+                let tab1 = &rel1.tables[t1];
+                if !(tab1.spec.cumulative && tab2.spec.cumulative) {
+                    continue;
+                }
+                let s2 = &tab2.spec;
+                for i in 0..s2.grid_rows() {
+                    for j in 0..s2.grid_columns() {
+                        if s2.is_exempt(j) {
+                            continue;
+                        }
+                        let (Some(i1), Some(j1)) = (
+                            tab1.spec.row_index(s2.row_label(i)),
+                            tab1.spec.column_index(s2.column_label(j)),
+                        ) else {
+                            continue;
+                        };
+                        let (c1, c2) = (tab1.cells[i1][j1], tab2.cells[i][j]);
+                        // quick exits: both exact-enough published values far apart
+                        if let (Published::Count(a), Published::Count(b)) = (c1, c2) {
+                            let (_, a_hi) = rel1.policy.published_interval(a);
+                            let (b_lo, _) = rel2.policy.published_interval(b);
+                            if b_lo.saturating_sub(a_hi) > policy.sensitive_range().1 {
+                                continue;
+                            }
+                        }
+                        let obj = [(layout[k2][t2][i][j], 1.0), (layout[k1][t1][i1][j1], -1.0)];
+                        let interval = lp.interval(&obj).map_err(|e| map_err(e, k2))?;
+                        report.linear_programs += 2;
+                        report.differences += 1;
+                        let safe = is_safe(interval, policy);
+                        if !safe {
+                            report.findings.push(Finding {
+                                study: rel2.study.clone(),
+                                sequence: rel2.sequence,
+                                table: s2.id.clone(),
+                                row: s2.row_label(i).to_string(),
+                                column: s2.column_label(j).to_string(),
+                                release_index: k2,
+                                table_index: t2,
+                                position: (i, j),
+                                kind: FindingKind::Difference {
+                                    earlier: rel1.sequence,
+                                },
+                                interval,
+                                safe,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(report)
+}

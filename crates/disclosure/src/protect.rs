@@ -1,0 +1,415 @@
+//! Protection: primary suppression, rounding, secondary suppression and
+//! audit-driven repair, across the earlier releases of the same study.
+//!
+//! 1. **Primary.** Every count the policy calls small (`1..=7` under
+//!    `nhs-hes`; zero too when the policy suppresses zeros) becomes `*`.
+//! 2. **Rounding.** Every other count is rounded (half up) to the policy's
+//!    base; totals are rounded true totals, or sums of rounded cells under
+//!    `totals = "sum-of-rounded"`.
+//! 3. **Secondary.** Until nothing changes: a cell shared with a linked
+//!    table is suppressed wherever it appears if it is suppressed anywhere;
+//!    in every equation (a row or column with its total) with exactly one
+//!    `*`, the smallest other published count (leaves before totals, never a
+//!    zero that the policy publishes) is suppressed too.
+//! 4. **Repair.** The release is audited together with every earlier
+//!    release of the study ([`crate::audit`]). For each interval that is too
+//!    narrow — a suppressed cell, or the difference between this release and
+//!    an earlier one — one more cell of *this* release is suppressed (the
+//!    cell itself if published, else the smallest published partner in one
+//!    of its equations), step 3 is rerun, and the audit repeats. Earlier
+//!    releases are never changed. If nothing is left to suppress the
+//!    release is refused.
+
+use crate::audit::{audit_scoped, AuditError, AuditReport, Finding, FindingKind, Scope};
+use crate::policy::{Policy, TotalsRule};
+use crate::table::{
+    fill_totals, Published, PublishedTable, Release, Table, TableError, TableSpec, RELEASE_FORMAT,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Why a cell is (or is not) published. Internal: never publish this (a
+/// reader who knew which `*` were primary would learn they are small).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CellStatus {
+    /// Published (rounded).
+    Published,
+    /// A column that is not a count of people: published exactly.
+    Exempt,
+    /// Suppressed because the count is small.
+    Primary,
+    /// Suppressed so that a margin or linked table cannot reveal another `*`.
+    Secondary,
+    /// Suppressed because the audit (possibly against earlier releases)
+    /// found an interval too narrow.
+    Repair,
+}
+
+impl CellStatus {
+    /// True for the three kinds of suppression.
+    pub fn is_suppressed(self) -> bool {
+        matches!(
+            self,
+            CellStatus::Primary | CellStatus::Secondary | CellStatus::Repair
+        )
+    }
+}
+
+/// A protected table: true counts (internal), what is published, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectedTable {
+    /// Structure.
+    pub spec: TableSpec,
+    /// True counts, totals included (internal; never publish).
+    pub true_grid: Vec<Vec<u64>>,
+    /// Published value of each grid cell when not suppressed.
+    rounded: Vec<Vec<u64>>,
+    /// Status of each grid cell.
+    pub status: Vec<Vec<CellStatus>>,
+}
+
+impl ProtectedTable {
+    /// The published value of a grid cell.
+    pub fn published(&self, i: usize, j: usize) -> Published {
+        if self.status[i][j].is_suppressed() {
+            Published::Suppressed
+        } else {
+            Published::Count(self.rounded[i][j])
+        }
+    }
+
+    /// The published grid.
+    pub fn to_published(&self) -> PublishedTable {
+        let cells = (0..self.spec.grid_rows())
+            .map(|i| {
+                (0..self.spec.grid_columns())
+                    .map(|j| self.published(i, j))
+                    .collect()
+            })
+            .collect();
+        PublishedTable {
+            spec: self.spec.clone(),
+            cells,
+        }
+    }
+
+    /// Count cells with a status.
+    pub fn count(&self, status: CellStatus) -> usize {
+        self.status.iter().flatten().filter(|s| **s == status).count()
+    }
+}
+
+/// A protected release.
+#[derive(Debug, Clone)]
+pub struct Protected {
+    /// Study.
+    pub study: String,
+    /// Sequence number of this release.
+    pub sequence: u32,
+    /// Policy applied.
+    pub policy: Policy,
+    /// The tables.
+    pub tables: Vec<ProtectedTable>,
+    /// The final audit of this release with every earlier one.
+    pub audit: AuditReport,
+    /// Findings that already failed among the earlier releases alone
+    /// (nothing in this release can change them).
+    pub preexisting: Vec<Finding>,
+    /// Repair rounds run.
+    pub repair_rounds: usize,
+}
+
+impl Protected {
+    /// The release as published (serialisable; no true counts).
+    pub fn release(&self) -> Release {
+        Release {
+            format: RELEASE_FORMAT.to_string(),
+            study: self.study.clone(),
+            sequence: self.sequence,
+            policy: self.policy.clone(),
+            tables: self.tables.iter().map(ProtectedTable::to_published).collect(),
+        }
+    }
+
+    /// A table by id.
+    pub fn table(&self, id: &str) -> Option<&ProtectedTable> {
+        self.tables.iter().find(|t| t.spec.id == id)
+    }
+
+    /// Number of cells with a status, over all tables.
+    pub fn count(&self, status: CellStatus) -> usize {
+        self.tables.iter().map(|t| t.count(status)).sum()
+    }
+
+    /// Number of suppressed cells, over all tables.
+    pub fn suppressed(&self) -> usize {
+        self.count(CellStatus::Primary) + self.count(CellStatus::Secondary) + self.count(CellStatus::Repair)
+    }
+}
+
+/// Why a release could not be protected.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtectError {
+    /// A table is malformed.
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// The audit could not run.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// Nothing more can be suppressed and an interval is still too narrow.
+    #[error("release refused: {count} interval(s) stay too narrow even with every candidate cell suppressed (first: {first})")]
+    Refused {
+        /// How many findings fail.
+        count: usize,
+        /// The first failing finding (labels and interval only).
+        first: String,
+    },
+}
+
+/// Protect tables of one release with no earlier releases.
+pub fn protect(tables: &[Table], policy: &Policy) -> Result<Protected, ProtectError> {
+    protect_release("", tables, policy, &[])
+}
+
+/// Protect the next release of `study`, given every earlier release (of any
+/// study; only those of `study` matter). The sequence number is one more
+/// than the latest earlier release of the study.
+pub fn protect_release(
+    study: &str,
+    tables: &[Table],
+    policy: &Policy,
+    earlier: &[Release],
+) -> Result<Protected, ProtectError> {
+    let mut ids = BTreeSet::new();
+    for t in tables {
+        t.validate()?;
+        if !ids.insert(t.spec.id.as_str()) {
+            return Err(TableError::DuplicateId {
+                table: t.spec.id.clone(),
+            }
+            .into());
+        }
+    }
+    let mut earlier: Vec<Release> = earlier.iter().filter(|r| r.study == study).cloned().collect();
+    earlier.sort_by_key(|r| r.sequence);
+    let sequence = earlier.last().map_or(1, |r| r.sequence + 1);
+
+    let mut out = Protected {
+        study: study.to_string(),
+        sequence,
+        policy: policy.clone(),
+        tables: tables.iter().map(|t| primary(t, policy)).collect(),
+        audit: AuditReport {
+            policy: policy.name.clone(),
+            sensitive_range: policy.sensitive_range(),
+            min_width: policy.min_width(),
+            releases: 0,
+            suppressed_cells: 0,
+            differences: 0,
+            linear_programs: 0,
+            findings: vec![],
+        },
+        preexisting: vec![],
+        repair_rounds: 0,
+    };
+    secondary(&mut out.tables, policy, CellStatus::Secondary);
+
+    let baseline = if earlier.is_empty() {
+        Vec::new()
+    } else {
+        audit_scoped(&earlier, policy, &Scope { later_release: None })?
+            .failures()
+            .cloned()
+            .collect()
+    };
+    let key = |f: &Finding| {
+        (
+            f.sequence,
+            f.table.clone(),
+            f.row.clone(),
+            f.column.clone(),
+            f.kind,
+        )
+    };
+    let baseline_keys: BTreeSet<_> = baseline.iter().map(key).collect();
+    out.preexisting = baseline;
+
+    let cur = earlier.len();
+    loop {
+        let mut releases = earlier.clone();
+        releases.push(out.release());
+        let report = audit_scoped(&releases, policy, &Scope { later_release: None })?;
+        let failures: Vec<Finding> = report
+            .failures()
+            .filter(|f| !baseline_keys.contains(&key(f)))
+            .cloned()
+            .collect();
+        out.audit = report;
+        if failures.is_empty() {
+            return Ok(out);
+        }
+        out.repair_rounds += 1;
+        let mut added = false;
+        for f in &failures {
+            added |= repair_one(&mut out.tables, &releases, cur, f, policy);
+        }
+        if !added {
+            return Err(ProtectError::Refused {
+                count: failures.len(),
+                first: failures[0].to_string(),
+            });
+        }
+        secondary(&mut out.tables, policy, CellStatus::Secondary);
+    }
+}
+
+/// Primary suppression and rounding of one table.
+fn primary(t: &Table, policy: &Policy) -> ProtectedTable {
+    let s = &t.spec;
+    let true_grid = t.grid();
+    let sum_rounded = policy.round.totals == TotalsRule::SumOfRounded;
+    let mut rounded: Vec<Vec<u64>> = true_grid
+        .iter()
+        .map(|r| r.iter().map(|&v| policy.round(v)).collect())
+        .collect();
+    if sum_rounded {
+        fill_totals(s, &mut rounded);
+    }
+    let mut status = vec![vec![CellStatus::Published; s.grid_columns()]; s.grid_rows()];
+    for i in 0..s.grid_rows() {
+        for j in 0..s.grid_columns() {
+            if s.is_exempt(j) {
+                status[i][j] = CellStatus::Exempt;
+                rounded[i][j] = true_grid[i][j];
+            } else if policy.is_small(true_grid[i][j]) || (sum_rounded && policy.is_small(rounded[i][j])) {
+                status[i][j] = CellStatus::Primary;
+            }
+        }
+    }
+    ProtectedTable {
+        spec: s.clone(),
+        true_grid,
+        rounded,
+        status,
+    }
+}
+
+/// May this cell be suppressed to protect another?
+fn eligible(t: &ProtectedTable, i: usize, j: usize, policy: &Policy) -> bool {
+    t.status[i][j] == CellStatus::Published && (t.true_grid[i][j] > 0 || policy.is_small(0))
+}
+
+/// The best partner to suppress among `cells` of table `t`: smallest true
+/// count, leaves before totals, then grid order.
+fn best_candidate(
+    t: &ProtectedTable,
+    cells: impl Iterator<Item = (usize, usize)>,
+    policy: &Policy,
+) -> Option<(usize, usize)> {
+    cells
+        .filter(|&(i, j)| eligible(t, i, j, policy))
+        .min_by_key(|&(i, j)| (!t.spec.is_leaf(i, j), t.true_grid[i][j], i, j))
+}
+
+/// `(table index, (row, column))`.
+type TableCell = (usize, (usize, usize));
+
+/// Secondary suppression to a fixpoint.
+fn secondary(tables: &mut [ProtectedTable], policy: &Policy, mark: CellStatus) {
+    loop {
+        let mut changed = false;
+        // linked tables: a shared quantity is suppressed everywhere or nowhere
+        let mut by_key: BTreeMap<String, Vec<TableCell>> = BTreeMap::new();
+        for (k, t) in tables.iter().enumerate() {
+            for (pos, key) in t.spec.shared_positions() {
+                by_key.entry(key.to_string()).or_default().push((k, pos));
+            }
+        }
+        for members in by_key.values() {
+            if members
+                .iter()
+                .any(|&(k, (i, j))| tables[k].status[i][j].is_suppressed())
+            {
+                for &(k, (i, j)) in members {
+                    if tables[k].status[i][j] == CellStatus::Published {
+                        tables[k].status[i][j] = mark;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        for t in tables.iter_mut() {
+            for eq in t.spec.equations() {
+                let governed: Vec<(usize, usize)> =
+                    eq.members().filter(|&(_, j)| !t.spec.is_exempt(j)).collect();
+                let hidden = governed
+                    .iter()
+                    .filter(|&&(i, j)| t.status[i][j].is_suppressed())
+                    .count();
+                if hidden == 1 {
+                    if let Some((i, j)) = best_candidate(t, governed.iter().copied(), policy) {
+                        t.status[i][j] = mark;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
+/// Suppress one more cell of the current release for a failing finding.
+fn repair_one(
+    tables: &mut [ProtectedTable],
+    releases: &[Release],
+    cur: usize,
+    f: &Finding,
+    policy: &Policy,
+) -> bool {
+    // locate the cell in the current release
+    let (t, pos) = if f.release_index == cur {
+        (f.table_index, f.position)
+    } else {
+        let Some(t) = tables.iter().position(|t| t.spec.id == f.table) else {
+            return false;
+        };
+        let s = &tables[t].spec;
+        let (Some(i), Some(j)) = (s.row_index(&f.row), s.column_index(&f.column)) else {
+            return false;
+        };
+        (t, (i, j))
+    };
+    let _ = releases;
+    let tab = &mut tables[t];
+    let (i, j) = pos;
+    let direct = matches!(f.kind, FindingKind::Difference { .. }) || f.release_index != cur;
+    if direct && eligible(tab, i, j, policy) {
+        tab.status[i][j] = CellStatus::Repair;
+        return true;
+    }
+    // else a partner in one of its equations (smallest first)
+    let partners: Vec<(usize, usize)> = tab
+        .spec
+        .equations()
+        .into_iter()
+        .filter(|e| e.members().any(|m| m == pos))
+        .flat_map(|e| e.members().collect::<Vec<_>>())
+        .filter(|&(_, jj)| !tab.spec.is_exempt(jj))
+        .collect();
+    let pick = best_candidate(tab, partners.into_iter(), policy).or_else(|| {
+        // no partner left in its equations: any published cell of the table
+        let all: Vec<(usize, usize)> = (0..tab.spec.grid_rows())
+            .flat_map(|a| (0..tab.spec.grid_columns()).map(move |b| (a, b)))
+            .filter(|&(_, b)| !tab.spec.is_exempt(b))
+            .collect();
+        best_candidate(tab, all.into_iter(), policy)
+    });
+    match pick {
+        Some((a, b)) => {
+            tab.status[a][b] = CellStatus::Repair;
+            true
+        }
+        None => false,
+    }
+}

@@ -1,0 +1,589 @@
+//! The table model: one- and two-way tables with totals, nested columns,
+//! cumulative tables and cells shared between linked tables.
+//!
+//! A table's *grid* is its leaf cells plus, when asked for, a `Total` row
+//! (column sums) and a `Total` column (row sums). Grid cells are addressed by
+//! `(row, column)` indices; the total row is the last row and the total column
+//! the last column.
+
+// Grid code indexes several parallel grids by (row, column).
+#![allow(clippy::needless_range_loop)]
+
+use crate::policy::Policy;
+use serde::{Deserialize, Serialize};
+
+/// The label of total rows and columns.
+pub const TOTAL: &str = "Total";
+
+/// A cell of a table shared with another table of the same release (linked
+/// tables): every cell with the same `key` holds the same count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedCell {
+    /// Row label (or `Total`).
+    pub row: String,
+    /// Column label (or `Total`).
+    pub column: String,
+    /// Key naming the shared quantity, e.g. `invited:all`.
+    pub key: String,
+}
+
+/// The structure of a table (everything but the numbers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSpec {
+    /// Identifier, stable across releases (e.g. `uptake_by_arm`).
+    pub id: String,
+    /// Human title.
+    pub title: String,
+    /// Header of the label column (e.g. `arm`).
+    pub row_header: String,
+    /// Row labels (leaf rows, without the total).
+    pub rows: Vec<String>,
+    /// Column labels (leaf columns, without the total).
+    pub columns: Vec<String>,
+    /// Add a `Total` row: each column's sum over the rows.
+    #[serde(default)]
+    pub total_row: bool,
+    /// Add a `Total` column: each row's sum over the columns (only when the
+    /// columns are categories of one variable).
+    #[serde(default)]
+    pub total_column: bool,
+    /// Pairs `[a, b]`: in every row, column `a` ≤ column `b` (nested
+    /// measures, e.g. enrolled ≤ invited). Readers are assumed to know this.
+    #[serde(default)]
+    pub column_order: Vec<[String; 2]>,
+    /// Columns that are not counts of people (e.g. requested quotas):
+    /// published exactly, never suppressed.
+    #[serde(default)]
+    pub exempt_columns: Vec<String>,
+    /// Counts are cumulative across releases of the same study (never fall).
+    #[serde(default)]
+    pub cumulative: bool,
+    /// Cells equal to cells of other tables in the same release.
+    #[serde(default)]
+    pub shared: Vec<SharedCell>,
+}
+
+/// An equation of a table: `total = sum(parts)`, grid positions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Equation {
+    /// Position of the total.
+    pub total: (usize, usize),
+    /// Positions of the parts.
+    pub parts: Vec<(usize, usize)>,
+}
+
+impl Equation {
+    /// The total followed by the parts.
+    pub fn members(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        std::iter::once(self.total).chain(self.parts.iter().copied())
+    }
+}
+
+/// Why a table is malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TableError {
+    /// The counts do not have `rows × columns` entries.
+    #[error(
+        "table `{table}`: counts have {got} row(s) of widths {widths:?}, expected {rows} row(s) of {columns}"
+    )]
+    Shape {
+        /// Table id.
+        table: String,
+        /// Rows in the spec.
+        rows: usize,
+        /// Columns in the spec.
+        columns: usize,
+        /// Rows given.
+        got: usize,
+        /// Widths given.
+        widths: Vec<usize>,
+    },
+    /// A label is empty, duplicated, or is the reserved `Total`.
+    #[error("table `{table}`: {what} label number {index} is empty, duplicated or `Total`")]
+    Label {
+        /// Table id.
+        table: String,
+        /// `row` or `column`.
+        what: &'static str,
+        /// 1-based index.
+        index: usize,
+    },
+    /// A structural reference names a row or column that does not exist.
+    #[error("table `{table}`: {field} names a row or column that is not in the table")]
+    Reference {
+        /// Table id.
+        table: String,
+        /// Field, e.g. `column_order`.
+        field: &'static str,
+    },
+    /// A total column with exempt (non-count) columns would add quotas to people.
+    #[error("table `{table}`: a total column cannot add exempt columns")]
+    ExemptTotal {
+        /// Table id.
+        table: String,
+    },
+    /// Two tables of a release have the same id.
+    #[error("table id `{table}` used twice in one release")]
+    DuplicateId {
+        /// Table id.
+        table: String,
+    },
+    /// The published grid does not match the spec.
+    #[error("table `{table}`: published cells do not match its rows and columns")]
+    PublishedShape {
+        /// Table id.
+        table: String,
+    },
+}
+
+impl TableSpec {
+    /// Rows in the grid (with the total row).
+    pub fn grid_rows(&self) -> usize {
+        self.rows.len() + usize::from(self.total_row)
+    }
+
+    /// Columns in the grid (with the total column).
+    pub fn grid_columns(&self) -> usize {
+        self.columns.len() + usize::from(self.total_column)
+    }
+
+    /// Label of grid row `i`.
+    pub fn row_label(&self, i: usize) -> &str {
+        self.rows.get(i).map(String::as_str).unwrap_or(TOTAL)
+    }
+
+    /// Label of grid column `j`.
+    pub fn column_label(&self, j: usize) -> &str {
+        self.columns.get(j).map(String::as_str).unwrap_or(TOTAL)
+    }
+
+    /// True for the total row.
+    pub fn is_total_row(&self, i: usize) -> bool {
+        i >= self.rows.len()
+    }
+
+    /// True for the total column.
+    pub fn is_total_column(&self, j: usize) -> bool {
+        j >= self.columns.len()
+    }
+
+    /// True for a leaf (neither in the total row nor in the total column).
+    pub fn is_leaf(&self, i: usize, j: usize) -> bool {
+        !self.is_total_row(i) && !self.is_total_column(j)
+    }
+
+    /// Grid row index of a label.
+    pub fn row_index(&self, label: &str) -> Option<usize> {
+        if label == TOTAL && self.total_row {
+            return Some(self.rows.len());
+        }
+        self.rows.iter().position(|r| r == label)
+    }
+
+    /// Grid column index of a label.
+    pub fn column_index(&self, label: &str) -> Option<usize> {
+        if label == TOTAL && self.total_column {
+            return Some(self.columns.len());
+        }
+        self.columns.iter().position(|c| c == label)
+    }
+
+    /// True when grid column `j` is exempt (not a count of people).
+    pub fn is_exempt(&self, j: usize) -> bool {
+        !self.is_total_column(j) && self.exempt_columns.iter().any(|c| c == &self.columns[j])
+    }
+
+    /// The additive relations of the grid.
+    pub fn equations(&self) -> Vec<Equation> {
+        let mut out = Vec::new();
+        let (nr, nc) = (self.rows.len(), self.columns.len());
+        if self.total_row {
+            for j in 0..self.grid_columns() {
+                out.push(Equation {
+                    total: (nr, j),
+                    parts: (0..nr).map(|i| (i, j)).collect(),
+                });
+            }
+        }
+        if self.total_column {
+            for i in 0..self.grid_rows() {
+                out.push(Equation {
+                    total: (i, nc),
+                    parts: (0..nc).map(|j| (i, j)).collect(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Nested-column pairs as grid column indices `(smaller, larger)`.
+    pub fn order_pairs(&self) -> Vec<(usize, usize)> {
+        self.column_order
+            .iter()
+            .filter_map(|[a, b]| Some((self.column_index(a)?, self.column_index(b)?)))
+            .collect()
+    }
+
+    /// Shared cells as `(grid position, key)`.
+    pub fn shared_positions(&self) -> Vec<((usize, usize), &str)> {
+        self.shared
+            .iter()
+            .filter_map(|s| {
+                Some((
+                    (self.row_index(&s.row)?, self.column_index(&s.column)?),
+                    s.key.as_str(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Check labels and references.
+    pub fn validate(&self) -> Result<(), TableError> {
+        let t = || self.id.clone();
+        for (what, labels) in [("row", &self.rows), ("column", &self.columns)] {
+            for (k, l) in labels.iter().enumerate() {
+                if l.trim().is_empty() || l == TOTAL || labels[..k].contains(l) {
+                    return Err(TableError::Label {
+                        table: t(),
+                        what,
+                        index: k + 1,
+                    });
+                }
+            }
+        }
+        if self.order_pairs().len() != self.column_order.len() {
+            return Err(TableError::Reference {
+                table: t(),
+                field: "column_order",
+            });
+        }
+        if self.exempt_columns.iter().any(|c| !self.columns.contains(c)) {
+            return Err(TableError::Reference {
+                table: t(),
+                field: "exempt_columns",
+            });
+        }
+        if self.shared_positions().len() != self.shared.len() {
+            return Err(TableError::Reference {
+                table: t(),
+                field: "shared",
+            });
+        }
+        if self.total_column && !self.exempt_columns.is_empty() {
+            return Err(TableError::ExemptTotal { table: t() });
+        }
+        Ok(())
+    }
+}
+
+/// A table of true counts, before protection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// Structure.
+    pub spec: TableSpec,
+    /// Leaf counts, `rows × columns`.
+    pub counts: Vec<Vec<u64>>,
+}
+
+impl Table {
+    /// A one-way table: one count column, with a total row.
+    pub fn one_way(id: &str, title: &str, row_header: &str, column: &str, rows: &[(&str, u64)]) -> Table {
+        Table {
+            spec: TableSpec {
+                id: id.into(),
+                title: title.into(),
+                row_header: row_header.into(),
+                rows: rows.iter().map(|r| r.0.to_string()).collect(),
+                columns: vec![column.to_string()],
+                total_row: true,
+                total_column: false,
+                column_order: vec![],
+                exempt_columns: vec![],
+                cumulative: false,
+                shared: vec![],
+            },
+            counts: rows.iter().map(|r| vec![r.1]).collect(),
+        }
+    }
+
+    /// A two-way table with a total row and a total column.
+    pub fn two_way(
+        id: &str,
+        title: &str,
+        row_header: &str,
+        rows: &[&str],
+        columns: &[&str],
+        counts: Vec<Vec<u64>>,
+    ) -> Table {
+        Table {
+            spec: TableSpec {
+                id: id.into(),
+                title: title.into(),
+                row_header: row_header.into(),
+                rows: rows.iter().map(|s| s.to_string()).collect(),
+                columns: columns.iter().map(|s| s.to_string()).collect(),
+                total_row: true,
+                total_column: true,
+                column_order: vec![],
+                exempt_columns: vec![],
+                cumulative: false,
+                shared: vec![],
+            },
+            counts,
+        }
+    }
+
+    /// Check the shape and the spec.
+    pub fn validate(&self) -> Result<(), TableError> {
+        self.spec.validate()?;
+        let (r, c) = (self.spec.rows.len(), self.spec.columns.len());
+        if self.counts.len() != r || self.counts.iter().any(|row| row.len() != c) {
+            return Err(TableError::Shape {
+                table: self.spec.id.clone(),
+                rows: r,
+                columns: c,
+                got: self.counts.len(),
+                widths: self.counts.iter().map(Vec::len).collect(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The full grid of true counts, totals included.
+    pub fn grid(&self) -> Vec<Vec<u64>> {
+        let s = &self.spec;
+        let mut g = vec![vec![0u64; s.grid_columns()]; s.grid_rows()];
+        for (i, row) in self.counts.iter().enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                g[i][j] = v;
+            }
+        }
+        fill_totals(s, &mut g);
+        g
+    }
+}
+
+/// Fill the total row and column of a grid from its leaves by addition.
+pub(crate) fn fill_totals(s: &TableSpec, g: &mut [Vec<u64>]) {
+    let (nr, nc) = (s.rows.len(), s.columns.len());
+    if s.total_column {
+        for row in g.iter_mut().take(nr) {
+            row[nc] = row[..nc].iter().sum();
+        }
+    }
+    if s.total_row {
+        for j in 0..s.grid_columns() {
+            g[nr][j] = (0..nr).map(|i| g[i][j]).sum();
+        }
+    }
+}
+
+/// A published cell: a number or `*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Published {
+    /// A published (possibly rounded) count.
+    Count(u64),
+    /// Suppressed, shown as `*`.
+    Suppressed,
+}
+
+impl Published {
+    /// The number, if published.
+    pub fn count(self) -> Option<u64> {
+        match self {
+            Published::Count(v) => Some(v),
+            Published::Suppressed => None,
+        }
+    }
+
+    /// True for `*`.
+    pub fn is_suppressed(self) -> bool {
+        self == Published::Suppressed
+    }
+}
+
+impl std::fmt::Display for Published {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Published::Count(v) => write!(f, "{v}"),
+            Published::Suppressed => f.write_str("*"),
+        }
+    }
+}
+
+impl Serialize for Published {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Published::Count(v) => s.serialize_u64(*v),
+            Published::Suppressed => s.serialize_str("*"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Published {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Published;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a non-negative integer count or \"*\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Published, E> {
+                Ok(Published::Count(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Published, E> {
+                u64::try_from(v)
+                    .map(Published::Count)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Published, E> {
+                if v == "*" {
+                    Ok(Published::Suppressed)
+                } else {
+                    Err(E::invalid_value(
+                        serde::de::Unexpected::Other("a string other than \"*\""),
+                        &self,
+                    ))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A table as published: structure and published cells only (no true counts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedTable {
+    /// Structure.
+    pub spec: TableSpec,
+    /// Grid of published cells (totals included), `grid_rows × grid_columns`.
+    pub cells: Vec<Vec<Published>>,
+}
+
+impl PublishedTable {
+    /// Check the grid matches the spec.
+    pub fn validate(&self) -> Result<(), TableError> {
+        self.spec.validate()?;
+        if self.cells.len() != self.spec.grid_rows()
+            || self.cells.iter().any(|r| r.len() != self.spec.grid_columns())
+        {
+            return Err(TableError::PublishedShape {
+                table: self.spec.id.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Number of `*` cells.
+    pub fn suppressed(&self) -> usize {
+        self.cells.iter().flatten().filter(|c| c.is_suppressed()).count()
+    }
+}
+
+/// The format tag of a serialised release.
+pub const RELEASE_FORMAT: &str = "trialink-release-v1";
+
+/// One release: the tables published together for a study, with the policy
+/// they were published under. This is what the store keeps in its release
+/// log and what `tables.json` in a report directory holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    /// Always [`RELEASE_FORMAT`].
+    pub format: String,
+    /// Study identifier.
+    pub study: String,
+    /// 1 for the first release of the study, then 2, 3, …
+    pub sequence: u32,
+    /// The policy the tables were protected under.
+    pub policy: Policy,
+    /// The tables.
+    pub tables: Vec<PublishedTable>,
+}
+
+impl Release {
+    /// Check every table and that ids are unique.
+    pub fn validate(&self) -> Result<(), TableError> {
+        let mut ids: Vec<&str> = Vec::new();
+        for t in &self.tables {
+            t.validate()?;
+            if ids.contains(&t.spec.id.as_str()) {
+                return Err(TableError::DuplicateId {
+                    table: t.spec.id.clone(),
+                });
+            }
+            ids.push(&t.spec.id);
+        }
+        Ok(())
+    }
+
+    /// A table by id.
+    pub fn table(&self, id: &str) -> Option<&PublishedTable> {
+        self.tables.iter().find(|t| t.spec.id == id)
+    }
+
+    /// Total `*` cells.
+    pub fn suppressed(&self) -> usize {
+        self.tables.iter().map(PublishedTable::suppressed).sum()
+    }
+}
+
+/// A rate (proportion) derived from published counts: `None` when either is
+/// suppressed or the denominator is zero. Computed from the published
+/// (rounded) counts, so it reveals nothing the counts do not.
+pub fn derived_rate(numerator: Published, denominator: Published) -> Option<f64> {
+    match (numerator, denominator) {
+        (Published::Count(n), Published::Count(d)) if d > 0 => Some(n as f64 / d as f64),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_and_equations_two_way() {
+        let t = Table::two_way(
+            "t",
+            "T",
+            "r",
+            &["a", "b"],
+            &["x", "y", "z"],
+            vec![vec![1, 2, 3], vec![4, 5, 6]],
+        );
+        t.validate().unwrap();
+        let g = t.grid();
+        assert_eq!(g, vec![vec![1, 2, 3, 6], vec![4, 5, 6, 15], vec![5, 7, 9, 21]]);
+        let eqs = t.spec.equations();
+        assert_eq!(eqs.len(), 4 + 3);
+        for e in eqs {
+            let sum: u64 = e.parts.iter().map(|&(i, j)| g[i][j]).sum();
+            assert_eq!(g[e.total.0][e.total.1], sum);
+        }
+    }
+
+    #[test]
+    fn validation_catches_bad_labels_and_shapes() {
+        let mut t = Table::one_way("t", "T", "r", "n", &[("a", 1), ("a", 2)]);
+        assert!(matches!(t.validate(), Err(TableError::Label { .. })));
+        t.spec.rows[1] = "b".into();
+        t.validate().unwrap();
+        t.counts.push(vec![3]);
+        assert!(matches!(t.validate(), Err(TableError::Shape { .. })));
+    }
+
+    #[test]
+    fn published_serde() {
+        let cells = vec![Published::Count(25), Published::Suppressed];
+        let s = serde_json::to_string(&cells).unwrap();
+        assert_eq!(s, "[25,\"*\"]");
+        let back: Vec<Published> = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, cells);
+        assert!(serde_json::from_str::<Published>("\"x\"").is_err());
+        assert!(serde_json::from_str::<Published>("-1").is_err());
+    }
+}
