@@ -74,7 +74,7 @@ pub mod typo;
 pub mod uptake;
 
 pub use date::Date;
-pub use population::{generate, Summary, FILES};
+pub use population::{generate, generate_with_progress, Summary, FILES};
 
 use std::path::{Path, PathBuf};
 

@@ -490,6 +490,17 @@ fn truth_line(out: &mut Vec<u8>, file: &str, row: u64, cohort_row: Option<u64>, 
 /// Write the population described by `cfg` into `dir` (created if needed):
 /// the files in [`FILES`]. Refuses to overwrite any of them unless `force`.
 pub fn generate(cfg: &Config, dir: &Path, force: bool) -> Result<Summary, SynthError> {
+    generate_with_progress(cfg, dir, force, &mut |_| {})
+}
+
+/// As [`generate`], calling `progress` with the number of cohort rows
+/// written so far (the bulk of the work) as it goes.
+pub fn generate_with_progress(
+    cfg: &Config,
+    dir: &Path,
+    force: bool,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Summary, SynthError> {
     cfg.validate()?;
     std::fs::create_dir_all(dir).map_err(|e| SynthError::io(dir, e))?;
     let paths: Vec<PathBuf> = FILES.iter().map(|f| dir.join(f)).collect();
@@ -510,10 +521,15 @@ pub fn generate(cfg: &Config, dir: &Path, force: bool) -> Result<Summary, SynthE
     let mut h = Vec::new();
     header(&mut h, COHORT_HEADER);
     cohort.write_all(&h)?;
+    let mut done = 0u64;
     par_rows(
         cfg.people,
         |i, b: &mut Vec<u8>| cohort_line(&plan.person(i), b),
-        |b| cohort.write_all(&b),
+        |b| {
+            done += b.iter().filter(|&&c| c == b'\n').count() as u64;
+            progress(done);
+            cohort.write_all(&b)
+        },
     )?;
 
     // truth headers

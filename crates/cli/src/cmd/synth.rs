@@ -70,7 +70,8 @@ struct PopulationArgs {
     /// Overwrite existing output files.
     #[arg(long)]
     force: bool,
-    /// Date ages are counted at (keeps output independent of today's date).
+    /// Date ages are counted at (keeps output independent of today's date);
+    /// no date of birth falls after it.
     #[arg(long, default_value = "2026-01-01", value_parser = parse_date, value_name = "DATE")]
     as_of: Date,
     /// Youngest age in the cohort.
@@ -246,7 +247,10 @@ fn run_population(a: PopulationArgs) -> CliResult {
         list_error_rate: a.list_error_rate,
     };
     let started = std::time::Instant::now();
-    let s = synth::generate(&cfg, &out, a.force).map_err(|e| match e {
+    let pb = crate::progress::rows("synth", Some(people));
+    let result = synth::generate_with_progress(&cfg, &out, a.force, &mut |done| pb.set_position(done));
+    pb.finish_and_clear();
+    let s = result.map_err(|e| match e {
         synth::SynthError::Exists { .. } => {
             CliError::new(e).hint("pass --force to overwrite, or choose another --out directory")
         }
