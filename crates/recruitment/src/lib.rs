@@ -15,6 +15,8 @@
 //!   columns and a UUID v4 reference per row derived by HMAC under a
 //!   service-held key. The batch file and its store records are committed
 //!   together (see the `store` crate).
+//! * [`feedback`] records uptake feedback and returns against invitations,
+//!   accounting for every row.
 //! * [`select`] holds the pure selection and allocation functions.
 //! * [`demographics`] maps cohort cells to the coarse labels kept in the
 //!   store.
@@ -25,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod demographics;
+pub mod feedback;
 pub mod invite;
 pub mod request;
 pub mod select;

@@ -1074,6 +1074,11 @@ impl Store {
         self.conn.execute_batch("BEGIN IMMEDIATE").map_err(self.e())
     }
 
+    /// Roll back the transaction opened by [`Store::begin`].
+    pub fn rollback(&mut self) -> Result<()> {
+        self.conn.execute_batch("ROLLBACK").map_err(self.e())
+    }
+
     /// Commit the transaction opened by [`Store::begin`].
     pub fn commit(&mut self) -> Result<()> {
         self.conn.execute_batch("COMMIT").map_err(self.e())

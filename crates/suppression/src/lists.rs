@@ -46,14 +46,20 @@ pub enum ListError {
         path: PathBuf,
     },
     /// The list names a scope other than the one required.
-    #[error("{path}: made for scope {found}, but this needs scope {expected} (a list for another study or registry)")]
+    #[error(
+        "{path}: made for scope {found} with key fingerprint {found_fingerprint}, but this needs scope {expected}, key fingerprint {expected_fingerprint} (a file for another study or registry)"
+    )]
     WrongScope {
         /// The token file.
         path: PathBuf,
         /// The scope named by the list.
         found: String,
+        /// The fingerprint named by the list (`unknown` if none).
+        found_fingerprint: String,
         /// The scope required.
         expected: String,
+        /// The fingerprint of the master key derived for the required scope.
+        expected_fingerprint: String,
     },
     /// A scope label that breaks the grammar.
     #[error("{path}: the scope named in the manifest is not a valid scope")]
@@ -159,7 +165,12 @@ pub fn load_token_list(path: &Path, master: &Key, rule: &ScopeRule) -> Result<(T
                     return Err(ListError::WrongScope {
                         path: path.to_path_buf(),
                         found: found.to_string(),
+                        found_fingerprint: manifest
+                            .as_ref()
+                            .and_then(|m| m.key_fingerprint.clone())
+                            .unwrap_or_else(|| "unknown".into()),
                         expected: want.to_string(),
+                        expected_fingerprint: master.derive(want).fingerprint().to_string(),
                     });
                 }
             }
@@ -304,7 +315,9 @@ pub fn check_manifest(
             return Err(ListError::WrongScope {
                 path: path.to_path_buf(),
                 found: s.clone(),
+                found_fingerprint: m.key_fingerprint.clone().unwrap_or_else(|| "unknown".into()),
                 expected: want.to_string(),
+                expected_fingerprint: expected,
             });
         }
     }

@@ -13,7 +13,7 @@ use tabular::{FileRecord, KeyRecord, Manifest, OutputMode, Rejects, RowCounts, S
 pub enum NoncontactCommand {
     /// Add people who asked not to be contacted (NHS number + date of birth),
     /// pseudonymised on ingest under `service:store`.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// Print how many people are on the non-contact list.
     Count(CountArgs),
 }
@@ -108,7 +108,7 @@ pub fn load_master(p: &Path) -> Result<pseudonym::Key, CliError> {
 
 pub fn run(c: NoncontactCommand) -> CliResult {
     match c {
-        NoncontactCommand::Add(a) => add(a),
+        NoncontactCommand::Add(a) => add(*a),
         NoncontactCommand::Count(a) => {
             let s = open_store(a.store.as_deref())?;
             println!(

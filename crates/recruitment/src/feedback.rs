@@ -1,0 +1,423 @@
+//! Uptake feedback from trials and return-to-sender files from the mailer
+//! (DESIGN §1 steps 4–5).
+//!
+//! Every row is accounted for: matched by reference, matched by token,
+//! unmatched (unknown reference or token, or an invitation of another
+//! study), QA seed, or rejected (malformed) — with the line number of every
+//! row that was not matched, never its value. A run is one store
+//! transaction: killed part-way, it leaves nothing; run again, it changes
+//! nothing it already recorded.
+
+use pseudonym::{Key, Scope, Token};
+use std::path::Path;
+use store::{OutcomeEffect, ReturnEffect, Store};
+
+/// Uptake statuses accepted (DESIGN §1 step 4).
+pub const STATUSES: [&str; 5] = [
+    "expressed_interest",
+    "consented",
+    "randomised",
+    "ineligible",
+    "withdrawn",
+];
+
+/// Statuses that make a person "already enrolled" for later batches.
+pub const ENROLLED: [&str; 2] = ["consented", "randomised"];
+
+/// Why a feedback or returns file was refused as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedbackError {
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The file's manifest: wrong key or study.
+    #[error(transparent)]
+    List(#[from] suppression::ListError),
+    /// CSV: missing columns, malformed CSV.
+    #[error(transparent)]
+    Tabular(#[from] tabular::TabularError),
+    /// Neither a `reference` nor a `token` column.
+    #[error("{path}: no `reference` or `token` column; feedback rows need one or the other")]
+    NoKeyColumn {
+        /// The file.
+        path: String,
+    },
+    /// Not a valid study id.
+    #[error("study `{0}` is not a valid study id (lowercase letters, digits, `:._-`)")]
+    BadStudy(String),
+}
+
+/// The row outcome codes used in reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RowOutcome {
+    /// Matched an invitation of the study by its reference.
+    MatchedByReference,
+    /// Matched an invitation of the study by the study-scope token.
+    MatchedByToken,
+    /// A reference no invitation has.
+    UnmatchedReference,
+    /// A token no invitation of the study has.
+    UnmatchedToken,
+    /// A reference of another study's invitation.
+    OtherStudy,
+    /// A QA seed's reference (never an invitation).
+    QaSeed,
+    /// Malformed.
+    Rejected(&'static str),
+}
+
+impl RowOutcome {
+    /// Stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            RowOutcome::MatchedByReference => "matched_by_reference",
+            RowOutcome::MatchedByToken => "matched_by_token",
+            RowOutcome::UnmatchedReference => "unmatched_reference",
+            RowOutcome::UnmatchedToken => "unmatched_token",
+            RowOutcome::OtherStudy => "other_study",
+            RowOutcome::QaSeed => "qa_seed",
+            RowOutcome::Rejected(c) => c,
+        }
+    }
+}
+
+/// Counts of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FeedbackCounts {
+    /// Data rows read.
+    pub rows_in: u64,
+    /// Matched by reference.
+    pub matched_by_reference: u64,
+    /// Matched by token.
+    pub matched_by_token: u64,
+    /// Not matched (unknown reference/token, or another study's invitation).
+    pub unmatched: u64,
+    /// QA seed rows.
+    pub qa_seed: u64,
+    /// Malformed rows.
+    pub rejected: u64,
+    /// Matched rows that became the invitation's current status / were recorded.
+    pub recorded: u64,
+    /// Matched rows kept in history only (an equal-or-later status is current).
+    pub history_only: u64,
+    /// Matched rows recorded before (re-submission): nothing changed.
+    pub already_recorded: u64,
+    /// People newly recorded as enrolled in the study.
+    pub enrolled_added: u64,
+}
+
+impl FeedbackCounts {
+    /// Whether every row is accounted for.
+    pub fn balanced(&self) -> bool {
+        self.rows_in
+            == self.matched_by_reference
+                + self.matched_by_token
+                + self.unmatched
+                + self.qa_seed
+                + self.rejected
+    }
+}
+
+/// One row that was not matched, or was rejected: line, column, outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// Line number in the file.
+    pub line: u64,
+    /// Header name of the column concerned (empty when the row as a whole).
+    pub column: String,
+    /// Outcome code.
+    pub outcome: &'static str,
+}
+
+/// The result of one file.
+#[derive(Debug)]
+pub struct FileResult {
+    /// Counts.
+    pub counts: FeedbackCounts,
+    /// Rows not matched (with reasons), in line order.
+    pub notes: Vec<Note>,
+    /// The input's digest and size.
+    pub input: tabular::InputSummary,
+    /// Whether a manifest was found and checked.
+    pub manifest_checked: bool,
+    /// The study scope key fingerprint the tokens were checked against.
+    pub fingerprint: Option<String>,
+}
+
+fn is_uuid(s: &[u8]) -> bool {
+    s.len() == 36
+        && s.iter().enumerate().all(|(i, &c)| match i {
+            8 | 13 | 18 | 23 => c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+fn is_date(s: &[u8]) -> bool {
+    std::str::from_utf8(s)
+        .ok()
+        .and_then(pseudonym::Date::parse_iso)
+        .is_some()
+}
+
+/// Record a trial's uptake feedback for `study`. Columns: `reference` and/or
+/// `token`, `status`, `date` (also `status_date`). A file with a `token`
+/// column must have its manifest, made under the master key derived for
+/// `trial:<study>`; any manifest present is checked.
+pub fn record_uptake(
+    store: &mut Store,
+    master: &Key,
+    study: &str,
+    path: &Path,
+) -> Result<FileResult, FeedbackError> {
+    let scope = Scope::trial(study).map_err(|_| FeedbackError::BadStudy(study.to_string()))?;
+    let p = path.to_string_lossy().into_owned();
+    let mut src = tabular::Source::open(&p)?;
+    let ref_col = src.optional_column(None, &["reference", "invitation_reference"], "reference")?;
+    let tok_col = src.optional_column(None, &["token", "token_nhs_dob"], "token")?;
+    if ref_col.is_none() && tok_col.is_none() {
+        return Err(FeedbackError::NoKeyColumn { path: p });
+    }
+    let (fp, manifest_checked) = suppression::check_manifest(path, master, &scope, tok_col.is_some())?;
+    let status_col = src.column(None, &["status", "outcome"], "status")?;
+    let date_col = src.column(None, &["date", "status_date"], "date")?;
+    let header = src.header().to_vec();
+    let source = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut counts = FeedbackCounts::default();
+    let mut notes = Vec::new();
+    let mut rec = csv::ByteRecord::new();
+    store.begin()?;
+    let result = (|| -> Result<(), FeedbackError> {
+        while src.read(&mut rec)? {
+            counts.rows_in += 1;
+            let line = src.position().line;
+            let mut note = |col: Option<usize>, o: RowOutcome| {
+                notes.push(Note {
+                    line,
+                    column: col.map(|i| header[i].clone()).unwrap_or_default(),
+                    outcome: o.code(),
+                });
+            };
+            if rec.len() != header.len() {
+                counts.rejected += 1;
+                note(None, RowOutcome::Rejected("ragged_row"));
+                continue;
+            }
+            let status = rec[status_col].trim_ascii();
+            let Some(status) = STATUSES.iter().find(|s| s.as_bytes() == status) else {
+                counts.rejected += 1;
+                note(Some(status_col), RowOutcome::Rejected("bad_status"));
+                continue;
+            };
+            let date = rec[date_col].trim_ascii();
+            if !is_date(date) {
+                counts.rejected += 1;
+                note(Some(date_col), RowOutcome::Rejected("bad_date"));
+                continue;
+            }
+            let date = std::str::from_utf8(date).expect("checked ISO date");
+            let reference = ref_col.map(|i| rec[i].trim_ascii()).filter(|r| !r.is_empty());
+            let token = tok_col.map(|i| rec[i].trim_ascii()).filter(|t| !t.is_empty());
+            let (found, by) = match (reference, token) {
+                (Some(r), _) => {
+                    if !is_uuid(r) {
+                        counts.rejected += 1;
+                        note(ref_col, RowOutcome::Rejected("bad_reference"));
+                        continue;
+                    }
+                    let r = std::str::from_utf8(r).expect("ASCII").to_ascii_lowercase();
+                    match store.invitation_by_reference(&r)? {
+                        Some(f) if f.study == study => (f, RowOutcome::MatchedByReference),
+                        Some(_) => {
+                            counts.unmatched += 1;
+                            note(ref_col, RowOutcome::OtherStudy);
+                            continue;
+                        }
+                        None if store.is_qa_reference(&r)? => {
+                            counts.qa_seed += 1;
+                            note(ref_col, RowOutcome::QaSeed);
+                            continue;
+                        }
+                        None => {
+                            counts.unmatched += 1;
+                            note(ref_col, RowOutcome::UnmatchedReference);
+                            continue;
+                        }
+                    }
+                }
+                (None, Some(t)) => {
+                    let Ok(t) = Token::from_hex_bytes(t) else {
+                        counts.rejected += 1;
+                        note(tok_col, RowOutcome::Rejected("bad_token"));
+                        continue;
+                    };
+                    match store.invitation_by_study_token(study, &t.0)? {
+                        Some(f) => (f, RowOutcome::MatchedByToken),
+                        None => {
+                            counts.unmatched += 1;
+                            note(tok_col, RowOutcome::UnmatchedToken);
+                            continue;
+                        }
+                    }
+                }
+                (None, None) => {
+                    counts.rejected += 1;
+                    note(None, RowOutcome::Rejected("no_reference_or_token"));
+                    continue;
+                }
+            };
+            match by {
+                RowOutcome::MatchedByReference => counts.matched_by_reference += 1,
+                _ => counts.matched_by_token += 1,
+            }
+            match store.record_outcome(found.id, status, date, &source)? {
+                OutcomeEffect::Current => counts.recorded += 1,
+                OutcomeEffect::HistoryOnly => counts.history_only += 1,
+                OutcomeEffect::AlreadyRecorded => counts.already_recorded += 1,
+            }
+            if ENROLLED.contains(status) {
+                if let Some(t) = store.study_token_of(found.id)? {
+                    if store.add_enrolled_one(study, &t, &source)? {
+                        counts.enrolled_added += 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => store.commit()?,
+        Err(e) => {
+            let _ = store.rollback();
+            return Err(e);
+        }
+    }
+    let input = src.finish()?;
+    debug_assert!(counts.balanced());
+    Ok(FileResult {
+        counts,
+        notes,
+        input,
+        manifest_checked,
+        fingerprint: Some(fp),
+    })
+}
+
+/// Counts of a returns run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReturnCounts {
+    /// Data rows read.
+    pub rows_in: u64,
+    /// Newly recorded against an invitation.
+    pub recorded: u64,
+    /// Recorded before (re-submission).
+    pub already_recorded: u64,
+    /// References of QA seeds.
+    pub qa_seed: u64,
+    /// References no invitation has.
+    pub unknown_reference: u64,
+    /// Malformed rows.
+    pub rejected: u64,
+}
+
+impl ReturnCounts {
+    /// Whether every row is accounted for.
+    pub fn balanced(&self) -> bool {
+        self.rows_in
+            == self.recorded + self.already_recorded + self.qa_seed + self.unknown_reference + self.rejected
+    }
+}
+
+/// Record the mailer's return-to-sender file: `reference`, `reason` (also
+/// `reason_code`), `date` (also `return_date`).
+pub fn record_returns(
+    store: &mut Store,
+    path: &Path,
+) -> Result<(ReturnCounts, Vec<Note>, tabular::InputSummary), FeedbackError> {
+    let p = path.to_string_lossy().into_owned();
+    let mut src = tabular::Source::open(&p)?;
+    let ref_col = src.column(None, &["reference", "invitation_reference"], "reference")?;
+    let reason_col = src.column(None, &["reason", "reason_code"], "reason")?;
+    let date_col = src.column(None, &["date", "return_date"], "date")?;
+    let header = src.header().to_vec();
+    let source = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut c = ReturnCounts::default();
+    let mut notes = Vec::new();
+    let mut rec = csv::ByteRecord::new();
+    store.begin()?;
+    let result = (|| -> Result<(), FeedbackError> {
+        while src.read(&mut rec)? {
+            c.rows_in += 1;
+            let line = src.position().line;
+            let mut note = |col: Option<usize>, outcome: &'static str| {
+                notes.push(Note {
+                    line,
+                    column: col.map(|i| header[i].clone()).unwrap_or_default(),
+                    outcome,
+                });
+            };
+            if rec.len() != header.len() {
+                c.rejected += 1;
+                note(None, "ragged_row");
+                continue;
+            }
+            let r = rec[ref_col].trim_ascii();
+            if !is_uuid(r) {
+                c.rejected += 1;
+                note(Some(ref_col), "bad_reference");
+                continue;
+            }
+            let reason = rec[reason_col].trim_ascii();
+            let reason_ok = !reason.is_empty()
+                && reason.len() <= 32
+                && reason
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if !reason_ok {
+                c.rejected += 1;
+                note(Some(reason_col), "bad_reason");
+                continue;
+            }
+            let date = rec[date_col].trim_ascii();
+            if !is_date(date) {
+                c.rejected += 1;
+                note(Some(date_col), "bad_date");
+                continue;
+            }
+            let r = std::str::from_utf8(r).expect("ASCII").to_ascii_lowercase();
+            match store.invitation_by_reference(&r)? {
+                Some(f) => {
+                    let reason = std::str::from_utf8(reason).expect("ASCII");
+                    let date = std::str::from_utf8(date).expect("ASCII");
+                    match store.record_return(f.id, reason, date, &source)? {
+                        ReturnEffect::Recorded => c.recorded += 1,
+                        ReturnEffect::AlreadyRecorded => c.already_recorded += 1,
+                    }
+                }
+                None if store.is_qa_reference(&r)? => {
+                    c.qa_seed += 1;
+                    note(Some(ref_col), "qa_seed");
+                }
+                None => {
+                    c.unknown_reference += 1;
+                    note(Some(ref_col), "unknown_reference");
+                }
+            }
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => store.commit()?,
+        Err(e) => {
+            let _ = store.rollback();
+            return Err(e);
+        }
+    }
+    let input = src.finish()?;
+    Ok((c, notes, input))
+}
