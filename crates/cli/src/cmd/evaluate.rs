@@ -1,11 +1,89 @@
-//! `trialink evaluate` (not built yet).
+//! `trialink evaluate`: precision, recall and F1 of a match file against
+//! ground truth (DESIGN §8).
 
-use crate::error::{CliError, CliResult};
+use crate::cmd::link::read_pairs;
+use crate::error::CliResult;
+use linkage::evaluate;
+use std::path::Path;
+use std::process::ExitCode;
+use tabular::{sidecar_path, Manifest};
 
 /// Options for `trialink evaluate`.
+///
+/// Compares a match file (`left`, `right` columns, e.g. from `trialink link`)
+/// with a truth file (`left`, `right`) and prints precision, recall, F1 and
+/// the counts behind them, one `name value` per line. When the match file's
+/// manifest records a linkage run, its reduction ratio, and pair completeness
+/// if it was linked with `--truth`, are printed too. With a `method` column,
+/// precision is also given per method.
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = "Example:\n  \
+trialink evaluate --matches matches.csv --truth fixtures/synth/truth_registry.csv")]
+pub struct Args {
+    /// The match file (`left`, `right`[, `method`]).
+    #[arg(long, value_name = "FILE")]
+    pub matches: String,
+    /// The truth file (`left`, `right`).
+    #[arg(long, value_name = "FILE")]
+    pub truth: String,
+}
 
-pub fn run(_args: Args) -> CliResult {
-    Err(CliError::new("`trialink evaluate` is not built yet"))
+pub fn run(a: Args) -> CliResult {
+    let matches = read_pairs(&a.matches)?;
+    let truth = read_pairs(&a.truth)?;
+    let e = evaluate(&matches, &truth);
+    println!("precision {:.4}", e.precision);
+    println!("recall {:.4}", e.recall);
+    println!("f1 {:.4}", e.f1);
+    println!("true_positives {}", e.true_positives);
+    println!("false_positives {}", e.false_positives);
+    println!("false_negatives {}", e.false_negatives);
+    // Per-method precision, when the file says how each pair was matched.
+    if let Ok(methods) = read_methods(&a.matches) {
+        let truth_set: std::collections::BTreeSet<&(String, String)> = truth.iter().collect();
+        let mut by: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+        for (pair, m) in matches.iter().zip(methods) {
+            let entry = by.entry(m).or_default();
+            entry.0 += 1;
+            entry.1 += truth_set.contains(pair) as usize;
+        }
+        for (m, (n, tp)) in by {
+            println!(
+                "precision_{m} {:.4} ({tp}/{n})",
+                if n == 0 { 1.0 } else { tp as f64 / n as f64 }
+            );
+        }
+    }
+    if a.matches != "-" {
+        let mp = sidecar_path(Path::new(&a.matches), ".manifest.json");
+        if let Ok(m) = Manifest::read(&mp) {
+            if let Some(link) = m.extra.get("link") {
+                if let Some(rr) = link.get("reduction_ratio").and_then(|v| v.as_f64()) {
+                    println!("reduction_ratio {rr:.6}");
+                }
+                if let Some(pc) = link
+                    .get("evaluation")
+                    .and_then(|e| e.get("pair_completeness"))
+                    .and_then(|v| v.as_f64())
+                {
+                    println!("pair_completeness {pc:.4}");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_methods(path: &str) -> Result<Vec<String>, crate::error::CliError> {
+    let mut src = tabular::Source::open(path).map_err(crate::error::CliError::new)?;
+    let c = src
+        .optional_column(None, &["method"], "method")
+        .map_err(crate::error::CliError::new)?
+        .ok_or_else(|| crate::error::CliError::new("no method column"))?;
+    let mut out = Vec::new();
+    let mut rec = csv::ByteRecord::new();
+    while src.read(&mut rec).map_err(crate::error::CliError::new)? {
+        out.push(String::from_utf8_lossy(rec.get(c).unwrap_or_default()).into_owned());
+    }
+    Ok(out)
 }
