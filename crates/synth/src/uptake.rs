@@ -12,9 +12,12 @@
 //! `reference, nhs_number, date_of_birth, status, date`. A row reported by
 //! invitation reference has `reference` and blank `nhs_number`,
 //! `date_of_birth`; a row reported by NHS number + date of birth has those
-//! and a blank `reference`. The trial then runs
-//! `trialink pseudonymise --keep reference,status,date` so the Service sees
-//! tokens, never the raw numbers. Finding the NHS number of an invitee needs
+//! and a blank `reference`. Before sending, the trial pseudonymises the
+//! identifiers (`trialink pseudonymise --keep reference,status,date`) so the
+//! Service sees tokens, never the raw numbers. Rows by reference carry no
+//! identifier and need no token: where pseudonymise rejects rows without an
+//! NHS number, split the file on whether `reference` is blank and
+//! pseudonymise only the NHS-number rows. Finding the NHS number of an invitee needs
 //! the cohort (matched on the channel's contact fields, compared on letters
 //! and digits only, case-insensitively); invitees not found exactly once are
 //! reported by reference. Rows: one per status reached (`expressed_interest`,

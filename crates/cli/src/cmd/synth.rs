@@ -145,10 +145,12 @@ struct PopulationArgs {
 /// Options for `trialink synth uptake`.
 #[derive(clap::Args)]
 #[command(after_help = "\
-Writes FILE with columns reference,nhs_number,date_of_birth,status,date (raw
-identifiers: the trial pseudonymises them with
-`trialink pseudonymise --keep reference,status,date` before sending), and
-FILE.truth.json with the counts `trialink uptake` should find.
+Writes FILE with columns reference,nhs_number,date_of_birth,status,date and
+FILE.truth.json with the counts `trialink uptake` should find. A row has either
+a reference (and blank nhs_number, date_of_birth) or an NHS number + date of
+birth (and a blank reference). The NHS numbers are raw: the trial pseudonymises
+those rows (`trialink pseudonymise --keep reference,status,date`) before
+sending; rows by reference need no token.
 
 Example:
   trialink synth uptake --batch out/batch.csv --cohort fixtures/synth/cohort.csv \\
