@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PEOPLE=${1:-100000}
 SEED=${2:-7}
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release -q -p trialink-cli
-T=target/release/trialink
+T=${TRIALINK:-target/release/trialink}
 W=bench/out/link_quality_${PEOPLE}_${SEED}
 rm -rf "$W"; mkdir -p "$W"
 SCHEMA=fixtures/linkage/schema.json
@@ -16,8 +16,8 @@ SCHEMA=fixtures/linkage/schema.json
 $T synth --people "$PEOPLE" --seed "$SEED" --out "$W/synth" 2>/dev/null
 # The registry pseudonymises with the scope key the Service derived for it;
 # the Service makes the cohort's tokens and CLKs under the same key.
-$T keys generate --out "$W/master.key" 2>/dev/null
-$T keys derive --from "$W/master.key" --scope registry:bench --out "$W/registry.key" 2>/dev/null
+$T keys generate --out "$W/master.key" >/dev/null 2>&1
+$T keys derive --from "$W/master.key" --scope registry:bench --out "$W/registry.key" >/dev/null 2>&1
 for side in registry cohort; do
   $T pseudonymise --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.tok.csv" --as-of 2026-01-01 2>/dev/null
   $T encode --schema "$SCHEMA" --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.clk.csv" 2>/dev/null

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PEOPLE=${1:-1000000}
 SEED=${2:-11}
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release -q -p trialink-cli
-T=target/release/trialink
+T=${TRIALINK:-target/release/trialink}
 W=bench/out/link_scale_${PEOPLE}_${SEED}
 mkdir -p "$W"
 SCHEMA=fixtures/linkage/schema.json
@@ -17,8 +17,8 @@ if [ ! -f "$W/synth/truth_registry.csv" ]; then
   rm -rf "$W/synth"
   $T synth --people "$PEOPLE" --seed "$SEED" --registry-fraction 1 --outsider-fraction 0 --out "$W/synth" 2>/dev/null
 fi
-[ -f "$W/master.key" ] || $T keys generate --out "$W/master.key" 2>/dev/null
-[ -f "$W/registry.key" ] || $T keys derive --from "$W/master.key" --scope registry:bench --out "$W/registry.key" 2>/dev/null
+[ -f "$W/master.key" ] || $T keys generate --out "$W/master.key" >/dev/null 2>&1
+[ -f "$W/registry.key" ] || $T keys derive --from "$W/master.key" --scope registry:bench --out "$W/registry.key" >/dev/null 2>&1
 for side in registry cohort; do
   rm -f "$W/$side".tok.csv* "$W/$side".clk.csv*
   $T pseudonymise --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.tok.csv" --as-of 2026-01-01 2>/dev/null
