@@ -466,6 +466,49 @@ fn error_rates_match_the_configuration_and_the_truth() {
             }
         }
     }
+    // Typo kinds: each label agrees with the edit seen, and kinds come in
+    // their configured proportions.
+    let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
+    for &(r, c, codes) in &linked {
+        for code in codes.split(';') {
+            let Some((field, kind)) = code.split_once(":typo_") else {
+                continue;
+            };
+            let (got, was) = (reg.get(&reg.rows[r], field), co.get(&co.rows[c], field));
+            let (g, w): (Vec<char>, Vec<char>) = (got.chars().collect(), was.chars().collect());
+            match kind {
+                "deletion" => assert_eq!(g.len() + 1, w.len()),
+                "insertion" => assert_eq!(g.len(), w.len() + 1),
+                "transposition" | "substitution" | "keyboard" => {
+                    assert_eq!(g.len(), w.len());
+                    let diff: Vec<usize> = (0..g.len()).filter(|&i| g[i] != w[i]).collect();
+                    if kind == "transposition" {
+                        assert!(diff.len() == 2 && diff[1] == diff[0] + 1 && g[diff[0]] == w[diff[1]]);
+                    } else {
+                        assert_eq!(diff.len(), 1);
+                        if kind == "keyboard" {
+                            let (a, b) = (w[diff[0]].to_ascii_lowercase(), g[diff[0]].to_ascii_lowercase());
+                            assert!(synth::typo::keyboard_neighbours(a as u8).contains(&(b as u8)));
+                        }
+                    }
+                }
+                other => panic!("unknown typo kind {other}"),
+            }
+            *kinds.entry(kind.to_string()).or_default() += 1;
+        }
+    }
+    let typos: u64 = kinds.values().sum();
+    let total_weight: u32 = synth::typo::TypoKind::WEIGHTED.iter().map(|w| w.1).sum();
+    for (kind, w) in synth::typo::TypoKind::WEIGHTED {
+        let p = f64::from(w) / f64::from(total_weight);
+        assert_rate(
+            &format!("typo kind {}", kind.label()),
+            kinds.get(kind.label()).copied().unwrap_or(0),
+            typos,
+            p,
+        );
+    }
+
     let e = &cfg.errors;
     for (k, p) in e.fields() {
         assert_rate(k, count.get(k).copied().unwrap_or(0), denom[k], p);
