@@ -197,6 +197,21 @@ impl Side {
         }
     }
 
+    /// Turn on CLKs of `clk_bits` bits for a side made with `Side::new(0)`
+    /// (rows already pushed get no CLK). No-op if CLKs are already on.
+    pub fn enable_clks(&mut self, clk_bits: usize) {
+        if self.clks.is_some() || clk_bits == 0 {
+            return;
+        }
+        let mut m = ClkMatrix::new(clk_bits.div_ceil(64));
+        let zero = vec![0u64; m.stride()];
+        for _ in 0..self.len() {
+            m.push(&zero);
+        }
+        self.clk_bits = clk_bits;
+        self.clks = Some(m);
+    }
+
     /// Append a row. `clk` must have `ceil(clk_bits/64)` words when given.
     pub fn push(&mut self, token: Option<[u8; 32]>, clk: Option<&[u64]>, blocking: &[(&str, u64)]) {
         self.tokens.push(token);

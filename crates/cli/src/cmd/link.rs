@@ -63,9 +63,6 @@ pub struct Args {
     pub manifest: Option<PathBuf>,
 }
 
-/// A row as read: token, CLK bytes, blocking keys.
-type RowIn = (Option<[u8; 32]>, Option<Vec<u8>>, Vec<(String, u64)>);
-
 /// One side read from disk.
 struct Loaded {
     side: Side,
@@ -111,7 +108,7 @@ fn load(path: &str, id_column: Option<&str>, want_tokens: bool, want_clks: bool)
         Some(c) => Some(src.column(Some(c), &[], c).map_err(tab_err)?),
         None => None,
     };
-    let mut rows: Vec<RowIn> = Vec::new();
+    let mut side = Side::new(0);
     let mut ids = Vec::new();
     let mut clk_bytes: Option<usize> = None;
     let mut rec = csv::ByteRecord::new();
@@ -141,26 +138,27 @@ fn load(path: &str, id_column: Option<&str>, want_tokens: bool, want_clks: bool)
                     .map_err(|_| pos_err(line, "clk", "expected standard base64"))?;
                 let b = bloom::clk::from_base64(s, clk_bytes)
                     .map_err(|e| pos_err(line, "clk", &e.to_string()))?;
-                let n = s.trim().len() / 4 * 3 - s.trim().bytes().rev().take_while(|&c| c == b'=').count();
-                clk_bytes.get_or_insert(n);
-                Some(bloom::clk::to_bytes(&b, n * 8))
+                if clk_bytes.is_none() {
+                    let t = s.trim();
+                    let n = t.len() / 4 * 3 - t.bytes().rev().take_while(|&c| c == b'=').count();
+                    clk_bytes = Some(n);
+                    side.enable_clks(n * 8);
+                }
+                Some(b)
             }
             _ => None,
         };
+        let cell;
         let blocks = match blk {
             Some(c) => {
-                let s = std::str::from_utf8(&rec[c]).map_err(|_| pos_err(line, "blocking", "not UTF-8"))?;
-                parse_blocking(s)
-                    .ok_or_else(|| {
-                        pos_err(
-                            line,
-                            "blocking",
-                            "expected `name=16 hex digits` items separated by `;`",
-                        )
-                    })?
-                    .into_iter()
-                    .map(|(n, k)| (n.to_string(), k))
-                    .collect()
+                cell = std::str::from_utf8(&rec[c]).map_err(|_| pos_err(line, "blocking", "not UTF-8"))?;
+                parse_blocking(cell).ok_or_else(|| {
+                    pos_err(
+                        line,
+                        "blocking",
+                        "expected `name=16 hex digits` items separated by `;`",
+                    )
+                })?
             }
             None => Vec::new(),
         };
@@ -168,14 +166,7 @@ fn load(path: &str, id_column: Option<&str>, want_tokens: bool, want_clks: bool)
             Some(c) => String::from_utf8_lossy(&rec[c]).into_owned(),
             None => (ids.len() + 1).to_string(),
         });
-        rows.push((token, clk_v, blocks));
-    }
-    let bits = clk_bytes.unwrap_or(0) * 8;
-    let mut side = Side::new(bits);
-    for (t, c, b) in &rows {
-        let words = c.as_ref().map(|c| bloom::clk::bytes_to_words(c));
-        let bl: Vec<(&str, u64)> = b.iter().map(|(n, k)| (n.as_str(), *k)).collect();
-        side.push(*t, words.as_deref(), &bl);
+        side.push(token, clk_v.as_deref(), &blocks);
     }
     let summary = src.finish().map_err(tab_err)?;
     Ok(Loaded {
