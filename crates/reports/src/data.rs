@@ -1,0 +1,147 @@
+//! Report input: plain structs that store-reading code (or a JSON file)
+//! fills in. True counts; nothing here is published as is.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything a study's reports rest on. Every part is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportInput {
+    /// Study identifier.
+    pub study: String,
+    /// Date the figures are as of (`YYYY-MM-DD`), shown in the reports.
+    #[serde(default)]
+    pub as_of: String,
+    /// Selection report.
+    #[serde(default)]
+    pub selection: Option<SelectionData>,
+    /// Uptake report.
+    #[serde(default)]
+    pub uptake: Option<UptakeData>,
+    /// SWAT report.
+    #[serde(default)]
+    pub swat: Option<SwatData>,
+    /// Returns report.
+    #[serde(default)]
+    pub returns: Option<ReturnsData>,
+}
+
+/// One step of the exclusion funnel: people removed at this step (each
+/// person counted at the first step that removes them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunnelStep {
+    /// E.g. `deceased`, `national data opt-out`, `non-contact list`.
+    pub reason: String,
+    /// People removed.
+    pub count: u64,
+}
+
+/// Requested vs actual invitations in one quota stratum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StratumRow {
+    /// The stratum's labels, one per stratification variable.
+    pub labels: Vec<String>,
+    /// Invitations requested (a quota, not a count of people).
+    pub requested: u64,
+    /// Invitations sent.
+    pub actual: u64,
+}
+
+/// The selection report's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelectionData {
+    /// People meeting the study's criteria before exclusions.
+    pub cohort: u64,
+    /// Exclusions in the order applied.
+    pub funnel: Vec<FunnelStep>,
+    /// People remaining after every exclusion but not invited (quota met).
+    #[serde(default)]
+    pub not_selected: u64,
+    /// People invited.
+    pub invited: u64,
+    /// Names of the stratification variables (e.g. `age band`, `sex`).
+    #[serde(default)]
+    pub strata_variables: Vec<String>,
+    /// Requested vs actual by stratum.
+    #[serde(default)]
+    pub strata: Vec<StratumRow>,
+}
+
+/// Uptake counts of one group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UptakeRow {
+    /// Group label (arm, age band, …).
+    pub group: String,
+    /// Invitations sent.
+    pub invited: u64,
+    /// Invitations not returned to sender.
+    pub delivered: u64,
+    /// People who responded in any way.
+    pub responded: u64,
+    /// People enrolled.
+    pub enrolled: u64,
+}
+
+/// Uptake by one variable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Breakdown {
+    /// Variable name: `arm`, `registry`, `age band`, `sex`, `ethnic group`, `region`, …
+    pub variable: String,
+    /// One row per group.
+    pub rows: Vec<UptakeRow>,
+}
+
+/// The uptake report's data: one breakdown per variable (by arm first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UptakeData {
+    /// Breakdowns.
+    pub breakdowns: Vec<Breakdown>,
+}
+
+/// One SWAT arm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwatArm {
+    /// Arm name.
+    pub arm: String,
+    /// Delivered invitations (the denominator).
+    pub delivered: u64,
+    /// Enrolled.
+    pub enrolled: u64,
+}
+
+/// The SWAT report's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwatData {
+    /// The control arm (each other arm is compared with it).
+    pub control: String,
+    /// Arms.
+    pub arms: Vec<SwatArm>,
+}
+
+/// Returned-to-sender invitations by reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnReason {
+    /// Reason (mailer's code or description).
+    pub reason: String,
+    /// Invitations returned for it.
+    pub count: u64,
+}
+
+/// The returns report's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnsData {
+    /// Invitations sent.
+    pub invited: u64,
+    /// Returns by reason.
+    pub by_reason: Vec<ReturnReason>,
+}

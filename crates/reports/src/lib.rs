@@ -1,0 +1,35 @@
+//! Disclosure-controlled reports for a recruitment study: selection
+//! (exclusion funnel, requested vs actual by stratum), uptake (invited,
+//! delivered, responded, enrolled by group, with rates and 95% intervals),
+//! SWAT (arms compared: risk difference, odds ratio, chi-square, Fisher,
+//! Holm) and returns (undelivered by reason).
+//!
+//! * [`data`] — the input structs ([`ReportInput`]) that store-reading code
+//!   fills in (or that a JSON file holds).
+//! * [`build()`] — turns them into linked tables and protects them as the
+//!   next release of the study with [`disclosure::protect_release`].
+//! * [`stats`] — Wilson and Clopper–Pearson intervals, Newcombe risk
+//!   difference, logit odds ratio (Haldane correction on zero cells),
+//!   chi-square, Fisher's exact test, Holm adjustment.
+//! * [`render`] — CSV, Markdown, one self-contained HTML page per report
+//!   with inline SVG charts, and `tables.json` (the release).
+//!
+//! Rates and statistics are computed from the **published** counts and
+//! withheld where a count they rest on is suppressed. Under a rounding
+//! policy this differs slightly from computing them on true counts, on
+//! purpose: an interval computed on true counts can be inverted to recover
+//! those counts exactly, which would undo the rounding the policy relies on.
+
+#![forbid(unsafe_code)]
+
+pub mod build;
+pub mod data;
+pub mod render;
+pub mod stats;
+
+pub use build::{build, IntervalMethod, Options, Report, ReportError, ReportKind};
+pub use data::{
+    Breakdown, FunnelStep, ReportInput, ReturnReason, ReturnsData, SelectionData, StratumRow, SwatArm,
+    SwatData, UptakeData, UptakeRow,
+};
+pub use render::{write_report, Formats};
