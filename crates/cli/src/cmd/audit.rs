@@ -1,11 +1,231 @@
-//! `trialink audit` (not built yet).
+//! `trialink audit`: what can a reader infer from published tables?
+//!
+//! Solves the linear program of everything the given releases publish
+//! (cells with their rounding bounds, totals, nested columns, linked tables,
+//! earlier cumulative releases of the same study) and prints each suppressed
+//! cell's feasible interval; exit 1 when one is narrower than the policy's
+//! protection range.
 
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, Context};
+use disclosure::{audit, Policy, Published, PublishedTable, Release, TableSpec, RELEASE_FORMAT, TOTAL};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 /// Options for `trialink audit`.
+///
+/// `--report DIR` reads `DIR/tables.json` (written by `trialink report`);
+/// give several (e.g. successive weekly reports) to audit them together,
+/// differences between cumulative releases included. `--table FILE` reads a
+/// release JSON file or one CSV table: first column the row labels, then
+/// one column per category; a last row labelled `Total` and a last column
+/// headed `Total` are sums; suppressed cells are `*`.
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = "Example:\n  \
+trialink audit --report reports/week1 --report reports/week2\n  \
+trialink audit --table uptake_by_arm.csv --policy threshold-10\n\n\
+Exit status: 0 every interval is wide enough, 1 an unsafe cell was found, 2 error.")]
+#[command(group = clap::ArgGroup::new("input").required(true).multiple(true).args(["report", "table"]))]
+pub struct Args {
+    /// A report directory holding `tables.json` (repeatable).
+    #[arg(long, value_name = "DIR")]
+    pub report: Vec<PathBuf>,
+    /// A release JSON file or a CSV table (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub table: Vec<PathBuf>,
+    /// Policy whose protection range is checked (built-in name or TOML
+    /// file); also how CSV tables were published. Default: each release's
+    /// own policy for its publication rule, `nhs-hes` for the check.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub policy: Option<String>,
+    /// CSV tables: columns that hold quotas, not counts of people (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub exempt_column: Vec<String>,
+    /// Print every suppressed cell's interval, not only the unsafe ones.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Print the audit as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_args: Args) -> CliResult {
-    Err(CliError::new("`trialink audit` is not built yet"))
+pub fn run(args: Args) -> CliResult {
+    let policy = match &args.policy {
+        Some(p) => Policy::load(p).map_err(|e| {
+            CliError::new(e).hint("use nhs-hes, opensafely, threshold-10 or a policy TOML file")
+        })?,
+        None => Policy::default_policy(),
+    };
+    let mut releases: Vec<Release> = Vec::new();
+    for dir in &args.report {
+        let path = dir.join("tables.json");
+        releases.push(
+            read_release(&path)
+                .map_err(|e| e.hint("point --report at a directory written by `trialink report`"))?,
+        );
+    }
+    for (k, file) in args.table.iter().enumerate() {
+        let is_json = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        if is_json {
+            releases.push(read_release(file)?);
+        } else {
+            let t = read_csv_table(file, &args.exempt_column)?;
+            releases.push(Release {
+                format: RELEASE_FORMAT.into(),
+                study: format!("csv:{}", file.display()),
+                sequence: k as u32 + 1,
+                policy: policy.clone(),
+                tables: vec![t],
+            });
+        }
+    }
+    let report = audit(&releases, &policy).context("auditing")?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("audit report serialises")
+        );
+    } else {
+        for f in &report.findings {
+            if args.verbose || !f.safe {
+                println!("{}{f}", if f.safe { "ok      " } else { "UNSAFE  " });
+            }
+        }
+        println!(
+            "audit: {} release(s), {} suppressed cell(s), {} difference(s) between releases, {} linear programs; policy {} (protects {}..={}, min width {})",
+            report.releases,
+            report.suppressed_cells,
+            report.differences,
+            report.linear_programs,
+            report.policy,
+            report.sensitive_range.0,
+            report.sensitive_range.1,
+            report.min_width
+        );
+    }
+    let bad = report.failures().count();
+    if bad > 0 {
+        return Err(CliError::check_failed(format!(
+            "{bad} unsafe interval(s): a reader can narrow a suppressed count (or a difference between releases) below the policy's protection range"
+        ))
+        .hint("republish with `trialink report`, which adds secondary suppression, or suppress more cells"));
+    }
+    if !args.json {
+        println!("audit passed");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_release(path: &Path) -> Result<Release, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::new(format!("reading {}: {e}", path.display())))?;
+    let r: Release = serde_json::from_str(&text).map_err(|e| {
+        CliError::new(format!(
+            "{}:{}:{}: {}",
+            path.display(),
+            e.line(),
+            e.column(),
+            classify(&e)
+        ))
+        .hint("expected a release written by `trialink report` (tables.json)")
+    })?;
+    if r.format != RELEASE_FORMAT {
+        return Err(CliError::new(format!(
+            "{}: format is not `{RELEASE_FORMAT}`",
+            path.display()
+        )));
+    }
+    r.validate()
+        .map_err(|e| CliError::new(format!("{}: {e}", path.display())))?;
+    Ok(r)
+}
+
+/// serde_json's message without echoing data values.
+fn classify(e: &serde_json::Error) -> String {
+    let m = e.to_string();
+    // messages name fields and expected types; keep the part before " at line"
+    m.split(" at line").next().unwrap_or("invalid JSON").to_string()
+}
+
+fn read_csv_table(path: &Path, exempt: &[String]) -> Result<PublishedTable, CliError> {
+    let p = path.display().to_string();
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(false)
+        .from_path(path)
+        .map_err(|e| CliError::new(format!("reading {p}: {e}")))?;
+    let mut records = Vec::new();
+    for (k, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| {
+            let what = match e.kind() {
+                csv::ErrorKind::UnequalLengths { .. } => "wrong number of fields",
+                csv::ErrorKind::Utf8 { .. } => "not valid UTF-8",
+                _ => "unreadable CSV",
+            };
+            CliError::new(format!("{p}: line {}: {what}", k + 1))
+                .hint("every line needs the same number of fields")
+        })?;
+        records.push(rec);
+    }
+    let Some(header) = records.first() else {
+        return Err(CliError::new(format!("{p}: empty file")).hint("expected a header and one line per row"));
+    };
+    if header.len() < 2 || records.len() < 2 {
+        return Err(CliError::new(format!(
+            "{p}: expected a label column, at least one count column and one row"
+        )));
+    }
+    let mut columns: Vec<String> = header.iter().skip(1).map(|s| s.trim().to_string()).collect();
+    let total_column = columns.last().is_some_and(|c| c == TOTAL);
+    if total_column {
+        columns.pop();
+    }
+    let mut rows: Vec<String> = records[1..]
+        .iter()
+        .map(|r| r[0].trim().trim_start_matches('\'').to_string())
+        .collect();
+    let total_row = rows.last().is_some_and(|r| r == TOTAL);
+    if total_row {
+        rows.pop();
+    }
+    let mut cells = Vec::new();
+    for (k, rec) in records[1..].iter().enumerate() {
+        let mut line = Vec::new();
+        for (j, v) in rec.iter().enumerate().skip(1) {
+            let v = v.trim();
+            let c = if v == "*" {
+                Published::Suppressed
+            } else {
+                Published::Count(v.parse().map_err(|_| {
+                    CliError::new(format!(
+                        "{p}: line {}, column {}: expected a count or `*`",
+                        k + 2,
+                        j + 1
+                    ))
+                })?)
+            };
+            line.push(c);
+        }
+        cells.push(line);
+    }
+    let spec = TableSpec {
+        id: path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "table".into()),
+        title: String::new(),
+        row_header: header[0].to_string(),
+        rows,
+        columns,
+        total_row,
+        total_column,
+        column_order: vec![],
+        exempt_columns: exempt.to_vec(),
+        cumulative: false,
+        shared: vec![],
+    };
+    let t = PublishedTable { spec, cells };
+    t.validate().map_err(|e| {
+        CliError::new(format!("{p}: {e}")).hint("row and column labels must be unique and non-empty")
+    })?;
+    Ok(t)
 }

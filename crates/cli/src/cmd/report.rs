@@ -1,11 +1,293 @@
-//! `trialink report` (not built yet).
+//! `trialink report`: disclosure-controlled reports for a study.
+//!
+//! Reads the study's figures from the service store (or, with `--input`,
+//! from a JSON file of the report structs), protects every table as the
+//! next release of the study — audited against every earlier release
+//! recorded in the store — writes CSV, Markdown and HTML, and records the
+//! release in the store.
 
-use crate::error::{CliError, CliResult};
+use crate::cmd::noncontact::open_store;
+use crate::error::{CliError, CliResult, Context};
+use disclosure::{Policy, Release};
+use reports::{
+    Breakdown, Formats, IntervalMethod, Options, ReportInput, ReturnReason, ReturnsData, SwatArm, SwatData,
+    UptakeData, UptakeRow,
+};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The store's release-log table name for a whole report release.
+const RELEASE_TABLE: &str = "report-release";
 
 /// Options for `trialink report`.
+///
+/// Under `--store`, figures come from the invitations, outcomes and returns
+/// recorded for the study (uptake by arm, by registry match and by quota
+/// stratum; SWAT arms; returns), and the release is recorded in the store so
+/// that the next report of the study is audited against it (differencing of
+/// cumulative figures). `--input FILE` reads a JSON `ReportInput` instead
+/// (selection funnel and strata included); add `--store` to use and record
+/// the release log all the same.
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = "Example:\n  \
+trialink report --store service.sqlite --study galleri-2 --out reports/galleri-2/week-03 --policy nhs-hes\n  \
+trialink report --input figures.json --out reports/demo --format html\n\n\
+Writes tables.json (audit it with `trialink audit --report DIR`), one CSV per table, statistics.csv,\n\
+and selection/uptake/swat/returns .md and .html.")]
+pub struct Args {
+    /// The service store.
+    #[arg(long, value_name = "DB")]
+    pub store: Option<PathBuf>,
+    /// Study id.
+    #[arg(long, value_name = "ID")]
+    pub study: Option<String>,
+    /// Report figures as JSON instead of reading them from the store.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Output directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Disclosure-control policy: built-in name or TOML file.
+    #[arg(long, value_name = "NAME|FILE", default_value = "nhs-hes")]
+    pub policy: String,
+    /// Formats, comma-separated: csv, md, html (tables.json is always written).
+    #[arg(long, value_name = "LIST", default_value = "csv,md,html")]
+    pub format: String,
+    /// SWAT control arm (default: the first arm by name).
+    #[arg(long, value_name = "ARM")]
+    pub control: Option<String>,
+    /// Use Clopper–Pearson intervals for rates instead of Wilson.
+    #[arg(long)]
+    pub exact_intervals: bool,
+    /// As-of date shown in the reports (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// Replace an existing report in --out.
+    #[arg(long)]
+    pub force: bool,
+}
 
-pub fn run(_args: Args) -> CliResult {
-    Err(CliError::new("`trialink report` is not built yet"))
+fn formats(list: &str) -> Result<Formats, CliError> {
+    let mut f = Formats {
+        csv: false,
+        markdown: false,
+        html: false,
+    };
+    for part in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match part {
+            "csv" => f.csv = true,
+            "md" | "markdown" => f.markdown = true,
+            "html" => f.html = true,
+            _ => {
+                return Err(
+                    CliError::new(format!("--format: unknown format `{part}`")).hint("use csv, md, html")
+                )
+            }
+        }
+    }
+    Ok(f)
+}
+
+pub fn run(args: Args) -> CliResult {
+    let policy = Policy::load(&args.policy)
+        .map_err(|e| CliError::new(e).hint("use nhs-hes, opensafely, threshold-10 or a policy TOML file"))?;
+    let formats = formats(&args.format)?;
+    if args.out.join("tables.json").exists() && !args.force {
+        return Err(
+            CliError::new(format!("{} already holds a report", args.out.display()))
+                .hint("choose a new --out directory (one per release) or pass --force"),
+        );
+    }
+    let mut store = match (&args.store, &args.input) {
+        (Some(p), _) => Some(open_store(Some(p))?),
+        (None, None) => Some(open_store(None)?),
+        (None, Some(_)) => None,
+    };
+    let mut input = match &args.input {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| CliError::new(format!("reading {}: {e}", path.display())))?;
+            let mut i: ReportInput = serde_json::from_str(&text).map_err(|e| {
+                CliError::new(format!("{}:{}:{}: {}", path.display(), e.line(), e.column(), e.to_string().split(" at line").next().unwrap_or("invalid JSON")))
+                    .hint("expected the JSON form of reports::ReportInput (see fixtures/disclosure/report_input.json)")
+            })?;
+            if let Some(s) = &args.study {
+                if s != &i.study {
+                    return Err(CliError::new("--study differs from the input file's `study`"));
+                }
+            }
+            if i.study.is_empty() {
+                i.study = args.study.clone().unwrap_or_default();
+            }
+            i
+        }
+        None => {
+            let study = args
+                .study
+                .clone()
+                .ok_or_else(|| CliError::new("--study is required with --store").hint("pass --study ID"))?;
+            from_store(
+                store.as_ref().expect("store opened"),
+                &study,
+                args.control.as_deref(),
+            )?
+        }
+    };
+    if let Some(d) = &args.as_of {
+        input.as_of = d.clone();
+    }
+    if let (Some(c), Some(sw)) = (&args.control, input.swat.as_mut()) {
+        sw.control = c.clone();
+    }
+    let earlier: Vec<Release> = match &store {
+        Some(s) => s
+            .releases(&input.study, RELEASE_TABLE)
+            .context("reading the release log")?
+            .into_iter()
+            .enumerate()
+            .map(|(k, (_, _, content))| {
+                serde_json::from_str::<Release>(&content).map_err(|_| {
+                    CliError::new(format!(
+                        "release log entry {} of study is not a readable release",
+                        k + 1
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
+    let options = Options {
+        confidence: 0.95,
+        interval: if args.exact_intervals {
+            IntervalMethod::ClopperPearson
+        } else {
+            IntervalMethod::Wilson
+        },
+    };
+    let report = reports::build(&input, &policy, &earlier, options).map_err(|e| {
+        let hint = match e {
+            reports::ReportError::Protect(disclosure::ProtectError::Refused { .. }) => {
+                "too few new people since the last release to publish safely: wait for more data"
+            }
+            _ => "check the report input",
+        };
+        CliError::new(e).hint(hint)
+    })?;
+    let release = report.release();
+    let json = serde_json::to_string(&release).expect("release serialises");
+    // record and write together: the release is logged only if its files are written
+    if let Some(s) = store.as_mut() {
+        s.begin().context("starting a store transaction")?;
+        if let Err(e) = s.log_release(&input.study, RELEASE_TABLE, &policy.name, &json) {
+            let _ = s.rollback();
+            return Err(CliError::new(format!("recording the release: {e}")));
+        }
+    }
+    let files = match reports::write_report(&report, &args.out, formats) {
+        Ok(f) => f,
+        Err(e) => {
+            if let Some(s) = store.as_mut() {
+                let _ = s.rollback();
+            }
+            return Err(CliError::new(e));
+        }
+    };
+    if let Some(s) = store.as_mut() {
+        s.commit().context("recording the release")?;
+    }
+    let p = &report.protected;
+    eprintln!(
+        "report: study {}, release {}, policy {}: {} table(s), {} suppressed cell(s) ({} small, {} secondary, {} added after the audit); audit over {} release(s) passed",
+        input.study,
+        p.sequence,
+        policy.name,
+        p.tables.len(),
+        p.suppressed(),
+        p.count(disclosure::CellStatus::Primary),
+        p.count(disclosure::CellStatus::Secondary),
+        p.count(disclosure::CellStatus::Repair),
+        p.audit.releases
+    );
+    for f in files {
+        println!("{}", f.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Fill the report structs from the store.
+fn from_store(store: &store::Store, study: &str, control: Option<&str>) -> Result<ReportInput, CliError> {
+    if !store.study_exists(study).context("reading the store")? {
+        return Err(CliError::new("no such study in the store")
+            .hint("check --study against the batches recorded by `trialink invite`"));
+    }
+    let rows = store.uptake_figures(study).context("reading uptake figures")?;
+    let mut by: [BTreeMap<String, [u64; 5]>; 3] = Default::default();
+    for r in &rows {
+        let keys = [
+            r.arm.clone(),
+            if r.registry {
+                "registry volunteer".into()
+            } else {
+                "not a volunteer".into()
+            },
+            r.stratum.clone(),
+        ];
+        for (m, k) in by.iter_mut().zip(keys) {
+            let e = m.entry(k).or_default();
+            e[0] += r.invited;
+            e[1] += r.delivered();
+            e[2] += r.responded;
+            e[3] += r.randomised;
+            e[4] += r.returned;
+        }
+    }
+    let names = ["arm", "registry", "stratum"];
+    let breakdowns = names
+        .iter()
+        .zip(&by)
+        .map(|(v, m)| Breakdown {
+            variable: v.to_string(),
+            rows: m
+                .iter()
+                .map(|(g, c)| UptakeRow {
+                    group: g.clone(),
+                    invited: c[0],
+                    delivered: c[1],
+                    responded: c[2],
+                    enrolled: c[3],
+                })
+                .collect(),
+        })
+        .collect();
+    let arms: Vec<SwatArm> = by[0]
+        .iter()
+        .map(|(a, c)| SwatArm {
+            arm: a.clone(),
+            delivered: c[1],
+            enrolled: c[3],
+        })
+        .collect();
+    let swat = if arms.len() >= 2 {
+        let control = control.map(str::to_string).unwrap_or_else(|| arms[0].arm.clone());
+        Some(SwatData { control, arms })
+    } else {
+        None
+    };
+    let invited: u64 = by[0].values().map(|c| c[0]).sum();
+    let returned: u64 = by[0].values().map(|c| c[4]).sum();
+    Ok(ReportInput {
+        study: study.to_string(),
+        as_of: String::new(),
+        selection: None,
+        uptake: Some(UptakeData { breakdowns }),
+        swat,
+        returns: Some(ReturnsData {
+            invited,
+            by_reason: vec![ReturnReason {
+                reason: "all reasons".into(),
+                count: returned,
+            }],
+        }),
+    })
 }
