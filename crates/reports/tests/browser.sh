@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Render every HTML report in headless Chromium and check that
+#   * the DOM Chromium builds holds the inline SVG charts (svg + bars/points),
+#   * Chromium logs no console error and no refused resource (the pages
+#     carry a strict Content-Security-Policy and must need nothing outside),
+#   * a screenshot of each page is not blank (many distinct colours, and
+#     dark pixels spread down the page).
+#
+# Installs nothing. Needs /usr/bin/chromium (CI: `apt-get install -y chromium`)
+# or $CHROMIUM; without it the script says SKIP and exits 0, unless
+# REQUIRE_BROWSER=1 (then exit 1). Uses $TRIALINK if set, else builds the
+# debug binary with cargo. Exit 0 pass, 1 fail.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../../.." && pwd)
+chromium=${CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$chromium" ]; then
+    echo "browser.sh: SKIP: $chromium not found (apt-get install -y chromium)"
+    [ "${REQUIRE_BROWSER:-0}" = 1 ] && exit 1
+    exit 0
+fi
+if [ -z "${TRIALINK:-}" ]; then
+    (cd "$root" && cargo build -q -p trialink-cli)
+    TRIALINK="$root/target/debug/trialink"
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$TRIALINK" report --input "$root/fixtures/disclosure/report_input.json" --out "$work/r" --format html >/dev/null
+
+flags=(--headless --no-sandbox --disable-gpu --disable-background-networking
+       --disable-extensions --disable-sync --no-first-run --hide-scrollbars
+       --user-data-dir="$work/profile")
+fail=0
+for page in selection uptake swat returns; do
+    html="$work/r/$page.html"
+    url="file://$html"
+    # 1. the DOM: charts present
+    "$chromium" "${flags[@]}" --dump-dom "$url" >"$work/$page.dom" 2>"$work/$page.dom.log" || true
+    svgs=$(grep -o '<svg' "$work/$page.dom" | wc -l)
+    marks=$(grep -oE '<(rect|circle) ' "$work/$page.dom" | wc -l)
+    if [ "$svgs" -lt 1 ] || [ "$marks" -lt 2 ]; then
+        echo "FAIL $page: $svgs svg element(s), $marks bar/point element(s) in the DOM"
+        fail=1
+    fi
+    # 2. console errors and refused resources
+    "$chromium" "${flags[@]}" --enable-logging=stderr --v=0 --window-size=1100,1600 \
+        --screenshot="$work/$page.png" "$url" >"$work/$page.log" 2>&1 || true
+    if grep -E 'CONSOLE|Uncaught|Refused to|Failed to load' "$work/$page.log" "$work/$page.dom.log" \
+        | grep -viE 'dbus|gpu|vaapi|sandbox|crashpad|fontconfig' >"$work/$page.errors"; then
+        echo "FAIL $page: console errors:"
+        sed 's/^/    /' "$work/$page.errors"
+        fail=1
+    fi
+    # 3. the screenshot is not blank
+    if [ ! -s "$work/$page.png" ]; then
+        echo "FAIL $page: no screenshot"
+        fail=1
+        continue
+    fi
+    if ! python3 - "$work/$page.png" "$page" <<'PY'
+import struct, sys, zlib
+path, page = sys.argv[1], sys.argv[2]
+data = open(path, "rb").read()
+assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+pos, idat, w = 8, b"", 0
+while pos < len(data):
+    n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+    body = data[pos + 8:pos + 8 + n]
+    if kind == b"IHDR":
+        w, h, depth, ctype = struct.unpack(">IIBB", body[:10])
+        assert depth == 8 and ctype in (2, 6), "unexpected PNG format"
+        bpp = 3 if ctype == 2 else 4
+    elif kind == b"IDAT":
+        idat += body
+    pos += 12 + n
+raw = zlib.decompress(idat)
+stride = w * bpp
+prev = bytearray(stride)
+colours, dark_rows = set(), 0
+for y in range(h):
+    f = raw[y * (stride + 1)]
+    line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+    for x in range(stride):
+        a = line[x - bpp] if x >= bpp else 0
+        b = prev[x]
+        c = prev[x - bpp] if x >= bpp else 0
+        if f == 1: line[x] = (line[x] + a) & 255
+        elif f == 2: line[x] = (line[x] + b) & 255
+        elif f == 3: line[x] = (line[x] + (a + b) // 2) & 255
+        elif f == 4:
+            p = a + b - c
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+    prev = line
+    dark = 0
+    for x in range(0, stride, bpp * 4):
+        px = tuple(line[x:x + 3])
+        colours.add(px)
+        if sum(px) < 300:
+            dark += 1
+    if dark:
+        dark_rows += 1
+ok = len(colours) >= 8 and dark_rows >= h // 20
+print(f"{page}: {w}x{h} screenshot, {len(colours)} colours, {dark_rows} rows with dark pixels: {'ok' if ok else 'BLANK'}")
+sys.exit(0 if ok else 1)
+PY
+    then
+        echo "FAIL $page: screenshot looks blank"
+        fail=1
+    fi
+    echo "$page: $svgs svg, $marks bars/points in the DOM"
+done
+if [ "$fail" = 0 ]; then echo "browser.sh: PASS"; fi
+exit "$fail"
