@@ -41,6 +41,8 @@ for t in "${targets[@]}"; do
     -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -artifact_prefix="artifacts/$t/" -print_final_stats=1 >"$log" 2>&1
   rc=$?
+  # feedback_rows/returns_rows keep a scratch store per fuzz process.
+  rm -rf "${TMPDIR:-/tmp}"/trialink-fuzz-* 2>/dev/null
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
   ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
