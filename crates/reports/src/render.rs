@@ -81,12 +81,26 @@ fn md(s: &str) -> String {
 }
 
 fn pct(e: &Estimate) -> String {
+    let sep = if e.lower < 0.0 || e.upper < 0.0 {
+        " to "
+    } else {
+        "–"
+    };
     format!(
-        "{:.1}% ({:.1}–{:.1})",
+        "{:.1}% ({:.1}{sep}{:.1})",
         e.estimate * 100.0,
         e.lower * 100.0,
         e.upper * 100.0
     )
+}
+
+/// `= 0.123` or `< 0.001`, to follow "p".
+fn p_eq(p: f64) -> String {
+    if p < 0.001 {
+        "< 0.001".into()
+    } else {
+        format!("= {p:.3}")
+    }
 }
 
 fn p_fmt(p: f64) -> String {
@@ -334,10 +348,10 @@ fn swat_markdown(report: &Report) -> String {
     if let Some(ch) = sw.overall {
         let _ = writeln!(
             o,
-            "\nChi-square test of independence over all arms: χ² = {:.3}, df = {}, p = {}.",
+            "\nChi-square test of independence over all arms: χ² = {:.3}, df = {}, p {}.",
             ch.statistic,
             ch.df,
-            p_fmt(ch.p_value)
+            p_eq(ch.p_value)
         );
     }
     o.push('\n');
@@ -479,7 +493,12 @@ fn whisker_svg(
     let sx = |v: f64| left + (W - left - right) * ((v - a0) / (a1 - a0)).clamp(0.0, 1.0);
     let fmt = |v: f64| {
         if percent {
-            format!("{:.0}%", v * 100.0)
+            let p = v * 100.0;
+            if (p - p.round()).abs() < 1e-9 {
+                format!("{p:.0}%")
+            } else {
+                format!("{p:.1}%")
+            }
         } else {
             format!("{v:.2}")
         }
@@ -813,10 +832,10 @@ pub fn html(report: &Report, kind: ReportKind) -> String {
             if let Some(ch) = sw.overall {
                 let _ = write!(
                     o,
-                    "<p>Chi-square test of independence over all arms: χ² = {:.3}, df = {}, p = {}.</p>",
+                    "<p>Chi-square test of independence over all arms: χ² = {:.3}, df = {}, p {}.</p>",
                     ch.statistic,
                     ch.df,
-                    esc(&p_fmt(ch.p_value))
+                    esc(&p_eq(ch.p_value))
                 );
             }
         }
