@@ -34,6 +34,15 @@ flags=(--headless --no-sandbox --disable-gpu --disable-background-networking
        --disable-extensions --disable-sync --no-first-run --hide-scrollbars
        --user-data-dir="$work/profile")
 fail=0
+# negative control: a page with a script error must be caught, or the
+# console check below proves nothing
+printf '<!DOCTYPE html><html><body><script>undefinedFunction();</script></body></html>' >"$work/control.html"
+"$chromium" "${flags[@]}" --enable-logging=stderr --v=0 --screenshot="$work/control.png" \
+    "file://$work/control.html" >"$work/control.log" 2>&1 || true
+if ! grep -q 'Uncaught' "$work/control.log"; then
+    echo "FAIL: Chromium's console output is not captured (control page error not seen)"
+    fail=1
+fi
 for page in selection uptake swat returns; do
     html="$work/r/$page.html"
     url="file://$html"
