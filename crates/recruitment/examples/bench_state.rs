@@ -48,6 +48,8 @@ fn main() {
     for _ in 0..(n_nc / 40).min(cohort.len()) {
         nc.push(cohort[rng.gen_range(0..cohort.len())]);
     }
+    nc.sort_unstable();
+    nc.dedup();
     while nc.len() < n_nc {
         nc.push(rng.gen());
     }
