@@ -249,6 +249,10 @@ impl Drop for Scratch {
     }
 }
 
+thread_local! {
+    static THREAD_SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
 static NEXT_ENCODER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Words needed for `l` bits.
@@ -368,10 +372,84 @@ impl Hasher {
 /// of a BLAKE2b compression or two HMACs. Bounded (cleared when full), tied
 /// to one encoder, zeroized on drop (it holds n-grams and keyed digests).
 pub struct TokenCache {
-    map: std::collections::HashMap<Box<[u8]>, [u64; 8]>,
-    key: Vec<u8>,
+    map: std::collections::HashMap<CacheKey, [u64; 8], FastHash>,
     cap: usize,
     owner: u64,
+}
+
+/// Longest token cached (longer ones are hashed every time).
+const CACHE_TOKEN_MAX: usize = 30;
+
+/// A cache key held inline (no pointer to chase on lookup): feature index,
+/// salt index, token length and token bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct CacheKey([u8; 34]);
+
+impl CacheKey {
+    #[inline]
+    fn new(fidx: usize, j: usize, tok: &[u8]) -> Option<Self> {
+        if tok.len() > CACHE_TOKEN_MAX || fidx > u16::MAX as usize || j > u8::MAX as usize {
+            return None;
+        }
+        let mut k = [0u8; 34];
+        k[0..2].copy_from_slice(&(fidx as u16).to_le_bytes());
+        k[2] = j as u8;
+        k[3] = tok.len() as u8;
+        k[4..4 + tok.len()].copy_from_slice(tok);
+        Some(CacheKey(k))
+    }
+}
+
+/// A fast, per-cache randomly seeded hash for short keys (the token cache's
+/// SipHash lookups were a quarter of encoding time). Not a MAC: only used to
+/// place cache entries.
+#[derive(Clone)]
+struct FastHash(u64);
+
+impl FastHash {
+    fn new() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x9e37_79b9_7f4a_7c15);
+        FastHash(h.finish())
+    }
+}
+
+impl std::hash::BuildHasher for FastHash {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(self.0)
+    }
+}
+
+struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.0 =
+                (self.0.rotate_left(5) ^ u64::from_le_bytes(b) ^ ((rest.len() as u64) << 59)).wrapping_mul(K);
+        }
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        // Final avalanche so the high bits hashbrown uses are mixed.
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x
+    }
 }
 
 impl Default for TokenCache {
@@ -384,20 +462,17 @@ impl TokenCache {
     /// A cache holding at most `cap` tokens (0 disables caching).
     pub fn with_capacity(cap: usize) -> Self {
         TokenCache {
-            map: std::collections::HashMap::new(),
-            key: Vec::new(),
+            map: std::collections::HashMap::with_hasher(FastHash::new()),
             cap,
             owner: 0,
         }
     }
 
     fn clear(&mut self) {
-        for (k, mut v) in self.map.drain() {
-            let mut k = k.into_vec();
-            k.zeroize();
+        for (mut k, mut v) in self.map.drain() {
+            k.0.zeroize();
             v.zeroize();
         }
-        self.key.zeroize();
     }
 
     fn bind(&mut self, owner: u64) {
@@ -412,21 +487,17 @@ impl TokenCache {
         if self.cap == 0 {
             return f();
         }
-        self.key.clear();
-        self.key.extend_from_slice(&(fidx as u32).to_le_bytes());
-        self.key.extend_from_slice(&(j as u32).to_le_bytes());
-        self.key.extend_from_slice(tok);
-        if let Some(v) = self.map.get(self.key.as_slice()) {
+        let Some(key) = CacheKey::new(fidx, j, tok) else {
+            return f();
+        };
+        if let Some(v) = self.map.get(&key) {
             return *v;
         }
         let v = f();
         if self.map.len() >= self.cap {
             self.clear();
-            self.key.extend_from_slice(&(fidx as u32).to_le_bytes());
-            self.key.extend_from_slice(&(j as u32).to_le_bytes());
-            self.key.extend_from_slice(tok);
         }
-        self.map.insert(self.key.clone().into_boxed_slice(), v);
+        self.map.insert(key, v);
         v
     }
 }
@@ -682,20 +753,38 @@ impl ClkEncoder {
     /// [`ClkEncoder::encode`] with reusable buffers.
     pub fn encode_with(&self, record: &[&str], s: &mut Scratch) -> Result<Vec<u64>, ValueError> {
         let values = self.formatted(record)?;
+        Ok(self.encode_formatted(&values, s))
+    }
+
+    /// Encode one record and compute its blocking keys (formatting the
+    /// values once): the CLK words and the `blocking` cell.
+    pub fn encode_and_block(
+        &self,
+        record: &[&str],
+        s: &mut Scratch,
+    ) -> Result<(Vec<u64>, String), ValueError> {
+        let values = self.formatted(record)?;
+        Ok((
+            self.encode_formatted(&values, s),
+            self.blocking_formatted(&values),
+        ))
+    }
+
+    fn encode_formatted(&self, values: &[Option<Cow<'_, str>>], s: &mut Scratch) -> Vec<u64> {
         let hash_l = self.hash_l;
         s.bits.clear();
         s.bits.resize(words_for(hash_l), 0);
         // Record-level salt (extension): prefix every token.
         s.tok.clear();
         if let Some(part) = &self.schema.hardening.record_salt {
-            let salt = part_value(part, &values);
+            let salt = part_value(part, values);
             s.tok.extend_from_slice(b"trialink-salt\x00");
             s.tok.extend_from_slice(salt.as_bytes());
             s.tok.push(0);
         }
         let prefix = s.tok.len();
         s.cache.bind(self.id);
-        for (fidx, (fe, value)) in self.features.iter().zip(&values).enumerate() {
+        for (fidx, (fe, value)) in self.features.iter().zip(values).enumerate() {
             let (Some(fe), Some(value)) = (fe, value) else {
                 continue;
             };
@@ -764,9 +853,9 @@ impl ClkEncoder {
         let mut out = s.bits[..words_for(len)].to_vec();
         clear_tail(&mut out, len);
         if let Some(eps) = self.schema.hardening.rr_epsilon {
-            self.randomised_response(&values, eps, len, &mut out);
+            self.randomised_response(values, eps, len, &mut out);
         }
-        Ok(out)
+        out
     }
 
     fn randomised_response(&self, values: &[Option<Cow<'_, str>>], eps: f64, l: usize, out: &mut [u64]) {
@@ -801,9 +890,13 @@ impl ClkEncoder {
     /// so a blocking file cannot be dictionary-attacked without the secret.
     pub fn blocking_keys(&self, record: &[&str]) -> Result<String, ValueError> {
         let values = self.formatted(record)?;
+        Ok(self.blocking_formatted(&values))
+    }
+
+    fn blocking_formatted(&self, values: &[Option<Cow<'_, str>>]) -> String {
         let mut out = String::new();
         for pass in &self.schema.hardening.blocking {
-            let parts: Vec<String> = pass.parts.iter().map(|p| part_value(p, &values)).collect();
+            let parts: Vec<String> = pass.parts.iter().map(|p| part_value(p, values)).collect();
             if parts.iter().any(String::is_empty) {
                 continue;
             }
@@ -822,7 +915,7 @@ impl ClkEncoder {
             out.push('=');
             out.push_str(&hex::encode(&d[..8]));
         }
-        Ok(out)
+        out
     }
 
     /// Map `f` over `items` on rayon's pool with one [`Scratch`] per worker,
@@ -832,18 +925,23 @@ impl ClkEncoder {
         items: &[I],
         f: impl Fn(&Self, &mut Scratch, &I) -> T + Sync + Send,
     ) -> Vec<T> {
+        // One Scratch per worker thread for the life of the thread, so the
+        // token cache survives across calls (rayon's map_init would make a
+        // fresh one for every split of the work).
         items
             .par_iter()
-            .map_init(Scratch::default, |s, i| f(self, s, i))
+            .map(|i| {
+                THREAD_SCRATCH.with(|cell| match cell.try_borrow_mut() {
+                    Ok(mut s) => f(self, &mut s, i),
+                    Err(_) => f(self, &mut Scratch::default(), i),
+                })
+            })
             .collect()
     }
 
     /// Encode many records in parallel (rayon), keeping order.
     pub fn encode_many(&self, records: &[Vec<&str>]) -> Vec<Result<Vec<u64>, ValueError>> {
-        records
-            .par_iter()
-            .map_init(Scratch::default, |s, r| self.encode_with(r, s))
-            .collect()
+        self.par_map(records, |e, s, r| e.encode_with(r, s))
     }
 }
 

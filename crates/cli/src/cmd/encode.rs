@@ -101,6 +101,22 @@ pub fn load_secret(
 
 const BATCH: usize = 16384;
 
+/// Append one CSV field, quoted only when it must be.
+fn push_csv_field(out: &mut Vec<u8>, v: &[u8]) {
+    if v.iter().any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r')) {
+        out.push(b'"');
+        for &c in v {
+            if c == b'"' {
+                out.push(b'"');
+            }
+            out.push(c);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(v);
+    }
+}
+
 enum RowResult {
     Ok(Vec<u8>),
     Reject(usize, &'static str),
@@ -212,27 +228,29 @@ pub fn run(a: Args) -> CliResult {
                 .and_then(|f| cols[f])
                 .unwrap_or(usize::MAX)
         };
-        let clk = match encoder.encode_with(&values, s) {
-            Ok(c) => c,
-            Err(e) => return RowResult::Reject(col_of(&e), e.problem.code()),
-        };
-        let mut w = csv::WriterBuilder::new()
-            .has_headers(false)
-            .from_writer(Vec::with_capacity(256));
-        let _ = w.write_field(to_base64(&clk, l));
+        let mut line = Vec::with_capacity(256);
         if with_blocking {
-            match encoder.blocking_keys(&values) {
-                Ok(b) => {
-                    let _ = w.write_field(b);
+            match encoder.encode_and_block(&values, s) {
+                Ok((clk, blocking)) => {
+                    line.extend_from_slice(to_base64(&clk, l).as_bytes());
+                    line.push(b',');
+                    // `name=hex;…`: never needs quoting.
+                    line.extend_from_slice(blocking.as_bytes());
                 }
+                Err(e) => return RowResult::Reject(col_of(&e), e.problem.code()),
+            }
+        } else {
+            match encoder.encode_with(&values, s) {
+                Ok(clk) => line.extend_from_slice(to_base64(&clk, l).as_bytes()),
                 Err(e) => return RowResult::Reject(col_of(&e), e.problem.code()),
             }
         }
         for &k in &keep {
-            let _ = w.write_field(tabular::neutralise(&rec[k]));
+            line.push(b',');
+            push_csv_field(&mut line, &tabular::neutralise(&rec[k]));
         }
-        let _ = w.write_record(None::<&[u8]>);
-        RowResult::Ok(w.into_inner().unwrap_or_default())
+        line.push(b'\n');
+        RowResult::Ok(line)
     };
     let mut flush = |recs: &mut Vec<csv::ByteRecord>,
                      lines: &mut Vec<u64>,
