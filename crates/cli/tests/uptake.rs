@@ -219,6 +219,45 @@ fn counts_equal_the_simulation_truth_and_reruns_are_idempotent() {
         assert!(consented <= reached_consent);
         assert!(!st.enrolled_tokens("galleri-2").unwrap().is_empty());
     }
+    // Enrolments count as already enrolled for the study's next batch.
+    let enrolled = store::Store::open(&w.store)
+        .unwrap()
+        .enrolled_tokens("galleri-2")
+        .unwrap()
+        .len() as u64;
+    let d = w.dir.path();
+    std::fs::write(d.join("req2.toml"), REQ.replace("seed = 3", "seed = 4")).unwrap();
+    let o = run(&[
+        "invite",
+        "--store",
+        s(&w.store),
+        "--key",
+        s(&w.key),
+        "--cohort",
+        s(&fixtures().join("synth/cohort.csv")),
+        "--request",
+        s(&d.join("req2.toml")),
+        "--out",
+        s(&d.join("batch2")),
+        "--qa-seeds",
+        s(&fixtures().join("synth/qa_seeds.csv")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sum: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("batch2/selection-summary.json")).unwrap())
+            .unwrap();
+    let stage = |name: &str| {
+        sum["funnel"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["stage"] == name)
+            .unwrap()["count"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(stage("already_enrolled"), enrolled, "{sum}");
+    assert_eq!(stage("already_enrolled") + stage("already_invited"), 60, "{sum}");
     // Re-running changes nothing.
     let o = uptake(&w, &[&w.refs, &w.raw]);
     assert!(o.status.success(), "{}", stderr(&o));
