@@ -148,7 +148,10 @@ fn sidecars(dir: &Path) -> Vec<PathBuf> {
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
-            v.extend(sidecars(&p));
+            // `input/` holds a copy of the hostile input itself.
+            if p.file_name().is_some_and(|n| n != "input") {
+                v.extend(sidecars(&p));
+            }
         } else {
             let n = p.file_name().unwrap().to_string_lossy();
             if n.ends_with(".manifest.json") || n.contains("rejects") || n.ends_with(".json") {
@@ -178,6 +181,8 @@ fn check(label: &str, r: &Ran, dir: &Path, stdout_is_data: bool) -> Vec<String> 
     }
     match r.code {
         Some(0) => {}
+        // `audit` answers 1 when a table is unsafe: a verdict, not a failure.
+        Some(1) if label.starts_with("audit") => {}
         Some(2) => {
             if !e.contains("error:") {
                 p.push(format!("{label}: exit 2 without an `error:` message: {e}"));
@@ -645,6 +650,36 @@ fn hostile_schemas() {
     run_cases("schemas", cases, as_is);
 }
 
+/// Copy a hostile file in as `<dir>/input/tables.json` (what `audit
+/// --report` reads); `input/` is not scanned for markers.
+fn as_tables_json(f: &Path, dir: &Path) -> PathBuf {
+    let r = dir.join("input");
+    std::fs::create_dir_all(&r).unwrap();
+    std::fs::copy(f, r.join("tables.json")).unwrap();
+    r
+}
+
+/// Hostile JSON as report figures (`report --input`) and as a published
+/// release (`audit --report`).
+#[test]
+fn hostile_report_json() {
+    let cases: &[Case] = &[
+        ("report --input", |_, f, d| {
+            os(&[
+                &"report",
+                &"--input",
+                &f.join("tables.json"),
+                &"--out",
+                &d.join("out"),
+                &"--format",
+                &"csv,md,html",
+            ])
+        }),
+        ("audit --report", |_, f, _| os(&[&"audit", &"--report", &s(f)])),
+    ];
+    run_cases("schemas", cases, as_tables_json);
+}
+
 #[test]
 fn hostile_tlbf_files() {
     let cases: &[Case] = &[
@@ -1029,32 +1064,56 @@ fn symlinked_outputs_never_write_through() {
     }
 }
 
-/// Output names taken from data (the study id names the batch files) cannot
-/// leave the output directory.
+/// Output file names are fixed inside `--out`; the one data-derived name,
+/// the study id (it becomes the scope `trial:<study>` and is recorded in the
+/// store), is validated: `..` and `/` are refused before anything is written.
 #[test]
 fn traversal_in_data_derived_output_names_is_refused() {
     let c = ctx();
     let d = tempfile::tempdir().unwrap();
     let escape = Path::new("/tmp/trialink-escape");
     let before = escape.exists();
-    let args = os(&[
-        &"invite",
-        &"--store",
-        &d.path().join("s.sqlite"),
-        &"--key",
-        &s(&c.master),
-        &"--cohort",
-        &fixtures().join("synth/cohort.csv"),
-        &"--request",
-        &hostile("requests/traversal_study.toml"),
-        &"--out",
-        &d.path().join("a/b/c/batch"),
-    ]);
-    let r = run_deadline(&args, d.path(), None);
+    let invite = |req: &str, out: &str| {
+        os(&[
+            &"invite",
+            &"--store",
+            &d.path().join(format!("{out}.sqlite")),
+            &"--key",
+            &s(&c.master),
+            &"--cohort",
+            &fixtures().join("synth/cohort.csv"),
+            &"--request",
+            &hostile(req),
+            &"--out",
+            &d.path().join(out),
+        ])
+    };
+    // The control (same request, harmless study id) succeeds, so the refusal
+    // below is about the study id and nothing else.
+    let ok = run_deadline(
+        &invite("requests/traversal_control.toml", "control"),
+        d.path(),
+        None,
+    );
+    assert_eq!(ok.code, Some(0), "control request failed: {}", ok.stderr);
+    let r = run_deadline(
+        &invite("requests/traversal_study.toml", "a/b/c/batch"),
+        d.path(),
+        None,
+    );
     let problems = check("invite traversal", &r, d.path(), false);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert_eq!(r.code, Some(2), "a study id with `..` was accepted: {}", r.stderr);
+    assert!(
+        r.stderr.contains("study"),
+        "refused for another reason: {}",
+        r.stderr
+    );
     assert_eq!(escape.exists(), before, "wrote outside the output directory");
+    assert!(
+        !d.path().join("a").exists(),
+        "a refused run created its output directory"
+    );
 }
 
 /// A mount that is undone on drop (the tests run as root in CI containers;
