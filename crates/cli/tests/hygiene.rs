@@ -197,6 +197,47 @@ fn bloom_debug_is_redacted() {
     assert_hides(&d, "ClkEncoder", secret);
 }
 
+#[test]
+fn token_sets_filters_and_synthetic_people_debug_is_redacted() {
+    let tokens: Vec<[u8; 32]> = (0u8..5).map(|i| [0x30 + i; 32]).collect();
+    let set = suppression::TokenSet::from_unsorted(tokens.clone());
+    let d = format!("{set:?} {set:#?}");
+    for t in &tokens {
+        assert_hides(&d, "TokenSet", t);
+    }
+    let mut f = bloom::tlbf::Tlbf::with_params(256, 3, [1; 8]);
+    for t in &tokens {
+        f.insert(t);
+    }
+    let d = format!("{f:?} {f:#?}");
+    for t in &tokens {
+        assert_hides(&d, "Tlbf", t);
+    }
+    assert!(
+        !d.contains(&format!("{}", u64::MAX)),
+        "Tlbf Debug shows its bitmap: {d}"
+    );
+
+    let g =
+        synth::person::PersonGenerator::new([9; 32], 18, synth::date::Date::from_ymd(2026, 11, 21).unwrap());
+    let p = g.person(1, 9_990_000_093);
+    let d = format!("{p:?} {p:#?} {:?}", p.address);
+    let (y, m, day) = p.dob.ymd();
+    let dob = format!("{y:04}-{m:02}-{day:02}");
+    for v in [
+        p.given.as_str(),
+        p.family.as_str(),
+        "9990000093",
+        p.address.lines[0].as_str(),
+        dob.as_str(),
+    ] {
+        assert!(
+            v.len() < 2 || !d.contains(v),
+            "Debug of synth::Person shows {v:?}: {d}"
+        );
+    }
+}
+
 /// `linkage::Side` holds a party's tokens and CLKs. Its derived `Debug`
 /// prints them byte by byte; tokens must not reach logs (DESIGN §2).
 #[test]
