@@ -452,6 +452,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     let mut rejects: Vec<(u64, String, &'static str)> = Vec::new();
     let mut eligible: Vec<Eligible> = Vec::new();
     let mut demo_ids: HashMap<Demo, u32> = HashMap::new();
+    let mut seen: std::collections::HashSet<[u8; 32]> = std::collections::HashSet::new();
     let mut demos: Vec<Demo> = Vec::new();
     let mut rec = csv::ByteRecord::new();
     let flag_names = [
@@ -490,6 +491,13 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
                 continue;
             }
         };
+        // Pseudonymise at once; a person on two rows is invited at most once:
+        // later rows are rejected as duplicates.
+        let service = service_tk.token_nhs_dob(&nhs, &dob).0;
+        if !seen.insert(service) {
+            reject(Some(cols.nhs), "duplicate_person");
+            continue;
+        }
         let mut fl = [false; 5];
         let mut bad_flag = None;
         for (k, &i) in cols.flags.iter().enumerate() {
@@ -566,7 +574,6 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
             funnel.add(Reason::NoContactDetails);
             continue;
         }
-        let service = service_tk.token_nhs_dob(&nhs, &dob).0;
         let study = study_tk.token_nhs_dob(&nhs, &dob).0;
         if let Some(reason) = suppressor.check(&service, &study) {
             funnel.add(reason);
@@ -818,8 +825,8 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
                 });
             }
             None => {
-                // A QA seed gets the first arm's template, so it receives
-                // exactly what an invitee of that arm receives.
+                // QA seeds take the arms' templates in turn, so the QA team
+                // receives what invitees of those arms receive.
                 let arm = &r.arms[qa_next % r.arms.len()];
                 row.push(arm.template.clone().into_bytes());
                 for cell in &qa_rows[qa_next] {

@@ -463,6 +463,9 @@ fn bad_rows_are_counted_rejects_with_line_numbers() {
         nhs(502)
     ));
     text.push_str("short,row\n");
+    // The first person again: a duplicate, rejected (never invited twice).
+    text.push_str(text.lines().nth(1).unwrap().to_string().as_str());
+    text.push('\n');
     let cohort = s.write("cohort.csv", &text);
     let mut store = Store::open(&s.path("s.sqlite")).unwrap();
     let rep = s
@@ -484,12 +487,13 @@ fn bad_rows_are_counted_rejects_with_line_numbers() {
     assert!(lines[2].starts_with("33,date_of_birth,dob_"), "{rejects}");
     assert_eq!(lines[3], "34,armed_forces,bad_flag");
     assert_eq!(lines[4], "35,,ragged_row");
+    assert_eq!(lines[5], "36,nhs_number,duplicate_person");
     assert!(!rejects.contains(&bad_nhs));
-    assert_eq!(rep.summary.funnel[0].count, 4);
+    assert_eq!(rep.summary.funnel[0].count, 5);
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(s.path("o").join(invite::MANIFEST)).unwrap()).unwrap();
-    assert_eq!(m["rows"]["in"], 34);
-    assert_eq!(m["rows"]["rejected"], 4);
+    assert_eq!(m["rows"]["in"], 35);
+    assert_eq!(m["rows"]["rejected"], 5);
 }
 
 /// Per person: age, female, flags, list membership bits.
