@@ -238,7 +238,8 @@ fn pseudonymise_killed_at_random_points_leaves_complete_output_or_none() {
         let what = format!("kill after {delay:?}");
         kill_after(pseudonymise(&s, &out, false), delay);
         let manifest = dir.join("tokens.csv.manifest.json");
-        if out.exists() {
+        let present = out.exists();
+        if present {
             assert_complete(&out, &manifest, &reference, &what);
             complete += 1;
         } else {
@@ -256,7 +257,12 @@ fn pseudonymise_killed_at_random_points_leaves_complete_output_or_none() {
         // (output already complete) refuses without --force and replaces
         // it with --force, byte for byte the same.
         let o = pseudonymise(&s, &out, false).output().unwrap();
-        if complete > 0 && out.exists() && o.status.code() == Some(2) {
+        if present {
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{what}: a complete output was replaced without --force"
+            );
             assert!(stderr(&o).contains("error:"), "{}", stderr(&o));
         } else {
             assert!(o.status.success(), "{what}: re-run failed: {}", stderr(&o));
@@ -339,4 +345,44 @@ fn noncontact_add_killed_at_random_points_leaves_a_consistent_store() {
         assert_eq!(store_count(&db), full, "{what}: re-run did not complete the list");
     }
     eprintln!("noncontact kill test: {all} complete, {none} nothing recorded");
+}
+
+/// `report` killed at random points: every file present in `--out` under its
+/// final name is complete (the same bytes an undisturbed run writes).
+#[test]
+fn report_killed_at_random_points_leaves_only_complete_files() {
+    let d = tempfile::tempdir().unwrap();
+    let mut rng = Rng::from_env();
+    let input = fixtures().join("disclosure/report_input_large.json");
+    let report = |out: &Path| {
+        let mut c = bin();
+        c.args(["report", "--input"]).arg(&input).arg("--out").arg(out);
+        c
+    };
+    let ref_out = d.path().join("ref");
+    let t0 = Instant::now();
+    let o = report(&ref_out).output().unwrap();
+    let span = t0.elapsed();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (mut present_total, mut runs) = (0, 0);
+    for (i, delay) in delays(span, &mut rng, 10).into_iter().enumerate() {
+        let out = d.path().join(format!("k{i}"));
+        kill_after(report(&out), delay);
+        runs += 1;
+        let Ok(rd) = std::fs::read_dir(&out) else { continue };
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.ends_with(".tmp") || n.starts_with('.') {
+                continue; // a temporary the kill left behind
+            }
+            let want = std::fs::read(ref_out.join(&n)).unwrap_or_else(|_| panic!("unexpected file {n}"));
+            assert_eq!(
+                std::fs::read(e.path()).unwrap(),
+                want,
+                "{n} is partial (kill after {delay:?})"
+            );
+            present_total += 1;
+        }
+    }
+    eprintln!("report kill test: {runs} kills, {present_total} complete files found, none partial");
 }

@@ -1064,6 +1064,37 @@ fn symlinked_outputs_never_write_through() {
     }
 }
 
+/// `report` writes each file through a temporary beside it. A symlink
+/// planted at that temporary's path (a shared or attacker-writable output
+/// directory) must not redirect the write to another file.
+#[cfg(unix)]
+#[test]
+#[ignore = "report writes `<file>.tmp` with fs::write, following a planted symlink (reported to the reports owner); run with --ignored"]
+fn report_temporaries_do_not_follow_symlinks() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let precious = d.path().join("precious.txt");
+    std::fs::write(&precious, "do not touch\n").unwrap();
+    std::os::unix::fs::symlink(&precious, out.join("tables.json.tmp")).unwrap();
+    let args = os(&[
+        &"report",
+        &"--input",
+        &fixtures().join("disclosure/report_input.json"),
+        &"--out",
+        &out,
+        &"--format",
+        &"csv",
+    ]);
+    let r = run_deadline(&args, d.path(), None);
+    assert!(check("report symlinked temp", &r, d.path(), false).is_empty());
+    assert_eq!(
+        std::fs::read_to_string(&precious).unwrap(),
+        "do not touch\n",
+        "report wrote through a symlink at its temporary path"
+    );
+}
+
 /// Output file names are fixed inside `--out`; the one data-derived name,
 /// the study id (it becomes the scope `trial:<study>` and is recorded in the
 /// store), is validated: `..` and `/` are refused before anything is written.
