@@ -717,7 +717,10 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
             contact[wanted[next].1] = cols
                 .contact
                 .iter()
-                .map(|c| c.map_or(Vec::new(), |i| rec[i].trim_ascii().to_vec()))
+                .map(|c| {
+                    c.and_then(|i| rec.get(i))
+                        .map_or(Vec::new(), |v| v.trim_ascii().to_vec())
+                })
                 .collect();
             next += 1;
         }
@@ -978,6 +981,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         files: &files,
         invitations: &invitations,
         qa_seeds: &qa_records,
+        summary_json: &text,
     })?;
     store.publish_batch(batch_id)?;
     Ok(InviteReport {

@@ -256,6 +256,11 @@ fn batch_is_minimised_quotas_met_and_qa_recorded_apart() {
     assert_eq!(rep.summary.funnel.last().unwrap().remaining, 0);
     assert_eq!(store.invitation_count(Some("galleri-2")).unwrap(), 12);
     assert_eq!(store.qa_seed_count(Some("galleri-2")).unwrap(), 2);
+    // The selection summary (counts only) is kept with the batch for reports.
+    let sums = store.batch_summaries("galleri-2").unwrap();
+    let j: serde_json::Value = serde_json::from_str(&sums[0].2).unwrap();
+    assert_eq!(j["invited"], 12);
+    assert_eq!(j["funnel"].as_array().unwrap().len(), 14);
     // Arms balanced within strata.
     for x in st {
         let a = x.arms["A"] as i64;

@@ -262,6 +262,8 @@ pub struct NewBatch<'a> {
     pub invitations: &'a [Invitation],
     /// The QA seeds.
     pub qa_seeds: &'a [QaSeed],
+    /// The selection summary as JSON (counts only: funnel, strata, arms).
+    pub summary_json: &'a str,
 }
 
 /// A recorded batch.
@@ -732,8 +734,8 @@ impl Store {
             .map_err(e)?;
         tx.execute(
             "INSERT INTO batches (study, state, seed, request_digest, channel, as_of, created,
-                                  invitations, qa_seeds, file_path, file_digest)
-             VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                  invitations, qa_seeds, file_path, file_digest, summary)
+             VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 b.study,
                 b.seed as i64,
@@ -744,7 +746,8 @@ impl Store {
                 b.invitations.len() as i64,
                 b.qa_seeds.len() as i64,
                 primary.final_path.to_string_lossy(),
-                digest
+                digest,
+                b.summary_json
             ],
         )
         .map_err(e)?;
@@ -1205,6 +1208,37 @@ impl Store {
                     withdrawn: r.get::<_, i64>(8)? as u64,
                 })
             })
+            .map_err(self.e())?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(self.e())
+    }
+
+    /// The selection summaries (JSON, counts only) of a study's committed
+    /// batches: `(batch_id, as_of, summary)`, oldest first.
+    pub fn batch_summaries(&self, study: &str) -> Result<Vec<(i64, String, String)>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT batch_id, as_of, summary FROM batches WHERE study = ?1 AND state = 'committed'
+                 ORDER BY batch_id",
+            )
+            .map_err(self.e())?;
+        let rows = st
+            .query_map(params![study], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(self.e())?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(self.e())
+    }
+
+    /// Returns of a study's invitations by reason code, sorted by reason.
+    pub fn returns_by_reason(&self, study: &str) -> Result<Vec<(String, u64)>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT r.reason, count(*) FROM returns r JOIN invitations i ON i.id = r.invitation_id
+                 WHERE i.study = ?1 GROUP BY r.reason ORDER BY r.reason",
+            )
+            .map_err(self.e())?;
+        let rows = st
+            .query_map(params![study], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
             .map_err(self.e())?;
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(self.e())
     }

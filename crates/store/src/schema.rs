@@ -4,7 +4,7 @@
 //! refused (it was written by a newer trialink).
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migration `i` takes the store from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -137,5 +137,10 @@ CREATE TABLE releases (
     content     TEXT NOT NULL
 );
 CREATE INDEX releases_study ON releases (study, table_name, released);
+"#,
+    // 1 -> 2: the selection summary (funnel, requested vs actual per stratum;
+    // counts only) kept with each batch, for reports built from the store.
+    r#"
+ALTER TABLE batches ADD COLUMN summary TEXT NOT NULL DEFAULT '{}';
 "#,
 ];

@@ -53,6 +53,7 @@ fn batch<'a>(files: &'a [StagedFile], invs: &'a [Invitation], qa: &'a [QaSeed], 
         files,
         invitations: invs,
         qa_seeds: qa,
+        summary_json: "{\"invited\": 1}",
     }
 }
 
@@ -361,4 +362,52 @@ fn uptake_figures_by_arm_registry_stratum() {
         ("B", true, 1, 1, 1, 1)
     );
     assert!(s.uptake_figures("other").unwrap().is_empty());
+}
+
+#[test]
+fn version_1_store_is_migrated() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("s.sqlite");
+    {
+        let c = Connection::open(&p).unwrap();
+        c.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        c.execute_batch("PRAGMA user_version = 1").unwrap();
+        c.execute(
+            "INSERT INTO studies (study, created, scope_fingerprint) VALUES ('x', 'now', 'fp')",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO batches (study, state, seed, request_digest, channel, as_of, created, invitations,
+             qa_seeds, file_path, file_digest) VALUES ('x', 'committed', 1, 'r', 'postal', '2026-01-01', 'now', 0, 0, '', '')",
+            [],
+        )
+        .unwrap();
+    }
+    let s = Store::open(&p).unwrap();
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(
+        s.batch_summaries("x").unwrap(),
+        vec![(1, "2026-01-01".to_string(), "{}".to_string())]
+    );
+}
+
+#[test]
+fn summaries_and_returns_by_reason() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&d.path().join("s.sqlite")).unwrap();
+    s.ensure_study("galleri-2", "aaaa").unwrap();
+    let files = staged(d.path(), "b.csv", "x");
+    let invs = vec![inv(1), inv(2), inv(3)];
+    let id = s.stage_batch(&batch(&files, &invs, &[], 3)).unwrap();
+    s.publish_batch(id).unwrap();
+    assert_eq!(s.batch_summaries("galleri-2").unwrap()[0].2, "{\"invited\": 1}");
+    for (i, r) in [(1, "gone_away"), (2, "gone_away"), (3, "refused")] {
+        let f = s.invitation_by_reference(&inv(i).reference).unwrap().unwrap();
+        s.record_return(f.id, r, "2026-12-01", "t").unwrap();
+    }
+    assert_eq!(
+        s.returns_by_reason("galleri-2").unwrap(),
+        vec![("gone_away".to_string(), 2), ("refused".to_string(), 1)]
+    );
 }
