@@ -248,6 +248,12 @@ pub fn load_token_list(path: &Path, master: &Key, rule: &ScopeRule) -> Result<(T
     let mut rec = csv::ByteRecord::new();
     let mut v: Vec<TokenBytes> = Vec::new();
     while src.read(&mut rec).map_err(ListError::Csv)? {
+        // A row with a blank token (a CLK-only registry row, made by
+        // `pseudonymise --clk-schema` or `--allow-blank`) has nothing to
+        // match on here; it links through `trialink link` instead.
+        if rec.get(col).is_some_and(|c| c.trim_ascii().is_empty()) {
+            continue;
+        }
         let t = rec
             .get(col)
             .and_then(|c| Token::from_hex_bytes(c).ok())
