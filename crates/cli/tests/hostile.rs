@@ -1286,6 +1286,10 @@ fn full_disk_leaves_no_partial_output() {
     assert_eq!(r.code, Some(2), "{}", r.stderr);
     assert!(!out.exists());
     assert!(
+        !side.join("m.json").exists(),
+        "a manifest claims a run whose output did not fit on the disk"
+    );
+    assert!(
         leftovers(&full).is_empty(),
         "temp files left: {:?}",
         leftovers(&full)
