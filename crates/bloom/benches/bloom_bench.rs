@@ -33,6 +33,24 @@ const POSTCODES: &[&str] = &[
     "LS1 4AP", "EC1A 1BB", "W1A 0AX", "B33 8TH", "NE1 7RU", "DN55 1PT", "M1 1AE", "CR2 6XH", "SW1A 1AA", "",
 ];
 
+/// CPU seconds used by this thread (`thread`) or process, from /proc: the
+/// machine is shared, so wall-clock rates understate what a core does.
+fn cpu_secs(thread: bool) -> f64 {
+    let path = if thread {
+        "/proc/thread-self/stat"
+    } else {
+        "/proc/self/stat"
+    };
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return f64::NAN;
+    };
+    let after = &stat[stat.rfind(')').map(|i| i + 2).unwrap_or(0)..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(f64::NAN)
+        + f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    ticks / 100.0
+}
+
 fn xorshift(x: &mut u64) -> u64 {
     *x ^= *x << 13;
     *x ^= *x >> 7;
@@ -62,6 +80,17 @@ fn records(n: usize) -> Vec<[String; 6]> {
         .collect()
 }
 
+/// Run `f` for about a second; returns (items per wall second, items per CPU second of this thread).
+fn rate(mut f: impl FnMut() -> f64) -> (f64, f64) {
+    let t = Instant::now();
+    let c0 = cpu_secs(true);
+    let mut n = 0.0;
+    while t.elapsed().as_secs_f64() < 1.0 {
+        n += f();
+    }
+    (n / t.elapsed().as_secs_f64(), n / (cpu_secs(true) - c0))
+}
+
 fn bench_encode() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/vectors/");
     let only = std::env::var("BENCH_SCHEMA").ok();
@@ -76,35 +105,30 @@ fn bench_encode() {
             .iter()
             .map(|r| r.iter().map(String::as_str).collect())
             .collect();
-        // warm up
-        let _ = enc.encode_many(&refs[..20_000]);
+        let _ = enc.encode_many(&refs[..20_000]); // warm up
         let t = Instant::now();
+        let c0 = cpu_secs(false);
         let out = enc.encode_many(&refs);
-        let dt = t.elapsed().as_secs_f64();
+        let (wall, cpu) = (t.elapsed().as_secs_f64(), cpu_secs(false) - c0);
         assert!(out.iter().all(Result::is_ok));
         println!(
-            "clk_encode[{name}, {} threads] {:.0} records/s",
+            "clk_encode[{name}, {} threads] {:.0} records/s wall, {:.0} per CPU-second",
             rayon::current_num_threads(),
-            refs.len() as f64 / dt
+            refs.len() as f64 / wall,
+            refs.len() as f64 / cpu
         );
-        let t = Instant::now();
-        let mut s = bloom::clk::Scratch::default();
-        for r in &refs[..100_000] {
-            std::hint::black_box(enc.encode_with(r, &mut s).unwrap());
+        for (label, cache) in [("", 1usize << 16), (", no token cache", 0)] {
+            let mut s = bloom::clk::Scratch::with_cache(cache);
+            let mut i = 0;
+            let (w, c) = rate(|| {
+                for _ in 0..1000 {
+                    std::hint::black_box(enc.encode_with(&refs[i % refs.len()], &mut s).unwrap());
+                    i += 1;
+                }
+                1000.0
+            });
+            println!("clk_encode[{name}, 1 thread{label}] {w:.0} records/s wall, {c:.0} per CPU-second");
         }
-        println!(
-            "clk_encode[{name}, 1 thread] {:.0} records/s",
-            100_000.0 / t.elapsed().as_secs_f64()
-        );
-        let t = Instant::now();
-        let mut s = bloom::clk::Scratch::with_cache(0);
-        for r in &refs[..50_000] {
-            std::hint::black_box(enc.encode_with(r, &mut s).unwrap());
-        }
-        println!(
-            "clk_encode[{name}, 1 thread, no token cache] {:.0} records/s",
-            50_000.0 / t.elapsed().as_secs_f64()
-        );
     }
 }
 
@@ -120,64 +144,51 @@ fn bench_dice() {
     let queries: Vec<Vec<u64>> = (0..512)
         .map(|_| (0..stride).map(|_| xorshift(&mut x) & xorshift(&mut x)).collect())
         .collect();
+    let pops: Vec<u32> = queries
+        .iter()
+        .map(|q| q.iter().map(|w| w.count_ones()).sum())
+        .collect();
     let mut out = vec![0u32; rows];
     for k in Kernel::available() {
-        let t = Instant::now();
-        let mut reps = 0u64;
         let mut sink = 0u64;
-        while t.elapsed().as_secs_f64() < 1.0 {
+        let (w, c) = rate(|| {
             for q in &queries {
                 and_popcounts_with(k, q, m.words(), stride, &mut out);
-                sink += out[reps as usize % rows] as u64;
+                sink += out[7] as u64;
             }
-            reps += 1;
-        }
+            (queries.len() * rows) as f64
+        });
         std::hint::black_box(sink);
-        let n = reps as f64 * queries.len() as f64 * rows as f64;
         println!(
-            "dice_all_pairs[{}] {:.0} comparisons/s/core",
-            k.name(),
-            n / t.elapsed().as_secs_f64()
+            "dice_all_pairs[{}] {w:.0} comparisons/s/core wall, {c:.0} per CPU-second",
+            k.name()
         );
     }
-    // Full scan with thresholding (what linkage does), best kernel.
-    let t = Instant::now();
     let mut hits = 0usize;
-    let mut n = 0f64;
-    while t.elapsed().as_secs_f64() < 1.0 {
-        for q in &queries {
-            let qp = q.iter().map(|w| w.count_ones()).sum();
+    let (w, c) = rate(|| {
+        for (q, &qp) in queries.iter().zip(&pops) {
             m.scan(q, qp, 0, rows, 0.8, |_, _| hits += 1);
         }
-        n += queries.len() as f64 * rows as f64;
-    }
-    std::hint::black_box(hits);
+        (queries.len() * rows) as f64
+    });
     println!(
-        "dice_scan_threshold[{}] {:.0} comparisons/s/core",
-        Kernel::best().name(),
-        n / t.elapsed().as_secs_f64()
+        "dice_scan_threshold[{}] {w:.0} comparisons/s/core wall, {c:.0} per CPU-second",
+        Kernel::best().name()
     );
-    // Blocked: each query against a block of 32 consecutive rows somewhere in the matrix.
-    let t = Instant::now();
-    let mut n = 0f64;
-    let mut i = 0usize;
-    while t.elapsed().as_secs_f64() < 1.0 {
-        for q in &queries {
-            let qp = q.iter().map(|w| w.count_ones()).sum();
+    let (w, c) = rate(|| {
+        for (q, &qp) in queries.iter().zip(&pops) {
             let start = (xorshift(&mut x) as usize) % (rows - 32);
             m.scan(q, qp, start, start + 32, 0.8, |_, _| hits += 1);
-            i += 1;
         }
-        n += queries.len() as f64 * 32.0;
-    }
-    std::hint::black_box((hits, i));
+        (queries.len() * 32) as f64
+    });
+    std::hint::black_box(hits);
     println!(
-        "dice_blocked32[{}] {:.0} comparisons/s/core",
-        Kernel::best().name(),
-        n / t.elapsed().as_secs_f64()
+        "dice_blocked32[{}] {w:.0} comparisons/s/core wall, {c:.0} per CPU-second",
+        Kernel::best().name()
     );
-    // All-pairs on both cores.
     let t = Instant::now();
+    let c0 = cpu_secs(false);
     let total: usize = (0..rayon::current_num_threads() * 4)
         .into_par_iter()
         .map(|_| {
@@ -193,10 +204,11 @@ fn bench_dice() {
         })
         .sum();
     println!(
-        "dice_all_pairs_all_cores[{}, {} threads] {:.0} comparisons/s",
+        "dice_all_pairs_all_cores[{}, {} threads] {:.0} comparisons/s wall, {:.0} per CPU-second",
         Kernel::best().name(),
         rayon::current_num_threads(),
-        total as f64 / t.elapsed().as_secs_f64()
+        total as f64 / t.elapsed().as_secs_f64(),
+        total as f64 / (cpu_secs(false) - c0)
     );
 }
 

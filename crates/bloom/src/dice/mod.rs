@@ -208,13 +208,19 @@ impl ClkMatrix {
         }
         let mut buf = [0u32; 256];
         let mut r = start;
+        // Cheap prefilter without a division (slightly loose so it never
+        // drops a pair the exact test below would keep).
+        let t_lo = threshold * (1.0 - 1e-9);
         while r < end {
             let n = (end - r).min(buf.len());
             self.and_popcounts(query, r, &mut buf[..n]);
-            for (i, &c) in buf[..n].iter().enumerate() {
-                let s = dice_from_counts(c, q_pop, self.pops[r + i]);
-                if s >= threshold && s > 0.0 {
-                    found(r + i, s);
+            let pops = &self.pops[r..r + n];
+            for (i, (&c, &p)) in buf[..n].iter().zip(pops).enumerate() {
+                if 2.0 * c as f64 >= t_lo * (q_pop + p) as f64 {
+                    let s = dice_from_counts(c, q_pop, p);
+                    if s >= threshold && s > 0.0 {
+                        found(r + i, s);
+                    }
                 }
             }
             r += n;
@@ -263,6 +269,22 @@ mod tests {
             for k in Kernel::available() {
                 let mut got = vec![0u32; rows];
                 and_popcounts_with(k, &query, &matrix, stride, &mut got);
+                prop_assert_eq!(&got, &want, "kernel {}", k.name());
+            }
+        }
+
+        /// The 1024-bit fast path (eight rows at a time, then a tail).
+        #[test]
+        fn stride16_matches_scalar(rows in 0usize..70, seed in any::<u64>()) {
+            let mut x = seed | 1;
+            let mut next = || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x };
+            let query: Vec<u64> = (0..16).map(|_| next()).collect();
+            let matrix: Vec<u64> = (0..rows * 16).map(|_| next()).collect();
+            let mut want = vec![0u32; rows];
+            scalar(&query, &matrix, 16, &mut want);
+            for k in Kernel::available() {
+                let mut got = vec![0u32; rows];
+                and_popcounts_with(k, &query, &matrix, 16, &mut got);
                 prop_assert_eq!(&got, &want, "kernel {}", k.name());
             }
         }
