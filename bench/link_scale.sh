@@ -22,11 +22,10 @@ fi
 for side in registry cohort; do
   rm -f "$W/$side".tok.csv* "$W/$side".clk.csv*
   $T pseudonymise --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.tok.csv" --as-of 2026-01-01 2>/dev/null
-  s=$(date +%s.%N)
-  $T encode --schema "$SCHEMA" --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.clk.csv" 2>/dev/null
-  e=$(date +%s.%N)
+  /usr/bin/time -f "%e %U %S" -o "$W/encode_time.txt" $T encode --schema "$SCHEMA" --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.clk.csv" 2>/dev/null
+  read -r wall user sys < "$W/encode_time.txt"
   rows=$(($(wc -l < "$W/synth/$side.csv") - 1))
-  echo "encode $side: $rows rows in $(python3 -c "print('%.2f s = %.0f records/s' % ($e-$s, $rows/($e-$s)))") (CLI end to end, $(nproc) cores)"
+  echo "encode $side: $rows rows in $(python3 -c "print('%.2f s wall = %.0f records/s; %.0f records per CPU-second' % ($wall, $rows/$wall, $rows/($user+$sys)))") (CLI end to end, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
   python3 - "$W/$side.tok.csv" "$W/$side.tok.csv.rejects.csv" "$W/$side.clk.csv" "$W/$side.csv" <<'PY'
 import csv, sys
 tok, rej, clk, out = sys.argv[1:]
@@ -60,7 +59,7 @@ for l in open(tm):
         t[k.strip()] = v.strip()
 m = json.load(open(man))["extra"]["link"]
 print(f"link {mode}: {m['left_rows']} x {m['right_rows']} in {t.get('Elapsed (wall clock) time (h:mm:ss or m:ss)')} wall "
-      f"(link stage {m['seconds']:.1f} s), peak RSS {int(t['Maximum resident set size (kbytes)'])/1024:.0f} MiB, "
+      f"(link stage {m['seconds']:.1f} s; CPU {float(t['User time (seconds)'])+float(t['System time (seconds)']):.1f} s user+sys), peak RSS {int(t['Maximum resident set size (kbytes)'])/1024:.0f} MiB, "
       f"{m['comparisons']:,} Dice comparisons (reduction ratio {m['reduction_ratio']:.6f}), "
       f"exact {m['exact']:,} fuzzy {m['fuzzy']:,}")
 print(f"  precision {e['precision']} recall {e['recall']} f1 {e['f1']} pair completeness {e['pair_completeness']}")
