@@ -277,12 +277,8 @@ pub fn record_uptake(
                 OutcomeEffect::HistoryOnly => counts.history_only += 1,
                 OutcomeEffect::AlreadyRecorded => counts.already_recorded += 1,
             }
-            if ENROLLED.contains(status) {
-                if let Some(t) = store.study_token_of(found.id)? {
-                    if store.add_enrolled_one(study, &t, &source)? {
-                        counts.enrolled_added += 1;
-                    }
-                }
+            if ENROLLED.contains(status) && store.add_enrolled_one(study, &found.study_token, &source)? {
+                counts.enrolled_added += 1;
             }
         }
         Ok(())

@@ -309,6 +309,8 @@ pub struct FoundInvitation {
     pub study: String,
     /// Batch.
     pub batch_id: i64,
+    /// `token_nhs_dob` under `trial:<study>`.
+    pub study_token: TokenBytes,
 }
 
 /// One line of [`Store::uptake_figures`].
@@ -380,6 +382,7 @@ pub struct Store {
     path: PathBuf,
     reconciled: Reconciled,
     fault_pause: Option<std::time::Duration>,
+    tx_now: Option<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -413,6 +416,7 @@ impl Store {
             path: path.to_path_buf(),
             reconciled: Reconciled::default(),
             fault_pause,
+            tx_now: None,
         };
         s.conn
             .busy_timeout(std::time::Duration::from_millis(2000))
@@ -809,6 +813,12 @@ impl Store {
         Ok(batch_id)
     }
 
+    /// The time stamp for rows written now: fixed for the duration of a
+    /// [`Store::begin`] transaction (one run, one time), else the clock.
+    fn stamp(&self) -> String {
+        self.tx_now.clone().unwrap_or_else(now_utc)
+    }
+
     fn pause(&self) {
         if let Some(d) = self.fault_pause {
             std::thread::sleep(d);
@@ -1032,7 +1042,7 @@ impl Store {
     /// The invitation with this reference, if any.
     pub fn invitation_by_reference(&self, reference: &str) -> Result<Option<FoundInvitation>> {
         self.conn
-            .prepare_cached("SELECT id, study, batch_id FROM invitations WHERE reference = ?1")
+            .prepare_cached("SELECT id, study, batch_id, study_token FROM invitations WHERE reference = ?1")
             .and_then(|mut st| st.query_row(params![reference], found).optional())
             .map_err(self.e())
     }
@@ -1053,7 +1063,7 @@ impl Store {
     ) -> Result<Option<FoundInvitation>> {
         self.conn
             .prepare_cached(
-                "SELECT id, study, batch_id FROM invitations WHERE study = ?1 AND study_token = ?2
+                "SELECT id, study, batch_id, study_token FROM invitations WHERE study = ?1 AND study_token = ?2
                  ORDER BY invited_on DESC, id DESC LIMIT 1",
             )
             .and_then(|mut st| st.query_row(params![study, &token[..]], found).optional())
@@ -1074,16 +1084,20 @@ impl Store {
     /// [`Store::commit`]). Everything recorded in between is one unit: a kill
     /// leaves none of it.
     pub fn begin(&mut self) -> Result<()> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(self.e())
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(self.e())?;
+        self.tx_now = Some(now_utc());
+        Ok(())
     }
 
     /// Roll back the transaction opened by [`Store::begin`].
     pub fn rollback(&mut self) -> Result<()> {
+        self.tx_now = None;
         self.conn.execute_batch("ROLLBACK").map_err(self.e())
     }
 
     /// Commit the transaction opened by [`Store::begin`].
     pub fn commit(&mut self) -> Result<()> {
+        self.tx_now = None;
         self.conn.execute_batch("COMMIT").map_err(self.e())
     }
 
@@ -1096,7 +1110,7 @@ impl Store {
         status_date: &str,
         source: &str,
     ) -> Result<OutcomeEffect> {
-        let now = now_utc();
+        let now = self.stamp();
         let n = self
             .conn
             .prepare_cached(
@@ -1108,30 +1122,27 @@ impl Store {
         if n == 0 {
             return Ok(OutcomeEffect::AlreadyRecorded);
         }
-        let current: Option<(String, String)> = self
+        // One statement: insert, or update only when the new status is later
+        // (date, then journey rank; `status_rank` in SQL).
+        let n = self
             .conn
-            .prepare_cached("SELECT status, status_date FROM outcomes WHERE invitation_id = ?1")
-            .and_then(|mut st| {
-                st.query_row(params![invitation_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
-            .map_err(self.e())?;
-        let newer = match &current {
-            None => true,
-            Some((s, d)) => (status_date, status_rank(status)) > (d.as_str(), status_rank(s)),
-        };
-        if !newer {
-            return Ok(OutcomeEffect::HistoryOnly);
-        }
-        self.conn
             .prepare_cached(
                 "INSERT INTO outcomes (invitation_id, status, status_date, recorded) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (invitation_id) DO UPDATE SET status = excluded.status,
-                   status_date = excluded.status_date, recorded = excluded.recorded",
+                   status_date = excluded.status_date, recorded = excluded.recorded
+                 WHERE excluded.status_date > outcomes.status_date
+                    OR (excluded.status_date = outcomes.status_date
+                        AND ?5 > CASE outcomes.status WHEN 'expressed_interest' THEN 1 WHEN 'ineligible' THEN 2
+                                 WHEN 'consented' THEN 3 WHEN 'randomised' THEN 4 WHEN 'withdrawn' THEN 5
+                                 ELSE 0 END)",
             )
-            .and_then(|mut st| st.execute(params![invitation_id, status, status_date, now]))
+            .and_then(|mut st| st.execute(params![invitation_id, status, status_date, now, status_rank(status)]))
             .map_err(self.e())?;
-        Ok(OutcomeEffect::Current)
+        Ok(if n == 1 {
+            OutcomeEffect::Current
+        } else {
+            OutcomeEffect::HistoryOnly
+        })
     }
 
     /// Record a return-to-sender against an invitation (the first report wins;
@@ -1149,7 +1160,7 @@ impl Store {
                 "INSERT OR IGNORE INTO returns (invitation_id, reason, return_date, recorded, source)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )
-            .and_then(|mut st| st.execute(params![invitation_id, reason, return_date, now_utc(), source]))
+            .and_then(|mut st| st.execute(params![invitation_id, reason, return_date, self.stamp(), source]))
             .map_err(self.e())?;
         Ok(if n == 1 {
             ReturnEffect::Recorded
@@ -1165,7 +1176,7 @@ impl Store {
             .prepare_cached(
                 "INSERT OR IGNORE INTO enrolled (study, study_token, added, source) VALUES (?1, ?2, ?3, ?4)",
             )
-            .and_then(|mut st| st.execute(params![study, &token[..], now_utc(), source]))
+            .and_then(|mut st| st.execute(params![study, &token[..], self.stamp(), source]))
             .map_err(self.e())?;
         Ok(n == 1)
     }
@@ -1277,10 +1288,12 @@ impl Store {
 }
 
 fn found(r: &rusqlite::Row<'_>) -> rusqlite::Result<FoundInvitation> {
+    let t = r.get_ref(3)?.as_blob()?;
     Ok(FoundInvitation {
         id: r.get(0)?,
         study: r.get(1)?,
         batch_id: r.get(2)?,
+        study_token: <TokenBytes>::try_from(t).unwrap_or([0; 32]),
     })
 }
 

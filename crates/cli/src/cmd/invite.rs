@@ -30,7 +30,7 @@ trialink invite --store service.sqlite --key master.key --cohort cohort.csv \\\n
 --registry bpor.tokens.csv --enrolled enrolled.tokens.csv --qa-seeds qa_seeds.csv\n\n\
 The request file format is documented in fixtures/requests/example.toml.")]
 pub struct Args {
-    /// The service store (created on first use).
+    /// The service store, created on first use (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
     #[arg(long, value_name = "DB")]
     pub store: Option<PathBuf>,
     /// The service's master key file.

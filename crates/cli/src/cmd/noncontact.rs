@@ -29,7 +29,7 @@ pub enum NoncontactCommand {
 trialink noncontact add --store service.sqlite --key master.key --input objections.csv\n\n\
 The store is created on first use (default path: $TRIALINK_STORE, else ./trialink-store.sqlite).")]
 pub struct AddArgs {
-    /// The service store (created on first use).
+    /// The service store, created on first use (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
     #[arg(long, value_name = "DB")]
     pub store: Option<PathBuf>,
     /// The service's master key file.
@@ -65,7 +65,7 @@ pub struct AddArgs {
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  trialink noncontact count --store service.sqlite")]
 pub struct CountArgs {
-    /// The service store.
+    /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
     #[arg(long, value_name = "DB")]
     pub store: Option<PathBuf>,
 }
@@ -91,6 +91,17 @@ pub fn open_store(p: Option<&Path>) -> Result<store::Store, CliError> {
         eprintln!("note: batch {b} was interrupted after its file was in place; it has been completed");
     }
     Ok(s)
+}
+
+/// Open an existing store (for commands that only add to what `invite`
+/// recorded): a missing file is an error, not a new store.
+pub fn open_existing_store(p: Option<&Path>) -> Result<store::Store, CliError> {
+    let path = p.map(Path::to_path_buf).unwrap_or_else(store::default_path);
+    if !path.exists() {
+        return Err(CliError::new(format!("no store at {}", path.display()))
+            .hint("pass the --store that `trialink invite` used"));
+    }
+    open_store(Some(&path))
 }
 
 /// Load a master key: a key file that names a scope is a derived key, refused.

@@ -1,7 +1,7 @@
 //! `trialink returns`: record the mailer's return-to-sender file (DESIGN §1
 //! step 5).
 
-use crate::cmd::noncontact::open_store;
+use crate::cmd::noncontact::open_existing_store;
 use crate::cmd::pseudonymise::tab_err;
 use crate::cmd::uptake::{feedback_error, write_notes};
 use crate::error::CliResult;
@@ -19,7 +19,7 @@ use tabular::{FileRecord, Manifest, RowCounts};
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  trialink returns --store service.sqlite --input rts-2026-11-28.csv")]
 pub struct Args {
-    /// The service store.
+    /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
     #[arg(long, value_name = "DB")]
     pub store: Option<PathBuf>,
     /// Return-to-sender CSV (`reference`, `reason`, `date`).
@@ -28,7 +28,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> CliResult {
-    let mut store = open_store(a.store.as_deref())?;
+    let mut store = open_existing_store(a.store.as_deref())?;
     let (c, notes, input) =
         recruitment::feedback::record_returns(&mut store, &a.input).map_err(feedback_error)?;
     let written = write_notes(&a.input, ".returns.csv", &notes)?;

@@ -1,6 +1,6 @@
 //! `trialink uptake`: record a trial's uptake feedback (DESIGN §1 step 4).
 
-use crate::cmd::noncontact::{load_master, open_store};
+use crate::cmd::noncontact::{load_master, open_existing_store};
 use crate::cmd::pseudonymise::tab_err;
 use crate::error::{CliError, CliResult};
 use recruitment::feedback::{self, FeedbackError, Note};
@@ -27,7 +27,7 @@ use tabular::{FileRecord, KeyRecord, Manifest, OutputMode, RowCounts};
 trialink uptake --store service.sqlite --key master.key --study galleri-2 --input uptake.tokens.csv\n\n\
 Several --input files may be given (e.g. rows by reference and rows by token).")]
 pub struct Args {
-    /// The service store.
+    /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
     #[arg(long, value_name = "DB")]
     pub store: Option<PathBuf>,
     /// The service's master key file.
@@ -74,7 +74,7 @@ pub fn run(a: Args) -> CliResult {
         CliError::new(format!("--study `{}` is not a valid study id", a.study))
             .hint("study ids are lowercase letters, digits and `:._-`, as in the request file")
     })?;
-    let mut store = open_store(a.store.as_deref())?;
+    let mut store = open_existing_store(a.store.as_deref())?;
     if !store.study_exists(&a.study).map_err(CliError::new)? {
         return Err(
             CliError::new(format!("study `{}` has no invitations in this store", a.study))
