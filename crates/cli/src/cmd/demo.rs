@@ -423,10 +423,27 @@ pub fn run(a: Args) -> CliResult {
     d.run(&["audit", "--report", &a.out.join("week1").display().to_string()])?;
     d.run(&["audit", "--report", &fd])?;
 
+    // Uptake by arm, as published (disclosure-controlled).
+    if let Ok(text) = std::fs::read_to_string(final_dir.join("uptake_by_arm.csv")) {
+        d.say("summary", "uptake by SWAT arm, as published");
+        for line in text.lines() {
+            println!("    {}", line.replace(',', "  "));
+        }
+    }
+    let mut html: Vec<String> = std::fs::read_dir(&final_dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "html"))
+                .map(|p| p.display().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    html.sort();
     let secs = d.started.elapsed().as_secs_f64();
     let summary = format!(
         "\nDone in {secs:.1} s. Everything is under {out}:\n\
-         \x20 {out}/report/        the published reports (CSV, Markdown, HTML) — open {out}/report/index.html\n\
+         \x20 {out}/report/        the published reports (CSV, Markdown, HTML)\n\
          \x20 {out}/week1/         the week-1 release the final one was audited against\n\
          \x20 {out}/work/keys/     test-only keys (master, registry, trial)\n\
          \x20 {out}/work/synth/    the synthetic population and ground truth (identifiable, synthetic)\n\
@@ -435,6 +452,13 @@ pub fn run(a: Args) -> CliResult {
          \x20 {out}/work/service/  the service store (tokens and coarse demographics only) and linkage\n\
          \x20 {out}/work/mailer/   the minimised invitation batch and the returns file\n",
         out = a.out.display()
+    );
+    let summary = format!(
+        "{summary}\nOpen the HTML reports in a browser:\n{}\n",
+        html.iter()
+            .map(|h| format!("  {h}"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     println!("{summary}");
     d.transcript.push_str(&summary);

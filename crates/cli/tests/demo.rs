@@ -1,0 +1,318 @@
+//! End-to-end: `trialink demo` on a small population, checking the promises
+//! no single command can check (issue 8): no leak, nothing lost, suppression
+//! holds, determinism, disclosure.
+
+mod common;
+use common::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const PEOPLE: &str = "20000";
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    walk(dir, &mut v);
+    v.sort();
+    v
+}
+
+fn read_csv(p: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::ReaderBuilder::new().flexible(true).from_path(p).unwrap();
+    let h = r.headers().unwrap().iter().map(str::to_string).collect();
+    let rows = r
+        .records()
+        .map(|x| x.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    (h, rows)
+}
+
+fn col(h: &[String], name: &str) -> usize {
+    h.iter()
+        .position(|x| x == name)
+        .unwrap_or_else(|| panic!("no column {name} in {h:?}"))
+}
+
+/// Statisticians whose names are also surnames: the reports name their
+/// methods (Wilson interval, Fisher's exact test, …), which is not a leak.
+const METHOD_NAMES: &[&str] = &["Wilson", "Fisher", "Pearson", "Clopper", "Newcombe", "Haldane"];
+
+/// The population's identifiers, by kind.
+struct Identifiers {
+    exact: BTreeSet<String>, // NHS numbers, DOBs, postcodes, mobiles, emails
+    names: BTreeSet<String>, // family names of 6+ letters, matched as whole words
+}
+
+fn identifiers(synth: &Path) -> Identifiers {
+    let mut exact = BTreeSet::new();
+    let mut names = BTreeSet::new();
+    for f in ["cohort.csv", "registry.csv", "enrolled.csv", "objections.csv"] {
+        let (h, rows) = read_csv(&synth.join(f));
+        for r in &rows {
+            for (i, name) in h.iter().enumerate() {
+                let v = r.get(i).map(|s| s.trim()).unwrap_or("");
+                if v.is_empty() {
+                    continue;
+                }
+                match name.as_str() {
+                    "nhs_number" | "date_of_birth" | "postcode" | "mobile" | "email" if v.len() >= 6 => {
+                        exact.insert(v.to_string());
+                    }
+                    "family_name"
+                        if v.len() >= 6
+                            && v.chars().all(char::is_alphabetic)
+                            && !METHOD_NAMES.contains(&v) =>
+                    {
+                        names.insert(v.to_string());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Identifiers { exact, names }
+}
+
+fn run_demo(out: &Path) -> std::process::Output {
+    let o = run(&[
+        "demo",
+        "--out",
+        out.to_str().unwrap(),
+        "--people",
+        PEOPLE,
+        "--seed",
+        "11",
+    ]);
+    assert!(o.status.success(), "demo failed:\n{}\n{}", stdout(&o), stderr(&o));
+    o
+}
+
+/// Remove wall-clock fields (start/end times, durations) from a manifest.
+fn strip_times(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|k, _| !matches!(k.as_str(), "started" | "finished" | "seconds" | "elapsed_seconds"));
+            m.values_mut().for_each(strip_times);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_times),
+        _ => {}
+    }
+}
+
+/// Manifests with their timestamps removed, for byte comparison.
+fn normalised(p: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(p).unwrap();
+    if p.extension().is_some_and(|e| e == "key") {
+        // `# created:` records when the file was written
+        let text = String::from_utf8(bytes).unwrap();
+        return text
+            .lines()
+            .filter(|l| !l.starts_with("# created:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .into_bytes();
+    }
+    if p.to_string_lossy().ends_with(".manifest.json") {
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        strip_times(&mut v);
+        return serde_json::to_vec(&v).unwrap();
+    }
+    bytes
+}
+
+#[test]
+fn demo_end_to_end_promises() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("demo");
+    let o = run_demo(&out);
+    let text = stdout(&o);
+    assert!(
+        text.contains("report/index.html") || text.contains("report"),
+        "{text}"
+    );
+    let work = out.join("work");
+    let synth = work.join("synth");
+    let ids = identifiers(&synth);
+    assert!(ids.exact.len() > 20_000 && ids.names.len() > 50);
+
+    // --- No leak: every file except the identifiable inputs and the batch.
+    let identifiable_inputs: Vec<PathBuf> = vec![
+        synth.clone(),
+        work.join("trial/feedback.csv"),
+        work.join("trial/feedback-week1.csv"),
+        work.join("trial/feedback-week2.csv"),
+    ];
+    let all = files(&out);
+    let batch: Vec<&PathBuf> = all.iter().filter(|p| p.ends_with("invitations.csv")).collect();
+    assert_eq!(batch.len(), 1, "one invitation batch");
+    // One Aho-Corasick automaton over every identifier; names must match as
+    // whole words (a short name may occur inside base64 or a longer word).
+    let needles: Vec<&String> = ids.exact.iter().chain(ids.names.iter()).collect();
+    let n_exact = ids.exact.len();
+    let ac = aho_corasick::AhoCorasick::new(&needles).unwrap();
+    let mut scanned = 0;
+    for f in &all {
+        if identifiable_inputs.iter().any(|i| f.starts_with(i)) || batch.contains(&f) {
+            continue;
+        }
+        let bytes = std::fs::read(f).unwrap();
+        for m in ac.find_overlapping_iter(&bytes) {
+            let id = m.pattern().as_usize();
+            if id < n_exact {
+                panic!(
+                    "{} contains an identifier ({} chars)",
+                    f.display(),
+                    needles[id].len()
+                );
+            }
+            let before = m.start().checked_sub(1).map(|i| bytes[i]);
+            let after = bytes.get(m.end()).copied();
+            let boundary = |c: Option<u8>| c.is_none_or(|c| !c.is_ascii_alphanumeric());
+            assert!(
+                !(boundary(before) && boundary(after)),
+                "{} contains a family name",
+                f.display()
+            );
+        }
+        scanned += 1;
+    }
+    assert!(scanned > 20, "scanned {scanned} files");
+
+    // The batch holds only its channel's columns (postal in the demo).
+    let (h, rows) = read_csv(batch[0]);
+    let mut expected = vec!["reference", "template", "given_name", "family_name"];
+    expected.extend([
+        "address_line_1",
+        "address_line_2",
+        "address_line_3",
+        "address_line_4",
+        "address_line_5",
+        "postcode",
+    ]);
+    assert_eq!(h, expected);
+    assert!(rows.len() > 100);
+
+    // --- Nothing lost: every manifest balances.
+    let mut manifests = 0;
+    for f in all
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".manifest.json"))
+    {
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+        let r = &m["rows"];
+        let (i, o, j) = (
+            r["in"].as_u64().unwrap(),
+            r["out"].as_u64().unwrap(),
+            r["rejected"].as_u64().unwrap(),
+        );
+        assert_eq!(i, o + j, "{}: in != out + rejected", f.display());
+        let by: u64 = r["rejected_by_reason"]
+            .as_object()
+            .map(|m| m.values().map(|v| v.as_u64().unwrap()).sum())
+            .unwrap_or(0);
+        assert_eq!(by, j, "{}: reasons do not add up", f.display());
+        manifests += 1;
+    }
+    assert!(manifests >= 8, "{manifests} manifests");
+
+    // --- Suppression holds: nobody excluded is in the batch. The batch has no
+    // NHS numbers, so match batch rows to cohort people by name + address.
+    let (ch, crows) = read_csv(&synth.join("cohort.csv"));
+    let key = |r: &Vec<String>, h: &[String]| {
+        format!(
+            "{}|{}|{}|{}",
+            r[col(h, "given_name")],
+            r[col(h, "family_name")],
+            r[col(h, "address_line_1")],
+            r[col(h, "postcode")]
+        )
+    };
+    let mut by_contact: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, r) in crows.iter().enumerate() {
+        by_contact.insert(key(r, &ch), i);
+    }
+    // Forbidden cohort rows: flagged people, and people on the objection or
+    // enrolled lists whose list row is error-free (ground truth says which).
+    let mut forbidden: BTreeSet<usize> = BTreeSet::new();
+    for (i, r) in crows.iter().enumerate() {
+        for flag in [
+            "deceased",
+            "armed_forces",
+            "prison",
+            "s_flag",
+            "national_data_opt_out",
+        ] {
+            let v = &r[col(&ch, flag)];
+            if v == "1" || v == "true" {
+                forbidden.insert(i);
+            }
+        }
+    }
+    let (th, trows) = read_csv(&synth.join("truth.csv"));
+    let mut listed = 0;
+    for r in &trows {
+        let file = &r[col(&th, "file")];
+        let cohort_row = &r[col(&th, "cohort_row")];
+        if (file == "objections" || file == "enrolled")
+            && !cohort_row.is_empty()
+            && r[col(&th, "errors")].is_empty()
+        {
+            forbidden.insert(cohort_row.parse::<usize>().unwrap() - 1);
+            listed += 1;
+        }
+    }
+    assert!(listed > 50, "{listed} listed people");
+    let mut matched = 0;
+    for r in &rows {
+        if let Some(&i) = by_contact.get(&key(r, &h)) {
+            matched += 1;
+            assert!(
+                !forbidden.contains(&i),
+                "an excluded person (cohort row {}) was invited",
+                i + 1
+            );
+        }
+    }
+    assert!(
+        matched as f64 > 0.9 * rows.len() as f64,
+        "matched {matched} of {}",
+        rows.len()
+    );
+
+    // --- Disclosure: the demo audited its reports; audit them again here.
+    for rep in ["report", "week1"] {
+        let o = run(&["audit", "--report", out.join(rep).to_str().unwrap()]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "audit of {rep}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+    }
+
+    // --- Determinism: a second run into the same directory writes the same bytes.
+    let before: BTreeMap<PathBuf, Vec<u8>> = all
+        .iter()
+        .filter(|p| !p.to_string_lossy().ends_with(".sqlite") && !p.to_string_lossy().contains(".sqlite-"))
+        .map(|p| (p.clone(), normalised(p)))
+        .collect();
+    run_demo(&out);
+    for (p, bytes) in &before {
+        if p.ends_with("TRANSCRIPT.txt") {
+            continue; // holds the elapsed time
+        }
+        assert!(p.exists(), "{} missing on the second run", p.display());
+        assert!(normalised(p) == *bytes, "{} differs between runs", p.display());
+    }
+}
