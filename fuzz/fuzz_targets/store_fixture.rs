@@ -18,8 +18,15 @@ pub fn with<R>(data: &[u8], f: impl FnOnce(&mut Fixture) -> R) -> R {
         let dir = std::env::temp_dir().join(format!("trialink-fuzz-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("scratch dir");
         let store = store::Store::open(&dir.join("store.sqlite")).expect("store opens");
-        store.connection().execute_batch("PRAGMA synchronous = OFF;").expect("pragma");
-        Mutex::new(Fixture { store, input: dir.join("rows.csv"), master: pseudonym::Key::from_bytes([7; 32]) })
+        store
+            .connection()
+            .execute_batch("PRAGMA synchronous = OFF;")
+            .expect("pragma");
+        Mutex::new(Fixture {
+            store,
+            input: dir.join("rows.csv"),
+            master: pseudonym::Key::from_bytes([7; 32]),
+        })
     });
     let mut fx = m.lock().unwrap_or_else(|e| e.into_inner());
     std::fs::write(&fx.input, data).expect("write scratch input");
