@@ -504,7 +504,7 @@ fn bad_rows_are_counted_rejects_with_line_numbers() {
 /// Per person: age, female, flags, list membership bits.
 type Spec = Vec<(u16, bool, [bool; 5], u8)>;
 
-fn arb_case() -> impl Strategy<Value = (Spec, u32, u64, u32)> {
+fn arb_case() -> impl Strategy<Value = (Spec, u32, u64, u32, usize)> {
     (
         proptest::collection::vec(
             (
@@ -518,6 +518,7 @@ fn arb_case() -> impl Strategy<Value = (Spec, u32, u64, u32)> {
         1u32..30,
         0u64..i64::MAX as u64,
         1u32..3,
+        0usize..3,
     )
 }
 
@@ -526,7 +527,7 @@ proptest! {
     /// Nobody on the non-contact list, the enrolled list, with an exclusion
     /// flag, or over the frequency cap is ever invited.
     #[test]
-    fn excluded_people_are_never_invited((spec, n, seed, cap) in arb_case()) {
+    fn excluded_people_are_never_invited((spec, n, seed, cap, channel) in arb_case()) {
         let s = Setup::new();
         let people: Vec<Person> = spec
             .iter()
@@ -557,9 +558,10 @@ proptest! {
         }
         let enrolled = s.token_list("enrolled.csv", "trial:galleri-2", "trial:galleri-2", &en);
         let req = format!(
-            "study = \"galleri-2\"\nchannel = \"postal\"\ninvitations = {n}\nseed = {seed}\nas_of = \"2026-11-21\"\n\
+            "study = \"galleri-2\"\nchannel = \"{}\"\ninvitations = {n}\nseed = {seed}\nas_of = \"2026-11-21\"\n\
              [criteria]\nmin_age = 50\nmax_age = 77\n[frequency_cap]\nmax_invitations = {cap}\nwithin_days = 365\n\
-             [quotas]\nby = [\"sex\"]\nproportional = true\n[[arms]]\nname = \"A\"\ntemplate = \"a\"\n"
+             [quotas]\nby = [\"sex\"]\nproportional = true\n[[arms]]\nname = \"A\"\ntemplate = \"a\"\n",
+            ["postal", "sms", "email"][channel]
         );
         let rep = s.run(&mut store, &cohort, &req, "out", None, Some(&enrolled)).unwrap();
         let (_, rows) = read_batch(&rep.batch_file);

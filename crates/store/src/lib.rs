@@ -40,6 +40,11 @@
 //! its temporary and already-renamed secondary files removed). A kill before
 //! step 2 commits leaves only a temporary file, which the next run with the
 //! same output removes.
+//!
+//! Test hook: when `TRIALINK_FAULT_PAUSE_MS` is set, [`Store::publish_batch`]
+//! sleeps that long before and after each rename, widening the windows a
+//! kill test aims at (the CLI's `kill_at_random_points` test uses it). It
+//! changes timing only, never what is written.
 
 #![forbid(unsafe_code)]
 
