@@ -468,3 +468,63 @@ fn kill_mid_run_leaves_the_store_consistent() {
     );
     eprintln!("uptake kill test: {killed_mid} runs killed mid-way");
 }
+
+/// The trial's whole feedback file pseudonymised in one go
+/// (`pseudonymise --allow-blank`): reference rows keep an empty token.
+#[test]
+fn one_file_with_references_and_tokens_matches_the_truth() {
+    let w = world();
+    let d = w.dir.path();
+    let o = run(&[
+        "pseudonymise",
+        "--key",
+        s(&d.join("trial.key")),
+        "--input",
+        s(&d.join("fb.csv")),
+        "--output",
+        s(&d.join("fb.tokens.csv")),
+        "--allow-blank",
+        "--keep",
+        "reference",
+        "--keep",
+        "status",
+        "--keep",
+        "date",
+        "--as-of",
+        "2026-11-21",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let f = d.join("fb.tokens.csv");
+    let o = uptake(&w, &[&f]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let t = &w.truth["expected_uptake"];
+    assert_eq!(
+        count(&out, &f, "matched by reference"),
+        t["matched_by_reference"].as_u64().unwrap(),
+        "{out}"
+    );
+    assert_eq!(
+        count(&out, &f, "matched by token"),
+        t["matched_by_token"].as_u64().unwrap(),
+        "{out}"
+    );
+    assert_eq!(
+        count(&out, &f, "unmatched"),
+        t["unmatched"].as_u64().unwrap(),
+        "{out}"
+    );
+    assert_eq!(
+        count(&out, &f, "QA seed"),
+        t["qa_seed"].as_u64().unwrap(),
+        "{out}"
+    );
+    assert_eq!(count(&out, &f, "rejected"), 0, "{out}");
+    let rejected_by_pseudonymise = std::fs::read_to_string(d.join("fb.tokens.csv.rejects.csv"))
+        .map(|t| t.lines().count() as u64 - 1)
+        .unwrap_or(0);
+    assert_eq!(
+        rejected_by_pseudonymise,
+        t["rejected_when_pseudonymised"].as_u64().unwrap()
+    );
+}
