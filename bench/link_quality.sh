@@ -19,7 +19,7 @@ $T synth --people "$PEOPLE" --seed "$SEED" --out "$W/synth" 2>/dev/null
 $T keys generate --out "$W/master.key" >/dev/null 2>&1
 $T keys derive --from "$W/master.key" --scope registry:bench --out "$W/registry.key" >/dev/null 2>&1
 for side in registry cohort; do
-  $T pseudonymise --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.tok.csv" --as-of 2026-01-01 2>/dev/null
+  $T pseudonymise --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.tok.csv" --as-of 2026-01-01 --with-nhs-token 2>/dev/null
   $T encode --schema "$SCHEMA" --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.clk.csv" 2>/dev/null
   # Put token, clk and blocking side by side, row for row: rows pseudonymise
   # rejected (no usable NHS number or DOB) keep their CLK with an empty token,
@@ -36,11 +36,11 @@ except FileNotFoundError:
 toks = csv.DictReader(open(tok))
 clks = csv.DictReader(open(clk))
 w = csv.writer(open(out, "w", newline=""), lineterminator="\n")
-w.writerow(["token", "clk", "blocking"])
+w.writerow(["token", "nhs_token", "clk", "blocking"])
 for i, c in enumerate(clks):
     line = i + 2
-    t = "" if line in rejected else next(toks)["token"]
-    w.writerow([t, c["clk"], c["blocking"]])
+    t = {"token": "", "nhs_token": ""} if line in rejected else next(toks)
+    w.writerow([t["token"], t["nhs_token"], c["clk"], c["blocking"]])
 PY
 done
 

@@ -21,7 +21,7 @@ fi
 [ -f "$W/registry.key" ] || $T keys derive --from "$W/master.key" --scope registry:bench --out "$W/registry.key" >/dev/null 2>&1
 for side in registry cohort; do
   rm -f "$W/$side".tok.csv* "$W/$side".clk.csv*
-  $T pseudonymise --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.tok.csv" --as-of 2026-01-01 2>/dev/null
+  $T pseudonymise --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.tok.csv" --as-of 2026-01-01 --with-nhs-token 2>/dev/null
   /usr/bin/time -f "%e %U %S" -o "$W/encode_time.txt" $T encode --schema "$SCHEMA" --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.clk.csv" 2>/dev/null
   read -r wall user sys < "$W/encode_time.txt"
   rows=$(($(wc -l < "$W/synth/$side.csv") - 1))
@@ -38,10 +38,10 @@ except FileNotFoundError:
 toks = csv.DictReader(open(tok))
 clks = csv.DictReader(open(clk))
 w = csv.writer(open(out, "w", newline=""), lineterminator="\n")
-w.writerow(["token", "clk", "blocking"])
+w.writerow(["token", "nhs_token", "clk", "blocking"])
 for i, c in enumerate(clks):
-    t = "" if i + 2 in rejected else next(toks)["token"]
-    w.writerow([t, c["clk"], c["blocking"]])
+    t = {"token": "", "nhs_token": ""} if i + 2 in rejected else next(toks)
+    w.writerow([t["token"], t["nhs_token"], c["clk"], c["blocking"]])
 PY
 done
 TRUTH="$W/synth/truth_registry.csv"

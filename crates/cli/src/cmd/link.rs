@@ -19,6 +19,8 @@ use tabular::{sidecar_path, AtomicOutput, FileRecord, Manifest, OutputMode, RowC
 /// tokens are paired first; the remaining rows with CLKs are compared by Dice
 /// within shared blocks, candidates at or above the threshold are ordered by
 /// score (then left row, then right row) and assigned greedily one-to-one.
+/// If both files also carry `nhs_token` (`pseudonymise --with-nhs-token`),
+/// hybrid mode never pairs two rows fuzzily whose NHS tokens differ.
 /// Output columns: `left`, `right`, `method` (`exact` or `fuzzy`), `score`.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
@@ -39,9 +41,10 @@ pub struct Args {
     /// Column whose values identify rows in the output (default: 1-based row numbers).
     #[arg(long, value_name = "NAME")]
     pub id_column: Option<String>,
-    /// Dice threshold for fuzzy matches.
-    #[arg(long, value_name = "T", default_value_t = linkage::DEFAULT_THRESHOLD)]
-    pub threshold: f64,
+    /// Dice threshold for fuzzy matches (default 0.85; 0.80 in hybrid mode
+    /// when both files carry `nhs_token`, whose veto guards precision).
+    #[arg(long, value_name = "T")]
+    pub threshold: Option<f64>,
     /// Blocking passes: `all`, `none`, or a comma-separated list of names.
     #[arg(long, value_name = "SPEC")]
     pub blocking: Option<String>,
@@ -83,6 +86,12 @@ fn load(path: &str, id_column: Option<&str>, want_tokens: bool, want_clks: bool)
     };
     let clk = if want_clks {
         src.optional_column(None, &["clk"], "clk").map_err(tab_err)?
+    } else {
+        None
+    };
+    let nhs = if want_tokens && want_clks {
+        src.optional_column(None, &["nhs_token"], "nhs_token")
+            .map_err(tab_err)?
     } else {
         None
     };
@@ -166,7 +175,15 @@ fn load(path: &str, id_column: Option<&str>, want_tokens: bool, want_clks: bool)
             Some(c) => String::from_utf8_lossy(&rec[c]).into_owned(),
             None => (ids.len() + 1).to_string(),
         });
-        side.push(token, clk_v.as_deref(), &blocks);
+        let nhs_token = match nhs {
+            Some(c) if !rec[c].is_empty() => Some(
+                Token::from_hex_bytes(&rec[c])
+                    .map_err(|_| pos_err(line, &header[c], "expected 64 hexadecimal characters"))?
+                    .0,
+            ),
+            _ => None,
+        };
+        side.push_with_nhs(token, nhs_token, clk_v.as_deref(), &blocks);
     }
     let summary = src.finish().map_err(tab_err)?;
     Ok(Loaded {
@@ -217,7 +234,7 @@ pub fn run(a: Args) -> CliResult {
         "clk" => Mode::ClkOnly,
         _ => Mode::Hybrid,
     };
-    if !(a.threshold > 0.0 && a.threshold <= 1.0) {
+    if a.threshold.is_some_and(|t| !(t > 0.0 && t <= 1.0)) {
         return Err(
             CliError::new("--threshold must be greater than 0 and at most 1").hint("e.g. --threshold 0.8")
         );
@@ -264,9 +281,16 @@ pub fn run(a: Args) -> CliResult {
     if want_clks && left.has_clk != right.has_clk {
         eprintln!("warning: only one file has a `clk` column: fuzzy matching is off");
     }
+    let threshold = a.threshold.unwrap_or(
+        if mode == Mode::Hybrid && left.side.has_nhs_tokens() && right.side.has_nhs_tokens() {
+            linkage::DEFAULT_THRESHOLD_WITH_NHS
+        } else {
+            linkage::DEFAULT_THRESHOLD
+        },
+    );
     let cfg = Config {
         mode,
-        threshold: a.threshold,
+        threshold,
         blocking: blocking.clone(),
     };
     let (matches, stats) = link(&left.side, &right.side, &cfg)
@@ -302,7 +326,7 @@ pub fn run(a: Args) -> CliResult {
     manifest.option("right", a.right.clone());
     manifest.option("output", a.output.clone());
     manifest.option("id_column", a.id_column.clone());
-    manifest.option("threshold", a.threshold);
+    manifest.option("threshold", threshold);
     manifest.option("mode", a.mode.clone());
     manifest.option(
         "blocking",
@@ -325,6 +349,7 @@ pub fn run(a: Args) -> CliResult {
         "fuzzy": stats.fuzzy,
         "comparisons": stats.comparisons,
         "candidates": stats.candidates,
+        "nhs_vetoed": stats.nhs_vetoed,
         "passes": stats.passes,
         "fuzzy_left_rows": stats.fuzzy_left,
         "fuzzy_right_rows": stats.fuzzy_right,
