@@ -1322,3 +1322,151 @@ fn stdout_to_a_full_device() {
         "a manifest claims a run whose output failed"
     );
 }
+
+/// Commands whose stdout write failure still panics (`println!`), reported to
+/// their owners; `known_stdout_panics` (ignored) checks them strictly.
+const KNOWN_STDOUT_PANICS: &[&str] = &[
+    "keys fingerprint",
+    "noncontact count",
+    "evaluate",
+    "audit --table",
+    "report --input",
+    "demo",
+];
+
+/// Every command, with stdout on a full device (/dev/full): an `error:` and
+/// exit 2 (or success when it prints nothing), never a panic.
+fn stdout_full_cases(only_known: bool) {
+    let c = ctx();
+    let d = tempfile::tempdir().unwrap();
+    let f = |p: &str| fixtures().join(p);
+    let cases: Vec<(&str, Vec<OsString>)> = vec![
+        ("keys fingerprint", os(&[&"keys", &"fingerprint", &s(&c.master)])),
+        (
+            "noncontact count",
+            os(&[&"noncontact", &"count", &"--store", &d.path().join("s.sqlite")]),
+        ),
+        (
+            "pseudonymise --output -",
+            os(&[
+                &"pseudonymise",
+                &"--key",
+                &s(&c.registry),
+                &"--input",
+                &f("pseudonymise/registry.csv"),
+                &"--output",
+                &"-",
+                &"--as-of",
+                &AS_OF,
+            ]),
+        ),
+        (
+            "encode --output -",
+            os(&[
+                &"encode",
+                &"--schema",
+                &f("vectors/clk_schema_blake.json"),
+                &"--key",
+                &s(&c.registry),
+                &"--input",
+                &f("vectors/clk_records.csv"),
+                &"--output",
+                &"-",
+            ]),
+        ),
+        (
+            "filter build --output -",
+            os(&[
+                &"filter",
+                &"build",
+                &"--tokens",
+                &f("vectors/tokens.csv"),
+                &"--fpr",
+                &"0.01",
+                &"--output",
+                &"-",
+            ]),
+        ),
+        (
+            "filter check --output -",
+            os(&[
+                &"filter",
+                &"check",
+                &"--filter",
+                &f("vectors/noncontact.tlbf"),
+                &"--tokens",
+                &f("vectors/tokens.csv"),
+                &"--output",
+                &"-",
+            ]),
+        ),
+        (
+            "link --output -",
+            os(&[
+                &"link",
+                &"--left",
+                &f("vectors/tokens.csv"),
+                &"--right",
+                &f("vectors/tokens.csv"),
+                &"--output",
+                &"-",
+            ]),
+        ),
+        (
+            "evaluate",
+            os(&[
+                &"evaluate",
+                &"--matches",
+                &f("synth/truth_registry.csv"),
+                &"--truth",
+                &f("synth/truth_registry.csv"),
+            ]),
+        ),
+        (
+            "audit --table",
+            os(&[&"audit", &"--table", &f("disclosure/safe_table.csv")]),
+        ),
+        (
+            "report --input",
+            os(&[
+                &"report",
+                &"--input",
+                &f("disclosure/report_input.json"),
+                &"--out",
+                &d.path().join("rep"),
+            ]),
+        ),
+        (
+            "demo",
+            os(&[&"demo", &"--out", &d.path().join("demo"), &"--people", &"1000"]),
+        ),
+    ];
+    let mut problems = Vec::new();
+    for (label, args) in cases {
+        let known = KNOWN_STDOUT_PANICS.contains(&label);
+        if only_known != known || supports(&args).is_err() {
+            continue;
+        }
+        let full = File::options().write(true).open("/dev/full").expect("/dev/full");
+        let r = run_deadline(&args, d.path(), Some(full));
+        if r.code == Some(0) {
+            continue; // printed nothing to stdout, or nothing that failed
+        }
+        problems.extend(check(&format!("{label} > /dev/full"), &r, d.path(), true));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn stdout_failures_are_errors_not_panics() {
+    stdout_full_cases(false);
+    eprintln!("note: known stdout panics (reported): {KNOWN_STDOUT_PANICS:?}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "these commands print with println! and panic when stdout fails (reported to their owners); run with --ignored"]
+fn known_stdout_panics() {
+    stdout_full_cases(true);
+}
