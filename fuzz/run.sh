@@ -42,7 +42,10 @@ for t in "${targets[@]}"; do
     -artifact_prefix="artifacts/$t/" -print_final_stats=1 >"$log" 2>&1
   rc=$?
   # feedback_rows/returns_rows keep a scratch store per fuzz process.
-  rm -rf "${TMPDIR:-/tmp}"/trialink-fuzz-* 2>/dev/null
+  # Only those of fuzz processes that have exited (other streams may run).
+  for d in "${TMPDIR:-/tmp}"/trialink-fuzz-*; do
+    [ -d "$d" ] && ! kill -0 "${d##*-}" 2>/dev/null && rm -rf "$d"
+  done
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
   ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)

@@ -29,6 +29,11 @@ pub fn with<R>(data: &[u8], f: impl FnOnce(&mut Fixture) -> R) -> R {
         })
     });
     let mut fx = m.lock().unwrap_or_else(|e| e.into_inner());
+    // The scratch dir may have been removed under a long run: recreate it
+    // (the open store keeps working on its unlinked file).
+    if let Some(dir) = fx.input.parent() {
+        std::fs::create_dir_all(dir).expect("scratch dir");
+    }
     std::fs::write(&fx.input, data).expect("write scratch input");
     f(&mut fx)
 }

@@ -842,6 +842,7 @@ fn fuzz_regressions() {
     let Ok(rd) = std::fs::read_dir(&dir) else { return };
     let c = ctx();
     let mut problems = Vec::new();
+    let mut ran = 0;
     let mut names: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
     names.sort();
     for f in names {
@@ -907,6 +908,36 @@ fn fuzz_regressions() {
                 &"--out",
                 &d.path().join("b"),
             ])
+        } else if n.starts_with("returns_rows") {
+            os(&[
+                &"returns",
+                &"--store",
+                &d.path().join("s.sqlite"),
+                &"--input",
+                &s(&g),
+            ])
+        } else if n.starts_with("feedback_rows") {
+            os(&[
+                &"uptake",
+                &"--store",
+                &d.path().join("s.sqlite"),
+                &"--key",
+                &s(&c.master),
+                &"--study",
+                &"hostile-1",
+                &"--input",
+                &s(&g),
+            ])
+        } else if n.starts_with("report_input") {
+            os(&[&"report", &"--input", &s(&g), &"--out", &d.path().join("r")])
+        } else if n.starts_with("policy_toml") {
+            os(&[
+                &"audit",
+                &"--table",
+                &fixtures().join("disclosure/safe_table.csv"),
+                &"--policy",
+                &s(&g),
+            ])
         } else {
             eprintln!("note: no CLI route for regression {n}; covered by its fuzz target");
             continue;
@@ -916,8 +947,10 @@ fn fuzz_regressions() {
             continue;
         }
         let r = run_deadline(&args, d.path(), None);
+        ran += 1;
         problems.extend(check(&format!("regression {n}"), &r, d.path(), false));
     }
+    eprintln!("fuzz regressions: {ran} run through the CLI");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
