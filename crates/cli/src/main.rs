@@ -9,6 +9,16 @@
 
 #![forbid(unsafe_code)]
 
+/// `println!` that never panics: a closed pipe or a full disk on stdout ends
+/// the informational output quietly (data outputs report their own write
+/// errors through [`tabular::AtomicOutput`]).
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod cmd;
 mod error;
 mod progress;

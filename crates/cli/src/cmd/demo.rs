@@ -64,7 +64,7 @@ impl Demo {
 
     fn say(&mut self, party: &str, what: &str) {
         let line = format!("\n[{party}] {what}");
-        println!("{line}");
+        outln!("{line}");
         self.transcript.push_str(&line);
         self.transcript.push('\n');
     }
@@ -76,7 +76,7 @@ impl Demo {
             .map(|a| shorten(a, &self.out))
             .collect::<Vec<_>>()
             .join(" ");
-        println!("  $ trialink {shown}");
+        outln!("  $ trialink {shown}");
         let _ = writeln!(self.transcript, "    $ trialink {shown}");
         let o = Command::new(&self.exe)
             .args(args)
@@ -98,7 +98,7 @@ impl Demo {
             .chain(stderr.lines())
             .filter(|l| !l.starts_with("warning: ") || !l.contains("test-only"))
         {
-            println!("    {l}");
+            outln!("    {l}");
         }
         Ok(stdout)
     }
@@ -427,7 +427,7 @@ pub fn run(a: Args) -> CliResult {
     if let Ok(text) = std::fs::read_to_string(final_dir.join("uptake_by_arm.csv")) {
         d.say("summary", "uptake by SWAT arm, as published");
         for line in text.lines() {
-            println!("    {}", line.replace(',', "  "));
+            outln!("    {}", line.replace(',', "  "));
         }
     }
     let mut html: Vec<String> = std::fs::read_dir(&final_dir)
@@ -460,7 +460,7 @@ pub fn run(a: Args) -> CliResult {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    println!("{summary}");
+    outln!("{summary}");
     d.transcript.push_str(&summary);
     std::fs::write(a.out.join("TRANSCRIPT.txt"), &d.transcript)
         .map_err(|e| CliError::new(format!("cannot write the transcript: {e}")))?;

@@ -124,28 +124,38 @@ pub fn run(a: Args) -> CliResult {
     })?;
     pb.finish_and_clear();
     let s = &rep.summary;
-    println!(
+    outln!(
         "batch {} for study {}: {} invitations (requested {}) + {} QA seeds, {} channel",
-        rep.batch_id, s.study, s.invited, s.requested, s.qa_seeds, s.channel
+        rep.batch_id,
+        s.study,
+        s.invited,
+        s.requested,
+        s.qa_seeds,
+        s.channel
     );
-    println!("funnel (cohort rows {}):", s.cohort_rows);
+    outln!("funnel (cohort rows {}):", s.cohort_rows);
     for f in &s.funnel {
-        println!(
+        outln!(
             "  {:<24} {:>10}   remaining {:>10}",
-            f.stage, f.count, f.remaining
+            f.stage,
+            f.count,
+            f.remaining
         );
     }
     if s.shortfall > 0 {
-        println!("shortfall {} — by stratum:", s.shortfall);
+        outln!("shortfall {} — by stratum:", s.shortfall);
         for t in s.strata.iter().filter(|t| t.shortfall > 0) {
-            println!(
+            outln!(
                 "  {:<40} requested {:>7} eligible {:>7} invited {:>7}",
-                t.stratum, t.requested, t.available, t.selected
+                t.stratum,
+                t.requested,
+                t.available,
+                t.selected
             );
         }
     }
-    println!("wrote {}", rep.batch_file.display());
-    println!(
+    outln!("wrote {}", rep.batch_file.display());
+    outln!(
         "summary, manifest and rejects are beside it in {}",
         a.out.display()
     );

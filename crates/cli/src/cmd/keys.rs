@@ -85,7 +85,7 @@ pub fn run(c: KeysCommand) -> CliResult {
                 .map_err(|_| CliError::new("the operating system's random generator failed"))?;
             write(&out, &key, scope.as_ref())?;
             eprintln!("wrote {} (mode 0600)", out.display());
-            println!("{}", key.fingerprint());
+            outln!("{}", key.fingerprint());
         }
         KeysCommand::Derive { from, scope, out } => {
             let scope = parse_scope(&scope)?;
@@ -93,13 +93,13 @@ pub fn run(c: KeysCommand) -> CliResult {
             let key = master.key.derive(&scope);
             write(&out, &key, Some(&scope))?;
             eprintln!("wrote {} for scope {scope} (mode 0600)", out.display());
-            println!("{}", key.fingerprint());
+            outln!("{}", key.fingerprint());
         }
         KeysCommand::Fingerprint { file } => {
             let kf = load(&file)?;
             match &kf.scope {
-                Some(s) => println!("{}  scope {s}", kf.key.fingerprint()),
-                None => println!("{}", kf.key.fingerprint()),
+                Some(s) => outln!("{}  scope {s}", kf.key.fingerprint()),
+                None => outln!("{}", kf.key.fingerprint()),
             }
         }
     }

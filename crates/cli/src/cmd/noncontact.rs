@@ -122,7 +122,7 @@ pub fn run(c: NoncontactCommand) -> CliResult {
         NoncontactCommand::Add(a) => add(*a),
         NoncontactCommand::Count(a) => {
             let s = open_store(a.store.as_deref())?;
-            println!(
+            outln!(
                 "{}",
                 s.noncontact_count().context("counting the non-contact list")?
             );
@@ -238,9 +238,13 @@ fn add(a: AddArgs) -> CliResult {
     if let Some(p) = mpath {
         manifest.write(&p).map_err(tab_err)?;
     }
-    println!(
+    outln!(
         "added {}, already present {}, rejected {} (of {} rows); the non-contact list now holds {}",
-        counts.added, counts.already_present, fin.total, input.rows, total
+        counts.added,
+        counts.already_present,
+        fin.total,
+        input.rows,
+        total
     );
     if fin.total > 0 {
         if let Some(p) = rejects_path {

@@ -533,7 +533,8 @@ fn work(
             }
         }
         for &k in &cols.keep {
-            let _ = w.write_field(&rec[k]);
+            // A person may open a token file: defuse spreadsheet formulae.
+            let _ = w.write_field(tabular::neutralise(&rec[k]));
         }
         let _ = w.write_record(None::<&[u8]>);
         rows_out += 1;

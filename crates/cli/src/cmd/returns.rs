@@ -57,7 +57,7 @@ pub fn run(a: Args) -> CliResult {
     );
     m.write(&tabular::sidecar_path(&a.input, ".returns.manifest.json"))
         .map_err(tab_err)?;
-    println!(
+    outln!(
         "{}: {} rows — recorded {}, already recorded {}, QA seed {}, unknown reference {}, rejected {}",
         a.input.display(),
         c.rows_in,
@@ -68,7 +68,7 @@ pub fn run(a: Args) -> CliResult {
         c.rejected
     );
     if c.qa_seed + c.unknown_reference + c.rejected > 0 {
-        println!("  lines not recorded are listed in {}", written.path);
+        outln!("  lines not recorded are listed in {}", written.path);
     }
     Ok(ExitCode::SUCCESS)
 }

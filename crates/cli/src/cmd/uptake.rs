@@ -123,7 +123,7 @@ pub fn run(a: Args) -> CliResult {
             .insert("manifest_checked".into(), r.manifest_checked.into());
         m.write(&tabular::sidecar_path(input, ".uptake.manifest.json"))
             .map_err(tab_err)?;
-        println!(
+        outln!(
             "{}: {} rows — matched by reference {}, matched by token {}, unmatched {}, QA seed {}, rejected {}",
             input.display(),
             c.rows_in,
@@ -133,9 +133,12 @@ pub fn run(a: Args) -> CliResult {
             c.qa_seed,
             c.rejected
         );
-        println!(
+        outln!(
             "  recorded {}, history only {}, already recorded {}, newly enrolled {}",
-            c.recorded, c.history_only, c.already_recorded, c.enrolled_added
+            c.recorded,
+            c.history_only,
+            c.already_recorded,
+            c.enrolled_added
         );
         total.rows_in += c.rows_in;
         total.rejected += c.rejected;
@@ -144,11 +147,11 @@ pub fn run(a: Args) -> CliResult {
         total.unmatched += c.unmatched;
         total.qa_seed += c.qa_seed;
         if c.unmatched + c.qa_seed + c.rejected > 0 {
-            println!("  lines not matched are listed in {}", notes.path);
+            outln!("  lines not matched are listed in {}", notes.path);
         }
     }
     if a.input.len() > 1 {
-        println!(
+        outln!(
             "total: {} rows — matched {}, unmatched {}, QA seed {}, rejected {}",
             total.rows_in,
             total.matched_by_reference + total.matched_by_token,
