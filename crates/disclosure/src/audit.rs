@@ -192,6 +192,18 @@ pub fn is_safe(interval: Interval, policy: &Policy) -> bool {
 /// `sum(coefficient × variable) op rhs`.
 type Constraint = (Vec<(usize, f64)>, ComparisonOp, f64);
 
+/// Does an interval from the incremental solver need solving from scratch?
+/// Its minimum can only be too high and its maximum too low (see
+/// [`Prepared`]): a narrow interval, or one whose lower bound lies above
+/// the suppression range, may be an artefact.
+fn needs_confirmation(interval: Interval, policy: &Policy) -> bool {
+    let wide = match interval.width() {
+        None => true,
+        Some(w) => w >= policy.min_width(),
+    };
+    !is_safe(interval, policy) || (interval.lo > policy.sensitive_range().1 && !wide)
+}
+
 /// A linear program under construction: variable bounds and constraints.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Lp {
@@ -209,7 +221,7 @@ impl Lp {
         self.constraints.push((terms, op, rhs));
     }
 
-    /// Optimise a linear objective; `Ok(None)` when unbounded.
+    /// Optimise a linear objective from scratch; `Ok(None)` when unbounded.
     fn optimise(
         &self,
         objective: &[(usize, f64)],
@@ -237,14 +249,125 @@ impl Lp {
         }
     }
 
+    /// Solve the feasibility problem once; objectives are then optimised
+    /// incrementally from its basis (see [`Prepared`]).
+    fn prepare(&self) -> Result<Prepared, microlp::Error> {
+        let mut p = Problem::new(OptimizationDirection::Minimize);
+        let vars: Vec<_> = self.bounds.iter().map(|&b| p.add_var(0.0, b)).collect();
+        let z = p.add_var(1.0, (-BIG, BIG));
+        for (terms, op, rhs) in &self.constraints {
+            let t: Vec<_> = terms.iter().map(|&(v, c)| (vars[v], c)).collect();
+            p.add_constraint(t.as_slice(), *op, *rhs);
+        }
+        let base = p.solve()?;
+        Ok(Prepared {
+            base,
+            vars,
+            z,
+            lp: self.clone(),
+        })
+    }
+}
+
+/// Bound of the objective variable; an optimum at it means unbounded.
+const BIG: f64 = 1e10;
+
+/// A solved feasibility problem with a free-standing objective variable
+/// `z` (minimised). Optimising an expression `e` adds `z = e` (or `z = -e`
+/// for a maximum) to a copy of the solved problem — microlp re-solves from
+/// the optimal basis instead of from scratch.
+pub(crate) struct Prepared {
+    lp: Lp,
+    base: microlp::Solution,
+    vars: Vec<microlp::Variable>,
+    z: microlp::Variable,
+}
+
+impl Prepared {
+    fn min(&self, objective: &[(usize, f64)], sign: f64) -> Result<f64, microlp::Error> {
+        let mut terms = vec![(self.z, 1.0)];
+        terms.extend(objective.iter().map(|&(v, c)| (self.vars[v], -sign * c)));
+        match self
+            .base
+            .clone()
+            .add_constraint(terms.as_slice(), ComparisonOp::Eq, 0.0)
+        {
+            // Accept the incremental optimum only at a point that satisfies
+            // every constraint: then the value is attained, so a minimum can
+            // only be overestimated (a narrower interval: conservative).
+            // Unsafe findings are re-solved from scratch (`exact_interval`).
+            Ok(s) if self.feasible(&s) => Ok(s.objective()),
+            Ok(_) => self.scratch(objective, sign),
+            // The base problem is feasible and `z = e` always has a
+            // solution, so this is numerical trouble in the incremental
+            // re-solve: solve from scratch instead.
+            Err(microlp::Error::Infeasible) | Err(microlp::Error::InternalError(_)) => {
+                self.scratch(objective, sign)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Minimum of `sign × objective`, solved from scratch.
+    fn scratch(&self, objective: &[(usize, f64)], sign: f64) -> Result<f64, microlp::Error> {
+        let scaled: Vec<(usize, f64)> = objective.iter().map(|&(v, c)| (v, sign * c)).collect();
+        Ok(self
+            .lp
+            .optimise(&scaled, OptimizationDirection::Minimize)?
+            .unwrap_or(-BIG))
+    }
+
+    /// Does the solution satisfy the bounds and constraints (tolerance 1e-6)?
+    fn feasible(&self, s: &microlp::Solution) -> bool {
+        let x: Vec<f64> = self.vars.iter().map(|&v| *s.var_value(v)).collect();
+        let tol = |v: f64| 1e-6 * (1.0 + v.abs());
+        for (k, &(lo, hi)) in self.lp.bounds.iter().enumerate() {
+            if x[k] < lo - tol(lo) || x[k] > hi + tol(hi) {
+                return false;
+            }
+        }
+        self.lp.constraints.iter().all(|(terms, op, rhs)| {
+            let v: f64 = terms.iter().map(|&(i, c)| c * x[i]).sum();
+            match op {
+                ComparisonOp::Eq => (v - rhs).abs() <= tol(*rhs),
+                ComparisonOp::Le => v <= rhs + tol(*rhs),
+                ComparisonOp::Ge => v >= rhs - tol(*rhs),
+            }
+        })
+    }
+
+    /// The interval solved from scratch (to confirm an unsafe finding).
+    fn exact_interval(&self, objective: &[(usize, f64)]) -> Result<Interval, microlp::Error> {
+        let lo = self.scratch(objective, 1.0)?;
+        let hi = -self.scratch(objective, -1.0)?;
+        let lo = (lo - 1e-6).ceil().max(0.0) as u64;
+        let hi = if hi >= BIG / 2.0 {
+            None
+        } else {
+            Some(((hi + 1e-6).floor().max(0.0) as u64).max(lo))
+        };
+        Ok(Interval { lo, hi })
+    }
+
+    /// Smallest integer value of the expression.
+    fn lower(&self, objective: &[(usize, f64)]) -> Result<u64, microlp::Error> {
+        let lo = self.min(objective, 1.0)?;
+        Ok((lo - 1e-6).ceil().max(0.0) as u64)
+    }
+
+    /// Largest integer value, `None` when unbounded.
+    fn upper(&self, objective: &[(usize, f64)], lo: u64) -> Result<Option<u64>, microlp::Error> {
+        let hi = -self.min(objective, -1.0)?;
+        if hi >= BIG / 2.0 {
+            return Ok(None);
+        }
+        Ok(Some(((hi + 1e-6).floor().max(0.0) as u64).max(lo)))
+    }
+
     /// Integer interval of a linear expression over the polytope.
     fn interval(&self, objective: &[(usize, f64)]) -> Result<Interval, microlp::Error> {
-        let lo = self
-            .optimise(objective, OptimizationDirection::Minimize)?
-            .unwrap_or(0.0);
-        let hi = self.optimise(objective, OptimizationDirection::Maximize)?;
-        let lo = (lo - 1e-6).ceil().max(0.0) as u64;
-        let hi = hi.map(|h| ((h + 1e-6).floor().max(0.0) as u64).max(lo));
+        let lo = self.lower(objective)?;
+        let hi = self.upper(objective, lo)?;
         Ok(Interval { lo, hi })
     }
 }
@@ -412,7 +535,6 @@ pub(crate) fn audit_scoped(
     if releases.is_empty() {
         return Ok(report);
     }
-    let last = releases.last().expect("non-empty");
     let inconsistent = |k: usize| AuditError::Inconsistent {
         study: releases[k].study.clone(),
         sequence: releases[k].sequence,
@@ -422,9 +544,7 @@ pub(crate) fn audit_scoped(
         other => AuditError::Solver(other.to_string()),
     };
     // feasibility first, for a clear error
-    lp.optimise(&[], OptimizationDirection::Minimize)
-        .map_err(|e| map_err(e, releases.len() - 1))?;
-    let _ = last;
+    let lp = lp.prepare().map_err(|e| map_err(e, releases.len() - 1))?;
     for (k, rel) in releases.iter().enumerate() {
         for (t, tab) in rel.tables.iter().enumerate() {
             let s = &tab.spec;
@@ -433,10 +553,13 @@ pub(crate) fn audit_scoped(
                     if !tab.cells[i][j].is_suppressed() || s.is_exempt(j) {
                         continue;
                     }
-                    let interval = lp
-                        .interval(&[(layout[k][t][i][j], 1.0)])
-                        .map_err(|e| map_err(e, k))?;
+                    let obj = [(layout[k][t][i][j], 1.0)];
+                    let mut interval = lp.interval(&obj).map_err(|e| map_err(e, k))?;
                     report.linear_programs += 2;
+                    if needs_confirmation(interval, policy) {
+                        interval = lp.exact_interval(&obj).map_err(|e| map_err(e, k))?;
+                        report.linear_programs += 2;
+                    }
                     report.suppressed_cells += 1;
                     report.findings.push(Finding {
                         study: rel.study.clone(),
@@ -494,8 +617,19 @@ pub(crate) fn audit_scoped(
                             }
                         }
                         let obj = [(layout[k2][t2][i][j], 1.0), (layout[k1][t1][i1][j1], -1.0)];
-                        let interval = lp.interval(&obj).map_err(|e| map_err(e, k2))?;
-                        report.linear_programs += 2;
+                        // the lower bound decides whether the upper is needed
+                        let lo = lp.lower(&obj).map_err(|e| map_err(e, k2))?;
+                        report.linear_programs += 1;
+                        let (smin, _) = policy.sensitive_range();
+                        let mut interval = Interval { lo, hi: None };
+                        if lo >= smin {
+                            interval.hi = lp.upper(&obj, lo).map_err(|e| map_err(e, k2))?;
+                            report.linear_programs += 1;
+                            if needs_confirmation(interval, policy) {
+                                interval = lp.exact_interval(&obj).map_err(|e| map_err(e, k2))?;
+                                report.linear_programs += 2;
+                            }
+                        }
                         report.differences += 1;
                         let safe = is_safe(interval, policy);
                         if !safe {
