@@ -48,8 +48,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod register;
 mod schema;
 
+pub use register::{
+    Approvals, HistoryAction, HistoryRecord, LegalBasis, OutputRoute, RegisterChannel, RegisterRecord,
+    RouteRefusal, StudyEntry, StudyStatus,
+};
 pub use schema::SCHEMA_VERSION;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -136,6 +141,32 @@ pub enum StoreError {
     NotPending {
         /// The batch.
         batch_id: i64,
+    },
+    /// A study register entry (or the operator) is not valid.
+    #[error("study register: {field}: expected {expected}")]
+    InvalidEntry {
+        /// The field, as named in the register's TOML file.
+        field: &'static str,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// Adding a study the register already holds.
+    #[error("study {study} is already in the register")]
+    StudyRegistered {
+        /// The study id.
+        study: String,
+    },
+    /// A study the register does not hold.
+    #[error("study {study} is not in the register")]
+    StudyNotRegistered {
+        /// The study id.
+        study: String,
+    },
+    /// Changing a closed study.
+    #[error("study {study} is closed in the register; a closed entry cannot change")]
+    StudyClosed {
+        /// The study id.
+        study: String,
     },
 }
 

@@ -4,7 +4,7 @@
 //! refused (it was written by a newer trialink).
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Migration `i` takes the store from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -142,5 +142,84 @@ CREATE INDEX releases_study ON releases (study, table_name, released);
     // counts only) kept with each batch, for reports built from the store.
     r#"
 ALTER TABLE batches ADD COLUMN summary TEXT NOT NULL DEFAULT '{}';
+"#,
+    // 2 -> 3: the study register (issue 10): each study's requesting
+    // organisation, approvals, permitted output routes and channels and
+    // retention, with an append-only history written by triggers (so no
+    // change, through trialink or plain SQL, escapes it).
+    r#"
+CREATE TABLE study_register (
+    study                 TEXT PRIMARY KEY,
+    organisation          TEXT NOT NULL,
+    ethics_reference      TEXT NOT NULL,
+    section_251_reference TEXT,
+    dsa_reference         TEXT NOT NULL,
+    dsa_expires           TEXT NOT NULL,
+    registry_basis        TEXT NOT NULL CHECK (registry_basis IN ('none', 'consent', 'section-251')),
+    enrolled_basis        TEXT NOT NULL CHECK (enrolled_basis IN ('none', 'consent', 'section-251')),
+    routes                TEXT NOT NULL,
+    channels              TEXT NOT NULL,
+    retain_until          TEXT NOT NULL,
+    status                TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+    version               INTEGER NOT NULL,
+    changed               TEXT NOT NULL,
+    operator              TEXT NOT NULL CHECK (length(operator) > 0)
+) WITHOUT ROWID;
+
+-- Every state the register entry of a study has had, in order.
+CREATE TABLE study_register_history (
+    seq                   INTEGER PRIMARY KEY AUTOINCREMENT,
+    action                TEXT NOT NULL CHECK (action IN ('add', 'update', 'close')),
+    study                 TEXT NOT NULL,
+    organisation          TEXT NOT NULL,
+    ethics_reference      TEXT NOT NULL,
+    section_251_reference TEXT,
+    dsa_reference         TEXT NOT NULL,
+    dsa_expires           TEXT NOT NULL,
+    registry_basis        TEXT NOT NULL,
+    enrolled_basis        TEXT NOT NULL,
+    routes                TEXT NOT NULL,
+    channels              TEXT NOT NULL,
+    retain_until          TEXT NOT NULL,
+    status                TEXT NOT NULL,
+    version               INTEGER NOT NULL,
+    changed               TEXT NOT NULL,
+    operator              TEXT NOT NULL,
+    UNIQUE (study, version)
+);
+
+CREATE TRIGGER study_register_added AFTER INSERT ON study_register BEGIN
+    INSERT INTO study_register_history (action, study, organisation, ethics_reference, section_251_reference, dsa_reference,
+        dsa_expires, registry_basis, enrolled_basis, routes, channels, retain_until,
+        status, version, changed, operator) VALUES ('add', NEW.study, NEW.organisation, NEW.ethics_reference, NEW.section_251_reference,
+        NEW.dsa_reference, NEW.dsa_expires, NEW.registry_basis, NEW.enrolled_basis, NEW.routes,
+        NEW.channels, NEW.retain_until, NEW.status, NEW.version, NEW.changed, NEW.operator);
+END;
+CREATE TRIGGER study_register_changed AFTER UPDATE ON study_register BEGIN
+    INSERT INTO study_register_history (action, study, organisation, ethics_reference, section_251_reference, dsa_reference,
+        dsa_expires, registry_basis, enrolled_basis, routes, channels, retain_until,
+        status, version, changed, operator)
+    VALUES (CASE WHEN OLD.status = 'open' AND NEW.status = 'closed' THEN 'close' ELSE 'update' END,
+        NEW.study, NEW.organisation, NEW.ethics_reference, NEW.section_251_reference,
+        NEW.dsa_reference, NEW.dsa_expires, NEW.registry_basis, NEW.enrolled_basis, NEW.routes,
+        NEW.channels, NEW.retain_until, NEW.status, NEW.version, NEW.changed, NEW.operator);
+END;
+CREATE TRIGGER study_register_first_version BEFORE INSERT ON study_register
+WHEN NEW.version <> 1 BEGIN
+    SELECT RAISE(ABORT, 'study_register: a new entry starts at version 1');
+END;
+CREATE TRIGGER study_register_next_version BEFORE UPDATE ON study_register
+WHEN NEW.version <> OLD.version + 1 OR NEW.study <> OLD.study BEGIN
+    SELECT RAISE(ABORT, 'study_register: a change keeps the study id and advances the version by one');
+END;
+CREATE TRIGGER study_register_no_delete BEFORE DELETE ON study_register BEGIN
+    SELECT RAISE(ABORT, 'study_register: entries are closed, never deleted');
+END;
+CREATE TRIGGER study_register_history_no_update BEFORE UPDATE ON study_register_history BEGIN
+    SELECT RAISE(ABORT, 'study_register_history is append-only');
+END;
+CREATE TRIGGER study_register_history_no_delete BEFORE DELETE ON study_register_history BEGIN
+    SELECT RAISE(ABORT, 'study_register_history is append-only');
+END;
 "#,
 ];
