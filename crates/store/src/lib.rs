@@ -49,6 +49,7 @@
 #![forbid(unsafe_code)]
 
 pub mod register;
+pub mod register_file;
 mod schema;
 
 pub use register::{
