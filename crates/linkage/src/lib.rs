@@ -17,6 +17,10 @@
 //!    blocking pass (or all pairs, without blocking), scored by Dice, kept at
 //!    or above the threshold, ordered by score descending, then left row, then
 //!    right row, and assigned greedily 1:1 in that order (DESIGN §4.6).
+//!    In hybrid mode a candidate whose two rows both carry an `nhs_token`
+//!    (NHS number alone) and disagree on it is vetoed: a DOB error changes
+//!    `token_nhs_dob` but not `nhs_token`, while two different valid NHS
+//!    numbers almost always mean two people.
 //!
 //! Work is spread over rayon's pool; results do not depend on thread count.
 //! [`evaluate`] gives precision, recall and F1 against ground truth, and
@@ -247,8 +251,14 @@ impl Side {
         }
         self.has_clk.push(clk.is_some() && self.clks.is_some());
         for (name, key) in blocking {
-            let next = self.pass_ids.len() as u16;
-            let id = *self.pass_ids.entry((*name).to_string()).or_insert(next);
+            let id = match self.pass_ids.get(*name) {
+                Some(id) => *id,
+                None => {
+                    let id = self.pass_ids.len() as u16;
+                    self.pass_ids.insert((*name).to_string(), id);
+                    id
+                }
+            };
             self.keys.push((id, *key));
         }
         self.key_start.push(self.keys.len() as u32);
@@ -440,7 +450,9 @@ fn fuzzy_candidates(
         .par_iter()
         .flat_map_iter(|(ls, rs)| {
             let mut found = Vec::new();
-            if rs.len() >= 8 {
+            if rs.len() >= 8 && ls.len() >= 32 {
+                // Gather the block's right rows once so every left row scans
+                // them contiguously with the SIMD kernel.
                 let g = gather(rm, rs.iter().map(|&r| r as usize));
                 for &l in ls {
                     g.scan(
@@ -459,13 +471,19 @@ fn fuzzy_candidates(
                     );
                 }
             } else {
+                // Small block: no gather; one kernel call per pair (the
+                // kernel uses hardware popcount, which plain `count_ones`
+                // here would not: this crate is built without target features).
+                let mut c = [0u32; 1];
                 for &l in ls {
                     let q = lm.row(l as usize);
                     let qp = lm.pop(l as usize);
+                    if qp == 0 {
+                        continue;
+                    }
                     for &r in rs {
-                        let row = rm.row(r as usize);
-                        let c = q.iter().zip(row).map(|(a, b)| (a & b).count_ones()).sum();
-                        let s = dice_from_counts(c, qp, rm.pop(r as usize));
+                        bloom::dice::and_popcounts(q, rm.row(r as usize), rm.stride(), &mut c);
+                        let s = dice_from_counts(c[0], qp, rm.pop(r as usize));
                         if s >= threshold && s > 0.0 {
                             found.push(Cand { score: s, l, r });
                         }
