@@ -80,17 +80,17 @@ pub fn run(args: Args) -> CliResult {
     }
     let report = audit(&releases, &policy).context("auditing")?;
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).expect("audit report serialises")
         );
     } else {
         for f in &report.findings {
             if args.verbose || !f.safe {
-                println!("{}{f}", if f.safe { "ok      " } else { "UNSAFE  " });
+                outln!("{}{f}", if f.safe { "ok      " } else { "UNSAFE  " });
             }
         }
-        println!(
+        outln!(
             "audit: {} release(s), {} suppressed cell(s), {} difference(s) between releases, {} linear programs; policy {} (protects {}..={}, min width {})",
             report.releases,
             report.suppressed_cells,
@@ -110,7 +110,7 @@ pub fn run(args: Args) -> CliResult {
         .hint("republish with `trialink report`, which adds secondary suppression, or suppress more cells"));
     }
     if !args.json {
-        println!("audit passed");
+        outln!("audit passed");
     }
     Ok(ExitCode::SUCCESS)
 }

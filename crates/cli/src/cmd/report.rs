@@ -10,8 +10,8 @@ use crate::cmd::noncontact::open_store;
 use crate::error::{CliError, CliResult, Context};
 use disclosure::{Policy, Release};
 use reports::{
-    Breakdown, Formats, IntervalMethod, Options, ReportInput, ReturnReason, ReturnsData, SwatArm, SwatData,
-    UptakeData, UptakeRow,
+    Breakdown, Formats, FunnelStep, IntervalMethod, Options, ReportInput, ReturnReason, ReturnsData,
+    SelectionData, StratumRow, SwatArm, SwatData, UptakeData, UptakeRow,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -210,7 +210,7 @@ pub fn run(args: Args) -> CliResult {
         p.audit.releases
     );
     for f in files {
-        println!("{}", f.display());
+        outln!("{}", f.display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -276,18 +276,105 @@ fn from_store(store: &store::Store, study: &str, control: Option<&str>) -> Resul
     };
     let invited: u64 = by[0].values().map(|c| c[0]).sum();
     let returned: u64 = by[0].values().map(|c| c[4]).sum();
+    let selection = selection_from_store(store, study)?;
+    let mut by_reason: Vec<ReturnReason> = store
+        .returns_by_reason(study)
+        .context("reading returns")?
+        .into_iter()
+        .map(|(reason, count)| ReturnReason { reason, count })
+        .collect();
+    if by_reason.is_empty() {
+        by_reason.push(ReturnReason {
+            reason: "all reasons".into(),
+            count: returned,
+        });
+    }
     Ok(ReportInput {
         study: study.to_string(),
         as_of: String::new(),
-        selection: None,
+        selection,
         uptake: Some(UptakeData { breakdowns }),
         swat,
-        returns: Some(ReturnsData {
-            invited,
-            by_reason: vec![ReturnReason {
-                reason: "all reasons".into(),
-                count: returned,
-            }],
-        }),
+        returns: Some(ReturnsData { invited, by_reason }),
     })
+}
+
+/// The selection report from the summaries `invite` recorded with each
+/// committed batch of the study (summed over batches): the exclusion funnel
+/// from the eligible population to the invitations, and requested vs actual
+/// per quota stratum.
+fn selection_from_store(store: &store::Store, study: &str) -> Result<Option<SelectionData>, CliError> {
+    let batches = store.batch_summaries(study).context("reading batch summaries")?;
+    if batches.is_empty() {
+        return Ok(None);
+    }
+    let bad = || {
+        CliError::new("the store holds a batch summary this version cannot read")
+            .hint("report with the trialink version that made the batch")
+    };
+    let mut funnel: Vec<(String, u64)> = Vec::new();
+    let mut strata: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let (mut eligible, mut not_selected, mut invited) = (0u64, 0u64, 0u64);
+    for (_, _, json) in &batches {
+        let v: serde_json::Value = serde_json::from_str(json).map_err(|_| bad())?;
+        let steps = v["funnel"].as_array().ok_or_else(bad)?;
+        let cohort_rows = v["cohort_rows"].as_u64().ok_or_else(bad)?;
+        let mut before_exclusions = cohort_rows;
+        for st in steps {
+            let stage = st["stage"].as_str().ok_or_else(bad)?;
+            let count = st["count"].as_u64().ok_or_else(bad)?;
+            match stage {
+                // not people the study could invite: rows rejected and people outside the criteria
+                "rejected" | "not_eligible" => before_exclusions = before_exclusions.saturating_sub(count),
+                "not_selected" => not_selected += count,
+                "invited" => invited += count,
+                _ => match funnel.iter_mut().find(|(r, _)| r == stage) {
+                    Some((_, c)) => *c += count,
+                    None => funnel.push((stage.to_string(), count)),
+                },
+            }
+        }
+        eligible += before_exclusions;
+        for t in v["strata"].as_array().ok_or_else(bad)? {
+            let name = t["stratum"].as_str().ok_or_else(bad)?.to_string();
+            let e = strata.entry(name).or_default();
+            e.0 += t["requested"].as_u64().ok_or_else(bad)?;
+            e.1 += t["selected"].as_u64().ok_or_else(bad)?;
+        }
+    }
+    // Stratum names look like `sex=female|age_band=50-54`.
+    let variables: Vec<String> = strata
+        .keys()
+        .next()
+        .map(|k| {
+            k.split('|')
+                .filter_map(|p| p.split_once('=').map(|(a, _)| a.replace('_', " ")))
+                .collect()
+        })
+        .unwrap_or_default();
+    let rows = strata
+        .into_iter()
+        .map(|(k, (requested, actual))| StratumRow {
+            labels: k
+                .split('|')
+                .map(|p| p.split_once('=').map(|(_, b)| b).unwrap_or(p).to_string())
+                .collect(),
+            requested,
+            actual,
+        })
+        .collect();
+    Ok(Some(SelectionData {
+        cohort: eligible,
+        funnel: funnel
+            .into_iter()
+            .map(|(reason, count)| FunnelStep {
+                reason: reason.replace('_', " "),
+                count,
+            })
+            .collect(),
+        not_selected,
+        invited,
+        strata_variables: variables,
+        strata: rows,
+    }))
 }
