@@ -292,10 +292,18 @@ fn demo_end_to_end_promises() {
     // --- The reports: selection, uptake, SWAT and returns, in three formats.
     for name in ["selection", "uptake", "swat", "returns"] {
         for ext in ["md", "html"] {
-            assert!(out.join("report").join(format!("{name}.{ext}")).exists(), "report/{name}.{ext} missing");
+            assert!(
+                out.join("report").join(format!("{name}.{ext}")).exists(),
+                "report/{name}.{ext} missing"
+            );
         }
     }
-    for csv in ["selection_funnel.csv", "selection_strata.csv", "uptake_by_arm.csv", "returns_by_reason.csv"] {
+    for csv in [
+        "selection_funnel.csv",
+        "selection_strata.csv",
+        "uptake_by_arm.csv",
+        "returns_by_reason.csv",
+    ] {
         assert!(out.join("report").join(csv).exists(), "report/{csv} missing");
     }
 
