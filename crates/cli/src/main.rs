@@ -75,6 +75,9 @@ enum Command {
     Audit(cmd::audit::Args),
     /// Run every flow end to end on synthetic data.
     Demo(cmd::demo::Args),
+    /// Manage the study register (approvals, routes, retention).
+    #[command(subcommand)]
+    Study(cmd::study::StudyCommand),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
         Command::Report(a) => cmd::report::run(a),
         Command::Audit(a) => cmd::audit::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Study(c) => cmd::study::run(c),
     };
     match result {
         Ok(code) => code,

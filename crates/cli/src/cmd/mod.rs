@@ -13,5 +13,6 @@ pub mod noncontact;
 pub mod pseudonymise;
 pub mod report;
 pub mod returns;
+pub mod study;
 pub mod synth;
 pub mod uptake;

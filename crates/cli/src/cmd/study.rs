@@ -1,0 +1,286 @@
+//! `trialink study`: the study register (issue 10). Each study's requesting
+//! organisation, approvals, permitted output routes and channels and
+//! retention date, kept in the service store; every change is made by a
+//! named `--operator` and recorded in an append-only history that
+//! `study show` prints and nothing in trialink can edit.
+
+use crate::cmd::noncontact::{open_existing_store, open_store};
+use crate::error::{CliError, CliResult};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use store::{RegisterRecord, StoreError};
+
+/// Manage the study register.
+#[derive(clap::Subcommand)]
+pub enum StudyCommand {
+    /// Add a study to the register from a TOML file (see
+    /// fixtures/studies/example.toml).
+    Add(ChangeArgs),
+    /// Replace an open study's register entry from a TOML file (the study
+    /// id in the file names the entry).
+    Update(ChangeArgs),
+    /// Show a study's register entry and its full history.
+    Show(ShowArgs),
+    /// List the studies in the register.
+    List(ListArgs),
+    /// Close a study: no further change and no further invitation.
+    Close(CloseArgs),
+}
+
+/// Options for `trialink study add` and `trialink study update`.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  trialink study add --store service.sqlite --operator \"A. Operator\" fixtures/studies/example.toml"
+)]
+pub struct ChangeArgs {
+    /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
+    #[arg(long, value_name = "DB")]
+    pub store: Option<PathBuf>,
+    /// Who makes the change (recorded in the history).
+    #[arg(long, value_name = "NAME")]
+    pub operator: String,
+    /// The study's register entry (TOML).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// Options for `trialink study show`.
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  trialink study show --store service.sqlite TRIAL-001")]
+pub struct ShowArgs {
+    /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
+    #[arg(long, value_name = "DB")]
+    pub store: Option<PathBuf>,
+    /// The study id.
+    #[arg(value_name = "ID")]
+    pub study: String,
+}
+
+/// Options for `trialink study list`.
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  trialink study list --store service.sqlite")]
+pub struct ListArgs {
+    /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
+    #[arg(long, value_name = "DB")]
+    pub store: Option<PathBuf>,
+}
+
+/// Options for `trialink study close`.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  trialink study close --store service.sqlite --operator \"A. Operator\" TRIAL-001"
+)]
+pub struct CloseArgs {
+    /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
+    #[arg(long, value_name = "DB")]
+    pub store: Option<PathBuf>,
+    /// Who closes the study (recorded in the history).
+    #[arg(long, value_name = "NAME")]
+    pub operator: String,
+    /// The study id.
+    #[arg(value_name = "ID")]
+    pub study: String,
+}
+
+pub fn run(c: StudyCommand) -> CliResult {
+    match c {
+        StudyCommand::Add(a) => change(a, true),
+        StudyCommand::Update(a) => change(a, false),
+        StudyCommand::Show(a) => show(a),
+        StudyCommand::List(a) => list(a),
+        StudyCommand::Close(a) => close(a),
+    }
+}
+
+/// Informational output: a closed pipe or a full device ends it quietly.
+fn out(text: &str) {
+    use std::io::Write as _;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(text.as_bytes()).and_then(|()| o.flush());
+}
+
+fn register_error(e: StoreError) -> CliError {
+    let hint = match &e {
+        StoreError::StudyRegistered { .. } => "use `trialink study update` to change an existing entry",
+        StoreError::StudyNotRegistered { .. } => {
+            "`trialink study list` shows the studies in the register; add one with `trialink study add`"
+        }
+        StoreError::StudyClosed { .. } => {
+            "a closed study's entry is final; its history is shown by `trialink study show`"
+        }
+        StoreError::InvalidEntry { .. } => "see fixtures/studies/example.toml for the expected form",
+        _ => "check the --store path and that the file is a trialink store",
+    };
+    CliError::new(e).hint(hint)
+}
+
+fn read_entry(path: &Path) -> Result<store::StudyEntry, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::new(format!("reading {}: {e}", path.display()))
+            .hint("give the path of a study register TOML file")
+    })?;
+    store::register_file::parse_entry(&text, &path.display().to_string())
+        .map_err(|e| CliError::new(e).hint("see fixtures/studies/example.toml for every key, with comments"))
+}
+
+fn change(a: ChangeArgs, add: bool) -> CliResult {
+    // Check the file before touching (or creating) the store.
+    let entry = read_entry(&a.file)?;
+    let mut s = if add {
+        open_store(a.store.as_deref())?
+    } else {
+        open_existing_store(a.store.as_deref())?
+    };
+    let rec = if add {
+        s.study_add(entry, &a.operator)
+    } else {
+        s.study_update(entry, &a.operator)
+    }
+    .map_err(register_error)?;
+    out(&format!(
+        "study {}: {} by {} at {} (version {})\n",
+        rec.entry.study,
+        if add { "added" } else { "updated" },
+        rec.operator,
+        rec.changed,
+        rec.version
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn close(a: CloseArgs) -> CliResult {
+    let mut s = open_existing_store(a.store.as_deref())?;
+    let rec = s.study_close(&a.study, &a.operator).map_err(register_error)?;
+    out(&format!(
+        "study {}: closed by {} at {} (version {})\n",
+        rec.entry.study, rec.operator, rec.changed, rec.version
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe(r: &RegisterRecord) -> String {
+    let e = &r.entry;
+    let a = &e.approvals;
+    let mut t = String::new();
+    let routes = e
+        .routes
+        .iter()
+        .map(|x| format!("{x} ({})", x.number()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let channels = e.channels.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ");
+    let _ = writeln!(t, "study                  {}", e.study);
+    let _ = writeln!(t, "status                 {}", r.status.name());
+    let _ = writeln!(
+        t,
+        "version                {} ({} by {})",
+        r.version, r.changed, r.operator
+    );
+    let _ = writeln!(t, "organisation           {}", e.organisation);
+    let _ = writeln!(t, "ethics_reference       {}", a.ethics_reference);
+    let _ = writeln!(
+        t,
+        "section_251_reference  {}",
+        a.section_251_reference.as_deref().unwrap_or("(none)")
+    );
+    let _ = writeln!(t, "dsa_reference          {}", a.dsa_reference);
+    let _ = writeln!(t, "dsa_expires            {}", a.dsa_expires);
+    let _ = writeln!(t, "registry_basis         {}", a.registry_basis);
+    let _ = writeln!(t, "enrolled_basis         {}", a.enrolled_basis);
+    let _ = writeln!(t, "routes                 {routes}");
+    let _ = writeln!(t, "channels               {channels}");
+    let _ = writeln!(t, "retain_until           {}", e.retain_until);
+    t
+}
+
+fn show(a: ShowArgs) -> CliResult {
+    let s = open_existing_store(a.store.as_deref())?;
+    let rec = s.study_get(&a.study).map_err(register_error)?.ok_or_else(|| {
+        register_error(StoreError::StudyNotRegistered {
+            study: a.study.clone(),
+        })
+    })?;
+    let mut t = describe(&rec);
+    let history = s.study_history(&a.study).map_err(register_error)?;
+    let _ = writeln!(t, "history ({} changes, append-only):", history.len());
+    let _ = writeln!(t, "  seq\tversion\taction\tchanged\toperator\tstatus\tchanges");
+    let mut prev: Option<&RegisterRecord> = None;
+    for h in &history {
+        let r = &h.record;
+        let changes = match prev {
+            None => "-".to_string(),
+            Some(p) => changed_keys(p, r),
+        };
+        let _ = writeln!(
+            t,
+            "  {}\t{}\t{}\t{}\t{}\t{}\t{}",
+            h.seq,
+            r.version,
+            h.action.name(),
+            r.changed,
+            r.operator,
+            r.status.name(),
+            changes
+        );
+        prev = Some(r);
+    }
+    out(&t);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The keys whose values differ between two versions of an entry.
+fn changed_keys(p: &RegisterRecord, r: &RegisterRecord) -> String {
+    let (pa, ra) = (&p.entry.approvals, &r.entry.approvals);
+    let mut keys = Vec::new();
+    let mut diff = |k: &'static str, changed: bool| {
+        if changed {
+            keys.push(k);
+        }
+    };
+    diff("organisation", p.entry.organisation != r.entry.organisation);
+    diff(
+        "approvals.ethics_reference",
+        pa.ethics_reference != ra.ethics_reference,
+    );
+    diff(
+        "approvals.section_251_reference",
+        pa.section_251_reference != ra.section_251_reference,
+    );
+    diff("approvals.dsa_reference", pa.dsa_reference != ra.dsa_reference);
+    diff("approvals.dsa_expires", pa.dsa_expires != ra.dsa_expires);
+    diff("approvals.registry_basis", pa.registry_basis != ra.registry_basis);
+    diff("approvals.enrolled_basis", pa.enrolled_basis != ra.enrolled_basis);
+    diff("routes", p.entry.routes != r.entry.routes);
+    diff("channels", p.entry.channels != r.entry.channels);
+    diff("retain_until", p.entry.retain_until != r.entry.retain_until);
+    diff("status", p.status != r.status);
+    if keys.is_empty() {
+        "(none)".to_string()
+    } else {
+        keys.join(",")
+    }
+}
+
+fn list(a: ListArgs) -> CliResult {
+    let s = open_existing_store(a.store.as_deref())?;
+    let all = s.study_list().map_err(register_error)?;
+    let mut t = String::from("study\tstatus\tversion\tdsa_expires\tretain_until\troutes\torganisation\n");
+    for r in &all {
+        let e = &r.entry;
+        let routes = e.routes.iter().map(|x| x.name()).collect::<Vec<_>>().join(",");
+        let _ = writeln!(
+            t,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            e.study,
+            r.status.name(),
+            r.version,
+            e.approvals.dsa_expires,
+            e.retain_until,
+            routes,
+            e.organisation
+        );
+    }
+    out(&t);
+    Ok(ExitCode::SUCCESS)
+}
