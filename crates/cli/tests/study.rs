@@ -26,13 +26,13 @@ fn add_show_list_update_close_round_trip() {
     let s = p(&store);
     let ex = fixtures().join("studies/example.toml");
     let o = run(&["study", "add", "--store", s, "--operator", "alice", p(&ex)]);
-    assert!(ok(&o).contains("study TRIAL-001: added by alice"));
+    assert!(ok(&o).contains("study trial-001: added by alice"));
 
     let second = d.join("second.toml");
     std::fs::write(
         &second,
         example()
-            .replace("TRIAL-001", "TRIAL-000")
+            .replace("trial-001", "trial-000")
             .replace("Example Clinical Trials Unit", "Second Unit"),
     )
     .unwrap();
@@ -52,9 +52,9 @@ fn add_show_list_update_close_round_trip() {
     assert!(lines[0].starts_with("study\tstatus"));
     assert_eq!(
         lines[1],
-        "TRIAL-000\topen\t1\t2027-03-31\t2032-12-31\tnhs-notification,service-mailer\tSecond Unit"
+        "trial-000\topen\t1\t2027-03-31\t2032-12-31\tnhs-notification,service-mailer\tSecond Unit"
     );
-    assert!(lines[2].starts_with("TRIAL-001\topen\t1\t"));
+    assert!(lines[2].starts_with("trial-001\topen\t1\t"));
 
     // Update: add section 251 support and route 4.
     let updated = d.join("updated.toml");
@@ -77,12 +77,12 @@ fn add_show_list_update_close_round_trip() {
         "bob",
         p(&updated),
     ]));
-    let o = run(&["study", "close", "--store", s, "--operator", "carol", "TRIAL-001"]);
+    let o = run(&["study", "close", "--store", s, "--operator", "carol", "trial-001"]);
     assert!(ok(&o).contains("closed by carol"));
 
-    let shown = ok(&run(&["study", "show", "--store", s, "TRIAL-001"]));
+    let shown = ok(&run(&["study", "show", "--store", s, "trial-001"]));
     for want in [
-        "study                  TRIAL-001",
+        "study                  trial-001",
         "status                 closed",
         "section_251_reference  24/CAG/0002",
         "routes                 service-mailer (2), organisation (4)",
@@ -116,9 +116,9 @@ fn add_show_list_update_close_round_trip() {
     // A closed study cannot change.
     let o = run(&["study", "update", "--store", s, "--operator", "bob", p(&updated)]);
     assert_error(&o, "closed", &[]);
-    let o = run(&["study", "close", "--store", s, "--operator", "bob", "TRIAL-001"]);
+    let o = run(&["study", "close", "--store", s, "--operator", "bob", "trial-001"]);
     assert_error(&o, "closed", &[]);
-    let again = ok(&run(&["study", "show", "--store", s, "TRIAL-001"]));
+    let again = ok(&run(&["study", "show", "--store", s, "trial-001"]));
     assert_eq!(again, shown, "a refused change altered the entry or its history");
 }
 
@@ -138,29 +138,29 @@ fn history_cannot_be_edited_through_the_tool() {
         "alice",
         p(&ex),
     ]));
-    let before = ok(&run(&["study", "show", "--store", s, "TRIAL-001"]));
+    let before = ok(&run(&["study", "show", "--store", s, "trial-001"]));
 
     // Adding again does not overwrite the entry or its history.
     let o = run(&["study", "add", "--store", s, "--operator", "mallory", p(&ex)]);
     assert_error(&o, "already in the register", &[]);
     // Changes need an operator; an empty one is refused.
-    let o = run(&["study", "close", "--store", s, "TRIAL-001"]);
+    let o = run(&["study", "close", "--store", s, "trial-001"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--operator"), "{}", stderr(&o));
-    let o = run(&["study", "close", "--store", s, "--operator", "", "TRIAL-001"]);
+    let o = run(&["study", "close", "--store", s, "--operator", "", "trial-001"]);
     assert_error(&o, "operator", &[]);
     // There is no subcommand that edits or deletes history.
     for sub in ["delete", "edit", "history", "purge-history"] {
-        let o = run(&["study", sub, "--store", s, "TRIAL-001"]);
+        let o = run(&["study", sub, "--store", s, "trial-001"]);
         assert_eq!(o.status.code(), Some(2), "{sub}: {}", stderr(&o));
     }
     // Unknown studies are errors, not empty output.
-    let o = run(&["study", "show", "--store", s, "NOPE"]);
-    assert_error(&o, "NOPE is not in the register", &[]);
-    let o = run(&["study", "close", "--store", s, "--operator", "bob", "NOPE"]);
+    let o = run(&["study", "show", "--store", s, "nope"]);
+    assert_error(&o, "nope is not in the register", &[]);
+    let o = run(&["study", "close", "--store", s, "--operator", "bob", "nope"]);
     assert_error(&o, "not in the register", &[]);
 
-    let after = ok(&run(&["study", "show", "--store", s, "TRIAL-001"]));
+    let after = ok(&run(&["study", "show", "--store", s, "trial-001"]));
     assert_eq!(after, before);
     assert!(after.contains("history (1 changes, append-only):"));
 }

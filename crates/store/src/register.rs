@@ -177,7 +177,8 @@ pub struct Approvals {
 /// entry, without its status and version).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StudyEntry {
-    /// The study id (letters, digits, `.`, `_`, `-`; 1–64 characters).
+    /// The study id (1–64 lowercase letters, digits and `:._-`, as in
+    /// invitation requests).
     pub study: String,
     /// The requesting organisation.
     pub organisation: String,
@@ -320,9 +321,9 @@ fn invalid(field: &'static str, expected: &'static str) -> StoreError {
 }
 
 fn is_study_id(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    // The same ids invitation requests accept: the study id becomes the
+    // scope `trial:<study>`.
+    (1..=64).contains(&s.len()) && pseudonym::Scope::trial(s).is_ok()
 }
 
 fn is_reference(s: &str) -> bool {
@@ -334,7 +335,10 @@ impl StudyEntry {
     /// order (sorted, no repeats).
     pub fn normalise(&mut self) -> Result<()> {
         if !is_study_id(&self.study) {
-            return Err(invalid("study", "1 to 64 letters, digits, '.', '_' or '-'"));
+            return Err(invalid(
+                "study",
+                "1 to 64 lowercase letters, digits and `:._-` (it becomes the scope `trial:<study>`)",
+            ));
         }
         if !is_reference(&self.organisation) {
             return Err(invalid(
@@ -696,7 +700,7 @@ mod tests {
     #[test]
     fn add_get_list_update_close_and_history() {
         let (_d, mut s) = open();
-        let r1 = s.study_add(entry("B-2"), "alice").unwrap();
+        let r1 = s.study_add(entry("b-2"), "alice").unwrap();
         assert_eq!(r1.version, 1);
         assert_eq!(r1.status, StudyStatus::Open);
         // Canonical order, no repeats.
@@ -708,26 +712,26 @@ mod tests {
             r1.entry.channels,
             vec![RegisterChannel::Postal, RegisterChannel::Email]
         );
-        assert_eq!(s.study_get("B-2").unwrap(), Some(r1.clone()));
-        s.study_add(entry("A-1"), "alice").unwrap();
+        assert_eq!(s.study_get("b-2").unwrap(), Some(r1.clone()));
+        s.study_add(entry("a-1"), "alice").unwrap();
         let ids: Vec<_> = s
             .study_list()
             .unwrap()
             .into_iter()
             .map(|r| r.entry.study)
             .collect();
-        assert_eq!(ids, ["A-1", "B-2"]);
+        assert_eq!(ids, ["a-1", "b-2"]);
 
-        let mut e = entry("B-2");
+        let mut e = entry("b-2");
         e.approvals.section_251_reference = Some("24/CAG/0002".into());
         e.routes.push(OutputRoute::Organisation);
         let r2 = s.study_update(e.clone(), "bob").unwrap();
         assert_eq!(r2.version, 2);
-        let r3 = s.study_close("B-2", "carol").unwrap();
+        let r3 = s.study_close("b-2", "carol").unwrap();
         assert_eq!((r3.version, r3.status), (3, StudyStatus::Closed));
-        assert_eq!(s.study_get("B-2").unwrap(), Some(r3.clone()));
+        assert_eq!(s.study_get("b-2").unwrap(), Some(r3.clone()));
 
-        let h = s.study_history("B-2").unwrap();
+        let h = s.study_history("b-2").unwrap();
         let summary: Vec<_> = h
             .iter()
             .map(|x| (x.action, x.record.version, x.record.operator.as_str()))
@@ -744,44 +748,44 @@ mod tests {
         assert_eq!(h[1].record, r2);
         assert_eq!(h[2].record, r3);
         assert!(h.windows(2).all(|w| w[0].seq < w[1].seq));
-        assert_eq!(s.study_history("A-1").unwrap().len(), 1);
+        assert_eq!(s.study_history("a-1").unwrap().len(), 1);
         assert!(s.study_history("nope").unwrap().is_empty());
     }
 
     #[test]
     fn refusals() {
         let (_d, mut s) = open();
-        s.study_add(entry("S1"), "alice").unwrap();
+        s.study_add(entry("s1"), "alice").unwrap();
         assert!(matches!(
-            s.study_add(entry("S1"), "alice"),
+            s.study_add(entry("s1"), "alice"),
             Err(StoreError::StudyRegistered { .. })
         ));
         assert!(matches!(
-            s.study_update(entry("S9"), "alice"),
+            s.study_update(entry("s9"), "alice"),
             Err(StoreError::StudyNotRegistered { .. })
         ));
         assert!(matches!(
-            s.study_close("S9", "alice"),
+            s.study_close("s9", "alice"),
             Err(StoreError::StudyNotRegistered { .. })
         ));
         assert!(matches!(
-            s.study_update(entry("S1"), ""),
+            s.study_update(entry("s1"), ""),
             Err(StoreError::InvalidEntry {
                 field: "operator",
                 ..
             })
         ));
-        s.study_close("S1", "alice").unwrap();
+        s.study_close("s1", "alice").unwrap();
         assert!(matches!(
-            s.study_close("S1", "alice"),
+            s.study_close("s1", "alice"),
             Err(StoreError::StudyClosed { .. })
         ));
         assert!(matches!(
-            s.study_update(entry("S1"), "alice"),
+            s.study_update(entry("s1"), "alice"),
             Err(StoreError::StudyClosed { .. })
         ));
         // Refused changes leave no history.
-        assert_eq!(s.study_history("S1").unwrap().len(), 2);
+        assert_eq!(s.study_history("s1").unwrap().len(), 2);
     }
 
     #[test]
@@ -791,6 +795,7 @@ mod tests {
         let cases: Vec<(&str, Mutate)> = vec![
             ("study", Box::new(|e| e.study = "has space".into())),
             ("study", Box::new(|e| e.study = String::new())),
+            ("study", Box::new(|e| e.study = "Trial-1".into())),
             ("organisation", Box::new(|e| e.organisation = " x".into())),
             (
                 "approvals.ethics_reference",
@@ -816,7 +821,7 @@ mod tests {
             ("channels", Box::new(|e| e.channels.clear())),
         ];
         for (field, f) in cases {
-            let mut e = entry("S1");
+            let mut e = entry("s1");
             f(&mut e);
             match s.study_add(e, "alice") {
                 Err(StoreError::InvalidEntry { field: got, .. }) => assert_eq!(got, field),
@@ -825,7 +830,7 @@ mod tests {
         }
         assert!(s.study_list().unwrap().is_empty());
         // Section 251 basis is fine with a reference.
-        let mut e = entry("S1");
+        let mut e = entry("s1");
         e.approvals.section_251_reference = Some("24/CAG/0002".into());
         e.approvals.enrolled_basis = LegalBasis::Section251;
         s.study_add(e, "alice").unwrap();
@@ -834,15 +839,15 @@ mod tests {
     #[test]
     fn history_is_append_only_and_complete_even_through_sql() {
         let (_d, mut s) = open();
-        s.study_add(entry("S1"), "alice").unwrap();
+        s.study_add(entry("s1"), "alice").unwrap();
         let c = s.connection();
         for q in [
             "UPDATE study_register_history SET operator = 'mallory'",
             "DELETE FROM study_register_history",
             "DELETE FROM study_register",
             "UPDATE study_register SET organisation = 'X'",
-            "UPDATE study_register SET study = 'S2', version = version + 1",
-            "INSERT INTO study_register SELECT 'S3', organisation, ethics_reference, section_251_reference,
+            "UPDATE study_register SET study = 's2', version = version + 1",
+            "INSERT INTO study_register SELECT 's3', organisation, ethics_reference, section_251_reference,
              dsa_reference, dsa_expires, registry_basis, enrolled_basis, routes, channels, retain_until,
              status, 7, changed, operator FROM study_register",
         ] {
@@ -852,7 +857,7 @@ mod tests {
         // A change made with plain SQL is still recorded.
         c.execute_batch("UPDATE study_register SET organisation = 'Other', version = 2, operator = 'sql'")
             .unwrap();
-        let h = s.study_history("S1").unwrap();
+        let h = s.study_history("s1").unwrap();
         assert_eq!(h.len(), 2);
         assert_eq!(h[1].action, HistoryAction::Update);
         assert_eq!(h[1].record.entry.organisation, "Other");
@@ -888,7 +893,7 @@ mod tests {
     fn route_checks() {
         let (_d, mut s) = open();
         let today = d("2026-11-21");
-        let mut e = entry("S1");
+        let mut e = entry("s1");
         e.approvals.registry_basis = LegalBasis::None;
         e.routes = OutputRoute::ALL.to_vec();
         let r = s.study_add(e, "alice").unwrap();
@@ -921,7 +926,7 @@ mod tests {
             .to_string();
         assert!(msg.contains("DSA-0001") && msg.contains("2027-03-31"), "{msg}");
 
-        let mut e = entry("S1");
+        let mut e = entry("s1");
         e.approvals.registry_basis = LegalBasis::None;
         e.approvals.section_251_reference = Some("24/CAG/0002".into());
         e.routes = vec![OutputRoute::Organisation];
@@ -938,7 +943,7 @@ mod tests {
             msg.contains("service-mailer") && msg.contains("permitted: organisation"),
             "{msg}"
         );
-        let r = s.study_close("S1", "carol").unwrap();
+        let r = s.study_close("s1", "carol").unwrap();
         assert!(matches!(
             r.check_route(OutputRoute::Organisation, RegisterChannel::Email, today),
             Err(RouteRefusal::Closed { .. })
@@ -971,22 +976,22 @@ mod tests {
             for (i, op) in ops.iter().enumerate() {
                 let who = format!("op{i}");
                 let res = match op {
-                    0 => s.study_add(entry("S1"), &who),
+                    0 => s.study_add(entry("s1"), &who),
                     1 => {
-                        let mut e = entry("S1");
+                        let mut e = entry("s1");
                         e.organisation = format!("Org {i}");
                         s.study_update(e, &who)
                     }
-                    2 => s.study_close("S1", &who),
-                    _ => s.study_add(entry("S1"), ""),
+                    2 => s.study_close("s1", &who),
+                    _ => s.study_add(entry("s1"), ""),
                 };
                 if let Ok(r) = res {
                     ok.push(r);
                 }
             }
-            let h: Vec<_> = s.study_history("S1").unwrap().into_iter().map(|x| x.record).collect();
+            let h: Vec<_> = s.study_history("s1").unwrap().into_iter().map(|x| x.record).collect();
             prop_assert_eq!(&h, &ok);
-            prop_assert_eq!(s.study_get("S1").unwrap(), ok.last().cloned());
+            prop_assert_eq!(s.study_get("s1").unwrap(), ok.last().cloned());
             for (i, r) in h.iter().enumerate() {
                 prop_assert_eq!(r.version, i as i64 + 1);
             }

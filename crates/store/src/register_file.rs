@@ -3,7 +3,7 @@
 //! names the file, the line and column or the key, and what was expected.
 //!
 //! ```toml
-//! study = "TRIAL-001"
+//! study = "trial-001"
 //! organisation = "Example Clinical Trials Unit"
 //! routes = ["service-mailer", "nhs-notification"]
 //! channels = ["postal", "email"]
@@ -154,7 +154,7 @@ mod tests {
     use super::*;
 
     const GOOD: &str = r#"
-study = "TRIAL-001"
+study = "trial-001"
 organisation = "Example Clinical Trials Unit"
 routes = ["service-mailer", "nhs-notification"]
 channels = ["postal", "email"]
@@ -171,7 +171,7 @@ enrolled_basis = "none"
     #[test]
     fn parses_a_good_file() {
         let e = parse_entry(GOOD, "s.toml").unwrap();
-        assert_eq!(e.study, "TRIAL-001");
+        assert_eq!(e.study, "trial-001");
         assert_eq!(
             e.routes,
             [OutputRoute::NhsNotification, OutputRoute::ServiceMailer]
@@ -205,7 +205,7 @@ enrolled_basis = "none"
             ("2027-03-31", "2027-02-30", "approvals.dsa_expires"),
             ("2032-12-31", "31/12/2032", "retain_until"),
             ("\"consent\"", "\"implied\"", "approvals.registry_basis"),
-            ("\"TRIAL-001\"", "\"TRIAL 001\"", "study"),
+            ("\"trial-001\"", "\"trial 001\"", "study"),
             ("\"consent\"", "\"section-251\"", "approvals.registry_basis"),
         ] {
             let bad = GOOD.replace(from, to);

@@ -47,7 +47,7 @@ pub struct ChangeArgs {
 
 /// Options for `trialink study show`.
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  trialink study show --store service.sqlite TRIAL-001")]
+#[command(after_help = "Example:\n  trialink study show --store service.sqlite trial-001")]
 pub struct ShowArgs {
     /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
     #[arg(long, value_name = "DB")]
@@ -69,7 +69,7 @@ pub struct ListArgs {
 /// Options for `trialink study close`.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Example:\n  trialink study close --store service.sqlite --operator \"A. Operator\" TRIAL-001"
+    after_help = "Example:\n  trialink study close --store service.sqlite --operator \"A. Operator\" trial-001"
 )]
 pub struct CloseArgs {
     /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
