@@ -69,6 +69,35 @@ pub enum InviteError {
         /// Channel.
         channel: &'static str,
     },
+    /// The study's register entry refuses the route, the channel or the
+    /// batch date (study closed, data sharing agreement expired, no
+    /// section 251 support for routes 3 and 4).
+    #[error("refused by the study register: {0}")]
+    Route(#[from] store::RouteRefusal),
+    /// A route other than the service mailer for a study with no register
+    /// entry.
+    #[error("study {study} has no entry in the study register, and output route {route} needs one")]
+    NotRegistered {
+        /// Study.
+        study: String,
+        /// The route asked for.
+        route: store::OutputRoute,
+    },
+    /// Registry prioritisation or enrolled-list suppression for a study
+    /// whose register entry records no legal basis for it.
+    #[error("study {study}: the register records no legal basis ({key} = \"none\") for {purpose}")]
+    NoBasis {
+        /// Study.
+        study: String,
+        /// The register key (`approvals.registry_basis`, `approvals.enrolled_basis`).
+        key: &'static str,
+        /// What was refused.
+        purpose: &'static str,
+    },
+    /// A route the register permits but whose batch trialink cannot yet
+    /// write.
+    #[error("output route {0} is not yet supported by invite (its batch format is not built)")]
+    RouteNotSupported(store::OutputRoute),
     /// QA seeds requested but no file given.
     #[error("the request asks for {0} QA seeds but no QA seeds file was given")]
     NoQaSeedsFile(u32),
@@ -304,6 +333,62 @@ fn contact_columns(
     Ok((contact, required))
 }
 
+/// Check a request against the study register before anything is written:
+/// the route and channel must be permitted, the study open, the data
+/// sharing agreement in force on `today` (or the as-of date, whichever is
+/// later), routes 3 and 4 need section 251 support or consent, and registry
+/// prioritisation / enrolled-list suppression need a recorded basis. A study
+/// with no register entry may use only the service mailer (the behaviour
+/// before the register). Route 1 (NHS notification) is refused until its
+/// batch format is built.
+pub fn check_governance(
+    store: &Store,
+    v: &crate::request::Validated,
+    registry: bool,
+    enrolled: bool,
+    today: Date,
+) -> Result<(), InviteError> {
+    let r = &v.request;
+    let route = v.route;
+    match store.study_get(&r.study)? {
+        None if route == store::OutputRoute::ServiceMailer => {}
+        None => {
+            return Err(InviteError::NotRegistered {
+                study: r.study.clone(),
+                route,
+            })
+        }
+        Some(entry) => {
+            let channel = match r.channel {
+                Channel::Postal => store::RegisterChannel::Postal,
+                Channel::Sms => store::RegisterChannel::Sms,
+                Channel::Email => store::RegisterChannel::Email,
+            };
+            entry.check_route(route, channel, today.max(v.as_of))?;
+            let a = &entry.entry.approvals;
+            let none = store::LegalBasis::None;
+            if registry && a.registry_basis == none {
+                return Err(InviteError::NoBasis {
+                    study: r.study.clone(),
+                    key: "approvals.registry_basis",
+                    purpose: "registry prioritisation (--registry)",
+                });
+            }
+            if enrolled && a.enrolled_basis == none {
+                return Err(InviteError::NoBasis {
+                    study: r.study.clone(),
+                    key: "approvals.enrolled_basis",
+                    purpose: "enrolled-list suppression (--enrolled)",
+                });
+            }
+        }
+    }
+    if route == store::OutputRoute::NhsNotification {
+        return Err(InviteError::RouteNotSupported(route));
+    }
+    Ok(())
+}
+
 /// Run the pipeline and record the batch. See the module docs.
 pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, InviteError> {
     let started = tabular::now_rfc3339();
@@ -319,6 +404,13 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     if r.qa_seeds > 0 && o.qa_seeds.is_none() {
         return Err(InviteError::NoQaSeedsFile(r.qa_seeds));
     }
+    check_governance(
+        store,
+        v,
+        o.registry.is_some(),
+        o.enrolled.is_some(),
+        Date::today_utc(),
+    )?;
     if let Some(b) = store.find_batch(&r.study, r.seed)? {
         return Err(InviteError::AlreadyRun {
             study: r.study.clone(),

@@ -263,6 +263,10 @@ pub struct Request {
     /// Invite people already invited to this study again (default false).
     #[serde(default)]
     pub reinvite: bool,
+    /// Output route (default `service-mailer`): `nhs-notification`,
+    /// `service-mailer`, `org-provider` or `organisation`. Checked against
+    /// the study's register entry before anything is written.
+    pub route: Option<String>,
 }
 
 /// Why a request file was refused.
@@ -301,6 +305,8 @@ pub struct Validated {
     /// Explicit strata `(label, count)`, sorted by label; empty when
     /// proportional or unstratified.
     pub explicit: Vec<(String, u32)>,
+    /// The output route (default service mailer).
+    pub route: store::OutputRoute,
 }
 
 impl Validated {
@@ -365,6 +371,15 @@ fn validate(path: &str, request: Request, today: Date) -> Result<Validated, Requ
     if request.invitations == 0 {
         return Err(bad("invitations", "expected at least 1".into()));
     }
+    let route = match &request.route {
+        None => store::OutputRoute::ServiceMailer,
+        Some(s) => s.parse().map_err(|()| {
+            bad(
+                "route",
+                "expected one of nhs-notification, service-mailer, org-provider, organisation".into(),
+            )
+        })?,
+    };
     let as_of = match &request.as_of {
         Some(s) => Date::parse_iso(s).ok_or_else(|| bad("as_of", "expected a date YYYY-MM-DD".into()))?,
         None => today,
@@ -567,6 +582,7 @@ fn validate(path: &str, request: Request, today: Date) -> Result<Validated, Requ
         as_of,
         dims,
         explicit,
+        route,
     })
 }
 
@@ -603,6 +619,15 @@ fields = ["given_name", "postcode"]
         assert_eq!(v.request.qa_seeds, 2);
         assert_eq!(v.request.frequency_cap.max_invitations, 3);
         assert!(v.dims.is_empty());
+        assert_eq!(v.route, store::OutputRoute::ServiceMailer);
+    }
+
+    #[test]
+    fn route_is_parsed_and_unknown_route_named() {
+        let v = parse("r.toml", &format!("route = \"organisation\"\n{BASE}"), today()).unwrap();
+        assert_eq!(v.route, store::OutputRoute::Organisation);
+        let e = parse("r.toml", &format!("route = \"pigeon\"\n{BASE}"), today()).unwrap_err();
+        assert!(e.to_string().contains("`route`"), "{e}");
     }
 
     #[test]
