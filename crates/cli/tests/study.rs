@@ -217,3 +217,49 @@ fn bad_toml_is_refused_naming_the_key() {
     ]);
     assert_error(&o, "missing.toml", &[]);
 }
+
+#[test]
+fn invite_refuses_a_route_the_register_does_not_permit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let store = d.join("s.sqlite");
+    let s = p(&store);
+    let key = master_key(d);
+    let ex = fixtures().join("studies/example.toml");
+    ok(&run(&[
+        "study",
+        "add",
+        "--store",
+        s,
+        "--operator",
+        "alice",
+        p(&ex),
+    ]));
+    let req = d.join("req.toml");
+    std::fs::write(
+        &req,
+        "study = \"trial-001\"\nroute = \"organisation\"\nchannel = \"postal\"\ninvitations = 5\nseed = 1\nas_of = \"2026-11-21\"\nqa_seeds = 0\n[[arms]]\nname = \"A\"\ntemplate = \"t\"\n",
+    )
+    .unwrap();
+    let out = d.join("out");
+    let o = run(&[
+        "invite",
+        "--store",
+        s,
+        "--key",
+        p(&key),
+        "--cohort",
+        p(&d.join("cohort.csv")),
+        "--request",
+        p(&req),
+        "--out",
+        p(&out),
+    ]);
+    assert_error(&o, "does not permit output route organisation", &[]);
+    assert!(
+        stderr(&o).contains("permitted: nhs-notification,service-mailer"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists(), "a refused invite wrote {}", out.display());
+}

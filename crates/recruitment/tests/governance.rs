@@ -161,6 +161,22 @@ fn register_refusals_come_before_any_file() {
     // Enrolled-list suppression without a basis (the file is never read).
     let missing = t.dir.path().join("enrolled-not-there.csv");
     let e = t.run(None, "c", Some(&missing)).unwrap_err();
+    let text = format!("route = \"service-mailer\"\n{REQ}");
+    let v = request::parse("r.toml", &text, Date::new(2026, 11, 21).unwrap()).unwrap();
+    let today = Date::new(2026, 11, 21).unwrap();
+    let reg = invite::check_governance(&t.store, &v, true, false, today).unwrap_err();
+    assert!(
+        matches!(
+            reg,
+            InviteError::NoBasis {
+                key: "approvals.registry_basis",
+                ..
+            }
+        ),
+        "{reg}"
+    );
+    assert!(reg.to_string().contains("registry prioritisation"), "{reg}");
+    invite::check_governance(&t.store, &v, false, false, today).unwrap();
     assert!(
         matches!(
             e,
