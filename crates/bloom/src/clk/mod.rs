@@ -378,12 +378,13 @@ pub struct TokenCache {
 }
 
 /// Longest token cached (longer ones are hashed every time).
-const CACHE_TOKEN_MAX: usize = 30;
+const CACHE_TOKEN_MAX: usize = 36;
 
-/// A cache key held inline (no pointer to chase on lookup): feature index,
-/// salt index, token length and token bytes.
+/// A cache key held inline (no pointer to chase on lookup) as five words,
+/// so equality is five integer compares rather than a `memcmp` call:
+/// feature index, salt index, token length, then the token bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct CacheKey([u8; 34]);
+struct CacheKey([u64; 5]);
 
 impl CacheKey {
     #[inline]
@@ -391,12 +392,16 @@ impl CacheKey {
         if tok.len() > CACHE_TOKEN_MAX || fidx > u16::MAX as usize || j > u8::MAX as usize {
             return None;
         }
-        let mut k = [0u8; 34];
-        k[0..2].copy_from_slice(&(fidx as u16).to_le_bytes());
-        k[2] = j as u8;
-        k[3] = tok.len() as u8;
-        k[4..4 + tok.len()].copy_from_slice(tok);
-        Some(CacheKey(k))
+        let mut b = [0u8; 40];
+        b[0..2].copy_from_slice(&(fidx as u16).to_le_bytes());
+        b[2] = j as u8;
+        b[3] = tok.len() as u8;
+        b[4..4 + tok.len()].copy_from_slice(tok);
+        let mut w = [0u64; 5];
+        for (i, x) in w.iter_mut().enumerate() {
+            *x = u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        }
+        Some(CacheKey(w))
     }
 }
 
