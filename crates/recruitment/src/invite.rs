@@ -1040,6 +1040,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     extra.insert("invitations".into(), (invitations.len() as u64).into());
     extra.insert("qa_seeds".into(), (qa_records.len() as u64).into());
     extra.insert("channel".into(), channel.name().into());
+    extra.insert("route".into(), v.route.name().into());
     extra.insert(
         "funnel".into(),
         serde_json::to_value(&summary.funnel).expect("funnel serialises"),

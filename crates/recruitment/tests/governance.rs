@@ -216,6 +216,9 @@ fn register_refusals_come_before_any_file() {
         batch.lines().next().unwrap(),
         recruitment::Channel::Postal.columns().join(",")
     );
+    let manifest = rep.batch_file.with_file_name("invitations.csv.manifest.json");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(manifest).unwrap()).unwrap();
+    assert_eq!(m["extra"]["route"], "organisation");
     assert_eq!(t.store.batches().unwrap().len(), 1);
 
     // A closed study makes no more batches.
