@@ -42,9 +42,9 @@ fn hybrid_exact_then_fuzzy_one_to_one() {
     let clks = vector_clks();
     // Left: 6 people. Rows 1-3 have tokens that the right shares; rows 4-6 have no token.
     let mut left = String::from("ref,token,clk\n");
-    for i in 0..6 {
+    for (i, clk) in clks.iter().enumerate().take(6) {
         let t = if i < 3 { tok(i) } else { String::new() };
-        left.push_str(&format!("L{i},{t},{}\n", clks[i]));
+        left.push_str(&format!("L{i},{t},{clk}\n"));
     }
     // Right: the same people in reverse order, plus two others; tokens only for the first three.
     let mut right = String::from("ref,token,clk\n");

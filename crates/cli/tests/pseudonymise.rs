@@ -432,5 +432,5 @@ fn clk_schema_adds_clk_and_blocking_matching_encode() {
         m["rows"]["in"].as_u64().unwrap(),
         m["rows"]["out"].as_u64().unwrap() + m["rows"]["rejected"].as_u64().unwrap()
     );
-    assert!(m["extra"]["clk_schema_digest"].is_string());
+    assert!(m["extra"]["clk_schema_sha256"].is_string());
 }

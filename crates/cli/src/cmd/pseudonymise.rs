@@ -388,7 +388,7 @@ fn clk_part(
     }
     let blocking = !encoder.schema().hardening.blocking.is_empty();
     manifest.option("clk_schema", path.display().to_string());
-    manifest.extra.insert("clk_schema_digest".into(), digest.into());
+    manifest.extra.insert("clk_schema_sha256".into(), digest.into());
     manifest.extra.insert(
         "clk_schema".into(),
         serde_json::to_value(describe).unwrap_or_default(),
