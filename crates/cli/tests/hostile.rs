@@ -1371,14 +1371,7 @@ fn stdout_to_a_full_device() {
 
 /// Commands whose stdout write failure still panics (`println!`), reported to
 /// their owners; `known_stdout_panics` (ignored) checks them strictly.
-const KNOWN_STDOUT_PANICS: &[&str] = &[
-    "keys fingerprint",
-    "noncontact count",
-    "evaluate",
-    "audit --table",
-    "report --input",
-    "demo",
-];
+const KNOWN_STDOUT_PANICS: &[&str] = &[];
 
 /// Every command, with stdout on a full device (/dev/full): an `error:` and
 /// exit 2 (or success when it prints nothing), never a panic.

@@ -55,7 +55,7 @@ pub struct Source {
 /// Header names shown in errors. A name that looks like data (many digits,
 /// an `@`) is not shown: the file may have no header, and its first row must
 /// not leak into a message.
-fn display_header(header: &[String]) -> String {
+pub fn display_header(header: &[String]) -> String {
     header
         .iter()
         .enumerate()

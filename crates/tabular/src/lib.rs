@@ -36,7 +36,7 @@ mod rejects;
 mod time;
 
 pub use error::TabularError;
-pub use input::{InputSummary, Position, Source};
+pub use input::{display_header, InputSummary, Position, Source};
 pub use manifest::{FileRecord, KeyRecord, Manifest, RowCounts};
 pub use output::{sidecar_path, AtomicOutput, OutputMode, OutputSummary, PendingOutput};
 pub use rejects::{FinishedRejects, Rejects};

@@ -141,7 +141,7 @@ pub fn run(a: Args) -> CliResult {
             if missing.len() == 1 { "" } else { "s" },
             missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
             if missing.len() == 1 { "has" } else { "have" },
-            header.join(", ")
+            tabular::display_header(&header)
         ))
         .hint("rename the CSV columns to the schema's feature identifiers, or mark the features \"ignored\": true")
     })?;

@@ -32,12 +32,12 @@ pub fn run(a: Args) -> CliResult {
     let matches = read_pairs(&a.matches)?;
     let truth = read_pairs(&a.truth)?;
     let e = evaluate(&matches, &truth);
-    println!("precision {:.4}", e.precision);
-    println!("recall {:.4}", e.recall);
-    println!("f1 {:.4}", e.f1);
-    println!("true_positives {}", e.true_positives);
-    println!("false_positives {}", e.false_positives);
-    println!("false_negatives {}", e.false_negatives);
+    outln!("precision {:.4}", e.precision);
+    outln!("recall {:.4}", e.recall);
+    outln!("f1 {:.4}", e.f1);
+    outln!("true_positives {}", e.true_positives);
+    outln!("false_positives {}", e.false_positives);
+    outln!("false_negatives {}", e.false_negatives);
     // Per-method precision, when the file says how each pair was matched.
     if let Ok(methods) = read_methods(&a.matches) {
         let truth_set: std::collections::BTreeSet<&(String, String)> = truth.iter().collect();
@@ -48,7 +48,7 @@ pub fn run(a: Args) -> CliResult {
             entry.1 += truth_set.contains(pair) as usize;
         }
         for (m, (n, tp)) in by {
-            println!(
+            outln!(
                 "precision_{m} {:.4} ({tp}/{n})",
                 if n == 0 { 1.0 } else { tp as f64 / n as f64 }
             );
@@ -59,14 +59,14 @@ pub fn run(a: Args) -> CliResult {
         if let Ok(m) = Manifest::read(&mp) {
             if let Some(link) = m.extra.get("link") {
                 if let Some(rr) = link.get("reduction_ratio").and_then(|v| v.as_f64()) {
-                    println!("reduction_ratio {rr:.6}");
+                    outln!("reduction_ratio {rr:.6}");
                 }
                 if let Some(pc) = link
                     .get("evaluation")
                     .and_then(|e| e.get("pair_completeness"))
                     .and_then(|v| v.as_f64())
                 {
-                    println!("pair_completeness {pc:.4}");
+                    outln!("pair_completeness {pc:.4}");
                 }
             }
         }

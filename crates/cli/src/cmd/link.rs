@@ -109,7 +109,7 @@ fn load(path: &str, id_column: Option<&str>, want_tokens: bool, want_clks: bool)
                 (true, false) => "`token`",
                 _ => "`clk`",
             },
-            header.join(", ")
+            tabular::display_header(&header)
         ))
         .hint("link token files from `trialink pseudonymise` and/or CLK files from `trialink encode`"));
     }
@@ -397,11 +397,11 @@ pub fn run(a: Args) -> CliResult {
             .collect();
         let q = blocking_quality(&left.side, &right.side, &blocking, &tpairs, stats.comparisons)
             .map_err(CliError::new)?;
-        println!("precision {:.4}", e.precision);
-        println!("recall {:.4}", e.recall);
-        println!("f1 {:.4}", e.f1);
-        println!("pair_completeness {:.4}", q.pair_completeness);
-        println!("reduction_ratio {:.6}", q.reduction_ratio);
+        outln!("precision {:.4}", e.precision);
+        outln!("recall {:.4}", e.recall);
+        outln!("f1 {:.4}", e.f1);
+        outln!("pair_completeness {:.4}", q.pair_completeness);
+        outln!("reduction_ratio {:.6}", q.reduction_ratio);
         link_facts["evaluation"] = serde_json::json!({
             "truth": t, "precision": e.precision, "recall": e.recall, "f1": e.f1,
             "true_positives": e.true_positives, "false_positives": e.false_positives, "false_negatives": e.false_negatives,
