@@ -241,7 +241,6 @@ fn token_sets_filters_and_synthetic_people_debug_is_redacted() {
 /// `linkage::Side` holds a party's tokens and CLKs. Its derived `Debug`
 /// prints them byte by byte; tokens must not reach logs (DESIGN §2).
 #[test]
-#[ignore = "linkage::Side derives Debug and prints its tokens (reported to the linkage owner); run with --ignored"]
 fn linkage_side_debug_hides_tokens() {
     let mut side = linkage::Side::new(0);
     let token = [0xabu8; 32];

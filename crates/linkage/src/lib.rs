@@ -167,8 +167,9 @@ pub struct LinkStats {
     pub fuzzy_right: usize,
 }
 
-/// One side of a linkage: tokens, CLKs and blocking keys by row.
-#[derive(Debug, Clone, Default)]
+/// One side of a linkage: tokens, CLKs and blocking keys by row. Its
+/// `Debug` shows sizes only, never tokens, CLKs or blocking keys.
+#[derive(Clone, Default)]
 pub struct Side {
     tokens: Vec<Option<[u8; 32]>>,
     nhs_tokens: Vec<Option<[u8; 32]>>,
@@ -180,6 +181,18 @@ pub struct Side {
     /// Flattened (pass, key) per row, with row offsets.
     keys: Vec<(u16, u64)>,
     key_start: Vec<u32>,
+}
+
+impl std::fmt::Debug for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Side")
+            .field("rows", &self.tokens.len())
+            .field("with_token", &self.tokens.iter().filter(|t| t.is_some()).count())
+            .field("with_clk", &self.has_clk.iter().filter(|&&c| c).count())
+            .field("clk_bits", &self.clk_bits)
+            .field("blocking_passes", &self.pass_ids.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Parse a `blocking` cell: `name=hex16;name=hex16`, possibly empty.
