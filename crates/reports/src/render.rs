@@ -846,17 +846,25 @@ pub fn html(report: &Report, kind: ReportKind) -> String {
 
 // ---------------------------------------------------------------- files
 
+/// Write `content` to `path` atomically through [`tabular::AtomicOutput`]:
+/// a fresh, randomly named temporary created with `O_EXCL` in the same
+/// directory (never a predictable `<file>.tmp` that a planted symlink could
+/// redirect), fsynced, then renamed over `path`.
 fn write_atomic(path: &Path, content: &str) -> Result<(), ReportError> {
     let io = |source| ReportError::Io {
         path: path.display().to_string(),
         source,
     };
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    std::fs::write(&tmp, content).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
+    let tab = |e: tabular::TabularError| io(std::io::Error::other(e.to_string()));
+    let name = path.to_str().ok_or_else(|| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the output path is not valid UTF-8",
+        ))
+    })?;
+    let mut out = tabular::AtomicOutput::create(name, tabular::OutputMode::Replace).map_err(tab)?;
+    std::io::Write::write_all(&mut out, content.as_bytes()).map_err(io)?;
+    out.finish().and_then(|p| p.persist()).map_err(tab)?;
     Ok(())
 }
 
