@@ -94,10 +94,6 @@ pub enum InviteError {
         /// What was refused.
         purpose: &'static str,
     },
-    /// A route the register permits but whose batch trialink cannot yet
-    /// write.
-    #[error("output route {0} is not yet supported by invite (its batch format is not built)")]
-    RouteNotSupported(store::OutputRoute),
     /// QA seeds requested but no file given.
     #[error("the request asks for {0} QA seeds but no QA seeds file was given")]
     NoQaSeedsFile(u32),
@@ -175,6 +171,9 @@ pub struct Summary {
     pub study: String,
     /// Channel.
     pub channel: &'static str,
+    /// Output route (`nhs-notification`, `service-mailer`, `org-provider`,
+    /// `organisation`).
+    pub route: &'static str,
     /// Seed.
     pub seed: u64,
     /// As-of date.
@@ -312,10 +311,31 @@ fn path_str(p: &Path) -> Result<&str, InviteError> {
     })
 }
 
+/// The columns of a batch file: route 1 (the NHS notification service)
+/// carries the reference, the template and the NHS number only; routes 2–4
+/// carry the channel's contact fields.
+pub fn batch_columns(route: store::OutputRoute, channel: Channel) -> &'static [&'static str] {
+    match route {
+        store::OutputRoute::NhsNotification => NOTIFICATION_COLUMNS,
+        _ => channel.columns(),
+    }
+}
+
+/// Route 1's batch columns.
+const NOTIFICATION_COLUMNS: &[&str] = &["reference", "template", "nhs_number"];
+
+/// The source columns a batch row takes after `reference` and `template`
+/// (`None`: an optional column the file lacks) and those that must be
+/// usable for a person to be reachable.
 fn contact_columns(
     src: &tabular::Source,
+    route: store::OutputRoute,
     channel: Channel,
 ) -> Result<(Vec<Option<usize>>, Vec<usize>), InviteError> {
+    if route == store::OutputRoute::NhsNotification {
+        let i = src.column(None, &["nhs_number", "nhs_no", "nhsnumber"], "NHS number")?;
+        return Ok((vec![Some(i)], vec![i]));
+    }
     let mut contact = Vec::new();
     let mut required = Vec::new();
     for &c in channel.contact_columns() {
@@ -333,14 +353,24 @@ fn contact_columns(
     Ok((contact, required))
 }
 
+/// A batch cell from a source cell: route 1's NHS number in its normal
+/// form (`None` when it does not parse: the row is unusable), any other
+/// value trimmed.
+fn batch_cell(route: store::OutputRoute, cell: &[u8]) -> Option<Vec<u8>> {
+    if route == store::OutputRoute::NhsNotification {
+        NhsNumber::parse_bytes(cell).ok().map(|n| n.as_bytes().to_vec())
+    } else {
+        Some(cell.trim_ascii().to_vec())
+    }
+}
+
 /// Check a request against the study register before anything is written:
 /// the route and channel must be permitted, the study open, the data
 /// sharing agreement in force on `today` (or the as-of date, whichever is
 /// later), routes 3 and 4 need section 251 support or consent, and registry
 /// prioritisation / enrolled-list suppression need a recorded basis. A study
 /// with no register entry may use only the service mailer (the behaviour
-/// before the register). Route 1 (NHS notification) is refused until its
-/// batch format is built.
+/// before the register).
 pub fn check_governance(
     store: &Store,
     v: &crate::request::Validated,
@@ -382,9 +412,6 @@ pub fn check_governance(
                 });
             }
         }
-    }
-    if route == store::OutputRoute::NhsNotification {
-        return Err(InviteError::RouteNotSupported(route));
     }
     Ok(())
 }
@@ -531,7 +558,8 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         contact: Vec::new(),
         required: Vec::new(),
     };
-    let (contact, required) = contact_columns(&src, channel)?;
+    let route = v.route;
+    let (contact, required) = contact_columns(&src, route, channel)?;
     let cols = Columns {
         contact,
         required,
@@ -794,7 +822,8 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         .map(|(k, &(i, _))| (eligible[i].record, k))
         .collect();
     wanted.sort_unstable();
-    let ncontact = channel.contact_columns().len();
+    let columns = batch_columns(route, channel);
+    let ncontact = columns.len() - 2;
     let mut contact: Vec<Vec<Vec<u8>>> = vec![Vec::new(); chosen.len()];
     let mut src2 = tabular::Source::open(cohort_str)?;
     let mut next = 0;
@@ -811,7 +840,8 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
                 .iter()
                 .map(|c| {
                     c.and_then(|i| rec.get(i))
-                        .map_or(Vec::new(), |v| v.trim_ascii().to_vec())
+                        .and_then(|v| batch_cell(route, v))
+                        .unwrap_or_default()
                 })
                 .collect();
             next += 1;
@@ -830,23 +860,21 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     if let Some(qp) = o.qa_seeds.filter(|_| n_qa > 0) {
         let qs = path_str(qp)?;
         let mut q = tabular::Source::open(qs)?;
-        let (qcontact, qreq) = contact_columns(&q, channel)?;
+        let (qcontact, qreq) = contact_columns(&q, route, channel)?;
         let mut usable: Vec<(u64, Vec<Vec<u8>>)> = Vec::new();
         while q.read(&mut rec)? {
-            if qreq
+            let reachable = qreq
                 .iter()
-                .all(|&i| rec.get(i).is_some_and(|c| !c.trim_ascii().is_empty()))
-            {
-                usable.push((
-                    q.rows(),
-                    qcontact
-                        .iter()
-                        .map(|c| {
-                            c.and_then(|i| rec.get(i))
-                                .map_or(Vec::new(), |v| v.trim_ascii().to_vec())
-                        })
-                        .collect(),
-                ));
+                .all(|&i| rec.get(i).is_some_and(|c| !c.trim_ascii().is_empty()));
+            let cells: Option<Vec<Vec<u8>>> = qcontact
+                .iter()
+                .map(|c| match c.and_then(|i| rec.get(i)) {
+                    Some(v) => batch_cell(route, v),
+                    None => Some(Vec::new()),
+                })
+                .collect();
+            if let (true, Some(cells)) = (reachable, cells) {
+                usable.push((q.rows(), cells));
             }
         }
         let qsum = q.finish()?;
@@ -855,7 +883,10 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
                 path: qs.to_string(),
                 needed: r.qa_seeds,
                 usable: usable.len() as u64,
-                channel: channel.name(),
+                channel: match route {
+                    store::OutputRoute::NhsNotification => "nhs-notification route's (a valid NHS number)",
+                    _ => channel.name(),
+                },
             });
         }
         let mut qrng = select::rng_for(r.seed, "qa-pick");
@@ -886,7 +917,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
             source: std::io::Error::other(e.to_string()),
         }
     };
-    w.write_record(channel.columns()).map_err(werr(&batch_path))?;
+    w.write_record(columns).map_err(werr(&batch_path))?;
     let mut qa_next = 0;
     let mut row: Vec<Vec<u8>> = Vec::with_capacity(2 + ncontact);
     for (p, slot) in slots.iter().enumerate() {
@@ -949,6 +980,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     let summary = Summary {
         study: r.study.clone(),
         channel: channel.name(),
+        route: route.name(),
         seed: r.seed,
         as_of: as_of_iso.clone(),
         requested: r.invitations,
@@ -1167,9 +1199,9 @@ fn list_record(role: &str, p: &Path, l: &suppression::TokenList) -> tabular::Fil
 pub fn summary_markdown(s: &Summary) -> String {
     let mut o = String::new();
     o.push_str(&format!(
-        "# Selection summary: {}\n\nChannel {}, as of {}, seed {}. Requested {}, invited {} (plus {} QA seeds, not counted). \
+        "# Selection summary: {}\n\nRoute {}, channel {}, as of {}, seed {}. Requested {}, invited {} (plus {} QA seeds, not counted). \
          Plain counts for the service's own review; published figures come from `trialink report`.\n\n",
-        s.study, s.channel, s.as_of, s.seed, s.requested, s.invited, s.qa_seeds
+        s.study, s.route, s.channel, s.as_of, s.seed, s.requested, s.invited, s.qa_seeds
     ));
     o.push_str("## Exclusion funnel\n\n| stage | rows | remaining |\n|---|---:|---:|\n");
     o.push_str(&format!(

@@ -30,7 +30,12 @@ fn cohort(dir: &Path) -> PathBuf {
     for i in 0..30u32 {
         s.push_str(&format!(
             "{},Given{i},Family{i},1960-03-{:02},female,A,{i} High Street,,Leeds,,,LS1 4AP,0770090{:04},p{i}@example.org,London,,0,0,0,0,0\n",
-            nhs(i),
+            if i % 3 == 0 {
+                let n = nhs(i);
+                format!("{} {} {}", &n[..3], &n[3..6], &n[6..])
+            } else {
+                nhs(i)
+            },
             1 + i % 28,
             i
         ));
@@ -232,7 +237,7 @@ fn register_refusals_come_before_any_file() {
 }
 
 #[test]
-fn channel_not_permitted_and_route_1_not_yet_supported() {
+fn channel_not_permitted_is_refused_before_any_file() {
     let mut t = T::new();
     let mut e = entry(&[OutputRoute::NhsNotification]);
     e.channels = vec![RegisterChannel::Email];
@@ -243,13 +248,66 @@ fn channel_not_permitted_and_route_1_not_yet_supported() {
         "{err}"
     );
     t.nothing_written("a");
-    let mut e = entry(&[OutputRoute::NhsNotification]);
-    e.channels = vec![RegisterChannel::Postal];
-    t.store.study_update(e, "alice").unwrap();
-    let err = t.run(Some("nhs-notification"), "b", None).unwrap_err();
-    assert!(
-        matches!(err, InviteError::RouteNotSupported(OutputRoute::NhsNotification)),
-        "{err}"
-    );
-    t.nothing_written("b");
+}
+
+/// Every route's batch holds exactly its data: route 1 the reference, the
+/// template and the NHS number (normal form) and nothing else; routes 2–4
+/// the channel's contact fields and no NHS number.
+#[test]
+fn each_route_batch_holds_exactly_its_data() {
+    let mut t = T::new();
+    let mut e = entry(&OutputRoute::ALL);
+    e.approvals.section_251_reference = Some("CAG 1-02(a)/2026".into());
+    t.store.study_add(e, "alice").unwrap();
+    let valid: Vec<String> = (0..30).map(nhs).collect();
+    for (k, route) in OutputRoute::ALL.iter().enumerate() {
+        let out = format!("r{}", route.number());
+        let text = format!("route = \"{route}\"\nstudy = \"gov-1\"\nchannel = \"postal\"\ninvitations = 5\nseed = {}\nas_of = \"2026-11-21\"\nqa_seeds = 0\nreinvite = true\n[[arms]]\nname = \"A\"\ntemplate = \"t\"\n", k + 10);
+        let rp = t.dir.path().join(format!("{out}.toml"));
+        std::fs::write(&rp, &text).unwrap();
+        let v = request::parse(rp.to_str().unwrap(), &text, Date::new(2026, 11, 21).unwrap()).unwrap();
+        let rep = invite::invite(
+            &mut t.store,
+            &InviteOptions {
+                master: &t.master,
+                cohort: &t.cohort,
+                request_path: &rp,
+                request: &v,
+                out_dir: &t.dir.path().join(&out),
+                registry: None,
+                enrolled: None,
+                qa_seeds: None,
+                dob_formats: DobFormats::default(),
+                manifest_options: BTreeMap::new(),
+                progress: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(rep.summary.invited, 5, "{route}");
+        assert_eq!(rep.summary.route, route.name());
+        let text = std::fs::read_to_string(&rep.batch_file).unwrap();
+        let mut lines = text.lines();
+        let header = lines.next().unwrap();
+        let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+        assert_eq!(rows.len(), 5);
+        if *route == OutputRoute::NhsNotification {
+            assert_eq!(header, "reference,template,nhs_number");
+            for r in &rows {
+                assert_eq!(r.len(), 3);
+                assert!(valid.contains(&r[2].to_string()), "not a cohort NHS number in normal form");
+            }
+            for word in ["Given", "Family", "High Street", "LS1", "07700", "example.org", "1960-"] {
+                assert!(!text.contains(word), "route 1 batch carries {word}");
+            }
+        } else {
+            assert_eq!(
+                header,
+                "reference,template,given_name,family_name,address_line_1,address_line_2,address_line_3,address_line_4,address_line_5,postcode"
+            );
+            for r in &rows {
+                assert!(!valid.iter().any(|n| r.contains(&n.as_str())), "{route} batch carries an NHS number");
+                assert!(!r.iter().any(|c| c.contains("example.org") || c.contains("07700")));
+            }
+        }
+    }
 }

@@ -69,6 +69,28 @@ fn hint_for(e: &InviteError) -> &'static str {
         InviteError::TooFewQaSeeds { .. } => "add QA seed rows with the channel's contact details",
         InviteError::CohortFromStdin => "save the cohort to a file and pass its path",
         InviteError::Tabular(_) => "check the cohort's header: it needs nhs_number, date_of_birth, the flag columns and the channel's contact columns",
+        InviteError::NotRegistered { .. } => {
+            "register the study first: `trialink study add --operator NAME STUDY.toml` (see fixtures/studies/example.toml)"
+        }
+        InviteError::NoBasis { .. } => {
+            "record the legal basis in the study's register entry (`trialink study update`), or run without that list"
+        }
+        InviteError::Route(r) => match r {
+            store::RouteRefusal::Closed { .. } => "a closed study cannot invite; `trialink study show ID` gives its history",
+            store::RouteRefusal::RouteNotPermitted { .. } => {
+                "use a permitted route in the request's `route`, or update the register entry (`trialink study update`)"
+            }
+            store::RouteRefusal::ChannelNotPermitted { .. } => {
+                "use a permitted channel in the request, or update the register entry (`trialink study update`)"
+            }
+            store::RouteRefusal::DsaExpired { .. } => {
+                "renew the data sharing agreement and record its new expiry with `trialink study update`"
+            }
+            store::RouteRefusal::NoSection251 { .. } => {
+                "record section 251 support (section_251_reference) or consent in the register, or use route 1 or 2"
+            }
+        },
+        InviteError::Store(_) => "check the --store path; `trialink study list` shows the register",
         _ => "see the message above",
     }
 }
@@ -96,6 +118,17 @@ pub fn run(a: Args) -> CliResult {
         if let Some(p) = p {
             opts.insert(k.into(), p.display().to_string().into());
         }
+    }
+    if store
+        .study_get(&v.request.study)
+        .map(|e| e.is_none())
+        .unwrap_or(false)
+    {
+        eprintln!(
+            "trialink: note: study {} has no entry in the study register; only route 2 (service-mailer) is open to it. \
+             Register it with `trialink study add`.",
+            v.request.study
+        );
     }
     let pb = crate::progress::rows("cohort", None);
     let progress = |_: &str, n: u64| pb.set_position(n);
@@ -125,12 +158,13 @@ pub fn run(a: Args) -> CliResult {
     pb.finish_and_clear();
     let s = &rep.summary;
     outln!(
-        "batch {} for study {}: {} invitations (requested {}) + {} QA seeds, {} channel",
+        "batch {} for study {}: {} invitations (requested {}) + {} QA seeds, route {}, {} channel",
         rep.batch_id,
         s.study,
         s.invited,
         s.requested,
         s.qa_seeds,
+        s.route,
         s.channel
     );
     outln!("funnel (cohort rows {}):", s.cohort_rows);
