@@ -8,7 +8,8 @@
 //!   redacted, one accessor). [`keyfile`] reads and writes the §4.1 key file
 //!   format; [`Scope`] enforces the scope grammar; [`Key::derive`] is the HKDF
 //!   scope derivation; [`Key::fingerprint`] is safe to publish.
-//! * [`TokenKey`] is a pre-keyed HMAC-SHA256 state producing the §4.3 tokens.
+//! * [`TokenKey`] is a pre-keyed HMAC-SHA256 state producing the §4.3 tokens;
+//!   the keyed state is key material and is zeroized on drop.
 //!
 //! ```
 //! use pseudonym::{Dob, DobFormats, Key, NhsNumber, Scope, TokenKey, Date};
@@ -25,6 +26,7 @@
 
 mod date;
 mod dob;
+mod hmac256;
 mod key;
 pub mod keyfile;
 mod nhs;

@@ -1,13 +1,10 @@
 //! Keyed tokens (DESIGN §4.3).
 
 use crate::dob::Dob;
+use crate::hmac256::PrekeyedHmac;
 use crate::key::{hexval, Key};
 use crate::nhs::NhsNumber;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use std::fmt;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// A 32-byte token: `HMAC-SHA256(scope key, domain-separated identifier)`.
 /// A pseudonym, not a secret; shown as 64 lowercase hex characters.
@@ -64,11 +61,17 @@ impl Token {
     }
 }
 
-/// A pre-keyed HMAC-SHA256 state for one scope key. Cloning the keyed state
-/// per token avoids re-hashing the key (two compression calls saved).
+/// A pre-keyed HMAC-SHA256 state for one scope key: the SHA-256 chaining
+/// values after `key ⊕ ipad` and `key ⊕ opad`, so a token costs two
+/// compressions and the key is never re-hashed.
+///
+/// The state is as good as the key for making tokens, so it is treated as
+/// key material: held in a boxed buffer (a move copies only the pointer)
+/// that is zeroized on drop, `Debug` redacted, no `Display`, no `Serialize`.
+/// The key bytes themselves are not kept.
 #[derive(Clone)]
 pub struct TokenKey {
-    mac: HmacSha256,
+    mac: PrekeyedHmac,
 }
 
 impl fmt::Debug for TokenKey {
@@ -81,7 +84,7 @@ impl TokenKey {
     /// Key the HMAC state with a scope key.
     pub fn new(key: &Key) -> TokenKey {
         TokenKey {
-            mac: HmacSha256::new_from_slice(key.expose_secret()).expect("HMAC takes any key length"),
+            mac: PrekeyedHmac::new(key.expose_secret()),
         }
     }
 
@@ -111,9 +114,7 @@ impl TokenKey {
     /// HMAC of an arbitrary domain-separated message under this key (for
     /// other keyed values such as blocking keys or invitation references).
     pub fn mac_of(&self, msg: &[u8]) -> Token {
-        let mut m = self.mac.clone();
-        m.update(msg);
-        Token(m.finalize().into_bytes().into())
+        Token(self.mac.mac(msg))
     }
 }
 
@@ -121,6 +122,50 @@ impl TokenKey {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn token_key_debug_is_redacted() {
+        let key = Key::from_bytes(std::array::from_fn(|i| 0xa0 ^ i as u8));
+        let tk = TokenKey::new(&key);
+        let d = format!("{tk:?} {tk:#?}");
+        assert_eq!(format!("{tk:?}"), "TokenKey(<redacted>)");
+        let lower = d.to_lowercase();
+        assert!(!lower.contains(&hex::encode(key.expose_secret())[..8]), "{d}");
+        // Neither the keyed chaining values, in any radix or byte order.
+        for w in tk.mac.state_words().iter().flatten() {
+            for shown in [
+                format!("{w:08x}"),
+                format!("{:08x}", w.swap_bytes()),
+                w.to_string(),
+            ] {
+                assert!(!lower.contains(&shown), "{d} shows {shown}");
+            }
+        }
+        // Nor the fingerprint: a keyed state has no business naming its key.
+        assert!(!d.contains(&key.fingerprint().to_string()), "{d}");
+    }
+
+    #[test]
+    fn tokens_match_an_independent_hmac() {
+        use hmac::{Hmac, Mac};
+        let key = Key::from_bytes([9; 32]);
+        let tk = TokenKey::new(&key);
+        let nhs = NhsNumber::parse("9991335056").unwrap();
+        let dob = Dob::parse(
+            "1980-01-05",
+            &crate::DobFormats::default(),
+            crate::Date::new(2026, 11, 21).unwrap(),
+        )
+        .unwrap();
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(&[9; 32]).unwrap();
+        m.update(b"trialink-token-v1\x00nhs_dob\x009991335056\x001980-01-05");
+        let want: [u8; 32] = m.finalize().into_bytes().into();
+        assert_eq!(tk.token_nhs_dob(&nhs, &dob).0, want);
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(&[9; 32]).unwrap();
+        m.update(b"trialink-token-v1\x00nhs\x009991335056");
+        let want: [u8; 32] = m.finalize().into_bytes().into();
+        assert_eq!(tk.token_nhs(&nhs).0, want);
+    }
 
     #[test]
     fn hex_round_trip_and_errors() {
