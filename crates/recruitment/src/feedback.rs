@@ -161,7 +161,7 @@ fn is_date(s: &[u8]) -> bool {
 
 /// Record a trial's uptake feedback for `study`. Columns: `reference` and/or
 /// `token`, `status`, `date` (also `status_date`). A file with a `token`
-/// column must have its manifest, made under the master key derived for
+/// column must have its manifest, made under the study key (`Store::study_key`) of
 /// `trial:<study>`; any manifest present is checked.
 pub fn record_uptake(
     store: &mut Store,
@@ -170,6 +170,7 @@ pub fn record_uptake(
     path: &Path,
 ) -> Result<FileResult, FeedbackError> {
     let scope = Scope::trial(study).map_err(|_| FeedbackError::BadStudy(study.to_string()))?;
+    let study_key = store.study_key(master, study)?;
     let p = path.to_string_lossy().into_owned();
     let mut src = tabular::Source::open(&p)?;
     let ref_col = src.optional_column(None, &["reference", "invitation_reference"], "reference")?;
@@ -177,7 +178,8 @@ pub fn record_uptake(
     if ref_col.is_none() && tok_col.is_none() {
         return Err(FeedbackError::NoKeyColumn { path: p });
     }
-    let (fp, manifest_checked) = suppression::check_manifest(path, master, &scope, tok_col.is_some())?;
+    let (fp, manifest_checked) =
+        suppression::check_manifest_key(path, &study_key.key, &scope, tok_col.is_some())?;
     let status_col = src.column(None, &["status", "outcome"], "status")?;
     let date_col = src.column(None, &["date", "status_date"], "date")?;
     let header = src.header().to_vec();

@@ -470,8 +470,11 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
 
     // Keys.
     let service_key = o.master.derive(&Scope::service_store());
-    let trial_scope = Scope::trial(&r.study).expect("validated study id");
-    let trial_key = o.master.derive(&trial_scope);
+    let store::StudyKey {
+        key: trial_key,
+        scope: trial_scope,
+        ..
+    } = store.study_key(o.master, &r.study)?;
     let ref_key = TokenKey::new(
         &o.master
             .derive(&Scope::new(REFERENCE_SCOPE).expect("valid scope")),
@@ -506,7 +509,17 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     };
     let mut enrolled_sets = vec![TokenSet::Sorted(store.enrolled_tokens(&r.study)?)];
     if let Some(p) = o.enrolled {
-        let (list, _) = suppression::load_token_list(p, o.master, &ScopeRule::Exactly(trial_scope.clone()))?;
+        let (list, _) = suppression::load_token_list_with(
+            p,
+            &|s: &Scope| {
+                if *s == trial_scope {
+                    Key::from_bytes(*trial_key.expose_secret())
+                } else {
+                    o.master.derive(s)
+                }
+            },
+            &ScopeRule::Exactly(trial_scope.clone()),
+        )?;
         inputs.push(list_record("enrolled", p, &list));
         enrolled_sets.push(list.set);
     }
@@ -1102,6 +1115,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         seed: r.seed,
         request_digest: &request_digest,
         channel: channel.name(),
+        route: route.name(),
         as_of: &as_of_iso,
         files: &files,
         invitations: &invitations,

@@ -294,9 +294,20 @@ fn each_route_batch_holds_exactly_its_data() {
             assert_eq!(header, "reference,template,nhs_number");
             for r in &rows {
                 assert_eq!(r.len(), 3);
-                assert!(valid.contains(&r[2].to_string()), "not a cohort NHS number in normal form");
+                assert!(
+                    valid.contains(&r[2].to_string()),
+                    "not a cohort NHS number in normal form"
+                );
             }
-            for word in ["Given", "Family", "High Street", "LS1", "07700", "example.org", "1960-"] {
+            for word in [
+                "Given",
+                "Family",
+                "High Street",
+                "LS1",
+                "07700",
+                "example.org",
+                "1960-",
+            ] {
                 assert!(!text.contains(word), "route 1 batch carries {word}");
             }
         } else {
@@ -305,7 +316,10 @@ fn each_route_batch_holds_exactly_its_data() {
                 "reference,template,given_name,family_name,address_line_1,address_line_2,address_line_3,address_line_4,address_line_5,postcode"
             );
             for r in &rows {
-                assert!(!valid.iter().any(|n| r.contains(&n.as_str())), "{route} batch carries an NHS number");
+                assert!(
+                    !valid.iter().any(|n| r.contains(&n.as_str())),
+                    "{route} batch carries an NHS number"
+                );
                 assert!(!r.iter().any(|c| c.contains("example.org") || c.contains("07700")));
             }
         }

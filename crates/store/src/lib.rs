@@ -48,10 +48,12 @@
 
 #![forbid(unsafe_code)]
 
+pub mod purge;
 pub mod register;
 pub mod register_file;
 mod schema;
 
+pub use purge::{PurgeRecord, StudyKey};
 pub use register::{
     Approvals, HistoryAction, HistoryRecord, LegalBasis, OutputRoute, RegisterChannel, RegisterRecord,
     RouteRefusal, StudyEntry, StudyStatus,
@@ -169,6 +171,36 @@ pub enum StoreError {
         /// The study id.
         study: String,
     },
+    /// A purged study: its person-level data and key secret are destroyed.
+    #[error("study {study} was purged on {purged}; its data and key are destroyed and its id cannot be used again")]
+    StudyPurged {
+        /// The study id.
+        study: String,
+        /// When it was purged.
+        purged: String,
+    },
+    /// A purge before the register's retention date without an override.
+    #[error(
+        "study {study} is to be retained until {retain_until}; purging it earlier needs an override reason"
+    )]
+    RetentionNotReached {
+        /// The study id.
+        study: String,
+        /// The retention date.
+        retain_until: pseudonym::Date,
+    },
+    /// A purge of a study with no register entry (hence no retention date)
+    /// without an override.
+    #[error(
+        "study {study} has no register entry, hence no retention date; purging it needs an override reason"
+    )]
+    NoRetentionDate {
+        /// The study id.
+        study: String,
+    },
+    /// The operating system's random generator failed.
+    #[error("the operating system's random generator failed")]
+    Random,
 }
 
 /// `Result` with a [`StoreError`].
@@ -291,6 +323,8 @@ pub struct NewBatch<'a> {
     pub request_digest: &'a str,
     /// `postal|sms|email`.
     pub channel: &'a str,
+    /// The output route (`nhs-notification`, `service-mailer`, …).
+    pub route: &'a str,
     /// As-of date `YYYY-MM-DD` (the invitation date).
     pub as_of: &'a str,
     /// Staged files; exactly one primary.
@@ -483,6 +517,7 @@ impl Store {
                  PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
                  PRAGMA foreign_keys = ON;
+                 PRAGMA secure_delete = ON;
                  PRAGMA cache_size = -262144;
                  PRAGMA temp_store = MEMORY;",
             )
@@ -775,8 +810,8 @@ impl Store {
             .map_err(e)?;
         tx.execute(
             "INSERT INTO batches (study, state, seed, request_digest, channel, as_of, created,
-                                  invitations, qa_seeds, file_path, file_digest, summary)
-             VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                  invitations, qa_seeds, file_path, file_digest, summary, route)
+             VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 b.study,
                 b.seed as i64,
@@ -788,7 +823,8 @@ impl Store {
                 b.qa_seeds.len() as i64,
                 primary.final_path.to_string_lossy(),
                 digest,
-                b.summary_json
+                b.summary_json,
+                b.route
             ],
         )
         .map_err(e)?;

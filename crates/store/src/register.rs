@@ -490,7 +490,7 @@ fn record(r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Result<RegisterRecord> {
     })
 }
 
-fn check_operator(operator: &str) -> Result<()> {
+pub(crate) fn check_operator(operator: &str) -> Result<()> {
     if is_reference(operator) && operator.len() <= 100 {
         Ok(())
     } else {
@@ -547,6 +547,7 @@ impl Store {
     pub fn study_add(&mut self, mut entry: StudyEntry, operator: &str) -> Result<RegisterRecord> {
         check_operator(operator)?;
         entry.normalise()?;
+        self.check_not_purged(&entry.study)?;
         if self.study_get(&entry.study)?.is_some() {
             return Err(StoreError::StudyRegistered { study: entry.study });
         }
@@ -557,7 +558,24 @@ impl Store {
             changed: now_utc(),
             operator: operator.to_string(),
         };
-        self.write_record(&rec, true)?;
+        // A study registered before any of its data reaches the store gets
+        // a key secret (crate::purge), so that its key can be destroyed.
+        let with_secret = !self.study_has_data(&rec.entry.study)?;
+        self.begin()?;
+        let r = self.write_record(&rec, true).and_then(|()| {
+            if with_secret {
+                self.create_study_secret(&rec.entry.study)
+            } else {
+                Ok(())
+            }
+        });
+        match r {
+            Ok(()) => self.commit()?,
+            Err(e) => {
+                let _ = self.rollback();
+                return Err(e);
+            }
+        }
         Ok(rec)
     }
 
@@ -880,7 +898,7 @@ mod tests {
             .unwrap();
         }
         let mut s = Store::open(&p).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 3);
+        assert_eq!(s.schema_version().unwrap(), crate::SCHEMA_VERSION);
         assert!(s.study_exists("x").unwrap());
         assert!(s.study_list().unwrap().is_empty());
         s.study_add(entry("x"), "alice").unwrap();

@@ -4,7 +4,7 @@
 //! refused (it was written by a newer trialink).
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Migration `i` takes the store from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -221,5 +221,41 @@ END;
 CREATE TRIGGER study_register_history_no_delete BEFORE DELETE ON study_register_history BEGIN
     SELECT RAISE(ABORT, 'study_register_history is append-only');
 END;
+"#,
+    // 3 -> 4: retention and destruction (issue 10). Each registered study's
+    // key secret (mixed into its study key, so destroying it makes the
+    // study's tokens unlinkable even to the holder of the master key); the
+    // purge record, append-only; the route of each batch.
+    r#"
+CREATE TABLE study_secrets (
+    study   TEXT PRIMARY KEY,
+    secret  BLOB NOT NULL CHECK (length(secret) = 32),
+    created TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE study_purges (
+    study            TEXT PRIMARY KEY,
+    purged           TEXT NOT NULL,
+    operator         TEXT NOT NULL CHECK (length(operator) > 0),
+    retain_until     TEXT,
+    override_reason  TEXT,
+    key_destroyed    INTEGER NOT NULL CHECK (key_destroyed IN (0, 1)),
+    batches          INTEGER NOT NULL,
+    invitations      INTEGER NOT NULL,
+    qa_seeds         INTEGER NOT NULL,
+    outcomes         INTEGER NOT NULL,
+    outcome_history  INTEGER NOT NULL,
+    returns          INTEGER NOT NULL,
+    enrolled         INTEGER NOT NULL,
+    releases_kept    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER study_purges_no_update BEFORE UPDATE ON study_purges BEGIN
+    SELECT RAISE(ABORT, 'study_purges is append-only');
+END;
+CREATE TRIGGER study_purges_no_delete BEFORE DELETE ON study_purges BEGIN
+    SELECT RAISE(ABORT, 'study_purges is append-only');
+END;
+
+ALTER TABLE batches ADD COLUMN route TEXT NOT NULL DEFAULT 'service-mailer';
 "#,
 ];

@@ -18,7 +18,10 @@
 
 mod lists;
 
-pub use lists::{blake3_file, check_manifest, load_token_list, ListError, ScopeRule, TokenList};
+pub use lists::{
+    blake3_file, check_manifest, check_manifest_key, load_token_list, load_token_list_with, ListError,
+    ScopeRule, TokenList,
+};
 
 use std::collections::BTreeMap;
 

@@ -136,6 +136,16 @@ pub struct TokenList {
 /// and return it with the derived scope key (to pseudonymise the cohort
 /// under the same scope). A TLBF file is recognised by its magic bytes.
 pub fn load_token_list(path: &Path, master: &Key, rule: &ScopeRule) -> Result<(TokenList, Key), ListError> {
+    load_token_list_with(path, &|s: &Scope| master.derive(s), rule)
+}
+
+/// [`load_token_list`] with the scope keys given by `derive` (e.g. a
+/// registered study's key, which includes a secret the store holds).
+pub fn load_token_list_with(
+    path: &Path,
+    derive: &dyn Fn(&Scope) -> Key,
+    rule: &ScopeRule,
+) -> Result<(TokenList, Key), ListError> {
     let io = |source| ListError::Io {
         path: path.to_path_buf(),
         source,
@@ -170,7 +180,7 @@ pub fn load_token_list(path: &Path, master: &Key, rule: &ScopeRule) -> Result<(T
                             .and_then(|m| m.key_fingerprint.clone())
                             .unwrap_or_else(|| "unknown".into()),
                         expected: want.to_string(),
-                        expected_fingerprint: master.derive(want).fingerprint().to_string(),
+                        expected_fingerprint: derive(want).fingerprint().to_string(),
                     });
                 }
             }
@@ -184,7 +194,7 @@ pub fn load_token_list(path: &Path, master: &Key, rule: &ScopeRule) -> Result<(T
                 })?
         }
     };
-    let key = master.derive(&scope);
+    let key = derive(&scope);
     let expected = key.fingerprint().to_string();
     let mismatch = |found: String| ListError::FingerprintMismatch {
         path: path.to_path_buf(),
@@ -304,8 +314,18 @@ pub fn check_manifest(
     want: &Scope,
     required: bool,
 ) -> Result<(String, bool), ListError> {
+    check_manifest_key(path, &master.derive(want), want, required)
+}
+
+/// [`check_manifest`] against the scope key itself.
+pub fn check_manifest_key(
+    path: &Path,
+    scope_key: &Key,
+    want: &Scope,
+    required: bool,
+) -> Result<(String, bool), ListError> {
     let manifest_path = tabular::sidecar_path(path, ".manifest.json");
-    let expected = master.derive(want).fingerprint().to_string();
+    let expected = scope_key.fingerprint().to_string();
     if !manifest_path.exists() {
         if required {
             return Err(ListError::NoManifest {

@@ -27,11 +27,17 @@ pub enum KeysCommand {
     /// Derive a scope key from a master key (HKDF-SHA256).
     ///
     /// Hand the derived key to the counterparty over a secure channel; tokens
-    /// under different scopes cannot be joined.
+    /// under different scopes cannot be joined. A study registered in the
+    /// store before its first data has a key secret there (destroyed when the
+    /// study is purged): derive its `trial:<study>` key with `--store`.
     #[command(
-        after_help = "Example:\n  trialink keys derive --from service-master.key --scope registry:bpor --out bpor.key"
+        after_help = "Example:\n  trialink keys derive --from service-master.key --scope registry:bpor --out bpor.key\n  \
+trialink keys derive --from service-master.key --scope trial:galleri-2 --store service.sqlite --out galleri-2.key"
     )]
     Derive {
+        /// The service store, for a registered study's key (`trial:<study>` scopes).
+        #[arg(long, value_name = "DB")]
+        store: Option<PathBuf>,
         /// The master key file.
         #[arg(long, value_name = "MASTER")]
         from: PathBuf,
@@ -87,10 +93,42 @@ pub fn run(c: KeysCommand) -> CliResult {
             eprintln!("wrote {} (mode 0600)", out.display());
             outln!("{}", key.fingerprint());
         }
-        KeysCommand::Derive { from, scope, out } => {
+        KeysCommand::Derive {
+            from,
+            scope,
+            out,
+            store,
+        } => {
             let scope = parse_scope(&scope)?;
             let master = load(&from)?;
-            let key = master.key.derive(&scope);
+            let study = scope.as_str().strip_prefix("trial:");
+            let key = match (study, store) {
+                (Some(study), Some(db)) => {
+                    let store = crate::cmd::noncontact::open_existing_store(Some(&db))?;
+                    let sk = store.study_key(&master.key, study).map_err(|e| {
+                        CliError::new(e).hint("a purged study's key is destroyed; it cannot be derived again")
+                    })?;
+                    if !sk.destroyable {
+                        eprintln!(
+                            "note: study {study} has no key secret in the store (unregistered, or registered after its first data): its key derives from the master key alone and cannot be destroyed by a purge"
+                        );
+                    }
+                    sk.key
+                }
+                (None, Some(_)) => {
+                    return Err(CliError::new(format!(
+                        "--store applies to trial:<study> scopes, not {scope}"
+                    ))
+                    .hint("drop --store for registry and service scopes"))
+                }
+                (Some(_), None) => {
+                    eprintln!(
+                        "note: a study registered in the store has a key secret there; derive its key with --store, or its files will be refused"
+                    );
+                    master.key.derive(&scope)
+                }
+                (None, None) => master.key.derive(&scope),
+            };
             write(&out, &key, Some(&scope))?;
             eprintln!("wrote {} for scope {scope} (mode 0600)", out.display());
             outln!("{}", key.fingerprint());

@@ -26,6 +26,33 @@ pub enum StudyCommand {
     List(ListArgs),
     /// Close a study: no further change and no further invitation.
     Close(CloseArgs),
+    /// Purge a study after its retention date: delete its invitations,
+    /// outcomes, returns, enrolments and batches from the store and destroy
+    /// its key secret, keeping the published releases and a purge record.
+    Purge(PurgeArgs),
+}
+
+/// Options for `trialink study purge`.
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  \
+trialink study purge --store service.sqlite --operator \"A. Operator\" trial-001\n  \
+trialink study purge --store service.sqlite --operator \"A. Operator\" trial-001 --override \"participant-led withdrawal of the study, DPO ticket 1234\"\n\n\
+Before the register's retain_until date (or for a study with no register entry) a purge needs\n\
+--override with a reason, which is recorded. The purge cannot be undone: the study's tokens can no\n\
+longer be linked to anyone, by anyone, once its key secret is destroyed.")]
+pub struct PurgeArgs {
+    /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
+    #[arg(long, value_name = "DB")]
+    pub store: Option<PathBuf>,
+    /// Who purges the study (recorded in the purge record).
+    #[arg(long, value_name = "NAME")]
+    pub operator: String,
+    /// Purge before the retention date, for this reason (recorded).
+    #[arg(long = "override", value_name = "REASON")]
+    pub override_reason: Option<String>,
+    /// The study id.
+    #[arg(value_name = "ID")]
+    pub study: String,
 }
 
 /// Options for `trialink study add` and `trialink study update`.
@@ -90,6 +117,7 @@ pub fn run(c: StudyCommand) -> CliResult {
         StudyCommand::Show(a) => show(a),
         StudyCommand::List(a) => list(a),
         StudyCommand::Close(a) => close(a),
+        StudyCommand::Purge(a) => purge(a),
     }
 }
 
@@ -110,6 +138,12 @@ fn register_error(e: StoreError) -> CliError {
             "a closed study's entry is final; its history is shown by `trialink study show`"
         }
         StoreError::InvalidEntry { .. } => "see fixtures/studies/example.toml for the expected form",
+        StoreError::RetentionNotReached { .. } | StoreError::NoRetentionDate { .. } => {
+            "wait for the retention date, or pass --override REASON (the reason is recorded)"
+        }
+        StoreError::StudyPurged { .. } => {
+            "`trialink study show ID` gives the purge record; use a new study id"
+        }
         _ => "check the --store path and that the file is a trialink store",
     };
     CliError::new(e).hint(hint)
@@ -159,6 +193,38 @@ fn close(a: CloseArgs) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
+fn purge(a: PurgeArgs) -> CliResult {
+    let today = pseudonym::Date::today_utc();
+    let mut s = open_existing_store(a.store.as_deref())?;
+    let r = s
+        .study_purge(&a.study, &a.operator, today, a.override_reason.as_deref())
+        .map_err(register_error)?;
+    out(&format!(
+        "study {}: purged by {} at {}{}\n  deleted: {} batches, {} invitations, {} QA seeds, {} outcomes ({} history rows), {} returns, {} enrolments\n  key secret: {}\n  kept: {} published releases and this purge record\n",
+        r.study,
+        r.operator,
+        r.purged,
+        r.override_reason
+            .as_deref()
+            .map(|x| format!(" (override before retention date: {x})"))
+            .unwrap_or_default(),
+        r.batches,
+        r.invitations,
+        r.qa_seeds,
+        r.outcomes,
+        r.outcome_history,
+        r.returns,
+        r.enrolled,
+        if r.key_destroyed {
+            "destroyed: the study's tokens can no longer be linked to anyone"
+        } else {
+            "none held (the study's key derives from the master key alone and could not be destroyed)"
+        },
+        r.releases_kept
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
 fn describe(r: &RegisterRecord) -> String {
     let e = &r.entry;
     let a = &e.approvals;
@@ -202,6 +268,38 @@ fn show(a: ShowArgs) -> CliResult {
         })
     })?;
     let mut t = describe(&rec);
+    match s.study_purge_record(&a.study).map_err(register_error)? {
+        Some(p) => {
+            let _ = writeln!(
+                t,
+                "purged                 {} by {}{}; key secret {}; deleted {} invitations, {} outcomes, {} returns, {} enrolments; {} releases kept",
+                p.purged,
+                p.operator,
+                p.override_reason
+                    .as_deref()
+                    .map(|x| format!(" (override: {x})"))
+                    .unwrap_or_default(),
+                if p.key_destroyed { "destroyed" } else { "none held" },
+                p.invitations,
+                p.outcomes,
+                p.returns,
+                p.enrolled,
+                p.releases_kept
+            );
+        }
+        None => {
+            let held = s.study_has_secret(&a.study).map_err(register_error)?;
+            let _ = writeln!(
+                t,
+                "study key              {}",
+                if held {
+                    "includes a secret held in the store (destroyed by a purge)"
+                } else {
+                    "derives from the master key alone (no secret in the store)"
+                }
+            );
+        }
+    }
     let history = s.study_history(&a.study).map_err(register_error)?;
     let _ = writeln!(t, "history ({} changes, append-only):", history.len());
     let _ = writeln!(t, "  seq\tversion\taction\tchanged\toperator\tstatus\tchanges");
