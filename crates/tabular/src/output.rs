@@ -1,5 +1,12 @@
 //! Atomic outputs: write to a temporary file beside the target, rename into
 //! place only on success, never overwrite unless asked.
+//!
+//! Temporary files are named `.trialink-<pid>-<tag>-<random>.tmp`, where
+//! `<pid>` is the writing process and `<tag>` is 16 hex digits of a BLAKE3
+//! hash of the target's file name. A run killed before its rename (SIGKILL,
+//! power loss) leaves its temporary behind; the next [`AtomicOutput::create`]
+//! of the same target removes such leftovers once their process is gone (see
+//! [`sweep_stale_temporaries`]).
 
 use crate::error::TabularError;
 use std::io::{BufWriter, Write};
@@ -149,14 +156,17 @@ impl AtomicOutput {
                 Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
                 _ => PathBuf::from("."),
             };
+            let tag = temp_tag(&target);
             let tmp = tempfile::Builder::new()
-                .prefix(".trialink-")
+                .prefix(&format!(".trialink-{}-{tag}-", std::process::id()))
                 .suffix(".tmp")
                 .tempfile_in(&dir)
                 .map_err(|e| TabularError::Write {
                     path: target.clone(),
                     source: e,
                 })?;
+            // Best effort: a failure to sweep never fails the run.
+            sweep_stale_temporaries(&dir, &tag, tmp.path());
             Sink::File { tmp, target }
         };
         let syncer = match &sink {
@@ -280,6 +290,102 @@ impl PendingOutput {
     }
 }
 
+/// The temp-name tag of a target: 16 hex digits of
+/// `BLAKE3("trialink-tmp-v1" || file name)`, so leftovers of one output are
+/// told apart from another's without putting the (possibly long) name in
+/// the temporary's name.
+fn temp_tag(target: &Path) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(b"trialink-tmp-v1");
+    h.update(target.file_name().unwrap_or_default().as_encoded_bytes());
+    h.finalize().to_hex()[..16].to_string()
+}
+
+/// How old a leftover must be before it is removed where process liveness
+/// cannot be checked (no `/proc`).
+const STALE_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// If `name` is one of this module's temporaries for `tag`, its pid.
+fn temp_pid(name: &str, tag: &str) -> Option<u32> {
+    let rest = name.strip_prefix(".trialink-")?.strip_suffix(".tmp")?;
+    let (pid, rest) = rest.split_once('-')?;
+    let random = rest.strip_prefix(tag)?.strip_prefix('-')?;
+    let well_formed = !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit())
+        && !random.is_empty()
+        && random.bytes().all(|b| b.is_ascii_alphanumeric());
+    if well_formed {
+        pid.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Remove stale temporaries of one target from `dir`: regular files (never
+/// symlinks, never directories) named `.trialink-<pid>-<tag>-<random>.tmp`
+/// for this `tag`, other than `own`, whose writing process is gone.
+///
+/// * Liveness: on Linux (where `/proc/self` exists) a process is gone when
+///   `/proc/<pid>` does not exist; a live process, a zombie, or a reused pid
+///   keeps its file. Elsewhere a file is stale when unmodified for 24 hours.
+/// * Only files owned by the same user as `own` (Unix), so a shared
+///   directory's other users' files are left alone.
+/// * Entries are examined with `symlink_metadata` and removed with
+///   `remove_file`, which removes a link itself, never what it points to.
+///
+/// Errors are ignored: sweeping is housekeeping. Returns how many files were
+/// removed.
+pub(crate) fn sweep_stale_temporaries(dir: &Path, tag: &str, own: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let procfs = Path::new("/proc/self").exists();
+    #[cfg(unix)]
+    let own_uid = {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::symlink_metadata(own) {
+            Ok(m) => m.uid(),
+            Err(_) => return 0,
+        }
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| temp_pid(n, tag)) else {
+            continue;
+        };
+        let path = entry.path();
+        if path == own || pid == std::process::id() {
+            continue;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !meta.file_type().is_file() {
+            continue;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if meta.uid() != own_uid {
+                continue;
+            }
+        }
+        let stale = if procfs {
+            !Path::new("/proc").join(pid.to_string()).exists()
+        } else {
+            meta.modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age >= STALE_AGE)
+        };
+        if stale && std::fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Write a whole small file atomically (manifests, summaries).
 pub(crate) fn write_small(
     path: &Path,
@@ -366,6 +472,116 @@ mod tests {
             std::fs::read(&victim).unwrap(),
             b"keep",
             "the symlink's target is untouched"
+        );
+    }
+
+    /// The pid of a process that has exited (spawned and reaped here, so
+    /// its pid is free; reuse within the test is vanishingly unlikely).
+    fn dead_pid() -> u32 {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        pid
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn temp_names_carry_pid_and_target_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.csv");
+        let _o = AtomicOutput::create(p.to_str().unwrap(), OutputMode::New).unwrap();
+        let n = names(dir.path());
+        assert_eq!(n.len(), 1);
+        let tag = temp_tag(&p);
+        assert_eq!(temp_pid(&n[0], &tag), Some(std::process::id()), "{}", n[0]);
+        assert_eq!(temp_pid(&n[0], &temp_tag(&dir.path().join("other.csv"))), None);
+        // The parser refuses near misses.
+        for bad in [
+            format!(".trialink-12-{tag}-.tmp"),
+            format!(".trialink--{tag}-abc123.tmp"),
+            format!(".trialink-1x2-{tag}-abc123.tmp"),
+            format!(".trialink-12-{tag}-abc/123.tmp"),
+            format!(".trialink-12-{tag}-abc123.tmp.bak"),
+            format!("trialink-12-{tag}-abc123.tmp"),
+            ".trialink-abc123.tmp".to_string(),
+        ] {
+            assert_eq!(temp_pid(&bad, &tag), None, "{bad}");
+        }
+        assert_eq!(
+            temp_pid(&format!(".trialink-12-{tag}-aB3xY9.tmp"), &tag),
+            Some(12)
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn create_sweeps_stale_temporaries_of_the_same_target_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let p = d.join("out.csv");
+        let tag = temp_tag(&p);
+        let other_tag = temp_tag(&d.join("other.csv"));
+        let dead = dead_pid();
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let live = child.id();
+        let write = |n: &str| std::fs::write(d.join(n), b"partial").unwrap();
+        let stale = format!(".trialink-{dead}-{tag}-Stale1.tmp");
+        write(&stale);
+        // Kept: a live process's temporary, another target's, an old-style
+        // name without a pid, unrelated files, a directory and a symlink
+        // with a matching name (and the symlink's target).
+        let live_tmp = format!(".trialink-{live}-{tag}-Live01.tmp");
+        write(&live_tmp);
+        let other = format!(".trialink-{dead}-{other_tag}-Other1.tmp");
+        write(&other);
+        write(".trialink-Old123.tmp");
+        write("notes.txt");
+        let dir_like = format!(".trialink-{dead}-{tag}-Dir001.tmp");
+        std::fs::create_dir(d.join(&dir_like)).unwrap();
+        let victim = d.join("victim.csv");
+        std::fs::write(&victim, b"keep").unwrap();
+        let link = format!(".trialink-{dead}-{tag}-Link01.tmp");
+        std::os::unix::fs::symlink(&victim, d.join(&link)).unwrap();
+
+        let mut o = AtomicOutput::create(p.to_str().unwrap(), OutputMode::New).unwrap();
+        let after = names(d);
+        assert!(!after.contains(&stale), "stale temporary removed: {after:?}");
+        for kept in [&live_tmp, &other, &dir_like, &link] {
+            assert!(after.contains(kept), "{kept} kept: {after:?}");
+        }
+        assert!(after.contains(&".trialink-Old123.tmp".to_string()));
+        assert!(after.contains(&"notes.txt".to_string()));
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        o.write_all(b"done").unwrap();
+        o.finish().unwrap().persist().unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"done");
+        let _ = child.kill();
+        let _ = child.wait();
+        // Its process gone, the formerly live one's temporary is swept by the
+        // next create of the same target (`Replace`: with `New` the existing
+        // target is refused before anything is created or swept).
+        let o = AtomicOutput::create(p.to_str().unwrap(), OutputMode::Replace).unwrap();
+        drop(o);
+        let after = names(d);
+        assert!(!after.contains(&live_tmp), "{after:?}");
+        assert!(after.contains(&other) && after.contains(&link), "{after:?}");
+    }
+
+    #[test]
+    fn sweep_without_a_readable_directory_is_harmless() {
+        let own = Path::new("/nonexistent-dir-xyz/.trialink-1-x-a.tmp");
+        assert_eq!(
+            sweep_stale_temporaries(Path::new("/nonexistent-dir-xyz"), "x", own),
+            0
         );
     }
 
