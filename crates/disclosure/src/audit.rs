@@ -457,6 +457,13 @@ pub(crate) fn build_lp(releases: &[Release]) -> (Lp, Layout) {
             }
             rel_vars.push(xs);
         }
+        // rows of one table that add up to a row of another (validated)
+        for eq in rel.cross_equations().unwrap_or_default() {
+            let var = |(t, (i, j)): (usize, (usize, usize))| rel_vars[t][i][j];
+            let mut terms = vec![(var(eq.total), 1.0)];
+            terms.extend(eq.parts.iter().map(|&m| (var(m), -1.0)));
+            lp.constrain(terms, ComparisonOp::Eq, 0.0);
+        }
         layout.push(rel_vars);
     }
     // cumulative tables: a cell never falls from one release to the next

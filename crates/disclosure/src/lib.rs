@@ -38,6 +38,6 @@ pub use audit::{audit, AuditError, AuditReport, Finding, FindingKind, Interval};
 pub use policy::{Policy, PolicyError, TotalsRule, ZeroRule, BUILTIN_POLICIES};
 pub use protect::{protect, protect_release, CellStatus, ProtectError, Protected, ProtectedTable};
 pub use table::{
-    derived_rate, Published, PublishedTable, Release, SharedCell, Table, TableError, TableSpec,
-    RELEASE_FORMAT, TOTAL,
+    cross_equations, derived_rate, CrossEquation, Published, PublishedTable, Release, RowSum, SharedCell,
+    Table, TableError, TableSpec, RELEASE_FORMAT, TOTAL,
 };

@@ -23,7 +23,8 @@
 use crate::audit::{audit_scoped, AuditError, AuditReport, Finding, FindingKind, Scope};
 use crate::policy::{Policy, TotalsRule};
 use crate::table::{
-    fill_totals, Published, PublishedTable, Release, Table, TableError, TableSpec, RELEASE_FORMAT,
+    cross_equations, fill_totals, CrossEquation, Published, PublishedTable, Release, Table, TableError,
+    TableSpec, RELEASE_FORMAT,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -189,6 +190,7 @@ pub fn protect_release(
             .into());
         }
     }
+    cross_equations(&tables.iter().map(|t| &t.spec).collect::<Vec<_>>())?;
     let mut earlier: Vec<Release> = earlier.iter().filter(|r| r.study == study).cloned().collect();
     earlier.sort_by_key(|r| r.sequence);
     let sequence = earlier.last().map_or(1, |r| r.sequence + 1);
@@ -298,23 +300,45 @@ fn eligible(t: &ProtectedTable, i: usize, j: usize, policy: &Policy) -> bool {
     t.status[i][j] == CellStatus::Published && (t.true_grid[i][j] > 0 || policy.is_small(0))
 }
 
-/// The best partner to suppress among `cells` of table `t`: smallest true
-/// count, leaves before totals, then grid order.
-fn best_candidate(
-    t: &ProtectedTable,
-    cells: impl Iterator<Item = (usize, usize)>,
-    policy: &Policy,
-) -> Option<(usize, usize)> {
-    cells
-        .filter(|&(i, j)| eligible(t, i, j, policy))
-        .min_by_key(|&(i, j)| (!t.spec.is_leaf(i, j), t.true_grid[i][j], i, j))
-}
-
 /// `(table index, (row, column))`.
 type TableCell = (usize, (usize, usize));
 
+/// The cross-table equations of protected tables (validated up front).
+fn cross(tables: &[ProtectedTable]) -> Vec<CrossEquation> {
+    cross_equations(&tables.iter().map(|t| &t.spec).collect::<Vec<_>>()).unwrap_or_default()
+}
+
+/// Every equation of a release as cells `(table, (row, column))`: each
+/// table's margins and the cross-table row sums.
+fn all_equations(tables: &[ProtectedTable]) -> Vec<Vec<TableCell>> {
+    let mut out: Vec<Vec<TableCell>> = Vec::new();
+    for (k, t) in tables.iter().enumerate() {
+        for eq in t.spec.equations() {
+            out.push(eq.members().map(|pos| (k, pos)).collect());
+        }
+    }
+    out.extend(cross(tables).iter().map(|e| e.members().collect()));
+    out
+}
+
+/// The best partner to suppress among `cells`: smallest true count,
+/// leaves before totals, then table and grid order.
+fn best_global(
+    tables: &[ProtectedTable],
+    cells: impl Iterator<Item = TableCell>,
+    policy: &Policy,
+) -> Option<TableCell> {
+    cells
+        .filter(|&(k, (i, j))| !tables[k].spec.is_exempt(j) && eligible(&tables[k], i, j, policy))
+        .min_by_key(|&(k, (i, j))| {
+            let t = &tables[k];
+            (!t.spec.is_leaf(i, j), t.true_grid[i][j], k, i, j)
+        })
+}
+
 /// Secondary suppression to a fixpoint.
 fn secondary(tables: &mut [ProtectedTable], policy: &Policy, mark: CellStatus) {
+    let equations = all_equations(tables);
     loop {
         let mut changed = false;
         // linked tables: a shared quantity is suppressed everywhere or nowhere
@@ -337,19 +361,21 @@ fn secondary(tables: &mut [ProtectedTable], policy: &Policy, mark: CellStatus) {
                 }
             }
         }
-        for t in tables.iter_mut() {
-            for eq in t.spec.equations() {
-                let governed: Vec<(usize, usize)> =
-                    eq.members().filter(|&(_, j)| !t.spec.is_exempt(j)).collect();
-                let hidden = governed
-                    .iter()
-                    .filter(|&&(i, j)| t.status[i][j].is_suppressed())
-                    .count();
-                if hidden == 1 {
-                    if let Some((i, j)) = best_candidate(t, governed.iter().copied(), policy) {
-                        t.status[i][j] = mark;
-                        changed = true;
-                    }
+        // margins within a table and row sums across tables
+        for eq in &equations {
+            let governed: Vec<TableCell> = eq
+                .iter()
+                .copied()
+                .filter(|&(k, (_, j))| !tables[k].spec.is_exempt(j))
+                .collect();
+            let hidden = governed
+                .iter()
+                .filter(|&&(k, (i, j))| tables[k].status[i][j].is_suppressed())
+                .count();
+            if hidden == 1 {
+                if let Some((k, (i, j))) = best_global(tables, governed.iter().copied(), policy) {
+                    tables[k].status[i][j] = mark;
+                    changed = true;
                 }
             }
         }
@@ -381,33 +407,31 @@ fn repair_one(
         (t, (i, j))
     };
     let _ = releases;
-    let tab = &mut tables[t];
     let (i, j) = pos;
     let direct = matches!(f.kind, FindingKind::Difference { .. }) || f.release_index != cur;
-    if direct && eligible(tab, i, j, policy) {
-        tab.status[i][j] = CellStatus::Repair;
+    if direct && eligible(&tables[t], i, j, policy) {
+        tables[t].status[i][j] = CellStatus::Repair;
         return true;
     }
-    // else a partner in one of its equations (smallest first)
-    let partners: Vec<(usize, usize)> = tab
-        .spec
-        .equations()
+    // else a partner in one of its equations (smallest first), within the
+    // table or across a row sum
+    let cell = (t, pos);
+    let partners: Vec<TableCell> = all_equations(tables)
         .into_iter()
-        .filter(|e| e.members().any(|m| m == pos))
-        .flat_map(|e| e.members().collect::<Vec<_>>())
-        .filter(|&(_, jj)| !tab.spec.is_exempt(jj))
+        .filter(|e| e.contains(&cell))
+        .flatten()
         .collect();
-    let pick = best_candidate(tab, partners.into_iter(), policy).or_else(|| {
+    let pick = best_global(tables, partners.into_iter(), policy).or_else(|| {
         // no partner left in its equations: any published cell of the table
-        let all: Vec<(usize, usize)> = (0..tab.spec.grid_rows())
-            .flat_map(|a| (0..tab.spec.grid_columns()).map(move |b| (a, b)))
-            .filter(|&(_, b)| !tab.spec.is_exempt(b))
+        let tab = &tables[t];
+        let all: Vec<TableCell> = (0..tab.spec.grid_rows())
+            .flat_map(|a| (0..tab.spec.grid_columns()).map(move |b| (t, (a, b))))
             .collect();
-        best_candidate(tab, all.into_iter(), policy)
+        best_global(tables, all.into_iter(), policy)
     });
     match pick {
-        Some((a, b)) => {
-            tab.status[a][b] = CellStatus::Repair;
+        Some((k, (a, b))) => {
+            tables[k].status[a][b] = CellStatus::Repair;
             true
         }
         None => false,

@@ -28,6 +28,23 @@ pub struct SharedCell {
     pub key: String,
 }
 
+/// A row of a table that is the sum of rows of another table of the same
+/// release, column by column (columns matched by label; exempt columns and
+/// columns the other table lacks are not related). E.g. uptake by age band
+/// `50-54` = uptake by quota stratum `female / 50-54` + `male / 50-54`.
+/// Readers are assumed to know it: the audit adds the equations, and
+/// secondary suppression treats each as a margin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowSum {
+    /// Row label in this table (a leaf row).
+    pub row: String,
+    /// Id of the other table.
+    pub table: String,
+    /// Leaf rows of the other table that add up to `row`.
+    pub rows: Vec<String>,
+}
+
 /// The structure of a table (everything but the numbers).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +80,9 @@ pub struct TableSpec {
     /// Cells equal to cells of other tables in the same release.
     #[serde(default)]
     pub shared: Vec<SharedCell>,
+    /// Rows that are sums of rows of another table of the same release.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub row_sums: Vec<RowSum>,
 }
 
 /// An equation of a table: `total = sum(parts)`, grid positions.
@@ -278,6 +298,66 @@ impl TableSpec {
     }
 }
 
+/// An equation between cells of different tables of one release:
+/// `total = sum(parts)`, cells as `(table index, (row, column))`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrossEquation {
+    /// The composed cell.
+    pub total: (usize, (usize, usize)),
+    /// The cells it adds up.
+    pub parts: Vec<(usize, (usize, usize))>,
+}
+
+impl CrossEquation {
+    /// The total followed by the parts.
+    pub fn members(&self) -> impl Iterator<Item = (usize, (usize, usize))> + '_ {
+        std::iter::once(self.total).chain(self.parts.iter().copied())
+    }
+}
+
+/// The equations of every [`RowSum`] of `specs` (one release's tables, in
+/// order); an error when a row sum names a table, row or column that is not
+/// there.
+pub fn cross_equations(specs: &[&TableSpec]) -> Result<Vec<CrossEquation>, TableError> {
+    let mut out = Vec::new();
+    for (t, s) in specs.iter().enumerate() {
+        for rs in &s.row_sums {
+            let bad = || TableError::Reference {
+                table: s.id.clone(),
+                field: "row_sums",
+            };
+            let i = s.rows.iter().position(|r| r == &rs.row).ok_or_else(bad)?;
+            let t2 = specs
+                .iter()
+                .position(|o| o.id == rs.table && o.id != s.id)
+                .ok_or_else(bad)?;
+            let o = specs[t2];
+            let rows: Vec<usize> = rs
+                .rows
+                .iter()
+                .map(|r| o.rows.iter().position(|x| x == r))
+                .collect::<Option<_>>()
+                .ok_or_else(bad)?;
+            for (j, c) in s.columns.iter().enumerate() {
+                if s.is_exempt(j) {
+                    continue;
+                }
+                let Some(j2) = o.columns.iter().position(|x| x == c) else {
+                    continue;
+                };
+                if o.is_exempt(j2) {
+                    continue;
+                }
+                out.push(CrossEquation {
+                    total: (t, (i, j)),
+                    parts: rows.iter().map(|&i2| (t2, (i2, j2))).collect(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A table of true counts, before protection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table {
@@ -303,6 +383,7 @@ impl Table {
                 exempt_columns: vec![],
                 cumulative: false,
                 shared: vec![],
+                row_sums: vec![],
             },
             counts: rows.iter().map(|r| vec![r.1]).collect(),
         }
@@ -330,6 +411,7 @@ impl Table {
                 exempt_columns: vec![],
                 cumulative: false,
                 shared: vec![],
+                row_sums: vec![],
             },
             counts,
         }
@@ -517,12 +599,19 @@ impl Release {
             }
             ids.push(&t.spec.id);
         }
+        self.cross_equations()?;
         Ok(())
     }
 
     /// A table by id.
     pub fn table(&self, id: &str) -> Option<&PublishedTable> {
         self.tables.iter().find(|t| t.spec.id == id)
+    }
+
+    /// The cross-table equations of the release's [`RowSum`]s.
+    pub fn cross_equations(&self) -> Result<Vec<CrossEquation>, TableError> {
+        let specs: Vec<&TableSpec> = self.tables.iter().map(|t| &t.spec).collect();
+        cross_equations(&specs)
     }
 
     /// Total `*` cells.

@@ -564,3 +564,72 @@ fn inconsistent_release_is_an_error() {
     let e = audit(&[r], &policy).unwrap_err();
     assert!(e.to_string().contains("inconsistent"), "{e}");
 }
+
+/// Uptake by stratum (sex × age) and by age band: a reader adds the two
+/// strata of an age band. Published with primary suppression only, the
+/// small stratum cell is recovered exactly through the age table; protected,
+/// the pair passes and the relation is kept in the release.
+#[test]
+fn row_sums_across_linked_tables() {
+    use disclosure::RowSum;
+    let policy = t10();
+    let mut strata = Table::one_way(
+        "uptake_by_stratum",
+        "By stratum",
+        "stratum",
+        "enrolled",
+        &[
+            ("female / 50-54", 40),
+            ("male / 50-54", 4),
+            ("female / 55-59", 30),
+            ("male / 55-59", 35),
+        ],
+    );
+    let mut age = Table::one_way(
+        "uptake_by_age",
+        "By age",
+        "age",
+        "enrolled",
+        &[("50-54", 44), ("55-59", 65)],
+    );
+    for (row, parts) in [
+        ("50-54", ["female / 50-54", "male / 50-54"]),
+        ("55-59", ["female / 55-59", "male / 55-59"]),
+    ] {
+        age.spec.row_sums.push(RowSum {
+            row: row.into(),
+            table: "uptake_by_stratum".into(),
+            rows: parts.iter().map(|s| s.to_string()).collect(),
+        });
+    }
+    // no total in the strata table: alone it hides `male / 50-54`, but
+    // with the age table published in full it is 44 - 40.
+    strata.spec.total_row = false;
+    let st = primary_only(&strata, &policy);
+    assert!(audit(&[release("s", 1, &policy, vec![st.clone()])], &policy)
+        .unwrap()
+        .passed());
+    let naive = release("s", 1, &policy, vec![st, primary_only(&age, &policy)]);
+    let rep = audit(&[naive], &policy).unwrap();
+    let f = rep
+        .failures()
+        .find(|f| f.row == "male / 50-54")
+        .expect("recovered across the tables");
+    assert_eq!(f.interval, Interval { lo: 4, hi: Some(4) });
+    // protected together: passes, and the relation is published
+    let p = protect(&[strata, age], &policy).unwrap();
+    assert!(p.audit.passed(), "{:?}", p.audit.failures().collect::<Vec<_>>());
+    let r = p.release();
+    assert!(
+        r.tables[0].cells[0][0].is_suppressed() || r.tables[1].cells[0][0].is_suppressed(),
+        "a partner across the row sum is suppressed"
+    );
+    let json = serde_json::to_string(&r).unwrap();
+    assert!(json.contains("row_sums"));
+    let back: Release = serde_json::from_str(&json).unwrap();
+    assert!(audit(&[back], &policy).unwrap().passed());
+    // a row sum naming a missing table is refused
+    let mut bad = r.clone();
+    bad.tables[1].spec.row_sums[0].table = "nope".into();
+    assert!(audit(&[bad], &policy).is_err());
+}

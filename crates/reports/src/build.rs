@@ -286,6 +286,7 @@ fn spec(id: &str, title: &str, row_header: &str, rows: Vec<String>, columns: &[&
         exempt_columns: vec![],
         cumulative: false,
         shared: vec![],
+        row_sums: vec![],
     }
 }
 
@@ -307,6 +308,21 @@ fn bad(field: impl Into<String>, expected: impl Into<String>) -> ReportError {
 /// Build the tables of a report input (true counts, not yet protected).
 pub fn tables(input: &ReportInput) -> Result<(Vec<Table>, Option<String>), ReportError> {
     let mut out = Vec::new();
+    // The uptake tables' grand totals (shared by every breakdown whose
+    // totals agree with the first's) and the stratum breakdown's rows: the
+    // selection tables count the same invitations.
+    let uptake_invited: Option<u64> = input
+        .uptake
+        .as_ref()
+        .and_then(|u| u.breakdowns.first())
+        .map(|b| b.rows.iter().map(|r| r.invited).sum());
+    let uptake_strata: BTreeMap<&str, u64> = input
+        .uptake
+        .iter()
+        .flat_map(|u| u.breakdowns.iter())
+        .filter(|b| b.variable == "stratum")
+        .flat_map(|b| b.rows.iter().map(|r| (r.group.as_str(), r.invited)))
+        .collect();
     if let Some(sel) = &input.selection {
         let mut rows: Vec<String> = sel
             .funnel
@@ -326,7 +342,13 @@ pub fn tables(input: &ReportInput) -> Result<(Vec<Table>, Option<String>), Repor
             ));
         }
         let mut s = spec("selection_funnel", "Exclusion funnel", "step", rows, &["people"]);
-        share(&mut s, "invited", "people", "selection:invited");
+        // the same invitations as the uptake tables count, when they agree
+        let invited_key = if uptake_invited == Some(sel.invited) {
+            "uptake:invited"
+        } else {
+            "selection:invited"
+        };
+        share(&mut s, "invited", "people", invited_key);
         out.push(Table { spec: s, counts });
         if !sel.strata.is_empty() {
             let nvars = sel.strata_variables.len().max(1);
@@ -354,7 +376,13 @@ pub fn tables(input: &ReportInput) -> Result<(Vec<Table>, Option<String>), Repor
             );
             s.exempt_columns.push("requested".into());
             if sel.strata.iter().map(|r| r.actual).sum::<u64>() == sel.invited {
-                share(&mut s, TOTAL, "actual", "selection:invited");
+                share(&mut s, TOTAL, "actual", invited_key);
+            }
+            // a stratum's invitations are also the uptake-by-stratum table's
+            for (label, st) in s.rows.clone().iter().zip(&sel.strata) {
+                if uptake_strata.get(label.as_str()) == Some(&st.actual) {
+                    share(&mut s, label, "actual", &format!("stratum:{label}:invited"));
+                }
             }
             out.push(Table {
                 spec: s,
@@ -401,6 +429,51 @@ pub fn tables(input: &ReportInput) -> Result<(Vec<Table>, Option<String>), Repor
                 for c in UPTAKE {
                     share(&mut s, TOTAL, c, &format!("uptake:{c}"));
                 }
+            }
+            if bd.variable == "stratum" {
+                for r in &bd.rows {
+                    share(
+                        &mut s,
+                        &r.group,
+                        "invited",
+                        &format!("stratum:{}:invited", r.group),
+                    );
+                }
+            }
+            for (k, sum) in bd.sums.iter().enumerate() {
+                let field = || format!("uptake.breakdowns[{b}].sums[{k}]");
+                let row = bd
+                    .rows
+                    .iter()
+                    .find(|r| r.group == sum.group)
+                    .ok_or_else(|| bad(field(), "`group` naming a group of this breakdown"))?;
+                let other = up
+                    .breakdowns
+                    .iter()
+                    .find(|o| o.variable == sum.of && o.variable != bd.variable)
+                    .ok_or_else(|| bad(field(), "`of` naming another breakdown"))?;
+                let mut total = [0u64; 4];
+                for g in &sum.groups {
+                    let r = other
+                        .rows
+                        .iter()
+                        .find(|r| &r.group == g)
+                        .ok_or_else(|| bad(field(), "`groups` naming groups of the `of` breakdown"))?;
+                    for (t, v) in total
+                        .iter_mut()
+                        .zip([r.invited, r.delivered, r.responded, r.enrolled])
+                    {
+                        *t += v;
+                    }
+                }
+                if total != [row.invited, row.delivered, row.responded, row.enrolled] {
+                    return Err(bad(field(), "groups whose counts add up to the group's"));
+                }
+                s.row_sums.push(disclosure::RowSum {
+                    row: sum.group.clone(),
+                    table: format!("uptake_by_{}", slug(&sum.of)),
+                    rows: sum.groups.clone(),
+                });
             }
             if bd.variable == "arm" {
                 for r in &bd.rows {

@@ -94,6 +94,23 @@ pub struct Breakdown {
     pub variable: String,
     /// One row per group.
     pub rows: Vec<UptakeRow>,
+    /// Groups that are unions of groups of another breakdown (e.g. age
+    /// band `50-54` = strata `female / 50-54` and `male / 50-54`): readers
+    /// can add them up, so disclosure control links the tables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sums: Vec<GroupSum>,
+}
+
+/// A group of one breakdown that is the union of groups of another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSum {
+    /// The group of this breakdown.
+    pub group: String,
+    /// The other breakdown's variable.
+    pub of: String,
+    /// Its groups that together make up `group`.
+    pub groups: Vec<String>,
 }
 
 /// The uptake report's data: one breakdown per variable (by arm first).

@@ -29,7 +29,7 @@ pub mod stats;
 
 pub use build::{build, IntervalMethod, Options, Report, ReportError, ReportKind};
 pub use data::{
-    Breakdown, FunnelStep, ReportInput, ReturnReason, ReturnsData, SelectionData, StratumRow, SwatArm,
-    SwatData, UptakeData, UptakeRow,
+    Breakdown, FunnelStep, GroupSum, ReportInput, ReturnReason, ReturnsData, SelectionData, StratumRow,
+    SwatArm, SwatData, UptakeData, UptakeRow,
 };
 pub use render::{write_report, Formats};

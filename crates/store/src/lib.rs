@@ -49,6 +49,7 @@
 #![forbid(unsafe_code)]
 
 pub mod purge;
+pub mod figures;
 pub mod register;
 pub mod register_file;
 mod schema;

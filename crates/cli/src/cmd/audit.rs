@@ -222,6 +222,7 @@ fn read_csv_table(path: &Path, exempt: &[String]) -> Result<PublishedTable, CliE
         exempt_columns: exempt.to_vec(),
         cumulative: false,
         shared: vec![],
+        row_sums: vec![],
     };
     let t = PublishedTable { spec, cells };
     t.validate().map_err(|e| {

@@ -10,8 +10,8 @@ use crate::cmd::noncontact::open_store;
 use crate::error::{CliError, CliResult, Context};
 use disclosure::{Policy, Release};
 use reports::{
-    Breakdown, Formats, FunnelStep, IntervalMethod, Options, ReportInput, ReturnReason, ReturnsData,
-    SelectionData, StratumRow, SwatArm, SwatData, UptakeData, UptakeRow,
+    Breakdown, Formats, FunnelStep, GroupSum, IntervalMethod, Options, ReportInput, ReturnReason,
+    ReturnsData, SelectionData, StratumRow, SwatArm, SwatData, UptakeData, UptakeRow,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,8 +23,9 @@ const RELEASE_TABLE: &str = "report-release";
 /// Options for `trialink report`.
 ///
 /// Under `--store`, figures come from the invitations, outcomes and returns
-/// recorded for the study (uptake by arm, by registry match and by quota
-/// stratum; SWAT arms; returns), and the release is recorded in the store so
+/// recorded for the study (uptake by arm, by registry match, by quota
+/// stratum, by age band, sex, ethnic group and region — linked tables with
+/// the same grand totals; SWAT arms; returns), and the release is recorded in the store so
 /// that the next report of the study is audited against it (differencing of
 /// cumulative figures). `--input FILE` reads a JSON `ReportInput` instead
 /// (selection funnel and strata included); add `--store` to use and record
@@ -221,46 +222,9 @@ fn from_store(store: &store::Store, study: &str, control: Option<&str>) -> Resul
         return Err(CliError::new("no such study in the store")
             .hint("check --study against the batches recorded by `trialink invite`"));
     }
-    let rows = store.uptake_figures(study).context("reading uptake figures")?;
-    let mut by: [BTreeMap<String, [u64; 5]>; 3] = Default::default();
-    for r in &rows {
-        let keys = [
-            r.arm.clone(),
-            if r.registry {
-                "registry volunteer".into()
-            } else {
-                "not a volunteer".into()
-            },
-            r.stratum.clone(),
-        ];
-        for (m, k) in by.iter_mut().zip(keys) {
-            let e = m.entry(k).or_default();
-            e[0] += r.invited;
-            e[1] += r.delivered();
-            e[2] += r.responded;
-            e[3] += r.randomised;
-            e[4] += r.returned;
-        }
-    }
-    let names = ["arm", "registry", "stratum"];
-    let breakdowns = names
-        .iter()
-        .zip(&by)
-        .map(|(v, m)| Breakdown {
-            variable: v.to_string(),
-            rows: m
-                .iter()
-                .map(|(g, c)| UptakeRow {
-                    group: g.clone(),
-                    invited: c[0],
-                    delivered: c[1],
-                    responded: c[2],
-                    enrolled: c[3],
-                })
-                .collect(),
-        })
-        .collect();
-    let arms: Vec<SwatArm> = by[0]
+    let rows = store.uptake_detail(study).context("reading uptake figures")?;
+    let (breakdowns, by_arm) = uptake_breakdowns(&rows);
+    let arms: Vec<SwatArm> = by_arm
         .iter()
         .map(|(a, c)| SwatArm {
             arm: a.clone(),
@@ -274,8 +238,8 @@ fn from_store(store: &store::Store, study: &str, control: Option<&str>) -> Resul
     } else {
         None
     };
-    let invited: u64 = by[0].values().map(|c| c[0]).sum();
-    let returned: u64 = by[0].values().map(|c| c[4]).sum();
+    let invited: u64 = by_arm.values().map(|c| c[0]).sum();
+    let returned: u64 = by_arm.values().map(|c| c[4]).sum();
     let selection = selection_from_store(store, study)?;
     let mut by_reason: Vec<ReturnReason> = store
         .returns_by_reason(study)
@@ -297,6 +261,129 @@ fn from_store(store: &store::Store, study: &str, control: Option<&str>) -> Resul
         swat,
         returns: Some(ReturnsData { invited, by_reason }),
     })
+}
+
+/// Demographic variables of the uptake report: the store's column name and
+/// the variable name shown.
+const DEMOGRAPHICS: [(&str, &str); 4] = [
+    ("age_band", "age band"),
+    ("sex", "sex"),
+    ("ethnic_group", "ethnic group"),
+    ("region", "region"),
+];
+
+/// A quota stratum key (`sex=female|age_band=50-54`) as its labels
+/// (`female / 50-54`), as the selection report shows it.
+fn stratum_label(key: &str) -> String {
+    key.split('|')
+        .map(|p| p.split_once('=').map(|(_, b)| b).unwrap_or(p))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+/// A group label a table can hold: never empty, never `Total`.
+fn group_label(label: String) -> String {
+    if label.trim().is_empty() {
+        "not recorded".into()
+    } else if label == disclosure::TOTAL {
+        format!("{label} (group)")
+    } else {
+        label
+    }
+}
+
+/// Uptake by arm, registry match, quota stratum and each demographic
+/// variable: margins of one cross-classification, so their grand totals
+/// agree and the tables are linked. A demographic that is a stratification
+/// variable (every invitation's stratum names the same value) is declared
+/// the sum of its strata, so disclosure control sees that relation too.
+/// Also returns the arm counts `[invited, delivered, responded, enrolled,
+/// returned]`.
+fn uptake_breakdowns(rows: &[store::figures::UptakeDetail]) -> (Vec<Breakdown>, BTreeMap<String, [u64; 5]>) {
+    let mut by: Vec<(String, BTreeMap<String, [u64; 5]>)> = ["arm", "registry", "stratum"]
+        .iter()
+        .chain(DEMOGRAPHICS.iter().map(|d| &d.1))
+        .map(|v| (v.to_string(), BTreeMap::new()))
+        .collect();
+    for r in rows {
+        let mut keys = vec![
+            r.arm.clone(),
+            if r.registry {
+                "registry volunteer".into()
+            } else {
+                "not a volunteer".into()
+            },
+            stratum_label(&r.stratum),
+        ];
+        keys.extend(
+            DEMOGRAPHICS
+                .iter()
+                .map(|d| r.demographic(d.0).unwrap_or_default().to_string()),
+        );
+        for ((_, m), k) in by.iter_mut().zip(keys) {
+            let e = m.entry(group_label(k)).or_default();
+            e[0] += r.invited;
+            e[1] += r.delivered();
+            e[2] += r.responded;
+            e[3] += r.enrolled;
+            e[4] += r.returned;
+        }
+    }
+    // demographic groups that are unions of quota strata
+    let mut sums: BTreeMap<String, Vec<GroupSum>> = BTreeMap::new();
+    for (column, variable) in DEMOGRAPHICS {
+        let mut groups: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+        let consistent = !rows.is_empty()
+            && rows.iter().all(|r| {
+                let named = r
+                    .stratum
+                    .split('|')
+                    .find_map(|p| p.split_once('=').filter(|(a, _)| *a == column).map(|(_, b)| b));
+                match named {
+                    Some(v) if Some(v) == r.demographic(column) => {
+                        groups
+                            .entry(v.to_string())
+                            .or_default()
+                            .insert(group_label(stratum_label(&r.stratum)));
+                        true
+                    }
+                    _ => false,
+                }
+            });
+        if consistent {
+            sums.insert(
+                variable.to_string(),
+                groups
+                    .into_iter()
+                    .map(|(group, strata)| GroupSum {
+                        group: group_label(group),
+                        of: "stratum".into(),
+                        groups: strata.into_iter().collect(),
+                    })
+                    .collect(),
+            );
+        }
+    }
+    let by_arm = by[0].1.clone();
+    let breakdowns = by
+        .into_iter()
+        .filter(|(_, m)| !m.is_empty())
+        .map(|(v, m)| Breakdown {
+            sums: sums.remove(&v).unwrap_or_default(),
+            variable: v,
+            rows: m
+                .iter()
+                .map(|(g, c)| UptakeRow {
+                    group: g.clone(),
+                    invited: c[0],
+                    delivered: c[1],
+                    responded: c[2],
+                    enrolled: c[3],
+                })
+                .collect(),
+        })
+        .collect();
+    (breakdowns, by_arm)
 }
 
 /// The selection report from the summaries `invite` recorded with each
