@@ -1495,7 +1495,7 @@ fn stdout_failures_are_errors_not_panics() {
 
 #[cfg(target_os = "linux")]
 #[test]
-#[ignore = "these commands print with println! and panic when stdout fails (reported to their owners); run with --ignored"]
+#[ignore = "the KNOWN_STDOUT_PANICS entries, strictly (none at present); run with --ignored"]
 fn known_stdout_panics() {
     stdout_full_cases(true);
 }
