@@ -109,6 +109,23 @@ fn strip_times(v: &mut serde_json::Value) {
     }
 }
 
+/// Remove what depends on the study key (its fingerprint, the digests of
+/// files made under it) from a manifest.
+fn strip_study_key(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            let study_file = m
+                .get("role")
+                .and_then(|r| r.as_str())
+                .is_some_and(|r| r == "enrolled" || r == "study");
+            m.retain(|k, _| k != "key_fingerprint" && !(study_file && (k == "blake3" || k == "fingerprint")));
+            m.values_mut().for_each(strip_study_key);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_study_key),
+        _ => {}
+    }
+}
+
 /// Manifests with their timestamps removed, for byte comparison.
 fn normalised(p: &Path) -> Vec<u8> {
     let bytes = std::fs::read(p).unwrap();
@@ -326,11 +343,46 @@ fn demo_end_to_end_promises() {
         .map(|p| (p.clone(), normalised(p)))
         .collect();
     run_demo(&out);
+    // The study key includes a secret drawn from the OS generator when the
+    // study is registered (so that a purge can destroy it): the trial's key
+    // and the token files made under it must differ between runs; every
+    // other file must not.
+    let under_study_key = |p: &Path| {
+        let s = p.to_string_lossy();
+        p.ends_with("keys/trial.key") || (s.contains("/work/trial/") && s.contains(".tokens.csv"))
+    };
+    let mut differing_study_files = 0;
     for (p, bytes) in &before {
         if p.ends_with("TRANSCRIPT.txt") {
             continue; // holds the elapsed time
         }
         assert!(p.exists(), "{} missing on the second run", p.display());
+        if under_study_key(p) {
+            if normalised(p) != *bytes {
+                differing_study_files += 1;
+            }
+            continue;
+        }
+        if p.to_string_lossy().ends_with("invitations.csv.manifest.json") {
+            // The batch manifest names the study key's fingerprint and the
+            // digest of the enrolled token file: all else must be the same.
+            let strip = |b: &[u8]| {
+                let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
+                strip_study_key(&mut v);
+                v
+            };
+            assert_eq!(
+                strip(&normalised(p)),
+                strip(bytes),
+                "{} differs between runs",
+                p.display()
+            );
+            continue;
+        }
         assert!(normalised(p) == *bytes, "{} differs between runs", p.display());
     }
+    assert!(
+        differing_study_files >= 3,
+        "the trial key and its token files should change with the study secret ({differing_study_files} did)"
+    );
 }

@@ -380,6 +380,7 @@ pub fn check_governance(
 ) -> Result<(), InviteError> {
     let r = &v.request;
     let route = v.route;
+    store.check_not_purged(&r.study)?;
     match store.study_get(&r.study)? {
         None if route == store::OutputRoute::ServiceMailer => {}
         None => {

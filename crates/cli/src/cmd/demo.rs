@@ -17,6 +17,8 @@ use std::time::Instant;
 pub const REQUEST: &str = include_str!("../demo/request.toml");
 /// The demo's CLK linkage schema (clkhash v3) for registry records.
 pub const CLK_SCHEMA: &str = include_str!("../demo/clk_schema.json");
+/// The demo study's register entry.
+pub const STUDY_TOML: &str = include_str!("../demo/study.toml");
 
 const AS_OF: &str = "2026-11-21";
 const STUDY: &str = "demo-study";
@@ -73,7 +75,14 @@ impl Demo {
     fn run(&mut self, args: &[&str]) -> Result<String, CliError> {
         let shown = args
             .iter()
-            .map(|a| shorten(a, &self.out))
+            .map(|a| {
+                let a = shorten(a, &self.out);
+                if a.contains(' ') {
+                    format!("\"{a}\"")
+                } else {
+                    a
+                }
+            })
             .collect::<Vec<_>>()
             .join(" ");
         outln!("  $ trialink {shown}");
@@ -191,6 +200,22 @@ pub fn run(a: Args) -> CliResult {
         "--out",
         &d.p("keys/registry.key"),
     ])?;
+    d.say(
+        "service",
+        "registers the study: approvals, permitted routes and channels, retention (and a key secret that a purge destroys)",
+    );
+    let store = d.p("service/service.sqlite");
+    std::fs::write(work.join("service/study.toml"), STUDY_TOML)
+        .map_err(|e| CliError::new(format!("cannot write the study register entry: {e}")))?;
+    d.run(&[
+        "study",
+        "add",
+        "--store",
+        &store,
+        "--operator",
+        "Demo Operator",
+        &d.p("service/study.toml"),
+    ])?;
     d.run(&[
         "keys",
         "derive",
@@ -198,6 +223,8 @@ pub fn run(a: Args) -> CliResult {
         &master,
         "--scope",
         TRIAL_SCOPE,
+        "--store",
+        &store,
         "--out",
         &d.p("keys/trial.key"),
     ])?;
@@ -262,7 +289,6 @@ pub fn run(a: Args) -> CliResult {
         "service",
         "adds objections to the non-contact list (pseudonymised on ingest under service:store)",
     );
-    let store = d.p("service/service.sqlite");
     d.run(&[
         "noncontact",
         "add",

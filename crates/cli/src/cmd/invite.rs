@@ -90,6 +90,9 @@ fn hint_for(e: &InviteError) -> &'static str {
                 "record section 251 support (section_251_reference) or consent in the register, or use route 1 or 2"
             }
         },
+        InviteError::Store(store::StoreError::StudyPurged { .. }) => {
+            "a purged study's data and key are destroyed; a new study needs a new id"
+        }
         InviteError::Store(_) => "check the --store path; `trialink study list` shows the register",
         _ => "see the message above",
     }
