@@ -1,3 +1,3 @@
 #![no_main]
 // CSV input with column lookup and record positions (tabular::Source).
-libfuzzer_sys::fuzz_target!(|data: &[u8]| tabular::hooks::read_any(data));
+libfuzzer_sys::fuzz_target!(|d: &[u8]| tabular::fuzz_hooks::csv_rows(d));

@@ -13,4 +13,6 @@
 
 pub mod clk;
 pub mod dice;
+#[cfg(any(fuzzing, test))]
+pub mod fuzz_hooks;
 pub mod tlbf;

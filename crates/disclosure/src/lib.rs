@@ -30,6 +30,8 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+#[cfg(any(fuzzing, test))]
+pub mod fuzz_hooks;
 pub mod policy;
 pub mod protect;
 pub mod table;

@@ -27,6 +27,8 @@
 mod date;
 mod dob;
 mod hmac256;
+#[cfg(any(fuzzing, test))]
+pub mod fuzz_hooks;
 mod key;
 pub mod keyfile;
 mod nhs;

@@ -28,6 +28,8 @@
 
 pub mod demographics;
 pub mod feedback;
+#[cfg(any(fuzzing, test))]
+pub mod fuzz_hooks;
 pub mod invite;
 pub mod request;
 pub mod select;

@@ -24,6 +24,8 @@
 
 pub mod build;
 pub mod data;
+#[cfg(any(fuzzing, test))]
+pub mod fuzz_hooks;
 pub mod render;
 pub mod stats;
 

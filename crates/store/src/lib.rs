@@ -50,6 +50,8 @@
 
 pub mod purge;
 pub mod figures;
+#[cfg(any(fuzzing, test))]
+pub mod fuzz_hooks;
 pub mod register;
 pub mod register_file;
 mod schema;

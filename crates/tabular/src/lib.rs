@@ -28,6 +28,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(any(fuzzing, test))]
+pub mod fuzz_hooks;
 mod error;
 mod input;
 mod manifest;
