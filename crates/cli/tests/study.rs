@@ -263,3 +263,100 @@ fn invite_refuses_a_route_the_register_does_not_permit() {
     );
     assert!(!out.exists(), "a refused invite wrote {}", out.display());
 }
+
+/// Route 1 (the NHS notification service) through the CLI: the batch holds
+/// the reference, the template and the NHS number, and nothing else.
+#[test]
+fn route_1_batch_is_reference_template_and_nhs_number_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let store = d.join("s.sqlite");
+    let s = p(&store);
+    let key = master_key(d);
+    ok(&run(&[
+        "synth",
+        "--people",
+        "2000",
+        "--seed",
+        "3",
+        "--as-of",
+        "2026-11-21",
+        "--out",
+        p(&d.join("synth")),
+    ]));
+    let ex = fixtures().join("studies/example.toml");
+    ok(&run(&[
+        "study",
+        "add",
+        "--store",
+        s,
+        "--operator",
+        "alice",
+        p(&ex),
+    ]));
+    let req = d.join("req.toml");
+    std::fs::write(
+        &req,
+        "study = \"trial-001\"\nroute = \"nhs-notification\"\nchannel = \"postal\"\ninvitations = 50\nseed = 1\nas_of = \"2026-11-21\"\nqa_seeds = 0\n[[arms]]\nname = \"A\"\ntemplate = \"nhs-app-a\"\n",
+    )
+    .unwrap();
+    let out = d.join("out");
+    let o = ok(&run(&[
+        "invite",
+        "--store",
+        s,
+        "--key",
+        p(&key),
+        "--cohort",
+        p(&d.join("synth/cohort.csv")),
+        "--request",
+        p(&req),
+        "--out",
+        p(&out),
+    ]));
+    assert!(o.contains("route nhs-notification"), "{o}");
+    let text = std::fs::read_to_string(out.join("invitations.csv")).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("reference,template,nhs_number"));
+    let cohort = std::fs::read_to_string(d.join("synth/cohort.csv")).unwrap();
+    let mut n = 0;
+    for l in lines {
+        let cells: Vec<&str> = l.split(',').collect();
+        assert_eq!(cells.len(), 3);
+        assert_eq!(cells[1], "nhs-app-a");
+        assert!(
+            cells[2].len() == 10
+                && cells[2].bytes().all(|b| b.is_ascii_digit())
+                && cells[2].starts_with("999"),
+            "an NHS number in normal form from the test range"
+        );
+        assert!(cohort.contains(cells[2]), "the NHS number comes from the cohort");
+        n += 1;
+    }
+    assert_eq!(n, 50);
+    // No name, address, postcode, phone or email of anyone in the cohort.
+    let mut r = csv::Reader::from_path(d.join("synth/cohort.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let cols: Vec<usize> = [
+        "family_name",
+        "address_line_1",
+        "postcode",
+        "mobile",
+        "email",
+        "date_of_birth",
+    ]
+    .iter()
+    .map(|c| h.iter().position(|x| x == *c).unwrap())
+    .collect();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        for &c in &cols {
+            let v = &rec[c];
+            if v.len() >= 4 {
+                assert!(!text.contains(v), "route 1 batch carries a contact detail or DOB");
+            }
+        }
+    }
+    let summary = std::fs::read_to_string(out.join("selection-summary.json")).unwrap();
+    assert!(summary.contains("\"route\": \"nhs-notification\""), "{summary}");
+}
