@@ -284,7 +284,15 @@ fn route_1_batch_is_reference_template_and_nhs_number_only() {
         "--out",
         p(&d.join("synth")),
     ]));
-    let ex = fixtures().join("studies/example.toml");
+    // The fixture's agreement expires in 2027: a test must not expire with it.
+    let ex = d.join("study.toml");
+    std::fs::write(
+        &ex,
+        std::fs::read_to_string(fixtures().join("studies/example.toml"))
+            .unwrap()
+            .replace("dsa_expires = \"2027-03-31\"", "dsa_expires = \"2099-12-31\""),
+    )
+    .unwrap();
     ok(&run(&[
         "study",
         "add",
