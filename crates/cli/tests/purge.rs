@@ -406,3 +406,88 @@ fn early_purge_with_override_is_recorded() {
     ]);
     assert_error(&o, "not in the register", &[]);
 }
+
+/// Killing `study purge` at any moment leaves the study either whole (no
+/// purge record, every row and the key secret in place) or purged (record,
+/// no row, no secret): never half.
+#[test]
+fn killed_purge_is_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = d.join("base.sqlite");
+    let s = p(&base);
+    let master = master_key(d);
+    ok(&run(&[
+        "synth",
+        "--people",
+        "3000",
+        "--seed",
+        "5",
+        "--as-of",
+        "2026-11-21",
+        "--out",
+        p(&d.join("synth")),
+    ]));
+    std::fs::write(d.join("gone.toml"), entry("gone", "2026-01-31")).unwrap();
+    ok(&run(&[
+        "study",
+        "add",
+        "--store",
+        s,
+        "--operator",
+        "alice",
+        p(&d.join("gone.toml")),
+    ]));
+    let req = d.join("req.toml");
+    std::fs::write(
+        &req,
+        "study = \"gone\"\nchannel = \"postal\"\ninvitations = 600\nseed = 5\nas_of = \"2026-11-21\"\nqa_seeds = 0\n\
+         [[arms]]\nname = \"A\"\ntemplate = \"letter-a\"\n",
+    )
+    .unwrap();
+    ok(&run(&[
+        "invite",
+        "--store",
+        s,
+        "--key",
+        p(&master),
+        "--cohort",
+        p(&d.join("synth/cohort.csv")),
+        "--request",
+        p(&req),
+        "--out",
+        p(&d.join("batch")),
+    ]));
+    let state = |db: &Path| -> (bool, u64, bool) {
+        let st = store::Store::open(db).unwrap();
+        let purged = st.study_purge_record("gone").unwrap().is_some();
+        let n = st.invitation_count(Some("gone")).unwrap();
+        (purged, n, st.study_has_secret("gone").unwrap())
+    };
+    assert_eq!(state(&base), (false, 600, true));
+    let (mut whole, mut gone) = (0, 0);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..16 {
+        let db = d.join(format!("s{i}.sqlite"));
+        std::fs::copy(&base, &db).unwrap();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let delay = std::time::Duration::from_micros(x % 30_000);
+        let mut child = bin()
+            .args(["study", "purge", "--store", p(&db), "--operator", "bob", "gone"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        match state(&db) {
+            (false, 600, true) => whole += 1,
+            (true, 0, false) => gone += 1,
+            other => panic!("run {i} (killed after {delay:?}) left a half-purged store: {other:?}"),
+        }
+    }
+    eprintln!("killed purge: {whole} left whole, {gone} completed");
+}
