@@ -116,8 +116,30 @@ impl DateFormat {
     /// Parse `s` and return it as `YYYYMMDD` (clkhash's output format), or
     /// `None` if it does not match or is not a real date.
     pub fn normalise(&self, s: &str) -> Option<String> {
-        let chars: Vec<char> = s.chars().collect();
-        let f = self.matches(0, &chars, Fields::default())?;
+        let mut out = String::with_capacity(8);
+        self.normalise_into(s, &mut out).then_some(out)
+    }
+
+    /// [`DateFormat::normalise`] appending `YYYYMMDD` to `out`; `false` (and
+    /// `out` untouched) if `s` does not match or is not a real date. No
+    /// allocation for values of up to 64 characters.
+    pub fn normalise_into(&self, s: &str, out: &mut String) -> bool {
+        let mut stack = ['\0'; 64];
+        let heap: Vec<char>;
+        let chars: &[char] = if s.len() <= stack.len() {
+            let mut n = 0;
+            for c in s.chars() {
+                stack[n] = c;
+                n += 1;
+            }
+            &stack[..n]
+        } else {
+            heap = s.chars().collect();
+            &heap
+        };
+        let Some(f) = self.matches(0, chars, Fields::default()) else {
+            return false;
+        };
         let year = f.year.unwrap_or(1900);
         let month = f.month.unwrap_or(1);
         let day = f.day.unwrap_or(1);
@@ -126,9 +148,21 @@ impl DateFormat {
             || day < 1
             || day > days_in_month(year, month)
         {
-            return None;
+            return false;
         }
-        Some(format!("{year:04}{month:02}{day:02}"))
+        // year ≤ 9999, month ≤ 12, day ≤ 31: fixed-width ASCII digits.
+        let digits = [
+            year / 1000,
+            year / 100 % 10,
+            year / 10 % 10,
+            year % 10,
+            month as i32 / 10,
+            month as i32 % 10,
+            day as i32 / 10,
+            day as i32 % 10,
+        ];
+        out.extend(digits.iter().map(|d| (b'0' + *d as u8) as char));
+        true
     }
 
     fn matches(&self, idx: usize, s: &[char], f: Fields) -> Option<Fields> {

@@ -30,7 +30,6 @@ use rayon::prelude::*;
 use schema::{Case, Comparison, Format, HashType, Part, Schema, TextEncoding, Transform};
 use sha1::Sha1;
 use sha2::Sha256;
-use std::borrow::Cow;
 use zeroize::{Zeroize, Zeroizing};
 
 /// The secret CLKs are keyed with. Zeroized on drop, `Debug` redacted, no
@@ -161,6 +160,9 @@ pub enum ValueProblem {
     /// Not in the required case.
     #[error("expected {0} case")]
     WrongCase(&'static str),
+    /// Does not match the string format's `pattern` in full.
+    #[error("does not match the schema's pattern")]
+    PatternMismatch,
     /// Has characters the encoding cannot represent.
     #[error("has characters that {0} cannot encode")]
     NotEncodable(&'static str),
@@ -177,6 +179,7 @@ impl ValueProblem {
             ValueProblem::TooShort(_) => "too_short",
             ValueProblem::TooLong(_) => "too_long",
             ValueProblem::WrongCase(_) => "wrong_case",
+            ValueProblem::PatternMismatch => "pattern_mismatch",
             ValueProblem::NotEncodable(_) => "not_encodable",
         }
     }
@@ -205,7 +208,9 @@ pub struct ClkEncoder {
     schema: Schema,
     features: Vec<Option<FeatureEncoder>>,
     hash_l: usize,
-    block_key: Hmac<Sha256>,
+    /// Per blocking pass, the blocking MAC already fed
+    /// `"trialink-block-v1" 0 name`.
+    pass_macs: Vec<Hmac<Sha256>>,
     rr_key: Hmac<Sha256>,
     id: u64,
 }
@@ -219,33 +224,71 @@ impl std::fmt::Debug for ClkEncoder {
     }
 }
 
-/// Reusable per-thread buffers (and token cache) for [`ClkEncoder::encode_with`].
+/// Per-record working buffers (n-grams, token bytes, bits, blocking parts).
 #[derive(Default)]
-pub struct Scratch {
+struct Work {
     padded: String,
     offsets: Vec<usize>,
     tok: Vec<u8>,
     bits: Vec<u64>,
+    part: String,
+    /// A feature's bits (value-cache miss) and a token's bits (token-cache miss).
+    tmp_value: Vec<u64>,
+    tmp_token: Vec<u64>,
     cache: TokenCache,
+}
+
+/// The parts of [`Work`] that tokenising one feature value needs.
+struct FeatureBuffers<'a> {
+    padded: &'a mut String,
+    offsets: &'a mut Vec<usize>,
+    tok: &'a mut Vec<u8>,
+    tmp_token: &'a mut Vec<u64>,
+}
+
+/// Reusable per-thread buffers (and token cache) for
+/// [`ClkEncoder::encode_into`] and [`ClkEncoder::encode_with`]: after
+/// `encode_into` the CLK is [`Scratch::clk`] and the blocking cell
+/// [`Scratch::blocking`]. Nothing is allocated per record once the buffers
+/// have grown. Zeroized on drop (it holds values, n-grams and keyed digests).
+#[derive(Default)]
+pub struct Scratch {
+    work: Work,
+    /// The record's formatted values, concatenated.
+    fmt: String,
+    /// Feature i's formatted value is `fmt[spans[i].0..spans[i].1]`.
+    spans: Vec<Option<(usize, usize)>>,
+    out: Vec<u64>,
+    blocking: String,
 }
 
 impl Scratch {
     /// Buffers with a token cache of `cap` entries (0 = no cache).
     pub fn with_cache(cap: usize) -> Self {
-        Scratch {
-            padded: String::new(),
-            offsets: Vec::new(),
-            tok: Vec::new(),
-            bits: Vec::new(),
-            cache: TokenCache::with_capacity(cap),
-        }
+        let mut s = Scratch::default();
+        s.work.cache = TokenCache::with_capacity(cap);
+        s
+    }
+
+    /// The CLK last encoded by [`ClkEncoder::encode_into`]:
+    /// [`words_for`]`(l)` words.
+    pub fn clk(&self) -> &[u64] {
+        &self.out
+    }
+
+    /// The blocking cell last computed by [`ClkEncoder::encode_into`]
+    /// (`name=hex16` items joined by `;`; empty without blocking).
+    pub fn blocking(&self) -> &str {
+        &self.blocking
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        self.padded.zeroize();
-        self.tok.zeroize();
+        self.work.padded.zeroize();
+        self.work.tok.zeroize();
+        self.work.part.zeroize();
+        self.fmt.zeroize();
     }
 }
 
@@ -367,150 +410,316 @@ impl Hasher {
     }
 }
 
-/// A per-thread cache of keyed token hashes, as clkhash keeps (`lru_cache`):
-/// names, dates and codes repeat a great deal, and a lookup costs a fraction
-/// of a BLAKE2b compression or two HMACs. Bounded (cleared when full), tied
-/// to one encoder, zeroized on drop (it holds n-grams and keyed digests).
+/// A per-thread cache of keyed token hashes and of the bits they set, as
+/// clkhash keeps (`lru_cache`) but finer: names, dates and codes repeat a
+/// great deal, and a lookup costs a fraction of a BLAKE2b compression or two
+/// HMACs, and far less than setting the bits one by one.
+///
+/// Three kinds of entry, in two fixed-size two-way set-associative tables
+/// (no chaining, no per-entry allocation; a lookup is one multiply-mix and
+/// two inline key compares; a miss evicts the older way):
+/// - **value bitmaps**: a whole feature value (≤ 24 bytes) → the bits its
+///   tokens set. Given names, family names and codes hit almost always;
+///   features whose values rarely repeat (dates, postcodes) are noticed
+///   (hit rate under a half over 4096 lookups) and go token by token.
+/// - **token bitmaps**: for `bitsPerToken` features, a token → its k bits
+///   (positional date digits: a few dozen tokens in all).
+/// - **hash material**: other tokens (≤ 24 bytes) → the BLAKE2b digest or
+///   the doubleHash pair, from which the bits are set.
+///
+/// Bitmaps are kept when the hashed length `l·2^xor_folds` is at most
+/// 4096 bits and there is no record-level salt. Keys are exact (feature,
+/// kind, k or salt index, length and bytes), so output never depends on
+/// the cache. Tied to one encoder (cleared when another binds it),
+/// allocated on first use, zeroized on clear and drop (it holds values,
+/// n-grams and keyed digests).
 pub struct TokenCache {
-    map: std::collections::HashMap<CacheKey, [u64; 8], FastHash>,
-    cap: usize,
+    material: Table,
+    bitmaps: Table,
+    /// Per feature: value-bitmap lookups and hits since the last check,
+    /// and whether value bitmaps are still in use.
+    stats: Vec<ValueStats>,
     owner: u64,
+    seed: u64,
 }
 
-/// Longest token cached (longer ones are hashed every time).
-const CACHE_TOKEN_MAX: usize = 36;
+#[derive(Clone, Copy)]
+struct ValueStats {
+    lookups: u32,
+    hits: u32,
+    on: bool,
+}
 
-/// A cache key held inline (no pointer to chase on lookup) as five words,
-/// so equality is five integer compares rather than a `memcmp` call:
-/// feature index, salt index, token length, then the token bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct CacheKey([u64; 5]);
+/// Longest token or value cached (longer ones are hashed every time).
+const CACHE_TOKEN_MAX: usize = 24;
+/// Key words per slot: meta, then 3 words of token bytes.
+const SLOT_KEY: usize = 4;
+/// Largest hashed length kept as bitmaps (64 words a slot at most).
+const BITMAP_MAX_BITS: usize = 4096;
+/// Default slots (measured with `cargo bench -p bloom --bench bloom_bench
+/// encode` and the CLI on synthetic people): 8192 material slots × 96 bytes
+/// and 8192 bitmap slots × 160 bytes (l = 1024), under 2 MiB per thread.
+const DEFAULT_CACHE_SLOTS: usize = 1 << 13;
+/// Value-bitmap hit-rate check interval (lookups).
+const VALUE_CHECK: u32 = 4096;
 
-impl CacheKey {
+const KIND_MATERIAL: u64 = 0;
+const KIND_TOKEN_BITS: u64 = 1;
+const KIND_VALUE_BITS: u64 = 2;
+
+/// A fixed-size two-way set-associative table of `[key; SLOT_KEY]` +
+/// value words, `stride` words a slot.
+struct Table {
+    slots: Vec<u64>,
+    stride: usize,
+    /// Slots (a power of two, at least 2), or 0 when disabled.
+    cap: usize,
+}
+
+impl Table {
+    fn new(cap: usize) -> Self {
+        Table {
+            slots: Vec::new(),
+            stride: 0,
+            cap: if cap == 0 {
+                0
+            } else {
+                cap.next_power_of_two().max(2)
+            },
+        }
+    }
+
+    /// Make sure the table is allocated with `value_words` per slot.
     #[inline]
-    fn new(fidx: usize, j: usize, tok: &[u8]) -> Option<Self> {
-        if tok.len() > CACHE_TOKEN_MAX || fidx > u16::MAX as usize || j > u8::MAX as usize {
-            return None;
+    fn ready(&mut self, value_words: usize) {
+        let stride = SLOT_KEY + value_words;
+        if self.stride != stride || self.slots.len() != self.cap * stride {
+            self.slots.zeroize();
+            self.stride = stride;
+            self.slots.resize(self.cap * stride, 0);
         }
-        let mut b = [0u8; 40];
-        b[0..2].copy_from_slice(&(fidx as u16).to_le_bytes());
-        b[2] = j as u8;
-        b[3] = tok.len() as u8;
-        b[4..4 + tok.len()].copy_from_slice(tok);
-        let mut w = [0u64; 5];
-        for (i, x) in w.iter_mut().enumerate() {
-            *x = u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-        }
-        Some(CacheKey(w))
     }
-}
 
-/// A fast, per-cache randomly seeded hash for short keys (the token cache's
-/// SipHash lookups were a quarter of encoding time). Not a MAC: only used to
-/// place cache entries.
-#[derive(Clone)]
-struct FastHash(u64);
-
-impl FastHash {
-    fn new() -> Self {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(0x9e37_79b9_7f4a_7c15);
-        FastHash(h.finish())
-    }
-}
-
-impl std::hash::BuildHasher for FastHash {
-    type Hasher = FastHasher;
-    fn build_hasher(&self) -> FastHasher {
-        FastHasher(self.0)
-    }
-}
-
-struct FastHasher(u64);
-
-impl std::hash::Hasher for FastHasher {
+    /// The value words of `key`'s slot, or the set to insert into.
     #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+    fn find(&self, key: &[u64; SLOT_KEY], h: u64) -> Result<usize, usize> {
+        let set = (h >> 32) as usize & (self.cap - 2);
+        for way in set..set + 2 {
+            let o = way * self.stride;
+            let k = &self.slots[o..o + SLOT_KEY];
+            if (k[0] ^ key[0]) | (k[1] ^ key[1]) | (k[2] ^ key[2]) | (k[3] ^ key[3]) == 0 {
+                return Ok(o + SLOT_KEY);
+            }
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            self.0 =
-                (self.0.rotate_left(5) ^ u64::from_le_bytes(b) ^ ((rest.len() as u64) << 59)).wrapping_mul(K);
-        }
+        Err(set)
     }
+
     #[inline]
-    fn finish(&self) -> u64 {
-        // Final avalanche so the high bits hashbrown uses are mixed.
-        let mut x = self.0;
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        x ^= x >> 33;
-        x
+    fn value(&self, at: usize) -> &[u64] {
+        &self.slots[at..at + self.stride - SLOT_KEY]
+    }
+
+    /// Put `key` → `value` first in `set`, the previous first entry second.
+    #[inline]
+    fn insert(&mut self, set: usize, key: &[u64; SLOT_KEY], value: &[u64]) {
+        let (a, b) = (set * self.stride, (set + 1) * self.stride);
+        self.slots.copy_within(a..b, b);
+        self.slots[a..a + SLOT_KEY].copy_from_slice(key);
+        self.slots[a + SLOT_KEY..b].copy_from_slice(value);
     }
 }
 
 impl Default for TokenCache {
     fn default() -> Self {
-        TokenCache::with_capacity(1 << 16)
+        TokenCache::with_capacity(DEFAULT_CACHE_SLOTS)
+    }
+}
+
+/// A per-process random seed for slot placement (not a MAC: it only spreads
+/// entries, so adversarial tokens cannot be chosen to collide in advance).
+fn cache_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x9e37_79b9_7f4a_7c15);
+    h.finish() | 1
+}
+
+/// The exact key of an entry and its placement hash, or `None` when the
+/// bytes are too long (or the indices too large) to cache.
+#[inline]
+fn cache_key(seed: u64, kind: u64, fidx: usize, n: usize, bytes: &[u8]) -> Option<([u64; SLOT_KEY], u64)> {
+    if bytes.len() > CACHE_TOKEN_MAX || fidx > 0xffff || n > 0xf_ffff {
+        return None;
+    }
+    let mut w = [0u64; 3];
+    for (i, &b) in bytes.iter().enumerate() {
+        w[i >> 3] |= (b as u64) << ((i & 7) * 8);
+    }
+    // Never 0, so an all-zero slot is empty.
+    let meta = 1 | kind << 1 | (bytes.len() as u64) << 8 | (n as u64) << 16 | (fidx as u64) << 40;
+    let mut h = (meta ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ w[0].wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
+        ^ w[1].wrapping_mul(0x1656_67b1_9e37_79f9)
+        ^ w[2].wrapping_mul(0x27d4_eb2f_1656_67c5);
+    h ^= h >> 31;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    Some(([meta, w[0], w[1], w[2]], h))
+}
+
+#[inline]
+fn or_into(dst: &mut [u64], src: &[u64]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d |= *s;
     }
 }
 
 impl TokenCache {
-    /// A cache holding at most `cap` tokens (0 disables caching).
+    /// A cache of about `cap` entries of each kind (rounded up to a power
+    /// of two; 0 disables caching).
     pub fn with_capacity(cap: usize) -> Self {
         TokenCache {
-            map: std::collections::HashMap::with_hasher(FastHash::new()),
-            cap,
+            material: Table::new(cap),
+            bitmaps: Table::new(cap),
+            stats: Vec::new(),
             owner: 0,
+            seed: cache_seed(),
         }
     }
 
-    fn clear(&mut self) {
-        for (mut k, mut v) in self.map.drain() {
-            k.0.zeroize();
-            v.zeroize();
-        }
-    }
-
-    fn bind(&mut self, owner: u64) {
+    fn bind(&mut self, owner: u64, features: usize) {
         if self.owner != owner {
-            self.clear();
+            self.material.slots.zeroize();
+            self.bitmaps.slots.zeroize();
+            self.stats.clear();
+            self.stats.resize(
+                features,
+                ValueStats {
+                    lookups: 0,
+                    hits: 0,
+                    on: true,
+                },
+            );
             self.owner = owner;
+        }
+    }
+
+    /// Whether bitmaps are kept for a hashed length of `hash_l` bits.
+    #[inline]
+    fn bitmaps_for(&self, hash_l: usize) -> bool {
+        self.bitmaps.cap != 0 && hash_l <= BITMAP_MAX_BITS
+    }
+
+    /// Whether feature `fidx`'s values are still looked up whole.
+    #[inline]
+    fn value_mode(&self, fidx: usize) -> bool {
+        self.stats[fidx].on
+    }
+
+    #[inline]
+    fn count_value(&mut self, fidx: usize, hit: bool) {
+        let st = &mut self.stats[fidx];
+        st.lookups += 1;
+        st.hits += u32::from(hit);
+        if st.lookups == VALUE_CHECK {
+            st.on = st.hits * 2 >= st.lookups;
+            st.lookups = 0;
+            st.hits = 0;
+        }
+    }
+
+    /// OR the cached bitmap of (`kind`, `fidx`, `n`, `bytes`) into `dst`, or
+    /// compute it with `fill` (into `tmp`, zeroed), cache it and OR it.
+    /// `false` (and nothing done) when the bytes cannot be cached.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn or_bitmap(
+        &mut self,
+        kind: u64,
+        fidx: usize,
+        n: usize,
+        bytes: &[u8],
+        dst: &mut [u64],
+        tmp: &mut Vec<u64>,
+        fill: impl FnOnce(&mut [u64], &mut TokenCache),
+    ) -> Option<bool> {
+        let (key, h) = cache_key(self.seed, kind, fidx, n, bytes)?;
+        self.bitmaps.ready(dst.len());
+        match self.bitmaps.find(&key, h) {
+            Ok(at) => {
+                or_into(dst, self.bitmaps.value(at));
+                Some(true)
+            }
+            Err(set) => {
+                tmp.clear();
+                tmp.resize(dst.len(), 0);
+                fill(tmp, self);
+                self.bitmaps.insert(set, &key, tmp);
+                or_into(dst, tmp);
+                Some(false)
+            }
         }
     }
 
     #[inline]
     fn get_or(&mut self, fidx: usize, j: usize, tok: &[u8], f: impl FnOnce() -> [u64; 8]) -> [u64; 8] {
-        if self.cap == 0 {
+        if self.material.cap == 0 || j > 0xff {
             return f();
         }
-        let Some(key) = CacheKey::new(fidx, j, tok) else {
+        let Some((key, h)) = cache_key(self.seed, KIND_MATERIAL, fidx, j, tok) else {
             return f();
         };
-        if let Some(v) = self.map.get(&key) {
-            return *v;
+        self.material.ready(8);
+        match self.material.find(&key, h) {
+            Ok(at) => {
+                let mut v = [0u64; 8];
+                v.copy_from_slice(self.material.value(at));
+                v
+            }
+            Err(set) => {
+                let v = f();
+                self.material.insert(set, &key, &v);
+                v
+            }
         }
-        let v = f();
-        if self.map.len() >= self.cap {
-            self.clear();
-        }
-        self.map.insert(key, v);
-        v
     }
 }
 
 impl Drop for TokenCache {
     fn drop(&mut self) {
-        self.clear();
+        self.material.slots.zeroize();
+        self.bitmaps.slots.zeroize();
     }
+}
+
+/// The formatted values of one record: feature i's is `buf[spans[i]]`
+/// (`None` for ignored features).
+#[derive(Clone, Copy)]
+struct Values<'a> {
+    buf: &'a str,
+    spans: &'a [Option<(usize, usize)>],
+}
+
+impl<'a> Values<'a> {
+    #[inline]
+    fn get(&self, i: usize) -> Option<&'a str> {
+        self.spans[i].map(|(a, b)| &self.buf[a..b])
+    }
+}
+
+/// Append `n` in decimal (positional n-gram prefixes).
+#[inline]
+fn push_decimal(buf: &mut Vec<u8>, mut n: usize) {
+    let mut d = [0u8; 20];
+    let mut i = d.len();
+    loop {
+        i -= 1;
+        d[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&d[i..]);
 }
 
 fn encodable(s: &str, enc: TextEncoding) -> Result<(), &'static str> {
@@ -634,6 +843,17 @@ impl ClkEncoder {
         .expect("32 bytes");
         let block_key = Hmac::<Sha256>::new_from_slice(&bk).expect("any key length");
         bk.zeroize();
+        let pass_macs = schema
+            .hardening
+            .blocking
+            .iter()
+            .map(|pass| {
+                let mut mac = block_key.clone();
+                mac.update(b"trialink-block-v1\x00");
+                mac.update(pass.name.as_bytes());
+                mac
+            })
+            .collect();
         let mut rk = hkdf(
             ring::hkdf::HKDF_SHA256,
             Some(b"trialink-v1"),
@@ -650,7 +870,7 @@ impl ClkEncoder {
             schema,
             features,
             hash_l,
-            block_key,
+            pass_macs,
             rr_key,
             id,
         })
@@ -667,15 +887,17 @@ impl ClkEncoder {
     }
 
     /// Validate and format one value as clkhash does (missing-value sentinel
-    /// first, then the format's rules).
-    fn format_value<'a>(&self, i: usize, raw: &'a str) -> Result<Option<Cow<'a, str>>, ValueError> {
+    /// first, then the format's rules), appending it to `buf`. `Ok(false)`
+    /// for ignored features.
+    fn format_value_into(&self, i: usize, raw: &str, buf: &mut String) -> Result<bool, ValueError> {
         let Some(fe) = &self.features[i] else {
-            return Ok(None);
+            return Ok(false);
         };
         let spec = &fe.spec;
         if let Some(m) = &spec.missing {
             if m.sentinel == raw {
-                return Ok(Some(Cow::Owned(m.replace_with.clone())));
+                buf.push_str(&m.replace_with);
+                return Ok(true);
             }
         }
         let err = |problem| ValueError {
@@ -683,12 +905,12 @@ impl ClkEncoder {
             problem,
         };
         encodable(raw, spec.encoding).map_err(|e| err(ValueProblem::NotEncodable(e)))?;
-        Ok(Some(match &spec.format {
+        match &spec.format {
             Format::String {
                 case,
                 min_length,
                 max_length,
-                pattern: _,
+                pattern,
             } => {
                 if min_length.is_some() || max_length.is_some() {
                     let n = raw.chars().count();
@@ -716,49 +938,64 @@ impl ClkEncoder {
                         }
                     }
                 }
-                Cow::Borrowed(raw)
+                if let Some(p) = pattern {
+                    if !p.full_match(raw) {
+                        return Err(err(ValueProblem::PatternMismatch));
+                    }
+                }
+                buf.push_str(raw);
             }
             Format::Integer { minimum, maximum } => {
                 let (s, v) = canonical_integer(raw).ok_or_else(|| err(ValueProblem::NotAnInteger))?;
                 if minimum.is_some_and(|m| v < m) || maximum.is_some_and(|m| v > m) {
                     return Err(err(ValueProblem::OutOfRange));
                 }
-                Cow::Owned(s)
+                buf.push_str(&s);
             }
-            Format::Date { format } => Cow::Owned(
-                format
-                    .normalise(raw)
-                    .ok_or_else(|| err(ValueProblem::NotADate(fe.date_format_text.clone())))?,
-            ),
+            Format::Date { format } => {
+                if !format.normalise_into(raw, buf) {
+                    return Err(err(ValueProblem::NotADate(fe.date_format_text.clone())));
+                }
+            }
             Format::Enum { values } => {
                 if !values.contains(raw) {
                     return Err(err(ValueProblem::NotInEnum));
                 }
-                Cow::Borrowed(raw)
+                buf.push_str(raw);
             }
-        }))
+        }
+        Ok(true)
     }
 
-    fn formatted<'a>(&self, record: &[&'a str]) -> Result<Vec<Option<Cow<'a, str>>>, ValueError> {
+    /// Format every value of `record` into `buf`, feature i's at `spans[i]`.
+    fn format_into(
+        &self,
+        record: &[&str],
+        buf: &mut String,
+        spans: &mut Vec<Option<(usize, usize)>>,
+    ) -> Result<(), ValueError> {
         assert_eq!(record.len(), self.features.len(), "one value per schema feature");
-        record
-            .iter()
-            .enumerate()
-            .map(|(i, v)| self.format_value(i, v))
-            .collect()
+        buf.clear();
+        spans.clear();
+        for (i, raw) in record.iter().enumerate() {
+            let start = buf.len();
+            let present = self.format_value_into(i, raw, buf)?;
+            spans.push(present.then_some((start, buf.len())));
+        }
+        Ok(())
     }
 
     /// Encode one record: `record[i]` is the value of schema feature `i`
     /// (ignored features' values are not looked at). Returns
     /// [`words_for`]`(l)` words.
     pub fn encode(&self, record: &[&str]) -> Result<Vec<u64>, ValueError> {
-        self.encode_with(record, &mut Scratch::default())
+        self.encode_with(record, &mut Scratch::with_cache(0))
     }
 
     /// [`ClkEncoder::encode`] with reusable buffers.
     pub fn encode_with(&self, record: &[&str], s: &mut Scratch) -> Result<Vec<u64>, ValueError> {
-        let values = self.formatted(record)?;
-        Ok(self.encode_formatted(&values, s))
+        self.encode_into(record, s, false)?;
+        Ok(s.out.clone())
     }
 
     /// Encode one record and compute its blocking keys (formatting the
@@ -768,74 +1005,157 @@ impl ClkEncoder {
         record: &[&str],
         s: &mut Scratch,
     ) -> Result<(Vec<u64>, String), ValueError> {
-        let values = self.formatted(record)?;
-        Ok((
-            self.encode_formatted(&values, s),
-            self.blocking_formatted(&values),
-        ))
+        self.encode_into(record, s, true)?;
+        Ok((s.out.clone(), s.blocking.clone()))
     }
 
-    fn encode_formatted(&self, values: &[Option<Cow<'_, str>>], s: &mut Scratch) -> Vec<u64> {
+    /// Encode one record into `s` without allocating: the CLK is then
+    /// [`Scratch::clk`] and, with `blocking`, the blocking cell
+    /// [`Scratch::blocking`] (as [`ClkEncoder::blocking_keys`] gives it).
+    pub fn encode_into(&self, record: &[&str], s: &mut Scratch, blocking: bool) -> Result<(), ValueError> {
+        let Scratch {
+            work,
+            fmt,
+            spans,
+            out,
+            blocking: cell,
+        } = s;
+        cell.clear();
+        out.clear();
+        self.format_into(record, fmt, spans)?;
+        let v = Values { buf: fmt, spans };
+        self.encode_values(v, work, out);
+        if blocking {
+            self.blocking_values(v, &mut work.part, cell);
+        }
+        Ok(())
+    }
+
+    /// Set the bits of one feature value's tokens in `dst`.
+    #[allow(clippy::too_many_arguments)]
+    fn feature_bits(
+        &self,
+        fidx: usize,
+        fe: &FeatureEncoder,
+        value: &str,
+        prefix: usize,
+        bitmaps: bool,
+        b: &mut FeatureBuffers<'_>,
+        cache: &mut TokenCache,
+        dst: &mut [u64],
+    ) {
+        let spec = &fe.spec;
+        let hash_l = self.hash_l;
+        let token_bitmaps = bitmaps && matches!(spec.strategy, schema::Strategy::BitsPerToken(_));
+        let tmp_token = &mut *b.tmp_token;
+        let mut put = |tok: &[u8], k: usize, dst: &mut [u64], cache: &mut TokenCache| {
+            if token_bitmaps
+                && cache
+                    .or_bitmap(KIND_TOKEN_BITS, fidx, k, tok, dst, tmp_token, |t, c| {
+                        fe.hasher.set_bits(fidx, tok, k, hash_l, t, c)
+                    })
+                    .is_some()
+            {
+                return;
+            }
+            fe.hasher.set_bits(fidx, tok, k, hash_l, dst, cache);
+        };
+        let tok = &mut *b.tok;
+        match spec.comparison {
+            Comparison::Exact => {
+                tok.truncate(prefix);
+                push_encoded(tok, value, spec.encoding);
+                put(tok, spec.strategy.k_for(0, 1), dst, cache);
+            }
+            Comparison::Ngram { n, positional } => {
+                if value.is_empty() {
+                    return;
+                }
+                let (padded, offsets) = (&mut *b.padded, &mut *b.offsets);
+                padded.clear();
+                if n > 1 {
+                    padded.extend(std::iter::repeat_n(' ', n - 1));
+                }
+                padded.push_str(value);
+                if n > 1 {
+                    padded.extend(std::iter::repeat_n(' ', n - 1));
+                }
+                offsets.clear();
+                offsets.extend(padded.char_indices().map(|(o, _)| o));
+                offsets.push(padded.len());
+                let chars = offsets.len() - 1;
+                if chars + 1 < n {
+                    return;
+                }
+                let t = chars + 1 - n;
+                for i in 0..t {
+                    tok.truncate(prefix);
+                    if positional {
+                        push_decimal(tok, i + 1);
+                        tok.push(b' ');
+                    }
+                    let gram = &padded[offsets[i]..offsets[i + n]];
+                    push_encoded(tok, gram, spec.encoding);
+                    put(tok, spec.strategy.k_for(i, t), dst, cache);
+                }
+            }
+        }
+    }
+
+    fn encode_values(&self, v: Values<'_>, s: &mut Work, out: &mut Vec<u64>) {
         let hash_l = self.hash_l;
         s.bits.clear();
         s.bits.resize(words_for(hash_l), 0);
         // Record-level salt (extension): prefix every token.
         s.tok.clear();
         if let Some(part) = &self.schema.hardening.record_salt {
-            let salt = part_value(part, values);
+            s.part.clear();
+            apply_transform_into(part.transform, v.get(part.feature).unwrap_or(""), &mut s.part);
             s.tok.extend_from_slice(b"trialink-salt\x00");
-            s.tok.extend_from_slice(salt.as_bytes());
+            s.tok.extend_from_slice(s.part.as_bytes());
             s.tok.push(0);
         }
         let prefix = s.tok.len();
-        s.cache.bind(self.id);
-        for (fidx, (fe, value)) in self.features.iter().zip(values).enumerate() {
-            let (Some(fe), Some(value)) = (fe, value) else {
+        s.cache.bind(self.id, self.features.len());
+        let bitmaps = prefix == 0 && s.cache.bitmaps_for(hash_l);
+        let Work {
+            padded,
+            offsets,
+            tok,
+            bits,
+            tmp_value,
+            tmp_token,
+            cache,
+            ..
+        } = s;
+        for (fidx, fe) in self.features.iter().enumerate() {
+            let (Some(fe), Some(value)) = (fe, v.get(fidx)) else {
                 continue;
             };
-            let spec = &fe.spec;
-            match spec.comparison {
-                Comparison::Exact => {
-                    s.tok.truncate(prefix);
-                    push_encoded(&mut s.tok, value, spec.encoding);
-                    let k = spec.strategy.k_for(0, 1);
-                    fe.hasher
-                        .set_bits(fidx, &s.tok, k, hash_l, &mut s.bits, &mut s.cache);
-                }
-                Comparison::Ngram { n, positional } => {
-                    if value.is_empty() {
-                        continue;
-                    }
-                    s.padded.clear();
-                    if n > 1 {
-                        s.padded.extend(std::iter::repeat_n(' ', n - 1));
-                    }
-                    s.padded.push_str(value);
-                    if n > 1 {
-                        s.padded.extend(std::iter::repeat_n(' ', n - 1));
-                    }
-                    s.offsets.clear();
-                    s.offsets.extend(s.padded.char_indices().map(|(o, _)| o));
-                    s.offsets.push(s.padded.len());
-                    let chars = s.offsets.len() - 1;
-                    if chars + 1 < n {
-                        continue;
-                    }
-                    let t = chars + 1 - n;
-                    for i in 0..t {
-                        s.tok.truncate(prefix);
-                        if positional {
-                            use std::io::Write;
-                            let _ = write!(&mut s.tok, "{} ", i + 1);
-                        }
-                        let gram = &s.padded[s.offsets[i]..s.offsets[i + n]];
-                        push_encoded(&mut s.tok, gram, spec.encoding);
-                        let k = spec.strategy.k_for(i, t);
-                        fe.hasher
-                            .set_bits(fidx, &s.tok, k, hash_l, &mut s.bits, &mut s.cache);
-                    }
+            let mut buffers = FeatureBuffers {
+                padded: &mut *padded,
+                offsets: &mut *offsets,
+                tok: &mut *tok,
+                tmp_token: &mut *tmp_token,
+            };
+            if bitmaps && cache.value_mode(fidx) {
+                let hit = cache.or_bitmap(
+                    KIND_VALUE_BITS,
+                    fidx,
+                    0,
+                    value.as_bytes(),
+                    bits,
+                    tmp_value,
+                    |dst, cache| {
+                        self.feature_bits(fidx, fe, value, prefix, bitmaps, &mut buffers, cache, dst)
+                    },
+                );
+                if let Some(hit) = hit {
+                    cache.count_value(fidx, hit);
+                    continue;
                 }
             }
+            self.feature_bits(fidx, fe, value, prefix, bitmaps, &mut buffers, cache, bits);
         }
         // XOR folding: left half XOR right half, repeatedly.
         let mut len = hash_l;
@@ -844,31 +1164,31 @@ impl ClkEncoder {
             if half & 63 == 0 {
                 let hw = half / 64;
                 for w in 0..hw {
-                    s.bits[w] ^= s.bits[w + hw];
+                    bits[w] ^= bits[w + hw];
                 }
             } else {
                 for p in 0..half {
-                    if get_bit(&s.bits, p + half) {
-                        s.bits[p >> 6] ^= 1u64 << (63 - (p & 63));
+                    if get_bit(bits, p + half) {
+                        bits[p >> 6] ^= 1u64 << (63 - (p & 63));
                     }
                 }
             }
             len = half;
         }
-        let mut out = s.bits[..words_for(len)].to_vec();
-        clear_tail(&mut out, len);
+        out.clear();
+        out.extend_from_slice(&bits[..words_for(len)]);
+        clear_tail(out, len);
         if let Some(eps) = self.schema.hardening.rr_epsilon {
-            self.randomised_response(values, eps, len, &mut out);
+            self.randomised_response(v, eps, len, out);
         }
-        out
     }
 
-    fn randomised_response(&self, values: &[Option<Cow<'_, str>>], eps: f64, l: usize, out: &mut [u64]) {
+    fn randomised_response(&self, values: Values<'_>, eps: f64, l: usize, out: &mut [u64]) {
         use rand_chacha::rand_core::{RngCore, SeedableRng};
         let mut mac = self.rr_key.clone();
         mac.update(b"trialink-rr-v1\x00");
-        for v in values {
-            match v {
+        for i in 0..values.spans.len() {
+            match values.get(i) {
                 Some(v) => {
                     mac.update(&(v.len() as u64).to_le_bytes());
                     mac.update(v.as_bytes());
@@ -894,33 +1214,79 @@ impl ClkEncoder {
     /// with `K_block = HKDF-SHA256(salt "trialink-v1", secret, "clk-blocking")`,
     /// so a blocking file cannot be dictionary-attacked without the secret.
     pub fn blocking_keys(&self, record: &[&str]) -> Result<String, ValueError> {
-        let values = self.formatted(record)?;
-        Ok(self.blocking_formatted(&values))
+        let mut s = Scratch::with_cache(0);
+        self.format_into(record, &mut s.fmt, &mut s.spans)?;
+        let mut cell = String::new();
+        self.blocking_values(
+            Values {
+                buf: &s.fmt,
+                spans: &s.spans,
+            },
+            &mut s.work.part,
+            &mut cell,
+        );
+        Ok(cell)
     }
 
-    fn blocking_formatted(&self, values: &[Option<Cow<'_, str>>]) -> String {
-        let mut out = String::new();
-        for pass in &self.schema.hardening.blocking {
-            let parts: Vec<String> = pass.parts.iter().map(|p| part_value(p, values)).collect();
-            if parts.iter().any(String::is_empty) {
+    fn blocking_values(&self, v: Values<'_>, part: &mut String, out: &mut String) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for (pass, pre) in self.schema.hardening.blocking.iter().zip(&self.pass_macs) {
+            // `(0 part)*`, each part non-empty.
+            part.clear();
+            let mut complete = true;
+            for p in &pass.parts {
+                part.push('\0');
+                let before = part.len();
+                apply_transform_into(p.transform, v.get(p.feature).unwrap_or(""), part);
+                if part.len() == before {
+                    complete = false;
+                    break;
+                }
+            }
+            if !complete {
                 continue;
             }
-            let mut mac = self.block_key.clone();
-            mac.update(b"trialink-block-v1\x00");
-            mac.update(pass.name.as_bytes());
-            for p in &parts {
-                mac.update(b"\x00");
-                mac.update(p.as_bytes());
-            }
+            let mut mac = pre.clone();
+            mac.update(part.as_bytes());
             let d = mac.finalize().into_bytes();
             if !out.is_empty() {
                 out.push(';');
             }
             out.push_str(&pass.name);
             out.push('=');
-            out.push_str(&hex::encode(&d[..8]));
+            for b in &d[..8] {
+                out.push(HEX[(b >> 4) as usize] as char);
+                out.push(HEX[(b & 15) as usize] as char);
+            }
         }
-        out
+    }
+
+    /// Run `f` with this thread's [`Scratch`] (one per thread for the life
+    /// of the thread, so the token cache survives across calls and batches);
+    /// a fresh one if this thread's is already in use.
+    pub fn with_thread_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+        THREAD_SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut s) => f(&mut s),
+            Err(_) => f(&mut Scratch::default()),
+        })
+    }
+
+    /// Run `work(i, &mut outs[i], scratch)` for every item of `outs` on
+    /// rayon's pool (each call with its thread's [`Scratch`]) while `side`
+    /// runs beside them — e.g. reading the next batch of records — and
+    /// return `side`'s result. Lets a caller keep its output in order
+    /// (one buffer per chunk of rows) without depending on rayon itself.
+    pub fn par_work_with<O: Send, R: Send>(
+        outs: &mut [O],
+        work: impl Fn(usize, &mut O, &mut Scratch) + Sync + Send,
+        side: impl FnOnce() -> R + Send,
+    ) -> R {
+        rayon::join(side, || {
+            outs.par_iter_mut()
+                .enumerate()
+                .for_each(|(i, o)| Self::with_thread_scratch(|s| work(i, o, s)))
+        })
+        .0
     }
 
     /// Map `f` over `items` on rayon's pool with one [`Scratch`] per worker,
@@ -935,6 +1301,7 @@ impl ClkEncoder {
         // fresh one for every split of the work).
         items
             .par_iter()
+            .with_min_len(64)
             .map(|i| {
                 THREAD_SCRATCH.with(|cell| match cell.try_borrow_mut() {
                     Ok(mut s) => f(self, &mut s, i),
@@ -957,11 +1324,6 @@ fn clear_tail(words: &mut [u64], l: usize) {
             *last &= !0u64 << (64 - r);
         }
     }
-}
-
-fn part_value(part: &Part, values: &[Option<Cow<'_, str>>]) -> String {
-    let v = values[part.feature].as_deref().unwrap_or("");
-    apply_transform(part.transform, v)
 }
 
 /// Fold common Latin letters with diacritics to ASCII (for phonetic codes).
@@ -993,6 +1355,13 @@ fn fold_ascii(c: char) -> Option<char> {
 /// American Soundex (letters only; accents folded first). Empty when the
 /// value has no letters.
 pub fn soundex(s: &str) -> String {
+    let mut out = String::with_capacity(4);
+    soundex_into(s, &mut out);
+    out
+}
+
+/// [`soundex`], appended to `out`.
+pub fn soundex_into(s: &str, out: &mut String) {
     fn code(c: char) -> u8 {
         match c {
             'B' | 'F' | 'P' | 'V' => b'1',
@@ -1007,9 +1376,11 @@ pub fn soundex(s: &str) -> String {
     }
     let mut letters = s.chars().filter_map(fold_ascii);
     let Some(first) = letters.next() else {
-        return String::new();
+        return;
     };
-    let mut out = vec![first as u8];
+    let mut code4 = [b'0'; 4];
+    code4[0] = first as u8;
+    let mut n = 1;
     let mut last = code(first);
     for c in letters {
         let d = code(c);
@@ -1017,47 +1388,56 @@ pub fn soundex(s: &str) -> String {
             continue;
         }
         if d != b'0' && d != last {
-            out.push(d);
-            if out.len() == 4 {
+            code4[n] = d;
+            n += 1;
+            if n == 4 {
                 break;
             }
         }
         last = d;
     }
-    while out.len() < 4 {
-        out.push(b'0');
-    }
-    String::from_utf8(out).expect("ASCII")
+    out.extend(code4.iter().map(|&b| b as char));
 }
 
 /// Apply a blocking/salt transform to a formatted value.
 pub fn apply_transform(t: Transform, v: &str) -> String {
-    match t {
-        Transform::Value => v.to_string(),
-        Transform::Upper => v
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .flat_map(char::to_uppercase)
-            .collect(),
-        Transform::Year => v.get(0..4).unwrap_or("").to_string(),
-        Transform::MonthDay => v.get(4..8).unwrap_or("").to_string(),
-        Transform::Soundex => soundex(v),
-        Transform::Initial => v
-            .chars()
-            .find_map(fold_ascii)
-            .map(String::from)
-            .unwrap_or_default(),
-        Transform::PostcodeDistrict => {
-            let s: String = v
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .flat_map(char::to_uppercase)
-                .collect();
-            let n = s.chars().count();
-            if n >= 5 {
-                s.chars().take(n - 3).collect()
+    let mut out = String::new();
+    apply_transform_into(t, v, &mut out);
+    out
+}
+
+/// [`apply_transform`], appended to `out`.
+pub fn apply_transform_into(t: Transform, v: &str, out: &mut String) {
+    fn upper_no_space(v: &str, out: &mut String) {
+        for c in v.chars().filter(|c| !c.is_whitespace()) {
+            if c.is_ascii() {
+                out.push(c.to_ascii_uppercase());
             } else {
-                s
+                out.extend(c.to_uppercase());
+            }
+        }
+    }
+    match t {
+        Transform::Value => out.push_str(v),
+        Transform::Upper => upper_no_space(v, out),
+        Transform::Year => out.push_str(v.get(0..4).unwrap_or("")),
+        Transform::MonthDay => out.push_str(v.get(4..8).unwrap_or("")),
+        Transform::Soundex => soundex_into(v, out),
+        Transform::Initial => {
+            if let Some(c) = v.chars().find_map(fold_ascii) {
+                out.push(c);
+            }
+        }
+        Transform::PostcodeDistrict => {
+            let start = out.len();
+            upper_no_space(v, out);
+            let n = out[start..].chars().count();
+            if n >= 5 {
+                let cut = out[start..]
+                    .char_indices()
+                    .nth(n - 3)
+                    .map_or(out.len(), |(i, _)| start + i);
+                out.truncate(cut);
             }
         }
     }
@@ -1072,7 +1452,51 @@ pub fn to_bytes(words: &[u64], l: usize) -> Vec<u8> {
 
 /// Standard base64 (with padding) of a CLK of `l` bits, as clkhash writes it.
 pub fn to_base64(words: &[u64], l: usize) -> String {
-    base64::engine::general_purpose::STANDARD.encode(to_bytes(words, l))
+    let mut out = Vec::with_capacity(l.div_ceil(8).div_ceil(3) * 4);
+    push_base64(words, l, &mut out);
+    String::from_utf8(out).expect("base64 is ASCII")
+}
+
+/// Append the standard base64 (with padding) of a CLK of `l` bits to `out`
+/// without allocating: three bytes of the big-endian words at a time.
+pub fn push_base64(words: &[u64], l: usize, out: &mut Vec<u8>) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let nbytes = l.div_ceil(8);
+    debug_assert!(words.len() * 8 >= nbytes);
+    let byte = |i: usize| (words[i >> 3] >> (56 - 8 * (i & 7))) as u8;
+    out.reserve(nbytes.div_ceil(3) * 4);
+    let full = nbytes / 3;
+    for g in 0..full {
+        let i = g * 3;
+        let n = (byte(i) as u32) << 16 | (byte(i + 1) as u32) << 8 | byte(i + 2) as u32;
+        out.extend_from_slice(&[
+            ALPHABET[(n >> 18) as usize & 63],
+            ALPHABET[(n >> 12) as usize & 63],
+            ALPHABET[(n >> 6) as usize & 63],
+            ALPHABET[n as usize & 63],
+        ]);
+    }
+    match nbytes - full * 3 {
+        1 => {
+            let n = (byte(full * 3) as u32) << 16;
+            out.extend_from_slice(&[
+                ALPHABET[(n >> 18) as usize & 63],
+                ALPHABET[(n >> 12) as usize & 63],
+                b'=',
+                b'=',
+            ]);
+        }
+        2 => {
+            let n = (byte(full * 3) as u32) << 16 | (byte(full * 3 + 1) as u32) << 8;
+            out.extend_from_slice(&[
+                ALPHABET[(n >> 18) as usize & 63],
+                ALPHABET[(n >> 12) as usize & 63],
+                ALPHABET[(n >> 6) as usize & 63],
+                b'=',
+            ]);
+        }
+        _ => {}
+    }
 }
 
 /// Why a serialised CLK could not be read.
@@ -1140,7 +1564,7 @@ impl Schema {
                 Some(s) => json!({
                     "identifier": f.identifier,
                     "format": match &s.format {
-                        Format::String { pattern, .. } => if pattern.is_some() { "string (pattern not enforced by trialink)" } else { "string" },
+                        Format::String { .. } => "string",
                         Format::Integer { .. } => "integer",
                         Format::Date { .. } => "date",
                         Format::Enum { .. } => "enum",
@@ -1157,6 +1581,7 @@ impl Schema {
                         HashType::Blake => json!({ "type": "blakeHash" }),
                         HashType::Double { prevent_singularity } => json!({ "type": "doubleHash", "prevent_singularity": prevent_singularity }),
                     },
+                    "pattern": matches!(&s.format, Format::String { pattern: Some(_), .. }),
                     "missingValue": s.missing.is_some(),
                 }),
             })

@@ -32,6 +32,49 @@ pub enum SchemaError {
         /// What would have been accepted.
         expected: String,
     },
+    /// An object has a key the linkage schema does not define there (often
+    /// a key at the wrong level, such as `missingValue` outside `hashing`).
+    #[error("{path}: unknown key (allowed here: {allowed})")]
+    UnknownKey {
+        /// JSON path of the unknown key.
+        path: String,
+        /// The keys allowed in that object.
+        allowed: String,
+    },
+}
+
+/// The JSON path of `key` inside the object at `path`: `$.a.b`, or
+/// `$.a["odd key"]` (shortened) for keys that are not plain names.
+fn key_path(path: &str, key: &str) -> String {
+    if !key.is_empty()
+        && key.len() <= 64
+        && key
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'$')
+    {
+        format!("{path}.{key}")
+    } else {
+        let short: String = key.chars().take(32).collect();
+        let quoted = serde_json::to_string(&short).unwrap_or_else(|_| "\"?\"".into());
+        format!(
+            "{path}[{quoted}{}]",
+            if short.len() < key.len() { "…" } else { "" }
+        )
+    }
+}
+
+/// Refuse any key of `o` (at `path`) not in `allowed` (clkhash's linkage
+/// schema v3 closes its objects with `additionalProperties: false`;
+/// trialink does so everywhere, so that a misplaced key is an error rather
+/// than silently ignored).
+fn only(o: &Map<String, Value>, path: &str, allowed: &[&str]) -> Result<(), SchemaError> {
+    match o.keys().find(|k| !allowed.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(k) => Err(SchemaError::UnknownKey {
+            path: key_path(path, k),
+            allowed: allowed.join(", "),
+        }),
+    }
 }
 
 fn missing(path: &str, expected: impl Into<String>) -> SchemaError {
@@ -102,9 +145,9 @@ pub enum Format {
         min_length: Option<usize>,
         /// Maximum length in characters.
         max_length: Option<usize>,
-        /// A regular expression clkhash would enforce; recorded, **not**
-        /// enforced by trialink (no regex engine in the build).
-        pattern: Option<String>,
+        /// A regular expression every value must match in full (clkhash's
+        /// `re.fullmatch`).
+        pattern: Option<Pattern>,
     },
     /// Base-10 integer, written back as its canonical decimal string.
     Integer {
@@ -123,6 +166,53 @@ pub enum Format {
         /// Permitted values.
         values: BTreeSet<String>,
     },
+}
+
+/// A string format's `pattern`: a regular expression a value must match in
+/// full, as clkhash's `re.fullmatch` requires. Compiled with the `regex`
+/// crate: Python syntax without look-around or backreferences (which a
+/// schema using them is refused for); `\d`, `\w` and `\s` are Unicode-aware,
+/// as in Python 3.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    source: String,
+    full: regex::Regex,
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+impl Eq for Pattern {}
+
+impl Pattern {
+    /// Compile `source`; `None` if it is not a regular expression this
+    /// engine accepts (or compiles too large).
+    pub fn new(source: &str) -> Option<Self> {
+        const LIMIT: usize = 1 << 20;
+        // Compile the source alone first, so that it is balanced on its own
+        // and cannot escape the anchoring group below.
+        regex::RegexBuilder::new(source).size_limit(LIMIT).build().ok()?;
+        let full = regex::RegexBuilder::new(&format!(r"\A(?:{source})\z"))
+            .size_limit(LIMIT)
+            .build()
+            .ok()?;
+        Some(Pattern {
+            source: source.to_string(),
+            full,
+        })
+    }
+
+    /// The pattern as written in the schema.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether the whole of `s` matches.
+    pub fn full_match(&self, s: &str) -> bool {
+        self.full.is_match(s)
+    }
 }
 
 /// `hashing.comparison`.
@@ -350,6 +440,18 @@ impl Schema {
     /// Parse an already-decoded JSON value.
     pub fn from_value(v: &Value) -> Result<Self, SchemaError> {
         let root = obj(v, "$")?;
+        only(
+            root,
+            "$",
+            &[
+                "version",
+                "clkConfig",
+                "features",
+                "trialink",
+                "description",
+                "$schema",
+            ],
+        )?;
         match root.get("version") {
             Some(Value::Number(n)) if n.as_u64() == Some(3) => {}
             Some(_) => return Err(invalid("$.version", "3 (linkage schema v3)")),
@@ -359,6 +461,11 @@ impl Schema {
             root.get("clkConfig")
                 .ok_or_else(|| missing("$.clkConfig", "an object"))?,
             "$.clkConfig",
+        )?;
+        only(
+            cfg,
+            "$.clkConfig",
+            &["l", "kdf", "xor_folds", "xorFolds", "description"],
         )?;
         let l = uint(
             cfg.get("l")
@@ -460,6 +567,7 @@ fn b64(v: &Value, path: &str) -> Result<Vec<u8>, SchemaError> {
 fn parse_kdf(v: &Value) -> Result<Kdf, SchemaError> {
     let p = "$.clkConfig.kdf";
     let o = obj(v, p)?;
+    only(o, p, &["type", "hash", "salt", "info", "keySize", "description"])?;
     match o.get("type") {
         Some(Value::String(s)) if s == "HKDF" => {}
         Some(_) => return Err(invalid(&format!("{p}.type"), "\"HKDF\"")),
@@ -504,12 +612,18 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
     }
     if let Some(ig) = o.get("ignored") {
         if boolean(ig, &format!("{path}.ignored"))? {
+            only(o, path, &["identifier", "ignored", "description"])?;
             return Ok(Feature {
                 identifier,
                 spec: None,
             });
         }
     }
+    only(
+        o,
+        path,
+        &["identifier", "ignored", "description", "format", "hashing"],
+    )?;
     let fpath = format!("{path}.format");
     let fo = obj(
         o.get("format")
@@ -525,6 +639,19 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
     let mut encoding = TextEncoding::Utf8;
     let format = match ftype {
         "string" => {
+            only(
+                fo,
+                &fpath,
+                &[
+                    "type",
+                    "encoding",
+                    "case",
+                    "minLength",
+                    "maxLength",
+                    "pattern",
+                    "description",
+                ],
+            )?;
             if let Some(e) = fo.get("encoding") {
                 let epath = format!("{fpath}.encoding");
                 let norm: String = string(e, &epath)?
@@ -561,7 +688,15 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
             }
             let pattern = fo
                 .get("pattern")
-                .map(|p| string(p, &format!("{fpath}.pattern")).map(str::to_string))
+                .map(|p| {
+                    let ppath = format!("{fpath}.pattern");
+                    Pattern::new(string(p, &ppath)?).ok_or_else(|| {
+                        invalid(
+                            &ppath,
+                            "a regular expression without look-around or backreferences",
+                        )
+                    })
+                })
                 .transpose()?;
             Format::String {
                 case,
@@ -571,6 +706,7 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
             }
         }
         "integer" => {
+            only(fo, &fpath, &["type", "minimum", "maximum", "description"])?;
             let mm = |k: &str| -> Result<Option<i128>, SchemaError> {
                 fo.get(k)
                     .map(|m| {
@@ -586,6 +722,7 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
             }
         }
         "date" => {
+            only(fo, &fpath, &["type", "format", "description"])?;
             let dpath = format!("{fpath}.format");
             let f = string(
                 fo.get("format")
@@ -596,6 +733,7 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
             Format::Date { format }
         }
         "enum" => {
+            only(fo, &fpath, &["type", "values", "description"])?;
             let vpath = format!("{fpath}.values");
             let arr = fo
                 .get("values")
@@ -619,6 +757,7 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
             .ok_or_else(|| missing(&hpath, "an object (or \"ignored\": true)"))?,
         &hpath,
     )?;
+    only(ho, &hpath, &["comparison", "strategy", "hash", "missingValue"])?;
     let cpath = format!("{hpath}.comparison");
     let co = obj(
         ho.get("comparison")
@@ -631,6 +770,7 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
         &ctpath,
     )? {
         "ngram" => {
+            only(co, &cpath, &["type", "n", "positional"])?;
             let n = uint(
                 co.get("n")
                     .ok_or_else(|| missing(&format!("{cpath}.n"), "a non-negative integer"))?,
@@ -646,7 +786,10 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
                 .unwrap_or(false);
             Comparison::Ngram { n, positional }
         }
-        "exact" => Comparison::Exact,
+        "exact" => {
+            only(co, &cpath, &["type"])?;
+            Comparison::Exact
+        }
         _ => return Err(invalid(&ctpath, "ngram or exact")),
     };
     let spath = format!("{hpath}.strategy");
@@ -655,6 +798,7 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
             .ok_or_else(|| missing(&spath, "an object with bitsPerToken or bitsPerFeature"))?,
         &spath,
     )?;
+    only(so, &spath, &["bitsPerToken", "bitsPerFeature"])?;
     let strategy = match (so.get("bitsPerToken"), so.get("bitsPerFeature")) {
         (Some(k), None) => Strategy::BitsPerToken(uint(k, &format!("{spath}.bitsPerToken"))? as usize),
         (None, Some(b)) => Strategy::BitsPerFeature(uint(b, &format!("{spath}.bitsPerFeature"))? as usize),
@@ -668,6 +812,7 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
         None => HashType::Blake,
         Some(h) => {
             let hobj = obj(h, &hashpath)?;
+            only(hobj, &hashpath, &["type", "prevent_singularity"])?;
             let t = string(
                 hobj.get("type")
                     .ok_or_else(|| missing(&format!("{hashpath}.type"), "blakeHash or doubleHash"))?,
@@ -719,6 +864,7 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
         Some(m) => {
             let mpath = format!("{hpath}.missingValue");
             let mo = obj(m, &mpath)?;
+            only(mo, &mpath, &["sentinel", "replaceWith"])?;
             let sentinel = string(
                 mo.get("sentinel")
                     .ok_or_else(|| missing(&format!("{mpath}.sentinel"), "a string"))?,
@@ -750,6 +896,7 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
 
 fn parse_part(v: &Value, path: &str, features: &[Feature]) -> Result<Part, SchemaError> {
     let o = obj(v, path)?;
+    only(o, path, &["identifier", "transform"])?;
     let ipath = format!("{path}.identifier");
     let ident = string(
         o.get("identifier")
@@ -790,14 +937,7 @@ fn parse_part(v: &Value, path: &str, features: &[Feature]) -> Result<Part, Schem
 fn parse_hardening(v: &Value, features: &[Feature]) -> Result<Hardening, SchemaError> {
     let p = "$.trialink";
     let o = obj(v, p)?;
-    for k in o.keys() {
-        if !matches!(k.as_str(), "recordSalt" | "randomisedResponse" | "blocking") {
-            return Err(invalid(
-                &format!("{p}.{k}"),
-                "only recordSalt, randomisedResponse, blocking",
-            ));
-        }
-    }
+    only(o, p, &["recordSalt", "randomisedResponse", "blocking"])?;
     let record_salt = o
         .get("recordSalt")
         .map(|s| parse_part(s, &format!("{p}.recordSalt"), features))
@@ -807,6 +947,7 @@ fn parse_hardening(v: &Value, features: &[Feature]) -> Result<Hardening, SchemaE
         Some(r) => {
             let rp = format!("{p}.randomisedResponse");
             let ro = obj(r, &rp)?;
+            only(ro, &rp, &["epsilon"])?;
             let e = ro
                 .get("epsilon")
                 .ok_or_else(|| missing(&format!("{rp}.epsilon"), "a positive number"))?;
@@ -827,6 +968,7 @@ fn parse_hardening(v: &Value, features: &[Feature]) -> Result<Hardening, SchemaE
         for (i, pass) in arr.iter().enumerate() {
             let pp = format!("{bp}[{i}]");
             let po = obj(pass, &pp)?;
+            only(po, &pp, &["name", "parts"])?;
             let name = string(
                 po.get("name")
                     .ok_or_else(|| missing(&format!("{pp}.name"), "a name of [a-z0-9_]"))?,

@@ -3,7 +3,7 @@
 
 use crate::cmd::pseudonymise::{sidecar, tab_err, DOB_COLUMNS, NHS_COLUMNS};
 use crate::error::{CliError, CliResult, Context};
-use bloom::clk::{schema::Schema, schema_digest, to_base64, ClkEncoder, ClkSecret, Scratch};
+use bloom::clk::{push_base64, schema::Schema, schema_digest, ClkEncoder, ClkSecret, Scratch};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -99,7 +99,10 @@ pub fn load_secret(
     }
 }
 
+/// Rows read per batch; the next batch is read while this one is encoded.
 const BATCH: usize = 16384;
+/// Rows per parallel work item (one output buffer each, written in order).
+const CHUNK: usize = 256;
 
 /// Append one CSV field, quoted only when it must be.
 fn push_csv_field(out: &mut Vec<u8>, v: &[u8]) {
@@ -117,9 +120,40 @@ fn push_csv_field(out: &mut Vec<u8>, v: &[u8]) {
     }
 }
 
-enum RowResult {
-    Ok(Vec<u8>),
-    Reject(usize, &'static str),
+/// A batch of records, reused (records keep their buffers between batches).
+#[derive(Default)]
+struct Batch {
+    recs: Vec<csv::ByteRecord>,
+    lines: Vec<u64>,
+    len: usize,
+}
+
+impl Batch {
+    /// Read up to [`BATCH`] records; `len` 0 at the end of the input.
+    fn fill(&mut self, src: &mut Source) -> Result<(), tabular::TabularError> {
+        self.len = 0;
+        while self.len < BATCH {
+            if self.recs.len() == self.len {
+                self.recs.push(csv::ByteRecord::new());
+                self.lines.push(0);
+            }
+            if !src.read(&mut self.recs[self.len])? {
+                break;
+            }
+            self.lines[self.len] = src.position().line;
+            self.len += 1;
+        }
+        Ok(())
+    }
+}
+
+/// The encoded output of one chunk of a batch: CSV lines, and rejects as
+/// (row within the batch, column, reason).
+#[derive(Default)]
+struct ChunkOut {
+    bytes: Vec<u8>,
+    rejects: Vec<(usize, usize, &'static str)>,
+    rows_out: u64,
 }
 
 pub fn run(a: Args) -> CliResult {
@@ -201,89 +235,88 @@ pub fn run(a: Args) -> CliResult {
         std::fs::metadata(&a.input).ok().map(|m| m.len())
     };
     let pb = crate::progress::rows("encode", total_bytes);
-    let mut recs: Vec<csv::ByteRecord> = Vec::with_capacity(BATCH);
-    let mut lines: Vec<u64> = Vec::with_capacity(BATCH);
     let mut rows_out = 0u64;
-    let encode_row = |encoder: &ClkEncoder, s: &mut Scratch, rec: &csv::ByteRecord| -> RowResult {
-        if rec.len() != width {
-            return RowResult::Reject(usize::MAX, "ragged_row");
-        }
+    // Encode one chunk of rows (starting at batch row `base`) into `out`,
+    // with this worker's scratch buffers and token cache.
+    let encode_chunk = |recs: &[csv::ByteRecord], base: usize, out: &mut ChunkOut, s: &mut Scratch| {
+        out.bytes.clear();
+        out.rejects.clear();
+        out.rows_out = 0;
         let mut values: Vec<&str> = Vec::with_capacity(cols.len());
-        for (fi, c) in cols.iter().enumerate() {
-            match c {
-                Some(c) => match std::str::from_utf8(&rec[*c]) {
-                    Ok(v) => values.push(v),
-                    Err(_) => return RowResult::Reject(*c, "not_utf8"),
-                },
-                None => {
-                    debug_assert!(encoder.schema().features[fi].spec.is_none());
-                    values.push("");
+        {
+            'rows: for (i, rec) in recs.iter().enumerate() {
+                if rec.len() != width {
+                    out.rejects.push((base + i, usize::MAX, "ragged_row"));
+                    continue;
                 }
-            }
-        }
-        let col_of = |e: &bloom::clk::ValueError| {
-            encoder
-                .schema()
-                .feature_index(&e.feature)
-                .and_then(|f| cols[f])
-                .unwrap_or(usize::MAX)
-        };
-        let mut line = Vec::with_capacity(256);
-        if with_blocking {
-            match encoder.encode_and_block(&values, s) {
-                Ok((clk, blocking)) => {
-                    line.extend_from_slice(to_base64(&clk, l).as_bytes());
-                    line.push(b',');
+                values.clear();
+                for c in &cols {
+                    match c {
+                        Some(c) => match std::str::from_utf8(&rec[*c]) {
+                            Ok(v) => values.push(v),
+                            Err(_) => {
+                                out.rejects.push((base + i, *c, "not_utf8"));
+                                continue 'rows;
+                            }
+                        },
+                        None => values.push(""),
+                    }
+                }
+                if let Err(e) = encoder.encode_into(&values, s, with_blocking) {
+                    let col = encoder
+                        .schema()
+                        .feature_index(&e.feature)
+                        .and_then(|f| cols[f])
+                        .unwrap_or(usize::MAX);
+                    out.rejects.push((base + i, col, e.problem.code()));
+                    continue;
+                }
+                push_base64(s.clk(), l, &mut out.bytes);
+                if with_blocking {
                     // `name=hex;…`: never needs quoting.
-                    line.extend_from_slice(blocking.as_bytes());
+                    out.bytes.push(b',');
+                    out.bytes.extend_from_slice(s.blocking().as_bytes());
                 }
-                Err(e) => return RowResult::Reject(col_of(&e), e.problem.code()),
-            }
-        } else {
-            match encoder.encode_with(&values, s) {
-                Ok(clk) => line.extend_from_slice(to_base64(&clk, l).as_bytes()),
-                Err(e) => return RowResult::Reject(col_of(&e), e.problem.code()),
+                for &k in &keep {
+                    out.bytes.push(b',');
+                    push_csv_field(&mut out.bytes, &tabular::neutralise(&rec[k]));
+                }
+                out.bytes.push(b'\n');
+                out.rows_out += 1;
             }
         }
-        for &k in &keep {
-            line.push(b',');
-            push_csv_field(&mut line, &tabular::neutralise(&rec[k]));
-        }
-        line.push(b'\n');
-        RowResult::Ok(line)
     };
-    let mut flush = |recs: &mut Vec<csv::ByteRecord>,
-                     lines: &mut Vec<u64>,
-                     rejects: &mut Rejects,
-                     out: &mut AtomicOutput|
-     -> Result<(), CliError> {
-        let results: Vec<RowResult> = encoder.par_map(recs, encode_row);
-        for (r, line) in results.into_iter().zip(lines.iter()) {
-            match r {
-                RowResult::Ok(bytes) => {
-                    out.write_all(&bytes).map_err(write_err)?;
-                    rows_out += 1;
-                }
-                RowResult::Reject(c, code) => {
-                    let name = header.get(c).map(String::as_str).unwrap_or("");
-                    rejects.add(*line, name, code).map_err(tab_err)?;
-                }
+    let mut outs: Vec<ChunkOut> = Vec::new();
+    let mut cur = Batch::default();
+    let mut next = Batch::default();
+    cur.fill(&mut src).map_err(tab_err)?;
+    while cur.len > 0 {
+        let chunks = cur.len.div_ceil(CHUNK);
+        if outs.len() < chunks {
+            outs.resize_with(chunks, ChunkOut::default);
+        }
+        // Read the next batch while this one is encoded.
+        let recs = &cur.recs[..cur.len];
+        ClkEncoder::par_work_with(
+            &mut outs[..chunks],
+            |ci, out, s| {
+                let base = ci * CHUNK;
+                encode_chunk(&recs[base..(base + CHUNK).min(recs.len())], base, out, s)
+            },
+            || next.fill(&mut src),
+        )
+        .map_err(tab_err)?;
+        for o in &outs[..chunks] {
+            out.write_all(&o.bytes).map_err(write_err)?;
+            rows_out += o.rows_out;
+            for &(row, c, code) in &o.rejects {
+                let name = header.get(c).map(String::as_str).unwrap_or("");
+                rejects.add(cur.lines[row], name, code).map_err(tab_err)?;
             }
         }
-        recs.clear();
-        lines.clear();
-        Ok(())
-    };
-    let mut rec = csv::ByteRecord::new();
-    while src.read(&mut rec).map_err(tab_err)? {
-        lines.push(src.position().line);
-        recs.push(std::mem::take(&mut rec));
-        if recs.len() == BATCH {
-            flush(&mut recs, &mut lines, &mut rejects, &mut out)?;
-            pb.set_position(src.bytes_read());
-        }
+        pb.set_position(src.bytes_read());
+        std::mem::swap(&mut cur, &mut next);
     }
-    flush(&mut recs, &mut lines, &mut rejects, &mut out)?;
     pb.finish_and_clear();
 
     let input = src.finish().map_err(tab_err)?;
