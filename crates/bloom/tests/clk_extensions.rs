@@ -145,3 +145,26 @@ fn blocking_keys_are_keyed_and_skip_empty_parts() {
     let k3 = e1.blocking_keys(&["", "1980-02-29", "F"]).unwrap();
     assert!(k3.starts_with("dob=") && !k3.contains("nm="), "{k3}");
 }
+
+#[test]
+fn a_value_not_matching_the_pattern_is_refused_without_echoing_it() {
+    use bloom::clk::ValueProblem;
+    let s = Schema::from_json(
+        r#"{"version":3,"clkConfig":{"l":256,"kdf":{"type":"HKDF"}},"features":[
+          {"identifier":"postcode","format":{"type":"string","pattern":"[A-Z]{1,2}[0-9][0-9A-Z]? [0-9][A-Z]{2}"},
+           "hashing":{"comparison":{"type":"ngram","n":2},"strategy":{"bitsPerToken":10},
+                      "missingValue":{"sentinel":"","replaceWith":""}}}]}"#,
+    )
+    .unwrap();
+    let e = ClkEncoder::new(s, &ClkSecret::from_bytes(b"secret")).unwrap();
+    assert!(e.encode(&["LS1 4AP"]).is_ok());
+    // The missing-value sentinel is checked before the pattern, as clkhash does.
+    assert!(e.encode(&[""]).is_ok());
+    for bad in ["ls1 4ap", "LS1 4AP ", "LS14AP", "LS1 4APX"] {
+        let err = e.encode(&[bad]).unwrap_err();
+        assert_eq!(err.problem, ValueProblem::PatternMismatch);
+        assert_eq!(err.problem.code(), "pattern_mismatch");
+        assert_eq!(err.feature, "postcode");
+        assert!(!err.to_string().contains(bad.trim()), "{err}");
+    }
+}

@@ -1103,7 +1103,173 @@ mod tests {
             .starts_with("$.trialink.blocking[0].parts[0].identifier"));
     }
 
+    fn unknown_key_path(text: &str) -> String {
+        match Schema::from_json(text) {
+            Err(SchemaError::UnknownKey { path, .. }) => path,
+            other => panic!("expected an unknown-key error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn misplaced_and_unknown_keys_name_their_path() {
+        // missingValue belongs under hashing, not beside it.
+        let bad = MINIMAL.replace(
+            r#""format":{"type":"string"}"#,
+            r#""format":{"type":"string"},"missingValue":{"sentinel":""}"#,
+        );
+        assert_eq!(unknown_key_path(&bad), "$.features[1].missingValue");
+        let e = Schema::from_json(&bad).unwrap_err().to_string();
+        assert!(
+            e.starts_with("$.features[1].missingValue: unknown key (allowed here: "),
+            "{e}"
+        );
+        for (from, to, path) in [
+            (r#""version":3"#, r#""version":3,"xor_folds":1"#, "$.xor_folds"),
+            (r#""l":1024"#, r#""l":1024,"k":20"#, "$.clkConfig.k"),
+            (
+                r#""type":"HKDF""#,
+                r#""type":"HKDF","hashType":"SHA1""#,
+                "$.clkConfig.kdf.hashType",
+            ),
+            (
+                r#""type":"string""#,
+                r#""type":"string","minlength":2"#,
+                "$.features[1].format.minlength",
+            ),
+            (
+                r#""n":2"#,
+                r#""n":2,"positonal":true"#,
+                "$.features[1].hashing.comparison.positonal",
+            ),
+            (
+                r#""bitsPerToken":20"#,
+                r#""bitsPerToken":20,"k":3"#,
+                "$.features[1].hashing.strategy.k",
+            ),
+            (
+                r#""strategy":{"bitsPerToken":20}"#,
+                r#""strategy":{"bitsPerToken":20},"description":"x""#,
+                "$.features[1].hashing.description",
+            ),
+            (
+                r#""ignored":true"#,
+                r#""ignored":true,"format":{"type":"string"}"#,
+                "$.features[0].format",
+            ),
+            (
+                r#""ignored":true"#,
+                r#""ignored":true,"odd key!":1"#,
+                r#"$.features[0]["odd key!"]"#,
+            ),
+        ] {
+            assert!(MINIMAL.contains(from), "{from}");
+            assert_eq!(unknown_key_path(&MINIMAL.replacen(from, to, 1)), path, "{to}");
+        }
+        let bad = MINIMAL.replace(
+            r#""strategy":{"bitsPerToken":20}"#,
+            r#""strategy":{"bitsPerToken":20},"hash":{"type":"doubleHash","prevent_singularity":true,"salt":"x"}"#,
+        );
+        assert_eq!(unknown_key_path(&bad), "$.features[1].hashing.hash.salt");
+        let bad = MINIMAL.replace(
+            r#""strategy":{"bitsPerToken":20}"#,
+            r#""strategy":{"bitsPerToken":20},"missingValue":{"sentinel":"","replace":"x"}"#,
+        );
+        assert_eq!(
+            unknown_key_path(&bad),
+            "$.features[1].hashing.missingValue.replace"
+        );
+        let bad = MINIMAL.replacen(
+            '{',
+            r#"{"trialink":{"blocking":[{"name":"x","parts":[{"identifier":"name","transfrom":"soundex"}]}]},"#,
+            1,
+        );
+        assert_eq!(
+            unknown_key_path(&bad),
+            "$.trialink.blocking[0].parts[0].transfrom"
+        );
+        let bad = MINIMAL.replacen('{', r#"{"trialink":{"recordsalt":{}},"#, 1);
+        assert_eq!(unknown_key_path(&bad), "$.trialink.recordsalt");
+    }
+
+    #[test]
+    fn documentation_keys_clkhash_allows_still_parse() {
+        let ok = MINIMAL
+            .replace(
+                r#""type":"string""#,
+                r#""type":"string","description":"given name""#,
+            )
+            .replace(r#""ignored":true"#, r#""ignored":true,"description":"row id""#)
+            .replace(
+                r#""identifier":"name","#,
+                r#""identifier":"name","description":"n","#,
+            )
+            .replacen('{', r#"{"description":"test schema","#, 1);
+        Schema::from_json(&ok).unwrap();
+        let dated = MINIMAL.replace(
+            r#""format":{"type":"string"}"#,
+            r#""format":{"type":"date","format":"%Y","description":"d"}"#,
+        );
+        Schema::from_json(&dated).unwrap();
+    }
+
+    #[test]
+    fn patterns_are_compiled_anchored_and_refused_when_unsupported() {
+        let with = |p: &str| {
+            MINIMAL.replace(
+                r#""format":{"type":"string"}"#,
+                &format!(
+                    r#""format":{{"type":"string","pattern":{}}}"#,
+                    serde_json::to_string(p).unwrap()
+                ),
+            )
+        };
+        let s = Schema::from_json(&with("[A-Z]{2}[0-9]")).unwrap();
+        let Some(FeatureSpec {
+            format: Format::String { pattern: Some(p), .. },
+            ..
+        }) = &s.features[1].spec
+        else {
+            panic!("pattern not parsed")
+        };
+        assert_eq!(p.as_str(), "[A-Z]{2}[0-9]");
+        assert!(p.full_match("AB1"));
+        for no in ["AB12", "xAB1", "AB", "", "AB1\n"] {
+            assert!(!p.full_match(no), "{no:?}");
+        }
+        // Alternation is anchored as a whole, as re.fullmatch does.
+        let alt = Pattern::new("a|bc").unwrap();
+        assert!(alt.full_match("a") && alt.full_match("bc"));
+        assert!(!alt.full_match("abc") && !alt.full_match("ab"));
+        for bad in ["[5-9", "(?=a)a", r"(a)\1", "a)|(b", "a)(b"] {
+            let e = Schema::from_json(&with(bad)).unwrap_err();
+            assert!(
+                e.to_string().starts_with("$.features[1].format.pattern: invalid"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
     proptest! {
+        #[test]
+        fn any_unknown_feature_key_is_refused_with_its_path(key in "[a-zA-Z_]{1,12}") {
+            prop_assume!(!["identifier", "ignored", "description", "format", "hashing"].contains(&key.as_str()));
+            let bad = MINIMAL.replacen(
+                r#""identifier":"name","#,
+                &format!(r#""identifier":"name","{key}":0,"#),
+                1,
+            );
+            prop_assert_eq!(unknown_key_path(&bad), format!("$.features[1].{key}"));
+        }
+
+        #[test]
+        fn pattern_full_match_agrees_with_a_direct_check(s in "[ab]{0,12}") {
+            // `[ab]*a` matches in full exactly the non-empty a/b strings ending in a.
+            let p = Pattern::new("[ab]*a").unwrap();
+            prop_assert_eq!(p.full_match(&s), s.ends_with('a'));
+            let q = Pattern::new("b+").unwrap();
+            prop_assert_eq!(q.full_match(&s), !s.is_empty() && s.chars().all(|c| c == 'b'));
+        }
+
         #[test]
         fn parser_never_panics(s in "\\PC{0,200}") {
             let _ = Schema::from_json(&s);
