@@ -3,13 +3,14 @@
 # token cache) and Dice comparisons/s per core for every popcount kernel this
 # CPU supports (all pairs in cache, thresholded scan, blocks of 32), plus
 # the CLI's end-to-end encode rate on synthetic people.
-# Usage: bench/bloom_bench.sh [ROWS]   (CLI encode rows, default 1000000)
+# Usage: bench/bloom_bench.sh [ROWS]   (CLI encode rows, default 1000000;
+#        CLI_ONLY=1 skips the library benchmarks, SKIP_BUILD=1 the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${1:-1000000}
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores;" \
   "features: $(grep -o 'avx512_vpopcntdq\|avx2\|popcnt' /proc/cpuinfo | sort -u | xargs); load $(cut -d' ' -f1-3 /proc/loadavg)"
-cargo bench -q -p bloom --bench bloom_bench 2>/dev/null
+[ -n "${CLI_ONLY:-}" ] || cargo bench -q -p bloom --bench bloom_bench 2>/dev/null
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release -q -p trialink-cli
 T=target/release/trialink
 W=bench/out/bloom_bench
@@ -18,9 +19,15 @@ if [ ! -f "$W/synth/cohort.csv" ]; then
   $T synth --people "$ROWS" --seed 5 --out "$W/synth" >/dev/null 2>&1
 fi
 printf 'bench-secret\n' > "$W/secret.txt"
-rm -f "$W"/cohort.clk.csv*
-/usr/bin/time -f "%e %U %S %M" -o "$W/time.txt" $T encode --schema fixtures/linkage/schema.json --secret-file "$W/secret.txt" \
-  --input "$W/synth/cohort.csv" --output "$W/cohort.clk.csv" 2>/dev/null
-read -r wall user sys rss < "$W/time.txt"
 n=$(($(wc -l < "$W/synth/cohort.csv") - 1))
-python3 -c "print('cli_encode[fixtures/linkage/schema.json, 5 fields + 4 blocking keys] %d rows: %.0f records/s wall, %.0f records per CPU-second, peak RSS %d MiB' % ($n, $n/$wall, $n/($user+$sys), $rss/1024))"
+# The CLI end to end (read CSV, validate, encode, write, digests, manifest):
+# the 5-field schema with its 4 keyed blocking passes, then without them.
+for blocking in with without; do
+  rm -f "$W"/cohort.clk.csv*
+  extra=""; [ "$blocking" = without ] && extra="--no-blocking"
+  /usr/bin/time -f "%e %U %S %M" -o "$W/time.txt" $T encode --schema fixtures/linkage/schema.json --secret-file "$W/secret.txt" \
+    --input "$W/synth/cohort.csv" --output "$W/cohort.clk.csv" $extra 2>/dev/null
+  read -r wall user sys rss < "$W/time.txt"
+  python3 -c "print('cli_encode[fixtures/linkage/schema.json, 5 fields, $blocking blocking keys] %d rows: %.0f records/s wall, %.0f records per CPU-second (%.2f s wall, %.2f s CPU), peak RSS %d MiB' % ($n, $n/$wall, $n/($user+$sys), $wall, $user+$sys, $rss/1024))"
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
