@@ -227,3 +227,191 @@ fn kill_at_random_points_leaves_both_or_neither() {
         "kill points did not cover both outcomes: {both}/{neither}"
     );
 }
+
+/// `--registry-links`: volunteers found by `trialink link` (exact and CLK)
+/// are prioritised; links made from another cohort, edited after linking,
+/// or keyed by an id column are refused before anything is written.
+#[test]
+fn registry_links_prioritise_fuzzy_volunteers_and_are_checked_against_the_cohort() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ps = |x: &Path| x.to_str().unwrap().to_string();
+    let ok = |o: std::process::Output| {
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let master = master_key(d);
+    let registry_key = scope_key(d, "registry:bpor", "bpor.key");
+    ok(run(&[
+        "synth",
+        "--people",
+        "6000",
+        "--seed",
+        "21",
+        "--as-of",
+        "2026-11-21",
+        "--out",
+        &ps(&d.join("s")),
+    ]));
+    let schema = ps(&fixtures().join("linkage/schema.json"));
+    let cohort = d.join("s/cohort.csv");
+    for (input, output) in [
+        ("s/registry.csv", "registry.tokens.csv"),
+        ("s/cohort.csv", "cohort.bpor.csv"),
+    ] {
+        ok(run(&[
+            "pseudonymise",
+            "--key",
+            &ps(&registry_key),
+            "--input",
+            &ps(&d.join(input)),
+            "--output",
+            &ps(&d.join(output)),
+            "--with-nhs-token",
+            "--allow-blank",
+            "--clk-schema",
+            &schema,
+            "--as-of",
+            "2026-11-21",
+        ]));
+    }
+    let links = d.join("links.csv");
+    ok(run(&[
+        "link",
+        "--left",
+        &ps(&d.join("registry.tokens.csv")),
+        "--right",
+        &ps(&d.join("cohort.bpor.csv")),
+        "--output",
+        &ps(&links),
+    ]));
+    let req = d.join("req.toml");
+    std::fs::write(
+        &req,
+        "study = \"reg\"\nchannel = \"postal\"\ninvitations = 300\nseed = 4\nas_of = \"2026-11-21\"\nqa_seeds = 0\n\
+         [registry]\nprioritise = true\n[[arms]]\nname = \"A\"\ntemplate = \"t\"\n",
+    )
+    .unwrap();
+    let store = ps(&d.join("s.sqlite"));
+    let base = [
+        "invite".to_string(),
+        "--store".into(),
+        store.clone(),
+        "--key".into(),
+        ps(&master),
+        "--request".into(),
+        ps(&req),
+    ];
+    let invite = |cohort: &Path, out: &str, extra: &[String]| {
+        let mut args: Vec<String> = base.to_vec();
+        args.extend(["--cohort".into(), ps(cohort), "--out".into(), ps(&d.join(out))]);
+        args.extend(extra.iter().cloned());
+        bin().args(&args).output().unwrap()
+    };
+    let registry_selected = |out: &str| -> u64 {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join(out).join("selection-summary.json")).unwrap())
+                .unwrap();
+        v["strata"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["registry_available"].as_u64().unwrap())
+            .sum()
+    };
+
+    // Tokens only, then links (exact + fuzzy): the links find more volunteers.
+    let mut req_seed = 4;
+    let mut next_req = || {
+        req_seed += 1;
+        std::fs::write(
+            &req,
+            format!(
+                "study = \"reg\"\nchannel = \"postal\"\ninvitations = 300\nseed = {req_seed}\nas_of = \"2026-11-21\"\n\
+                 qa_seeds = 0\nreinvite = true\n[registry]\nprioritise = true\n[[arms]]\nname = \"A\"\ntemplate = \"t\"\n"
+            ),
+        )
+        .unwrap();
+    };
+    next_req();
+    ok(invite(
+        &cohort,
+        "tokens",
+        &["--registry".into(), ps(&d.join("registry.tokens.csv"))],
+    ));
+    next_req();
+    ok(invite(&cohort, "links", &["--registry-links".into(), ps(&links)]));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("links/invitations.csv.manifest.json")).unwrap())
+            .unwrap();
+    let fuzzy = m["extra"]["registry_links"]["fuzzy"].as_u64().unwrap();
+    assert!(fuzzy > 0, "the synthetic registry has volunteers only CLKs find");
+    let (by_token, by_link) = (registry_selected("tokens"), registry_selected("links"));
+    assert!(
+        by_link > by_token,
+        "links find more eligible volunteers ({by_link}) than tokens ({by_token})"
+    );
+
+    // Refusals, before any file is written.
+    let refused = |o: std::process::Output, needle: &str, out: &str| {
+        assert_error(&o, needle, &[]);
+        assert!(!d.join(out).exists(), "{out} was written");
+    };
+    // Another cohort (one row fewer).
+    let text = std::fs::read_to_string(&cohort).unwrap();
+    let other = d.join("other.csv");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.pop();
+    std::fs::write(&other, lines.join("\n") + "\n").unwrap();
+    next_req();
+    refused(
+        invite(&other, "x1", &["--registry-links".into(), ps(&links)]),
+        "different cohort",
+        "x1",
+    );
+    // Links edited after linking.
+    let edited = d.join("edited.csv");
+    std::fs::write(
+        &edited,
+        std::fs::read_to_string(&links)
+            .unwrap()
+            .replacen("exact", "fuzzy", 1),
+    )
+    .unwrap();
+    std::fs::copy(
+        tabular::sidecar_path(&links, ".manifest.json"),
+        tabular::sidecar_path(&edited, ".manifest.json"),
+    )
+    .unwrap();
+    refused(
+        invite(&cohort, "x2", &["--registry-links".into(), ps(&edited)]),
+        "changed after linking",
+        "x2",
+    );
+    // Links by id column.
+    let by_id = d.join("by_id.csv");
+    ok(run(&[
+        "link",
+        "--left",
+        &ps(&d.join("registry.tokens.csv")),
+        "--right",
+        &ps(&d.join("cohort.bpor.csv")),
+        "--output",
+        &ps(&by_id),
+        "--id-column",
+        "token",
+    ]));
+    refused(
+        invite(&cohort, "x3", &["--registry-links".into(), ps(&by_id)]),
+        "--id-column",
+        "x3",
+    );
+    // No manifest.
+    let bare = d.join("bare.csv");
+    std::fs::copy(&links, &bare).unwrap();
+    refused(
+        invite(&cohort, "x4", &["--registry-links".into(), ps(&bare)]),
+        "no manifest",
+        "x4",
+    );
+}

@@ -94,6 +94,35 @@ pub enum InviteError {
         /// What was refused.
         purpose: &'static str,
     },
+    /// A registry links file that cannot be trusted to name this cohort's
+    /// rows (see [`crate::links`]).
+    #[error("registry links {path}: {problem}")]
+    RegistryLinks {
+        /// The links file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// A malformed row in a registry links file.
+    #[error("registry links {path}, line {line}, column `{column}`: expected {expected}")]
+    RegistryLinksRow {
+        /// The links file.
+        path: PathBuf,
+        /// The line.
+        line: u64,
+        /// The column.
+        column: &'static str,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// The links were made from another cohort file.
+    #[error("registry links {path} were made from a different cohort file than {cohort} (BLAKE3 differs)")]
+    LinksNotForCohort {
+        /// The links file.
+        path: PathBuf,
+        /// The cohort.
+        cohort: String,
+    },
     /// QA seeds requested but no file given.
     #[error("the request asks for {0} QA seeds but no QA seeds file was given")]
     NoQaSeedsFile(u32),
@@ -128,6 +157,9 @@ pub struct InviteOptions<'a> {
     pub out_dir: &'a Path,
     /// Registry volunteers (token CSV + manifest, or TLBF).
     pub registry: Option<&'a Path>,
+    /// Registry volunteers found by `trialink link` (exact and fuzzy) in
+    /// the cohort pseudonymised under the registry key (see [`crate::links`]).
+    pub registry_links: Option<&'a Path>,
     /// The trial's already-enrolled list (token CSV + manifest, or TLBF).
     pub enrolled: Option<&'a Path>,
     /// The service's QA seeds (contact details).
@@ -435,7 +467,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     check_governance(
         store,
         v,
-        o.registry.is_some(),
+        o.registry.is_some() || o.registry_links.is_some(),
         o.enrolled.is_some(),
         Date::today_utc(),
     )?;
@@ -507,6 +539,24 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
             (Some(list.set), Some(TokenKey::new(&key)))
         }
         None => (None, None),
+    };
+    let links = match o.registry_links {
+        Some(p) => {
+            let l = crate::links::load(p)?;
+            inputs.push(tabular::FileRecord {
+                role: "registry_links".into(),
+                path: p.display().to_string(),
+                blake3: l.blake3.clone(),
+                bytes: l.bytes,
+                rows: Some(l.exact + l.fuzzy),
+            });
+            extra.insert(
+                "registry_links".into(),
+                serde_json::json!({"exact": l.exact, "fuzzy": l.fuzzy, "cohort_rows": l.rows.len()}),
+            );
+            Some(l)
+        }
+        None => None,
     };
     let mut enrolled_sets = vec![TokenSet::Sorted(store.enrolled_tokens(&r.study)?)];
     if let Some(p) = o.enrolled {
@@ -713,10 +763,11 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
             funnel.add(reason);
             continue;
         }
-        let registry = match (&registry_set, &registry_tk) {
-            (Some(set), Some(tk)) => set.contains(&tk.token_nhs_dob(&nhs, &dob).0),
-            _ => false,
-        };
+        let registry = links.as_ref().is_some_and(|l| l.contains(pos.record))
+            || match (&registry_set, &registry_tk) {
+                (Some(set), Some(tk)) => set.contains(&tk.token_nhs_dob(&nhs, &dob).0),
+                _ => false,
+            };
         drop(nhs);
         drop(dob);
         let demo = Demo {
@@ -745,6 +796,14 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         });
     }
     let cohort_summary = src.finish()?;
+    if let (Some(l), Some(p)) = (&links, o.registry_links) {
+        if l.cohort_blake3 != cohort_summary.blake3 || l.cohort_rows != cohort_summary.rows {
+            return Err(InviteError::LinksNotForCohort {
+                path: p.to_path_buf(),
+                cohort: cohort_str.to_string(),
+            });
+        }
+    }
 
     // Strata.
     let demo_label: Vec<String> = demos

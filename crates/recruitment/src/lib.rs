@@ -31,6 +31,7 @@ pub mod feedback;
 #[cfg(any(fuzzing, test))]
 pub mod fuzz_hooks;
 pub mod invite;
+pub mod links;
 pub mod request;
 pub mod select;
 

@@ -161,6 +161,7 @@ impl Setup {
                 request: &v,
                 out_dir: &self.path(out),
                 registry,
+                registry_links: None,
                 enrolled,
                 qa_seeds: Some(&qa),
                 dob_formats: DobFormats::default(),

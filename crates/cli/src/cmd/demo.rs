@@ -343,7 +343,7 @@ pub fn run(a: Args) -> CliResult {
     ])?;
 
     // 7. Invitations
-    d.say("service", "builds the invitation batch: criteria, exclusions, non-contact, enrolled, cap, quotas, SWAT arms, QA seeds");
+    d.say("service", "builds the invitation batch: criteria, exclusions, non-contact, enrolled, cap, quotas (registry volunteers first, by token and by the links above), SWAT arms, QA seeds");
     std::fs::write(work.join("service/request.toml"), REQUEST)
         .map_err(|e| CliError::new(format!("cannot write the request: {e}")))?;
     d.run(&[
@@ -360,6 +360,8 @@ pub fn run(a: Args) -> CliResult {
         &d.p("mailer/batch-001"),
         "--registry",
         &d.p("registry/registry.tokens.csv"),
+        "--registry-links",
+        &d.p("service/registry-links.csv"),
         "--enrolled",
         &d.p("trial/enrolled.tokens.csv"),
         "--qa-seeds",

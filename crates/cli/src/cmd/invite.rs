@@ -28,6 +28,10 @@ use std::process::ExitCode;
 trialink invite --store service.sqlite --key master.key --cohort cohort.csv \\\n    \
 --request fixtures/requests/example.toml --out batch-001 \\\n    \
 --registry bpor.tokens.csv --enrolled enrolled.tokens.csv --qa-seeds qa_seeds.csv\n\n\
+With fuzzy registry matching (volunteers without a usable NHS number), link first and pass the links:\n  \
+trialink pseudonymise --key bpor.key --input cohort.csv --output cohort.bpor.csv --allow-blank --clk-schema schema.json\n  \
+trialink link --left bpor.tokens.csv --right cohort.bpor.csv --output bpor-links.csv\n  \
+trialink invite ... --registry-links bpor-links.csv\n\n\
 The request file format is documented in fixtures/requests/example.toml.")]
 pub struct Args {
     /// The service store, created on first use (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
@@ -48,6 +52,11 @@ pub struct Args {
     /// Registry volunteers: a token file with its manifest, or a TLBF filter.
     #[arg(long, value_name = "FILE")]
     pub registry: Option<PathBuf>,
+    /// Registry volunteers found by `trialink link` (exact and CLK matches) in
+    /// the cohort pseudonymised under the registry's key with --allow-blank;
+    /// row numbers, checked through the manifests against this cohort.
+    #[arg(long, value_name = "FILE")]
+    pub registry_links: Option<PathBuf>,
     /// The trial's already-enrolled list under `trial:<study>`: a token file with its manifest, or a TLBF filter.
     #[arg(long, value_name = "FILE")]
     pub enrolled: Option<PathBuf>,
@@ -69,6 +78,12 @@ fn hint_for(e: &InviteError) -> &'static str {
         InviteError::TooFewQaSeeds { .. } => "add QA seed rows with the channel's contact details",
         InviteError::CohortFromStdin => "save the cohort to a file and pass its path",
         InviteError::Tabular(_) => "check the cohort's header: it needs nhs_number, date_of_birth, the flag columns and the channel's contact columns",
+        InviteError::RegistryLinks { .. } | InviteError::RegistryLinksRow { .. } => {
+            "pass the matches file `trialink link` wrote (with its manifest), linked against the cohort pseudonymised under the registry key with --allow-blank and no --id-column"
+        }
+        InviteError::LinksNotForCohort { .. } => {
+            "pseudonymise and link this --cohort file again: row numbers only mean something for the cohort they were made from"
+        }
         InviteError::NotRegistered { .. } => {
             "register the study first: `trialink study add --operator NAME STUDY.toml` (see fixtures/studies/example.toml)"
         }
@@ -115,6 +130,7 @@ pub fn run(a: Args) -> CliResult {
     opts.insert("out".into(), a.out.display().to_string().into());
     for (k, p) in [
         ("registry", &a.registry),
+        ("registry_links", &a.registry_links),
         ("enrolled", &a.enrolled),
         ("qa_seeds", &a.qa_seeds),
     ] {
@@ -135,6 +151,7 @@ pub fn run(a: Args) -> CliResult {
     }
     let pb = crate::progress::rows("cohort", None);
     let progress = |_: &str, n: u64| pb.set_position(n);
+    let out_existed = a.out.exists();
     let rep = recruitment::invite(
         &mut store,
         &InviteOptions {
@@ -144,6 +161,7 @@ pub fn run(a: Args) -> CliResult {
             request: &v,
             out_dir: &a.out,
             registry: a.registry.as_deref(),
+            registry_links: a.registry_links.as_deref(),
             enrolled: a.enrolled.as_deref(),
             qa_seeds: a.qa_seeds.as_deref(),
             dob_formats: formats,
@@ -151,6 +169,14 @@ pub fn run(a: Args) -> CliResult {
             progress: Some(&progress),
         },
     )
+    .map_err(|e| {
+        if !out_existed {
+            // A refused run leaves no trace: remove the directory it made
+            // (only if empty; never anything in it).
+            let _ = std::fs::remove_dir(&a.out);
+        }
+        e
+    })
     .map_err(|e| match e {
         InviteError::Tabular(t) => tab_err(t),
         e => {
