@@ -347,6 +347,8 @@ fn purge_destroys_the_study_and_keeps_what_was_published() {
     assert_error(&o, "was purged", &[]);
     let o = run(&["study", "purge", "--store", s, "--operator", "bob", "gone"]);
     assert_error(&o, "was purged", &[]);
+    let listed = ok(&run(&["study", "list", "--store", s]));
+    assert!(listed.contains("gone\tpurged\t") && listed.contains("kept\topen\t"), "{listed}");
     let shown = ok(&run(&["study", "show", "--store", s, "gone"]));
     assert!(
         shown.contains("purged ") && shown.contains("key secret destroyed"),

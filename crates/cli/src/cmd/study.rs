@@ -367,11 +367,12 @@ fn list(a: ListArgs) -> CliResult {
     for r in &all {
         let e = &r.entry;
         let routes = e.routes.iter().map(|x| x.name()).collect::<Vec<_>>().join(",");
+        let purged = s.study_purge_record(&e.study).map_err(register_error)?.is_some();
         let _ = writeln!(
             t,
             "{}\t{}\t{}\t{}\t{}\t{}\t{}",
             e.study,
-            r.status.name(),
+            if purged { "purged" } else { r.status.name() },
             r.version,
             e.approvals.dsa_expires,
             e.retain_until,
