@@ -1458,45 +1458,28 @@ pub fn to_base64(words: &[u64], l: usize) -> String {
 }
 
 /// Append the standard base64 (with padding) of a CLK of `l` bits to `out`
-/// without allocating: three bytes of the big-endian words at a time.
+/// without allocating (for `l` up to 4096 bits; longer CLKs go through a
+/// temporary buffer).
 pub fn push_base64(words: &[u64], l: usize, out: &mut Vec<u8>) {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    use base64::Engine;
     let nbytes = l.div_ceil(8);
-    debug_assert!(words.len() * 8 >= nbytes);
-    let byte = |i: usize| (words[i >> 3] >> (56 - 8 * (i & 7))) as u8;
-    out.reserve(nbytes.div_ceil(3) * 4);
-    let full = nbytes / 3;
-    for g in 0..full {
-        let i = g * 3;
-        let n = (byte(i) as u32) << 16 | (byte(i + 1) as u32) << 8 | byte(i + 2) as u32;
-        out.extend_from_slice(&[
-            ALPHABET[(n >> 18) as usize & 63],
-            ALPHABET[(n >> 12) as usize & 63],
-            ALPHABET[(n >> 6) as usize & 63],
-            ALPHABET[n as usize & 63],
-        ]);
+    let mut stack = [0u8; 512];
+    let mut heap = Vec::new();
+    let bytes: &mut [u8] = if nbytes <= stack.len() {
+        &mut stack[..nbytes]
+    } else {
+        heap.resize(nbytes, 0);
+        &mut heap
+    };
+    for (chunk, w) in bytes.chunks_mut(8).zip(words) {
+        chunk.copy_from_slice(&w.to_be_bytes()[..chunk.len()]);
     }
-    match nbytes - full * 3 {
-        1 => {
-            let n = (byte(full * 3) as u32) << 16;
-            out.extend_from_slice(&[
-                ALPHABET[(n >> 18) as usize & 63],
-                ALPHABET[(n >> 12) as usize & 63],
-                b'=',
-                b'=',
-            ]);
-        }
-        2 => {
-            let n = (byte(full * 3) as u32) << 16 | (byte(full * 3 + 1) as u32) << 8;
-            out.extend_from_slice(&[
-                ALPHABET[(n >> 18) as usize & 63],
-                ALPHABET[(n >> 12) as usize & 63],
-                ALPHABET[(n >> 6) as usize & 63],
-                b'=',
-            ]);
-        }
-        _ => {}
-    }
+    let start = out.len();
+    out.resize(start + nbytes.div_ceil(3) * 4, 0);
+    let n = base64::engine::general_purpose::STANDARD
+        .encode_slice(&*bytes, &mut out[start..])
+        .expect("the buffer is sized for the encoding");
+    out.truncate(start + n);
 }
 
 /// Why a serialised CLK could not be read.

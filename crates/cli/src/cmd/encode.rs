@@ -250,7 +250,16 @@ pub fn run(a: Args) -> CliResult {
                     continue;
                 }
                 values.clear();
+                // One UTF-8 check for the whole record (the usual case);
+                // field by field only if that fails, to name the column.
+                let whole = std::str::from_utf8(rec.as_slice()).ok();
                 for c in &cols {
+                    if let (Some(c), Some(all)) = (c, whole) {
+                        if let Some(v) = rec.range(*c).and_then(|r| all.get(r)) {
+                            values.push(v);
+                            continue;
+                        }
+                    }
                     match c {
                         Some(c) => match std::str::from_utf8(&rec[*c]) {
                             Ok(v) => values.push(v),
