@@ -267,6 +267,9 @@ fn purge_destroys_the_study_and_keeps_what_was_published() {
     assert!(o.contains("120 outcomes"), "{o}");
     assert!(o.contains("30 returns"), "{o}");
     assert!(o.contains("key secret: destroyed"), "{o}");
+    let fp = ok(&run(&["keys", "fingerprint", p(&trial_key)]));
+    let fp = fp.split_whitespace().next().unwrap();
+    assert!(o.contains(&format!("fingerprint {fp}")), "names the trial key to destroy: {o}");
 
     // Nothing joinable is left: no token of anyone in the cohort, no
     // reference of the batch.

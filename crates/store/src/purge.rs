@@ -154,6 +154,20 @@ impl Store {
         }
     }
 
+    /// The fingerprint of the study key its batches were made under, as
+    /// recorded with its first batch (safe to show; `None` before any batch).
+    pub fn study_key_fingerprint(&self, study: &str) -> Result<Option<String>> {
+        self.connection()
+            .query_row(
+                "SELECT scope_fingerprint FROM studies WHERE study = ?1",
+                params![study],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map(|fp| fp.filter(|f| f.len() == 16 && f.bytes().all(|b| b.is_ascii_hexdigit())))
+            .map_err(|e| crate::sql(self.path(), e))
+    }
+
     /// Whether the store holds a key secret for the study.
     pub fn study_has_secret(&self, study: &str) -> Result<bool> {
         self.connection()

@@ -196,6 +196,7 @@ fn close(a: CloseArgs) -> CliResult {
 fn purge(a: PurgeArgs) -> CliResult {
     let today = pseudonym::Date::today_utc();
     let mut s = open_existing_store(a.store.as_deref())?;
+    let fingerprint = s.study_key_fingerprint(&a.study).map_err(register_error)?;
     let r = s
         .study_purge(&a.study, &a.operator, today, a.override_reason.as_deref())
         .map_err(register_error)?;
@@ -222,6 +223,11 @@ fn purge(a: PurgeArgs) -> CliResult {
         },
         r.releases_kept
     ));
+    if let Some(fp) = fingerprint {
+        out(&format!(
+            "  the trial's copy of the study key (fingerprint {fp}) and files made under it are the trial's to destroy under its agreement\n"
+        ));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
