@@ -48,10 +48,10 @@
 
 #![forbid(unsafe_code)]
 
-pub mod purge;
 pub mod figures;
 #[cfg(any(fuzzing, test))]
 pub mod fuzz_hooks;
+pub mod purge;
 pub mod register;
 pub mod register_file;
 mod schema;
