@@ -269,7 +269,10 @@ fn purge_destroys_the_study_and_keeps_what_was_published() {
     assert!(o.contains("key secret: destroyed"), "{o}");
     let fp = ok(&run(&["keys", "fingerprint", p(&trial_key)]));
     let fp = fp.split_whitespace().next().unwrap();
-    assert!(o.contains(&format!("fingerprint {fp}")), "names the trial key to destroy: {o}");
+    assert!(
+        o.contains(&format!("fingerprint {fp}")),
+        "names the trial key to destroy: {o}"
+    );
 
     // Nothing joinable is left: no token of anyone in the cohort, no
     // reference of the batch.
@@ -351,7 +354,10 @@ fn purge_destroys_the_study_and_keeps_what_was_published() {
     let o = run(&["study", "purge", "--store", s, "--operator", "bob", "gone"]);
     assert_error(&o, "was purged", &[]);
     let listed = ok(&run(&["study", "list", "--store", s]));
-    assert!(listed.contains("gone\tpurged\t") && listed.contains("kept\topen\t"), "{listed}");
+    assert!(
+        listed.contains("gone\tpurged\t") && listed.contains("kept\topen\t"),
+        "{listed}"
+    );
     let shown = ok(&run(&["study", "show", "--store", s, "gone"]));
     assert!(
         shown.contains("purged ") && shown.contains("key secret destroyed"),
