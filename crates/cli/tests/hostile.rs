@@ -60,7 +60,50 @@ struct Ran {
 
 /// Run trialink with a deadline; stdout and stderr go to files (no pipe
 /// deadlocks), stdout optionally to `stdout_to`.
+/// Registry prioritisation and enrolled lists need the study registered with
+/// a legal basis (else invite refuses before reading the list): register the
+/// request's study in a store the run is about to create, so the hostile
+/// list is really read.
+fn register_for_lists(args: &[OsString], scratch: &Path) {
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    if args.first().is_none_or(|a| a != "invite") || !(has("--registry") || has("--enrolled")) {
+        return;
+    }
+    let Some(store) = args
+        .iter()
+        .position(|a| a == "--store")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from)
+    else {
+        return;
+    };
+    if store.exists() {
+        return;
+    }
+    let entry = scratch.join(".study.toml");
+    std::fs::write(
+        &entry,
+        "study = \"hostile-1\"\norganisation = \"Example Trials Unit\"\nroutes = [\"service-mailer\"]\n\
+         channels = [\"postal\", \"sms\", \"email\"]\nretain_until = \"2099-12-31\"\n[approvals]\n\
+         ethics_reference = \"24/NE/0001\"\ndsa_reference = \"DSA-1\"\ndsa_expires = \"2099-12-31\"\n\
+         registry_basis = \"consent\"\nenrolled_basis = \"consent\"\n",
+    )
+    .unwrap();
+    let o = bin()
+        .args(["study", "add", "--operator", "hostile", "--store"])
+        .arg(&store)
+        .arg(&entry)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "registering the hostile study: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 fn run_deadline(args: &[OsString], scratch: &Path, stdout_to: Option<File>) -> Ran {
+    register_for_lists(args, scratch);
     let out_p = scratch.join(".stdout");
     let err_p = scratch.join(".stderr");
     let (so, capture) = match stdout_to {

@@ -293,6 +293,24 @@ fn registry_links_prioritise_fuzzy_volunteers_and_are_checked_against_the_cohort
     )
     .unwrap();
     let store = ps(&d.join("s.sqlite"));
+    // Registry prioritisation needs a recorded legal basis.
+    let entry = d.join("reg.toml");
+    std::fs::write(
+        &entry,
+        "study = \"reg\"\norganisation = \"Example Trials Unit\"\nroutes = [\"service-mailer\"]\nchannels = [\"postal\"]\n\
+         retain_until = \"2099-12-31\"\n[approvals]\nethics_reference = \"24/NE/0001\"\ndsa_reference = \"DSA-1\"\n\
+         dsa_expires = \"2099-12-31\"\nregistry_basis = \"consent\"\nenrolled_basis = \"none\"\n",
+    )
+    .unwrap();
+    ok(run(&[
+        "study",
+        "add",
+        "--store",
+        &store,
+        "--operator",
+        "alice",
+        &ps(&entry),
+    ]));
     let base = [
         "invite".to_string(),
         "--store".into(),

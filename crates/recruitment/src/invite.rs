@@ -84,6 +84,15 @@ pub enum InviteError {
         route: store::OutputRoute,
     },
     /// Registry prioritisation or enrolled-list suppression for a study
+    /// with no register entry, hence no recorded legal basis.
+    #[error("study {study} has no entry in the study register, so no legal basis is recorded for {purpose}")]
+    UnregisteredProcessing {
+        /// Study.
+        study: String,
+        /// What was refused.
+        purpose: &'static str,
+    },
+    /// Registry prioritisation or enrolled-list suppression for a study
     /// whose register entry records no legal basis for it.
     #[error("study {study}: the register records no legal basis ({key} = \"none\") for {purpose}")]
     NoBasis {
@@ -402,7 +411,8 @@ fn batch_cell(route: store::OutputRoute, cell: &[u8]) -> Option<Vec<u8>> {
 /// later), routes 3 and 4 need section 251 support or consent, and registry
 /// prioritisation / enrolled-list suppression need a recorded basis. A study
 /// with no register entry may use only the service mailer (the behaviour
-/// before the register).
+/// before the register), without registry prioritisation or an enrolled
+/// list (no basis is recorded for either).
 pub fn check_governance(
     store: &Store,
     v: &crate::request::Validated,
@@ -414,7 +424,19 @@ pub fn check_governance(
     let route = v.route;
     store.check_not_purged(&r.study)?;
     match store.study_get(&r.study)? {
-        None if route == store::OutputRoute::ServiceMailer => {}
+        None if route == store::OutputRoute::ServiceMailer => {
+            for (used, purpose) in [
+                (registry, "registry prioritisation (--registry, --registry-links)"),
+                (enrolled, "enrolled-list suppression (--enrolled)"),
+            ] {
+                if used {
+                    return Err(InviteError::UnregisteredProcessing {
+                        study: r.study.clone(),
+                        purpose,
+                    });
+                }
+            }
+        }
         None => {
             return Err(InviteError::NotRegistered {
                 study: r.study.clone(),

@@ -135,6 +135,14 @@ fn unregistered_study_keeps_the_service_mailer_only() {
         assert!(e.to_string().contains(r), "{e}");
         t.nothing_written(r);
     }
+    // No register entry, no recorded basis: no enrolled list (it is refused
+    // before the list is read: the path does not even exist).
+    let e = t
+        .run(None, "en", Some(Path::new("/nonexistent/enrolled.csv")))
+        .unwrap_err();
+    assert!(matches!(e, InviteError::UnregisteredProcessing { .. }), "{e}");
+    assert!(e.to_string().contains("enrolled-list suppression"), "{e}");
+    t.nothing_written("en");
     let rep = t.run(None, "ok", None).unwrap();
     assert_eq!(rep.summary.invited, 5);
 }

@@ -99,6 +99,37 @@ fn token(k: &TokenKey, p: &Person) -> [u8; 32] {
     .0
 }
 
+/// Register `study` (registry and enrolled-list bases recorded) unless it is.
+fn register(store: &mut Store, study: &str) {
+    if store.study_get(study).unwrap().is_none() {
+        let d = Date::new(2099, 12, 31).unwrap();
+        store
+            .study_add(
+                store::StudyEntry {
+                    study: study.to_string(),
+                    organisation: "Example Trials Unit".into(),
+                    approvals: store::Approvals {
+                        ethics_reference: "24/NE/0001".into(),
+                        section_251_reference: None,
+                        dsa_reference: "DSA-1".into(),
+                        dsa_expires: d,
+                        registry_basis: store::LegalBasis::Consent,
+                        enrolled_basis: store::LegalBasis::Consent,
+                    },
+                    routes: vec![store::OutputRoute::ServiceMailer],
+                    channels: vec![
+                        store::RegisterChannel::Postal,
+                        store::RegisterChannel::Sms,
+                        store::RegisterChannel::Email,
+                    ],
+                    retain_until: d,
+                },
+                "test",
+            )
+            .unwrap();
+    }
+}
+
 struct Setup {
     dir: tempfile::TempDir,
     master: Key,
@@ -121,7 +152,16 @@ impl Setup {
     }
     /// A token CSV + manifest under `scope`.
     fn token_list(&self, n: &str, scope: &str, key_scope: &str, people: &[&Person]) -> PathBuf {
-        let k = tk(&self.master, &Scope::new(key_scope).unwrap());
+        self.token_list_under(
+            n,
+            scope,
+            &self.master.derive(&Scope::new(key_scope).unwrap()),
+            people,
+        )
+    }
+    /// A token CSV + manifest under `scope`, made with `key`.
+    fn token_list_under(&self, n: &str, scope: &str, key: &Key, people: &[&Person]) -> PathBuf {
+        let k = TokenKey::new(key);
         let mut s = String::from("token\n");
         for p in people {
             s.push_str(&hex::encode(token(&k, p)));
@@ -130,12 +170,7 @@ impl Setup {
         let path = self.write(n, &s);
         let mut m = tabular::Manifest::new("pseudonymise", "test");
         m.scope = Some(scope.to_string());
-        m.key_fingerprint = Some(
-            self.master
-                .derive(&Scope::new(key_scope).unwrap())
-                .fingerprint()
-                .to_string(),
-        );
+        m.key_fingerprint = Some(key.fingerprint().to_string());
         m.write(&tabular::sidecar_path(&path, ".manifest.json")).unwrap();
         path
     }
@@ -151,6 +186,7 @@ impl Setup {
     ) -> Result<recruitment::InviteReport, recruitment::InviteError> {
         let rp = self.write(&format!("{out}.toml"), req);
         let v = request::parse(rp.to_str().unwrap(), req, as_of())?;
+        register(store, &v.request.study);
         let qa = self.write("qa.csv", QA);
         invite::invite(
             store,
@@ -557,7 +593,9 @@ proptest! {
             }).collect();
             store.load_history(&format!("old{k}"), 1, "2026-10-01", &hist).unwrap();
         }
-        let enrolled = s.token_list("enrolled.csv", "trial:galleri-2", "trial:galleri-2", &en);
+        register(&mut store, "galleri-2");
+        let study_key = store.study_key(&s.master, "galleri-2").unwrap().key;
+        let enrolled = s.token_list_under("enrolled.csv", "trial:galleri-2", &study_key, &en);
         let req = format!(
             "study = \"galleri-2\"\nchannel = \"{}\"\ninvitations = {n}\nseed = {seed}\nas_of = \"2026-11-21\"\n\
              [criteria]\nmin_age = 50\nmax_age = 77\n[frequency_cap]\nmax_invitations = {cap}\nwithin_days = 365\n\

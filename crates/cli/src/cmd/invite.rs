@@ -87,6 +87,9 @@ fn hint_for(e: &InviteError) -> &'static str {
         InviteError::NotRegistered { .. } => {
             "register the study first: `trialink study add --operator NAME STUDY.toml` (see fixtures/studies/example.toml)"
         }
+        InviteError::UnregisteredProcessing { .. } => {
+            "register the study with its legal basis (`trialink study add`, approvals.registry_basis / enrolled_basis), or run without that list"
+        }
         InviteError::NoBasis { .. } => {
             "record the legal basis in the study's register entry (`trialink study update`), or run without that list"
         }
