@@ -422,10 +422,11 @@ impl Hasher {
 ///   tokens set. Given names, family names and codes hit almost always;
 ///   features whose values rarely repeat (dates, postcodes) are noticed
 ///   (hit rate under a half over 4096 lookups) and go token by token.
-/// - **token bitmaps**: for `bitsPerToken` features, a token → its k bits
-///   (positional date digits: a few dozen tokens in all).
-/// - **hash material**: other tokens (≤ 24 bytes) → the BLAKE2b digest or
-///   the doubleHash pair, from which the bits are set.
+/// - **token bitmaps**: a token and its k → its k bits (positional date
+///   digits: a few dozen tokens in all; postcode bigrams: a few thousand).
+/// - **hash material**: a token (≤ 24 bytes) → the BLAKE2b digest or the
+///   doubleHash pair, from which the bits are set (token-bitmap misses, and
+///   every token when bitmaps are not kept).
 ///
 /// Bitmaps are kept when the hashed length `l·2^xor_folds` is at most
 /// 4096 bits and there is no record-level salt. Keys are exact (feature,
@@ -1046,10 +1047,9 @@ impl ClkEncoder {
     ) {
         let spec = &fe.spec;
         let hash_l = self.hash_l;
-        let token_bitmaps = bitmaps && matches!(spec.strategy, schema::Strategy::BitsPerToken(_));
         let tmp_token = &mut *b.tmp_token;
         let mut put = |tok: &[u8], k: usize, dst: &mut [u64], cache: &mut TokenCache| {
-            if token_bitmaps
+            if bitmaps
                 && cache
                     .or_bitmap(KIND_TOKEN_BITS, fidx, k, tok, dst, tmp_token, |t, c| {
                         fe.hasher.set_bits(fidx, tok, k, hash_l, t, c)

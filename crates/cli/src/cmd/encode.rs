@@ -148,11 +148,11 @@ impl Batch {
 }
 
 /// The encoded output of one chunk of a batch: CSV lines, and rejects as
-/// (row within the batch, column, reason).
+/// (input line, column, reason).
 #[derive(Default)]
 struct ChunkOut {
     bytes: Vec<u8>,
-    rejects: Vec<(usize, usize, &'static str)>,
+    rejects: Vec<(u64, usize, &'static str)>,
     rows_out: u64,
 }
 
@@ -238,64 +238,84 @@ pub fn run(a: Args) -> CliResult {
     let mut rows_out = 0u64;
     // Encode one chunk of rows (starting at batch row `base`) into `out`,
     // with this worker's scratch buffers and token cache.
-    let encode_chunk = |recs: &[csv::ByteRecord], base: usize, out: &mut ChunkOut, s: &mut Scratch| {
-        out.bytes.clear();
-        out.rejects.clear();
-        out.rows_out = 0;
-        let mut values: Vec<&str> = Vec::with_capacity(cols.len());
-        {
-            'rows: for (i, rec) in recs.iter().enumerate() {
-                if rec.len() != width {
-                    out.rejects.push((base + i, usize::MAX, "ragged_row"));
-                    continue;
-                }
-                values.clear();
-                // One UTF-8 check for the whole record (the usual case);
-                // field by field only if that fails, to name the column.
-                let whole = std::str::from_utf8(rec.as_slice()).ok();
-                for c in &cols {
-                    if let (Some(c), Some(all)) = (c, whole) {
-                        if let Some(v) = rec.range(*c).and_then(|r| all.get(r)) {
-                            values.push(v);
-                            continue;
+    let encode_chunk =
+        |recs: &[csv::ByteRecord], lines: &[u64], base: usize, out: &mut ChunkOut, s: &mut Scratch| {
+            out.bytes.clear();
+            out.rejects.clear();
+            out.rows_out = 0;
+            let mut values: Vec<&str> = Vec::with_capacity(cols.len());
+            {
+                'rows: for (i, rec) in recs.iter().enumerate() {
+                    if rec.len() != width {
+                        out.rejects.push((lines[base + i], usize::MAX, "ragged_row"));
+                        continue;
+                    }
+                    values.clear();
+                    // One UTF-8 check for the whole record (the usual case);
+                    // field by field only if that fails, to name the column.
+                    let whole = std::str::from_utf8(rec.as_slice()).ok();
+                    for c in &cols {
+                        if let (Some(c), Some(all)) = (c, whole) {
+                            if let Some(v) = rec.range(*c).and_then(|r| all.get(r)) {
+                                values.push(v);
+                                continue;
+                            }
+                        }
+                        match c {
+                            Some(c) => match std::str::from_utf8(&rec[*c]) {
+                                Ok(v) => values.push(v),
+                                Err(_) => {
+                                    out.rejects.push((lines[base + i], *c, "not_utf8"));
+                                    continue 'rows;
+                                }
+                            },
+                            None => values.push(""),
                         }
                     }
-                    match c {
-                        Some(c) => match std::str::from_utf8(&rec[*c]) {
-                            Ok(v) => values.push(v),
-                            Err(_) => {
-                                out.rejects.push((base + i, *c, "not_utf8"));
-                                continue 'rows;
-                            }
-                        },
-                        None => values.push(""),
+                    if let Err(e) = encoder.encode_into(&values, s, with_blocking) {
+                        let col = encoder
+                            .schema()
+                            .feature_index(&e.feature)
+                            .and_then(|f| cols[f])
+                            .unwrap_or(usize::MAX);
+                        out.rejects.push((lines[base + i], col, e.problem.code()));
+                        continue;
                     }
+                    push_base64(s.clk(), l, &mut out.bytes);
+                    if with_blocking {
+                        // `name=hex;…`: never needs quoting.
+                        out.bytes.push(b',');
+                        out.bytes.extend_from_slice(s.blocking().as_bytes());
+                    }
+                    for &k in &keep {
+                        out.bytes.push(b',');
+                        push_csv_field(&mut out.bytes, &tabular::neutralise(&rec[k]));
+                    }
+                    out.bytes.push(b'\n');
+                    out.rows_out += 1;
                 }
-                if let Err(e) = encoder.encode_into(&values, s, with_blocking) {
-                    let col = encoder
-                        .schema()
-                        .feature_index(&e.feature)
-                        .and_then(|f| cols[f])
-                        .unwrap_or(usize::MAX);
-                    out.rejects.push((base + i, col, e.problem.code()));
-                    continue;
-                }
-                push_base64(s.clk(), l, &mut out.bytes);
-                if with_blocking {
-                    // `name=hex;…`: never needs quoting.
-                    out.bytes.push(b',');
-                    out.bytes.extend_from_slice(s.blocking().as_bytes());
-                }
-                for &k in &keep {
-                    out.bytes.push(b',');
-                    push_csv_field(&mut out.bytes, &tabular::neutralise(&rec[k]));
-                }
-                out.bytes.push(b'\n');
-                out.rows_out += 1;
+            }
+        };
+    // Write one batch's chunks, in order.
+    let write_outs = |outs: &[ChunkOut],
+                      out: &mut AtomicOutput,
+                      rejects: &mut Rejects,
+                      rows_out: &mut u64|
+     -> Result<(), CliError> {
+        for o in outs {
+            out.write_all(&o.bytes).map_err(write_err)?;
+            *rows_out += o.rows_out;
+            for &(line, c, code) in &o.rejects {
+                let name = header.get(c).map(String::as_str).unwrap_or("");
+                rejects.add(line, name, code).map_err(tab_err)?;
             }
         }
+        Ok(())
     };
-    let mut outs: Vec<ChunkOut> = Vec::new();
+    // Three stages overlap: while batch n is encoded (in chunks, in
+    // parallel), batch n−1's output is written and batch n+1 is read.
+    let (mut outs, mut prev_outs): (Vec<ChunkOut>, Vec<ChunkOut>) = (Vec::new(), Vec::new());
+    let mut prev_chunks = 0;
     let mut cur = Batch::default();
     let mut next = Batch::default();
     cur.fill(&mut src).map_err(tab_err)?;
@@ -304,28 +324,25 @@ pub fn run(a: Args) -> CliResult {
         if outs.len() < chunks {
             outs.resize_with(chunks, ChunkOut::default);
         }
-        // Read the next batch while this one is encoded.
         let recs = &cur.recs[..cur.len];
+        let lines = &cur.lines[..cur.len];
         ClkEncoder::par_work_with(
             &mut outs[..chunks],
             |ci, out, s| {
                 let base = ci * CHUNK;
-                encode_chunk(&recs[base..(base + CHUNK).min(recs.len())], base, out, s)
+                encode_chunk(&recs[base..(base + CHUNK).min(recs.len())], lines, base, out, s)
             },
-            || next.fill(&mut src),
-        )
-        .map_err(tab_err)?;
-        for o in &outs[..chunks] {
-            out.write_all(&o.bytes).map_err(write_err)?;
-            rows_out += o.rows_out;
-            for &(row, c, code) in &o.rejects {
-                let name = header.get(c).map(String::as_str).unwrap_or("");
-                rejects.add(cur.lines[row], name, code).map_err(tab_err)?;
-            }
-        }
+            || -> Result<(), CliError> {
+                write_outs(&prev_outs[..prev_chunks], &mut out, &mut rejects, &mut rows_out)?;
+                next.fill(&mut src).map_err(tab_err)
+            },
+        )?;
         pb.set_position(src.bytes_read());
         std::mem::swap(&mut cur, &mut next);
+        std::mem::swap(&mut outs, &mut prev_outs);
+        prev_chunks = chunks;
     }
+    write_outs(&prev_outs[..prev_chunks], &mut out, &mut rejects, &mut rows_out)?;
     pb.finish_and_clear();
 
     let input = src.finish().map_err(tab_err)?;
