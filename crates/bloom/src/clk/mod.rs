@@ -1214,18 +1214,20 @@ impl ClkEncoder {
     /// with `K_block = HKDF-SHA256(salt "trialink-v1", secret, "clk-blocking")`,
     /// so a blocking file cannot be dictionary-attacked without the secret.
     pub fn blocking_keys(&self, record: &[&str]) -> Result<String, ValueError> {
-        let mut s = Scratch::with_cache(0);
-        self.format_into(record, &mut s.fmt, &mut s.spans)?;
-        let mut cell = String::new();
-        self.blocking_values(
-            Values {
-                buf: &s.fmt,
-                spans: &s.spans,
-            },
-            &mut s.work.part,
-            &mut cell,
-        );
-        Ok(cell)
+        // This thread's buffers: no allocation beyond the returned cell.
+        Self::with_thread_scratch(|s| {
+            self.format_into(record, &mut s.fmt, &mut s.spans)?;
+            let mut cell = String::new();
+            self.blocking_values(
+                Values {
+                    buf: &s.fmt,
+                    spans: &s.spans,
+                },
+                &mut s.work.part,
+                &mut cell,
+            );
+            Ok(cell)
+        })
     }
 
     fn blocking_values(&self, v: Values<'_>, part: &mut String, out: &mut String) {
