@@ -11,8 +11,8 @@
 //!   list holds either nothing or everything from the killed run.
 //!
 //! `invite`'s batch/store atomicity under SIGKILL is tested in invite.rs and
-//! `uptake`'s in uptake.rs; `returns` shares `uptake`'s one-transaction
-//! design (recruitment::feedback) and has no kill test yet.
+//! `uptake`'s in uptake.rs; `returns`, `encode`, `filter`, `link`, `keys`,
+//! `synth` and `study` in kill_more.rs, `study purge` in purge.rs.
 //! Kill points are drawn from a seeded generator; set TRIALINK_CRASH_SEED to
 //! replay a run (the seed is printed).
 
@@ -272,7 +272,7 @@ fn pseudonymise_killed_at_random_points_leaves_complete_output_or_none() {
         assert_complete(&out, &manifest, &reference, &format!("{what}, re-run"));
     }
     eprintln!(
-        "pseudonymise kill test: {complete} complete, {absent} absent, {leftovers} temp file(s) left by SIGKILL (hidden, removed by nothing)"
+        "pseudonymise kill test: {complete} complete, {absent} absent, {leftovers} temp file(s) left by SIGKILL (hidden; the next run writing the same output sweeps them)"
     );
     assert!(
         absent > 0,

@@ -3,63 +3,61 @@
 //! asked; CSV fields quoted only where needed.
 
 use crate::SynthError;
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A file being written under a temporary name; [`AtomicFile::commit`]
-/// renames it into place. Dropped uncommitted, the temporary file is removed.
+/// renames it into place. Dropped without a commit, the temporary is removed.
+/// Built on [`tabular::AtomicOutput`]: the temporary is created with
+/// `O_EXCL` under a random name (never following a planted symlink), swept
+/// if a killed run left it, fsynced, and renamed.
 pub struct AtomicFile {
     dest: PathBuf,
-    tmp: PathBuf,
-    writer: Option<BufWriter<File>>,
+    out: Option<tabular::AtomicOutput>,
+}
+
+fn tab(path: &Path, e: tabular::TabularError) -> SynthError {
+    SynthError::io(path, std::io::Error::other(e.to_string()))
 }
 
 impl AtomicFile {
     /// Start writing `dest`. Fails if `dest` exists and `force` is false.
     pub fn create(dest: &Path, force: bool) -> Result<AtomicFile, SynthError> {
-        if !force && dest.exists() {
+        if !force && std::fs::symlink_metadata(dest).is_ok() {
             return Err(SynthError::Exists {
                 path: dest.to_path_buf(),
             });
         }
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-        let file = File::create(&tmp).map_err(|e| SynthError::io(&tmp, e))?;
+        let path = dest.to_str().ok_or_else(|| {
+            SynthError::io(
+                dest,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path is not UTF-8"),
+            )
+        })?;
+        let mode = if force {
+            tabular::OutputMode::Replace
+        } else {
+            tabular::OutputMode::New
+        };
+        let out = tabular::AtomicOutput::create(path, mode).map_err(|e| tab(dest, e))?;
         Ok(AtomicFile {
             dest: dest.to_path_buf(),
-            tmp,
-            writer: Some(BufWriter::with_capacity(1 << 20, file)),
+            out: Some(out),
         })
     }
 
     /// Write all of `bytes`.
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<(), SynthError> {
-        let w = self.writer.as_mut().expect("not committed");
-        w.write_all(bytes).map_err(|e| SynthError::io(&self.tmp, e))
+        let w = self.out.as_mut().expect("not committed");
+        w.write_all(bytes).map_err(|e| SynthError::io(&self.dest, e))
     }
 
     /// Flush, sync and rename into place.
     pub fn commit(mut self) -> Result<(), SynthError> {
-        let w = self.writer.take().expect("not committed");
-        let file = w
-            .into_inner()
-            .map_err(|e| SynthError::io(&self.tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| SynthError::io(&self.tmp, e))?;
-        drop(file);
-        std::fs::rename(&self.tmp, &self.dest).map_err(|e| SynthError::io(&self.dest, e))?;
+        let out = self.out.take().expect("not committed");
+        let pending = out.finish().map_err(|e| tab(&self.dest, e))?;
+        pending.persist().map_err(|e| tab(&self.dest, e))?;
         Ok(())
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if self.writer.take().is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
     }
 }
 
@@ -116,6 +114,40 @@ pub fn header(out: &mut Vec<u8>, names: &[&str]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn outputs_are_atomic_and_never_follow_or_replace_a_symlink() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let link = d.path().join("cohort.csv");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert!(matches!(
+            AtomicFile::create(&link, false),
+            Err(SynthError::Exists { .. })
+        ));
+        // Forced, the symlink itself is replaced; its target is untouched.
+        let mut f = AtomicFile::create(&link, true).unwrap();
+        f.write_all(b"new").unwrap();
+        f.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "new");
+        assert!(!std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        // Dropped without a commit: nothing is left, not even a temporary.
+        let p = d.path().join("truth.csv");
+        let mut f = AtomicFile::create(&p, false).unwrap();
+        f.write_all(b"partial").unwrap();
+        drop(f);
+        let names: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n == "truth.csv" || n.ends_with(".tmp")),
+            "{names:?}"
+        );
+    }
 
     #[test]
     fn fields_and_numbers() {
