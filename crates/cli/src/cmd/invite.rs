@@ -172,13 +172,12 @@ pub fn run(a: Args) -> CliResult {
             progress: Some(&progress),
         },
     )
-    .map_err(|e| {
+    .inspect_err(|_| {
         if !out_existed {
             // A refused run leaves no trace: remove the directory it made
             // (only if empty; never anything in it).
             let _ = std::fs::remove_dir(&a.out);
         }
-        e
     })
     .map_err(|e| match e {
         InviteError::Tabular(t) => tab_err(t),
