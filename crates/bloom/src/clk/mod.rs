@@ -457,10 +457,13 @@ const CACHE_TOKEN_MAX: usize = 24;
 const SLOT_KEY: usize = 4;
 /// Largest hashed length kept as bitmaps (64 words a slot at most).
 const BITMAP_MAX_BITS: usize = 4096;
-/// Default slots (measured with `cargo bench -p bloom --bench bloom_bench
-/// encode` and the CLI on synthetic people): 8192 material slots × 96 bytes
-/// and 8192 bitmap slots × 160 bytes (l = 1024), under 2 MiB per thread.
-const DEFAULT_CACHE_SLOTS: usize = 1 << 13;
+/// Default slots of each table: 16384 material slots × 96 bytes and 16384
+/// bitmap slots × 160 bytes (l = 1024), about 4 MiB per thread. Measured
+/// with `trialink encode` on 1M synthetic people (CPU seconds): 2048 slots
+/// 5.0, 4096 3.6–4.3, 8192 3.5–3.6, 16384 3.2–3.5, 32768 3.4 (the working
+/// set — a few thousand names, postcode bigrams at each k — no longer fits
+/// below 16384).
+const DEFAULT_CACHE_SLOTS: usize = 1 << 14;
 /// Value-bitmap hit-rate check interval (lookups).
 const VALUE_CHECK: u32 = 4096;
 
