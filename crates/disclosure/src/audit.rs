@@ -226,7 +226,7 @@ impl Lp {
         &self,
         objective: &[(usize, f64)],
         dir: OptimizationDirection,
-    ) -> Result<Option<f64>, microlp::Error> {
+    ) -> Result<Option<(f64, Vec<f64>)>, microlp::Error> {
         let mut coeff = vec![0.0; self.bounds.len()];
         for &(v, c) in objective {
             coeff[v] += c;
@@ -243,7 +243,10 @@ impl Lp {
             p.add_constraint(t.as_slice(), *op, *rhs);
         }
         match p.solve() {
-            Ok(s) => Ok(Some(s.objective())),
+            Ok(s) => Ok(Some((
+                s.objective(),
+                vars.iter().map(|&v| *s.var_value(v)).collect(),
+            ))),
             Err(microlp::Error::Unbounded) => Ok(None),
             Err(e) => Err(e),
         }
@@ -260,11 +263,13 @@ impl Lp {
             p.add_constraint(t.as_slice(), *op, *rhs);
         }
         let base = p.solve()?;
+        let start: Vec<f64> = vars.iter().map(|&v| *base.var_value(v)).collect();
         Ok(Prepared {
             base,
             vars,
             z,
             lp: self.clone(),
+            points: std::cell::RefCell::new(vec![start]),
         })
     }
 }
@@ -281,6 +286,11 @@ pub(crate) struct Prepared {
     base: microlp::Solution,
     vars: Vec<microlp::Variable>,
     z: microlp::Variable,
+    /// Feasible points met so far (every optimum found, checked against
+    /// every constraint): the values an expression takes at them lie in
+    /// its feasible interval, which can prove an interval wide enough
+    /// without solving (see [`Prepared::certify`]).
+    points: std::cell::RefCell<Vec<Vec<f64>>>,
 }
 
 impl Prepared {
@@ -296,7 +306,12 @@ impl Prepared {
             // every constraint: then the value is attained, so a minimum can
             // only be overestimated (a narrower interval: conservative).
             // Unsafe findings are re-solved from scratch (`exact_interval`).
-            Ok(s) if self.feasible(&s) => Ok(s.objective()),
+            Ok(s) if self.feasible(&s) => {
+                self.points
+                    .borrow_mut()
+                    .push(self.vars.iter().map(|&v| *s.var_value(v)).collect());
+                Ok(s.objective())
+            }
             Ok(_) => self.scratch(objective, sign),
             // The base problem is feasible and `z = e` always has a
             // solution, so this is numerical trouble in the incremental
@@ -311,15 +326,79 @@ impl Prepared {
     /// Minimum of `sign × objective`, solved from scratch.
     fn scratch(&self, objective: &[(usize, f64)], sign: f64) -> Result<f64, microlp::Error> {
         let scaled: Vec<(usize, f64)> = objective.iter().map(|&(v, c)| (v, sign * c)).collect();
-        Ok(self
-            .lp
-            .optimise(&scaled, OptimizationDirection::Minimize)?
-            .unwrap_or(-BIG))
+        match self.lp.optimise(&scaled, OptimizationDirection::Minimize)? {
+            Some((value, point)) => {
+                if self.satisfies(&point) {
+                    self.points.borrow_mut().push(point);
+                }
+                Ok(value)
+            }
+            None => Ok(-BIG),
+        }
+    }
+
+    /// Add points from an earlier audit of a problem with the same
+    /// variables whose feasible set is contained in this one's (the same
+    /// releases with fewer cells published); each is checked.
+    fn adopt(&self, points: &[Vec<f64>]) {
+        let mut mine = self.points.borrow_mut();
+        for p in points {
+            if p.len() == self.vars.len() && self.satisfies(p) {
+                mine.push(p.clone());
+            }
+        }
+    }
+
+    /// The range of an expression over the points met so far.
+    fn span(&self, objective: &[(usize, f64)]) -> (f64, f64) {
+        let mut lo = f64::INFINITY;
+        let mut hi = f64::NEG_INFINITY;
+        for p in self.points.borrow().iter() {
+            let v: f64 = objective.iter().map(|&(i, c)| c * p[i]).sum();
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        (lo, hi)
+    }
+
+    /// An interval the points prove safe without solving: its feasible
+    /// interval contains every value at a feasible point, so it starts at
+    /// or below the points' smallest value and is at least as wide as their
+    /// range. `None` when the points prove nothing; the interval returned
+    /// is the points' range (inside the feasible one).
+    fn certify(&self, objective: &[(usize, f64)], policy: &Policy) -> Option<Interval> {
+        let (vmin, vmax) = self.span(objective);
+        if !vmin.is_finite() {
+            return None;
+        }
+        let lo = (vmin - 1e-6).ceil().max(0.0) as u64;
+        if vmax >= BIG / 2.0 {
+            return Some(Interval { lo, hi: None });
+        }
+        let hi = ((vmax + 1e-6).floor().max(0.0) as u64).max(lo);
+        let interval = Interval { lo, hi: Some(hi) };
+        let wide = hi - lo >= policy.min_width();
+        (lo < policy.sensitive_range().0 || wide).then_some(interval)
+    }
+
+    /// Push every variable in `vars` towards its lower (`sign` 1) or upper
+    /// (`sign` -1) end at once: one solve that gives a point far from the
+    /// others, so that [`Prepared::certify`] settles many findings.
+    fn extreme(&self, vars: &[(usize, f64)], sign: f64) -> Result<(), microlp::Error> {
+        if !vars.is_empty() {
+            self.min(vars, sign)?;
+        }
+        Ok(())
     }
 
     /// Does the solution satisfy the bounds and constraints (tolerance 1e-6)?
     fn feasible(&self, s: &microlp::Solution) -> bool {
         let x: Vec<f64> = self.vars.iter().map(|&v| *s.var_value(v)).collect();
+        self.satisfies(&x)
+    }
+
+    /// Does a point satisfy the bounds and constraints (tolerance 1e-6)?
+    fn satisfies(&self, x: &[f64]) -> bool {
         let tol = |v: f64| 1e-6 * (1.0 + v.abs());
         for (k, &(lo, hi)) in self.lp.bounds.iter().enumerate() {
             if x[k] < lo - tol(lo) || x[k] > hi + tol(hi) {
@@ -376,11 +455,19 @@ impl Prepared {
 pub(crate) type Layout = Vec<Vec<Vec<Vec<usize>>>>;
 
 /// Build the reader's linear program for a list of releases.
-pub(crate) fn build_lp(releases: &[Release]) -> (Lp, Layout) {
+/// The reader's LP, each cell's variable, the monotone links between
+/// releases `(earlier, later)`, and where each release's variables start
+/// (one more entry than releases: the last is the number of variables).
+pub(crate) type Built = (Lp, Layout, Vec<(usize, usize)>, Vec<usize>);
+
+pub(crate) fn build_lp(releases: &[Release]) -> Built {
     let mut lp = Lp::default();
+    let mut links: Vec<(usize, usize)> = Vec::new();
     let mut layout: Layout = Vec::new();
+    let mut starts: Vec<usize> = Vec::new();
     let inf = f64::INFINITY;
     for rel in releases {
+        starts.push(lp.bounds.len());
         let p = &rel.policy;
         let b = p.round.base.max(1);
         let (down, up) = ((b / 2) as f64, (b - 1 - b / 2) as f64);
@@ -457,6 +544,19 @@ pub(crate) fn build_lp(releases: &[Release]) -> (Lp, Layout) {
             }
             rel_vars.push(xs);
         }
+        // weighted sums bounded by a cell of another table (validated)
+        let specs: Vec<&crate::table::TableSpec> = rel.tables.iter().map(|t| &t.spec).collect();
+        for w in crate::table::weighted_relations(&specs).unwrap_or_default() {
+            let var = |(t, (i, j)): (usize, (usize, usize))| rel_vars[t][i][j];
+            let mut terms: Vec<(usize, f64)> = w.terms.iter().map(|&(m, c)| (var(m), c)).collect();
+            terms.push((var(w.bound), -1.0));
+            let op = if w.at_most {
+                ComparisonOp::Le
+            } else {
+                ComparisonOp::Eq
+            };
+            lp.constrain(terms, op, 0.0);
+        }
         // rows of one table that add up to a row of another (validated)
         for eq in rel.cross_equations().unwrap_or_default() {
             let var = |(t, (i, j)): (usize, (usize, usize))| rel_vars[t][i][j];
@@ -490,45 +590,130 @@ pub(crate) fn build_lp(releases: &[Release]) -> (Lp, Layout) {
                 let s2 = &tab2.spec;
                 for i in 0..s2.grid_rows() {
                     for j in 0..s2.grid_columns() {
+                        if s2.may_fall_at(i, j) {
+                            continue;
+                        }
                         if let (Some(i1), Some(j1)) =
                             (s1.row_index(s2.row_label(i)), s1.column_index(s2.column_label(j)))
                         {
-                            lp.constrain(
-                                vec![(layout[k1][t1][i1][j1], 1.0), (layout[k2][t2][i][j], -1.0)],
-                                ComparisonOp::Le,
-                                0.0,
-                            );
+                            if s1.may_fall_at(i1, j1) {
+                                continue;
+                            }
+                            let (a, b) = (layout[k1][t1][i1][j1], layout[k2][t2][i][j]);
+                            lp.constrain(vec![(a, 1.0), (b, -1.0)], ComparisonOp::Le, 0.0);
+                            links.push((a, b));
                         }
                     }
                 }
             }
         }
     }
-    (lp, layout)
+    starts.push(lp.bounds.len());
+    (lp, layout, links, starts)
 }
 
-/// Which findings to compute.
+/// Which findings to compute, and how.
 pub(crate) struct Scope {
     /// Only differences whose later release is this index (None: all pairs).
     pub later_release: Option<usize>,
+    /// Settle findings that feasible points prove safe without solving for
+    /// their exact interval (the interval reported is then the points'
+    /// range, inside the feasible interval). Unsafe findings are always
+    /// solved exactly.
+    pub certify: bool,
+    /// Re-solve from scratch every interval the warm-started solver finds
+    /// unsafe or doubtful (see [`needs_confirmation`]). Without it a
+    /// warm-started optimum (checked feasible) is taken as it is: it can
+    /// only make an interval narrower, so protection suppresses more, never
+    /// less.
+    pub confirm: Confirm,
+}
+
+/// Which intervals the exact solver confirms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Confirm {
+    /// Unsafe and doubtful ones (the audit's default).
+    Doubtful,
+    /// Only the unsafe ones, after the fact (a fast audit's failures).
+    Unsafe,
+    /// None (protection's repair loop: a narrower interval only adds
+    /// suppression).
+    Never,
+}
+
+impl Scope {
+    /// Every finding, every interval exact.
+    pub(crate) const EXACT: Scope = Scope {
+        later_release: None,
+        certify: false,
+        confirm: Confirm::Doubtful,
+    };
+    /// Every finding; safe ones may be settled by feasible points.
+    pub(crate) const FAST: Scope = Scope {
+        later_release: None,
+        certify: true,
+        confirm: Confirm::Unsafe,
+    };
+    /// Protection's rounds: points, a cache, no confirmation.
+    pub(crate) const PROTECT: Scope = Scope {
+        later_release: None,
+        certify: true,
+        confirm: Confirm::Never,
+    };
+}
+
+/// A finding's identity across audits of the same releases:
+/// `(release index, table index, cell, earlier sequence for a difference,
+/// reversed difference)`.
+type FindingKey = (usize, usize, (usize, usize), Option<u32>, bool);
+
+/// What one audit round hands to the next when the releases stay the same
+/// but more cells are suppressed (protection's repair loop). Suppressing a
+/// cell only removes what a reader knows, so feasible points stay feasible
+/// and an interval proven wide enough stays so.
+#[derive(Debug, Default)]
+pub(crate) struct AuditCache {
+    points: Vec<Vec<f64>>,
+    safe: BTreeMap<FindingKey, Interval>,
+    /// Findings taken from the cache in the last audit.
+    pub(crate) reused: usize,
+    /// Findings settled by feasible points in the last audit.
+    pub(crate) certified: usize,
+}
+
+/// Safe in a way that survives suppressing more cells (which widens every
+/// interval): starts below the suppression range, or wide enough.
+fn robustly_safe(interval: Interval, policy: &Policy) -> bool {
+    interval.lo < policy.sensitive_range().0 || interval.width().is_none_or(|w| w >= policy.min_width())
 }
 
 /// Audit a list of releases (of one or more studies) against `policy`'s
 /// protection range. Each release's own policy says how its figures were
 /// published (its rounding); `policy` says how wide intervals must be.
 pub fn audit(releases: &[Release], policy: &Policy) -> Result<AuditReport, AuditError> {
-    audit_scoped(releases, policy, &Scope { later_release: None })
+    audit_scoped(releases, policy, &Scope::EXACT, None)
+}
+
+/// [`audit()`], settling findings that feasible points of the reader's
+/// linear program already prove safe without solving for their exact
+/// interval: the pass/fail verdict is the same, every unsafe interval is
+/// exact, and a safe suppressed cell's interval may be reported narrower
+/// than its feasible interval (it is a range of values a reader cannot rule
+/// out). Much faster on long series of releases.
+pub fn audit_fast(releases: &[Release], policy: &Policy) -> Result<AuditReport, AuditError> {
+    audit_scoped(releases, policy, &Scope::FAST, None)
 }
 
 pub(crate) fn audit_scoped(
     releases: &[Release],
     policy: &Policy,
     scope: &Scope,
+    mut cache: Option<&mut AuditCache>,
 ) -> Result<AuditReport, AuditError> {
     for r in releases {
         r.validate()?;
     }
-    let (lp, layout) = build_lp(releases);
+    let (lp, layout, links, _) = build_lp(releases);
     let mut report = AuditReport {
         policy: policy.name.clone(),
         sensitive_range: policy.sensitive_range(),
@@ -551,7 +736,40 @@ pub(crate) fn audit_scoped(
         other => AuditError::Solver(other.to_string()),
     };
     // feasibility first, for a clear error
-    let lp = lp.prepare().map_err(|e| map_err(e, releases.len() - 1))?;
+    let last = releases.len() - 1;
+    let lp = lp.prepare().map_err(|e| map_err(e, last))?;
+    let known: BTreeMap<FindingKey, Interval> = match cache.as_deref_mut() {
+        Some(c) => {
+            lp.adopt(&c.points);
+            c.reused = 0;
+            c.certified = 0;
+            std::mem::take(&mut c.safe)
+        }
+        None => BTreeMap::new(),
+    };
+    let mut safe_now: BTreeMap<FindingKey, Interval> = BTreeMap::new();
+    let (mut reused, mut certified) = (0usize, 0usize);
+    if scope.certify {
+        // points at the ends of everything at once: all suppressed cells
+        // low, then high; all changes between releases low, then high
+        let mut hidden: Vec<(usize, f64)> = Vec::new();
+        for (k, rel) in releases.iter().enumerate() {
+            for (t, tab) in rel.tables.iter().enumerate() {
+                for (i, row) in tab.cells.iter().enumerate() {
+                    for (j, c) in row.iter().enumerate() {
+                        if c.is_suppressed() && !tab.spec.is_exempt(j) {
+                            hidden.push((layout[k][t][i][j], 1.0));
+                        }
+                    }
+                }
+            }
+        }
+        let changes: Vec<(usize, f64)> = links.iter().flat_map(|&(a, b)| [(b, 1.0), (a, -1.0)]).collect();
+        for (terms, sign) in [(&hidden, 1.0), (&hidden, -1.0), (&changes, 1.0), (&changes, -1.0)] {
+            lp.extreme(terms, sign).map_err(|e| map_err(e, last))?;
+            report.linear_programs += usize::from(!terms.is_empty());
+        }
+    }
     for (k, rel) in releases.iter().enumerate() {
         for (t, tab) in rel.tables.iter().enumerate() {
             let s = &tab.spec;
@@ -561,11 +779,29 @@ pub(crate) fn audit_scoped(
                         continue;
                     }
                     let obj = [(layout[k][t][i][j], 1.0)];
-                    let mut interval = lp.interval(&obj).map_err(|e| map_err(e, k))?;
-                    report.linear_programs += 2;
-                    if needs_confirmation(interval, policy) {
-                        interval = lp.exact_interval(&obj).map_err(|e| map_err(e, k))?;
+                    let key: FindingKey = (k, t, (i, j), None, false);
+                    let interval = if let Some(&iv) = known.get(&key) {
+                        reused += 1;
+                        iv
+                    } else if let Some(iv) = scope.certify.then(|| lp.certify(&obj, policy)).flatten() {
+                        certified += 1;
+                        iv
+                    } else {
+                        let mut interval = lp.interval(&obj).map_err(|e| map_err(e, k))?;
                         report.linear_programs += 2;
+                        let confirm = match scope.confirm {
+                            Confirm::Doubtful => needs_confirmation(interval, policy),
+                            Confirm::Unsafe => !is_safe(interval, policy),
+                            Confirm::Never => false,
+                        };
+                        if confirm {
+                            interval = lp.exact_interval(&obj).map_err(|e| map_err(e, k))?;
+                            report.linear_programs += 2;
+                        }
+                        interval
+                    };
+                    if robustly_safe(interval, policy) {
+                        safe_now.insert(key, interval);
                     }
                     report.suppressed_cells += 1;
                     report.findings.push(Finding {
@@ -615,51 +851,88 @@ pub(crate) fn audit_scoped(
                             continue;
                         };
                         let (c1, c2) = (tab1.cells[i1][j1], tab2.cells[i][j]);
-                        // quick exits: both exact-enough published values far apart
-                        if let (Published::Count(a), Published::Count(b)) = (c1, c2) {
-                            let (_, a_hi) = rel1.policy.published_interval(a);
-                            let (b_lo, _) = rel2.policy.published_interval(b);
-                            if b_lo.saturating_sub(a_hi) > policy.sensitive_range().1 {
-                                continue;
+                        let (x1, x2) = (layout[k1][t1][i1][j1], layout[k2][t2][i][j]);
+                        // people counted in between; for a count that may
+                        // fall, people taken out in between too
+                        let falls = s2.may_fall_at(i, j) || tab1.spec.may_fall_at(i1, j1);
+                        let directions: &[f64] = if falls { &[1.0, -1.0] } else { &[1.0] };
+                        for &sign in directions {
+                            // quick exit: both exact-enough published values far apart
+                            if let (Published::Count(a), Published::Count(b)) = (c1, c2) {
+                                let (a_lo, a_hi) = rel1.policy.published_interval(a);
+                                let (b_lo, b_hi) = rel2.policy.published_interval(b);
+                                let gap = if sign > 0.0 {
+                                    b_lo.saturating_sub(a_hi)
+                                } else {
+                                    a_lo.saturating_sub(b_hi)
+                                };
+                                if gap > policy.sensitive_range().1 {
+                                    continue;
+                                }
                             }
-                        }
-                        let obj = [(layout[k2][t2][i][j], 1.0), (layout[k1][t1][i1][j1], -1.0)];
-                        // the lower bound decides whether the upper is needed
-                        let lo = lp.lower(&obj).map_err(|e| map_err(e, k2))?;
-                        report.linear_programs += 1;
-                        let (smin, _) = policy.sensitive_range();
-                        let mut interval = Interval { lo, hi: None };
-                        if lo >= smin {
-                            interval.hi = lp.upper(&obj, lo).map_err(|e| map_err(e, k2))?;
-                            report.linear_programs += 1;
-                            if needs_confirmation(interval, policy) {
-                                interval = lp.exact_interval(&obj).map_err(|e| map_err(e, k2))?;
-                                report.linear_programs += 2;
+                            let obj = [(x2, sign), (x1, -sign)];
+                            let key: FindingKey = (k2, t2, (i, j), Some(rel1.sequence), sign < 0.0);
+                            let interval = if let Some(&iv) = known.get(&key) {
+                                reused += 1;
+                                iv
+                            } else if let Some(iv) = scope.certify.then(|| lp.certify(&obj, policy)).flatten()
+                            {
+                                certified += 1;
+                                iv
+                            } else {
+                                // the lower bound decides whether the upper is needed
+                                let lo = lp.lower(&obj).map_err(|e| map_err(e, k2))?;
+                                report.linear_programs += 1;
+                                let (smin, _) = policy.sensitive_range();
+                                let mut interval = Interval { lo, hi: None };
+                                if lo >= smin {
+                                    interval.hi = lp.upper(&obj, lo).map_err(|e| map_err(e, k2))?;
+                                    report.linear_programs += 1;
+                                    let confirm = match scope.confirm {
+                                        Confirm::Doubtful => needs_confirmation(interval, policy),
+                                        Confirm::Unsafe => !is_safe(interval, policy),
+                                        Confirm::Never => false,
+                                    };
+                                    if confirm {
+                                        interval = lp.exact_interval(&obj).map_err(|e| map_err(e, k2))?;
+                                        report.linear_programs += 2;
+                                    }
+                                }
+                                interval
+                            };
+                            if robustly_safe(interval, policy) {
+                                safe_now.insert(key, interval);
                             }
-                        }
-                        report.differences += 1;
-                        let safe = is_safe(interval, policy);
-                        if !safe {
-                            report.findings.push(Finding {
-                                study: rel2.study.clone(),
-                                sequence: rel2.sequence,
-                                table: s2.id.clone(),
-                                row: s2.row_label(i).to_string(),
-                                column: s2.column_label(j).to_string(),
-                                release_index: k2,
-                                table_index: t2,
-                                position: (i, j),
-                                kind: FindingKind::Difference {
-                                    earlier: rel1.sequence,
-                                },
-                                interval,
-                                safe,
-                            });
+                            report.differences += 1;
+                            let safe = is_safe(interval, policy);
+                            if !safe {
+                                report.findings.push(Finding {
+                                    study: rel2.study.clone(),
+                                    sequence: rel2.sequence,
+                                    table: s2.id.clone(),
+                                    row: s2.row_label(i).to_string(),
+                                    column: s2.column_label(j).to_string(),
+                                    release_index: k2,
+                                    table_index: t2,
+                                    position: (i, j),
+                                    kind: FindingKind::Difference {
+                                        earlier: rel1.sequence,
+                                    },
+                                    interval,
+                                    safe,
+                                });
+                            }
                         }
                     }
                 }
             }
         }
+    }
+    if let Some(c) = cache {
+        c.points = lp.points.take();
+        c.safe = safe_now;
+        c.reused = reused;
+        c.certified = certified;
     }
     Ok(report)
 }

@@ -36,10 +36,10 @@ pub mod policy;
 pub mod protect;
 pub mod table;
 
-pub use audit::{audit, AuditError, AuditReport, Finding, FindingKind, Interval};
+pub use audit::{audit, audit_fast, AuditError, AuditReport, Finding, FindingKind, Interval};
 pub use policy::{Policy, PolicyError, TotalsRule, ZeroRule, BUILTIN_POLICIES};
 pub use protect::{protect, protect_release, CellStatus, ProtectError, Protected, ProtectedTable};
 pub use table::{
     cross_equations, derived_rate, CrossEquation, Published, PublishedTable, Release, RowSum, SharedCell,
-    Table, TableError, TableSpec, RELEASE_FORMAT, TOTAL,
+    Table, TableError, TableSpec, WeightedSum, RELEASE_FORMAT, TOTAL,
 };

@@ -20,7 +20,7 @@
 //!    releases are never changed. If nothing is left to suppress the
 //!    release is refused.
 
-use crate::audit::{audit_scoped, AuditError, AuditReport, Finding, FindingKind, Scope};
+use crate::audit::{audit_scoped, AuditCache, AuditError, AuditReport, Finding, FindingKind, Scope};
 use crate::policy::{Policy, TotalsRule};
 use crate::table::{
     cross_equations, fill_totals, CrossEquation, Published, PublishedTable, Release, Table, TableError,
@@ -190,7 +190,9 @@ pub fn protect_release(
             .into());
         }
     }
-    cross_equations(&tables.iter().map(|t| &t.spec).collect::<Vec<_>>())?;
+    let specs: Vec<&TableSpec> = tables.iter().map(|t| &t.spec).collect();
+    cross_equations(&specs)?;
+    crate::table::weighted_relations(&specs)?;
     let mut earlier: Vec<Release> = earlier.iter().filter(|r| r.study == study).cloned().collect();
     earlier.sort_by_key(|r| r.sequence);
     let sequence = earlier.last().map_or(1, |r| r.sequence + 1);
@@ -215,14 +217,6 @@ pub fn protect_release(
     };
     secondary(&mut out.tables, policy, CellStatus::Secondary);
 
-    let baseline = if earlier.is_empty() {
-        Vec::new()
-    } else {
-        audit_scoped(&earlier, policy, &Scope { later_release: None })?
-            .failures()
-            .cloned()
-            .collect()
-    };
     let key = |f: &Finding| {
         (
             f.sequence,
@@ -232,17 +226,28 @@ pub fn protect_release(
             f.kind,
         )
     };
-    let baseline_keys: BTreeSet<_> = baseline.iter().map(key).collect();
-    out.preexisting = baseline;
-
+    // Findings that already fail among the earlier releases alone: nothing
+    // in this release can change them. Computed only if some failure lies
+    // wholly in earlier releases (it rarely does).
+    let mut baseline_keys: Option<BTreeSet<_>> = None;
     let cur = earlier.len();
+    let mut cache = AuditCache::default();
     loop {
         let mut releases = earlier.clone();
         releases.push(out.release());
-        let report = audit_scoped(&releases, policy, &Scope { later_release: None })?;
+        let report = audit_scoped(&releases, policy, &Scope::PROTECT, Some(&mut cache))?;
+        let in_earlier = |f: &Finding| f.release_index < cur;
+        if baseline_keys.is_none() && report.failures().any(in_earlier) {
+            let base: Vec<Finding> = audit_scoped(&earlier, policy, &Scope::FAST, None)?
+                .failures()
+                .cloned()
+                .collect();
+            baseline_keys = Some(base.iter().map(key).collect());
+            out.preexisting = base;
+        }
         let failures: Vec<Finding> = report
             .failures()
-            .filter(|f| !baseline_keys.contains(&key(f)))
+            .filter(|f| !baseline_keys.as_ref().is_some_and(|b| b.contains(&key(f))))
             .cloned()
             .collect();
         out.audit = report;

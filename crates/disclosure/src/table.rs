@@ -45,6 +45,31 @@ pub struct RowSum {
     pub rows: Vec<String>,
 }
 
+/// A weighted sum of one column of this table bounded by, or equal to, a
+/// cell of another table of the same release: `Σ weights[i] × (row i,
+/// column) = (row, to_column) of table`, or `≤` when the last row is an
+/// open bucket (`4 or more`: each counted at least its weight). E.g. people
+/// by number of invitations received, weighted by that number, add up to
+/// the invitations sent. The audit adds the relation; secondary suppression
+/// leaves it to the audit-driven repair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedSum {
+    /// Column of this table.
+    pub column: String,
+    /// One weight per leaf row.
+    pub weights: Vec<u64>,
+    /// The last row counts each of its members as at least its weight.
+    #[serde(default)]
+    pub open_last: bool,
+    /// Id of the other table.
+    pub table: String,
+    /// Row of the other table (or `Total`).
+    pub row: String,
+    /// Column of the other table (or `Total`).
+    pub to_column: String,
+}
+
 /// The structure of a table (everything but the numbers).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,12 +102,21 @@ pub struct TableSpec {
     /// Counts are cumulative across releases of the same study (never fall).
     #[serde(default)]
     pub cumulative: bool,
+    /// In a cumulative table, labels of rows or columns whose counts may
+    /// fall between releases (e.g. `delivered` falls as returns come in).
+    /// Their cells carry no monotone constraint; differences are checked
+    /// in both directions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub may_fall: Vec<String>,
     /// Cells equal to cells of other tables in the same release.
     #[serde(default)]
     pub shared: Vec<SharedCell>,
     /// Rows that are sums of rows of another table of the same release.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub row_sums: Vec<RowSum>,
+    /// Weighted sums of a column bounded by a cell of another table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weighted_sums: Vec<WeightedSum>,
 }
 
 /// An equation of a table: `total = sum(parts)`, grid positions.
@@ -208,6 +242,16 @@ impl TableSpec {
             return Some(self.columns.len());
         }
         self.columns.iter().position(|c| c == label)
+    }
+
+    /// True when the cell at grid `(i, j)` of a cumulative table may fall
+    /// between releases (its row or column is listed in `may_fall`).
+    pub fn may_fall_at(&self, i: usize, j: usize) -> bool {
+        !self.may_fall.is_empty()
+            && (self
+                .may_fall
+                .iter()
+                .any(|l| l == self.row_label(i) || l == self.column_label(j)))
     }
 
     /// True when grid column `j` is exempt (not a count of people).
@@ -358,6 +402,59 @@ pub fn cross_equations(specs: &[&TableSpec]) -> Result<Vec<CrossEquation>, Table
     Ok(out)
 }
 
+/// A cell of a release: `(table index, (row, column))`.
+pub type CellRef = (usize, (usize, usize));
+
+/// A weighted relation between cells of one release:
+/// `Σ weight × cell (=|≤) bound`, cells as `(table index, (row, column))`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightedRelation {
+    /// Weighted cells.
+    pub terms: Vec<(CellRef, f64)>,
+    /// `true` for `≤`, `false` for `=`.
+    pub at_most: bool,
+    /// The bounding cell.
+    pub bound: CellRef,
+}
+
+/// The relations of every [`WeightedSum`] of `specs` (one release's
+/// tables, in order); an error when one names a missing table, row or
+/// column, or has the wrong number of weights.
+pub fn weighted_relations(specs: &[&TableSpec]) -> Result<Vec<WeightedRelation>, TableError> {
+    let mut out = Vec::new();
+    for (t, s) in specs.iter().enumerate() {
+        for w in &s.weighted_sums {
+            let bad = || TableError::Reference {
+                table: s.id.clone(),
+                field: "weighted_sums",
+            };
+            let j = s.columns.iter().position(|c| c == &w.column).ok_or_else(bad)?;
+            if w.weights.len() != s.rows.len() || s.is_exempt(j) {
+                return Err(bad());
+            }
+            let t2 = specs
+                .iter()
+                .position(|o| o.id == w.table && o.id != s.id)
+                .ok_or_else(bad)?;
+            let o = specs[t2];
+            let (Some(i2), Some(j2)) = (o.row_index(&w.row), o.column_index(&w.to_column)) else {
+                return Err(bad());
+            };
+            out.push(WeightedRelation {
+                terms: w
+                    .weights
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &wt)| ((t, (i, j)), wt as f64))
+                    .collect(),
+                at_most: w.open_last,
+                bound: (t2, (i2, j2)),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// A table of true counts, before protection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table {
@@ -382,8 +479,10 @@ impl Table {
                 column_order: vec![],
                 exempt_columns: vec![],
                 cumulative: false,
+                may_fall: vec![],
                 shared: vec![],
                 row_sums: vec![],
+                weighted_sums: vec![],
             },
             counts: rows.iter().map(|r| vec![r.1]).collect(),
         }
@@ -410,8 +509,10 @@ impl Table {
                 column_order: vec![],
                 exempt_columns: vec![],
                 cumulative: false,
+                may_fall: vec![],
                 shared: vec![],
                 row_sums: vec![],
+                weighted_sums: vec![],
             },
             counts,
         }
@@ -600,6 +701,7 @@ impl Release {
             ids.push(&t.spec.id);
         }
         self.cross_equations()?;
+        weighted_relations(&self.tables.iter().map(|t| &t.spec).collect::<Vec<_>>())?;
         Ok(())
     }
 

@@ -633,3 +633,112 @@ fn row_sums_across_linked_tables() {
     bad.tables[1].spec.row_sums[0].table = "nope".into();
     assert!(audit(&[bad], &policy).is_err());
 }
+
+/// The fast audit (feasible-point certificates, used by protection) gives
+/// the exact audit's verdict, every suppressed cell's reported interval
+/// lies inside its exact feasible interval, and unsafe ones are exact.
+#[test]
+fn fast_audit_agrees_with_exact_audit() {
+    use disclosure::audit_fast;
+    let mut seed = 11u64;
+    let mut rnd = |m: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % m
+    };
+    let mk = |v: &[Vec<u64>]| {
+        let rows: Vec<String> = (0..v.len()).map(|k| format!("r{k}")).collect();
+        let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+        let mut t = Table::two_way("u", "U", "g", &rows, &["x", "y"], v.to_vec());
+        t.spec.cumulative = true;
+        t
+    };
+    let mut failing = 0;
+    for round in 0..24 {
+        let policy = [hes(), t10(), os()][round % 3].clone();
+        let n = 2 + rnd(3) as usize;
+        let mut counts: Vec<Vec<u64>> = (0..n).map(|_| vec![rnd(30), rnd(30)]).collect();
+        let mut releases: Vec<Release> = Vec::new();
+        for week in 0..3 {
+            if week > 0 {
+                for row in &mut counts {
+                    for c in row.iter_mut() {
+                        *c += rnd(6);
+                    }
+                }
+            }
+            // independently protected: often unsafe together
+            let mut r = protect_release("S", &[mk(&counts)], &policy, &[])
+                .unwrap()
+                .release();
+            r.sequence = week + 1;
+            releases.push(r);
+        }
+        let exact = audit(&releases, &policy).unwrap();
+        let fast = audit_fast(&releases, &policy).unwrap();
+        assert_eq!(exact.passed(), fast.passed(), "round {round}");
+        failing += usize::from(!exact.passed());
+        let pick = |r: &disclosure::AuditReport, kind_suppressed: bool| -> Vec<_> {
+            r.findings
+                .iter()
+                .filter(|f| (f.kind == FindingKind::Suppressed) == kind_suppressed)
+                .map(|f| {
+                    (
+                        (f.sequence, f.row.clone(), f.column.clone(), f.kind),
+                        f.interval,
+                        f.safe,
+                    )
+                })
+                .collect()
+        };
+        let (e, f) = (pick(&exact, true), pick(&fast, true));
+        assert_eq!(e.len(), f.len());
+        for ((ke, ie, se), (kf, iff, sf)) in e.iter().zip(&f) {
+            assert_eq!(ke, kf);
+            assert_eq!(se, sf, "{ke:?}: {ie} vs {iff}");
+            assert!(iff.lo >= ie.lo, "{ke:?}: fast {iff} outside exact {ie}");
+            match (ie.hi, iff.hi) {
+                (Some(a), Some(b)) => assert!(b <= a, "{ke:?}: fast {iff} outside exact {ie}"),
+                (Some(_), None) => panic!("{ke:?}: fast {iff} outside exact {ie}"),
+                _ => {}
+            }
+            if !se {
+                assert_eq!(ie, iff, "unsafe intervals are exact");
+            }
+        }
+        // the same unsafe differences
+        assert_eq!(pick(&exact, false), pick(&fast, false));
+    }
+    assert!(failing > 0, "some independently protected series must fail");
+}
+
+/// A count that may fall (delivered, as returns come in) carries no
+/// monotone constraint, and a small fall is a finding like a small rise.
+#[test]
+fn counts_that_may_fall() {
+    let policy = t10();
+    let mk = |delivered: u64| {
+        let mut t = Table::two_way(
+            "u",
+            "U",
+            "g",
+            &["a", "b"],
+            &["invited", "delivered"],
+            vec![vec![200, delivered], vec![150, 140]],
+        );
+        t.spec.total_column = false;
+        t.spec.cumulative = true;
+        t.spec.may_fall.push("delivered".into());
+        t
+    };
+    let r1 = protect_release("S", &[mk(190)], &policy, &[]).unwrap().release();
+    let mut naive = protect_release("S", &[mk(187)], &policy, &[]).unwrap().release();
+    naive.sequence = 2;
+    let rep = audit(&[r1.clone(), naive], &policy).unwrap();
+    let f = rep.failures().next().expect("3 returns in between are found");
+    assert_eq!((f.row.as_str(), f.column.as_str()), ("a", "delivered"));
+    assert_eq!(f.interval, Interval { lo: 3, hi: Some(3) });
+    let second = protect_release("S", &[mk(187)], &policy, std::slice::from_ref(&r1)).unwrap();
+    assert!(audit(&[r1, second.release()], &policy).unwrap().passed());
+}

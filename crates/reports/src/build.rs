@@ -20,6 +20,8 @@ pub enum ReportKind {
     Swat,
     /// Returned to sender by reason.
     Returns,
+    /// Cross-study management information for the service.
+    Service,
 }
 
 impl ReportKind {
@@ -30,6 +32,7 @@ impl ReportKind {
             ReportKind::Uptake => "uptake",
             ReportKind::Swat => "swat",
             ReportKind::Returns => "returns",
+            ReportKind::Service => "service",
         }
     }
 
@@ -40,6 +43,7 @@ impl ReportKind {
             ReportKind::Uptake => "Uptake report",
             ReportKind::Swat => "SWAT report",
             ReportKind::Returns => "Returns report",
+            ReportKind::Service => "Service evaluation",
         }
     }
 
@@ -51,6 +55,8 @@ impl ReportKind {
             ReportKind::Uptake
         } else if id.starts_with("swat") {
             ReportKind::Swat
+        } else if id.starts_with("service") {
+            ReportKind::Service
         } else {
             ReportKind::Returns
         }
@@ -285,8 +291,10 @@ fn spec(id: &str, title: &str, row_header: &str, rows: Vec<String>, columns: &[&
         column_order: vec![],
         exempt_columns: vec![],
         cumulative: false,
+        may_fall: vec![],
         shared: vec![],
         row_sums: vec![],
+        weighted_sums: vec![],
     }
 }
 
@@ -413,6 +421,8 @@ pub fn tables(input: &ReportInput) -> Result<(Vec<Table>, Option<String>), Repor
                 &UPTAKE,
             );
             s.cumulative = true;
+            // delivered falls as returns to sender come in
+            s.may_fall.push("delivered".into());
             for c in ["delivered", "responded", "enrolled"] {
                 s.column_order.push([c.into(), "invited".into()]);
             }
@@ -560,6 +570,7 @@ pub fn tables(input: &ReportInput) -> Result<(Vec<Table>, Option<String>), Repor
             &["invitations"],
         );
         s.cumulative = true;
+        s.may_fall.push("delivered".into());
         if let Some(t) = uptake_totals {
             if t[0] == rt.invited && t[1] == rt.invited - returned {
                 share(&mut s, TOTAL, "invitations", "uptake:invited");
@@ -568,7 +579,135 @@ pub fn tables(input: &ReportInput) -> Result<(Vec<Table>, Option<String>), Repor
         }
         out.push(Table { spec: s, counts });
     }
+    if let Some(sv) = &input.service {
+        service_tables(sv, &mut out)?;
+    }
     Ok((out, control))
+}
+
+/// The service evaluation's tables: uptake by study (with the number
+/// requested, a target published exactly), people by invitations received
+/// (weighted by that number they add up to at most the invitations sent:
+/// readers know it, so the audit does), exclusions by reason, and days to
+/// target (durations, not counts of people).
+fn service_tables(sv: &crate::data::ServiceData, out: &mut Vec<Table>) -> Result<(), ReportError> {
+    const COLS: [&str; 5] = ["requested", "invited", "delivered", "responded", "enrolled"];
+    for (k, st) in sv.studies.iter().enumerate() {
+        if st.delivered > st.invited || st.responded > st.invited || st.enrolled > st.invited {
+            return Err(bad(
+                format!("service.studies[{k}]"),
+                "delivered, responded and enrolled each at most invited",
+            ));
+        }
+    }
+    if !sv.studies.is_empty() {
+        let mut s = spec(
+            "service_studies",
+            "Requested vs invited, delivered, responded and enrolled by study",
+            "study",
+            sv.studies.iter().map(|r| r.study.clone()).collect(),
+            &COLS,
+        );
+        s.exempt_columns.push("requested".into());
+        s.cumulative = true;
+        s.may_fall.push("delivered".into());
+        for c in ["delivered", "responded", "enrolled"] {
+            s.column_order.push([c.into(), "invited".into()]);
+        }
+        out.push(Table {
+            spec: s,
+            counts: sv
+                .studies
+                .iter()
+                .map(|r| vec![r.requested, r.invited, r.delivered, r.responded, r.enrolled])
+                .collect(),
+        });
+        let reached: Vec<&crate::data::ServiceStudy> =
+            sv.studies.iter().filter(|r| r.days_to_target.is_some()).collect();
+        if !reached.is_empty() {
+            let mut s = spec(
+                "service_time_to_target",
+                "Days from the first invitation to reaching the number requested",
+                "study",
+                reached.iter().map(|r| r.study.clone()).collect(),
+                &["days"],
+            );
+            s.total_row = false;
+            s.exempt_columns.push("days".into());
+            out.push(Table {
+                spec: s,
+                counts: reached
+                    .iter()
+                    .map(|r| vec![r.days_to_target.unwrap_or(0)])
+                    .collect(),
+            });
+        }
+    }
+    if !sv.frequency.is_empty() {
+        let n = sv.frequency.len();
+        for (k, w) in sv.frequency.iter().enumerate() {
+            if w.invitations != k as u64 + 1 {
+                return Err(bad(
+                    format!("service.frequency[{k}].invitations"),
+                    format!("{} (buckets 1, 2, … in order)", k + 1),
+                ));
+            }
+        }
+        let rows = sv
+            .frequency
+            .iter()
+            .enumerate()
+            .map(|(k, w)| match (k + 1 == n && n > 1, w.invitations) {
+                (true, i) => format!("{i} or more"),
+                (false, 1) => "1 invitation".to_string(),
+                (false, i) => format!("{i} invitations"),
+            })
+            .collect();
+        let mut s = spec(
+            "service_frequency",
+            "People by number of invitations received, all studies",
+            "invitations received",
+            rows,
+            &["people"],
+        );
+        if !sv.studies.is_empty() {
+            let invited: u64 = sv.studies.iter().map(|r| r.invited).sum();
+            let weighted: u64 = sv.frequency.iter().map(|w| w.invitations * w.people).sum();
+            if weighted > invited || (n == 1 && weighted != invited) {
+                return Err(bad(
+                    "service.frequency",
+                    "people weighted by invitations received adding up to at most the invitations sent",
+                ));
+            }
+            s.weighted_sums.push(disclosure::WeightedSum {
+                column: "people".into(),
+                weights: sv.frequency.iter().map(|w| w.invitations).collect(),
+                open_last: n > 1,
+                table: "service_studies".into(),
+                row: TOTAL.into(),
+                to_column: "invited".into(),
+            });
+        }
+        out.push(Table {
+            spec: s,
+            counts: sv.frequency.iter().map(|w| vec![w.people]).collect(),
+        });
+    }
+    if !sv.exclusions.is_empty() {
+        let mut s = spec(
+            "service_exclusions",
+            "Exclusions by reason, all batches of all studies",
+            "reason",
+            sv.exclusions.iter().map(|e| e.reason.clone()).collect(),
+            &["exclusions"],
+        );
+        s.cumulative = true;
+        out.push(Table {
+            spec: s,
+            counts: sv.exclusions.iter().map(|e| vec![e.count]).collect(),
+        });
+    }
+    Ok(())
 }
 
 /// Build and protect a report input as the next release of its study.

@@ -24,6 +24,56 @@ pub struct ReportInput {
     /// Returns report.
     #[serde(default)]
     pub returns: Option<ReturnsData>,
+    /// Service evaluation (cross-study management information); `study`
+    /// is then the service-level release key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceData>,
+}
+
+/// One study's line of the service evaluation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceStudy {
+    /// Study id.
+    pub study: String,
+    /// Invitations requested (a target, not a count of people).
+    pub requested: u64,
+    /// Invitations sent.
+    pub invited: u64,
+    /// Not returned to sender.
+    pub delivered: u64,
+    /// Responded in any way.
+    pub responded: u64,
+    /// Enrolled.
+    pub enrolled: u64,
+    /// Days from the first invitation to reaching the number requested,
+    /// when reached.
+    #[serde(default)]
+    pub days_to_target: Option<u64>,
+}
+
+/// People by how many invitations they received, across all studies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrequencyBucket {
+    /// Invitations received (the last bucket: at least this many).
+    pub invitations: u64,
+    /// People (service tokens).
+    pub people: u64,
+}
+
+/// The service evaluation's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceData {
+    /// One line per study.
+    pub studies: Vec<ServiceStudy>,
+    /// People by invitations received, `1, 2, …`; the last bucket is open
+    /// (`4 or more`).
+    pub frequency: Vec<FrequencyBucket>,
+    /// Exclusions by reason over every batch of every study (a person
+    /// excluded from two batches counts twice).
+    pub exclusions: Vec<FunnelStep>,
 }
 
 /// One step of the exclusion funnel: people removed at this step (each

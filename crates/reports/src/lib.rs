@@ -31,7 +31,7 @@ pub mod stats;
 
 pub use build::{build, IntervalMethod, Options, Report, ReportError, ReportKind};
 pub use data::{
-    Breakdown, FunnelStep, GroupSum, ReportInput, ReturnReason, ReturnsData, SelectionData, StratumRow,
-    SwatArm, SwatData, UptakeData, UptakeRow,
+    Breakdown, FrequencyBucket, FunnelStep, GroupSum, ReportInput, ReturnReason, ReturnsData, SelectionData,
+    ServiceData, ServiceStudy, StratumRow, SwatArm, SwatData, UptakeData, UptakeRow,
 };
 pub use render::{write_report, Formats};

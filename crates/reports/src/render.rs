@@ -120,18 +120,8 @@ struct RateColumn {
 
 fn rate_columns(t: &ProtectedTable) -> Vec<RateColumn> {
     match ReportKind::of_table(&t.spec.id) {
-        ReportKind::Uptake => vec![
-            RateColumn {
-                name: "response rate",
-                numerator: "responded",
-                denominator: "delivered",
-            },
-            RateColumn {
-                name: "enrolment rate",
-                numerator: "enrolled",
-                denominator: "delivered",
-            },
-        ],
+        _ if t.spec.id == "service_studies" => rate_columns_uptake(),
+        ReportKind::Uptake => rate_columns_uptake(),
         ReportKind::Swat => vec![RateColumn {
             name: "enrolment rate",
             numerator: "enrolled",
@@ -139,6 +129,21 @@ fn rate_columns(t: &ProtectedTable) -> Vec<RateColumn> {
         }],
         _ => vec![],
     }
+}
+
+fn rate_columns_uptake() -> Vec<RateColumn> {
+    vec![
+        RateColumn {
+            name: "response rate",
+            numerator: "responded",
+            denominator: "delivered",
+        },
+        RateColumn {
+            name: "enrolment rate",
+            numerator: "enrolled",
+            denominator: "delivered",
+        },
+    ]
 }
 
 const TOTAL_COL: &str = disclosure::TOTAL;
@@ -759,6 +764,37 @@ fn charts(report: &Report, kind: ReportKind) -> String {
                     o,
                     "<h2>Returns to sender by reason</h2>{}",
                     hbar_svg("Returns to sender by reason", &items)
+                );
+            }
+        }
+        ReportKind::Service => {
+            if let Some(t) = report.protected.table("service_studies") {
+                let (Some(r), Some(a)) = (t.spec.column_index("requested"), t.spec.column_index("invited"))
+                else {
+                    return o;
+                };
+                let items: Vec<(String, [Option<u64>; 2])> = (0..t.spec.rows.len())
+                    .map(|i| {
+                        (
+                            t.spec.rows[i].clone(),
+                            [t.published(i, r).count(), t.published(i, a).count()],
+                        )
+                    })
+                    .collect();
+                let _ = write!(
+                    o,
+                    "<h2>Requested vs invited by study</h2>{}",
+                    grouped_svg("Requested vs invited by study", ["requested", "invited"], &items)
+                );
+            }
+            if let Some(t) = report.protected.table("service_frequency") {
+                let items: Vec<(String, Option<u64>)> = (0..t.spec.rows.len())
+                    .map(|i| (t.spec.rows[i].clone(), t.published(i, 0).count()))
+                    .collect();
+                let _ = write!(
+                    o,
+                    "<h2>People by number of invitations received</h2>{}",
+                    hbar_svg("People by number of invitations received", &items)
                 );
             }
         }

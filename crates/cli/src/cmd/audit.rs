@@ -221,8 +221,10 @@ fn read_csv_table(path: &Path, exempt: &[String]) -> Result<PublishedTable, CliE
         column_order: vec![],
         exempt_columns: exempt.to_vec(),
         cumulative: false,
+        may_fall: vec![],
         shared: vec![],
         row_sums: vec![],
+        weighted_sums: vec![],
     };
     let t = PublishedTable { spec, cells };
     t.validate().map_err(|e| {

@@ -260,6 +260,7 @@ fn from_store(store: &store::Store, study: &str, control: Option<&str>) -> Resul
         uptake: Some(UptakeData { breakdowns }),
         swat,
         returns: Some(ReturnsData { invited, by_reason }),
+        service: None,
     })
 }
 
