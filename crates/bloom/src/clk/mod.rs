@@ -20,6 +20,7 @@
 
 pub mod blake2b;
 pub mod datefmt;
+pub mod prefixmac;
 pub mod schema;
 
 use base64::Engine;
@@ -208,9 +209,9 @@ pub struct ClkEncoder {
     schema: Schema,
     features: Vec<Option<FeatureEncoder>>,
     hash_l: usize,
-    /// Per blocking pass, the blocking MAC already fed
+    /// Per blocking pass, the blocking MAC with the fixed prefix
     /// `"trialink-block-v1" 0 name`.
-    pass_macs: Vec<Hmac<Sha256>>,
+    pass_macs: Vec<prefixmac::PrefixMac>,
     rr_key: Hmac<Sha256>,
     id: u64,
 }
@@ -845,19 +846,17 @@ impl ClkEncoder {
             32,
         )
         .expect("32 bytes");
-        let block_key = Hmac::<Sha256>::new_from_slice(&bk).expect("any key length");
-        bk.zeroize();
         let pass_macs = schema
             .hardening
             .blocking
             .iter()
             .map(|pass| {
-                let mut mac = block_key.clone();
-                mac.update(b"trialink-block-v1\x00");
-                mac.update(pass.name.as_bytes());
-                mac
+                let mut prefix = b"trialink-block-v1\x00".to_vec();
+                prefix.extend_from_slice(pass.name.as_bytes());
+                prefixmac::PrefixMac::new(&bk, &prefix)
             })
             .collect();
+        bk.zeroize();
         let mut rk = hkdf(
             ring::hkdf::HKDF_SHA256,
             Some(b"trialink-v1"),
@@ -1251,9 +1250,7 @@ impl ClkEncoder {
             if !complete {
                 continue;
             }
-            let mut mac = pre.clone();
-            mac.update(part.as_bytes());
-            let d = mac.finalize().into_bytes();
+            let d = pre.mac(part.as_bytes());
             if !out.is_empty() {
                 out.push(';');
             }
