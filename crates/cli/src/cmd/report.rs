@@ -10,8 +10,9 @@ use crate::cmd::noncontact::open_store;
 use crate::error::{CliError, CliResult, Context};
 use disclosure::{Policy, Release};
 use reports::{
-    Breakdown, Formats, FunnelStep, GroupSum, IntervalMethod, Options, ReportInput, ReturnReason,
-    ReturnsData, SelectionData, StratumRow, SwatArm, SwatData, UptakeData, UptakeRow,
+    Breakdown, Formats, FrequencyBucket, FunnelStep, GroupSum, IntervalMethod, Options, ReportInput,
+    ReturnReason, ReturnsData, SelectionData, ServiceData, ServiceStudy, StratumRow, SwatArm, SwatData,
+    UptakeData, UptakeRow,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,6 +20,11 @@ use std::process::ExitCode;
 
 /// The store's release-log table name for a whole report release.
 const RELEASE_TABLE: &str = "report-release";
+
+/// The release-log key and table name of the service evaluation (a key no
+/// study can have: study ids are lowercase trial scopes without a colon).
+const SERVICE_KEY: &str = "service:evaluation";
+const SERVICE_TABLE: &str = "service-release";
 
 /// Options for `trialink report`.
 ///
@@ -33,7 +39,8 @@ const RELEASE_TABLE: &str = "report-release";
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  \
 trialink report --store service.sqlite --study galleri-2 --out reports/galleri-2/week-03 --policy nhs-hes\n  \
-trialink report --input figures.json --out reports/demo --format html\n\n\
+trialink report --input figures.json --out reports/demo --format html\n  \
+trialink report --service --store service.sqlite --out reports/service/2026-11\n\n\
 Writes tables.json (audit it with `trialink audit --report DIR`), one CSV per table, statistics.csv,\n\
 and selection/uptake/swat/returns .md and .html.")]
 pub struct Args {
@@ -67,6 +74,13 @@ pub struct Args {
     /// Replace an existing report in --out.
     #[arg(long)]
     pub force: bool,
+    /// The service evaluation instead of a study's reports: per study
+    /// requested vs invited, delivered, responded, enrolled and days to
+    /// target; people by number of invitations received across studies;
+    /// exclusions by reason. Needs --store; recorded in the store as the
+    /// service's own release series.
+    #[arg(long, conflicts_with_all = ["study", "input", "control"])]
+    pub service: bool,
 }
 
 fn formats(list: &str) -> Result<Formats, CliError> {
@@ -105,7 +119,16 @@ pub fn run(args: Args) -> CliResult {
         (None, None) => Some(open_store(None)?),
         (None, Some(_)) => None,
     };
+    let release_table = if args.service {
+        if args.store.is_none() {
+            return Err(CliError::new("--service needs --store").hint("pass --store DB"));
+        }
+        SERVICE_TABLE
+    } else {
+        RELEASE_TABLE
+    };
     let mut input = match &args.input {
+        _ if args.service => service_from_store(store.as_ref().expect("store opened"))?,
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| CliError::new(format!("reading {}: {e}", path.display())))?;
@@ -143,7 +166,7 @@ pub fn run(args: Args) -> CliResult {
     }
     let earlier: Vec<Release> = match &store {
         Some(s) => s
-            .releases(&input.study, RELEASE_TABLE)
+            .releases(&input.study, release_table)
             .context("reading the release log")?
             .into_iter()
             .enumerate()
@@ -180,7 +203,7 @@ pub fn run(args: Args) -> CliResult {
     // record and write together: the release is logged only if its files are written
     if let Some(s) = store.as_mut() {
         s.begin().context("starting a store transaction")?;
-        if let Err(e) = s.log_release(&input.study, RELEASE_TABLE, &policy.name, &json) {
+        if let Err(e) = s.log_release(&input.study, release_table, &policy.name, &json) {
             let _ = s.rollback();
             return Err(CliError::new(format!("recording the release: {e}")));
         }
@@ -261,6 +284,62 @@ fn from_store(store: &store::Store, study: &str, control: Option<&str>) -> Resul
         swat,
         returns: Some(ReturnsData { invited, by_reason }),
         service: None,
+    })
+}
+
+/// The service evaluation's figures from the store, across every study.
+fn service_from_store(store: &store::Store) -> Result<ReportInput, CliError> {
+    let studies: Vec<ServiceStudy> = store
+        .service_studies()
+        .context("reading study figures")?
+        .into_iter()
+        .map(|f| ServiceStudy {
+            study: f.study,
+            requested: f.requested,
+            invited: f.invited,
+            delivered: f.invited.saturating_sub(f.returned),
+            responded: f.responded,
+            enrolled: f.enrolled,
+            days_to_target: f.days_to_target,
+        })
+        .collect();
+    if studies.is_empty() {
+        return Err(CliError::new("the store holds no invitation batch")
+            .hint("the service evaluation covers studies with batches recorded by `trialink invite`"));
+    }
+    let mut people = [0u64; 4];
+    for (n, count) in store
+        .invitation_frequency()
+        .context("reading invitation frequency")?
+    {
+        people[(n.clamp(1, 4) - 1) as usize] += count;
+    }
+    let frequency = people
+        .iter()
+        .enumerate()
+        .map(|(k, &p)| FrequencyBucket {
+            invitations: k as u64 + 1,
+            people: p,
+        })
+        .collect();
+    let exclusions = store
+        .service_exclusions()
+        .context("reading batch summaries")?
+        .into_iter()
+        .map(|(reason, count)| FunnelStep {
+            reason: group_label(reason.replace('_', " ")),
+            count,
+        })
+        .collect();
+    Ok(ReportInput {
+        study: SERVICE_KEY.to_string(),
+        as_of: String::new(),
+        service: Some(ServiceData {
+            studies,
+            frequency,
+            exclusions,
+        }),
+        ..Default::default()
     })
 }
 
