@@ -207,9 +207,15 @@ fn service_evaluation_end_to_end() {
     assert!(st.releases("svc-a", "report-release").unwrap().is_empty());
     drop(st);
 
-    // errors: no store, a study as well
-    let o = run(&["report", "--service", "--out", &p(&d.join("x"))]);
+    // errors: no store (nothing created in the working directory), a study as well
+    let o = bin()
+        .current_dir(d)
+        .args(["report", "--service", "--out", "x"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--service needs --store"), "{}", stderr(&o));
+    assert!(!d.join("trialink-store.sqlite").exists() && !d.join("x").exists());
     let o = run(&[
         "report",
         "--service",

@@ -114,15 +114,15 @@ pub fn run(args: Args) -> CliResult {
                 .hint("choose a new --out directory (one per release) or pass --force"),
         );
     }
+    if args.service && args.store.is_none() {
+        return Err(CliError::new("--service needs --store").hint("pass --store DB"));
+    }
     let mut store = match (&args.store, &args.input) {
         (Some(p), _) => Some(open_store(Some(p))?),
         (None, None) => Some(open_store(None)?),
         (None, Some(_)) => None,
     };
     let release_table = if args.service {
-        if args.store.is_none() {
-            return Err(CliError::new("--service needs --store").hint("pass --store DB"));
-        }
         SERVICE_TABLE
     } else {
         RELEASE_TABLE
