@@ -353,6 +353,18 @@ fn purge_destroys_the_study_and_keeps_what_was_published() {
     assert_error(&o, "was purged", &[]);
     let o = run(&["study", "purge", "--store", s, "--operator", "bob", "gone"]);
     assert_error(&o, "was purged", &[]);
+    // No new release of a purged study (it would publish zeros over what was published).
+    let o = run(&[
+        "report",
+        "--store",
+        s,
+        "--study",
+        "gone",
+        "--out",
+        p(&d.join("report-after")),
+    ]);
+    assert_error(&o, "was purged", &[]);
+    assert!(!d.join("report-after").exists());
     let listed = ok(&run(&["study", "list", "--store", s]));
     assert!(
         listed.contains("gone\tpurged\t") && listed.contains("kept\topen\t"),

@@ -241,6 +241,13 @@ pub fn run(args: Args) -> CliResult {
 
 /// Fill the report structs from the store.
 fn from_store(store: &store::Store, study: &str, control: Option<&str>) -> Result<ReportInput, CliError> {
+    if let Some(p) = store.study_purge_record(study).context("reading the store")? {
+        return Err(CliError::new(format!(
+            "study {study} was purged on {}: its person-level data is destroyed, and its {} published release(s) stand as published",
+            p.purged, p.releases_kept
+        ))
+        .hint("the reports already published for it are unchanged; `trialink study show ID` gives the purge record"));
+    }
     if !store.study_exists(study).context("reading the store")? {
         return Err(CliError::new("no such study in the store")
             .hint("check --study against the batches recorded by `trialink invite`"));
