@@ -323,9 +323,20 @@ fn demo_end_to_end_promises() {
     ] {
         assert!(out.join("report").join(csv).exists(), "report/{csv} missing");
     }
+    for f in [
+        "service.html",
+        "service.md",
+        "service_studies.csv",
+        "service_frequency.csv",
+    ] {
+        assert!(
+            out.join("service-report").join(f).exists(),
+            "service-report/{f} missing"
+        );
+    }
 
     // --- Disclosure: the demo audited its reports; audit them again here.
-    for rep in ["report", "week1"] {
+    for rep in ["report", "week1", "service-report"] {
         let o = run(&["audit", "--report", out.join(rep).to_str().unwrap()]);
         assert_eq!(
             o.status.code(),

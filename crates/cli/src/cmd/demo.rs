@@ -454,6 +454,15 @@ pub fn run(a: Args) -> CliResult {
     d.run(&["report", "--store", &store, "--study", STUDY, "--out", &fd])?;
     d.run(&["audit", "--report", &a.out.join("week1").display().to_string()])?;
     d.run(&["audit", "--report", &fd])?;
+    d.say(
+        "service",
+        "publishes its own evaluation across studies (requested vs invited, uptake, time to target, invitations per person, exclusions), through the same disclosure control",
+    );
+    let service_dir = a.out.join("service-report");
+    clear_reports(&service_dir)?;
+    let sd = service_dir.display().to_string();
+    d.run(&["report", "--service", "--store", &store, "--out", &sd])?;
+    d.run(&["audit", "--report", &sd])?;
 
     // Uptake by arm, as published (disclosure-controlled).
     if let Ok(text) = std::fs::read_to_string(final_dir.join("uptake_by_arm.csv")) {
@@ -477,6 +486,7 @@ pub fn run(a: Args) -> CliResult {
         "\nDone in {secs:.1} s. Everything is under {out}:\n\
          \x20 {out}/report/        the published reports (CSV, Markdown, HTML)\n\
          \x20 {out}/week1/         the week-1 release the final one was audited against\n\
+         \x20 {out}/service-report/ the service evaluation across studies\n\
          \x20 {out}/work/keys/     test-only keys (master, registry, trial)\n\
          \x20 {out}/work/synth/    the synthetic population and ground truth (identifiable, synthetic)\n\
          \x20 {out}/work/registry/ the registry's token upload and its manifest\n\
