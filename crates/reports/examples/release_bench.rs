@@ -231,7 +231,7 @@ fn main() {
     let people = population(n, &mut rng);
     let mut earlier: Vec<Release> = Vec::new();
     println!("policy {}, {} invitations", policy.name, n);
-    println!("release  seconds  tables  cells  suppressed  repair_rounds  linear_programs");
+    println!("release  seconds  tables  cells  suppressed  repair_rounds  linear_programs  preexisting");
     let all = Instant::now();
     for week in 1..=weeks {
         let t = Instant::now();
@@ -241,14 +241,15 @@ fn main() {
         let rel = report.release();
         let cells: usize = rel.tables.iter().map(|t| t.cells.iter().flatten().count()).sum();
         println!(
-            "{:>7}  {:>7.3}  {:>6}  {:>5}  {:>10}  {:>13}  {:>15}",
+            "{:>7}  {:>7.3}  {:>6}  {:>5}  {:>10}  {:>13}  {:>15}  {:>11}",
             rel.sequence,
             secs,
             rel.tables.len(),
             cells,
             rel.suppressed(),
             report.protected.repair_rounds,
-            report.protected.audit.linear_programs
+            report.protected.audit.linear_programs,
+            report.protected.preexisting.len()
         );
         earlier.push(rel);
     }
