@@ -29,6 +29,22 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # the large fixture: few cells suppressed, so every chart has bars and points
 "$TRIALINK" report --input "$root/fixtures/disclosure/report_input_large.json" --out "$work/r" --format html >/dev/null
+# the service evaluation (report --service reads a store; the same tables from JSON)
+cat >"$work/service.json" <<'JSON'
+{"study": "service", "as_of": "2026-11-22", "service": {
+  "studies": [
+    {"study": "alpha", "requested": 1200, "invited": 1200, "delivered": 1160, "responded": 160, "enrolled": 90, "days_to_target": 0},
+    {"study": "beta", "requested": 900, "invited": 820, "delivered": 800, "responded": 110, "enrolled": 60},
+    {"study": "gamma", "requested": 600, "invited": 600, "delivered": 585, "responded": 70, "enrolled": 41, "days_to_target": 14}],
+  "frequency": [
+    {"invitations": 1, "people": 2100}, {"invitations": 2, "people": 180},
+    {"invitations": 3, "people": 40}, {"invitations": 4, "people": 10}],
+  "exclusions": [
+    {"reason": "deceased", "count": 310}, {"reason": "national data opt out", "count": 950},
+    {"reason": "non contact list", "count": 120}, {"reason": "frequency cap", "count": 75}]}}
+JSON
+"$TRIALINK" report --input "$work/service.json" --out "$work/r/svc" --format html >/dev/null
+cp "$work/r/svc/service.html" "$work/r/service.html"
 
 flags=(--headless --no-sandbox --disable-gpu --disable-background-networking
        --disable-extensions --disable-sync --no-first-run --hide-scrollbars
@@ -43,7 +59,7 @@ if ! grep -q 'Uncaught' "$work/control.log"; then
     echo "FAIL: Chromium's console output is not captured (control page error not seen)"
     fail=1
 fi
-for page in selection uptake swat returns; do
+for page in selection uptake swat returns service; do
     html="$work/r/$page.html"
     url="file://$html"
     # 1. the DOM: charts present
