@@ -26,9 +26,9 @@
 
 mod date;
 mod dob;
-mod hmac256;
 #[cfg(any(fuzzing, test))]
 pub mod fuzz_hooks;
+mod hmac256;
 mod key;
 pub mod keyfile;
 mod nhs;

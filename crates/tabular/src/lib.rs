@@ -28,9 +28,9 @@
 
 #![forbid(unsafe_code)]
 
+mod error;
 #[cfg(any(fuzzing, test))]
 pub mod fuzz_hooks;
-mod error;
 mod input;
 mod manifest;
 mod output;
