@@ -481,6 +481,10 @@ pub fn run(a: Args) -> CliResult {
         })
         .unwrap_or_default();
     html.sort();
+    let service_html = service_dir.join("service.html");
+    if service_html.exists() {
+        html.push(service_html.display().to_string());
+    }
     let secs = d.started.elapsed().as_secs_f64();
     let summary = format!(
         "\nDone in {secs:.1} s. Everything is under {out}:\n\
