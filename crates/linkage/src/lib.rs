@@ -28,6 +28,9 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(any(fuzzing, test))]
+pub mod fuzz_hooks;
+
 use bloom::dice::{dice_from_counts, ClkMatrix};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
