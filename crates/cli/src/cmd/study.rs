@@ -36,7 +36,7 @@ pub enum StudyCommand {
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  \
 trialink study purge --store service.sqlite --operator \"A. Operator\" trial-001\n  \
-trialink study purge --store service.sqlite --operator \"A. Operator\" trial-001 --override \"participant-led withdrawal of the study, DPO ticket 1234\"\n\n\
+trialink study purge --store service.sqlite --operator \"A. Operator\" trial-001 --override \"study withdrawn by its sponsor, DPO ticket 1234\"\n\n\
 Before the register's retain_until date (or for a study with no register entry) a purge needs\n\
 --override with a reason, which is recorded. The purge cannot be undone: the study's tokens can no\n\
 longer be linked to anyone, by anyone, once its key secret is destroyed.")]
