@@ -11,18 +11,24 @@
 //!   lists are applied on tokens with a funnel that adds up; quotas are met
 //!   per stratum (registry volunteers first, then by a seeded rank);
 //!   invitees are balanced across SWAT arms within strata; QA seeds are
-//!   placed at random positions; the batch holds exactly the channel's
-//!   columns and a UUID v4 reference per row derived by HMAC under a
-//!   service-held key. The batch file and its store records are committed
+//!   placed at random positions; the batch holds exactly the route's
+//!   columns (route 1, the NHS notification service: reference, template,
+//!   NHS number; routes 2–4: the channel's contact fields) and a UUID v4
+//!   reference per row derived by HMAC under a service-held key. The request
+//!   is checked against the study register first (route, channel, agreement,
+//!   legal basis). The batch file and its store records are committed
 //!   together (see the `store` crate).
+//! * [`links`] reads `trialink link` output as registry volunteers, trusted
+//!   only through the manifest chain back to the cohort being invited.
 //! * [`feedback`] records uptake feedback and returns against invitations,
 //!   accounting for every row.
 //! * [`select`] holds the pure selection and allocation functions.
 //! * [`demographics`] maps cohort cells to the coarse labels kept in the
 //!   store.
 //!
-//! Identifiers never leave this crate except as the contact columns of the
-//! batch: the store receives tokens and coarse labels only.
+//! Identifiers never leave this crate except as the batch's columns (contact
+//! fields, or route 1's NHS number): the store receives tokens and coarse
+//! labels only.
 
 #![forbid(unsafe_code)]
 
