@@ -2,7 +2,10 @@
 //! `service:store`-scope and study-scope tokens and coarse demographics only,
 //! the non-contact list, studies, invitation batches, invitations, QA seeds,
 //! uptake outcomes (with history), enrolments, returns and the log of released
-//! report tables.
+//! report tables; the study register with its append-only history
+//! ([`register`]); study key secrets and the purge of a study's data
+//! ([`purge`]); and the aggregate queries reports are built from
+//! ([`figures`]).
 //!
 //! **Never** an NHS number, a date of birth, a name or a contact detail: the
 //! types this crate accepts carry 32-byte tokens and coarse demographic labels
