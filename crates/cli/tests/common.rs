@@ -81,3 +81,51 @@ pub fn assert_error(o: &Output, needle: &str, secrets: &[&str]) {
         assert!(!e.contains(s), "stderr echoes a value: {e}");
     }
 }
+
+/// A seeded generator for kill points (`TRIALINK_CRASH_SEED` replays a run;
+/// the seed is printed).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn from_env() -> Rng {
+        let seed = std::env::var("TRIALINK_CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .subsec_nanos() as u64
+            });
+        eprintln!("crash test seed: TRIALINK_CRASH_SEED={seed}");
+        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n.max(1)
+    }
+}
+
+/// Spawn, wait `delay`, SIGKILL if still running, reap. Returns whether it
+/// had already finished.
+pub fn kill_after(mut cmd: Command, delay: std::time::Duration) -> bool {
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let start = std::time::Instant::now();
+    while start.elapsed() < delay {
+        if child.try_wait().unwrap().is_some() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1).min(delay));
+    }
+    let done = child.try_wait().unwrap().is_some();
+    let _ = child.kill(); // SIGKILL on Unix
+    let _ = child.wait();
+    done
+}

@@ -19,7 +19,7 @@
 mod common;
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const ROWS: usize = 200_000;
@@ -48,52 +48,6 @@ fn valid_rows(n: usize) -> String {
         made += 1;
     }
     s
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn from_env() -> Rng {
-        let seed = std::env::var("TRIALINK_CRASH_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .subsec_nanos() as u64
-            });
-        eprintln!("crash test seed: TRIALINK_CRASH_SEED={seed}");
-        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n.max(1)
-    }
-}
-
-/// Spawn, wait `delay`, SIGKILL (if still running). Returns whether it had
-/// already finished.
-fn kill_after(mut cmd: Command, delay: Duration) -> bool {
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let start = Instant::now();
-    while start.elapsed() < delay {
-        if child.try_wait().unwrap().is_some() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(1).min(delay));
-    }
-    let done = child.try_wait().unwrap().is_some();
-    let _ = child.kill(); // SIGKILL on Unix
-    let _ = child.wait();
-    done
 }
 
 /// Kill delays: a fixed spread over the run (early, middle, late) plus
