@@ -224,7 +224,7 @@ impl Store {
             .map_err(|e| crate::sql(self.path(), e))?;
         Ok(match secret {
             Some(v) => {
-                let mut v = zeroize::Zeroizing::new(v);
+                let v = zeroize::Zeroizing::new(v);
                 let mut s = zeroize::Zeroizing::new([0u8; 32]);
                 if v.len() != 32 {
                     return Err(StoreError::InvalidEntry {
@@ -233,7 +233,6 @@ impl Store {
                     });
                 }
                 s.copy_from_slice(&v);
-                zeroize::Zeroize::zeroize(&mut *v);
                 StudyKey {
                     key: derive_study_key(master, &scope, &s),
                     scope,
