@@ -323,21 +323,27 @@ impl Side {
         clk: Option<&[u64]>,
         blocking: &[(&str, u64)],
     ) -> Result<(), RowReject> {
-        let problem = if blocking.len() > MAX_PASSES {
-            Some(RowReject::TooManyPasses)
-        } else if blocking
-            .iter()
-            .enumerate()
-            .any(|(i, (n, _))| blocking[..i].iter().any(|(m, _)| m == n))
-        {
-            Some(RowReject::RepeatedPass)
-        } else {
-            let new = blocking
-                .iter()
-                .filter(|(n, _)| !self.pass_ids.contains_key(*n))
-                .count();
-            (self.pass_ids.len() + new > MAX_PASSES).then_some(RowReject::TooManyPasses)
-        };
+        // One pass over the items (stopping at the first problem), so a
+        // hostile cell of many items costs linear time.
+        let mut names: Vec<&str> = Vec::with_capacity(blocking.len().min(MAX_PASSES));
+        let mut problem = None;
+        for (n, _) in blocking {
+            if names.contains(n) {
+                problem = Some(RowReject::RepeatedPass);
+                break;
+            }
+            if names.len() == MAX_PASSES {
+                problem = Some(RowReject::TooManyPasses);
+                break;
+            }
+            names.push(n);
+        }
+        if problem.is_none() {
+            let new = names.iter().filter(|n| !self.pass_ids.contains_key(**n)).count();
+            if self.pass_ids.len() + new > MAX_PASSES {
+                problem = Some(RowReject::TooManyPasses);
+            }
+        }
         if let Some(p) = problem {
             self.push_row(None, None, None, &[]);
             return Err(p);
