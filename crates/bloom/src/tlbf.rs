@@ -485,10 +485,7 @@ mod tests {
         assert_eq!(Tlbf::from_bytes(&at_cap).unwrap().k(), 64);
         let mut over = at_cap.clone();
         over[8..12].copy_from_slice(&(MAX_K + 1).to_le_bytes());
-        assert_eq!(
-            Tlbf::from_bytes(&over),
-            Err(TlbfError::BadHashCount { k: 65 })
-        );
+        assert_eq!(Tlbf::from_bytes(&over), Err(TlbfError::BadHashCount { k: 65 }));
         // The 76-byte hostile shape: huge k, tiny m, valid checksum.
         let huge = header(u32::MAX, 64);
         let t = std::time::Instant::now();
@@ -536,7 +533,10 @@ mod tests {
             Tlbf::read_from(&long[..]),
             Err(TlbfError::LengthMismatch { .. })
         ));
-        assert!(matches!(sizing(u64::MAX / 4, 0.001), Err(TlbfError::BadSizing(_))));
+        assert!(matches!(
+            sizing(u64::MAX / 4, 0.001),
+            Err(TlbfError::BadSizing(_))
+        ));
     }
 
     proptest! {

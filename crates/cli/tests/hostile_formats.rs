@@ -44,7 +44,11 @@ fn tlbf(k: u32, m: u64) -> Vec<u8> {
 
 fn filter_check(dir: &Path, filter: &Path) -> (Output, Duration) {
     let tokens = dir.join("tokens.csv");
-    std::fs::write(&tokens, format!("token\n{}\n{}\n", "ab".repeat(32), "cd".repeat(32))).unwrap();
+    std::fs::write(
+        &tokens,
+        format!("token\n{}\n{}\n", "ab".repeat(32), "cd".repeat(32)),
+    )
+    .unwrap();
     let _ = std::fs::remove_file(dir.join("check.csv"));
     run_in(
         dir,
@@ -67,7 +71,11 @@ fn tlbf_of_76_bytes_with_huge_k_is_refused_at_once() {
     let fixture = fixtures().join("hostile/tlbf/k_huge.tlbf");
     assert_eq!(std::fs::metadata(&fixture).unwrap().len(), 76);
     let (o, took) = filter_check(d.path(), &fixture);
-    assert_error(&o, "hash count k=4294967295 at offset 8 is invalid (expected 1 to 64)", &[]);
+    assert_error(
+        &o,
+        "hash count k=4294967295 at offset 8 is invalid (expected 1 to 64)",
+        &[],
+    );
     assert!(stderr(&o).contains("k_huge.tlbf"), "{}", stderr(&o));
     assert!(took < Duration::from_secs(10), "took {took:?}");
     assert!(!d.path().join("check.csv").exists());
@@ -94,7 +102,11 @@ fn tlbf_declaring_a_huge_bitmap_in_a_short_file_is_refused_before_reading() {
     let p = d.path().join("m_cap.tlbf");
     std::fs::write(&p, tlbf(3, 1 << 34)).unwrap();
     let (o, took) = filter_check(d.path(), &p);
-    assert_error(&o, "length mismatch: header says 2147483716 bytes, file has 76", &[]);
+    assert_error(
+        &o,
+        "length mismatch: header says 2147483716 bytes, file has 76",
+        &[],
+    );
     assert!(took < Duration::from_secs(10));
     // One word over the cap.
     std::fs::write(&p, tlbf(3, (1 << 34) + 64)).unwrap();
@@ -124,11 +136,7 @@ fn encode(dir: &Path, schema: &str, input: &str, extra: &[&str]) -> (Output, Dur
 fn schema_with_bits_per_token_65536_is_refused_naming_the_path() {
     let d = tempfile::tempdir().unwrap();
     for (k, ok) in [(65536, false), (1025, false), (1024, true)] {
-        std::fs::write(
-            d.path().join("s.json"),
-            format!("{SCHEMA_HEAD}{k}}}}}}}]}}"),
-        )
-        .unwrap();
+        std::fs::write(d.path().join("s.json"), format!("{SCHEMA_HEAD}{k}}}}}}}]}}")).unwrap();
         std::fs::write(d.path().join("in.csv"), "given_name\nAnn\n").unwrap();
         let _ = std::fs::remove_file(d.path().join("out.csv"));
         let (o, took) = encode(d.path(), "s.json", "in.csv", &[]);
@@ -150,11 +158,7 @@ fn schema_with_bits_per_token_65536_is_refused_naming_the_path() {
 #[test]
 fn a_300kb_cell_is_a_counted_reject_not_minutes_of_hashing() {
     let d = tempfile::tempdir().unwrap();
-    std::fs::write(
-        d.path().join("s.json"),
-        format!("{SCHEMA_HEAD}1024}}}}}}]}}"),
-    )
-    .unwrap();
+    std::fs::write(d.path().join("s.json"), format!("{SCHEMA_HEAD}1024}}}}}}]}}")).unwrap();
     let marker = "QZXMARKERQZX";
     let huge = marker.repeat(300_000 / marker.len());
     let at_cap = "b".repeat(1024);
@@ -178,13 +182,19 @@ fn a_300kb_cell_is_a_counted_reject_not_minutes_of_hashing() {
     assert_eq!(m["rows"]["rejected_by_reason"]["value_too_long"], 1);
     let rejects = std::fs::read_to_string(d.path().join("out.csv.rejects.csv")).unwrap();
     assert!(rejects.contains("value_too_long"), "{rejects}");
-    assert!(rejects.contains(",3,") || rejects.contains("3,"), "line 3: {rejects}");
+    assert!(
+        rejects.contains(",3,") || rejects.contains("3,"),
+        "line 3: {rejects}"
+    );
     for (name, text) in [
         ("stderr", e.as_str()),
         ("stdout", &String::from_utf8_lossy(&o.stdout)),
         ("rejects", &rejects),
         ("manifest", &m.to_string()),
-        ("output", &std::fs::read_to_string(d.path().join("out.csv")).unwrap()),
+        (
+            "output",
+            &std::fs::read_to_string(d.path().join("out.csv")).unwrap(),
+        ),
     ] {
         assert!(!text.contains(marker), "{name} echoes the value");
     }
@@ -237,7 +247,13 @@ fn registry_putting_every_blocking_key_on_every_row_is_rejected_not_compared() {
         .lines()
         .skip(1)
         .map(|l| {
-            l.split(',').nth(1).unwrap().split(';').find(|i| i.starts_with("dob=")).unwrap().to_string()
+            l.split(',')
+                .nth(1)
+                .unwrap()
+                .split(';')
+                .find(|i| i.starts_with("dob="))
+                .unwrap()
+                .to_string()
         })
         .collect();
     let cell = all_dob.join(";");
@@ -246,7 +262,10 @@ fn registry_putting_every_blocking_key_on_every_row_is_rejected_not_compared() {
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "{e}");
     assert!(took < Duration::from_secs(10));
-    assert!(e.contains("right: rejected 60 rows (blocking_repeated_pass: 60)"), "{e}");
+    assert!(
+        e.contains("right: rejected 60 rows (blocking_repeated_pass: 60)"),
+        "{e}"
+    );
     assert!(e.contains(": 0 matches"), "{e}");
     assert!(e.contains("0 Dice comparisons"), "{e}");
     let m = manifest(&d.path().join("m.csv.manifest.json"));

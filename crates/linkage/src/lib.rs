@@ -582,12 +582,8 @@ fn fuzzy_candidates(
         .partition(|(a, b)| a.len() as u64 * b.len() as u64 <= max_block_pairs);
     if !skipped.is_empty() {
         stats.skipped_blocks = skipped.len() as u64;
-        stats.skipped_pairs = skipped
-            .iter()
-            .map(|(a, b)| a.len() as u64 * b.len() as u64)
-            .sum();
-        (stats.left_rows_lost_candidates, stats.left_rows_uncompared) =
-            lost_to_skipped(&blocks, &skipped);
+        stats.skipped_pairs = skipped.iter().map(|(a, b)| a.len() as u64 * b.len() as u64).sum();
+        (stats.left_rows_lost_candidates, stats.left_rows_uncompared) = lost_to_skipped(&blocks, &skipped);
     }
     let comps: u64 = blocks.iter().map(|(a, b)| a.len() as u64 * b.len() as u64).sum();
     let cands = blocks
@@ -646,10 +642,7 @@ fn fuzzy_candidates(
 /// compared block with `l`; checking that costs at most the comparisons `l`
 /// had anyway (a right set larger than `l`'s compared right rows is lost at
 /// once), so the check is bounded by the work the cap allows.
-fn lost_to_skipped(
-    compared: &[(Vec<u32>, Vec<u32>)],
-    skipped: &[(Vec<u32>, Vec<u32>)],
-) -> (usize, usize) {
+fn lost_to_skipped(compared: &[(Vec<u32>, Vec<u32>)], skipped: &[(Vec<u32>, Vec<u32>)]) -> (usize, usize) {
     // Skipped blocks by left row (only rows in one).
     let mut in_skipped: HashMap<u32, Vec<usize>> = HashMap::new();
     for (b, (ls, _)) in skipped.iter().enumerate() {
@@ -673,10 +666,8 @@ fn lost_to_skipped(
             uncompared += 1;
             continue;
         };
-        let seen: std::collections::HashSet<u32> = cbs
-            .iter()
-            .flat_map(|&b| compared[b].1.iter().copied())
-            .collect();
+        let seen: std::collections::HashSet<u32> =
+            cbs.iter().flat_map(|&b| compared[b].1.iter().copied()).collect();
         if bs.iter().any(|&b| {
             let rs = &skipped[b].1;
             rs.len() > seen.len() || rs.iter().any(|r| !seen.contains(r))
@@ -1038,7 +1029,10 @@ mod tests {
         let names: Vec<String> = (0..=MAX_PASSES).map(|i| format!("p{i}")).collect();
         let items: Vec<(&str, u64)> = names.iter().map(|n| (n.as_str(), 1)).collect();
         let mut s = Side::new(0);
-        assert_eq!(s.try_push_with_nhs(None, None, None, &items[..MAX_PASSES]), Ok(()));
+        assert_eq!(
+            s.try_push_with_nhs(None, None, None, &items[..MAX_PASSES]),
+            Ok(())
+        );
         assert_eq!(
             s.try_push_with_nhs(None, None, None, &items),
             Err(RowReject::TooManyPasses)
@@ -1088,7 +1082,10 @@ mod tests {
         let (m, s) = link(&l, &r, &over).unwrap();
         assert_eq!((s.skipped_blocks, s.skipped_pairs), (1, 12));
         assert_eq!(s.comparisons, 1);
-        assert_eq!(m.iter().map(|m| (m.left, m.right)).collect::<Vec<_>>(), vec![(0, 0)]);
+        assert_eq!(
+            m.iter().map(|m| (m.left, m.right)).collect::<Vec<_>>(),
+            vec![(0, 0)]
+        );
         // Every left row lost a candidate (left 0 lost rights 1..3); rows 1
         // and 2 had no comparison at all.
         assert_eq!(s.left_rows_lost_candidates, 3);

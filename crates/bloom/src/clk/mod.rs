@@ -169,7 +169,10 @@ pub enum ValueProblem {
     NotEncodable(&'static str),
     /// Longer than [`schema::MAX_VALUE_BYTES`] bytes: refused before any
     /// hashing, so one long cell cannot cost minutes.
-    #[error("longer than {} bytes (the encoder's limit for one value)", schema::MAX_VALUE_BYTES)]
+    #[error(
+        "longer than {} bytes (the encoder's limit for one value)",
+        schema::MAX_VALUE_BYTES
+    )]
     ValueTooLong,
 }
 

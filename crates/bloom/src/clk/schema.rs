@@ -25,6 +25,9 @@ pub const MAX_BITS_PER_FEATURE: usize = MAX_L;
 pub const MAX_FEATURES: usize = 64;
 /// Largest n-gram size.
 pub const MAX_NGRAM: usize = 64;
+/// Most keyed blocking passes (`trialink.blocking`); the linker refuses rows
+/// with more (`linkage::MAX_PASSES`).
+pub const MAX_BLOCKING_PASSES: usize = 32;
 /// Longest feature value, in bytes (UTF-8), the encoder hashes; a longer
 /// value makes its row a counted reject (`value_too_long`). With the caps
 /// above one row costs at most about 64 features × 1,088 tokens × 1,024 bits.
@@ -537,10 +540,7 @@ impl Schema {
             return Err(invalid("$.features", "at least one feature"));
         }
         if feats.len() > MAX_FEATURES {
-            return Err(invalid(
-                "$.features",
-                format!("at most {MAX_FEATURES} features"),
-            ));
+            return Err(invalid("$.features", format!("at most {MAX_FEATURES} features")));
         }
         let hash_l = l << xor_folds;
         let mut features = Vec::with_capacity(feats.len());
@@ -1018,6 +1018,12 @@ fn parse_hardening(v: &Value, features: &[Feature]) -> Result<Hardening, SchemaE
         let arr = b
             .as_array()
             .ok_or_else(|| invalid(&bp, "an array of blocking passes"))?;
+        if arr.len() > MAX_BLOCKING_PASSES {
+            return Err(invalid(
+                &bp,
+                format!("at most {MAX_BLOCKING_PASSES} blocking passes"),
+            ));
+        }
         let mut names = BTreeSet::new();
         for (i, pass) in arr.iter().enumerate() {
             let pp = format!("{bp}[{i}]");
@@ -1127,10 +1133,7 @@ mod tests {
         let bpf = |b: usize| format!(r#"{{"bitsPerFeature":{b}}}"#);
         // l
         assert!(Schema::from_json(&capped(MAX_L, 0, 1, 2, &bpt(20))).is_ok());
-        assert_eq!(
-            refused_at(&capped(MAX_L + 1, 0, 1, 2, &bpt(20))),
-            "$.clkConfig.l"
-        );
+        assert_eq!(refused_at(&capped(MAX_L + 1, 0, 1, 2, &bpt(20))), "$.clkConfig.l");
         // pre-fold length
         assert!(Schema::from_json(&capped(MAX_HASH_L >> 3, 3, 1, 2, &bpt(20))).is_ok());
         assert_eq!(
@@ -1159,6 +1162,23 @@ mod tests {
         assert_eq!(
             refused_at(&capped(1024, 0, MAX_FEATURES + 1, 2, &bpt(20))),
             "$.features"
+        );
+        // blocking passes
+        let passes = |n: usize| {
+            let p: Vec<String> = (0..n)
+                .map(|i| format!(r#"{{"name":"p{i}","parts":[{{"identifier":"name"}}]}}"#))
+                .collect();
+            let t = capped(1024, 0, 1, 2, &bpt(20));
+            format!(
+                r#"{},"trialink":{{"blocking":[{}]}}}}"#,
+                &t[..t.len() - 1],
+                p.join(",")
+            )
+        };
+        assert!(Schema::from_json(&passes(MAX_BLOCKING_PASSES)).is_ok());
+        assert_eq!(
+            refused_at(&passes(MAX_BLOCKING_PASSES + 1)),
+            "$.trialink.blocking"
         );
         // n-gram size
         assert!(Schema::from_json(&capped(1024, 0, 1, MAX_NGRAM, &bpt(20))).is_ok());

@@ -6,8 +6,8 @@ use crate::error::{CliError, CliResult, Context};
 use linkage::{
     blocking_quality, evaluate, link, parse_blocking, Blocking, Config, Mode, Side, DEFAULT_MAX_BLOCK_PAIRS,
 };
-use std::collections::BTreeMap;
 use pseudonym::Token;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -426,7 +426,10 @@ pub fn run(a: Args) -> CliResult {
         eprintln!(
             "{side}: rejected {n} row{} ({})",
             if n == 1 { "" } else { "s" },
-            r.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
+            r.iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let rejected_total: u64 = by_reason.values().sum();
