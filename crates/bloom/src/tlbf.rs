@@ -404,7 +404,7 @@ impl Tlbf {
         let io = |e: std::io::Error| TlbfError::Io(e.kind().to_string());
         let f = std::fs::File::open(path).map_err(io)?;
         let meta = f.metadata().map_err(io)?;
-        Self::read_from_len(f, meta.is_file().then(|| meta.len()))
+        Self::read_from_len(f, meta.is_file().then_some(meta.len()))
     }
 
     /// Write the filter to a writer.

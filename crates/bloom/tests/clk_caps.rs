@@ -53,7 +53,7 @@ fn records(n: usize, width: usize, seed: u64) -> Vec<Vec<String>> {
                     let mut s = String::new();
                     let mut y = r;
                     while s.len() < len {
-                        let c = if (y >> 3) % 17 == 0 && s.len() + 2 <= len {
+                        let c = if (y >> 3).is_multiple_of(17) && s.len() + 2 <= len {
                             'é'
                         } else {
                             (b'a' + (y % 26) as u8) as char
@@ -78,12 +78,24 @@ fn digest(enc: &ClkEncoder, recs: &[Vec<String>]) -> String {
     hex::encode(h.finalize())
 }
 
+/// (label, l, folds, hash, n, strategy, features, records, expected digest)
+type Case<'a> = (
+    &'a str,
+    usize,
+    u32,
+    &'a str,
+    usize,
+    &'a str,
+    usize,
+    usize,
+    &'a str,
+);
+
 #[test]
 fn clks_within_the_caps_are_unchanged() {
     let blake = r#"{"type":"blakeHash"}"#;
     let double = r#"{"type":"doubleHash","prevent_singularity":true}"#;
-    // (label, l, folds, hash, n, strategy, features, records, expected digest)
-    let cases: &[(&str, usize, u32, &str, usize, &str, usize, usize, &str)] = &[
+    let cases: &[Case] = &[
         (
             "bitsPerToken at cap",
             1024,
