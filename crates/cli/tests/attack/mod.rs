@@ -429,7 +429,7 @@ impl Attack {
         let Series::Study(s) = &publ.series else { return };
         let Some(strata) = publ.tables.get("selection_strata") else { return };
         let vars: Vec<String> = strata.header[0].split(" / ").map(str::to_string).collect();
-        if vars.len() < 2 {
+        if vars.is_empty() {
             return;
         }
         let labels: Vec<&String> = strata.rows.iter().map(|r| &r.0).filter(|l| *l != "Total").collect();
@@ -542,6 +542,13 @@ impl Attack {
                 let (pa, a) = w[0];
                 let (pb, b) = w[1];
                 if a == b {
+                    continue;
+                }
+                // Sound screen: the LP interval of b - a lies inside
+                // [lo_b - hi_a, hi_b - lo_a]; if that cannot start in the
+                // suppressed range, the difference cannot disclose.
+                let (va, vb) = (&self.vars[a], &self.vars[b]);
+                if vb.lo - va.hi > self.rule.suppress_max as f64 || vb.hi - va.lo < 1.0 {
                     continue;
                 }
                 let truth = match (self.vars[a].truth, self.vars[b].truth) {
