@@ -656,19 +656,37 @@ impl Attack {
     }
 
     fn optimise(&self, dir: OptimizationDirection, expr: &[(usize, f64)], integer: bool) -> Option<f64> {
+        self.optimise_point(dir, expr, integer, &mut Vec::new())
+    }
+
+    /// Optimise; an optimal point that is integral is added to `points`.
+    fn optimise_point(
+        &self,
+        dir: OptimizationDirection,
+        expr: &[(usize, f64)],
+        integer: bool,
+        points: &mut Vec<Vec<f64>>,
+    ) -> Option<f64> {
         match self.problem(dir, expr, integer).solve() {
-            Ok(s) => Some(s.objective()),
+            Ok(s) => {
+                let x: Vec<f64> = s.iter().take(self.vars.len()).map(|(_, &v)| v).collect();
+                if x.iter().all(|v| (v - v.round()).abs() < 1e-6) {
+                    points.push(x.iter().map(|v| v.round()).collect());
+                }
+                Some(s.objective())
+            }
             Err(microlp::Error::Unbounded) => None,
             Err(e) => panic!("the attacker's program is {e}: a relation it assumes is wrong"),
         }
     }
 
-    /// Bound one target: LP interval rounded inwards.
-    pub fn bound(&self, t: &Target) -> Found {
+    /// Bound one target: LP interval rounded inwards; integral optimal
+    /// points found on the way are added to `points`.
+    pub fn bound(&self, t: &Target, points: &mut Vec<Vec<f64>>) -> Found {
         let lo = self
-            .optimise(OptimizationDirection::Minimize, &t.expr, false)
+            .optimise_point(OptimizationDirection::Minimize, &t.expr, false, points)
             .expect("counts are bounded below");
-        let hi = self.optimise(OptimizationDirection::Maximize, &t.expr, false);
+        let hi = self.optimise_point(OptimizationDirection::Maximize, &t.expr, false, points);
         Found {
             target: t.clone(),
             lo: (lo - 1e-6).ceil() as i64,
@@ -708,6 +726,8 @@ pub struct Outcome {
     pub found: Vec<Found>,
     pub disclosures: Vec<Found>,
     pub unknown_truth: usize,
+    /// Targets shown safe by integer feasible points alone.
+    pub skipped: usize,
 }
 
 /// Bound every target `select` keeps, check each interval against the
@@ -716,8 +736,35 @@ pub fn run(attack: &Attack, select: impl Fn(&Target) -> bool) -> Outcome {
     let mut found = Vec::new();
     let mut disclosures = Vec::new();
     let mut unknown_truth = 0;
-    for t in attack.targets.iter().filter(|t| select(t)) {
-        let mut f = attack.bound(t);
+    let mut points: Vec<Vec<f64>> = Vec::new();
+    let mut seen = 0usize;
+    let targets: Vec<&Target> = attack.targets.iter().filter(|t| select(t)).collect();
+    // inner bounds: the range of each target over integer feasible points
+    let mut inner: Vec<(f64, f64)> = vec![(f64::INFINITY, f64::NEG_INFINITY); targets.len()];
+    let mut skipped = 0;
+    for (k, t) in targets.iter().enumerate() {
+        for x in &points[seen..] {
+            for (m, u) in targets.iter().enumerate().skip(k) {
+                let v: f64 = u.expr.iter().map(|&(i, c)| c * x[i]).sum();
+                inner[m].0 = inner[m].0.min(v);
+                inner[m].1 = inner[m].1.max(v);
+            }
+        }
+        seen = points.len();
+        // Integer feasible points already show the interval is wide enough
+        // (or, for a difference that never falls, that it starts at 0):
+        // no program needed to know this target does not disclose.
+        let (ilo, ihi) = inner[k];
+        let safe = match t.kind {
+            Kind::Suppressed => ihi - ilo >= attack.rule.min_width as f64,
+            Kind::Difference => ilo <= 0.0 || ihi - ilo >= attack.rule.min_width as f64,
+            Kind::Rounded(_) => ihi - ilo + 1.0 >= attack.rule.min_rounded_values as f64,
+        };
+        if safe {
+            skipped += 1;
+            continue;
+        }
+        let mut f = attack.bound(t, &mut points);
         if attack.discloses(&f) {
             attack.confirm(&mut f);
         }
@@ -737,14 +784,16 @@ pub fn run(attack: &Attack, select: impl Fn(&Target) -> bool) -> Outcome {
         found,
         disclosures,
         unknown_truth,
+        skipped,
     }
 }
 
 impl Outcome {
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "{} interval(s) computed, {} disclosive:\n",
+            "{} interval(s) computed ({} more shown wide by feasible points), {} disclosive:\n",
             self.found.len(),
+            self.skipped,
             self.disclosures.len()
         );
         for f in &self.disclosures {
