@@ -221,6 +221,12 @@ enum Op {
     Ge,
 }
 
+/// `sum(coef * var) op rhs`.
+type Constraint = (Vec<(usize, f64)>, Op, f64);
+
+/// (namespace, group) -> (publication, invited var, delivered var) in order.
+type ReturnedChains = BTreeMap<(String, String), Vec<(usize, usize, usize)>>;
+
 struct Var {
     lo: f64,
     hi: f64,
@@ -233,7 +239,7 @@ struct Var {
 pub struct Attack {
     rule: Rule,
     vars: Vec<Var>,
-    cons: Vec<(Vec<(usize, f64)>, Op, f64)>,
+    cons: Vec<Constraint>,
     /// (publication, namespace, key) -> var
     index: BTreeMap<(usize, String, String), usize>,
     pub targets: Vec<Target>,
@@ -273,7 +279,10 @@ impl Attack {
         }
         if let Some(t) = truth {
             if let Some(old) = var.truth {
-                assert_eq!(old, t, "{what}: two true values for one quantity (relation wrong)");
+                assert_eq!(
+                    old, t,
+                    "{what}: two true values for one quantity (relation wrong)"
+                );
             }
             var.truth = Some(t);
         }
@@ -302,7 +311,11 @@ impl Attack {
                         format!("U|{header0}={row}|{col}")
                     }
                 } else if stem == "swat_outcome" {
-                    let r = if total { "*".to_string() } else { format!("arm={row}") };
+                    let r = if total {
+                        "*".to_string()
+                    } else {
+                        format!("arm={row}")
+                    };
                     match col {
                         "enrolled" => format!("U|{r}|enrolled"),
                         "Total" => format!("U|{r}|delivered"),
@@ -427,14 +440,24 @@ impl Attack {
     /// Demographic groups named in the quota strata are sums of strata.
     fn group_sums(&mut self, p: usize, publ: &Publication) {
         let Series::Study(s) = &publ.series else { return };
-        let Some(strata) = publ.tables.get("selection_strata") else { return };
+        let Some(strata) = publ.tables.get("selection_strata") else {
+            return;
+        };
         let vars: Vec<String> = strata.header[0].split(" / ").map(str::to_string).collect();
         if vars.is_empty() {
             return;
         }
-        let labels: Vec<&String> = strata.rows.iter().map(|r| &r.0).filter(|l| *l != "Total").collect();
+        let labels: Vec<&String> = strata
+            .rows
+            .iter()
+            .map(|r| &r.0)
+            .filter(|l| *l != "Total")
+            .collect();
         for (k, variable) in vars.iter().enumerate() {
-            if !publ.tables.contains_key(&format!("uptake_by_{}", variable.replace(' ', "_"))) {
+            if !publ
+                .tables
+                .contains_key(&format!("uptake_by_{}", variable.replace(' ', "_")))
+            {
                 continue;
             }
             let mut groups: BTreeMap<&str, Vec<&String>> = BTreeMap::new();
@@ -459,7 +482,13 @@ impl Attack {
         let studies: Vec<String> = publ
             .tables
             .get("service_studies")
-            .map(|t| t.rows.iter().map(|r| r.0.clone()).filter(|r| r != "Total").collect())
+            .map(|t| {
+                t.rows
+                    .iter()
+                    .map(|r| r.0.clone())
+                    .filter(|r| r != "Total")
+                    .collect()
+            })
             .unwrap_or_default();
         if let Some(ex) = publ.tables.get("service_exclusions") {
             for (reason, _) in &ex.rows {
@@ -498,11 +527,8 @@ impl Attack {
                 expr.push((q, -k));
             }
             let has_open = fr.rows.iter().any(|r| r.0.contains("or more"));
-            self.cons.push((
-                expr,
-                if open_zero || !has_open { Op::Eq } else { Op::Ge },
-                0.0,
-            ));
+            self.cons
+                .push((expr, if open_zero || !has_open { Op::Eq } else { Op::Ge }, 0.0));
         }
     }
 
@@ -564,7 +590,7 @@ impl Attack {
             }
         }
         // returned (invited - delivered) never falls
-        let mut returned: BTreeMap<(String, String), Vec<(usize, usize, usize)>> = BTreeMap::new();
+        let mut returned: ReturnedChains = BTreeMap::new();
         for ((p, ns, key), &v) in &self.index {
             if let Some(g) = key.strip_prefix("U|").and_then(|k| k.strip_suffix("|invited")) {
                 if let Some(&d) = self.index.get(&(*p, ns.clone(), format!("U|{g}|delivered"))) {
@@ -626,7 +652,11 @@ impl Attack {
             .iter()
             .map(|v| {
                 if integer {
-                    let hi = if v.hi.is_finite() { v.hi as i32 } else { i32::MAX / 4 };
+                    let hi = if v.hi.is_finite() {
+                        v.hi as i32
+                    } else {
+                        i32::MAX / 4
+                    };
                     pb.add_integer_var(0.0, (v.lo as i32, hi))
                 } else {
                     pb.add_var(0.0, (v.lo, v.hi))
@@ -716,7 +746,9 @@ impl Attack {
                 (1..=r.suppress_max as i64).contains(&f.lo)
                     && f.hi.is_some_and(|h| ((h - f.lo) as u64) < r.min_width)
             }
-            Kind::Rounded(_) => f.hi.is_some_and(|h| ((h - f.lo + 1) as u64) < r.min_rounded_values),
+            Kind::Rounded(_) => {
+                f.hi.is_some_and(|h| ((h - f.lo + 1) as u64) < r.min_rounded_values)
+            }
         }
     }
 }
