@@ -17,7 +17,7 @@ ROWS=${1:-2000000}
 OUT=bench/out/hostile_formats
 mkdir -p "$OUT"
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release -q -p trialink-cli
-BIN=$ROOT/target/release/trialink
+BIN=${BIN:-$ROOT/target/release/trialink}
 
 # --- hostile files -----------------------------------------------------------
 python3 - "$OUT" <<'PY'
