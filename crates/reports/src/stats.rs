@@ -26,7 +26,9 @@ pub fn z_value(confidence: f64) -> f64 {
 /// Wilson score interval for `x` successes out of `n` (the default), as
 /// statsmodels' `proportion_confint(method="wilson")`. The lower limit is
 /// computed as `x² / (n(n+z²)(centre + half))`, algebraically equal to
-/// `centre − half` but free of cancellation when it is small.
+/// `centre − half` but free of cancellation when it is small, and the upper
+/// limit for `x > n/2` as the mirror image of the lower limit of `n − x`
+/// (so it is exactly 1 when `x = n`).
 pub fn wilson(x: u64, n: u64, confidence: f64) -> Option<Estimate> {
     if n == 0 || x > n {
         return None;
@@ -38,10 +40,17 @@ pub fn wilson(x: u64, n: u64, confidence: f64) -> Option<Estimate> {
     let centre = (x + z2 / 2.0) / (n + z2);
     let half = z / (n + z2) * (x * (n - x) / n + z2 / 4.0).sqrt();
     let lower = x * x / (n * (n + z2) * (centre + half));
+    let upper = if 2.0 * x <= n {
+        centre + half
+    } else {
+        // The mirror image of the lower limit of n − x (exactly 1 at x = n).
+        let y = n - x;
+        1.0 - y * y / (n * (n + z2) * ((y + z2 / 2.0) / (n + z2) + half))
+    };
     Some(Estimate {
         estimate: p,
         lower: lower.clamp(0.0, 1.0),
-        upper: (centre + half).clamp(0.0, 1.0),
+        upper: upper.clamp(0.0, 1.0),
     })
 }
 
@@ -339,12 +348,16 @@ fn chi_square_sf(x: f64, df: u64) -> Option<f64> {
     }
     let h = x / 2.0;
     let ln_h = h.ln();
-    let (mut p, mut power, mut ln_gamma_term) = if df % 2 == 0 {
+    let (mut p, mut power, mut ln_gamma_term) = if df.is_multiple_of(2) {
         (0.0, 0.0, 0.0) // terms (x/2)^i / Γ(i+1), i from 0
     } else {
         (libm::erfc(h.sqrt()), 0.5, LN_GAMMA_3_2) // (x/2)^(i+1/2) / Γ(i+3/2)
     };
-    let terms = if df % 2 == 0 { df / 2 } else { (df - 1) / 2 };
+    let terms = if df.is_multiple_of(2) {
+        df / 2
+    } else {
+        (df - 1) / 2
+    };
     for _ in 0..terms {
         p += (power * ln_h - h - ln_gamma_term).exp();
         ln_gamma_term += (power + 1.0).ln();
@@ -383,7 +396,7 @@ pub fn fisher_exact(a: u64, b: u64, c: u64, d: u64) -> Option<f64> {
 /// [`fisher_exact`] with a chosen relative tolerance for ties.
 fn fisher_exact_with_tolerance(a: u64, b: u64, c: u64, d: u64, relative_tolerance: f64) -> Option<f64> {
     let n = u128::from(a) + u128::from(b) + u128::from(c) + u128::from(d);
-    if n == 0 || n > 1u128 << 53 || !(relative_tolerance >= 0.0) {
+    if n == 0 || n > 1u128 << 53 || relative_tolerance.is_nan() || relative_tolerance < 0.0 {
         return None;
     }
     // Every count now fits exactly in an f64 and an i64.
@@ -610,6 +623,119 @@ mod tests {
         assert_eq!(adj, vec![0.03, 0.06, 0.06, 0.02]);
         assert_eq!(holm(&[0.9, 0.8]), vec![1.0, 1.0]);
         assert!(holm(&[]).is_empty());
+    }
+
+    /// Issue 16 item 3: p was printed 0.000000 once arms reached ~1,700.
+    #[test]
+    fn fisher_issue_cases() {
+        // 145/1700 vs 130/1695 enrolled: scipy.stats.fisher_exact -> 0.37868912619727874
+        let p = fisher_exact(145, 1555, 130, 1565).unwrap();
+        assert!((p - 0.378_689_126_197_278_74).abs() < 1e-12, "{p}");
+        // Two arms with nobody enrolled: one possible table, p = 1.
+        assert_eq!(fisher_exact(0, 1700, 0, 1695), Some(1.0));
+        assert_eq!(fisher_exact(0, 1_000_000, 0, 1_000_000), Some(1.0));
+        assert_eq!(fisher_exact(0, 0, 0, 5), Some(1.0));
+        assert_eq!(fisher_exact(0, 0, 0, 0), None);
+        // Identical arms: the observed table is the mode.
+        assert_eq!(fisher_exact(500_000, 500_000, 500_000, 500_000), Some(1.0));
+    }
+
+    /// Values computed with mpmath at 30-40 significant digits (the
+    /// references SciPy/statsmodels only approximate at this size).
+    #[test]
+    fn pinned_high_precision_values() {
+        let rel = |a: f64, b: f64| (a - b).abs() / b;
+        // Fisher, arms 1.35e6 and 2.64e6; SciPy gives 0.12321097625709004.
+        let p = fisher_exact(26_047, 1_328_221, 50_127, 2_586_759).unwrap();
+        assert!(rel(p, 0.123_210_976_329_649_74) < 1e-13, "{p}");
+        // Clopper–Pearson upper for 1/10^7: root of (1-p)^n + np(1-p)^(n-1) = 0.025;
+        // statsmodels gives 5.571642116990815e-07.
+        let cp = clopper_pearson(1, 10_000_000, 0.95).unwrap();
+        assert!(rel(cp.upper, 5.571_642_117_360_731e-7) < 1e-13, "{cp:?}");
+        // Chi-square p for 2716/669496 vs 5295/1327159 = erfc(sqrt(X²/2)), X² exact;
+        // statrs's erfc gave 0.47916815974146126.
+        let c = chi_square(&[vec![2716, 666_780], vec![5295, 1_321_864]]).unwrap();
+        assert!(rel(c.p_value, 0.479_168_159_692_124_4) < 1e-14, "{c:?}");
+    }
+
+    /// Every statistic on arms of 10^4..10^7: finite, in range, and a p-value
+    /// is never 0 unless it is genuinely below 1e-300.
+    #[test]
+    fn large_counts_are_finite_and_in_range() {
+        let ns = [10_000u64, 123_457, 1_000_000, 10_000_000];
+        let mut checked = 0;
+        for &n1 in &ns {
+            for &n2 in &ns {
+                for f1 in [0.0, 1e-6, 0.01, 0.3, 0.5, 1.0] {
+                    for f2 in [0.0, 1e-6, 0.0101, 0.3, 0.5001, 1.0] {
+                        let (x1, x2) = ((f1 * n1 as f64) as u64, (f2 * n2 as f64) as u64);
+                        let (a, b, c, d) = (x1, n1 - x1, x2, n2 - x2);
+                        for e in [
+                            wilson(x1, n1, 0.95).unwrap(),
+                            clopper_pearson(x1, n1, 0.95).unwrap(),
+                        ] {
+                            assert!(
+                                0.0 <= e.lower
+                                    && e.lower <= e.estimate
+                                    && e.estimate <= e.upper
+                                    && e.upper <= 1.0,
+                                "{x1}/{n1} {e:?}"
+                            );
+                        }
+                        let rd = risk_difference(x1, n1, x2, n2, 0.95).unwrap();
+                        assert!(
+                            rd.lower.is_finite() && rd.lower <= rd.estimate && rd.estimate <= rd.upper,
+                            "{rd:?}"
+                        );
+                        if let Some(o) = odds_ratio(a, b, c, d, 0.95) {
+                            assert!(
+                                o.lower > 0.0
+                                    && o.lower <= o.estimate
+                                    && o.estimate <= o.upper
+                                    && o.upper.is_finite(),
+                                "{o:?}"
+                            );
+                        }
+                        let p = fisher_exact(a, b, c, d).unwrap();
+                        assert!((0.0..=1.0).contains(&p), "{a} {b} {c} {d}: {p}");
+                        if let Some(chi) = chi_square(&[vec![a, b], vec![c, d]]) {
+                            assert!(
+                                chi.statistic.is_finite() && (0.0..=1.0).contains(&chi.p_value),
+                                "{chi:?}"
+                            );
+                            // Fisher and chi-square agree on whether p is tiny.
+                            if chi.p_value > 1e-3 {
+                                assert!(p > 1e-6, "{a} {b} {c} {d}: fisher {p}, chi-square {chi:?}");
+                            }
+                            if p == 0.0 {
+                                assert!(chi.p_value < 1e-250, "{a} {b} {c} {d}: {chi:?}");
+                            }
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 16 * 36);
+        // Near-identical arms of 10^6: p is moderate, not 0.000000.
+        let p = fisher_exact(100_000, 900_000, 100_300, 899_700).unwrap();
+        assert!(p > 0.4 && p < 0.7, "{p}");
+    }
+
+    /// Fisher at arms of 10^6 sums only over the support near the mode.
+    #[test]
+    fn fisher_is_fast_at_a_million_per_arm() {
+        let start = std::time::Instant::now();
+        let mut k = 0;
+        for x2 in (499_000..=501_000).step_by(100) {
+            let p = fisher_exact(500_000, 500_000, x2, 1_000_000 - x2).unwrap();
+            assert!(p > 0.0 && p <= 1.0);
+            k += 1;
+        }
+        let each = start.elapsed() / k;
+        // Generous for an unoptimised build on a shared machine; see the
+        // report for measured figures.
+        assert!(each.as_millis() < 250, "{each:?} per test");
     }
 
     #[test]
