@@ -52,6 +52,25 @@ pub enum TabularError {
         byte: u64,
         what: String,
     },
+    /// End of file inside a quoted field.
+    #[error("{path}: line {line} (record {record}): a quoted field opens here and is never closed; the rest of the file would be read as one cell")]
+    UnclosedQuote { path: String, line: u64, record: u64 },
+    /// A record longer than the record-size limit.
+    #[error("{path}: line {line} (record {record}): the row is longer than {limit} bytes (the record-size limit)")]
+    RecordTooLong {
+        path: String,
+        line: u64,
+        record: u64,
+        limit: usize,
+    },
+    /// A record with more fields than the column limit.
+    #[error("{path}: line {line} (record {record}): the row has more than {limit} columns (the column limit)")]
+    TooManyColumns {
+        path: String,
+        line: u64,
+        record: u64,
+        limit: usize,
+    },
     /// The output exists and overwriting was not asked for.
     #[error("{}: already exists; refusing to overwrite", path.display())]
     OutputExists { path: PathBuf },
@@ -77,6 +96,15 @@ impl TabularError {
             TabularError::Empty { .. } => "the first row must be a header naming the columns",
             TabularError::DuplicateHeader { .. } => {
                 "rename one of the columns so every header name is unique"
+            }
+            TabularError::UnclosedQuote { .. } => {
+                "close the quote (a quote inside a quoted field is written twice, \"\"), or remove the stray quote, then run again"
+            }
+            TabularError::RecordTooLong { .. } => {
+                "check this is a CSV file with one record per line; if rows really are this long, raise the limit with --max-record-bytes"
+            }
+            TabularError::TooManyColumns { .. } => {
+                "check the delimiter is a comma and the file is the expected CSV; no trialink input has this many columns"
             }
             TabularError::Read { .. } => "check the file is a comma-separated CSV with a header row",
             _ => return None,
