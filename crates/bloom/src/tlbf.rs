@@ -304,6 +304,40 @@ impl Tlbf {
         })
     }
 
+    /// Read a TLBF file: a regular file (a FIFO or device is refused), whose
+    /// length must be what its header declares (36 + m/8 + 32 bytes),
+    /// checked before the body is allocated.
+    pub fn read_file(path: &std::path::Path) -> Result<Self, TlbfError> {
+        let io = |e: std::io::Error| TlbfError::Io(e.to_string());
+        let cap = tabular::limited::TLBF;
+        let mut f = tabular::limited::open_regular(path, cap.what).map_err(io)?;
+        let len = f.metadata().map_err(io)?.len();
+        let mut head = Vec::with_capacity(HEADER_LEN);
+        (&mut f)
+            .take(HEADER_LEN as u64)
+            .read_to_end(&mut head)
+            .map_err(io)?;
+        if head.len() == HEADER_LEN && head[0..4] == MAGIC {
+            let m = u64::from_le_bytes(head[12..20].try_into().expect("8 bytes"));
+            if m == 0 || m % 64 != 0 || m > MAX_BITS {
+                return Err(TlbfError::BadBitCount { m });
+            }
+            let expected = (HEADER_LEN + CHECKSUM_LEN) as u64 + m / 8;
+            if len != expected {
+                return Err(TlbfError::LengthMismatch { expected, found: len });
+            }
+        }
+        if len > cap.bytes {
+            return Err(io(tabular::limited::too_large(cap)));
+        }
+        let mut buf = head;
+        buf.reserve(len as usize - buf.len().min(len as usize));
+        f.take(len + 1 - buf.len() as u64)
+            .read_to_end(&mut buf)
+            .map_err(io)?;
+        Self::from_bytes(&buf)
+    }
+
     /// Read a whole TLBF file from a reader.
     pub fn read_from<R: Read>(mut r: R) -> Result<Self, TlbfError> {
         let mut buf = Vec::new();

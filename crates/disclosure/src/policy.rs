@@ -197,7 +197,7 @@ impl Policy {
             return Ok(p);
         }
         let path = Path::new(name_or_path);
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::NotFound {
+        let text = tabular::limited::read_to_string(path, tabular::limited::POLICY).map_err(|source| PolicyError::NotFound {
             name: name_or_path.to_string(),
             source,
         })?;

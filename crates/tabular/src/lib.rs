@@ -33,6 +33,7 @@ mod error;
 #[cfg(any(fuzzing, test))]
 pub mod fuzz_hooks;
 mod input;
+pub mod limited;
 mod manifest;
 mod output;
 mod rejects;

@@ -116,9 +116,7 @@ fn manifest_fingerprint(tokens: &str) -> Result<Option<String>, CliError> {
 
 /// Read a TLBF file with the path in errors.
 pub fn read_filter(path: &Path) -> Result<Tlbf, CliError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| CliError::new(format!("filter {}: cannot read: {e}", path.display())))?;
-    Tlbf::from_bytes(&bytes).map_err(|e| {
+    Tlbf::read_file(path).map_err(|e| {
         CliError::new(format!("filter {}: {e}", path.display())).hint(
             "ask the sender for the file again; a TLBF file is checked end to end by its SHA-256 trailer",
         )
