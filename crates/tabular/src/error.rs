@@ -74,6 +74,9 @@ pub enum TabularError {
     /// The output exists and overwriting was not asked for.
     #[error("{}: already exists; refusing to overwrite", path.display())]
     OutputExists { path: PathBuf },
+    /// A sidecar of an earlier run (rejects, notes, manifest) is in the way.
+    #[error("{}: already exists (written by an earlier run); refusing to replace it", path.display())]
+    SidecarExists { path: PathBuf },
     /// The output's directory does not exist or is not writable.
     #[error("{}: cannot write: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
@@ -91,6 +94,9 @@ impl TabularError {
             }
             TabularError::AmbiguousColumn { .. } => {
                 "name the column explicitly with the command's --*-column option"
+            }
+            TabularError::SidecarExists { .. } => {
+                "it records an earlier run's rejects or counts: move it away to keep it, or pass --force to replace it"
             }
             TabularError::OutputExists { .. } => "choose a new output path, or remove the old file first",
             TabularError::Empty { .. } => "the first row must be a header naming the columns",

@@ -43,7 +43,7 @@ pub use error::TabularError;
 pub use csvread::{Limits, DEFAULT_MAX_COLUMNS, DEFAULT_MAX_RECORD_BYTES};
 pub use input::{default_limits, display_header, set_default_limits, InputSummary, Position, Source};
 pub use manifest::{FileRecord, KeyRecord, Manifest, RowCounts};
-pub use output::{sidecar_path, AtomicOutput, OutputMode, OutputSummary, PendingOutput};
+pub use output::{claim_sidecars, sidecar_path, AtomicOutput, OutputMode, OutputSummary, PendingOutput};
 pub use rejects::{FinishedRejects, Rejects};
 pub use time::now_rfc3339;
 
