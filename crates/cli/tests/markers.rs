@@ -157,7 +157,11 @@ fn world() -> World {
 }
 
 /// (label, args given input path and run dir, intended output path in dir).
-type Cmd = (&'static str, fn(&World, &str, &Path) -> Vec<String>, Option<&'static str>);
+type Cmd = (
+    &'static str,
+    fn(&World, &str, &Path) -> Vec<String>,
+    Option<&'static str>,
+);
 
 fn s(p: &Path) -> String {
     p.to_str().unwrap().to_string()
@@ -267,7 +271,15 @@ fn commands() -> Vec<Cmd> {
         ),
         (
             "evaluate",
-            |_, f, _| vec!["evaluate".into(), "--matches".into(), f.into(), "--truth".into(), f.into()],
+            |_, f, _| {
+                vec![
+                    "evaluate".into(),
+                    "--matches".into(),
+                    f.into(),
+                    "--truth".into(),
+                    f.into(),
+                ]
+            },
             None,
         ),
         (
@@ -338,7 +350,10 @@ fn no_marker_leaves_through_messages_or_side_files() {
             let a: Vec<&str> = a.iter().map(String::as_str).collect();
             let o = run(&a);
             runs += 1;
-            let mut places = vec![("stdout".to_string(), o.stdout.clone()), ("stderr".to_string(), o.stderr.clone())];
+            let mut places = vec![
+                ("stdout".to_string(), o.stdout.clone()),
+                ("stderr".to_string(), o.stderr.clone()),
+            ];
             let mut files = Vec::new();
             walk(run_dir.path(), &mut files);
             for f in files {
@@ -365,7 +380,11 @@ fn objections(n: usize, unclosed_at: Option<usize>, eol: &str) -> String {
     let nhs = ["9991335056", "9990864950", "9990000018"];
     let mut t = format!("nhs_number,date_of_birth,comment{eol}");
     for i in 0..n {
-        let c = if Some(i) == unclosed_at { "\"Please do not contact me" } else { "ok" };
+        let c = if Some(i) == unclosed_at {
+            "\"Please do not contact me"
+        } else {
+            "ok"
+        };
         t += &format!("{},1961-02-1{},{c}{eol}", nhs[i % 3], i % 10);
     }
     t
@@ -400,14 +419,29 @@ fn unclosed_quote_is_an_error_not_a_short_file() {
     std::fs::write(&f, objections(50, Some(1), "\n")).unwrap();
     let o = noncontact(d, &master, &f, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
-    assert!(stderr(&o).contains("objections.csv: line 3 (record 2): a quoted field opens here and is never closed"), "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains("objections.csv: line 3 (record 2): a quoted field opens here and is never closed"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!stdout(&o).contains("added"), "{}", stdout(&o));
     assert!(!d.join("s.sqlite").exists(), "the store was touched");
     assert!(!stderr(&o).contains("Please"), "{}", stderr(&o));
     // pseudonymise: no output, same error.
     let key = scope_key(d, "registry:q", "r.key");
     let out = d.join("t.csv");
-    let o = run(&["pseudonymise", "--key", &s(&key), "--input", &s(&f), "--output", &s(&out), "--as-of", AS_OF]);
+    let o = run(&[
+        "pseudonymise",
+        "--key",
+        &s(&key),
+        "--input",
+        &s(&f),
+        "--output",
+        &s(&out),
+        "--as-of",
+        AS_OF,
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("line 3 (record 2)"), "{}", stderr(&o));
     assert!(!out.exists());
@@ -427,10 +461,30 @@ fn headerless_first_row_is_never_echoed() {
     let master = master_key(d);
     let key = scope_key(d, "registry:q", "r.key");
     let f = d.join("nohead.csv");
-    std::fs::write(&f, "9991335056,Zebedee,Quixotic-Marker,female,Flat 9 Marker House,Chelmsford,CM3 1GS\n").unwrap();
-    let cells = ["9991335056", "Zebedee", "Quixotic", "female", "Flat 9", "Chelmsford", "CM3"];
+    std::fs::write(
+        &f,
+        "9991335056,Zebedee,Quixotic-Marker,female,Flat 9 Marker House,Chelmsford,CM3 1GS\n",
+    )
+    .unwrap();
+    let cells = [
+        "9991335056",
+        "Zebedee",
+        "Quixotic",
+        "female",
+        "Flat 9",
+        "Chelmsford",
+        "CM3",
+    ];
     let outs = [
-        run(&["pseudonymise", "--key", &s(&key), "--input", &s(&f), "--output", &s(&d.join("o.csv"))]),
+        run(&[
+            "pseudonymise",
+            "--key",
+            &s(&key),
+            "--input",
+            &s(&f),
+            "--output",
+            &s(&d.join("o.csv")),
+        ]),
         noncontact(d, &master, &f, &[]),
         run(&[
             "encode",
@@ -483,13 +537,29 @@ fn unbounded_rows_fail_at_the_record_limit() {
     let d = dir.path();
     let key = scope_key(d, "registry:q", "r.key");
     let t = std::time::Instant::now();
-    let o = run(&["pseudonymise", "--key", &s(&key), "--input", "/dev/zero", "--output", &s(&d.join("o.csv"))]);
+    let o = run(&[
+        "pseudonymise",
+        "--key",
+        &s(&key),
+        "--input",
+        "/dev/zero",
+        "--output",
+        &s(&d.join("o.csv")),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("/dev/zero: line 1 (record 0): the row is longer than 1048576 bytes"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/dev/zero: line 1 (record 0): the row is longer than 1048576 bytes"),
+        "{}",
+        stderr(&o)
+    );
     assert!(t.elapsed().as_secs() < 30);
     // --max-record-bytes: a 5000-byte row with a limit of 1000.
     let f = d.join("long.csv");
-    std::fs::write(&f, format!("nhs_number,date_of_birth\n9991335056,{}\n", "x".repeat(5000))).unwrap();
+    std::fs::write(
+        &f,
+        format!("nhs_number,date_of_birth\n9991335056,{}\n", "x".repeat(5000)),
+    )
+    .unwrap();
     let o = run(&[
         "pseudonymise",
         "--key",
@@ -502,14 +572,30 @@ fn unbounded_rows_fail_at_the_record_limit() {
         "1000",
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("line 2 (record 1): the row is longer than 1000 bytes"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("line 2 (record 1): the row is longer than 1000 bytes"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("--max-record-bytes"), "{}", stderr(&o));
     // Whole-file inputs are capped: a 2 MiB study file, a schema from a device.
     let big = d.join("study.toml");
     std::fs::write(&big, "#".repeat(2 << 20)).unwrap();
-    let o = run(&["study", "add", "--store", &s(&d.join("s.sqlite")), "--operator", "T", &s(&big)]);
+    let o = run(&[
+        "study",
+        "add",
+        "--store",
+        &s(&d.join("s.sqlite")),
+        "--operator",
+        "T",
+        &s(&big),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("larger than its 1 MiB limit"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("larger than its 1 MiB limit"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&[
         "encode",
         "--schema",
@@ -522,7 +608,11 @@ fn unbounded_rows_fail_at_the_record_limit() {
         &s(&d.join("c.csv")),
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("must be a regular file, and this is a device"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("must be a regular file, and this is a device"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// Issue 15 item 6: a FIFO as key, request or cohort is refused at once
@@ -533,7 +623,11 @@ fn fifos_are_refused_not_waited_on() {
     let d = dir.path();
     let master = master_key(d);
     let fifo = d.join("fifo");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     std::fs::write(d.join("req.toml"), "study = \"f-1\"\nchannel = \"postal\"\ninvitations = 5\nseed = 1\n[[arms]]\nname = \"A\"\ntemplate = \"t\"\n").unwrap();
     let cohort = fixtures().join("synth/cohort.csv");
     for (which, key, request, cohort) in [
@@ -555,7 +649,8 @@ fn fifos_are_refused_not_waited_on() {
             "--out",
             &s(&d.join("b")),
         ]);
-        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         let mut child = c.spawn().unwrap();
         let t = std::time::Instant::now();
         while child.try_wait().unwrap().is_none() {
@@ -567,7 +662,11 @@ fn fifos_are_refused_not_waited_on() {
         }
         let o = child.wait_with_output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{which}: {}", stderr(&o));
-        assert!(stderr(&o).contains("must be a regular file, and this is a pipe (FIFO)"), "{which}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("must be a regular file, and this is a pipe (FIFO)"),
+            "{which}: {}",
+            stderr(&o)
+        );
     }
 }
 
@@ -586,7 +685,11 @@ fn noncontact_sidecars_are_not_replaced_without_force() {
     std::fs::write(&f, objections(3, None, "\n") + "9991000127,1961-02-11,ok\n").unwrap();
     let o = noncontact(d, &master, &f, &[]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("obj.csv.rejects.csv: already exists"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("obj.csv.rejects.csv: already exists"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
     assert_eq!(std::fs::read(d.join("obj.csv.rejects.csv")).unwrap(), rejects);
     let count = |d: &Path| stdout(&run(&["noncontact", "count", "--store", &s(&d.join("s.sqlite"))]));

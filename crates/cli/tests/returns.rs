@@ -68,7 +68,11 @@ fn returns_recorded_unknown_and_qa_counted_idempotent() {
     // Issue 15 item 7: the earlier run's notes are not replaced without --force.
     let o = run(&["returns", "--store", &p(&store), "--input", &p(&f)]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("rts.csv.returns.csv: already exists"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("rts.csv.returns.csv: already exists"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
     let o = run(&["returns", "--store", &p(&store), "--input", &p(&f), "--force"]);
     assert!(

@@ -52,7 +52,13 @@ pub(crate) enum CsvFault {
     /// End of file inside a quoted field opened on `quote_line`.
     UnclosedQuote { quote_line: u64 },
     /// The record grew past the byte limit.
-    RecordTooLong { limit: usize },
+    RecordTooLong {
+        limit: usize,
+        /// The line the record starts on.
+        line: u64,
+        /// The line of a quote still open when the limit was hit.
+        open_quote: Option<u64>,
+    },
     /// The record has more fields than the column limit.
     TooManyColumns { limit: usize },
 }
@@ -217,6 +223,8 @@ impl<R: Read> CsvReader<R> {
             if st != St::StartRecord && (self.offset - start.byte) as usize > self.limits.max_record_bytes {
                 return Err(CsvFault::RecordTooLong {
                     limit: self.limits.max_record_bytes,
+                    line: start.line,
+                    open_quote: (st == St::Quoted).then_some(quote_line),
                 });
             }
             if !self.fill()? {
@@ -337,7 +345,9 @@ impl<R: Read> CsvReader<R> {
 mod tests {
     use super::*;
 
-    fn all(text: &[u8], limits: Limits) -> Result<Vec<(u64, Vec<Vec<u8>>)>, CsvFault> {
+    type Lines = Vec<(u64, Vec<Vec<u8>>)>;
+
+    fn all(text: &[u8], limits: Limits) -> Result<Lines, CsvFault> {
         let mut r = CsvReader::new(std::io::Cursor::new(text.to_vec()), limits);
         let mut rec = csv::ByteRecord::new();
         let mut v = Vec::new();
@@ -361,7 +371,11 @@ mod tests {
     }
 
     fn lines(text: &[u8]) -> Vec<u64> {
-        all(text, Limits::default()).unwrap().iter().map(|r| r.0).collect()
+        all(text, Limits::default())
+            .unwrap()
+            .iter()
+            .map(|r| r.0)
+            .collect()
     }
 
     #[test]
@@ -416,20 +430,42 @@ mod tests {
             max_columns: 3,
         };
         assert!(all(b"0123456789\n", l).is_ok());
-        assert!(matches!(all(b"0123456789a\n", l), Err(CsvFault::RecordTooLong { limit: 10 })));
-        assert!(matches!(all(b"\"012345678\"\n", l), Err(CsvFault::RecordTooLong { .. })));
+        assert!(matches!(
+            all(b"0123456789a\n", l),
+            Err(CsvFault::RecordTooLong {
+                limit: 10,
+                line: 1,
+                open_quote: None
+            })
+        ));
+        assert!(matches!(
+            all(b"\"012345678\"\n", l),
+            Err(CsvFault::RecordTooLong { .. })
+        ));
         assert!(all(b"a,b,c\n", l).is_ok());
-        assert!(matches!(all(b"a,b,c,d\n", l), Err(CsvFault::TooManyColumns { limit: 3 })));
+        assert!(matches!(
+            all(b"a,b,c,d\n", l),
+            Err(CsvFault::TooManyColumns { limit: 3 })
+        ));
         // An endless input fails at the limit, holding no more than it.
         let mut r = CsvReader::new(std::io::repeat(0), Limits::default());
         let mut rec = csv::ByteRecord::new();
-        assert!(matches!(r.read_record(&mut rec), Err(CsvFault::RecordTooLong { .. })));
+        assert!(matches!(
+            r.read_record(&mut rec),
+            Err(CsvFault::RecordTooLong { .. })
+        ));
         assert!(r.data.len() <= DEFAULT_MAX_RECORD_BYTES + 1);
         assert!(r.data.capacity() <= 2 * (DEFAULT_MAX_RECORD_BYTES + BUF));
         let mut r = CsvReader::new(std::io::repeat(b'"'), Limits::default());
-        assert!(matches!(r.read_record(&mut rec), Err(CsvFault::RecordTooLong { .. })));
+        assert!(matches!(
+            r.read_record(&mut rec),
+            Err(CsvFault::RecordTooLong { .. })
+        ));
         let mut r = CsvReader::new(std::io::repeat(b','), Limits::default());
-        assert!(matches!(r.read_record(&mut rec), Err(CsvFault::TooManyColumns { .. })));
+        assert!(matches!(
+            r.read_record(&mut rec),
+            Err(CsvFault::TooManyColumns { .. })
+        ));
     }
 
     #[test]

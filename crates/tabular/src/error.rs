@@ -56,15 +56,18 @@ pub enum TabularError {
     #[error("{path}: line {line} (record {record}): a quoted field opens here and is never closed; the rest of the file would be read as one cell")]
     UnclosedQuote { path: String, line: u64, record: u64 },
     /// A record longer than the record-size limit.
-    #[error("{path}: line {line} (record {record}): the row is longer than {limit} bytes (the record-size limit)")]
+    #[error("{path}: line {line} (record {record}): the row is longer than {limit} bytes (the record-size limit){note}")]
     RecordTooLong {
         path: String,
         line: u64,
         record: u64,
         limit: usize,
+        note: String,
     },
     /// A record with more fields than the column limit.
-    #[error("{path}: line {line} (record {record}): the row has more than {limit} columns (the column limit)")]
+    #[error(
+        "{path}: line {line} (record {record}): the row has more than {limit} columns (the column limit)"
+    )]
     TooManyColumns {
         path: String,
         line: u64,

@@ -40,7 +40,10 @@ pub fn csv_limits(data: &[u8]) {
         }
     }
     type Recs = Vec<(u64, u64, Vec<Vec<u8>>)>;
-    let all = |r: &mut dyn FnMut(&mut csv::ByteRecord) -> Result<Option<crate::csvread::Start>, crate::csvread::CsvFault>| -> (Recs, Option<String>) {
+    let all = |r: &mut dyn FnMut(
+        &mut csv::ByteRecord,
+    ) -> Result<Option<crate::csvread::Start>, crate::csvread::CsvFault>|
+     -> (Recs, Option<String>) {
         let mut rec = csv::ByteRecord::new();
         let mut v = Vec::new();
         loop {

@@ -78,8 +78,7 @@ pub fn default_limits() -> Limits {
 fn plausible_name(h: &str) -> bool {
     h.len() <= 64
         && h.bytes().filter(u8::is_ascii_digit).count() < 4
-        && h
-            .bytes()
+        && h.bytes()
             .all(|c| c.is_ascii_alphanumeric() || b" _-./()#".contains(&c))
 }
 
@@ -329,11 +328,21 @@ fn fault(path: &str, e: CsvFault, at: Start, record: u64) -> TabularError {
             line: quote_line,
             record,
         },
-        CsvFault::RecordTooLong { limit } => TabularError::RecordTooLong {
+        CsvFault::RecordTooLong {
+            limit,
+            line,
+            open_quote,
+        } => TabularError::RecordTooLong {
             path,
-            line: at.line,
+            line,
             record,
             limit,
+            note: match open_quote {
+                Some(q) => format!(
+                    " (a quoted field opened on line {q} is still open: is its closing quote missing?)"
+                ),
+                None => String::new(),
+            },
         },
         CsvFault::TooManyColumns { limit } => TabularError::TooManyColumns {
             path,
@@ -444,7 +453,17 @@ mod tests {
         let mut s = src(&text).unwrap();
         let mut r = csv::ByteRecord::new();
         let e = s.read(&mut r).unwrap_err();
-        assert!(matches!(e, TabularError::UnclosedQuote { line: 2, record: 1, .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                TabularError::UnclosedQuote {
+                    line: 2,
+                    record: 1,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         assert!(!e.to_string().contains("Please"), "{e}");
     }
 
@@ -470,14 +489,29 @@ mod tests {
         assert!(t.elapsed().as_secs() < 10);
         // With the default column limit the header is refused outright.
         let text = (0..5000).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",");
-        assert!(matches!(src(&text), Err(TabularError::TooManyColumns { limit: 4096, .. })));
+        assert!(matches!(
+            src(&text),
+            Err(TabularError::TooManyColumns { limit: 4096, .. })
+        ));
     }
 
     #[test]
     fn headerless_row_described_by_column_numbers_only() {
-        let s = src("9991335056,Zebedee,Quixotic-Marker,female,Flat 9 Marker House,Chelmsford,CM3 1GS\n").unwrap();
-        let e = s.column(None, &["nhs_number"], "NHS number").unwrap_err().to_string();
-        for cell in ["9991335056", "Zebedee", "Quixotic", "female", "Flat 9", "Chelmsford", "CM3"] {
+        let s = src("9991335056,Zebedee,Quixotic-Marker,female,Flat 9 Marker House,Chelmsford,CM3 1GS\n")
+            .unwrap();
+        let e = s
+            .column(None, &["nhs_number"], "NHS number")
+            .unwrap_err()
+            .to_string();
+        for cell in [
+            "9991335056",
+            "Zebedee",
+            "Quixotic",
+            "female",
+            "Flat 9",
+            "Chelmsford",
+            "CM3",
+        ] {
             assert!(!e.contains(cell), "{e}");
         }
         assert!(e.contains("7 columns") && e.contains("column(s) 1"), "{e}");

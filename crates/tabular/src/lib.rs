@@ -39,8 +39,8 @@ mod output;
 mod rejects;
 mod time;
 
-pub use error::TabularError;
 pub use csvread::{Limits, DEFAULT_MAX_COLUMNS, DEFAULT_MAX_RECORD_BYTES};
+pub use error::TabularError;
 pub use input::{default_limits, display_header, set_default_limits, InputSummary, Position, Source};
 pub use manifest::{FileRecord, KeyRecord, Manifest, RowCounts};
 pub use output::{claim_sidecars, sidecar_path, AtomicOutput, OutputMode, OutputSummary, PendingOutput};

@@ -138,7 +138,9 @@ pub fn claim_sidecars(paths: &[&Path], force: bool) -> Result<OutputMode, Tabula
     }
     for p in paths {
         if std::fs::symlink_metadata(p).is_ok() {
-            return Err(TabularError::SidecarExists { path: p.to_path_buf() });
+            return Err(TabularError::SidecarExists {
+                path: p.to_path_buf(),
+            });
         }
     }
     Ok(OutputMode::New)

@@ -150,7 +150,11 @@ fn add(a: AddArgs) -> CliResult {
         (None, "-") => None,
         (None, i) => Some(tabular::sidecar_path(Path::new(i), ".noncontact.manifest.json")),
     };
-    let sidecars: Vec<&Path> = rejects_path.iter().chain(mpath.iter()).map(PathBuf::as_path).collect();
+    let sidecars: Vec<&Path> = rejects_path
+        .iter()
+        .chain(mpath.iter())
+        .map(PathBuf::as_path)
+        .collect();
     let sidecar_mode = tabular::claim_sidecars(&sidecars, a.force).map_err(tab_err)?;
     let service_key = master.derive(&Scope::service_store());
     let tk = TokenKey::new(&service_key);
