@@ -1118,9 +1118,11 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     m.scope = Some(trial_scope.to_string());
     m.key_fingerprint = Some(trial_fp.clone());
     m.keys = keys;
-    let req_bytes = std::fs::read(o.request_path).map_err(|source| InviteError::Io {
-        path: o.request_path.to_path_buf(),
-        source,
+    let req_bytes = tabular::limited::read(o.request_path, tabular::limited::REQUEST).map_err(|source| {
+        InviteError::Io {
+            path: o.request_path.to_path_buf(),
+            source,
+        }
     })?;
     let request_digest = blake3::hash(&req_bytes).to_hex().to_string();
     inputs.push(tabular::FileRecord {

@@ -150,7 +150,8 @@ pub fn load_token_list_with(
         path: path.to_path_buf(),
         source,
     };
-    let mut f = std::fs::File::open(path).map_err(io)?;
+    // Read three times (magic, digest, body): a pipe or device is refused.
+    let mut f = tabular::limited::open_regular(path, "token list").map_err(io)?;
     let mut magic = [0u8; 4];
     let n = read_up_to(&mut f, &mut magic).map_err(io)?;
     drop(f);
@@ -204,11 +205,7 @@ pub fn load_token_list_with(
     };
 
     if n == 4 && magic == bloom::tlbf::MAGIC {
-        let mut buf = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut buf))
-            .map_err(io)?;
-        let filter = bloom::tlbf::Tlbf::from_bytes(&buf).map_err(|source| ListError::Tlbf {
+        let filter = bloom::tlbf::Tlbf::read_file(path).map_err(|source| ListError::Tlbf {
             path: path.to_path_buf(),
             source,
         })?;

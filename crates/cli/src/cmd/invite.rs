@@ -119,11 +119,16 @@ fn hint_for(e: &InviteError) -> &'static str {
 pub fn run(a: Args) -> CliResult {
     let master = load_master(&a.key)?;
     let req_path = a.request.display().to_string();
-    let text = std::fs::read_to_string(&a.request)
+    let text = tabular::limited::read_to_string(&a.request, tabular::limited::REQUEST)
         .map_err(|e| CliError::new(format!("request {req_path}: {e}")).hint("check the --request path"))?;
     let v = recruitment::request::parse(&req_path, &text, Date::today_utc())
         .map_err(|e| CliError::new(e).hint("fixtures/requests/example.toml documents every key"))?;
     let formats = dob_formats(&a.dob_format)?;
+    // Read twice: a pipe or device is refused before the store is locked.
+    if a.cohort.as_os_str() != "-" {
+        tabular::limited::check_regular(&a.cohort, "cohort")
+            .map_err(|e| CliError::new(format!("cohort {}: {e}", a.cohort.display())))?;
+    }
     let mut store = open_store(a.store.as_deref())?;
     let mut opts: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     opts.insert("store".into(), store.path().display().to_string().into());

@@ -6,7 +6,7 @@ use crate::error::{CliError, CliResult, Context};
 use pseudonym::{Dob, NhsNumber, Scope, TokenKey};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tabular::{FileRecord, KeyRecord, Manifest, OutputMode, Rejects, RowCounts, Source};
+use tabular::{FileRecord, KeyRecord, Manifest, Rejects, RowCounts, Source};
 
 /// `trialink noncontact` subcommands.
 #[derive(clap::Subcommand)]
@@ -59,6 +59,10 @@ pub struct AddArgs {
     /// Where to write the run manifest (default `<input>.noncontact.manifest.json`; none for stdin).
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
+    /// Replace the rejects file and manifest of an earlier run (without it, an
+    /// existing one is an error, checked before the store is touched).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options for `trialink noncontact count`.
@@ -136,6 +140,22 @@ fn add(a: AddArgs) -> CliResult {
     let master = load_master(&a.key)?;
     let as_of = as_of(a.as_of.as_deref())?;
     let formats = dob_formats(&a.dob_format)?;
+    let rejects_path = match (&a.rejects, a.input.as_str()) {
+        (Some(p), _) => Some(p.clone()),
+        (None, "-") => None,
+        (None, i) => Some(tabular::sidecar_path(Path::new(i), ".rejects.csv")),
+    };
+    let mpath = match (&a.manifest, a.input.as_str()) {
+        (Some(p), _) => Some(p.clone()),
+        (None, "-") => None,
+        (None, i) => Some(tabular::sidecar_path(Path::new(i), ".noncontact.manifest.json")),
+    };
+    let sidecars: Vec<&Path> = rejects_path
+        .iter()
+        .chain(mpath.iter())
+        .map(PathBuf::as_path)
+        .collect();
+    let sidecar_mode = tabular::claim_sidecars(&sidecars, a.force).map_err(tab_err)?;
     let service_key = master.derive(&Scope::service_store());
     let tk = TokenKey::new(&service_key);
     let mut src = Source::open(&a.input).map_err(tab_err)?;
@@ -146,12 +166,7 @@ fn add(a: AddArgs) -> CliResult {
         .column(a.dob_column.as_deref(), DOB_COLUMNS, "date of birth")
         .map_err(tab_err)?;
     let header = src.header().to_vec();
-    let rejects_path = match (&a.rejects, a.input.as_str()) {
-        (Some(p), _) => Some(p.clone()),
-        (None, "-") => None,
-        (None, i) => Some(tabular::sidecar_path(Path::new(i), ".rejects.csv")),
-    };
-    let mut rejects = Rejects::create(rejects_path.clone(), OutputMode::Replace).map_err(tab_err)?;
+    let mut rejects = Rejects::create(rejects_path.clone(), sidecar_mode).map_err(tab_err)?;
     let mut tokens = Vec::new();
     let mut rec = csv::ByteRecord::new();
     let pb = crate::progress::rows("noncontact", None);
@@ -230,11 +245,6 @@ fn add(a: AddArgs) -> CliResult {
         .noncontact_count()
         .context("counting the non-contact list")?;
     manifest.extra.insert("list_size".into(), total.into());
-    let mpath = match (&a.manifest, a.input.as_str()) {
-        (Some(p), _) => Some(p.clone()),
-        (None, "-") => None,
-        (None, i) => Some(tabular::sidecar_path(Path::new(i), ".noncontact.manifest.json")),
-    };
     if let Some(p) = mpath {
         manifest.write(&p).map_err(tab_err)?;
     }
