@@ -32,12 +32,14 @@ mod hmac256;
 mod key;
 pub mod keyfile;
 mod nhs;
+pub mod normalise;
 mod row;
 mod scope;
 mod token;
 
 pub use date::Date;
 pub use dob::{Dob, DobError, DobFormat, DobFormatError, DobFormats};
+pub use normalise::normalise;
 pub use key::{ct_eq, Fingerprint, Key};
 pub use nhs::{NhsError, NhsNumber};
 pub use row::{Pseudonymiser, RowField, RowReject, RowTokens};
