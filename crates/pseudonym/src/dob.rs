@@ -184,10 +184,12 @@ impl DobFormats {
     /// Used where a list feeds suppression (`noncontact add`, `invite`).
     pub fn lenient() -> DobFormats {
         DobFormats(
-            ["%Y-%m-%d", "%Y%m%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d"]
-                .iter()
-                .map(|p| DobFormat::new(p).expect("built-in format"))
-                .collect(),
+            [
+                "%Y-%m-%d", "%Y%m%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d",
+            ]
+            .iter()
+            .map(|p| DobFormat::new(p).expect("built-in format"))
+            .collect(),
             true,
         )
     }
@@ -225,7 +227,11 @@ impl Dob {
         if t.is_empty() {
             return Err(DobError::Missing);
         }
-        let t = if formats.1 { iso_date_part(t).unwrap_or(t) } else { t };
+        let t = if formats.1 {
+            iso_date_part(t).unwrap_or(t)
+        } else {
+            t
+        };
         let (y, m, d) = formats
             .0
             .iter()
@@ -266,7 +272,10 @@ fn iso_date_part(s: &[u8]) -> Option<&[u8]> {
     if s.len() < 16 || (s[10] != b'T' && s[10] != b't') {
         return None;
     }
-    let time = s[11..].strip_suffix(b"Z").or_else(|| s[11..].strip_suffix(b"z")).unwrap_or(&s[11..]);
+    let time = s[11..]
+        .strip_suffix(b"Z")
+        .or_else(|| s[11..].strip_suffix(b"z"))
+        .unwrap_or(&s[11..]);
     let two = |b: &[u8], max: u32| digits(b).is_some_and(|v| v <= max);
     let ok = match time.len() {
         5 => time[2] == b':' && two(&time[0..2], 23) && two(&time[3..5], 59),
@@ -317,7 +326,12 @@ mod tests {
                 assert_eq!(got.unwrap(), "1980-01-05", "{s:?}");
             }
         }
-        for s in ["1980-01-05T25:00", "1980-01-05T10:00+01:00", "05.13.1980", "1/5/1980"] {
+        for s in [
+            "1980-01-05T25:00",
+            "1980-01-05T10:00+01:00",
+            "05.13.1980",
+            "1/5/1980",
+        ] {
             assert!(Dob::parse(s, &l, as_of()).is_err(), "{s:?}");
         }
         // the defaults stay DESIGN §4.2's three

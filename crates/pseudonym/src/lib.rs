@@ -39,9 +39,9 @@ mod token;
 
 pub use date::Date;
 pub use dob::{Dob, DobError, DobFormat, DobFormatError, DobFormats};
-pub use normalise::normalise;
 pub use key::{ct_eq, Fingerprint, Key};
 pub use nhs::{NhsError, NhsNumber};
+pub use normalise::normalise;
 pub use row::{Pseudonymiser, RowField, RowReject, RowTokens};
 pub use scope::{Scope, ScopeError};
 pub use token::{Token, TokenKey, TokenParseError};

@@ -151,7 +151,10 @@ mod tests {
         assert_eq!(NhsNumber::parse("943476591").unwrap_err(), NhsError::Format);
         assert_eq!(NhsNumber::parse("943476591x").unwrap_err(), NhsError::Format);
         // DESIGN §4.2 (and the shared vectors): ASCII digits only
-        assert_eq!(NhsNumber::parse("９４３４７６５９１９").unwrap_err(), NhsError::Format);
+        assert_eq!(
+            NhsNumber::parse("９４３４７６５９１９").unwrap_err(),
+            NhsError::Format
+        );
         // unambiguous Unicode forms are normalised on request (issue 14)
         for messy in [
             "９４３４７６５９１９",

@@ -99,6 +99,13 @@ fn token(k: &TokenKey, p: &Person) -> [u8; 32] {
     .0
 }
 
+fn nc_entry(k: &TokenKey, p: &Person) -> store::NonContactEntry {
+    store::NonContactEntry {
+        nhs: k.token_nhs(&NhsNumber::parse(&p.nhs).unwrap()).0,
+        dob: Some(token(k, p)),
+    }
+}
+
 /// Register `study` (registry and enrolled-list bases recorded) unless it is.
 fn register(store: &mut Store, study: &str) {
     if store.study_get(study).unwrap().is_none() {
@@ -201,6 +208,9 @@ impl Setup {
                 enrolled,
                 qa_seeds: Some(&qa),
                 dob_formats: DobFormats::default(),
+                today: pseudonym::Date::new(2026, 11, 21).unwrap(),
+                backdate: None,
+                clk_threshold: suppression::clk::DEFAULT_THRESHOLD,
                 manifest_options: BTreeMap::new(),
                 progress: None,
             },
@@ -581,7 +591,7 @@ proptest! {
         let cohort = s.write("cohort.csv", &cohort_csv(&people));
         let mut store = Store::open(&s.path("s.sqlite")).unwrap();
         let svc = tk(&s.master, &Scope::service_store());
-        store.noncontact_add(&nc.iter().map(|p| token(&svc, p)).collect::<Vec<_>>(), "test").unwrap();
+        store.noncontact_add(&nc.iter().map(|p| nc_entry(&svc, p)).collect::<Vec<_>>(), "test").unwrap();
         for k in 0..cap {
             let hist: Vec<store::Invitation> = capped.iter().enumerate().map(|(j, p)| store::Invitation {
                 reference: format!("hist-{k}-{j}"),

@@ -738,9 +738,11 @@ impl Store {
     /// People on the non-contact list: `token_nhs` entries, legacy entries
     /// not yet re-keyed, and CLK entries.
     pub fn noncontact_count(&self) -> Result<u64> {
-        Ok(self.count("SELECT count(*) FROM noncontact WHERE kind = 'nhs'", params![])?
-            + self.noncontact_legacy_count()?
-            + self.count("SELECT count(*) FROM noncontact_clk", params![])?)
+        Ok(
+            self.count("SELECT count(*) FROM noncontact WHERE kind = 'nhs'", params![])?
+                + self.noncontact_legacy_count()?
+                + self.count("SELECT count(*) FROM noncontact_clk", params![])?,
+        )
     }
 
     fn token_column(&self, q: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec<TokenBytes>> {

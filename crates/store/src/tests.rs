@@ -113,7 +113,10 @@ fn second_process_is_refused_while_open() {
 fn noncontact_add_is_idempotent() {
     let d = tempfile::tempdir().unwrap();
     let mut s = Store::open(&d.path().join("s.sqlite")).unwrap();
-    let e = |i: u32| NonContactEntry { nhs: tok(i), dob: None };
+    let e = |i: u32| NonContactEntry {
+        nhs: tok(i),
+        dob: None,
+    };
     let c = s.noncontact_add(&[e(1), e(2), e(2)], "test").unwrap();
     assert_eq!(
         c,
@@ -132,8 +135,16 @@ fn noncontact_add_is_idempotent() {
     );
     assert_eq!(s.noncontact_count().unwrap(), 3);
     assert_eq!(s.noncontact_tokens().unwrap(), vec![tok(1), tok(2), tok(3)]);
-    let c = s.noncontact_add_clks(&[vec![1, 2], vec![1, 2], vec![3]], "test").unwrap();
-    assert_eq!(c, AddCounts { added: 2, already_present: 1 });
+    let c = s
+        .noncontact_add_clks(&[vec![1, 2], vec![1, 2], vec![3]], "test")
+        .unwrap();
+    assert_eq!(
+        c,
+        AddCounts {
+            added: 2,
+            already_present: 1
+        }
+    );
     assert_eq!(s.noncontact_count().unwrap(), 5);
     assert_eq!(s.noncontact_clks().unwrap().len(), 2);
 }
@@ -166,8 +177,14 @@ fn migration_keeps_legacy_noncontact_entries_until_rekeyed() {
     assert_eq!(s.noncontact_legacy_tokens().unwrap(), vec![tok(7), tok(8)]);
     assert!(s.noncontact_tokens().unwrap().is_empty());
     assert_eq!(s.noncontact_count().unwrap(), 2);
-    s.noncontact_add(&[NonContactEntry { nhs: tok(1), dob: Some(tok(7)) }], "again")
-        .unwrap();
+    s.noncontact_add(
+        &[NonContactEntry {
+            nhs: tok(1),
+            dob: Some(tok(7)),
+        }],
+        "again",
+    )
+    .unwrap();
     assert_eq!(s.noncontact_legacy_tokens().unwrap(), vec![tok(8)]);
     assert_eq!(s.noncontact_count().unwrap(), 2);
 }

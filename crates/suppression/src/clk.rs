@@ -32,10 +32,7 @@ impl std::fmt::Debug for ClkCoder {
 }
 
 fn name(s: &str) -> String {
-    s.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_uppercase()
+    s.split_whitespace().collect::<Vec<_>>().join(" ").to_uppercase()
 }
 
 impl ClkCoder {
@@ -52,7 +49,13 @@ impl ClkCoder {
     /// The CLK bytes of a person, or `None` when the family name is blank
     /// or there is neither a date of birth nor a postcode (too little to
     /// match on), or a value cannot be encoded.
-    pub fn encode(&mut self, given: &str, family: &str, dob_iso: Option<&str>, postcode: &str) -> Option<Vec<u8>> {
+    pub fn encode(
+        &mut self,
+        given: &str,
+        family: &str,
+        dob_iso: Option<&str>,
+        postcode: &str,
+    ) -> Option<Vec<u8>> {
         let family = name(family);
         let postcode: String = postcode
             .chars()
@@ -63,7 +66,12 @@ impl ClkCoder {
             return None;
         }
         let given = name(given);
-        let rec = [given.as_str(), family.as_str(), dob_iso.unwrap_or(""), postcode.as_str()];
+        let rec = [
+            given.as_str(),
+            family.as_str(),
+            dob_iso.unwrap_or(""),
+            postcode.as_str(),
+        ];
         let words = self.enc.encode_with(&rec, &mut self.scratch).ok()?;
         Some(bloom::clk::to_bytes(&words, self.enc.l()))
     }
@@ -153,7 +161,9 @@ mod tests {
         // a typo in the family name and no DOB still match
         let t = c.encode("Ann", "Smyth", None, "B25 0LG").unwrap();
         assert!(list.matches(&t, DEFAULT_THRESHOLD));
-        let other = c.encode("Bartholomew", "Okonkwo", Some("1951-09-30"), "NE1 4ST").unwrap();
+        let other = c
+            .encode("Bartholomew", "Okonkwo", Some("1951-09-30"), "NE1 4ST")
+            .unwrap();
         assert!(!list.matches(&other, DEFAULT_THRESHOLD));
         assert!(c.encode("Ann", "", Some("1980-01-05"), "B25 0LG").is_none());
         assert!(c.encode("Ann", "Smith", None, "").is_none());
