@@ -153,7 +153,7 @@ mod tests {
         let master = pseudonym::Key::from_bytes([5; 32]);
         let mut c = ClkCoder::new(&master);
         let a = c.encode("Ann", "Smith", Some("1980-01-05"), "B25 0LG").unwrap();
-        let list = ClkList::new(&[a.clone()]);
+        let list = ClkList::new(std::slice::from_ref(&a));
         assert!(list.matches(&a, DEFAULT_THRESHOLD));
         // case, spacing and a one-day-out DOB still match
         let b = c.encode(" ann ", "SMITH", Some("1980-01-06"), "b250lg").unwrap();
