@@ -94,12 +94,14 @@ pub enum ListError {
     #[error("{0}")]
     Csv(tabular::TabularError),
     /// A `token` cell that is not 64 hex characters.
-    #[error("{path}: line {line}, column `token`: expected 64 hexadecimal characters")]
+    #[error("{path}: line {line}, column `{column}`: expected 64 hexadecimal characters")]
     BadToken {
         /// The file.
         path: PathBuf,
         /// Line number.
         line: u64,
+        /// The column.
+        column: &'static str,
     },
 }
 
@@ -116,8 +118,11 @@ pub enum ScopeRule {
 /// A loaded, key-checked token list.
 #[derive(Debug)]
 pub struct TokenList {
-    /// The tokens.
+    /// The tokens (`token`: NHS number + DOB).
     pub set: TokenSet,
+    /// The `nhs_token` column's tokens (NHS number alone), when the list
+    /// has one (`pseudonymise --with-nhs-token`); empty otherwise.
+    pub nhs_set: TokenSet,
     /// The scope they are under.
     pub scope: Scope,
     /// The scope key fingerprint (checked).
@@ -136,15 +141,18 @@ pub struct TokenList {
 /// and return it with the derived scope key (to pseudonymise the cohort
 /// under the same scope). A TLBF file is recognised by its magic bytes.
 pub fn load_token_list(path: &Path, master: &Key, rule: &ScopeRule) -> Result<(TokenList, Key), ListError> {
-    load_token_list_with(path, &|s: &Scope| master.derive(s), rule)
+    load_token_list_with(path, &|s: &Scope| master.derive(s), rule, true)
 }
 
 /// [`load_token_list`] with the scope keys given by `derive` (e.g. a
 /// registered study's key, which includes a secret the store holds).
+/// `allow_blank`: whether a row with neither `token` nor `nhs_token` is
+/// skipped (a registry's CLK-only rows) or refused (a safety list).
 pub fn load_token_list_with(
     path: &Path,
     derive: &dyn Fn(&Scope) -> Key,
     rule: &ScopeRule,
+    allow_blank: bool,
 ) -> Result<(TokenList, Key), ListError> {
     let io = |source| ListError::Io {
         path: path.to_path_buf(),
@@ -221,6 +229,7 @@ pub fn load_token_list_with(
         return Ok((
             TokenList {
                 set: TokenSet::Filter(Box::new(filter)),
+                nhs_set: TokenSet::empty(),
                 scope,
                 fingerprint: expected,
                 rows,
@@ -252,28 +261,53 @@ pub fn load_token_list_with(
     let col = src
         .column(None, &["token", "token_nhs_dob"], "token")
         .map_err(ListError::Csv)?;
+    let nhs_col = src
+        .optional_column(None, &["nhs_token", "token_nhs"], "nhs_token")
+        .map_err(ListError::Csv)?;
     let mut rec = csv::ByteRecord::new();
     let mut v: Vec<TokenBytes> = Vec::new();
+    let mut vn: Vec<TokenBytes> = Vec::new();
+    let blank = |rec: &csv::ByteRecord, i: usize| rec.get(i).is_none_or(|c| c.trim_ascii().is_empty());
     while src.read(&mut rec).map_err(ListError::Csv)? {
-        // A row with a blank token (a CLK-only registry row, made by
-        // `pseudonymise --clk-schema` or `--allow-blank`) has nothing to
-        // match on here; it links through `trialink link` instead.
-        if rec.get(col).is_some_and(|c| c.trim_ascii().is_empty()) {
+        let line = src.position().line;
+        let bad = |column: &'static str| ListError::BadToken {
+            path: path.to_path_buf(),
+            line,
+            column,
+        };
+        let token_blank = blank(&rec, col);
+        let nhs_blank = nhs_col.is_none_or(|i| blank(&rec, i));
+        if token_blank && nhs_blank {
+            // A row with no token at all (a CLK-only registry row, made by
+            // `pseudonymise --clk-schema` or `--allow-blank`) has nothing to
+            // match on here; it links through `trialink link` instead. On a
+            // safety list (enrolled) such a row is refused: it would
+            // silently suppress nobody.
+            if !allow_blank {
+                return Err(bad("token"));
+            }
             continue;
         }
-        let t = rec
-            .get(col)
-            .and_then(|c| Token::from_hex_bytes(c).ok())
-            .ok_or(ListError::BadToken {
-                path: path.to_path_buf(),
-                line: src.position().line,
-            })?;
-        v.push(t.0);
+        if !token_blank {
+            let t = rec
+                .get(col)
+                .and_then(|c| Token::from_hex_bytes(c).ok())
+                .ok_or_else(|| bad("token"))?;
+            v.push(t.0);
+        }
+        if let (Some(i), false) = (nhs_col, nhs_blank) {
+            let t = rec
+                .get(i)
+                .and_then(|c| Token::from_hex_bytes(c).ok())
+                .ok_or_else(|| bad("nhs_token"))?;
+            vn.push(t.0);
+        }
     }
     let rows = src.rows();
     Ok((
         TokenList {
             set: TokenSet::from_unsorted(v),
+            nhs_set: TokenSet::from_unsorted(vn),
             scope,
             fingerprint: expected,
             rows,
