@@ -70,20 +70,54 @@ pub fn nhs_numbers(n: usize) -> Vec<String> {
 }
 
 const GIVEN: [&str; 40] = [
-    "Aurelia", "Bartholomew", "Cressida", "Dmitri", "Evangeline", "Fergus", "Gwendolyn",
-    "Horatio", "Imogen", "Jedediah", "Kallista", "Lysander", "Marguerite", "Nikolai",
-    "Ottoline", "Peregrine", "Quintessa", "Rasmus", "Seraphina", "Thaddeus", "Ulrika",
-    "Valentin", "Wilhelmina", "Xavier", "Yolanda", "Zebulon", "Anastasia", "Benedikt",
-    "Clementine", "Desmond", "Eleonora", "Florian", "Georgiana", "Hieronymus", "Isadora",
-    "Joachim", "Kunigunde", "Leopold", "Mirabel", "Napoleon",
+    "Aurelia",
+    "Bartholomew",
+    "Cressida",
+    "Dmitri",
+    "Evangeline",
+    "Fergus",
+    "Gwendolyn",
+    "Horatio",
+    "Imogen",
+    "Jedediah",
+    "Kallista",
+    "Lysander",
+    "Marguerite",
+    "Nikolai",
+    "Ottoline",
+    "Peregrine",
+    "Quintessa",
+    "Rasmus",
+    "Seraphina",
+    "Thaddeus",
+    "Ulrika",
+    "Valentin",
+    "Wilhelmina",
+    "Xavier",
+    "Yolanda",
+    "Zebulon",
+    "Anastasia",
+    "Benedikt",
+    "Clementine",
+    "Desmond",
+    "Eleonora",
+    "Florian",
+    "Georgiana",
+    "Hieronymus",
+    "Isadora",
+    "Joachim",
+    "Kunigunde",
+    "Leopold",
+    "Mirabel",
+    "Napoleon",
 ];
 const SYL: [&str; 16] = [
-    "brack", "wist", "mond", "quay", "zell", "thorp", "gule", "fenn", "ock", "rix", "vant",
-    "sly", "hub", "peg", "jaw", "cud",
+    "brack", "wist", "mond", "quay", "zell", "thorp", "gule", "fenn", "ock", "rix", "vant", "sly", "hub",
+    "peg", "jaw", "cud",
 ];
 const AREA: [&str; 20] = [
-    "AB", "BD", "CF", "DH", "EX", "GL", "HU", "IP", "KT", "LN", "ME", "NR", "OX", "PL", "RG",
-    "SN", "TQ", "WF", "YO", "ZE",
+    "AB", "BD", "CF", "DH", "EX", "GL", "HU", "IP", "KT", "LN", "ME", "NR", "OX", "PL", "RG", "SN", "TQ",
+    "WF", "YO", "ZE",
 ];
 
 #[derive(Clone, Debug)]
@@ -145,7 +179,13 @@ pub fn row(p: &Person) -> Vec<String> {
     r[col("email")] = "x@example.org".into();
     r[col("gp_practice")] = "D81229".into();
     r[col("region")] = "East of England".into();
-    for f in ["deceased", "armed_forces", "prison", "s_flag", "national_data_opt_out"] {
+    for f in [
+        "deceased",
+        "armed_forces",
+        "prison",
+        "s_flag",
+        "national_data_opt_out",
+    ] {
         r[col(f)] = "0".into();
     }
     r
@@ -265,11 +305,16 @@ impl Inv {
             assert!(b.contains(*c), "{ctx}: control {c} not invited: {}", self.text());
         }
         let bad: Vec<_> = suppressed.iter().filter(|s| b.contains(**s)).collect();
-        assert!(bad.is_empty(), "{ctx}: INVITED {bad:?}; exit {:?}\n{}", self.code(), self.text());
+        assert!(
+            bad.is_empty(),
+            "{ctx}: INVITED {bad:?}; exit {:?}\n{}",
+            self.code(),
+            self.text()
+        );
     }
 }
 
-pub fn ps(p: &Path) -> String {
+pub fn pstr(p: &Path) -> String {
     p.to_str().unwrap().to_string()
 }
 
@@ -278,7 +323,12 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let key = master_key(dir.path());
         let store = dir.path().join("service.sqlite");
-        World { dir, key, store, n: Cell::new(0) }
+        World {
+            dir,
+            key,
+            store,
+            n: Cell::new(0),
+        }
     }
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -303,15 +353,15 @@ impl World {
             "noncontact".to_string(),
             "add".into(),
             "--store".into(),
-            ps(&self.store),
+            pstr(&self.store),
             "--key".into(),
-            ps(&self.key),
+            pstr(&self.key),
             "--input".into(),
-            ps(&input),
+            pstr(&input),
             "--rejects".into(),
-            ps(&rej),
+            pstr(&rej),
             "--manifest".into(),
-            ps(&man),
+            pstr(&man),
             "--as-of".into(),
             "2026-11-21".into(),
         ];
@@ -321,7 +371,9 @@ impl World {
         Nc {
             out,
             rejects: std::fs::read_to_string(&rej).unwrap_or_default(),
-            manifest: std::fs::read(&man).ok().and_then(|b| serde_json::from_slice(&b).ok()),
+            manifest: std::fs::read(&man)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok()),
         }
     }
 
@@ -329,7 +381,14 @@ impl World {
     /// (a fresh study id and output dir each call).
     pub fn invite(&self, cohort: impl AsRef<[u8]>, req_extra: &str, args: &[&str]) -> Inv {
         let n = self.next();
-        self.invite_as(&format!("study{n}"), "2026-11-21", "2026-11-21", cohort, req_extra, args)
+        self.invite_as(
+            &format!("study{n}"),
+            "2026-11-21",
+            "2026-11-21",
+            cohort,
+            req_extra,
+            args,
+        )
     }
 
     pub fn invite_as(
@@ -354,27 +413,29 @@ impl World {
         let mut a = vec![
             "invite".to_string(),
             "--store".into(),
-            ps(&self.store),
+            pstr(&self.store),
             "--key".into(),
-            ps(&self.key),
+            pstr(&self.key),
             "--cohort".into(),
-            ps(&cohort),
+            pstr(&cohort),
             "--request".into(),
-            ps(&req),
+            pstr(&req),
             "--out".into(),
-            ps(&dir),
+            pstr(&dir),
         ];
         a.extend(args.iter().map(|s| s.to_string()));
         let out = bin().env("TRIALINK_TODAY", today).args(&a).output().unwrap();
         assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
-        let batch = std::fs::read_to_string(dir.join("invitations.csv")).ok().map(|t| {
-            let mut lines = t.lines();
-            let h: Vec<&str> = lines.next().unwrap().split(',').collect();
-            let fi = h.iter().position(|c| *c == "family_name").unwrap();
-            lines
-                .map(|l| l.split(',').nth(fi).unwrap().to_string())
-                .collect::<BTreeSet<_>>()
-        });
+        let batch = std::fs::read_to_string(dir.join("invitations.csv"))
+            .ok()
+            .map(|t| {
+                let mut lines = t.lines();
+                let h: Vec<&str> = lines.next().unwrap().split(',').collect();
+                let fi = h.iter().position(|c| *c == "family_name").unwrap();
+                lines
+                    .map(|l| l.split(',').nth(fi).unwrap().to_string())
+                    .collect::<BTreeSet<_>>()
+            });
         let read = |f: &str| {
             std::fs::read(dir.join(f))
                 .ok()
