@@ -862,7 +862,8 @@ fn unrecognised_flag_values_on_a_duplicate_row_exclude_the_person() {
 #[test]
 fn duplicate_row_with_nhs_number_in_another_form_excludes_the_person() {
     let ps = people(20);
-    let forms: Vec<(&str, fn(&str) -> String)> = vec![
+    type Form = (&'static str, fn(&str) -> String);
+    let forms: Vec<Form> = vec![
         ("spaces", |n| split3(n, " ")),
         ("hyphens", |n| split3(n, "-")),
         ("nbsp", |n| split3(n, "\u{a0}")),
@@ -1018,10 +1019,11 @@ fn cohort_missing_or_renamed_exclusion_column_is_refused_or_excludes() {
             let w = World::new();
             let inv = w.invite(&text, "", &[]);
             let ctx = format!("{f} column {variant}");
-            if variant == "missing" || variant == "renamed" || variant == "duplicated" {
-                if inv.batch.is_none() && inv.code() == Some(2) {
-                    continue;
-                }
+            if matches!(variant, "missing" | "renamed" | "duplicated")
+                && inv.batch.is_none()
+                && inv.code() == Some(2)
+            {
+                continue;
             }
             cohort_check(&ctx, &inv, &[&ps[0]], &ps[1..].iter().collect::<Vec<_>>());
         }
@@ -1575,4 +1577,28 @@ fn registry_of_another_scope_is_refused() {
     assert_error(&inv.out, "registry:other", &[&ps_[0].nhs]);
     assert!(stderr(&inv.out).contains("registry:bpor"), "{}", stderr(&inv.out));
     assert!(inv.batch.is_none());
+}
+
+/// A headerless objections file (the first row is an objector) is refused
+/// without printing the first row's values (issue 15 item 2).
+#[test]
+#[ignore = "attack: a headerless objections file is refused (exit 2) but the error still prints the first objector's given name, family name and postcode as header cells (NHS/DOB are masked) (issue 15 item 2)"]
+fn headerless_objections_refused_without_echo() {
+    let (o, all) = setup_file(4);
+    let t = format!("{}\n", obj_lines(&o).join("\n"));
+    let w = World::new();
+    let nc = w.noncontact(&t, &[]);
+    assert_eq!(nc.code(), Some(2), "{}", nc.text());
+    let values: Vec<&str> = all
+        .iter()
+        .flat_map(|p| {
+            [
+                p.nhs.as_str(),
+                p.family.as_str(),
+                p.given.as_str(),
+                p.postcode.as_str(),
+            ]
+        })
+        .collect();
+    assert_no_echo(&nc.text(), &values, "headerless");
 }
