@@ -6,7 +6,7 @@
 //! Each probe asserts the safe outcome on the batch's contents: the person
 //! is not in the batch, or the run that lost their row failed loudly (exit
 //! 1 with the row in the rejects file, or exit 2 with no batch). Probes
-//! that fail today are `#[ignore = "attack: ..."]` with the finding.
+//! that found a defect were fixed; one documented limitation stays ignored.
 
 mod common;
 #[path = "attack_suppression/harness.rs"]
@@ -274,7 +274,6 @@ fn mangled_objection_nhs_forms_with_names_fail_loudly_or_suppress() {
 /// file and was lost; the run must not report success (or the person must
 /// still be found).
 #[test]
-#[ignore = "attack: a present-but-unusable NHS number (Excel 9.99100E+09, =\"...\", N/A) with names is kept as a CLK and exits 0; when the names differ (nickname, married name, moved) the objector is invited"]
 fn mangled_nhs_with_inexact_names_is_not_silently_degraded_to_clk() {
     let w = World::new();
     let ps = people(10);
@@ -582,7 +581,6 @@ fn objections_with_duplicated_nhs_column() {
 
 /// Issue 15 item 1: one unclosed quote must not swallow the rest.
 #[test]
-#[ignore = "attack: an unclosed quote on row 2 swallows 48 of 50 objections; noncontact add says added 2 (of 2 rows), exit 0 (issue 15 item 1)"]
 fn objections_with_unclosed_quote_in_the_middle() {
     let (o, all) = setup_file(50);
     let mut lines = vec!["nhs_number,date_of_birth,note".to_string()];
@@ -1072,7 +1070,6 @@ fn cohort_line_endings_and_encoding_keep_the_flag() {
 /// An unclosed quote in one row must not swallow a later row that carries
 /// a person's exclusion (their earlier clean row would then be invited).
 #[test]
-#[ignore = "attack: an unclosed quote in one cohort row swallows the rest of the file silently (exit 0): a later deceased=1 row of a person is lost and their clean row is invited; cohort_rows undercounts"]
 fn cohort_unclosed_quote_does_not_swallow_an_exclusion_row() {
     let ps = people(8);
     let mut rows: Vec<Vec<String>> = ps.iter().map(row).collect();
@@ -1258,7 +1255,6 @@ fn enrolled_with_nhs_token_matches_whatever_the_dob() {
 /// pseudonymise run must read them the same, or fail loudly, and invite
 /// must not use a short list silently.
 #[test]
-#[ignore = "attack: pseudonymise does not normalise NBSP/full-width/leading-' NHS numbers (noncontact add does); it rejects them and exits 0, and invite accepts the short enrolled list (exit 0): the enrolled people are invited"]
 fn enrolled_nhs_forms_that_noncontact_accepts() {
     let t = Trial::new();
     let pp = people(8);
@@ -1320,7 +1316,7 @@ fn enrolled_nhs_dob_tokens_match_a_cohort_dob_in_another_format() {
 /// person cannot be matched. Safe: suppressed anyway, or the run says so
 /// loudly (exit 1, or a refusal of DOB-keyed lists).
 #[test]
-#[ignore = "attack: an enrolled list of NHS+DOB tokens (no nhs_token) with a DOB one day out or day/month swapped silently misses the person; invite exits 0 and invites them"]
+#[ignore = "documented limitation (README, SECURITY.md): an enrolled list of NHS+DOB tokens only needs DOB agreement; trials send nhs_token (pseudonymise --with-nhs-token) to match on the NHS number alone"]
 fn enrolled_nhs_dob_only_tokens_with_dob_one_day_out() {
     let t = Trial::new();
     let ps = people(8);
@@ -1350,7 +1346,6 @@ fn enrolled_nhs_dob_only_tokens_with_dob_one_day_out() {
 /// number): the token file silently lacks that person. `invite` reads the
 /// manifest: it must not report success while the list is short.
 #[test]
-#[ignore = "attack: an enrolled token file whose pseudonymise run rejected rows (manifest rows.rejected = 1) is accepted by invite with exit 0; the enrolled person is invited (pseudonymise itself also exits 0 with rejects)"]
 fn enrolled_list_with_rejected_rows_is_not_accepted_silently() {
     let t = Trial::new();
     let ps = people(8);
@@ -1421,7 +1416,6 @@ fn enrolled_list_of_another_scope_or_without_manifest_is_refused() {
 /// An enrolled token file edited after it was made (a row removed, the
 /// manifest kept): the manifest's hash no longer matches; refused.
 #[test]
-#[ignore = "attack: invite does not check an enrolled token file against its manifest's hash/row count: a row deleted after pseudonymise goes unnoticed (exit 0) and that enrolled person is invited"]
 fn enrolled_list_edited_after_pseudonymise_is_refused() {
     let t = Trial::new();
     let pp = people(8);
@@ -1582,7 +1576,6 @@ fn registry_of_another_scope_is_refused() {
 /// A headerless objections file (the first row is an objector) is refused
 /// without printing the first row's values (issue 15 item 2).
 #[test]
-#[ignore = "attack: a headerless objections file is refused (exit 2) but the error still prints the first objector's given name, family name and postcode as header cells (NHS/DOB are masked) (issue 15 item 2)"]
 fn headerless_objections_refused_without_echo() {
     let (o, all) = setup_file(4);
     let t = format!("{}\n", obj_lines(&o).join("\n"));

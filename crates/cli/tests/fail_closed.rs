@@ -194,7 +194,7 @@ fn messy_objections_are_kept_and_rejects_fail_loudly() {
     assert!(std::fs::read_to_string(dir.join("objections.csv.rejects.csv"))
         .unwrap()
         .contains("14,nhs_number,nhs_format"));
-    let o = noncontact(dir, &input, &["--allow-rejects"]);
+    let o = noncontact(dir, &input, &["--allow-rejects", "--force"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
         stdout(&o).contains("added 0, already present 12"),

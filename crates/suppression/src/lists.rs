@@ -81,6 +81,29 @@ pub enum ListError {
         /// The scope.
         scope: String,
     },
+    /// A safety list (enrolled) whose file is not the one its manifest
+    /// describes: edited or truncated after it was made.
+    #[error(
+        "{path}: the file's BLAKE3 digest is not the one its manifest {manifest} records: it was changed after it was made (rows added or removed by hand?); make the list again with `trialink pseudonymise`"
+    )]
+    ChangedSinceManifest {
+        /// The token file.
+        path: PathBuf,
+        /// The manifest.
+        manifest: PathBuf,
+    },
+    /// A safety list (enrolled) made from a file some of whose rows were
+    /// rejected: the people on those rows are missing from it and would be
+    /// invited.
+    #[error(
+        "{path}: its manifest records {rejected} rejected row(s) when the list was made: those people are missing from the list and would be invited; fix the rows at source (see the rejects file made beside the list) and make the list again"
+    )]
+    SourceRowsRejected {
+        /// The token file.
+        path: PathBuf,
+        /// Rows the maker rejected.
+        rejected: u64,
+    },
     /// A TLBF file that does not parse.
     #[error("{path}: {source}")]
     Tlbf {
@@ -250,6 +273,22 @@ pub fn load_token_list_with(
     })?;
     if fp != expected {
         return Err(mismatch(fp));
+    }
+    if !allow_blank {
+        // A safety list fails closed: it must be the file its manifest
+        // describes, made without losing a row.
+        if !manifest.outputs.is_empty() && !manifest.outputs.iter().any(|o| o.blake3 == blake3) {
+            return Err(ListError::ChangedSinceManifest {
+                path: path.to_path_buf(),
+                manifest: manifest_path.clone(),
+            });
+        }
+        if manifest.rows.rows_rejected > 0 {
+            return Err(ListError::SourceRowsRejected {
+                path: path.to_path_buf(),
+                rejected: manifest.rows.rows_rejected,
+            });
+        }
     }
     let p = path.to_str().ok_or_else(|| {
         io(std::io::Error::new(

@@ -82,17 +82,98 @@ fn plausible_name(h: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || b" _-./()#".contains(&c))
 }
 
+/// Column names trialink itself reads or writes somewhere (compared after
+/// lower-casing and turning spaces and hyphens into `_`). A header is shown
+/// in an error only when at least one of its names is one of these: a
+/// headerless file whose first row is a person's name, sex and town passes
+/// the character test of [`plausible_name`] but names no column trialink
+/// knows, so it is described by column numbers only (issue 15 item 2).
+pub const KNOWN_COLUMNS: &[&str] = &[
+    "nhs_number",
+    "nhs_no",
+    "nhsnumber",
+    "nhs",
+    "date_of_birth",
+    "dob",
+    "birth_date",
+    "dateofbirth",
+    "given_name",
+    "first_name",
+    "forename",
+    "family_name",
+    "surname",
+    "last_name",
+    "sex",
+    "gender",
+    "postcode",
+    "address_line_1",
+    "address_line_2",
+    "address_line_3",
+    "address_line_4",
+    "address_line_5",
+    "mobile",
+    "email",
+    "region",
+    "ethnic_category",
+    "ethnicity",
+    "gp_practice",
+    "conditions",
+    "deceased",
+    "armed_forces",
+    "prison",
+    "s_flag",
+    "national_data_opt_out",
+    "token",
+    "nhs_token",
+    "clk",
+    "blocking",
+    "reference",
+    "status",
+    "date",
+    "reason",
+    "left",
+    "right",
+    "id",
+    "received_on",
+    "enrolled_on",
+    "comment",
+    "note",
+    "notes",
+    "source",
+    "template",
+    "method",
+    "score",
+];
+
+fn known_name(h: &str) -> bool {
+    let n: String = h
+        .trim()
+        .chars()
+        .map(|c| match c {
+            ' ' | '-' => '_',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect();
+    KNOWN_COLUMNS.contains(&n.as_str())
+}
+
 /// Header names shown in errors. When any name fails the header-name test
 /// (too long, four or more digits, `@` or other characters no column name
-/// has), the file probably has no header and its first row is data: then the
-/// row is described by its number of columns only, never by its cells.
+/// has), or no name is one trialink knows ([`KNOWN_COLUMNS`]), the file
+/// probably has no header and its first row is data: then the row is
+/// described by its number of columns only, never by its cells.
 pub fn display_header(header: &[String]) -> String {
-    if header.iter().all(|h| plausible_name(h)) {
+    if header.iter().all(|h| plausible_name(h)) && header.iter().any(|h| known_name(h)) {
         header
             .iter()
             .map(|h| format!("`{h}`"))
             .collect::<Vec<_>>()
             .join(", ")
+    } else if header.iter().all(|h| plausible_name(h)) {
+        format!(
+            "{} columns, none of them a column name trialink knows (the names are not shown, in case the first row is data): is the header row missing?",
+            header.len()
+        )
     } else {
         let bad: Vec<String> = header
             .iter()
@@ -356,6 +437,30 @@ fn fault(path: &str, e: CsvFault, at: Start, record: u64) -> TabularError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_first_row_of_names_is_never_shown_as_a_header() {
+        let row: Vec<String> = [
+            "Zebedee",
+            "Quixotic-Marker",
+            "female",
+            "Flat 9 Marker House",
+            "Chelmsford",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let d = display_header(&row);
+        for c in &row {
+            assert!(!d.contains(c.as_str()), "{d}");
+        }
+        assert!(d.contains("is the header row missing?"), "{d}");
+        let real: Vec<String> = ["NHS Number", "dob", "note"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(display_header(&real).contains("`NHS Number`"));
+    }
     use proptest::prelude::*;
 
     fn src(text: &str) -> Result<Source, TabularError> {

@@ -163,7 +163,9 @@ pub fn run(a: Args) -> CliResult {
         dob_formats(&a.dob_format)?
     };
     // Read twice: a pipe or device is refused before the store is locked.
-    if a.cohort.as_os_str() != "-" {
+    // (A missing file is reported where the cohort is opened, after the
+    // request's route is checked against the register.)
+    if a.cohort.as_os_str() != "-" && a.cohort.exists() {
         tabular::limited::check_regular(&a.cohort, "cohort")
             .map_err(|e| CliError::new(format!("cohort {}: {e}", a.cohort.display())))?;
     }

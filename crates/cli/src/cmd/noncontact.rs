@@ -205,6 +205,7 @@ fn add(a: AddArgs) -> CliResult {
     let mut entries: Vec<store::NonContactEntry> = Vec::new();
     let mut clks: Vec<Vec<u8>> = Vec::new();
     let mut dob_unusable = 0u64;
+    let mut bad_nhs_kept: Vec<u64> = Vec::new();
     let mut rec = csv::ByteRecord::new();
     let pb = crate::progress::rows("noncontact", None);
     while src.read(&mut rec).map_err(tab_err)? {
@@ -247,7 +248,17 @@ fn add(a: AddArgs) -> CliResult {
                     iso.as_deref(),
                     &cell(postcode_col),
                 ) {
-                    Some(c) => clks.push(c),
+                    Some(c) => {
+                        clks.push(c);
+                        // An NHS number was written but cannot be read (a
+                        // spreadsheet's `9.99E+09`, a formula, a typo): the
+                        // objection is kept as a CLK, which may match nobody
+                        // if the names differ, so the run does not report
+                        // success (issue 14: fail loudly).
+                        if !rec[nhs_col].trim_ascii().is_empty() {
+                            bad_nhs_kept.push(line);
+                        }
+                    }
                     None => rejects.add(line, &header[nhs_col], e.code()).map_err(tab_err)?,
                 }
             }
@@ -316,6 +327,10 @@ fn add(a: AddArgs) -> CliResult {
         .extra
         .insert("kept_as_clk".into(), (clks.len() as u64).into());
     manifest.extra.insert("dob_unusable".into(), dob_unusable.into());
+    manifest.extra.insert(
+        "unreadable_nhs_kept_as_clk".into(),
+        (bad_nhs_kept.len() as u64).into(),
+    );
     manifest
         .extra
         .insert("legacy_entries_not_rekeyed".into(), legacy.into());
@@ -348,6 +363,18 @@ fn add(a: AddArgs) -> CliResult {
              (they still suppress exact matches); add those objections again so they match on the NHS number alone"
         );
     }
+    let mut failed = false;
+    if !bad_nhs_kept.is_empty() {
+        let shown: Vec<String> = bad_nhs_kept.iter().take(10).map(u64::to_string).collect();
+        eprintln!(
+            "trialink: {} objections had an NHS number that could not be read (lines {}{}); they were kept as CLKs \
+             of name, date of birth and postcode, which match only where those agree",
+            bad_nhs_kept.len(),
+            shown.join(", "),
+            if bad_nhs_kept.len() > 10 { ", …" } else { "" }
+        );
+        failed = true;
+    }
     if fin.total > 0 {
         let reasons: Vec<String> = fin.by_reason.iter().map(|(k, v)| format!("{k} {v}")).collect();
         eprintln!(
@@ -359,12 +386,13 @@ fn add(a: AddArgs) -> CliResult {
         if let Some(p) = rejects_path {
             eprintln!("rejected rows (line, column, reason) are in {}", p.display());
         }
-        if !a.allow_rejects {
-            eprintln!(
-                "hint: fix those rows and add the file again (adding is idempotent), or pass --allow-rejects once they are reviewed"
-            );
-            return Ok(ExitCode::from(1));
-        }
+        failed = true;
+    }
+    if failed && !a.allow_rejects {
+        eprintln!(
+            "hint: fix those rows and add the file again (adding is idempotent), or pass --allow-rejects once they are reviewed"
+        );
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }
