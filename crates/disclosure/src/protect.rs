@@ -193,9 +193,15 @@ pub fn protect_release(
     let specs: Vec<&TableSpec> = tables.iter().map(|t| &t.spec).collect();
     cross_equations(&specs)?;
     crate::table::weighted_relations(&specs)?;
-    let mut earlier: Vec<Release> = earlier.iter().filter(|r| r.study == study).cloned().collect();
-    earlier.sort_by_key(|r| r.sequence);
-    let sequence = earlier.last().map_or(1, |r| r.sequence + 1);
+    // every release of every series is audited with this one (a reader
+    // holds them all); the sequence number follows this study's latest
+    let earlier: Vec<Release> = earlier.to_vec();
+    let sequence = earlier
+        .iter()
+        .filter(|r| r.study == study)
+        .map(|r| r.sequence + 1)
+        .max()
+        .unwrap_or(1);
 
     let mut out = Protected {
         study: study.to_string(),
@@ -209,6 +215,9 @@ pub fn protect_release(
             releases: 0,
             suppressed_cells: 0,
             differences: 0,
+            rounded_cells: 0,
+            min_rounded_values: policy.min_rounded_values(),
+            components: 0,
             linear_programs: 0,
             findings: vec![],
         },
@@ -235,7 +244,7 @@ pub fn protect_release(
     loop {
         let mut releases = earlier.clone();
         releases.push(out.release());
-        let report = audit_scoped(&releases, policy, &Scope::PROTECT, Some(&mut cache))?;
+        let report = audit_scoped(&releases, policy, &Scope::protect(cur), Some(&mut cache))?;
         let in_earlier = |f: &Finding| f.release_index < cur;
         if baseline_keys.is_none() && report.failures().any(in_earlier) {
             let base: Vec<Finding> = audit_scoped(&earlier, policy, &Scope::FAST, None)?
@@ -411,9 +420,38 @@ fn repair_one(
         };
         (t, (i, j))
     };
-    let _ = releases;
     let (i, j) = pos;
-    let direct = matches!(f.kind, FindingKind::Difference { .. }) || f.release_index != cur;
+    if f.release_index != cur && releases[f.release_index].study != releases[cur].study {
+        // a cell of another series narrowed through this release: hide
+        // this release's cell of the same table and labels if there is one
+        // (handled above only for the same study), else give up here
+        return false;
+    }
+    if f.kind == FindingKind::Rounded && f.release_index == cur {
+        // a rounded count narrowed by its margins: hide a total it adds
+        // up to (the margin carries the information), else the cell itself
+        let cell = (t, pos);
+        let totals: Vec<TableCell> = all_equations(tables)
+            .into_iter()
+            .filter(|e| e.contains(&cell))
+            .flatten()
+            .filter(|&(k, (a, b))| !tables[k].spec.is_leaf(a, b) && (k, (a, b)) != cell)
+            .collect();
+        let pick = totals
+            .into_iter()
+            .filter(|&(k, (a, b))| !tables[k].spec.is_exempt(b) && eligible(&tables[k], a, b, policy))
+            .max_by_key(|&(k, (a, b))| (tables[k].true_grid[a][b], std::cmp::Reverse((k, a, b))));
+        if let Some((k, (a, b))) = pick {
+            tables[k].status[a][b] = CellStatus::Repair;
+            return true;
+        }
+        if eligible(&tables[t], i, j, policy) {
+            tables[t].status[i][j] = CellStatus::Repair;
+            return true;
+        }
+    }
+    let direct =
+        matches!(f.kind, FindingKind::Difference { .. } | FindingKind::Rounded) || f.release_index != cur;
     if direct && eligible(&tables[t], i, j, policy) {
         tables[t].status[i][j] = CellStatus::Repair;
         return true;

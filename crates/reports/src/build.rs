@@ -295,6 +295,7 @@ fn spec(id: &str, title: &str, row_header: &str, rows: Vec<String>, columns: &[&
         shared: vec![],
         row_sums: vec![],
         weighted_sums: vec![],
+        quotes: vec![],
     }
 }
 

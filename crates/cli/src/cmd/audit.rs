@@ -236,6 +236,7 @@ fn read_csv_table(path: &Path, exempt: &[String]) -> Result<PublishedTable, CliE
         shared: vec![],
         row_sums: vec![],
         weighted_sums: vec![],
+        quotes: vec![],
     };
     let t = PublishedTable { spec, cells };
     t.validate().map_err(|e| {
