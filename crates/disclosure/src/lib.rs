@@ -40,6 +40,6 @@ pub use audit::{audit, audit_fast, AuditError, AuditReport, Finding, FindingKind
 pub use policy::{Policy, PolicyError, TotalsRule, ZeroRule, BUILTIN_POLICIES};
 pub use protect::{protect, protect_release, CellStatus, ProtectError, Protected, ProtectedTable};
 pub use table::{
-    cross_equations, derived_rate, CrossEquation, Published, PublishedTable, Release, RowSum, SharedCell,
-    Table, TableError, TableSpec, WeightedSum, RELEASE_FORMAT, TOTAL,
+    cross_equations, derived_rate, quoted_value, CrossEquation, Published, PublishedTable, Quote, Release,
+    RowSum, SharedCell, Table, TableError, TableSpec, WeightedSum, RELEASE_FORMAT, TOTAL,
 };
