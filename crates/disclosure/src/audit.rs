@@ -648,11 +648,18 @@ pub(crate) fn build_lp(releases: &[Release]) -> Result<Built, AuditError> {
                     cells.push(tab2.cells[i2][j2]);
                     terms.push((layout[k2][t2][i2][j2], -1.0));
                 }
-                lp.constrain(terms, ComparisonOp::Eq, 0.0);
                 if crate::table::quoted_value(&cells) == tab.cells[i][j] && !s.is_exempt(j) {
+                    // A faithful quote is a function of published cells:
+                    // no bound of its own, and its equation is left out so
+                    // that series stay independent parts of the program.
+                    // Nothing is lost: the relations the quoting table adds
+                    // among quotes (nested columns, never falling between
+                    // its releases) hold among the quoted cells already.
                     let x = layout[k][t][i][j];
                     lp.bounds[x] = (0.0, inf);
                     faithful.insert((k, t, (i, j)));
+                } else {
+                    lp.constrain(terms, ComparisonOp::Eq, 0.0);
                 }
             }
         }
@@ -996,6 +1003,9 @@ pub(crate) fn audit_scoped(
                         continue;
                     }
                     let x = layout[k][t][i][j];
+                    if faithful.contains(&(k, t, (i, j))) {
+                        continue;
+                    }
                     match tab.cells[i][j] {
                         Published::Suppressed => cands.push(Candidate {
                             release: k,

@@ -224,6 +224,7 @@ pub fn protect_release(
         preexisting: vec![],
         repair_rounds: 0,
     };
+    quote(&mut out.tables, &earlier)?;
     secondary(&mut out.tables, policy, CellStatus::Secondary);
 
     let key = |f: &Finding| {
@@ -307,6 +308,42 @@ fn primary(t: &Table, policy: &Policy) -> ProtectedTable {
         rounded,
         status,
     }
+}
+
+/// Publish every quoting cell as the faithful value of what it quotes
+/// (the quoted release must be among `earlier`): never rounded again.
+fn quote(tables: &mut [ProtectedTable], earlier: &[Release]) -> Result<(), TableError> {
+    for t in tables.iter_mut() {
+        for q in t.spec.quotes.clone() {
+            let bad = || TableError::Reference {
+                table: t.spec.id.clone(),
+                field: "quotes",
+            };
+            let (Some(i), Some(j)) = (t.spec.row_index(&q.row), t.spec.column_index(&q.column)) else {
+                return Err(bad());
+            };
+            let tab = earlier
+                .iter()
+                .find(|r| r.study == q.study && r.sequence == q.sequence)
+                .and_then(|r| r.table(&q.table))
+                .ok_or_else(bad)?;
+            let mut cells = Vec::new();
+            for [r, c] in &q.cells {
+                let (Some(a), Some(b)) = (tab.spec.row_index(r), tab.spec.column_index(c)) else {
+                    return Err(bad());
+                };
+                cells.push(tab.cells[a][b]);
+            }
+            match crate::table::quoted_value(&cells) {
+                Published::Count(v) => {
+                    t.rounded[i][j] = v;
+                    t.status[i][j] = CellStatus::Published;
+                }
+                Published::Suppressed => t.status[i][j] = CellStatus::Secondary,
+            }
+        }
+    }
+    Ok(())
 }
 
 /// May this cell be suppressed to protect another?
