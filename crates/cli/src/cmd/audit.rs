@@ -125,15 +125,18 @@ pub fn run(args: Args) -> CliResult {
             }
         }
         outln!(
-            "audit: {} release(s), {} suppressed cell(s), {} difference(s) between releases, {} linear programs; policy {} (protects {}..={}, min width {})",
+            "audit: {} release(s), {} suppressed cell(s), {} rounded count(s), {} difference(s) between releases, {} independent part(s), {} linear programs; policy {} (protects {}..={}, min width {}, rounded counts keep {} values)",
             report.releases,
             report.suppressed_cells,
+            report.rounded_cells,
             report.differences,
+            report.components,
             report.linear_programs,
             report.policy,
             report.sensitive_range.0,
             report.sensitive_range.1,
-            report.min_width
+            report.min_width,
+            report.min_rounded_values
         );
     }
     if !args.json {
