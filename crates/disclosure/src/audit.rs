@@ -616,6 +616,7 @@ pub(crate) fn build_lp(releases: &[Release]) -> Result<Built, AuditError> {
     // quotes of other releases' cells: the cell is their sum; a faithful
     // quote carries no bound of its own (it is a function of them)
     let mut faithful = std::collections::BTreeSet::new();
+    let mut quote_eqs: Vec<((usize, usize), Vec<(usize, f64)>, bool)> = Vec::new();
     for (k, rel) in releases.iter().enumerate() {
         for (t, tab) in rel.tables.iter().enumerate() {
             for q in &tab.spec.quotes {
@@ -648,20 +649,42 @@ pub(crate) fn build_lp(releases: &[Release]) -> Result<Built, AuditError> {
                     cells.push(tab2.cells[i2][j2]);
                     terms.push((layout[k2][t2][i2][j2], -1.0));
                 }
-                if crate::table::quoted_value(&cells) == tab.cells[i][j] && !s.is_exempt(j) {
-                    // A faithful quote is a function of published cells:
-                    // no bound of its own, and its equation is left out so
-                    // that series stay independent parts of the program.
-                    // Nothing is lost: the relations the quoting table adds
-                    // among quotes (nested columns, never falling between
-                    // its releases) hold among the quoted cells already.
+                let ok = crate::table::quoted_value(&cells) == tab.cells[i][j] && !s.is_exempt(j);
+                if ok {
+                    // a function of published cells: no bound of its own
                     let x = layout[k][t][i][j];
                     lp.bounds[x] = (0.0, inf);
                     faithful.insert((k, t, (i, j)));
-                } else {
-                    lp.constrain(terms, ComparisonOp::Eq, 0.0);
                 }
+                quote_eqs.push(((k, t), terms, ok));
             }
+        }
+    }
+    // A table made only of faithful quotes, related to no other table,
+    // adds nothing: the relations among its cells (nested columns, never
+    // falling between its releases) hold among the quoted cells already.
+    // Its equations are left out so that series stay independent parts of
+    // the program. Any other quote keeps its equation (a total over quotes
+    // published afresh is exactly what lets a reader difference series).
+    let pure = |k: usize, t: usize| {
+        let rel = &releases[k];
+        let tab = &rel.tables[t];
+        let s = &tab.spec;
+        let referenced = rel.tables.iter().any(|o| {
+            o.spec.row_sums.iter().any(|r| r.table == s.id)
+                || o.spec.weighted_sums.iter().any(|w| w.table == s.id)
+        });
+        !referenced
+            && s.row_sums.is_empty()
+            && s.weighted_sums.is_empty()
+            && s.shared.is_empty()
+            && (0..s.grid_rows()).all(|i| {
+                (0..s.grid_columns()).all(|j| s.is_exempt(j) || faithful.contains(&(k, t, (i, j))))
+            })
+    };
+    for ((k, t), terms, _) in quote_eqs {
+        if !pure(k, t) {
+            lp.constrain(terms, ComparisonOp::Eq, 0.0);
         }
     }
     // cumulative tables: a cell never falls from one release to the next

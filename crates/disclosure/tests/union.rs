@@ -258,6 +258,10 @@ fn check(releases: &[Release], cap: u64) -> disclosure::AuditReport {
     for (&(k, t, (i, j)), &(lo, hi)) in &truth {
         let r = &releases[k];
         let tab = &r.tables[t];
+        if tab.spec.quotes.iter().any(|q| tab.spec.row_index(&q.row) == Some(i) && tab.spec.column_index(&q.column) == Some(j)) {
+            // a quote is the cells it quotes: their findings stand for it
+            continue;
+        }
         let narrow_rounded = match tab.cells[i][j] {
             Published::Count(v)
                 if !tab
@@ -427,32 +431,39 @@ fn service_total_minus_study_funnel_attack() {
 
 #[test]
 fn two_studies_and_the_service_total() {
-    // Study A publishes its enrolled total; study B's is hidden; a service
-    // total over both (re-rounded) leaves B's; quoting does not.
+    // Study A publishes its enrolled count (8 → 10); study B's (3) is
+    // hidden. A service table quoting both faithfully, with no total,
+    // passes and keeps the studies independent; the same table with a
+    // total over the two rounded afresh (11 → 10) leaves B's count at
+    // [1, 4] (total 8..12 minus A 8..12): caught.
     let mk = |id: &str, n: u64| {
         let mut t = Table::one_way("enrolled", "Enrolled", "arm", "enrolled", &[("x", n)]);
         t.spec.total_row = false;
         protect_release(id, &[t], &hes(), &[]).unwrap().release()
     };
-    let (a, b) = (mk("A", 40), mk("B", 3));
+    let (a, b) = (mk("A", 8), mk("B", 3));
     assert!(b.tables[0].cells[0][0].is_suppressed());
-    let serv = |v: Published| {
-        let mut t = Table::one_way("service_studies", "Enrolled", "all", "enrolled", &[("all", 0)]);
-        t.spec.total_row = false;
-        t.spec.quotes.push(Quote {
-            row: "all".into(),
-            column: "enrolled".into(),
-            study: "A".into(),
-            sequence: 1,
-            table: "enrolled".into(),
-            cells: vec![["x".into(), "enrolled".into()]],
-        });
-        // (the reader also knows the service total counts B: modelled by a
-        // second quote's equation on a hidden column would need two
-        // columns; here the service quotes A alone and must equal it)
-        release("service:evaluation", 1, vec![published(&t, vec![vec![v]])])
+    let serv = |total: Option<Published>| {
+        let mut t = Table::one_way("service_studies", "Enrolled", "study", "enrolled", &[("A", 0), ("B", 0)]);
+        t.spec.total_row = total.is_some();
+        for s in ["A", "B"] {
+            t.spec.quotes.push(Quote {
+                row: s.into(),
+                column: "enrolled".into(),
+                study: s.into(),
+                sequence: 1,
+                table: "enrolled".into(),
+                cells: vec![["x".into(), "enrolled".into()]],
+            });
+        }
+        let mut cells = vec![vec![Published::Count(10)], vec![Published::Suppressed]];
+        cells.extend(total.map(|v| vec![v]));
+        release("service:evaluation", 1, vec![published(&t, cells)])
     };
-    let rep = check(&[a.clone(), b.clone(), serv(Published::Count(40))], 30);
+    let rep = check(&[a.clone(), b.clone(), serv(None)], 30);
     assert!(rep.passed());
     assert_eq!(rep.components, 2, "the two studies are independent parts");
+    let rep = check(&[a, b, serv(Some(Published::Count(10)))], 30);
+    let f = rep.failures().next().expect("the service total minus A pins B");
+    assert_eq!((f.study.as_str(), f.kind), ("B", FindingKind::Suppressed), "{f}");
 }
