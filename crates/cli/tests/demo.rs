@@ -175,7 +175,11 @@ fn demo_end_to_end_promises() {
     let all = files(&out);
     let mut batch: Vec<&PathBuf> = all.iter().filter(|p| p.ends_with("invitations.csv")).collect();
     batch.sort();
-    assert_eq!(batch.len(), 2, "two invitation batches: the main study's and the small one's");
+    assert_eq!(
+        batch.len(),
+        2,
+        "two invitation batches: the main study's and the small one's"
+    );
     // One Aho-Corasick automaton over every identifier; names must match as
     // whole words (a short name may occur inside base64 or a longer word).
     let needles: Vec<&String> = ids.exact.iter().chain(ids.names.iter()).collect();
@@ -374,7 +378,9 @@ fn demo_end_to_end_promises() {
     // other file must not.
     let under_study_key = |p: &Path| {
         let s = p.to_string_lossy();
-        p.ends_with("keys/trial.key") || p.ends_with("keys/small-trial.key") || (s.contains("/work/trial/") && s.contains(".tokens.csv"))
+        p.ends_with("keys/trial.key")
+            || p.ends_with("keys/small-trial.key")
+            || (s.contains("/work/trial/") && s.contains(".tokens.csv"))
     };
     let mut differing_study_files = 0;
     for (p, bytes) in &before {

@@ -495,6 +495,21 @@ pub(crate) type Layout = Vec<Vec<Vec<Vec<usize>>>>;
 /// The reader's LP, each cell's variable, the monotone links between
 /// releases `(earlier, later)`, and the same pairs for counts that may fall
 /// (no constraint between them).
+/// Cells of a release that, under a sum-of-rounded totals rule, are
+/// published as sums of other published cells: the totals of
+/// [`crate::table::RowSum`]s (`(table, (row, column))`).
+pub(crate) fn sum_rounded_cross_totals(rel: &Release) -> std::collections::BTreeSet<(usize, (usize, usize))> {
+    let p = &rel.policy;
+    if p.round.totals != TotalsRule::SumOfRounded || p.round.base <= 1 {
+        return Default::default();
+    }
+    rel.cross_equations()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| e.total)
+        .collect()
+}
+
 pub(crate) struct Built {
     pub lp: Lp,
     pub layout: Layout,
@@ -520,15 +535,19 @@ pub(crate) fn build_lp(releases: &[Release]) -> Result<Built, AuditError> {
         let (down, up) = ((b / 2) as f64, (b - 1 - b / 2) as f64);
         let sum_rounded = p.round.totals == TotalsRule::SumOfRounded && b > 1;
         let mut rel_vars = Vec::new();
+        let mut rel_rs: Vec<Vec<Vec<Option<usize>>>> = Vec::new();
         let mut shared: BTreeMap<&str, usize> = BTreeMap::new();
-        for t in &rel.tables {
+        // under sum-of-rounded totals, rows that add up rows of another
+        // table are published as the sum of those rows' published values
+        let cross_totals = sum_rounded_cross_totals(rel);
+        for (ti, t) in rel.tables.iter().enumerate() {
             let s = &t.spec;
             let mut xs = vec![vec![0usize; s.grid_columns()]; s.grid_rows()];
             let mut rs = vec![vec![None; s.grid_columns()]; s.grid_rows()];
             for i in 0..s.grid_rows() {
                 for j in 0..s.grid_columns() {
                     let cell = t.cells[i][j];
-                    let leaf = s.is_leaf(i, j);
+                    let leaf = s.is_leaf(i, j) && !cross_totals.contains(&(ti, (i, j)));
                     let (lo, hi) = if s.is_exempt(j) {
                         match cell {
                             Published::Count(v) => (v as f64, v as f64),
@@ -590,6 +609,7 @@ pub(crate) fn build_lp(releases: &[Release]) -> Result<Built, AuditError> {
                 }
             }
             rel_vars.push(xs);
+            rel_rs.push(rs);
         }
         // weighted sums bounded by a cell of another table (validated)
         let specs: Vec<&crate::table::TableSpec> = rel.tables.iter().map(|t| &t.spec).collect();
@@ -610,6 +630,18 @@ pub(crate) fn build_lp(releases: &[Release]) -> Result<Built, AuditError> {
             let mut terms = vec![(var(eq.total), 1.0)];
             terms.extend(eq.parts.iter().map(|&m| (var(m), -1.0)));
             lp.constrain(terms, ComparisonOp::Eq, 0.0);
+            if sum_rounded {
+                let r = |(t, (i, j)): (usize, (usize, usize))| rel_rs[t][i][j];
+                let members: Option<Vec<usize>> = eq.members().map(r).collect();
+                if let Some(m) = members {
+                    let terms = m
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &v)| (v, if k == 0 { 1.0 } else { -1.0 }))
+                        .collect();
+                    lp.constrain(terms, ComparisonOp::Eq, 0.0);
+                }
+            }
         }
         layout.push(rel_vars);
     }
@@ -678,9 +710,8 @@ pub(crate) fn build_lp(releases: &[Release]) -> Result<Built, AuditError> {
             && s.row_sums.is_empty()
             && s.weighted_sums.is_empty()
             && s.shared.is_empty()
-            && (0..s.grid_rows()).all(|i| {
-                (0..s.grid_columns()).all(|j| s.is_exempt(j) || faithful.contains(&(k, t, (i, j))))
-            })
+            && (0..s.grid_rows())
+                .all(|i| (0..s.grid_columns()).all(|j| s.is_exempt(j) || faithful.contains(&(k, t, (i, j)))))
     };
     for ((k, t), terms, _) in quote_eqs {
         if !pure(k, t) {
@@ -1018,6 +1049,7 @@ pub(crate) fn audit_scoped(
     for (k, rel) in releases.iter().enumerate() {
         let p = &rel.policy;
         let sum_rounded = p.round.totals == TotalsRule::SumOfRounded && p.round.base > 1;
+        let cross_totals = sum_rounded_cross_totals(rel);
         for (t, tab) in rel.tables.iter().enumerate() {
             let s = &tab.spec;
             for i in 0..s.grid_rows() {
@@ -1040,7 +1072,10 @@ pub(crate) fn audit_scoped(
                             objective: vec![(x, 1.0)],
                         }),
                         Published::Count(v) => {
-                            if faithful.contains(&(k, t, (i, j))) || (sum_rounded && !s.is_leaf(i, j)) {
+                            if faithful.contains(&(k, t, (i, j)))
+                                || (sum_rounded && !s.is_leaf(i, j))
+                                || cross_totals.contains(&(t, (i, j)))
+                            {
                                 continue;
                             }
                             let (lo, hi) = p.published_interval(v);

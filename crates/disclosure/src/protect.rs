@@ -43,6 +43,11 @@ pub enum CellStatus {
     /// Suppressed because the audit (possibly against earlier releases)
     /// found an interval too narrow.
     Repair,
+    /// A total (or other margin) withheld because, with its parts, it
+    /// would narrow a rounded count below the policy's minimum number of
+    /// values. It is not small and needs no partner suppressed: a reader
+    /// who adds its published parts gets a range, which is the point.
+    Margin,
 }
 
 impl CellStatus {
@@ -50,7 +55,7 @@ impl CellStatus {
     pub fn is_suppressed(self) -> bool {
         matches!(
             self,
-            CellStatus::Primary | CellStatus::Secondary | CellStatus::Repair
+            CellStatus::Primary | CellStatus::Secondary | CellStatus::Repair | CellStatus::Margin
         )
     }
 }
@@ -143,7 +148,10 @@ impl Protected {
 
     /// Number of suppressed cells, over all tables.
     pub fn suppressed(&self) -> usize {
-        self.count(CellStatus::Primary) + self.count(CellStatus::Secondary) + self.count(CellStatus::Repair)
+        self.count(CellStatus::Primary)
+            + self.count(CellStatus::Secondary)
+            + self.count(CellStatus::Repair)
+            + self.count(CellStatus::Margin)
     }
 }
 
@@ -224,6 +232,7 @@ pub fn protect_release(
         preexisting: vec![],
         repair_rounds: 0,
     };
+    control_row_sums(&mut out.tables, policy);
     quote(&mut out.tables, &earlier)?;
     secondary(&mut out.tables, policy, CellStatus::Secondary);
 
@@ -307,6 +316,38 @@ fn primary(t: &Table, policy: &Policy) -> ProtectedTable {
         true_grid,
         rounded,
         status,
+    }
+}
+
+/// Under a sum-of-rounded totals rule, publish each row that adds up rows
+/// of another table as the sum of their published values (and its table's
+/// totals again from its leaves), so that it carries nothing the parts do
+/// not. A sum that lands in the suppression range is suppressed.
+fn control_row_sums(tables: &mut [ProtectedTable], policy: &Policy) {
+    if policy.round.totals != TotalsRule::SumOfRounded || policy.round.base <= 1 {
+        return;
+    }
+    for eq in cross(tables) {
+        let v: u64 = eq.parts.iter().map(|&(t, (i, j))| tables[t].rounded[i][j]).sum();
+        let (t, (i, j)) = eq.total;
+        tables[t].rounded[i][j] = v;
+        if policy.is_small(v) && tables[t].status[i][j] == CellStatus::Published {
+            tables[t].status[i][j] = CellStatus::Primary;
+        }
+    }
+    for t in tables.iter_mut() {
+        fill_totals(&t.spec, &mut t.rounded);
+        for i in 0..t.spec.grid_rows() {
+            for j in 0..t.spec.grid_columns() {
+                if !t.spec.is_leaf(i, j)
+                    && !t.spec.is_exempt(j)
+                    && policy.is_small(t.rounded[i][j])
+                    && t.status[i][j] == CellStatus::Published
+                {
+                    t.status[i][j] = CellStatus::Primary;
+                }
+            }
+        }
     }
 }
 
@@ -404,9 +445,17 @@ fn secondary(tables: &mut [ProtectedTable], policy: &Policy, mark: CellStatus) {
                 .iter()
                 .any(|&(k, (i, j))| tables[k].status[i][j].is_suppressed())
             {
+                // a withheld margin stays a withheld margin wherever it is shared
+                let how = if members.iter().all(|&(k, (i, j))| {
+                    !tables[k].status[i][j].is_suppressed() || tables[k].status[i][j] == CellStatus::Margin
+                }) {
+                    CellStatus::Margin
+                } else {
+                    mark
+                };
                 for &(k, (i, j)) in members {
                     if tables[k].status[i][j] == CellStatus::Published {
-                        tables[k].status[i][j] = mark;
+                        tables[k].status[i][j] = how;
                         changed = true;
                     }
                 }
@@ -419,9 +468,12 @@ fn secondary(tables: &mut [ProtectedTable], policy: &Policy, mark: CellStatus) {
                 .copied()
                 .filter(|&(k, (_, j))| !tables[k].spec.is_exempt(j))
                 .collect();
+            // a withheld margin needs no partner (see CellStatus::Margin)
             let hidden = governed
                 .iter()
-                .filter(|&&(k, (i, j))| tables[k].status[i][j].is_suppressed())
+                .filter(|&&(k, (i, j))| {
+                    tables[k].status[i][j].is_suppressed() && tables[k].status[i][j] != CellStatus::Margin
+                })
                 .count();
             if hidden == 1 {
                 if let Some((k, (i, j))) = best_global(tables, governed.iter().copied(), policy) {
@@ -479,7 +531,7 @@ fn repair_one(
             .filter(|&(k, (a, b))| !tables[k].spec.is_exempt(b) && eligible(&tables[k], a, b, policy))
             .max_by_key(|&(k, (a, b))| (tables[k].true_grid[a][b], std::cmp::Reverse((k, a, b))));
         if let Some((k, (a, b))) = pick {
-            tables[k].status[a][b] = CellStatus::Repair;
+            tables[k].status[a][b] = CellStatus::Margin;
             return true;
         }
         if eligible(&tables[t], i, j, policy) {

@@ -258,7 +258,12 @@ fn check(releases: &[Release], cap: u64) -> disclosure::AuditReport {
     for (&(k, t, (i, j)), &(lo, hi)) in &truth {
         let r = &releases[k];
         let tab = &r.tables[t];
-        if tab.spec.quotes.iter().any(|q| tab.spec.row_index(&q.row) == Some(i) && tab.spec.column_index(&q.column) == Some(j)) {
+        if tab
+            .spec
+            .quotes
+            .iter()
+            .any(|q| tab.spec.row_index(&q.row) == Some(i) && tab.spec.column_index(&q.column) == Some(j))
+        {
             // a quote is the cells it quotes: their findings stand for it
             continue;
         }
@@ -444,7 +449,13 @@ fn two_studies_and_the_service_total() {
     let (a, b) = (mk("A", 8), mk("B", 3));
     assert!(b.tables[0].cells[0][0].is_suppressed());
     let serv = |total: Option<Published>| {
-        let mut t = Table::one_way("service_studies", "Enrolled", "study", "enrolled", &[("A", 0), ("B", 0)]);
+        let mut t = Table::one_way(
+            "service_studies",
+            "Enrolled",
+            "study",
+            "enrolled",
+            &[("A", 0), ("B", 0)],
+        );
         t.spec.total_row = total.is_some();
         for s in ["A", "B"] {
             t.spec.quotes.push(Quote {

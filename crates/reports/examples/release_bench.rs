@@ -246,13 +246,27 @@ fn service_input(studies: &[(String, Vec<Person>)], week: u32) -> ReportInput {
         service: Some(reports::ServiceData {
             studies: lines,
             frequency: vec![
-                reports::FrequencyBucket { invitations: 1, people: total },
-                reports::FrequencyBucket { invitations: 2, people: 0 },
+                reports::FrequencyBucket {
+                    invitations: 1,
+                    people: total,
+                },
+                reports::FrequencyBucket {
+                    invitations: 2,
+                    people: 0,
+                },
             ],
-            exclusions: ["deceased", "national data opt-out", "armed forces", "non-contact list"]
-                .iter()
-                .map(|r| FunnelStep { reason: r.to_string(), count: 0 })
-                .collect(),
+            exclusions: [
+                "deceased",
+                "national data opt-out",
+                "armed forces",
+                "non-contact list",
+            ]
+            .iter()
+            .map(|r| FunnelStep {
+                reason: r.to_string(),
+                count: 0,
+            })
+            .collect(),
         }),
         ..Default::default()
     }
@@ -271,14 +285,21 @@ fn main() {
     let exact = args.get(5).is_some_and(|a| a == "exact");
     let mut rng = Rng(2026);
     let studies: Vec<(String, Vec<Person>)> = (0..nstudies)
-        .map(|k| (format!("bench-study-{}", k + 1), population(n / (k + 1), weeks, &mut rng)))
+        .map(|k| {
+            (
+                format!("bench-study-{}", k + 1),
+                population(n / (k + 1), weeks, &mut rng),
+            )
+        })
         .collect();
     let mut earlier: Vec<Release> = Vec::new();
     println!(
         "policy {}, {} studies ({} invitations / k for study k), {} weeks, weekly service report",
         policy.name, nstudies, n, weeks
     );
-    println!("week  slowest_study_s  service_s  week_total_s  suppressed_cells  repair_rounds  linear_programs");
+    println!(
+        "week  slowest_study_s  service_s  week_total_s  suppressed_cells  repair_rounds  linear_programs"
+    );
     let all = Instant::now();
     let mut slowest = 0f64;
     for week in 1..=weeks {
@@ -295,8 +316,13 @@ fn main() {
             earlier.push(report.release());
         }
         let t = Instant::now();
-        let report =
-            reports::build(&service_input(&studies, week), &policy, &earlier, Options::default()).expect("service");
+        let report = reports::build(
+            &service_input(&studies, week),
+            &policy,
+            &earlier,
+            Options::default(),
+        )
+        .expect("service");
         let service_s = t.elapsed().as_secs_f64();
         earlier.push(report.release());
         slowest = slowest.max(worst).max(service_s);
@@ -324,5 +350,8 @@ fn main() {
         rep.linear_programs,
         rep.passed()
     );
-    println!("slowest single release {slowest:.3} s; total {:.1} s", all.elapsed().as_secs_f64());
+    println!(
+        "slowest single release {slowest:.3} s; total {:.1} s",
+        all.elapsed().as_secs_f64()
+    );
 }

@@ -233,7 +233,7 @@ pub fn run(args: Args) -> CliResult {
         p.suppressed(),
         p.count(disclosure::CellStatus::Primary),
         p.count(disclosure::CellStatus::Secondary),
-        p.count(disclosure::CellStatus::Repair),
+        p.count(disclosure::CellStatus::Repair) + p.count(disclosure::CellStatus::Margin),
         p.audit.releases
     );
     for f in files {
