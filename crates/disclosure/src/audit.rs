@@ -1021,6 +1021,8 @@ pub(crate) fn audit_scoped(
     scope: &Scope,
     mut cache: Option<&mut AuditCache>,
 ) -> Result<AuditReport, AuditError> {
+    let prof = std::env::var_os("TRIALINK_AUDIT_PROFILE").is_some();
+    let t0 = std::time::Instant::now();
     for r in releases {
         r.validate()?;
     }
@@ -1209,6 +1211,7 @@ pub(crate) fn audit_scoped(
         Some(c) => std::mem::take(&mut c.points),
         None => BTreeMap::new(),
     };
+    let t_build = t0.elapsed().as_secs_f64();
     let mut prepared: Vec<Option<Prepared>> = Vec::with_capacity(ncomp);
     for c in 0..ncomp {
         if !(needed[c] && used[c]) {
@@ -1249,6 +1252,8 @@ pub(crate) fn audit_scoped(
             }
         }
     }
+    let t_prep = t0.elapsed().as_secs_f64();
+    let lps_before = report.linear_programs;
     let mut safe_now: BTreeMap<FindingKey, Interval> = BTreeMap::new();
     let (mut reused, mut certified) = (0usize, 0usize);
     for cand in &cands {
@@ -1298,6 +1303,21 @@ pub(crate) fn audit_scoped(
             interval,
             safe,
         });
+    }
+    if prof {
+        eprintln!(
+            "audit profile: {} releases, {} candidates, vars {}, build {:.3}s, prepare+extremes {:.3}s ({} lps), findings {:.3}s ({} lps, {} certified, {} reused)",
+            releases.len(),
+            cands.len(),
+            lp.bounds.len(),
+            t_build,
+            t_prep - t_build,
+            lps_before,
+            t0.elapsed().as_secs_f64() - t_prep,
+            report.linear_programs - lps_before,
+            certified,
+            reused
+        );
     }
     if let Some(cc) = cache {
         cc.points = prepared
