@@ -238,6 +238,7 @@ pub fn protect_release(
 
     let key = |f: &Finding| {
         (
+            f.study.clone(),
             f.sequence,
             f.table.clone(),
             f.row.clone(),
@@ -257,7 +258,18 @@ pub fn protect_release(
         let report = audit_scoped(&releases, policy, &Scope::protect(cur), Some(&mut cache))?;
         let in_earlier = |f: &Finding| f.release_index < cur;
         if baseline_keys.is_none() && report.failures().any(in_earlier) {
-            let base: Vec<Finding> = audit_scoped(&earlier, policy, &Scope::FAST, None)?
+            // the series' own releases are its part of the program unless it
+            // quotes other series (the service evaluation): then all of them
+            let quotes = earlier
+                .iter()
+                .filter(|r| r.study == study)
+                .any(|r| r.tables.iter().any(|t| !t.spec.quotes.is_empty()));
+            let own: Vec<Release> = if quotes {
+                earlier.clone()
+            } else {
+                earlier.iter().filter(|r| r.study == study).cloned().collect()
+            };
+            let base: Vec<Finding> = audit_scoped(&own, policy, &Scope::FAST, None)?
                 .failures()
                 .cloned()
                 .collect();
