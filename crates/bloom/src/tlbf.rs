@@ -28,9 +28,16 @@ pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 36;
 /// Bytes of the trailing SHA-256 checksum.
 pub const CHECKSUM_LEN: usize = 32;
-/// Largest bitmap accepted when reading (2^36 bits = 8 GiB), a guard against
-/// a corrupted `m` asking for absurd allocations.
-pub const MAX_BITS: u64 = 1 << 36;
+/// Largest bitmap accepted (2^34 bits = 2 GiB of bitmap, room for about a
+/// billion tokens at a 0.1% false-positive rate): a file from another
+/// organisation declaring more is refused when its header is parsed, before
+/// anything is allocated.
+pub const MAX_BITS: u64 = 1 << 34;
+/// Largest hash count accepted. `k` positions are computed for every
+/// membership test, so an unbounded `k` in a 76-byte file would make each test
+/// take seconds; no sensible false-positive rate needs more than 64
+/// (k = 64 already means a design rate near 2^-64).
+pub const MAX_K: u32 = 64;
 
 /// Why a TLBF file could not be built or read. No variant carries a token.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -57,15 +64,18 @@ pub enum TlbfError {
     ReservedNotZero,
     /// `m` is zero, not a multiple of 64, or too large.
     #[error(
-        "TLBF bit count m={m} at offset 12 is invalid (expected a non-zero multiple of 64, at most 2^36)"
+        "TLBF bit count m={m} at offset 12 is invalid (expected a non-zero multiple of 64, at most 2^34)"
     )]
     BadBitCount {
         /// The `m` field.
         m: u64,
     },
-    /// `k` is zero.
-    #[error("TLBF hash count k at offset 8 is 0 (expected at least 1)")]
-    BadHashCount,
+    /// `k` is zero or more than [`MAX_K`].
+    #[error("TLBF hash count k={k} at offset 8 is invalid (expected 1 to 64)")]
+    BadHashCount {
+        /// The `k` field.
+        k: u32,
+    },
     /// The file length does not match `m`.
     #[error("TLBF length mismatch: header says {expected} bytes, file has {found}")]
     LengthMismatch {
@@ -100,7 +110,7 @@ pub fn sizing(n: u64, p: f64) -> Result<(u64, u32), TlbfError> {
     let ln2 = std::f64::consts::LN_2;
     let raw = (-(n as f64) * p.ln() / (ln2 * ln2)).ceil();
     if !raw.is_finite() || raw > MAX_BITS as f64 {
-        return Err(TlbfError::BadSizing("filter would exceed 2^36 bits"));
+        return Err(TlbfError::BadSizing("filter would exceed 2^34 bits"));
     }
     let mut m = raw as u64;
     m = m.div_ceil(64) * 64;
@@ -113,6 +123,11 @@ pub fn sizing(n: u64, p: f64) -> Result<(u64, u32), TlbfError> {
         let k = (m as f64 / n as f64 * ln2).round();
         (k.max(1.0).min(u32::MAX as f64)) as u32
     };
+    if k > MAX_K {
+        return Err(TlbfError::BadSizing(
+            "false-positive rate too small: it would need more than 64 hash functions",
+        ));
+    }
     Ok((m, k))
 }
 
@@ -147,6 +162,21 @@ impl std::fmt::Debug for Tlbf {
     }
 }
 
+/// The fixed header of a TLBF file, checked by [`Tlbf::check_header`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Hash count (1 to [`MAX_K`]).
+    pub k: u32,
+    /// Bits (a non-zero multiple of 64, at most [`MAX_BITS`]).
+    pub m: u64,
+    /// Tokens inserted, as declared.
+    pub n: u64,
+    /// Key fingerprint.
+    pub fingerprint: [u8; 8],
+    /// The whole file's length the header implies.
+    pub file_len: u64,
+}
+
 #[inline]
 fn positions(token: &[u8; 32], k: u32, m: u64) -> impl Iterator<Item = u64> {
     let h1 = u64::from_le_bytes(token[0..8].try_into().expect("8 bytes"));
@@ -161,11 +191,13 @@ impl Tlbf {
         Ok(Self::with_params(m, k, fingerprint))
     }
 
-    /// An empty filter with explicit `m` (rounded up to a multiple of 64) and `k`.
+    /// An empty filter with explicit `m` (rounded up to a multiple of 64,
+    /// at most [`MAX_BITS`]) and `k` (clamped to 1..=[`MAX_K`]), so that every
+    /// filter this builds can be read back.
     pub fn with_params(m: u64, k: u32, fingerprint: [u8; 8]) -> Self {
-        let m = m.max(64).div_ceil(64) * 64;
+        let m = m.clamp(64, MAX_BITS).div_ceil(64) * 64;
         Tlbf {
-            k: k.max(1),
+            k: k.clamp(1, MAX_K),
             m,
             n: 0,
             fingerprint,
@@ -250,17 +282,21 @@ impl Tlbf {
         out
     }
 
-    /// Parse TLBF v1 bytes, checking magic, version, reserved bytes, length
-    /// and checksum.
-    pub fn from_bytes(b: &[u8]) -> Result<Self, TlbfError> {
+    /// Check the fixed header (the first [`HEADER_LEN`] bytes, or fewer if
+    /// the file is shorter) without looking at the bitmap: magic, version,
+    /// reserved bytes, `m` (non-zero, a multiple of 64, at most [`MAX_BITS`])
+    /// and `k` (1 to [`MAX_K`]). Returns the total file length the header
+    /// implies, so that a reader can refuse a short or long file before
+    /// allocating or reading the bitmap.
+    pub fn check_header(b: &[u8]) -> Result<Header, TlbfError> {
         let min = HEADER_LEN + CHECKSUM_LEN;
-        if b.len() < 4 || b[0..4] != MAGIC {
-            if b.len() < 4 {
-                return Err(TlbfError::Truncated { len: b.len(), min });
-            }
+        if b.len() < 4 {
+            return Err(TlbfError::Truncated { len: b.len(), min });
+        }
+        if b[0..4] != MAGIC {
             return Err(TlbfError::BadMagic);
         }
-        if b.len() < min {
+        if b.len() < HEADER_LEN {
             return Err(TlbfError::Truncated { len: b.len(), min });
         }
         if b[4] != VERSION {
@@ -276,10 +312,29 @@ impl Tlbf {
         if m == 0 || m % 64 != 0 || m > MAX_BITS {
             return Err(TlbfError::BadBitCount { m });
         }
-        let expected = (HEADER_LEN + CHECKSUM_LEN) as u64 + m / 8;
-        if b.len() as u64 != expected {
+        if k == 0 || k > MAX_K {
+            return Err(TlbfError::BadHashCount { k });
+        }
+        Ok(Header {
+            k,
+            m,
+            n,
+            fingerprint,
+            file_len: (HEADER_LEN + CHECKSUM_LEN) as u64 + m / 8,
+        })
+    }
+
+    /// Parse TLBF v1 bytes, checking magic, version, reserved bytes, the
+    /// parameter caps, length and checksum.
+    pub fn from_bytes(b: &[u8]) -> Result<Self, TlbfError> {
+        let min = HEADER_LEN + CHECKSUM_LEN;
+        let h = Self::check_header(b)?;
+        if b.len() < min {
+            return Err(TlbfError::Truncated { len: b.len(), min });
+        }
+        if b.len() as u64 != h.file_len {
             return Err(TlbfError::LengthMismatch {
-                expected,
+                expected: h.file_len,
                 found: b.len() as u64,
             });
         }
@@ -288,28 +343,75 @@ impl Tlbf {
         if sum.as_slice() != &b[body..] {
             return Err(TlbfError::ChecksumMismatch);
         }
-        if k == 0 {
-            return Err(TlbfError::BadHashCount);
-        }
         let words = b[HEADER_LEN..body]
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
             .collect();
         Ok(Tlbf {
-            k,
-            m,
-            n,
-            fingerprint,
+            k: h.k,
+            m: h.m,
+            n: h.n,
+            fingerprint: h.fingerprint,
             words,
         })
     }
 
-    /// Read a whole TLBF file from a reader.
-    pub fn read_from<R: Read>(mut r: R) -> Result<Self, TlbfError> {
-        let mut buf = Vec::new();
-        r.read_to_end(&mut buf)
-            .map_err(|e| TlbfError::Io(e.kind().to_string()))?;
+    /// Read a TLBF file from a reader: the header first (refused on its own
+    /// if its parameters are out of range), then exactly the length it
+    /// declares — never more, so a hostile stream cannot make this buffer
+    /// without bound. `known_len`, when the caller knows the file's length
+    /// (from its metadata), is checked against the header before the bitmap
+    /// is read.
+    pub fn read_from_len<R: Read>(mut r: R, known_len: Option<u64>) -> Result<Self, TlbfError> {
+        let io = |e: std::io::Error| TlbfError::Io(e.kind().to_string());
+        let mut head = Vec::with_capacity(HEADER_LEN);
+        (&mut r)
+            .take(HEADER_LEN as u64)
+            .read_to_end(&mut head)
+            .map_err(io)?;
+        let h = Self::check_header(&head)?;
+        if let Some(len) = known_len {
+            if len != h.file_len {
+                return Err(TlbfError::LengthMismatch {
+                    expected: h.file_len,
+                    found: len,
+                });
+            }
+        }
+        let mut buf = head;
+        // Read at most one byte more than declared, to detect a long file.
+        (&mut r)
+            .take(h.file_len - HEADER_LEN as u64 + 1)
+            .read_to_end(&mut buf)
+            .map_err(io)?;
+        if buf.len() as u64 > h.file_len {
+            return Err(TlbfError::LengthMismatch {
+                expected: h.file_len,
+                found: buf.len() as u64,
+            });
+        }
         Self::from_bytes(&buf)
+    }
+
+    /// Read a whole TLBF file from a reader (see [`Tlbf::read_from_len`]).
+    pub fn read_from<R: Read>(r: R) -> Result<Self, TlbfError> {
+        Self::read_from_len(r, None)
+    }
+
+    /// Read a TLBF file: a regular file only (a FIFO or device is refused
+    /// before it is opened), whose header parameters are checked on their
+    /// own and whose length (from metadata) must be what the header declares
+    /// (36 + m/8 + 32 bytes) before the bitmap is read or allocated.
+    pub fn read_file(path: &std::path::Path) -> Result<Self, TlbfError> {
+        let io = |e: std::io::Error| TlbfError::Io(e.to_string());
+        let f = tabular::limited::open_regular(path, tabular::limited::TLBF.what).map_err(io)?;
+        let len = f.metadata().map_err(io)?.len();
+        Self::read_from_len(f, Some(len))
+    }
+
+    /// Same as [`Tlbf::read_file`].
+    pub fn read_path(path: &std::path::Path) -> Result<Self, TlbfError> {
+        Self::read_file(path)
     }
 
     /// Write the filter to a writer.
@@ -369,6 +471,81 @@ mod tests {
         assert!(matches!(Tlbf::from_bytes(b""), Err(TlbfError::Truncated { .. })));
     }
 
+    /// A header-only file (no bitmap) with a valid checksum over what is there.
+    fn header(k: u32, m: u64) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&MAGIC);
+        b.extend_from_slice(&[VERSION, 0, 0, 0]);
+        b.extend_from_slice(&k.to_le_bytes());
+        b.extend_from_slice(&m.to_le_bytes());
+        b.extend_from_slice(&[0; 16]);
+        let sum = Sha256::digest(&b);
+        b.extend_from_slice(&sum);
+        b
+    }
+
+    #[test]
+    fn k_cap_boundary() {
+        let mut f = Tlbf::with_params(128, MAX_K, [1; 8]);
+        f.insert(&[3; 32]);
+        let at_cap = f.to_bytes();
+        assert_eq!(Tlbf::from_bytes(&at_cap).unwrap().k(), 64);
+        let mut over = at_cap.clone();
+        over[8..12].copy_from_slice(&(MAX_K + 1).to_le_bytes());
+        assert_eq!(Tlbf::from_bytes(&over), Err(TlbfError::BadHashCount { k: 65 }));
+        // The 76-byte hostile shape: huge k, tiny m, valid checksum.
+        let huge = header(u32::MAX, 64);
+        let t = std::time::Instant::now();
+        assert_eq!(
+            Tlbf::from_bytes(&huge),
+            Err(TlbfError::BadHashCount { k: u32::MAX })
+        );
+        assert!(t.elapsed().as_secs_f64() < 1.0);
+        assert_eq!(
+            Tlbf::from_bytes(&header(0, 64)),
+            Err(TlbfError::BadHashCount { k: 0 })
+        );
+        // Building never makes a filter it could not read.
+        assert_eq!(Tlbf::with_params(64, u32::MAX, [0; 8]).k(), MAX_K);
+        assert!(matches!(sizing(10, 1e-30), Err(TlbfError::BadSizing(_))));
+    }
+
+    #[test]
+    fn m_cap_boundary_is_checked_before_the_bitmap() {
+        // At the cap the header is accepted (the file is then too short).
+        let at = header(3, MAX_BITS);
+        assert_eq!(Tlbf::check_header(&at).unwrap().file_len, 68 + MAX_BITS / 8);
+        assert!(matches!(
+            Tlbf::from_bytes(&at),
+            Err(TlbfError::LengthMismatch { .. })
+        ));
+        let over = header(3, MAX_BITS + 64);
+        assert_eq!(
+            Tlbf::from_bytes(&over),
+            Err(TlbfError::BadBitCount { m: MAX_BITS + 64 })
+        );
+        // A reader refuses a short file from its declared length alone.
+        assert!(matches!(
+            Tlbf::read_from_len(&at[..], Some(at.len() as u64)),
+            Err(TlbfError::LengthMismatch { .. })
+        ));
+        // Streamed: reads only what the header declares, plus one byte.
+        let mut f = Tlbf::with_params(256, 4, [2; 8]);
+        f.insert(&[5; 32]);
+        let good = f.to_bytes();
+        assert_eq!(Tlbf::read_from(&good[..]).unwrap(), f);
+        let mut long = good.clone();
+        long.extend_from_slice(&[0; 100]);
+        assert!(matches!(
+            Tlbf::read_from(&long[..]),
+            Err(TlbfError::LengthMismatch { .. })
+        ));
+        assert!(matches!(
+            sizing(u64::MAX / 4, 0.001),
+            Err(TlbfError::BadSizing(_))
+        ));
+    }
+
     proptest! {
         #[test]
         fn no_false_negatives_and_roundtrip(tokens in proptest::collection::vec(any::<[u8; 32]>(), 0..200), p in 0.0001f64..0.5) {
@@ -381,7 +558,9 @@ mod tests {
 
         #[test]
         fn reader_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let _ = Tlbf::from_bytes(&bytes);
+            let a = Tlbf::from_bytes(&bytes);
+            let b = Tlbf::read_from(&bytes[..]);
+            prop_assert_eq!(a.is_ok(), b.is_ok());
         }
     }
 }

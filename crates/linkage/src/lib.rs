@@ -93,6 +93,10 @@ pub struct Config {
     pub threshold: f64,
     /// Candidate generation.
     pub blocking: Blocking,
+    /// Largest block compared, in pairs (left rows × right rows); a larger
+    /// block is skipped and counted ([`LinkStats::skipped_blocks`]). Without
+    /// blocking, all pairs form one block under the same cap.
+    pub max_block_pairs: u64,
 }
 
 impl Default for Config {
@@ -101,6 +105,40 @@ impl Default for Config {
             mode: Mode::Hybrid,
             threshold: DEFAULT_THRESHOLD,
             blocking: Blocking::All,
+            max_block_pairs: DEFAULT_MAX_BLOCK_PAIRS,
+        }
+    }
+}
+
+/// Default cap on one block's comparisons: 10,000 × 10,000. A file from
+/// another organisation that puts the same blocking key on every row would
+/// otherwise make `link` compare all pairs (2·10¹² at 25k × 80M).
+pub const DEFAULT_MAX_BLOCK_PAIRS: u64 = 10_000 * 10_000;
+
+/// Most blocking items one row may carry (and most distinct pass names one
+/// side may use); the encoder writes one per schema pass.
+pub const MAX_PASSES: usize = 32;
+
+/// Why a row's blocking keys were refused. The row stays in place (row
+/// numbers do not shift) but carries no evidence and never matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RowReject {
+    /// More than one key for the same pass: a row may only be in one block
+    /// per pass, or one row could join every block.
+    #[error("more than one blocking key for the same pass")]
+    RepeatedPass,
+    /// More than [`MAX_PASSES`] items in the row, or a new pass name on a
+    /// side that already has [`MAX_PASSES`].
+    #[error("more than 32 blocking passes")]
+    TooManyPasses,
+}
+
+impl RowReject {
+    /// The reason code for manifests and rejects files.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RowReject::RepeatedPass => "blocking_repeated_pass",
+            RowReject::TooManyPasses => "blocking_too_many_passes",
         }
     }
 }
@@ -168,6 +206,17 @@ pub struct LinkStats {
     pub fuzzy_left: usize,
     /// Right rows eligible for fuzzy matching.
     pub fuzzy_right: usize,
+    /// Blocks larger than [`Config::max_block_pairs`], not compared.
+    pub skipped_blocks: u64,
+    /// Comparisons those blocks would have needed.
+    pub skipped_pairs: u64,
+    /// Eligible left rows that share a skipped block with at least one right
+    /// row they share no compared block with: each lost at least one
+    /// candidate pair to the cap.
+    pub left_rows_lost_candidates: usize,
+    /// Of those, left rows with no comparison at all (every block they are
+    /// in was skipped).
+    pub left_rows_uncompared: usize,
 }
 
 /// One side of a linkage: tokens, CLKs and blocking keys by row. Its
@@ -250,7 +299,60 @@ impl Side {
     /// DESIGN §4.3). In hybrid mode two rows whose NHS tokens are both
     /// present and differ are never matched fuzzily: they are different
     /// people unless a number was recorded against the wrong person.
+    /// A row whose blocking keys are refused (see [`Side::try_push_with_nhs`])
+    /// is kept in place without evidence.
     pub fn push_with_nhs(
+        &mut self,
+        token: Option<[u8; 32]>,
+        nhs_token: Option<[u8; 32]>,
+        clk: Option<&[u64]>,
+        blocking: &[(&str, u64)],
+    ) {
+        let _ = self.try_push_with_nhs(token, nhs_token, clk, blocking);
+    }
+
+    /// Append a row, refusing blocking keys that would let one row join many
+    /// blocks: at most one key per pass, at most [`MAX_PASSES`] passes per
+    /// row and per side. A refused row is still appended — with no token, no
+    /// CLK and no keys, so it never matches and later row numbers do not
+    /// shift — and the reason is returned for the caller to count.
+    pub fn try_push_with_nhs(
+        &mut self,
+        token: Option<[u8; 32]>,
+        nhs_token: Option<[u8; 32]>,
+        clk: Option<&[u64]>,
+        blocking: &[(&str, u64)],
+    ) -> Result<(), RowReject> {
+        // One pass over the items (stopping at the first problem), so a
+        // hostile cell of many items costs linear time.
+        let mut names: Vec<&str> = Vec::with_capacity(blocking.len().min(MAX_PASSES));
+        let mut problem = None;
+        for (n, _) in blocking {
+            if names.contains(n) {
+                problem = Some(RowReject::RepeatedPass);
+                break;
+            }
+            if names.len() == MAX_PASSES {
+                problem = Some(RowReject::TooManyPasses);
+                break;
+            }
+            names.push(n);
+        }
+        if problem.is_none() {
+            let new = names.iter().filter(|n| !self.pass_ids.contains_key(**n)).count();
+            if self.pass_ids.len() + new > MAX_PASSES {
+                problem = Some(RowReject::TooManyPasses);
+            }
+        }
+        if let Some(p) = problem {
+            self.push_row(None, None, None, &[]);
+            return Err(p);
+        }
+        self.push_row(token, nhs_token, clk, blocking);
+        Ok(())
+    }
+
+    fn push_row(
         &mut self,
         token: Option<[u8; 32]>,
         nhs_token: Option<[u8; 32]>,
@@ -403,7 +505,9 @@ fn gather(m: &ClkMatrix, rows: impl Iterator<Item = usize>) -> ClkMatrix {
     g
 }
 
-/// Fuzzy candidates among eligible rows.
+/// Fuzzy candidates among eligible rows (blocks over `max_block_pairs`
+/// skipped and counted in `stats`).
+#[allow(clippy::too_many_arguments)]
 fn fuzzy_candidates(
     left: &Side,
     right: &Side,
@@ -412,15 +516,27 @@ fn fuzzy_candidates(
     threshold: f64,
     passes: &[(String, u16, u16)],
     all_pairs: bool,
+    max_block_pairs: u64,
+    stats: &mut LinkStats,
 ) -> (Vec<Cand>, u64) {
     let (Some(lm), Some(rm)) = (&left.clks, &right.clks) else {
         return (Vec::new(), 0);
     };
     if all_pairs {
         let r_rows: Vec<usize> = (0..right.len()).filter(|&r| r_ok[r]).collect();
-        let g = gather(rm, r_rows.iter().copied());
         let l_rows: Vec<usize> = (0..left.len()).filter(|&l| l_ok[l]).collect();
         let comps = l_rows.len() as u64 * r_rows.len() as u64;
+        if comps > max_block_pairs {
+            // All pairs are one block: skipped whole.
+            stats.skipped_blocks = 1;
+            stats.skipped_pairs = comps;
+            if !r_rows.is_empty() {
+                stats.left_rows_lost_candidates = l_rows.len();
+                stats.left_rows_uncompared = l_rows.len();
+            }
+            return (Vec::new(), 0);
+        }
+        let g = gather(rm, r_rows.iter().copied());
         let cands = l_rows
             .par_iter()
             .flat_map_iter(|&l| {
@@ -460,6 +576,14 @@ fn fuzzy_candidates(
                 j = j2;
             }
         }
+    }
+    let (blocks, skipped): (Vec<_>, Vec<_>) = blocks
+        .into_iter()
+        .partition(|(a, b)| a.len() as u64 * b.len() as u64 <= max_block_pairs);
+    if !skipped.is_empty() {
+        stats.skipped_blocks = skipped.len() as u64;
+        stats.skipped_pairs = skipped.iter().map(|(a, b)| a.len() as u64 * b.len() as u64).sum();
+        (stats.left_rows_lost_candidates, stats.left_rows_uncompared) = lost_to_skipped(&blocks, &skipped);
     }
     let comps: u64 = blocks.iter().map(|(a, b)| a.len() as u64 * b.len() as u64).sum();
     let cands = blocks
@@ -512,6 +636,48 @@ fn fuzzy_candidates(
     (cands, comps)
 }
 
+/// Left rows that lost at least one candidate pair to skipped blocks, and
+/// of those the rows with no compared block at all. A left row `l` in a
+/// skipped block `B` lost a pair unless every right row of `B` shares a
+/// compared block with `l`; checking that costs at most the comparisons `l`
+/// had anyway (a right set larger than `l`'s compared right rows is lost at
+/// once), so the check is bounded by the work the cap allows.
+fn lost_to_skipped(compared: &[(Vec<u32>, Vec<u32>)], skipped: &[(Vec<u32>, Vec<u32>)]) -> (usize, usize) {
+    // Skipped blocks by left row (only rows in one).
+    let mut in_skipped: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (b, (ls, _)) in skipped.iter().enumerate() {
+        for &l in ls {
+            in_skipped.entry(l).or_default().push(b);
+        }
+    }
+    let mut compared_of: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (b, (ls, _)) in compared.iter().enumerate() {
+        for &l in ls {
+            if in_skipped.contains_key(&l) {
+                compared_of.entry(l).or_default().push(b);
+            }
+        }
+    }
+    let mut lost = 0;
+    let mut uncompared = 0;
+    for (l, bs) in &in_skipped {
+        let Some(cbs) = compared_of.get(l) else {
+            lost += 1;
+            uncompared += 1;
+            continue;
+        };
+        let seen: std::collections::HashSet<u32> =
+            cbs.iter().flat_map(|&b| compared[b].1.iter().copied()).collect();
+        if bs.iter().any(|&b| {
+            let rs = &skipped[b].1;
+            rs.len() > seen.len() || rs.iter().any(|r| !seen.contains(r))
+        }) {
+            lost += 1;
+        }
+    }
+    (lost, uncompared)
+}
+
 /// Link two sides. Matches are returned sorted by left row, then right row.
 pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, LinkStats), LinkError> {
     if !(cfg.threshold > 0.0 && cfg.threshold <= 1.0) {
@@ -543,8 +709,17 @@ pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, Link
         let passes = selected_passes(left, right, &cfg.blocking)?;
         let all_pairs = cfg.blocking == Blocking::AllPairs;
         stats.passes = passes.iter().map(|p| p.0.clone()).collect();
-        let (mut cands, comps) =
-            fuzzy_candidates(left, right, &l_ok, &r_ok, cfg.threshold, &passes, all_pairs);
+        let (mut cands, comps) = fuzzy_candidates(
+            left,
+            right,
+            &l_ok,
+            &r_ok,
+            cfg.threshold,
+            &passes,
+            all_pairs,
+            cfg.max_block_pairs,
+            &mut stats,
+        );
         stats.comparisons = comps;
         sort_candidates(&mut cands);
         stats.candidates = cands.len();
@@ -831,6 +1006,162 @@ mod tests {
             ),
             Err(LinkError::UnknownPass(_))
         ));
+    }
+
+    #[test]
+    fn one_key_per_pass_per_row() {
+        let mut l = Side::new(128);
+        assert_eq!(
+            l.try_push_with_nhs(tok(1), None, Some(&clk(&[1])), &[("dob", 1), ("yob", 2)]),
+            Ok(())
+        );
+        assert_eq!(
+            l.try_push_with_nhs(tok(2), None, Some(&clk(&[1])), &[("dob", 1), ("dob", 2)]),
+            Err(RowReject::RepeatedPass)
+        );
+        assert_eq!(RowReject::RepeatedPass.code(), "blocking_repeated_pass");
+        // The refused row keeps its place but carries nothing.
+        assert_eq!(l.len(), 2);
+        assert_eq!(l.tokens[1], None);
+        assert!(!l.has_clk[1]);
+        assert!(l.row_keys(1).is_empty());
+        // At the cap of passes per row: accepted; one over: refused.
+        let names: Vec<String> = (0..=MAX_PASSES).map(|i| format!("p{i}")).collect();
+        let items: Vec<(&str, u64)> = names.iter().map(|n| (n.as_str(), 1)).collect();
+        let mut s = Side::new(0);
+        assert_eq!(
+            s.try_push_with_nhs(None, None, None, &items[..MAX_PASSES]),
+            Ok(())
+        );
+        assert_eq!(
+            s.try_push_with_nhs(None, None, None, &items),
+            Err(RowReject::TooManyPasses)
+        );
+        // A side cannot grow past MAX_PASSES pass names across rows either.
+        assert_eq!(
+            s.try_push_with_nhs(None, None, None, &[("another", 1)]),
+            Err(RowReject::TooManyPasses)
+        );
+        assert_eq!(s.passes().len(), MAX_PASSES);
+    }
+
+    /// Left rows 0..nl and right rows 0..nr all in one block of pass `big`;
+    /// left row 0 and right row 0 also share a small block of pass `small`.
+    fn big_block(nl: usize, nr: usize) -> (Side, Side) {
+        let mut l = Side::new(128);
+        let mut r = Side::new(128);
+        for i in 0..nl {
+            let small = if i == 0 { 5 } else { 100 + i as u64 };
+            l.push(None, Some(&clk(&[1, 2, 3])), &[("big", 7), ("small", small)]);
+        }
+        for i in 0..nr {
+            let small = if i == 0 { 5 } else { 1000 + i as u64 };
+            r.push(None, Some(&clk(&[1, 2, 3])), &[("big", 7), ("small", small)]);
+        }
+        (l, r)
+    }
+
+    #[test]
+    fn block_cap_boundary_and_lost_completeness() {
+        let (l, r) = big_block(3, 4);
+        // At the cap (3 × 4 = 12): compared.
+        let at = Config {
+            max_block_pairs: 12,
+            ..Config::default()
+        };
+        let (m, s) = link(&l, &r, &at).unwrap();
+        assert_eq!((s.skipped_blocks, s.skipped_pairs), (0, 0));
+        assert_eq!(s.comparisons, 12 + 1);
+        assert_eq!(m.len(), 3);
+        // One under the block size: the big block is skipped, the small one
+        // (left 0, right 0) is still compared.
+        let over = Config {
+            max_block_pairs: 11,
+            ..Config::default()
+        };
+        let (m, s) = link(&l, &r, &over).unwrap();
+        assert_eq!((s.skipped_blocks, s.skipped_pairs), (1, 12));
+        assert_eq!(s.comparisons, 1);
+        assert_eq!(
+            m.iter().map(|m| (m.left, m.right)).collect::<Vec<_>>(),
+            vec![(0, 0)]
+        );
+        // Every left row lost a candidate (left 0 lost rights 1..3); rows 1
+        // and 2 had no comparison at all.
+        assert_eq!(s.left_rows_lost_candidates, 3);
+        assert_eq!(s.left_rows_uncompared, 2);
+        // Without blocking, all pairs are one block under the same cap.
+        let none = Config {
+            blocking: Blocking::AllPairs,
+            ..over.clone()
+        };
+        let (m, s) = link(&l, &r, &none).unwrap();
+        assert!(m.is_empty());
+        assert_eq!((s.skipped_blocks, s.skipped_pairs, s.comparisons), (1, 12, 0));
+        assert_eq!((s.left_rows_lost_candidates, s.left_rows_uncompared), (3, 3));
+    }
+
+    #[test]
+    fn a_skipped_block_covered_by_compared_blocks_loses_nothing() {
+        // Two left rows, two right rows: pass `big` puts all four in one
+        // block; pass `pair` pairs every left row with every right row in
+        // small blocks of 1 × 2. The big block is skipped but no pair is lost.
+        let mut l = Side::new(128);
+        let mut r = Side::new(128);
+        for _ in 0..2 {
+            l.push(None, Some(&clk(&[1])), &[("big", 1), ("pair", 9)]);
+        }
+        for _ in 0..2 {
+            r.push(None, Some(&clk(&[1])), &[("big", 1), ("pair", 9)]);
+        }
+        let cfg = Config {
+            max_block_pairs: 3,
+            blocking: Blocking::Passes(vec!["big".into()]),
+            ..Config::default()
+        };
+        let (_, s) = link(&l, &r, &cfg).unwrap();
+        assert_eq!(s.left_rows_lost_candidates, 2);
+        // `pair` is 2 × 2 = 4 > 3 too; with cap 4 `big` (also 4) is compared.
+        let cfg = Config {
+            max_block_pairs: 4,
+            ..Config::default()
+        };
+        let (_, s) = link(&l, &r, &cfg).unwrap();
+        assert_eq!(s.skipped_blocks, 0);
+        // Split `pair` so it is compared while `big` is skipped.
+        let mut l = Side::new(128);
+        let mut r = Side::new(128);
+        l.push(None, Some(&clk(&[1])), &[("big", 1), ("pair", 9)]);
+        l.push(None, Some(&clk(&[1])), &[("big", 1), ("pair", 9)]);
+        r.push(None, Some(&clk(&[1])), &[("big", 1), ("pair", 9)]);
+        let cfg = Config {
+            max_block_pairs: 1,
+            ..Config::default()
+        };
+        // big: 2 × 1 = 2 > 1 skipped; pair: 2 × 1 = 2 > 1 skipped as well.
+        let (_, s) = link(&l, &r, &cfg).unwrap();
+        assert_eq!(s.skipped_blocks, 2);
+        assert_eq!(s.left_rows_uncompared, 2);
+        let cfg = Config {
+            max_block_pairs: 2,
+            ..Config::default()
+        };
+        let (_, s) = link(&l, &r, &cfg).unwrap();
+        assert_eq!(s.skipped_blocks, 0);
+        assert_eq!(s.left_rows_lost_candidates, 0);
+    }
+
+    #[test]
+    fn lost_candidates_counts_only_pairs_no_compared_block_covers() {
+        // Blocks: skipped B = ({0,1}, {0,1,2}); compared C = ({0}, {0,1,2}).
+        // Left 0 is covered by C; left 1 is not.
+        let skipped = vec![(vec![0, 1], vec![0, 1, 2])];
+        let compared = vec![(vec![0], vec![0, 1, 2])];
+        assert_eq!(lost_to_skipped(&compared, &skipped), (1, 1));
+        let compared = vec![(vec![0], vec![0, 1])];
+        assert_eq!(lost_to_skipped(&compared, &skipped), (2, 1));
+        let compared = vec![(vec![0, 1], vec![2, 1, 0])];
+        assert_eq!(lost_to_skipped(&compared, &skipped), (0, 0));
     }
 
     #[test]

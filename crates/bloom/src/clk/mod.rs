@@ -61,7 +61,7 @@ impl ClkSecret {
     /// Read a secret file (its content less one trailing newline); the
     /// buffer read is zeroized.
     pub fn read_file(path: &std::path::Path) -> std::io::Result<Self> {
-        let bytes = Zeroizing::new(std::fs::read(path)?);
+        let bytes = Zeroizing::new(tabular::limited::read(path, tabular::limited::KEY)?);
         Ok(Self::from_file_content(&bytes))
     }
 
@@ -167,6 +167,13 @@ pub enum ValueProblem {
     /// Has characters the encoding cannot represent.
     #[error("has characters that {0} cannot encode")]
     NotEncodable(&'static str),
+    /// Longer than [`schema::MAX_VALUE_BYTES`] bytes: refused before any
+    /// hashing, so one long cell cannot cost minutes.
+    #[error(
+        "longer than {} bytes (the encoder's limit for one value)",
+        schema::MAX_VALUE_BYTES
+    )]
+    ValueTooLong,
 }
 
 impl ValueProblem {
@@ -182,6 +189,7 @@ impl ValueProblem {
             ValueProblem::WrongCase(_) => "wrong_case",
             ValueProblem::PatternMismatch => "pattern_mismatch",
             ValueProblem::NotEncodable(_) => "not_encodable",
+            ValueProblem::ValueTooLong => "value_too_long",
         }
     }
 }
@@ -897,6 +905,12 @@ impl ClkEncoder {
             return Ok(false);
         };
         let spec = &fe.spec;
+        if raw.len() > schema::MAX_VALUE_BYTES {
+            return Err(ValueError {
+                feature: fe.identifier.clone(),
+                problem: ValueProblem::ValueTooLong,
+            });
+        }
         if let Some(m) = &spec.missing {
             if m.sentinel == raw {
                 buf.push_str(&m.replace_with);
@@ -1633,6 +1647,33 @@ mod tests {
         assert!(canonical_integer("_1").is_none());
         assert!(canonical_integer("1.0").is_none());
         assert!(canonical_integer("").is_none());
+    }
+
+    #[test]
+    fn value_length_cap_is_a_counted_reject_not_work() {
+        let schema = schema::Schema::from_json(
+            r#"{"version":3,"clkConfig":{"l":1024,"kdf":{"type":"HKDF"}},"features":[
+              {"identifier":"name","format":{"type":"string"},"hashing":{"comparison":{"type":"ngram","n":2},"strategy":{"bitsPerToken":1024}}}]}"#,
+        )
+        .unwrap();
+        let enc = ClkEncoder::new(schema, &ClkSecret::from_bytes(b"s")).unwrap();
+        let at_cap = "a".repeat(schema::MAX_VALUE_BYTES);
+        assert!(enc.encode(&[&at_cap]).is_ok());
+        // Multi-byte characters count by bytes: 1025 bytes is over.
+        let over = format!("{}é", "a".repeat(schema::MAX_VALUE_BYTES - 1));
+        let e = enc.encode(&[&over]).unwrap_err();
+        assert_eq!(e.problem, ValueProblem::ValueTooLong);
+        assert_eq!(e.problem.code(), "value_too_long");
+        assert_eq!(e.feature, "name");
+        // A 300 KB cell is refused at once (it took ~2 minutes to hash).
+        let huge = "b".repeat(300_000);
+        let t = std::time::Instant::now();
+        assert_eq!(
+            enc.encode(&[&huge]).unwrap_err().problem,
+            ValueProblem::ValueTooLong
+        );
+        assert!(t.elapsed().as_secs_f64() < 1.0);
+        assert!(!e.to_string().contains("aaaa"));
     }
 
     #[test]

@@ -10,6 +10,29 @@ use base64::Engine;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 
+/// Largest CLK length `l` (bits, after XOR folding). clkhash schemas use
+/// 1024 or 2048; each is one Dice comparison's worth of memory per row.
+pub const MAX_L: usize = 8192;
+/// Largest pre-fold length `l · 2^xor_folds` (bits the hash functions
+/// address; the encoder's per-token bitmaps have this many bits).
+pub const MAX_HASH_L: usize = 1 << 16;
+/// Largest `bitsPerToken` (bits set per token).
+pub const MAX_BITS_PER_TOKEN: usize = 1024;
+/// Largest `bitsPerFeature` (bits shared among a value's tokens): at most
+/// the largest CLK.
+pub const MAX_BITS_PER_FEATURE: usize = MAX_L;
+/// Most features (columns) a schema may have.
+pub const MAX_FEATURES: usize = 64;
+/// Largest n-gram size.
+pub const MAX_NGRAM: usize = 64;
+/// Most keyed blocking passes (`trialink.blocking`); the linker refuses rows
+/// with more (`linkage::MAX_PASSES`).
+pub const MAX_BLOCKING_PASSES: usize = 32;
+/// Longest feature value, in bytes (UTF-8), the encoder hashes; a longer
+/// value makes its row a counted reject (`value_too_long`). With the caps
+/// above one row costs at most about 64 features × 1,088 tokens × 1,024 bits.
+pub const MAX_VALUE_BYTES: usize = 1024;
+
 /// Why a schema was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SchemaError {
@@ -472,8 +495,11 @@ impl Schema {
                 .ok_or_else(|| missing("$.clkConfig.l", "a positive integer"))?,
             "$.clkConfig.l",
         )? as usize;
-        if l == 0 || l > 1 << 20 {
-            return Err(invalid("$.clkConfig.l", "a positive integer at most 1048576"));
+        if l == 0 || l > MAX_L {
+            return Err(invalid(
+                "$.clkConfig.l",
+                format!("a positive integer at most {MAX_L}"),
+            ));
         }
         let (xor_folds, alias) = match (cfg.get("xor_folds"), cfg.get("xorFolds")) {
             (Some(_), Some(_)) => {
@@ -490,6 +516,16 @@ impl Schema {
             return Err(invalid("$.clkConfig.xor_folds", "at most 8 folds"));
         }
         let xor_folds = xor_folds as u32;
+        if l << xor_folds > MAX_HASH_L {
+            return Err(invalid(
+                if alias {
+                    "$.clkConfig.xorFolds"
+                } else {
+                    "$.clkConfig.xor_folds"
+                },
+                format!("fewer folds: l·2^xor_folds must be at most {MAX_HASH_L} bits"),
+            ));
+        }
         let kdf = parse_kdf(
             cfg.get("kdf")
                 .ok_or_else(|| missing("$.clkConfig.kdf", "an object with type HKDF"))?,
@@ -502,6 +538,9 @@ impl Schema {
             .ok_or_else(|| invalid("$.features", "an array of features"))?;
         if feats.is_empty() {
             return Err(invalid("$.features", "at least one feature"));
+        }
+        if feats.len() > MAX_FEATURES {
+            return Err(invalid("$.features", format!("at most {MAX_FEATURES} features")));
         }
         let hash_l = l << xor_folds;
         let mut features = Vec::with_capacity(feats.len());
@@ -776,8 +815,11 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
                     .ok_or_else(|| missing(&format!("{cpath}.n"), "a non-negative integer"))?,
                 &format!("{cpath}.n"),
             )? as usize;
-            if n > 64 {
-                return Err(invalid(&format!("{cpath}.n"), "an integer from 0 to 64"));
+            if n > MAX_NGRAM {
+                return Err(invalid(
+                    &format!("{cpath}.n"),
+                    format!("an integer from 0 to {MAX_NGRAM}"),
+                ));
             }
             let positional = co
                 .get("positional")
@@ -804,8 +846,20 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
         (None, Some(b)) => Strategy::BitsPerFeature(uint(b, &format!("{spath}.bitsPerFeature"))? as usize),
         _ => return Err(invalid(&spath, "exactly one of bitsPerToken, bitsPerFeature")),
     };
-    if strategy.max_k() > 1 << 16 {
-        return Err(invalid(&spath, "at most 65536 bits"));
+    match strategy {
+        Strategy::BitsPerToken(k) if k > MAX_BITS_PER_TOKEN => {
+            return Err(invalid(
+                &format!("{spath}.bitsPerToken"),
+                format!("an integer from 0 to {MAX_BITS_PER_TOKEN}"),
+            ))
+        }
+        Strategy::BitsPerFeature(b) if b > MAX_BITS_PER_FEATURE => {
+            return Err(invalid(
+                &format!("{spath}.bitsPerFeature"),
+                format!("an integer from 0 to {MAX_BITS_PER_FEATURE}"),
+            ))
+        }
+        _ => {}
     }
     let hashpath = format!("{hpath}.hash");
     let hash = match ho.get("hash") {
@@ -964,6 +1018,12 @@ fn parse_hardening(v: &Value, features: &[Feature]) -> Result<Hardening, SchemaE
         let arr = b
             .as_array()
             .ok_or_else(|| invalid(&bp, "an array of blocking passes"))?;
+        if arr.len() > MAX_BLOCKING_PASSES {
+            return Err(invalid(
+                &bp,
+                format!("at most {MAX_BLOCKING_PASSES} blocking passes"),
+            ));
+        }
         let mut names = BTreeSet::new();
         for (i, pass) in arr.iter().enumerate() {
             let pp = format!("{bp}[{i}]");
@@ -1043,6 +1103,89 @@ mod tests {
         );
         assert!(s.features[0].spec.is_none());
         assert_eq!(s.hardening, Hardening::default());
+    }
+
+    /// A schema with `l`, `folds`, `n` features, and the name feature's
+    /// n-gram size and strategy.
+    fn capped(l: usize, folds: u32, features: usize, n: usize, strategy: &str) -> String {
+        let mut f: Vec<String> = vec![format!(
+            r#"{{"identifier":"name","format":{{"type":"string"}},"hashing":{{"comparison":{{"type":"ngram","n":{n}}},"strategy":{strategy},"hash":{{"type":"doubleHash"}}}}}}"#
+        )];
+        for i in 1..features {
+            f.push(format!(r#"{{"identifier":"x{i}","ignored":true}}"#));
+        }
+        format!(
+            r#"{{"version":3,"clkConfig":{{"l":{l},"xor_folds":{folds},"kdf":{{"type":"HKDF"}}}},"features":[{}]}}"#,
+            f.join(",")
+        )
+    }
+
+    fn refused_at(text: &str) -> String {
+        match Schema::from_json(text).unwrap_err() {
+            SchemaError::Invalid { path, .. } => path,
+            e => panic!("unexpected error {e}"),
+        }
+    }
+
+    #[test]
+    fn parameter_caps_at_the_cap_accepted_one_over_refused_by_path() {
+        let bpt = |k: usize| format!(r#"{{"bitsPerToken":{k}}}"#);
+        let bpf = |b: usize| format!(r#"{{"bitsPerFeature":{b}}}"#);
+        // l
+        assert!(Schema::from_json(&capped(MAX_L, 0, 1, 2, &bpt(20))).is_ok());
+        assert_eq!(refused_at(&capped(MAX_L + 1, 0, 1, 2, &bpt(20))), "$.clkConfig.l");
+        // pre-fold length
+        assert!(Schema::from_json(&capped(MAX_HASH_L >> 3, 3, 1, 2, &bpt(20))).is_ok());
+        assert_eq!(
+            refused_at(&capped(MAX_HASH_L >> 3, 4, 1, 2, &bpt(20))),
+            "$.clkConfig.xor_folds"
+        );
+        // bitsPerToken
+        assert!(Schema::from_json(&capped(1024, 0, 1, 2, &bpt(MAX_BITS_PER_TOKEN))).is_ok());
+        assert_eq!(
+            refused_at(&capped(1024, 0, 1, 2, &bpt(MAX_BITS_PER_TOKEN + 1))),
+            "$.features[0].hashing.strategy.bitsPerToken"
+        );
+        let e = Schema::from_json(&capped(1024, 0, 1, 2, &bpt(65536))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "$.features[0].hashing.strategy.bitsPerToken: invalid (expected an integer from 0 to 1024)"
+        );
+        // bitsPerFeature
+        assert!(Schema::from_json(&capped(1024, 0, 1, 2, &bpf(MAX_BITS_PER_FEATURE))).is_ok());
+        assert_eq!(
+            refused_at(&capped(1024, 0, 1, 2, &bpf(MAX_BITS_PER_FEATURE + 1))),
+            "$.features[0].hashing.strategy.bitsPerFeature"
+        );
+        // features
+        assert!(Schema::from_json(&capped(1024, 0, MAX_FEATURES, 2, &bpt(20))).is_ok());
+        assert_eq!(
+            refused_at(&capped(1024, 0, MAX_FEATURES + 1, 2, &bpt(20))),
+            "$.features"
+        );
+        // blocking passes
+        let passes = |n: usize| {
+            let p: Vec<String> = (0..n)
+                .map(|i| format!(r#"{{"name":"p{i}","parts":[{{"identifier":"name"}}]}}"#))
+                .collect();
+            let t = capped(1024, 0, 1, 2, &bpt(20));
+            format!(
+                r#"{},"trialink":{{"blocking":[{}]}}}}"#,
+                &t[..t.len() - 1],
+                p.join(",")
+            )
+        };
+        assert!(Schema::from_json(&passes(MAX_BLOCKING_PASSES)).is_ok());
+        assert_eq!(
+            refused_at(&passes(MAX_BLOCKING_PASSES + 1)),
+            "$.trialink.blocking"
+        );
+        // n-gram size
+        assert!(Schema::from_json(&capped(1024, 0, 1, MAX_NGRAM, &bpt(20))).is_ok());
+        assert_eq!(
+            refused_at(&capped(1024, 0, 1, MAX_NGRAM + 1, &bpt(20))),
+            "$.features[0].hashing.comparison.n"
+        );
     }
 
     #[test]

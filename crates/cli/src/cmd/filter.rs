@@ -114,11 +114,11 @@ fn manifest_fingerprint(tokens: &str) -> Result<Option<String>, CliError> {
     Ok(Manifest::read(&p).map_err(tab_err)?.key_fingerprint)
 }
 
-/// Read a TLBF file with the path in errors.
+/// Read a TLBF file with the path in errors. The header's parameters
+/// (`k` ≤ 64, `m` ≤ 2^34) and the file's length against the declared `m` are
+/// checked before the bitmap is read or allocated.
 pub fn read_filter(path: &Path) -> Result<Tlbf, CliError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| CliError::new(format!("filter {}: cannot read: {e}", path.display())))?;
-    Tlbf::from_bytes(&bytes).map_err(|e| {
+    Tlbf::read_file(path).map_err(|e| {
         CliError::new(format!("filter {}: {e}", path.display())).hint(
             "ask the sender for the file again; a TLBF file is checked end to end by its SHA-256 trailer",
         )

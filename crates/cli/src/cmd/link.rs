@@ -3,8 +3,11 @@
 
 use crate::cmd::pseudonymise::{sidecar, tab_err};
 use crate::error::{CliError, CliResult, Context};
-use linkage::{blocking_quality, evaluate, link, parse_blocking, Blocking, Config, Mode, Side};
+use linkage::{
+    blocking_quality, evaluate, link, parse_blocking, Blocking, Config, Mode, Side, DEFAULT_MAX_BLOCK_PAIRS,
+};
 use pseudonym::Token;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,9 +28,15 @@ use tabular::{sidecar_path, AtomicOutput, FileRecord, Manifest, OutputMode, RowC
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
 trialink link --left registry.linkable.csv --right cohort.linkable.csv --output matches.csv\n  \
-trialink link --left a.csv --right b.csv --output - --mode clk --blocking dob,family_yob --threshold 0.85\n\n\
+trialink link --left a.csv --right b.csv --output - --mode clk --blocking dob,family_yob --threshold 0.85\n  \
+trialink link --left registry.clk.csv --right cohort.clk.csv --output m.csv --max-block-pairs 400000000\n\n\
 --blocking: `all` (every pass both files have; the default when both have a blocking column), \
-`none` (all pairs: only for small files), or a comma-separated list of pass names.")]
+`none` (all pairs: only for small files), or a comma-separated list of pass names.\n\n\
+--max-block-pairs: a block (rows of both files sharing one blocking key) needing more Dice \
+comparisons than this (default 100000000 = 10,000 × 10,000; without blocking, all pairs are one \
+block) is skipped, and the summary and manifest say how many blocks and left rows were affected. \
+A row with more than one key for the same pass, or more than 32 passes, is rejected (counted \
+by reason; it keeps its row number but never matches).")]
 pub struct Args {
     /// Left file (`-` for stdin).
     #[arg(long, value_name = "FILE")]
@@ -64,6 +73,10 @@ pub struct Args {
     /// Where to write the manifest (default `<output>.manifest.json`).
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
+    /// Skip any block needing more Dice comparisons than N (left rows ×
+    /// right rows); skipped blocks are counted in the summary and manifest.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_BLOCK_PAIRS)]
+    pub max_block_pairs: u64,
 }
 
 /// One side read from disk.
@@ -74,6 +87,8 @@ struct Loaded {
     has_token: bool,
     has_clk: bool,
     has_blocking: bool,
+    /// Rows refused, by reason code.
+    rejected: BTreeMap<&'static str, u64>,
 }
 
 fn load(path: &str, id_column: Option<&str>, want_tokens: bool, want_clks: bool) -> Result<Loaded, CliError> {
@@ -118,6 +133,7 @@ fn load(path: &str, id_column: Option<&str>, want_tokens: bool, want_clks: bool)
         None => None,
     };
     let mut side = Side::new(0);
+    let mut rejected = BTreeMap::new();
     let mut ids = Vec::new();
     let mut clk_bytes: Option<usize> = None;
     let mut rec = csv::ByteRecord::new();
@@ -183,7 +199,9 @@ fn load(path: &str, id_column: Option<&str>, want_tokens: bool, want_clks: bool)
             ),
             _ => None,
         };
-        side.push_with_nhs(token, nhs_token, clk_v.as_deref(), &blocks);
+        if let Err(why) = side.try_push_with_nhs(token, nhs_token, clk_v.as_deref(), &blocks) {
+            *rejected.entry(why.code()).or_insert(0) += 1;
+        }
     }
     let summary = src.finish().map_err(tab_err)?;
     Ok(Loaded {
@@ -193,6 +211,7 @@ fn load(path: &str, id_column: Option<&str>, want_tokens: bool, want_clks: bool)
         has_token: tok.is_some(),
         has_clk: clk.is_some(),
         has_blocking: blk.is_some(),
+        rejected,
     })
 }
 
@@ -275,8 +294,11 @@ pub fn run(a: Args) -> CliResult {
                 .collect(),
         ),
     };
-    if blocking == Blocking::AllPairs && want_clks && left.side.len() as f64 * right.side.len() as f64 > 1e9 {
-        eprintln!("warning: comparing all {} × {} pairs; encode with a schema that has blocking passes for files this size", left.side.len(), right.side.len());
+    if blocking == Blocking::AllPairs
+        && want_clks
+        && left.side.len() as f64 * right.side.len() as f64 > a.max_block_pairs as f64
+    {
+        eprintln!("warning: all {} × {} pairs exceed --max-block-pairs {}: fuzzy matching is skipped; encode with a schema that has blocking passes for files this size", left.side.len(), right.side.len(), a.max_block_pairs);
     }
     if want_clks && left.has_clk != right.has_clk {
         eprintln!("warning: only one file has a `clk` column: fuzzy matching is off");
@@ -292,6 +314,7 @@ pub fn run(a: Args) -> CliResult {
         mode,
         threshold,
         blocking: blocking.clone(),
+        max_block_pairs: a.max_block_pairs,
     };
     let (matches, stats) = link(&left.side, &right.side, &cfg)
         .map_err(|e| CliError::new(e).hint("check both files were encoded with the same schema"))?;
@@ -328,6 +351,7 @@ pub fn run(a: Args) -> CliResult {
     manifest.option("id_column", a.id_column.clone());
     manifest.option("threshold", threshold);
     manifest.option("mode", a.mode.clone());
+    manifest.option("max_block_pairs", a.max_block_pairs);
     manifest.option(
         "blocking",
         match &blocking {
@@ -356,6 +380,12 @@ pub fn run(a: Args) -> CliResult {
         "left_rows": lrows,
         "right_rows": rrows,
         "reduction_ratio": if lrows * rrows == 0 { 1.0 } else { 1.0 - stats.comparisons as f64 / (lrows as f64 * rrows as f64) },
+        "skipped_blocks": stats.skipped_blocks,
+        "skipped_pairs": stats.skipped_pairs,
+        "left_rows_lost_candidates": stats.left_rows_lost_candidates,
+        "left_rows_uncompared": stats.left_rows_uncompared,
+        "left_rejected": left.rejected,
+        "right_rejected": right.rejected,
         "seconds": started.elapsed().as_secs_f64(),
     });
     eprintln!(
@@ -372,6 +402,37 @@ pub fn run(a: Args) -> CliResult {
             format!(" in blocks of {}", stats.passes.join(", "))
         }
     );
+    if stats.skipped_blocks > 0 {
+        eprintln!(
+            "skipped {} block{} over --max-block-pairs {} ({} comparisons not made): {} of {} left rows lost at least one candidate pair, {} had no comparison at all",
+            stats.skipped_blocks,
+            if stats.skipped_blocks == 1 { "" } else { "s" },
+            a.max_block_pairs,
+            stats.skipped_pairs,
+            stats.left_rows_lost_candidates,
+            stats.fuzzy_left,
+            stats.left_rows_uncompared,
+        );
+    }
+    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+    for (side, r) in [("left", &left.rejected), ("right", &right.rejected)] {
+        if r.is_empty() {
+            continue;
+        }
+        let n: u64 = r.values().sum();
+        for (k, v) in r {
+            *by_reason.entry((*k).to_string()).or_insert(0) += v;
+        }
+        eprintln!(
+            "{side}: rejected {n} row{} ({})",
+            if n == 1 { "" } else { "s" },
+            r.iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let rejected_total: u64 = by_reason.values().sum();
     if let Some(t) = &a.truth {
         let truth = read_pairs(t)?;
         let found: Vec<(String, String)> = matches
@@ -418,9 +479,9 @@ pub fn run(a: Args) -> CliResult {
     ));
     manifest.rows = RowCounts {
         rows_in: (lrows + rrows) as u64,
-        rows_out: (lrows + rrows) as u64,
-        rows_rejected: 0,
-        rejected_by_reason: Default::default(),
+        rows_out: (lrows + rrows) as u64 - rejected_total,
+        rows_rejected: rejected_total,
+        rejected_by_reason: by_reason,
     };
     if let Some(mp) = &manifest_path {
         manifest.write(mp).map_err(tab_err)?;
