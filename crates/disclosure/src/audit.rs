@@ -213,6 +213,9 @@ pub fn is_safe(interval: Interval, policy: &Policy) -> bool {
     }
 }
 
+/// `sum(coefficient × variable)`.
+type Terms = Vec<(usize, f64)>;
+
 /// `sum(coefficient × variable) op rhs`.
 type Constraint = (Vec<(usize, f64)>, ComparisonOp, f64);
 
@@ -648,7 +651,8 @@ pub(crate) fn build_lp(releases: &[Release]) -> Result<Built, AuditError> {
     // quotes of other releases' cells: the cell is their sum; a faithful
     // quote carries no bound of its own (it is a function of them)
     let mut faithful = std::collections::BTreeSet::new();
-    let mut quote_eqs: Vec<((usize, usize), Vec<(usize, f64)>, bool)> = Vec::new();
+    // (release, table) of the quoting cell, its equation
+    let mut quote_eqs: Vec<((usize, usize), Terms)> = Vec::new();
     for (k, rel) in releases.iter().enumerate() {
         for (t, tab) in rel.tables.iter().enumerate() {
             for q in &tab.spec.quotes {
@@ -688,7 +692,7 @@ pub(crate) fn build_lp(releases: &[Release]) -> Result<Built, AuditError> {
                     lp.bounds[x] = (0.0, inf);
                     faithful.insert((k, t, (i, j)));
                 }
-                quote_eqs.push(((k, t), terms, ok));
+                quote_eqs.push(((k, t), terms));
             }
         }
     }
@@ -713,7 +717,7 @@ pub(crate) fn build_lp(releases: &[Release]) -> Result<Built, AuditError> {
             && (0..s.grid_rows())
                 .all(|i| (0..s.grid_columns()).all(|j| s.is_exempt(j) || faithful.contains(&(k, t, (i, j)))))
     };
-    for ((k, t), terms, _) in quote_eqs {
+    for ((k, t), terms) in quote_eqs {
         if !pure(k, t) {
             lp.constrain(terms, ComparisonOp::Eq, 0.0);
         }

@@ -15,6 +15,9 @@ fn hes() -> Policy {
     Policy::builtin("nhs-hes").unwrap()
 }
 
+/// Each cell's integer interval: `(release, table, (row, column)) → (min, max)`.
+type Intervals = BTreeMap<(usize, usize, (usize, usize)), (u64, u64)>;
+
 /// A leaf variable of the brute force: `(release, table, row, column)`.
 type Leaf = (usize, usize, usize, usize);
 
@@ -24,7 +27,7 @@ type Leaf = (usize, usize, usize, usize);
 /// or unfaithful quote equals the sum it quotes, and cumulative cells never
 /// fall between releases of a series. Returns each cell's integer interval
 /// `(release, table, (row, column)) → (min, max)`.
-fn brute_force(releases: &[Release], cap: u64) -> BTreeMap<(usize, usize, (usize, usize)), (u64, u64)> {
+fn brute_force(releases: &[Release], cap: u64) -> Intervals {
     let mut leaves: Vec<(Leaf, (u64, u64))> = Vec::new();
     for (k, r) in releases.iter().enumerate() {
         for (t, tab) in r.tables.iter().enumerate() {
@@ -46,7 +49,7 @@ fn brute_force(releases: &[Release], cap: u64) -> BTreeMap<(usize, usize, (usize
             }
         }
     }
-    let mut out: BTreeMap<(usize, usize, (usize, usize)), (u64, u64)> = BTreeMap::new();
+    let mut out: Intervals = BTreeMap::new();
     let mut x = vec![0u64; leaves.len()];
     fn grids(releases: &[Release], leaves: &[(Leaf, (u64, u64))], x: &[u64]) -> Vec<Vec<Vec<Vec<u64>>>> {
         let mut g: Vec<Vec<Vec<Vec<u64>>>> = releases
@@ -209,7 +212,7 @@ fn brute_force(releases: &[Release], cap: u64) -> BTreeMap<(usize, usize, (usize
         x: &mut Vec<u64>,
         leaves: &[(Leaf, (u64, u64))],
         releases: &[Release],
-        out: &mut BTreeMap<(usize, usize, (usize, usize)), (u64, u64)>,
+        out: &mut Intervals,
     ) {
         if n == leaves.len() {
             let g = grids(releases, leaves, x);

@@ -134,5 +134,8 @@ fn service_input_errors() {
 }
 
 fn rel_relation(inp: &ReportInput) -> Vec<disclosure::WeightedSum> {
-    reports::build::tables(inp).unwrap().0[2].spec.weighted_sums.clone()
+    reports::build::tables(inp).unwrap().0[2]
+        .spec
+        .weighted_sums
+        .clone()
 }
