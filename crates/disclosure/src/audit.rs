@@ -1217,6 +1217,7 @@ pub(crate) fn audit_scoped(
     };
     let t_build = t0.elapsed().as_secs_f64();
     let mut prepared: Vec<Option<Prepared>> = Vec::with_capacity(ncomp);
+    let mut warm = vec![false; ncomp];
     for c in 0..ncomp {
         if !(needed[c] && used[c]) {
             prepared.push(None);
@@ -1227,6 +1228,9 @@ pub(crate) fn audit_scoped(
         report.components += 1;
         if let Some(pts) = old_points.remove(&c) {
             lpc.adopt(&pts);
+            // a repair round: the last round's extreme points are still
+            // feasible (suppressing cells only widens the polytope)
+            warm[c] = lpc.points.borrow().len() > 1;
         }
         prepared.push(Some(lpc));
     }
@@ -1249,6 +1253,9 @@ pub(crate) fn audit_scoped(
             groups.entry((c, g)).or_default().extend(local(&cand.objective));
         }
         for ((c, _), terms) in &groups {
+            if warm[*c] {
+                continue;
+            }
             let lpc = prepared[*c].as_ref().expect("prepared");
             for sign in [1.0, -1.0] {
                 lpc.extreme(terms, sign).map_err(|e| map_err(e, owner[*c]))?;
