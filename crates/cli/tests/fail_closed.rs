@@ -530,3 +530,108 @@ proptest! {
         prop_assert_eq!(total, rows.len() as u64);
     }
 }
+
+/// `synth --messy-objections` writes every objection's NHS number and DOB in
+/// a messy form (Unicode spaces and digits, a leading `'`, other date
+/// forms): `noncontact add` takes every row, and no objector is invited.
+#[test]
+fn synth_messy_objections_are_all_recorded_and_nobody_on_them_is_invited() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let pop = dir.join("pop");
+    let o = run(&[
+        "synth",
+        "--people",
+        "1500",
+        "--seed",
+        "14",
+        "--objection-fraction",
+        "0.05",
+        "--list-error-rate",
+        "0",
+        "--list-outsider-fraction",
+        "0",
+        "--messy-objections",
+        "--out",
+        pop.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let objections = std::fs::read_to_string(pop.join("objections.csv")).unwrap();
+    let rows = objections.lines().count() - 1;
+    assert!(rows > 40, "{rows} objections");
+    // The file really is messy: not every NHS cell is ten ASCII digits.
+    let messy = objections
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let nhs = l.split(',').next().unwrap().trim_matches('"');
+            !(nhs.len() == 10 && nhs.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .count();
+    assert!(messy * 2 > rows, "only {messy} of {rows} rows are messy");
+    master_key(dir);
+    let o = noncontact(dir, pop.join("objections.csv").to_str().unwrap(), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "added {rows}, already present 0, rejected 0 (of {rows} rows)"
+        )),
+        "{}",
+        stdout(&o)
+    );
+    // Who objected, by the digits of their NHS number (any script).
+    let digits = |s: &str| -> String {
+        s.chars()
+            .filter_map(|c| match c as u32 {
+                0x30..=0x39 => Some(c as u32 - 0x30),
+                0xff10..=0xff19 => Some(c as u32 - 0xff10),
+                0x0660..=0x0669 => Some(c as u32 - 0x0660),
+                _ => None,
+            })
+            .map(|d| char::from_digit(d, 10).unwrap())
+            .collect()
+    };
+    let objectors: std::collections::BTreeSet<String> = objections
+        .lines()
+        .skip(1)
+        .map(|l| digits(l.split(',').next().unwrap()))
+        .collect();
+    let mut objector_people = std::collections::BTreeSet::new();
+    let mut c = csv::Reader::from_path(pop.join("cohort.csv")).unwrap();
+    let head = c.headers().unwrap().clone();
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let (cn, cg, cf, cp) = (
+        col("nhs_number"),
+        col("given_name"),
+        col("family_name"),
+        col("postcode"),
+    );
+    for r in c.records() {
+        let r = r.unwrap();
+        if objectors.contains(&r[cn]) {
+            objector_people.insert(format!("{}|{}|{}", &r[cg], &r[cf], &r[cp]));
+        }
+    }
+    assert_eq!(
+        objector_people.len(),
+        objectors.len(),
+        "every objector is a cohort member"
+    );
+    let req = request(dir, "req.toml", "messy-1", "2026-11-21", "");
+    let o = invite(dir, pop.join("cohort.csv").to_str().unwrap(), &req, "batch", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut b = csv::Reader::from_path(dir.join("batch").join("invitations.csv")).unwrap();
+    let bh = b.headers().unwrap().clone();
+    let bcol = |n: &str| bh.iter().position(|h| h == n).unwrap();
+    let (bg, bf, bp) = (bcol("given_name"), bcol("family_name"), bcol("postcode"));
+    let mut invited = 0;
+    for r in b.records() {
+        let r = r.unwrap();
+        invited += 1;
+        assert!(
+            !objector_people.contains(&format!("{}|{}|{}", &r[bg], &r[bf], &r[bp])),
+            "an objector was invited"
+        );
+    }
+    assert!(invited > 500, "only {invited} invited: the test proves nothing");
+}
