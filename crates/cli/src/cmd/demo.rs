@@ -240,6 +240,11 @@ pub fn run(a: Args) -> CliResult {
         &people,
         "--seed",
         &seed,
+        // enrolled and objection lists without mistyped NHS numbers: an
+        // enrolled list with rejected rows is refused by `invite` (those
+        // people would be invited), and the demo runs unattended
+        "--list-error-rate",
+        "0",
         "--as-of",
         AS_OF,
         "--out",
@@ -302,6 +307,9 @@ pub fn run(a: Args) -> CliResult {
         &d.p("synth/objections.csv"),
         "--as-of",
         AS_OF,
+        // the synthetic list has deliberately messy rows (an unreadable
+        // NHS number is kept as a CLK); the demo has reviewed them
+        "--allow-rejects",
     ])?;
 
     // 6. Link the registry to the cohort
