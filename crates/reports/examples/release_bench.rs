@@ -302,7 +302,10 @@ fn main() {
     );
     let all = Instant::now();
     let mut slowest = 0f64;
-    let stop: u32 = std::env::var("STOP_AFTER_WEEK").ok().and_then(|s| s.parse().ok()).unwrap_or(weeks);
+    let stop: u32 = std::env::var("STOP_AFTER_WEEK")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(weeks);
     for week in 1..=weeks.min(stop) {
         let wt = Instant::now();
         let (mut worst, mut supp, mut rounds, mut lps) = (0f64, 0usize, 0usize, 0usize);
