@@ -168,10 +168,18 @@ fn demo_end_to_end_promises() {
         work.join("trial/feedback.csv"),
         work.join("trial/feedback-week1.csv"),
         work.join("trial/feedback-week2.csv"),
+        work.join("trial/small-feedback.csv"),
+        work.join("trial/small-feedback-week1.csv"),
+        work.join("trial/small-feedback-week2.csv"),
     ];
     let all = files(&out);
-    let batch: Vec<&PathBuf> = all.iter().filter(|p| p.ends_with("invitations.csv")).collect();
-    assert_eq!(batch.len(), 1, "one invitation batch");
+    let mut batch: Vec<&PathBuf> = all.iter().filter(|p| p.ends_with("invitations.csv")).collect();
+    batch.sort();
+    assert_eq!(
+        batch.len(),
+        2,
+        "two invitation batches: the main study's and the small one's"
+    );
     // One Aho-Corasick automaton over every identifier; names must match as
     // whole words (a short name may occur inside base64 or a longer word).
     let needles: Vec<&String> = ids.exact.iter().chain(ids.names.iter()).collect();
@@ -335,9 +343,18 @@ fn demo_end_to_end_promises() {
         );
     }
 
-    // --- Disclosure: the demo audited its reports; audit them again here.
-    for rep in ["report", "week1", "service-report"] {
-        let o = run(&["audit", "--report", out.join(rep).to_str().unwrap()]);
+    // --- Disclosure: the demo audited everything the store published;
+    // audit the published files again here, all together (the service
+    // report quotes the studies' releases, so it is audited with them).
+    {
+        let mut args = vec!["audit".to_string()];
+        for rep in ["week1", "report", "small-week1", "small-week2", "service-report"] {
+            args.push("--report".into());
+            args.push(out.join(rep).to_str().unwrap().to_string());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run(&args);
+        let rep = "all published reports";
         assert_eq!(
             o.status.code(),
             Some(0),
@@ -345,6 +362,7 @@ fn demo_end_to_end_promises() {
             stdout(&o),
             stderr(&o)
         );
+        assert!(stdout(&o).contains("5 release(s) together"), "{}", stdout(&o));
     }
 
     // --- Determinism: a second run into the same directory writes the same bytes.
@@ -360,7 +378,9 @@ fn demo_end_to_end_promises() {
     // other file must not.
     let under_study_key = |p: &Path| {
         let s = p.to_string_lossy();
-        p.ends_with("keys/trial.key") || (s.contains("/work/trial/") && s.contains(".tokens.csv"))
+        p.ends_with("keys/trial.key")
+            || p.ends_with("keys/small-trial.key")
+            || (s.contains("/work/trial/") && s.contains(".tokens.csv"))
     };
     let mut differing_study_files = 0;
     for (p, bytes) in &before {

@@ -71,6 +71,9 @@ pub enum FindingKind {
         /// The earlier release's sequence number.
         earlier: u32,
     },
+    /// A published rounded count of release `sequence` that a reader can
+    /// narrow to fewer than the policy's `min_rounded_values` values.
+    Rounded,
 }
 
 /// One checked quantity and its feasible interval.
@@ -109,10 +112,12 @@ impl std::fmt::Display for Finding {
         let what = match self.kind {
             FindingKind::Suppressed => "suppressed cell".to_string(),
             FindingKind::Difference { earlier } => format!("difference from release {earlier} of"),
+            FindingKind::Rounded => "rounded cell".to_string(),
         };
         write!(
             f,
-            "release {} table `{}`: {} ({}, {}) is in {}{}",
+            "{} release {} table `{}`: {} ({}, {}) is in {}{}",
+            self.study,
             self.sequence,
             self.table,
             what,
@@ -139,6 +144,13 @@ pub struct AuditReport {
     pub suppressed_cells: usize,
     /// Differences between releases checked.
     pub differences: usize,
+    /// Rounded counts checked.
+    pub rounded_cells: usize,
+    /// Fewest feasible values a rounded count must keep.
+    pub min_rounded_values: u64,
+    /// Independent parts of the reader's linear program (connected
+    /// components of its constraint graph) solved.
+    pub components: usize,
     /// Linear programs solved.
     pub linear_programs: usize,
     /// Every suppressed cell, and every difference that is not safe.
@@ -172,6 +184,18 @@ pub enum AuditError {
         /// Release sequence.
         sequence: u32,
     },
+    /// A cell quotes a release that is not among those audited.
+    #[error("release {sequence} of `{study}` quotes release {quoted_sequence} of `{quoted_study}`, which is not among the releases audited (or lacks the quoted table or cells): audit them together")]
+    Quote {
+        /// Study of the quoting release.
+        study: String,
+        /// Its sequence.
+        sequence: u32,
+        /// Quoted study.
+        quoted_study: String,
+        /// Quoted sequence.
+        quoted_sequence: u32,
+    },
     /// The LP solver failed.
     #[error("linear-program solver failed: {0}")]
     Solver(String),
@@ -188,6 +212,9 @@ pub fn is_safe(interval: Interval, policy: &Policy) -> bool {
         Some(w) => w >= policy.min_width(),
     }
 }
+
+/// `sum(coefficient × variable)`.
+type Terms = Vec<(usize, f64)>;
 
 /// `sum(coefficient × variable) op rhs`.
 type Constraint = (Vec<(usize, f64)>, ComparisonOp, f64);
@@ -471,9 +498,35 @@ pub(crate) type Layout = Vec<Vec<Vec<Vec<usize>>>>;
 /// The reader's LP, each cell's variable, the monotone links between
 /// releases `(earlier, later)`, and the same pairs for counts that may fall
 /// (no constraint between them).
-pub(crate) type Built = (Lp, Layout, Vec<(usize, usize)>, Vec<(usize, usize)>);
+/// Cells of a release that, under a sum-of-rounded totals rule, are
+/// published as sums of other published cells: the totals of
+/// [`crate::table::RowSum`]s (`(table, (row, column))`).
+pub(crate) fn sum_rounded_cross_totals(rel: &Release) -> std::collections::BTreeSet<(usize, (usize, usize))> {
+    let p = &rel.policy;
+    if p.round.totals != TotalsRule::SumOfRounded || p.round.base <= 1 {
+        return Default::default();
+    }
+    rel.cross_equations()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| e.total)
+        .collect()
+}
 
-pub(crate) fn build_lp(releases: &[Release]) -> Built {
+pub(crate) struct Built {
+    pub lp: Lp,
+    pub layout: Layout,
+    /// Cells `(release, table, (row, column))` that quote other releases'
+    /// cells faithfully: functions of what is already published.
+    pub faithful: std::collections::BTreeSet<(usize, usize, (usize, usize))>,
+}
+
+/// The reader's relations, written once: every published cell with its
+/// rounding bounds, totals, nested columns, linked and shared cells, row
+/// and weighted sums, quotes of other releases, and counts that never fall
+/// between releases of a series (adjacent releases only: the chain implies
+/// every other pair).
+pub(crate) fn build_lp(releases: &[Release]) -> Result<Built, AuditError> {
     let mut lp = Lp::default();
     let mut links: Vec<(usize, usize)> = Vec::new();
     let mut layout: Layout = Vec::new();
@@ -485,15 +538,19 @@ pub(crate) fn build_lp(releases: &[Release]) -> Built {
         let (down, up) = ((b / 2) as f64, (b - 1 - b / 2) as f64);
         let sum_rounded = p.round.totals == TotalsRule::SumOfRounded && b > 1;
         let mut rel_vars = Vec::new();
+        let mut rel_rs: Vec<Vec<Vec<Option<usize>>>> = Vec::new();
         let mut shared: BTreeMap<&str, usize> = BTreeMap::new();
-        for t in &rel.tables {
+        // under sum-of-rounded totals, rows that add up rows of another
+        // table are published as the sum of those rows' published values
+        let cross_totals = sum_rounded_cross_totals(rel);
+        for (ti, t) in rel.tables.iter().enumerate() {
             let s = &t.spec;
             let mut xs = vec![vec![0usize; s.grid_columns()]; s.grid_rows()];
             let mut rs = vec![vec![None; s.grid_columns()]; s.grid_rows()];
             for i in 0..s.grid_rows() {
                 for j in 0..s.grid_columns() {
                     let cell = t.cells[i][j];
-                    let leaf = s.is_leaf(i, j);
+                    let leaf = s.is_leaf(i, j) && !cross_totals.contains(&(ti, (i, j)));
                     let (lo, hi) = if s.is_exempt(j) {
                         match cell {
                             Published::Count(v) => (v as f64, v as f64),
@@ -555,6 +612,7 @@ pub(crate) fn build_lp(releases: &[Release]) -> Built {
                 }
             }
             rel_vars.push(xs);
+            rel_rs.push(rs);
         }
         // weighted sums bounded by a cell of another table (validated)
         let specs: Vec<&crate::table::TableSpec> = rel.tables.iter().map(|t| &t.spec).collect();
@@ -575,8 +633,94 @@ pub(crate) fn build_lp(releases: &[Release]) -> Built {
             let mut terms = vec![(var(eq.total), 1.0)];
             terms.extend(eq.parts.iter().map(|&m| (var(m), -1.0)));
             lp.constrain(terms, ComparisonOp::Eq, 0.0);
+            if sum_rounded {
+                let r = |(t, (i, j)): (usize, (usize, usize))| rel_rs[t][i][j];
+                let members: Option<Vec<usize>> = eq.members().map(r).collect();
+                if let Some(m) = members {
+                    let terms = m
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &v)| (v, if k == 0 { 1.0 } else { -1.0 }))
+                        .collect();
+                    lp.constrain(terms, ComparisonOp::Eq, 0.0);
+                }
+            }
         }
         layout.push(rel_vars);
+    }
+    // quotes of other releases' cells: the cell is their sum; a faithful
+    // quote carries no bound of its own (it is a function of them)
+    let mut faithful = std::collections::BTreeSet::new();
+    // (release, table) of the quoting cell, its equation
+    let mut quote_eqs: Vec<((usize, usize), Terms)> = Vec::new();
+    for (k, rel) in releases.iter().enumerate() {
+        for (t, tab) in rel.tables.iter().enumerate() {
+            for q in &tab.spec.quotes {
+                let err = || AuditError::Quote {
+                    study: rel.study.clone(),
+                    sequence: rel.sequence,
+                    quoted_study: q.study.clone(),
+                    quoted_sequence: q.sequence,
+                };
+                let s = &tab.spec;
+                let (Some(i), Some(j)) = (s.row_index(&q.row), s.column_index(&q.column)) else {
+                    return Err(err());
+                };
+                let k2 = releases
+                    .iter()
+                    .position(|r| r.study == q.study && r.sequence == q.sequence)
+                    .ok_or_else(err)?;
+                let t2 = releases[k2]
+                    .tables
+                    .iter()
+                    .position(|x| x.spec.id == q.table)
+                    .ok_or_else(err)?;
+                let tab2 = &releases[k2].tables[t2];
+                let mut cells = Vec::new();
+                let mut terms = vec![(layout[k][t][i][j], 1.0)];
+                for [r, c] in &q.cells {
+                    let (Some(i2), Some(j2)) = (tab2.spec.row_index(r), tab2.spec.column_index(c)) else {
+                        return Err(err());
+                    };
+                    cells.push(tab2.cells[i2][j2]);
+                    terms.push((layout[k2][t2][i2][j2], -1.0));
+                }
+                let ok = crate::table::quoted_value(&cells) == tab.cells[i][j] && !s.is_exempt(j);
+                if ok {
+                    // a function of published cells: no bound of its own
+                    let x = layout[k][t][i][j];
+                    lp.bounds[x] = (0.0, inf);
+                    faithful.insert((k, t, (i, j)));
+                }
+                quote_eqs.push(((k, t), terms));
+            }
+        }
+    }
+    // A table made only of faithful quotes, related to no other table,
+    // adds nothing: the relations among its cells (nested columns, never
+    // falling between its releases) hold among the quoted cells already.
+    // Its equations are left out so that series stay independent parts of
+    // the program. Any other quote keeps its equation (a total over quotes
+    // published afresh is exactly what lets a reader difference series).
+    let pure = |k: usize, t: usize| {
+        let rel = &releases[k];
+        let tab = &rel.tables[t];
+        let s = &tab.spec;
+        let referenced = rel.tables.iter().any(|o| {
+            o.spec.row_sums.iter().any(|r| r.table == s.id)
+                || o.spec.weighted_sums.iter().any(|w| w.table == s.id)
+        });
+        !referenced
+            && s.row_sums.is_empty()
+            && s.weighted_sums.is_empty()
+            && s.shared.is_empty()
+            && (0..s.grid_rows())
+                .all(|i| (0..s.grid_columns()).all(|j| s.is_exempt(j) || faithful.contains(&(k, t, (i, j)))))
+    };
+    for ((k, t), terms) in quote_eqs {
+        if !pure(k, t) {
+            lp.constrain(terms, ComparisonOp::Eq, 0.0);
+        }
     }
     // cumulative tables: a cell never falls from one release to the next
     for (k2, rel2) in releases.iter().enumerate() {
@@ -618,13 +762,16 @@ pub(crate) fn build_lp(releases: &[Release]) -> Built {
             }
         }
     }
-    (lp, layout, links, falls)
+    Ok(Built { lp, layout, faithful })
 }
 
 /// Which findings to compute, and how.
 pub(crate) struct Scope {
-    /// Only differences whose later release is this index (None: all pairs).
-    pub later_release: Option<usize>,
+    /// Only the independent parts of the program (connected components of
+    /// its constraint graph) that hold a cell of this release (None: all).
+    /// Nothing in a new release can change an interval in a part it does
+    /// not touch.
+    pub touching: Option<usize>,
     /// Settle findings that feasible points prove safe without solving for
     /// their exact interval (the interval reported is then the points'
     /// range, inside the feasible interval). Unsafe findings are always
@@ -653,27 +800,30 @@ pub(crate) enum Confirm {
 impl Scope {
     /// Every finding, every interval exact.
     pub(crate) const EXACT: Scope = Scope {
-        later_release: None,
+        touching: None,
         certify: false,
         confirm: Confirm::Doubtful,
     };
     /// Every finding; safe ones may be settled by feasible points.
     pub(crate) const FAST: Scope = Scope {
-        later_release: None,
+        touching: None,
         certify: true,
         confirm: Confirm::Unsafe,
     };
-    /// Protection's rounds: points, a cache, no confirmation.
-    pub(crate) const PROTECT: Scope = Scope {
-        later_release: None,
-        certify: true,
-        confirm: Confirm::Never,
-    };
+    /// Protection's rounds: points, a cache, no confirmation, only the
+    /// parts the new release touches.
+    pub(crate) fn protect(release: usize) -> Scope {
+        Scope {
+            touching: Some(release),
+            certify: true,
+            confirm: Confirm::Never,
+        }
+    }
 }
 
 /// A finding's identity across audits of the same releases:
-/// `(release index, table index, cell, earlier sequence for a difference,
-/// reversed difference)`.
+/// `(release index, table index, cell, earlier sequence for a difference
+/// (`u32::MAX` for a rounded cell), reversed difference)`.
 type FindingKey = (usize, usize, (usize, usize), Option<u32>, bool);
 
 /// What one audit round hands to the next when the releases stay the same
@@ -682,7 +832,7 @@ type FindingKey = (usize, usize, (usize, usize), Option<u32>, bool);
 /// and an interval proven wide enough stays so.
 #[derive(Debug, Default)]
 pub(crate) struct AuditCache {
-    points: Vec<Vec<f64>>,
+    points: BTreeMap<usize, Vec<Vec<f64>>>,
     safe: BTreeMap<FindingKey, Interval>,
     /// Findings taken from the cache in the last audit.
     pub(crate) reused: usize,
@@ -696,9 +846,10 @@ fn robustly_safe(interval: Interval, policy: &Policy) -> bool {
     interval.lo < policy.sensitive_range().0 || interval.width().is_none_or(|w| w >= policy.min_width())
 }
 
-/// Audit a list of releases (of one or more studies) against `policy`'s
-/// protection range. Each release's own policy says how its figures were
-/// published (its rounding); `policy` says how wide intervals must be.
+/// Audit a list of releases (of one or more series: studies and the
+/// service evaluation) against `policy`'s protection range. Each release's
+/// own policy says how its figures were published (its rounding); `policy`
+/// says how wide intervals must be.
 pub fn audit(releases: &[Release], policy: &Policy) -> Result<AuditReport, AuditError> {
     audit_scoped(releases, policy, &Scope::EXACT, None)
 }
@@ -713,16 +864,175 @@ pub fn audit_fast(releases: &[Release], policy: &Policy) -> Result<AuditReport, 
     audit_scoped(releases, policy, &Scope::FAST, None)
 }
 
+/// The reader's program split into independent parts: the connected
+/// components of the graph joining variables that share a constraint (or
+/// whose difference is checked).
+struct Parts {
+    comp: Vec<usize>,
+    local: Vec<usize>,
+    lps: Vec<Lp>,
+}
+
+fn split(lp: &Lp, pairs: &[(usize, usize)]) -> Parts {
+    let n = lp.bounds.len();
+    let mut uf: Vec<usize> = (0..n).collect();
+    fn find(uf: &mut [usize], mut x: usize) -> usize {
+        while uf[x] != x {
+            uf[x] = uf[uf[x]];
+            x = uf[x];
+        }
+        x
+    }
+    let mut union = |a: usize, b: usize| {
+        let (ra, rb) = (find(&mut uf, a), find(&mut uf, b));
+        if ra != rb {
+            uf[ra.max(rb)] = ra.min(rb);
+        }
+    };
+    for (terms, _, _) in &lp.constraints {
+        for w in terms.windows(2) {
+            union(w[0].0, w[1].0);
+        }
+    }
+    for &(a, b) in pairs {
+        union(a, b);
+    }
+    let mut id = vec![usize::MAX; n];
+    let mut parts = Parts {
+        comp: vec![0; n],
+        local: vec![0; n],
+        lps: Vec::new(),
+    };
+    for v in 0..n {
+        let r = find(&mut uf, v);
+        if id[r] == usize::MAX {
+            id[r] = parts.lps.len();
+            parts.lps.push(Lp::default());
+        }
+        let c = id[r];
+        parts.comp[v] = c;
+        parts.local[v] = parts.lps[c].bounds.len();
+        parts.lps[c].bounds.push(lp.bounds[v]);
+    }
+    for (terms, op, rhs) in &lp.constraints {
+        let Some(&(first, _)) = terms.first() else {
+            continue;
+        };
+        let c = parts.comp[first];
+        let local: Vec<(usize, f64)> = terms.iter().map(|&(v, x)| (parts.local[v], x)).collect();
+        parts.lps[c].constraints.push((local, *op, *rhs));
+    }
+    parts
+}
+
+/// What a finding checks.
+#[derive(Clone, Copy)]
+enum Check {
+    Suppressed,
+    Difference,
+    /// A rounded count that must keep this many feasible values.
+    Rounded(u64),
+}
+
+fn check_safe(check: Check, interval: Interval, policy: &Policy) -> bool {
+    match check {
+        Check::Rounded(need) => interval.width().is_none_or(|w| w + 1 >= need),
+        _ => is_safe(interval, policy),
+    }
+}
+
+fn check_robust(check: Check, interval: Interval, policy: &Policy) -> bool {
+    match check {
+        Check::Rounded(_) => check_safe(check, interval, policy),
+        _ => robustly_safe(interval, policy),
+    }
+}
+
+/// The interval of one finding's expression in its part of the program.
+fn settle(
+    lp: &Prepared,
+    obj: &[(usize, f64)],
+    check: Check,
+    policy: &Policy,
+    scope: &Scope,
+    programs: &mut usize,
+    certified: &mut usize,
+) -> Result<Interval, microlp::Error> {
+    if scope.certify {
+        let iv = match check {
+            Check::Rounded(need) => {
+                let (vmin, vmax) = lp.span(obj);
+                if vmin.is_finite() {
+                    let lo = (vmin - 1e-6).ceil().max(0.0) as u64;
+                    let hi = ((vmax + 1e-6).floor().max(0.0) as u64).max(lo);
+                    (hi - lo + 1 >= need).then_some(Interval { lo, hi: Some(hi) })
+                } else {
+                    None
+                }
+            }
+            _ => lp.certify(obj, policy),
+        };
+        if let Some(iv) = iv {
+            *certified += 1;
+            return Ok(iv);
+        }
+    }
+    let mut interval = match check {
+        Check::Difference => {
+            let lo = lp.lower(obj)?;
+            *programs += 1;
+            let mut interval = Interval { lo, hi: None };
+            if lo >= policy.sensitive_range().0 {
+                interval.hi = lp.upper(obj, lo)?;
+                *programs += 1;
+            }
+            interval
+        }
+        _ => {
+            *programs += 2;
+            lp.interval(obj)?
+        }
+    };
+    if matches!(check, Check::Difference) && interval.hi.is_none() {
+        return Ok(interval);
+    }
+    let confirm = match (scope.confirm, check) {
+        (Confirm::Never, _) => false,
+        (Confirm::Doubtful, Check::Rounded(_)) | (Confirm::Unsafe, _) => !check_safe(check, interval, policy),
+        (Confirm::Doubtful, _) => needs_confirmation(interval, policy),
+    };
+    if confirm {
+        interval = lp.exact_interval(obj)?;
+        *programs += 2;
+    }
+    Ok(interval)
+}
+
+/// One candidate finding before it is settled.
+struct Candidate {
+    release: usize,
+    table: usize,
+    position: (usize, usize),
+    kind: FindingKind,
+    check: Check,
+    key: FindingKey,
+    objective: Vec<(usize, f64)>,
+}
+
 pub(crate) fn audit_scoped(
     releases: &[Release],
     policy: &Policy,
     scope: &Scope,
     mut cache: Option<&mut AuditCache>,
 ) -> Result<AuditReport, AuditError> {
+    let prof = std::env::var_os("TRIALINK_AUDIT_PROFILE").is_some();
+    let t0 = std::time::Instant::now();
     for r in releases {
         r.validate()?;
     }
-    let (lp, layout, links, falls) = build_lp(releases);
+    let Built {
+        lp, layout, faithful, ..
+    } = build_lp(releases)?;
     let mut report = AuditReport {
         policy: policy.name.clone(),
         sensitive_range: policy.sensitive_range(),
@@ -730,119 +1040,72 @@ pub(crate) fn audit_scoped(
         releases: releases.len(),
         suppressed_cells: 0,
         differences: 0,
-        linear_programs: 1,
+        rounded_cells: 0,
+        min_rounded_values: policy.min_rounded_values(),
+        components: 0,
+        linear_programs: 0,
         findings: Vec::new(),
     };
     if releases.is_empty() {
         return Ok(report);
     }
-    let inconsistent = |k: usize| AuditError::Inconsistent {
-        study: releases[k].study.clone(),
-        sequence: releases[k].sequence,
-    };
-    let map_err = |e: microlp::Error, k: usize| match e {
-        microlp::Error::Infeasible => inconsistent(k),
-        other => AuditError::Solver(other.to_string()),
-    };
-    // feasibility first, for a clear error
-    let last = releases.len() - 1;
-    let lp = lp.prepare().map_err(|e| map_err(e, last))?;
-    let known: BTreeMap<FindingKey, Interval> = match cache.as_deref_mut() {
-        Some(c) => {
-            lp.adopt(&c.points);
-            c.reused = 0;
-            c.certified = 0;
-            std::mem::take(&mut c.safe)
-        }
-        None => BTreeMap::new(),
-    };
-    let mut safe_now: BTreeMap<FindingKey, Interval> = BTreeMap::new();
-    let (mut reused, mut certified) = (0usize, 0usize);
-    if scope.certify {
-        // points at the ends of everything at once: all suppressed cells
-        // low, then high; all changes between releases low, then high
-        let mut hidden: Vec<(usize, f64)> = Vec::new();
-        for (k, rel) in releases.iter().enumerate() {
-            for (t, tab) in rel.tables.iter().enumerate() {
-                for (i, row) in tab.cells.iter().enumerate() {
-                    for (j, c) in row.iter().enumerate() {
-                        if c.is_suppressed() && !tab.spec.is_exempt(j) {
-                            hidden.push((layout[k][t][i][j], 1.0));
-                        }
-                    }
-                }
-            }
-        }
-        let changes: Vec<(usize, f64)> = links.iter().flat_map(|&(a, b)| [(b, 1.0), (a, -1.0)]).collect();
-        let moves: Vec<(usize, f64)> = falls.iter().flat_map(|&(a, b)| [(b, 1.0), (a, -1.0)]).collect();
-        for (terms, sign) in [
-            (&hidden, 1.0),
-            (&hidden, -1.0),
-            (&changes, 1.0),
-            (&changes, -1.0),
-            (&moves, 1.0),
-            (&moves, -1.0),
-        ] {
-            lp.extreme(terms, sign).map_err(|e| map_err(e, last))?;
-            report.linear_programs += usize::from(!terms.is_empty());
-        }
-    }
+    // ---- the candidate findings -------------------------------------------
+    let mut cands: Vec<Candidate> = Vec::new();
+    let need = policy.min_rounded_values();
     for (k, rel) in releases.iter().enumerate() {
+        let p = &rel.policy;
+        let sum_rounded = p.round.totals == TotalsRule::SumOfRounded && p.round.base > 1;
+        let cross_totals = sum_rounded_cross_totals(rel);
         for (t, tab) in rel.tables.iter().enumerate() {
             let s = &tab.spec;
             for i in 0..s.grid_rows() {
                 for j in 0..s.grid_columns() {
-                    if !tab.cells[i][j].is_suppressed() || s.is_exempt(j) {
+                    if s.is_exempt(j) {
                         continue;
                     }
-                    let obj = [(layout[k][t][i][j], 1.0)];
-                    let key: FindingKey = (k, t, (i, j), None, false);
-                    let interval = if let Some(&iv) = known.get(&key) {
-                        reused += 1;
-                        iv
-                    } else if let Some(iv) = scope.certify.then(|| lp.certify(&obj, policy)).flatten() {
-                        certified += 1;
-                        iv
-                    } else {
-                        let mut interval = lp.interval(&obj).map_err(|e| map_err(e, k))?;
-                        report.linear_programs += 2;
-                        let confirm = match scope.confirm {
-                            Confirm::Doubtful => needs_confirmation(interval, policy),
-                            Confirm::Unsafe => !is_safe(interval, policy),
-                            Confirm::Never => false,
-                        };
-                        if confirm {
-                            interval = lp.exact_interval(&obj).map_err(|e| map_err(e, k))?;
-                            report.linear_programs += 2;
-                        }
-                        interval
-                    };
-                    if robustly_safe(interval, policy) {
-                        safe_now.insert(key, interval);
+                    let x = layout[k][t][i][j];
+                    if faithful.contains(&(k, t, (i, j))) {
+                        continue;
                     }
-                    report.suppressed_cells += 1;
-                    report.findings.push(Finding {
-                        study: rel.study.clone(),
-                        sequence: rel.sequence,
-                        table: s.id.clone(),
-                        row: s.row_label(i).to_string(),
-                        column: s.column_label(j).to_string(),
-                        release_index: k,
-                        table_index: t,
-                        position: (i, j),
-                        kind: FindingKind::Suppressed,
-                        interval,
-                        safe: is_safe(interval, policy),
-                    });
+                    match tab.cells[i][j] {
+                        Published::Suppressed => cands.push(Candidate {
+                            release: k,
+                            table: t,
+                            position: (i, j),
+                            kind: FindingKind::Suppressed,
+                            check: Check::Suppressed,
+                            key: (k, t, (i, j), None, false),
+                            objective: vec![(x, 1.0)],
+                        }),
+                        Published::Count(v) => {
+                            if faithful.contains(&(k, t, (i, j)))
+                                || (sum_rounded && !s.is_leaf(i, j))
+                                || cross_totals.contains(&(t, (i, j)))
+                            {
+                                continue;
+                            }
+                            let (lo, hi) = p.published_interval(v);
+                            let want = need.min(hi - lo + 1);
+                            if want <= 1 {
+                                continue;
+                            }
+                            cands.push(Candidate {
+                                release: k,
+                                table: t,
+                                position: (i, j),
+                                kind: FindingKind::Rounded,
+                                check: Check::Rounded(want),
+                                key: (k, t, (i, j), Some(u32::MAX), true),
+                                objective: vec![(x, 1.0)],
+                            });
+                        }
+                    }
                 }
             }
         }
     }
-    // differences between any two releases of a cumulative table
+    // differences between any two releases of a series' cumulative table
     for (k2, rel2) in releases.iter().enumerate() {
-        if scope.later_release.is_some_and(|l| l != k2) {
-            continue;
-        }
         for (k1, rel1) in releases.iter().enumerate() {
             if rel1.study != rel2.study || rel1.sequence >= rel2.sequence {
                 continue;
@@ -867,14 +1130,17 @@ pub(crate) fn audit_scoped(
                         ) else {
                             continue;
                         };
+                        // a faithful quote's differences are those of the
+                        // quoted cells, checked in their own series
+                        if faithful.contains(&(k2, t2, (i, j))) && faithful.contains(&(k1, t1, (i1, j1))) {
+                            continue;
+                        }
                         let (c1, c2) = (tab1.cells[i1][j1], tab2.cells[i][j]);
                         let (x1, x2) = (layout[k1][t1][i1][j1], layout[k2][t2][i][j]);
-                        // people counted in between; for a count that may
-                        // fall, people taken out in between too
                         let falls = s2.may_fall_at(i, j) || tab1.spec.may_fall_at(i1, j1);
                         let directions: &[f64] = if falls { &[1.0, -1.0] } else { &[1.0] };
                         for &sign in directions {
-                            // quick exit: both exact-enough published values far apart
+                            // quick exit: both published values far apart
                             if let (Published::Count(a), Published::Count(b)) = (c1, c2) {
                                 let (a_lo, a_hi) = rel1.policy.published_interval(a);
                                 let (b_lo, b_hi) = rel2.policy.published_interval(b);
@@ -887,69 +1153,196 @@ pub(crate) fn audit_scoped(
                                     continue;
                                 }
                             }
-                            let obj = [(x2, sign), (x1, -sign)];
-                            let key: FindingKey = (k2, t2, (i, j), Some(rel1.sequence), sign < 0.0);
-                            let interval = if let Some(&iv) = known.get(&key) {
-                                reused += 1;
-                                iv
-                            } else if let Some(iv) = scope.certify.then(|| lp.certify(&obj, policy)).flatten()
-                            {
-                                certified += 1;
-                                iv
-                            } else {
-                                // the lower bound decides whether the upper is needed
-                                let lo = lp.lower(&obj).map_err(|e| map_err(e, k2))?;
-                                report.linear_programs += 1;
-                                let (smin, _) = policy.sensitive_range();
-                                let mut interval = Interval { lo, hi: None };
-                                if lo >= smin {
-                                    interval.hi = lp.upper(&obj, lo).map_err(|e| map_err(e, k2))?;
-                                    report.linear_programs += 1;
-                                    let confirm = match scope.confirm {
-                                        Confirm::Doubtful => needs_confirmation(interval, policy),
-                                        Confirm::Unsafe => !is_safe(interval, policy),
-                                        Confirm::Never => false,
-                                    };
-                                    if confirm {
-                                        interval = lp.exact_interval(&obj).map_err(|e| map_err(e, k2))?;
-                                        report.linear_programs += 2;
-                                    }
-                                }
-                                interval
-                            };
-                            if robustly_safe(interval, policy) {
-                                safe_now.insert(key, interval);
-                            }
-                            report.differences += 1;
-                            let safe = is_safe(interval, policy);
-                            if !safe {
-                                report.findings.push(Finding {
-                                    study: rel2.study.clone(),
-                                    sequence: rel2.sequence,
-                                    table: s2.id.clone(),
-                                    row: s2.row_label(i).to_string(),
-                                    column: s2.column_label(j).to_string(),
-                                    release_index: k2,
-                                    table_index: t2,
-                                    position: (i, j),
-                                    kind: FindingKind::Difference {
-                                        earlier: rel1.sequence,
-                                    },
-                                    interval,
-                                    safe,
-                                });
-                            }
+                            cands.push(Candidate {
+                                release: k2,
+                                table: t2,
+                                position: (i, j),
+                                kind: FindingKind::Difference {
+                                    earlier: rel1.sequence,
+                                },
+                                check: Check::Difference,
+                                key: (k2, t2, (i, j), Some(rel1.sequence), sign < 0.0),
+                                objective: vec![(x2, sign), (x1, -sign)],
+                            });
                         }
                     }
                 }
             }
         }
     }
-    if let Some(c) = cache {
-        c.points = lp.points.take();
-        c.safe = safe_now;
-        c.reused = reused;
-        c.certified = certified;
+    // ---- the independent parts ------------------------------------------
+    let pairs: Vec<(usize, usize)> = cands
+        .iter()
+        .filter(|c| c.objective.len() == 2)
+        .map(|c| (c.objective[0].0, c.objective[1].0))
+        .collect();
+    let parts = split(&lp, &pairs);
+    let ncomp = parts.lps.len();
+    let mut needed = vec![scope.touching.is_none(); ncomp];
+    if let Some(k) = scope.touching {
+        for x in layout[k].iter().flatten().flatten() {
+            needed[parts.comp[*x]] = true;
+        }
+    }
+    // the latest release holding a variable of each part (for errors)
+    let mut owner = vec![0usize; ncomp];
+    for (k, rel_vars) in layout.iter().enumerate() {
+        for x in rel_vars.iter().flatten().flatten() {
+            owner[parts.comp[*x]] = k;
+        }
+    }
+    let inconsistent = |k: usize| AuditError::Inconsistent {
+        study: releases[k].study.clone(),
+        sequence: releases[k].sequence,
+    };
+    let map_err = |e: microlp::Error, k: usize| match e {
+        microlp::Error::Infeasible => inconsistent(k),
+        other => AuditError::Solver(other.to_string()),
+    };
+    let local = |obj: &[(usize, f64)]| -> Vec<(usize, f64)> {
+        obj.iter().map(|&(v, c)| (parts.local[v], c)).collect()
+    };
+    // only parts with something to check are solved
+    let mut used = vec![false; ncomp];
+    for c in &cands {
+        used[parts.comp[c.objective[0].0]] = true;
+    }
+    let known: BTreeMap<FindingKey, Interval> = match cache.as_deref_mut() {
+        Some(c) => std::mem::take(&mut c.safe),
+        None => BTreeMap::new(),
+    };
+    let mut old_points: BTreeMap<usize, Vec<Vec<f64>>> = match cache.as_deref_mut() {
+        Some(c) => std::mem::take(&mut c.points),
+        None => BTreeMap::new(),
+    };
+    let t_build = t0.elapsed().as_secs_f64();
+    let mut prepared: Vec<Option<Prepared>> = Vec::with_capacity(ncomp);
+    let mut warm = vec![false; ncomp];
+    for c in 0..ncomp {
+        if !(needed[c] && used[c]) {
+            prepared.push(None);
+            continue;
+        }
+        let lpc = parts.lps[c].prepare().map_err(|e| map_err(e, owner[c]))?;
+        report.linear_programs += 1;
+        report.components += 1;
+        if let Some(pts) = old_points.remove(&c) {
+            lpc.adopt(&pts);
+            // a repair round: the last round's extreme points are still
+            // feasible (suppressing cells only widens the polytope)
+            warm[c] = lpc.points.borrow().len() > 1;
+        }
+        prepared.push(Some(lpc));
+    }
+    if scope.certify {
+        // points at the ends of everything at once, part by part: all
+        // suppressed cells low, then high; all changes between releases;
+        // all rounded counts
+        let mut groups: BTreeMap<(usize, u8), Vec<(usize, f64)>> = BTreeMap::new();
+        for cand in &cands {
+            let c = parts.comp[cand.objective[0].0];
+            if prepared[c].is_none() {
+                continue;
+            }
+            let g = match cand.check {
+                Check::Suppressed => 0,
+                Check::Difference if cand.objective[0].1 > 0.0 => 1,
+                Check::Difference => 2,
+                Check::Rounded(_) => 3,
+            };
+            groups.entry((c, g)).or_default().extend(local(&cand.objective));
+        }
+        for ((c, _), terms) in &groups {
+            if warm[*c] {
+                continue;
+            }
+            let lpc = prepared[*c].as_ref().expect("prepared");
+            for sign in [1.0, -1.0] {
+                lpc.extreme(terms, sign).map_err(|e| map_err(e, owner[*c]))?;
+                report.linear_programs += 1;
+            }
+        }
+    }
+    let t_prep = t0.elapsed().as_secs_f64();
+    let lps_before = report.linear_programs;
+    let mut safe_now: BTreeMap<FindingKey, Interval> = BTreeMap::new();
+    let (mut reused, mut certified) = (0usize, 0usize);
+    for cand in &cands {
+        let c = parts.comp[cand.objective[0].0];
+        let Some(lpc) = prepared[c].as_ref() else {
+            continue;
+        };
+        let interval = if let Some(&iv) = known.get(&cand.key) {
+            reused += 1;
+            iv
+        } else {
+            settle(
+                lpc,
+                &local(&cand.objective),
+                cand.check,
+                policy,
+                scope,
+                &mut report.linear_programs,
+                &mut certified,
+            )
+            .map_err(|e| map_err(e, cand.release))?
+        };
+        if check_robust(cand.check, interval, policy) {
+            safe_now.insert(cand.key, interval);
+        }
+        let safe = check_safe(cand.check, interval, policy);
+        match cand.check {
+            Check::Suppressed => report.suppressed_cells += 1,
+            Check::Difference => report.differences += 1,
+            Check::Rounded(_) => report.rounded_cells += 1,
+        }
+        if safe && !matches!(cand.check, Check::Suppressed) {
+            continue;
+        }
+        let rel = &releases[cand.release];
+        let s = &rel.tables[cand.table].spec;
+        report.findings.push(Finding {
+            study: rel.study.clone(),
+            sequence: rel.sequence,
+            table: s.id.clone(),
+            row: s.row_label(cand.position.0).to_string(),
+            column: s.column_label(cand.position.1).to_string(),
+            release_index: cand.release,
+            table_index: cand.table,
+            position: cand.position,
+            kind: cand.kind,
+            interval,
+            safe,
+        });
+    }
+    if prof {
+        eprintln!(
+            "audit profile: {} releases, {} candidates, vars {}, build {:.3}s, prepare+extremes {:.3}s ({} lps), findings {:.3}s ({} lps, {} certified, {} reused)",
+            releases.len(),
+            cands.len(),
+            lp.bounds.len(),
+            t_build,
+            t_prep - t_build,
+            lps_before,
+            t0.elapsed().as_secs_f64() - t_prep,
+            report.linear_programs - lps_before,
+            certified,
+            reused
+        );
+    }
+    if let Some(cc) = cache {
+        cc.points = prepared
+            .into_iter()
+            .enumerate()
+            .filter_map(|(c, p)| Some((c, p?.points.take())))
+            .collect();
+        // parts not solved this time keep their points
+        for (c, pts) in old_points {
+            cc.points.entry(c).or_insert(pts);
+        }
+        cc.safe = safe_now;
+        cc.reused = reused;
+        cc.certified = certified;
     }
     Ok(report)
 }

@@ -10,11 +10,14 @@
 //!   release of the same study ([`protect`]); gives a [`Protected`] whose
 //!   [`Protected::release`] is the serialisable [`Release`] to publish and
 //!   record.
-//! * [`audit()`] — the linear program of everything a reader knows
-//!   (published cells with their rounding bounds, totals, nested columns,
-//!   linked tables, earlier cumulative releases) and each suppressed cell's
-//!   feasible interval, plus the interval of every difference between
-//!   releases ([`mod@audit`]).
+//! * [`audit()`] — the linear program of everything a reader of every
+//!   release of every series (studies and the service evaluation) knows:
+//!   published cells with their rounding bounds, totals, nested columns,
+//!   linked tables, quotes of other releases ([`Quote`]), counts that never
+//!   fall between releases; split into independent parts; each suppressed
+//!   cell's feasible interval, each rounded count's number of feasible
+//!   values (`min_rounded_values`) and every difference between releases
+//!   ([`mod@audit`]).
 //!
 //! ```
 //! use disclosure::{protect, audit, Policy, Table};
@@ -40,6 +43,6 @@ pub use audit::{audit, audit_fast, AuditError, AuditReport, Finding, FindingKind
 pub use policy::{Policy, PolicyError, TotalsRule, ZeroRule, BUILTIN_POLICIES};
 pub use protect::{protect, protect_release, CellStatus, ProtectError, Protected, ProtectedTable};
 pub use table::{
-    cross_equations, derived_rate, CrossEquation, Published, PublishedTable, Release, RowSum, SharedCell,
-    Table, TableError, TableSpec, WeightedSum, RELEASE_FORMAT, TOTAL,
+    cross_equations, derived_rate, quoted_value, CrossEquation, Published, PublishedTable, Quote, Release,
+    RowSum, SharedCell, Table, TableError, TableSpec, WeightedSum, RELEASE_FORMAT, TOTAL,
 };

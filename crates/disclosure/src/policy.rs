@@ -17,8 +17,14 @@
 //! totals = "round-true"   # or "sum-of-rounded"
 //!
 //! [protect]
-//! min_width = 6   # each suppressed cell's feasible interval: hi - lo >= 6
+//! min_width = 6            # each suppressed cell's feasible interval: hi - lo >= 6
+//! min_rounded_values = 3   # each rounded count: at least 3 feasible values
 //! ```
+//!
+//! `min_rounded_values` defaults to 3 when counts are rounded to a base of
+//! 3 or more (a published 25 under base 5 may be 23..=27: a reader must not
+//! be able to narrow it to fewer than 3 of those), and to 1 (no check)
+//! without rounding.
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -92,6 +98,11 @@ pub struct ProtectRule {
     /// the width of the suppression range itself.
     #[serde(default)]
     pub min_width: Option<u64>,
+    /// The fewest integer values a reader may be left with for a rounded
+    /// (published, non-exempt) count, from everything published. Default:
+    /// 3 when `round.base` is 3 or more, else 1 (no check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_rounded_values: Option<u64>,
 }
 
 /// A disclosure-control policy.
@@ -237,6 +248,11 @@ impl Policy {
                 return bad("protect.min_width", "at most 1000000");
             }
         }
+        if let Some(v) = self.protect.min_rounded_values {
+            if v == 0 || v > self.round.base.max(1) {
+                return bad("protect.min_rounded_values", "1 to `round.base`");
+            }
+        }
         Ok(())
     }
 
@@ -308,6 +324,13 @@ impl Policy {
         self.protect.min_width.unwrap_or(hi - lo)
     }
 
+    /// The fewest feasible values a rounded count may be narrowed to.
+    pub fn min_rounded_values(&self) -> u64 {
+        self.protect
+            .min_rounded_values
+            .unwrap_or(if self.round.base >= 3 { 3 } else { 1 })
+    }
+
     /// The policy as TOML (for recording next to a release).
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("policy serialises")
@@ -332,6 +355,8 @@ mod tests {
         assert_eq!((hes.suppress.min, hes.suppress.max, hes.round.base), (1, 7, 5));
         assert_eq!(hes.suppress.zero, ZeroRule::Publish);
         assert_eq!(hes.min_width(), 6);
+        assert_eq!(hes.min_rounded_values(), 3);
+        assert_eq!(Policy::builtin("threshold-10").unwrap().min_rounded_values(), 1);
         let os = Policy::builtin("opensafely").unwrap();
         assert_eq!(os.round.totals, TotalsRule::SumOfRounded);
         assert!(os.is_small(0));
@@ -389,6 +414,10 @@ mod tests {
         let text = "name = \"x\"\n[suppress]\nmax = 3\n[round]\nbase = 0\n";
         let msg = Policy::from_toml_str(text, "p.toml").unwrap_err().to_string();
         assert!(msg.contains("round.base"), "{msg}");
+        let text =
+            "name = \"x\"\n[suppress]\nmax = 3\n[round]\nbase = 5\n[protect]\nmin_rounded_values = 6\n";
+        let msg = Policy::from_toml_str(text, "p.toml").unwrap_err().to_string();
+        assert!(msg.contains("protect.min_rounded_values"), "{msg}");
         let text = "name = \"x\"\n[suppress]\nmax = \"seven\"\n";
         let msg = Policy::from_toml_str(text, "p.toml").unwrap_err().to_string();
         assert!(msg.starts_with("p.toml:3:"), "{msg}");

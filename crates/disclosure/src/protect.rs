@@ -43,6 +43,11 @@ pub enum CellStatus {
     /// Suppressed because the audit (possibly against earlier releases)
     /// found an interval too narrow.
     Repair,
+    /// A total (or other margin) withheld because, with its parts, it
+    /// would narrow a rounded count below the policy's minimum number of
+    /// values. It is not small and needs no partner suppressed: a reader
+    /// who adds its published parts gets a range, which is the point.
+    Margin,
 }
 
 impl CellStatus {
@@ -50,7 +55,7 @@ impl CellStatus {
     pub fn is_suppressed(self) -> bool {
         matches!(
             self,
-            CellStatus::Primary | CellStatus::Secondary | CellStatus::Repair
+            CellStatus::Primary | CellStatus::Secondary | CellStatus::Repair | CellStatus::Margin
         )
     }
 }
@@ -143,7 +148,10 @@ impl Protected {
 
     /// Number of suppressed cells, over all tables.
     pub fn suppressed(&self) -> usize {
-        self.count(CellStatus::Primary) + self.count(CellStatus::Secondary) + self.count(CellStatus::Repair)
+        self.count(CellStatus::Primary)
+            + self.count(CellStatus::Secondary)
+            + self.count(CellStatus::Repair)
+            + self.count(CellStatus::Margin)
     }
 }
 
@@ -193,9 +201,15 @@ pub fn protect_release(
     let specs: Vec<&TableSpec> = tables.iter().map(|t| &t.spec).collect();
     cross_equations(&specs)?;
     crate::table::weighted_relations(&specs)?;
-    let mut earlier: Vec<Release> = earlier.iter().filter(|r| r.study == study).cloned().collect();
-    earlier.sort_by_key(|r| r.sequence);
-    let sequence = earlier.last().map_or(1, |r| r.sequence + 1);
+    // every release of every series is audited with this one (a reader
+    // holds them all); the sequence number follows this study's latest
+    let earlier: Vec<Release> = earlier.to_vec();
+    let sequence = earlier
+        .iter()
+        .filter(|r| r.study == study)
+        .map(|r| r.sequence + 1)
+        .max()
+        .unwrap_or(1);
 
     let mut out = Protected {
         study: study.to_string(),
@@ -209,16 +223,22 @@ pub fn protect_release(
             releases: 0,
             suppressed_cells: 0,
             differences: 0,
+            rounded_cells: 0,
+            min_rounded_values: policy.min_rounded_values(),
+            components: 0,
             linear_programs: 0,
             findings: vec![],
         },
         preexisting: vec![],
         repair_rounds: 0,
     };
+    control_row_sums(&mut out.tables, policy);
+    quote(&mut out.tables, &earlier)?;
     secondary(&mut out.tables, policy, CellStatus::Secondary);
 
     let key = |f: &Finding| {
         (
+            f.study.clone(),
             f.sequence,
             f.table.clone(),
             f.row.clone(),
@@ -235,10 +255,21 @@ pub fn protect_release(
     loop {
         let mut releases = earlier.clone();
         releases.push(out.release());
-        let report = audit_scoped(&releases, policy, &Scope::PROTECT, Some(&mut cache))?;
+        let report = audit_scoped(&releases, policy, &Scope::protect(cur), Some(&mut cache))?;
         let in_earlier = |f: &Finding| f.release_index < cur;
         if baseline_keys.is_none() && report.failures().any(in_earlier) {
-            let base: Vec<Finding> = audit_scoped(&earlier, policy, &Scope::FAST, None)?
+            // the series' own releases are its part of the program unless it
+            // quotes other series (the service evaluation): then all of them
+            let quotes = earlier
+                .iter()
+                .filter(|r| r.study == study)
+                .any(|r| r.tables.iter().any(|t| !t.spec.quotes.is_empty()));
+            let own: Vec<Release> = if quotes {
+                earlier.clone()
+            } else {
+                earlier.iter().filter(|r| r.study == study).cloned().collect()
+            };
+            let base: Vec<Finding> = audit_scoped(&own, policy, &Scope::FAST, None)?
                 .failures()
                 .cloned()
                 .collect();
@@ -300,6 +331,74 @@ fn primary(t: &Table, policy: &Policy) -> ProtectedTable {
     }
 }
 
+/// Under a sum-of-rounded totals rule, publish each row that adds up rows
+/// of another table as the sum of their published values (and its table's
+/// totals again from its leaves), so that it carries nothing the parts do
+/// not. A sum that lands in the suppression range is suppressed.
+fn control_row_sums(tables: &mut [ProtectedTable], policy: &Policy) {
+    if policy.round.totals != TotalsRule::SumOfRounded || policy.round.base <= 1 {
+        return;
+    }
+    for eq in cross(tables) {
+        let v: u64 = eq.parts.iter().map(|&(t, (i, j))| tables[t].rounded[i][j]).sum();
+        let (t, (i, j)) = eq.total;
+        tables[t].rounded[i][j] = v;
+        if policy.is_small(v) && tables[t].status[i][j] == CellStatus::Published {
+            tables[t].status[i][j] = CellStatus::Primary;
+        }
+    }
+    for t in tables.iter_mut() {
+        fill_totals(&t.spec, &mut t.rounded);
+        for i in 0..t.spec.grid_rows() {
+            for j in 0..t.spec.grid_columns() {
+                if !t.spec.is_leaf(i, j)
+                    && !t.spec.is_exempt(j)
+                    && policy.is_small(t.rounded[i][j])
+                    && t.status[i][j] == CellStatus::Published
+                {
+                    t.status[i][j] = CellStatus::Primary;
+                }
+            }
+        }
+    }
+}
+
+/// Publish every quoting cell as the faithful value of what it quotes
+/// (the quoted release must be among `earlier`): never rounded again.
+fn quote(tables: &mut [ProtectedTable], earlier: &[Release]) -> Result<(), TableError> {
+    for t in tables.iter_mut() {
+        for q in t.spec.quotes.clone() {
+            let bad = || TableError::Reference {
+                table: t.spec.id.clone(),
+                field: "quotes",
+            };
+            let (Some(i), Some(j)) = (t.spec.row_index(&q.row), t.spec.column_index(&q.column)) else {
+                return Err(bad());
+            };
+            let tab = earlier
+                .iter()
+                .find(|r| r.study == q.study && r.sequence == q.sequence)
+                .and_then(|r| r.table(&q.table))
+                .ok_or_else(bad)?;
+            let mut cells = Vec::new();
+            for [r, c] in &q.cells {
+                let (Some(a), Some(b)) = (tab.spec.row_index(r), tab.spec.column_index(c)) else {
+                    return Err(bad());
+                };
+                cells.push(tab.cells[a][b]);
+            }
+            match crate::table::quoted_value(&cells) {
+                Published::Count(v) => {
+                    t.rounded[i][j] = v;
+                    t.status[i][j] = CellStatus::Published;
+                }
+                Published::Suppressed => t.status[i][j] = CellStatus::Secondary,
+            }
+        }
+    }
+    Ok(())
+}
+
 /// May this cell be suppressed to protect another?
 fn eligible(t: &ProtectedTable, i: usize, j: usize, policy: &Policy) -> bool {
     t.status[i][j] == CellStatus::Published && (t.true_grid[i][j] > 0 || policy.is_small(0))
@@ -358,9 +457,17 @@ fn secondary(tables: &mut [ProtectedTable], policy: &Policy, mark: CellStatus) {
                 .iter()
                 .any(|&(k, (i, j))| tables[k].status[i][j].is_suppressed())
             {
+                // a withheld margin stays a withheld margin wherever it is shared
+                let how = if members.iter().all(|&(k, (i, j))| {
+                    !tables[k].status[i][j].is_suppressed() || tables[k].status[i][j] == CellStatus::Margin
+                }) {
+                    CellStatus::Margin
+                } else {
+                    mark
+                };
                 for &(k, (i, j)) in members {
                     if tables[k].status[i][j] == CellStatus::Published {
-                        tables[k].status[i][j] = mark;
+                        tables[k].status[i][j] = how;
                         changed = true;
                     }
                 }
@@ -373,9 +480,12 @@ fn secondary(tables: &mut [ProtectedTable], policy: &Policy, mark: CellStatus) {
                 .copied()
                 .filter(|&(k, (_, j))| !tables[k].spec.is_exempt(j))
                 .collect();
+            // a withheld margin needs no partner (see CellStatus::Margin)
             let hidden = governed
                 .iter()
-                .filter(|&&(k, (i, j))| tables[k].status[i][j].is_suppressed())
+                .filter(|&&(k, (i, j))| {
+                    tables[k].status[i][j].is_suppressed() && tables[k].status[i][j] != CellStatus::Margin
+                })
                 .count();
             if hidden == 1 {
                 if let Some((k, (i, j))) = best_global(tables, governed.iter().copied(), policy) {
@@ -411,9 +521,38 @@ fn repair_one(
         };
         (t, (i, j))
     };
-    let _ = releases;
     let (i, j) = pos;
-    let direct = matches!(f.kind, FindingKind::Difference { .. }) || f.release_index != cur;
+    if f.release_index != cur && releases[f.release_index].study != releases[cur].study {
+        // a cell of another series narrowed through this release: hide
+        // this release's cell of the same table and labels if there is one
+        // (handled above only for the same study), else give up here
+        return false;
+    }
+    if f.kind == FindingKind::Rounded && f.release_index == cur {
+        // a rounded count narrowed by its margins: hide a total it adds
+        // up to (the margin carries the information), else the cell itself
+        let cell = (t, pos);
+        let totals: Vec<TableCell> = all_equations(tables)
+            .into_iter()
+            .filter(|e| e.contains(&cell))
+            .flatten()
+            .filter(|&(k, (a, b))| !tables[k].spec.is_leaf(a, b) && (k, (a, b)) != cell)
+            .collect();
+        let pick = totals
+            .into_iter()
+            .filter(|&(k, (a, b))| !tables[k].spec.is_exempt(b) && eligible(&tables[k], a, b, policy))
+            .max_by_key(|&(k, (a, b))| (tables[k].true_grid[a][b], std::cmp::Reverse((k, a, b))));
+        if let Some((k, (a, b))) = pick {
+            tables[k].status[a][b] = CellStatus::Margin;
+            return true;
+        }
+        if eligible(&tables[t], i, j, policy) {
+            tables[t].status[i][j] = CellStatus::Repair;
+            return true;
+        }
+    }
+    let direct =
+        matches!(f.kind, FindingKind::Difference { .. } | FindingKind::Rounded) || f.release_index != cur;
     if direct && eligible(&tables[t], i, j, policy) {
         tables[t].status[i][j] = CellStatus::Repair;
         return true;

@@ -70,6 +70,44 @@ pub struct WeightedSum {
     pub to_column: String,
 }
 
+/// A cell that quotes cells already published in another release (of
+/// another series, e.g. the service evaluation quoting a study's latest
+/// release): its count is the sum of the quoted cells' counts, and it is
+/// published as the sum of their published values (`*` when any of them is
+/// `*`), never rounded again. A reader learns nothing from a faithful quote;
+/// the audit relates the two (`cell = Σ quoted`) and checks that the
+/// published value is the faithful one — a quote published with any other
+/// value is audited as a rounded count tied to the quoted cells.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quote {
+    /// Row label in this table (or `Total`).
+    pub row: String,
+    /// Column label in this table (or `Total`).
+    pub column: String,
+    /// Series (study) of the quoted release.
+    pub study: String,
+    /// Sequence number of the quoted release.
+    pub sequence: u32,
+    /// Table id in the quoted release.
+    pub table: String,
+    /// `[row, column]` labels of the quoted cells (added up).
+    pub cells: Vec<[String; 2]>,
+}
+
+/// The faithful published value of a quote, from the quoted cells'
+/// published values: their sum, or `*` when any is `*`.
+pub fn quoted_value(cells: &[Published]) -> Published {
+    let mut sum = 0u64;
+    for c in cells {
+        match c {
+            Published::Count(v) => sum += v,
+            Published::Suppressed => return Published::Suppressed,
+        }
+    }
+    Published::Count(sum)
+}
+
 /// The structure of a table (everything but the numbers).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +155,9 @@ pub struct TableSpec {
     /// Weighted sums of a column bounded by a cell of another table.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub weighted_sums: Vec<WeightedSum>,
+    /// Cells quoting cells of other releases.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quotes: Vec<Quote>,
 }
 
 /// An equation of a table: `total = sum(parts)`, grid positions.
@@ -483,6 +524,7 @@ impl Table {
                 shared: vec![],
                 row_sums: vec![],
                 weighted_sums: vec![],
+                quotes: vec![],
             },
             counts: rows.iter().map(|r| vec![r.1]).collect(),
         }
@@ -513,6 +555,7 @@ impl Table {
                 shared: vec![],
                 row_sums: vec![],
                 weighted_sums: vec![],
+                quotes: vec![],
             },
             counts,
         }

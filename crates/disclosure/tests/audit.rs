@@ -23,6 +23,14 @@ fn hes() -> Policy {
     Policy::builtin("nhs-hes").unwrap()
 }
 
+/// nhs-hes with totals rounded afresh (its rule before issue 16 made it
+/// controlled rounding): the cases below are about what such totals reveal.
+fn hes_round_true() -> Policy {
+    let mut p = hes();
+    p.round.totals = TotalsRule::RoundTrue;
+    p
+}
+
 fn t10() -> Policy {
     Policy::builtin("threshold-10").unwrap()
 }
@@ -350,7 +358,7 @@ proptest! {
 #[test]
 fn unprotected_rounded_table_fails_and_protection_fixes_it() {
     // `*`, 20, total 20: x2 in [18, 22], total in [18, 22] so `*` is in [1, 4]
-    let policy = hes();
+    let policy = hes_round_true();
     let t = Table::one_way("t", "T", "g", "n", &[("a", 4), ("b", 18)]);
     let published = primary_only(&t, &policy);
     assert_eq!(
@@ -471,7 +479,7 @@ fn differencing_rounded_counts_nhs_hes() {
     // (published 30, 35, total 60). Neither week suppresses anything and
     // each is safe alone, but the total moved by at most 4 while group B's
     // published count rose: B gained between 1 and 4 people.
-    let policy = hes();
+    let policy = hes_round_true();
     let mk = |a: u64, b: u64| {
         let mut t = Table::one_way("uptake", "Enrolled", "group", "enrolled", &[("A", a), ("B", b)]);
         t.spec.cumulative = true;
@@ -480,13 +488,29 @@ fn differencing_rounded_counts_nhs_hes() {
     let w1 = protect_release("S2", &[mk(29, 29)], &policy, &[]).unwrap();
     assert_eq!(w1.suppressed(), 0);
     let w1 = w1.release();
-    let naive = protect_release("S2", &[mk(29, 33)], &policy, &[]).unwrap();
-    assert!(naive.audit.passed(), "week 2 is safe on its own");
-    assert_eq!(naive.suppressed(), 0);
-    let mut naive = naive.release();
+    // Week 2 published naively (30, 35, total 60). Since rounded cells are
+    // audited too (issue 16), week 2 alone already fails: A + B is 58..62
+    // and B is 33..37, so A is 28..29 — two values, fewer than the
+    // policy's three; protection now hides a cell of week 2 on its own.
+    let alone = protect_release("S2", &[mk(29, 33)], &policy, &[]).unwrap();
+    assert!(alone.audit.passed());
+    assert!(alone.suppressed() >= 1, "the narrowed rounded count is protected");
+    let mut naive = alone.release();
     naive.sequence = 2;
+    naive.tables[0].cells = vec![
+        vec![Published::Count(30)],
+        vec![Published::Count(35)],
+        vec![Published::Count(60)],
+    ];
+    let week2 = audit(std::slice::from_ref(&naive), &policy).unwrap();
+    assert!(week2.failures().any(|f| f.kind == FindingKind::Rounded
+        && f.row == "A"
+        && f.interval == Interval { lo: 28, hi: Some(29) }));
     let joint = audit(&[w1.clone(), naive], &policy).unwrap();
-    let f = joint.failures().next().expect("the difference is caught");
+    let f = joint
+        .failures()
+        .find(|f| matches!(f.kind, FindingKind::Difference { .. }))
+        .expect("the difference is caught");
     assert_eq!(
         (f.row.as_str(), f.kind, f.interval),
         (

@@ -295,6 +295,7 @@ fn spec(id: &str, title: &str, row_header: &str, rows: Vec<String>, columns: &[&
         shared: vec![],
         row_sums: vec![],
         weighted_sums: vec![],
+        quotes: vec![],
     }
 }
 
@@ -710,6 +711,114 @@ fn service_tables(sv: &crate::data::ServiceData, out: &mut Vec<Table>) -> Result
     Ok(())
 }
 
+/// The uptake table of a study release whose `Total` row the service
+/// evaluation quotes.
+fn uptake_table(r: &Release) -> Option<&disclosure::PublishedTable> {
+    let ok = |t: &&disclosure::PublishedTable| {
+        t.spec.total_row
+            && ["invited", "delivered", "responded", "enrolled"]
+                .iter()
+                .all(|c| t.spec.column_index(c).is_some())
+    };
+    r.table("uptake_by_arm").filter(ok).or_else(|| {
+        r.tables
+            .iter()
+            .filter(|t| t.spec.id.starts_with("uptake_by_"))
+            .find(ok)
+    })
+}
+
+/// Publish each quantity once: the service evaluation quotes every
+/// study's latest published release instead of rounding the study's
+/// counts again (a second rounding of the same count, or a total over
+/// studies, is what let a reader difference the two series). Studies
+/// with no published release yet are left out of the per-study tables;
+/// `service_studies` has no total row (a rounded true total over quoted
+/// rows would narrow them); exclusions are by reason and study, each cell
+/// quoting the study's funnel. People by invitations received is the
+/// service's own count (protected in its own series; its relation to the
+/// studies' invitations is an inequality with a later date and is not
+/// declared).
+fn quote_studies(tables: &mut Vec<Table>, earlier: &[Release]) {
+    let mut latest: BTreeMap<&str, &Release> = BTreeMap::new();
+    for r in earlier {
+        let e = latest.entry(r.study.as_str()).or_insert(r);
+        if r.sequence > e.sequence {
+            *e = r;
+        }
+    }
+    let mut studies: Vec<String> = Vec::new();
+    for t in tables.iter_mut() {
+        match t.spec.id.as_str() {
+            "service_studies" => {
+                let keep: Vec<usize> = (0..t.spec.rows.len())
+                    .filter(|&i| {
+                        latest
+                            .get(t.spec.rows[i].as_str())
+                            .and_then(|r| uptake_table(r))
+                            .is_some()
+                    })
+                    .collect();
+                t.spec.rows = keep.iter().map(|&i| t.spec.rows[i].clone()).collect();
+                t.counts = keep.iter().map(|&i| t.counts[i].clone()).collect();
+                t.spec.total_row = false;
+                for row in &t.spec.rows {
+                    let r = latest[row.as_str()];
+                    let u = uptake_table(r).expect("kept");
+                    for c in ["invited", "delivered", "responded", "enrolled"] {
+                        t.spec.quotes.push(disclosure::Quote {
+                            row: row.clone(),
+                            column: c.into(),
+                            study: r.study.clone(),
+                            sequence: r.sequence,
+                            table: u.spec.id.clone(),
+                            cells: vec![[TOTAL.into(), c.into()]],
+                        });
+                    }
+                }
+                studies = t.spec.rows.clone();
+            }
+            "service_frequency" => t.spec.weighted_sums.clear(),
+            _ => {}
+        }
+    }
+    tables.retain(|t| !(t.spec.id == "service_studies" && t.spec.rows.is_empty()));
+    if let Some(t) = tables.iter_mut().find(|t| t.spec.id == "service_exclusions") {
+        let with_funnel: Vec<&Release> = studies
+            .iter()
+            .filter_map(|s| latest.get(s.as_str()).copied())
+            .filter(|r| r.table("selection_funnel").is_some())
+            .collect();
+        t.spec.title = "Exclusions by reason and study (each study's latest release)".into();
+        t.spec.columns = with_funnel.iter().map(|r| r.study.clone()).collect();
+        t.spec.total_row = false;
+        t.spec.cumulative = false;
+        t.counts = vec![vec![0; with_funnel.len()]; t.spec.rows.len()];
+        for reason in t.spec.rows.clone() {
+            for r in &with_funnel {
+                let f = r.table("selection_funnel").expect("filtered");
+                let row = format!("excluded: {reason}");
+                t.spec.quotes.push(disclosure::Quote {
+                    row: reason.clone(),
+                    column: r.study.clone(),
+                    study: r.study.clone(),
+                    sequence: r.sequence,
+                    table: "selection_funnel".into(),
+                    cells: if f.spec.row_index(&row).is_some() {
+                        vec![[row, "people".into()]]
+                    } else {
+                        vec![]
+                    },
+                });
+            }
+        }
+        if with_funnel.is_empty() {
+            t.spec.rows.clear();
+        }
+    }
+    tables.retain(|t| !(t.spec.id == "service_exclusions" && t.spec.columns.is_empty()));
+}
+
 /// Build and protect a report input as the next release of its study.
 pub fn build(
     input: &ReportInput,
@@ -720,7 +829,10 @@ pub fn build(
     if input.study.trim().is_empty() {
         return Err(bad("study", "a non-empty study id"));
     }
-    let (tables, control) = tables(input)?;
+    let (mut tables, control) = tables(input)?;
+    if input.service.is_some() {
+        quote_studies(&mut tables, earlier);
+    }
     let protected = protect_release(&input.study, &tables, policy, earlier)?;
     Ok(Report {
         study: input.study.clone(),

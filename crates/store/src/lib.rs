@@ -1473,6 +1473,27 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Every release logged under any of `table_names`, of every study and
+    /// series: `(study, table_name, released, content)`, oldest first.
+    pub fn all_releases(&self, table_names: &[&str]) -> Result<Vec<(String, String, String, String)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT study, table_name, released, content FROM releases ORDER BY released, id")
+            .map_err(self.e())?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(self.e())?;
+        let all = rows
+            .collect::<std::result::Result<Vec<(String, String, String, String)>, _>>()
+            .map_err(self.e())?;
+        Ok(all
+            .into_iter()
+            .filter(|r| table_names.contains(&r.1.as_str()))
+            .collect())
+    }
+}
+
 fn found(r: &rusqlite::Row<'_>) -> rusqlite::Result<FoundInvitation> {
     let t = r.get_ref(3)?.as_blob()?;
     Ok(FoundInvitation {

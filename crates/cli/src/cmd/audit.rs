@@ -22,9 +22,10 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  \
 trialink audit --report reports/week1 --report reports/week2\n  \
-trialink audit --table uptake_by_arm.csv --policy threshold-10\n\n\
+trialink audit --table uptake_by_arm.csv --policy threshold-10\n  \
+trialink audit --store trialink.db   # everything the store has published\n\n\
 Exit status: 0 every interval is wide enough, 1 an unsafe cell was found, 2 error.")]
-#[command(group = clap::ArgGroup::new("input").required(true).multiple(true).args(["report", "table"]))]
+#[command(group = clap::ArgGroup::new("input").required(true).multiple(true).args(["report", "table", "store"]))]
 pub struct Args {
     /// A report directory holding `tables.json` (repeatable).
     #[arg(long, value_name = "DIR")]
@@ -32,6 +33,10 @@ pub struct Args {
     /// A release JSON file or a CSV table (repeatable).
     #[arg(long, value_name = "FILE")]
     pub table: Vec<PathBuf>,
+    /// Audit every release the store has published: every release of
+    /// every study and of the service evaluation, together.
+    #[arg(long, value_name = "DB")]
+    pub store: Option<PathBuf>,
     /// Policy whose protection range is checked (built-in name or TOML
     /// file); also how CSV tables were published. Default: each release's
     /// own policy for its publication rule, `nhs-hes` for the check.
@@ -62,6 +67,24 @@ pub fn run(args: Args) -> CliResult {
         None => Policy::default_policy(),
     };
     let mut releases: Vec<Release> = Vec::new();
+    if let Some(db) = &args.store {
+        let st = crate::cmd::noncontact::open_store(Some(db))?;
+        for (k, (_, _, _, content)) in st
+            .all_releases(&["report-release", "service-release"])
+            .context("reading the release log")?
+            .into_iter()
+            .enumerate()
+        {
+            let r: Release = serde_json::from_str(&content).map_err(|_| {
+                CliError::new(format!(
+                    "{}: release log entry {} is not a readable release",
+                    db.display(),
+                    k + 1
+                ))
+            })?;
+            releases.push(r);
+        }
+    }
     for dir in &args.report {
         let path = dir.join("tables.json");
         releases.push(
@@ -102,21 +125,27 @@ pub fn run(args: Args) -> CliResult {
             }
         }
         outln!(
-            "audit: {} release(s), {} suppressed cell(s), {} difference(s) between releases, {} linear programs; policy {} (protects {}..={}, min width {})",
+            "audit: {} release(s), {} suppressed cell(s), {} rounded count(s), {} difference(s) between releases, {} independent part(s), {} linear programs; policy {} (protects {}..={}, min width {}, rounded counts keep {} values)",
             report.releases,
             report.suppressed_cells,
+            report.rounded_cells,
             report.differences,
+            report.components,
             report.linear_programs,
             report.policy,
             report.sensitive_range.0,
             report.sensitive_range.1,
-            report.min_width
+            report.min_width,
+            report.min_rounded_values
         );
+    }
+    if !args.json {
+        outln!("the verdict covers {}", coverage(&releases));
     }
     let bad = report.failures().count();
     if bad > 0 {
         return Err(CliError::check_failed(format!(
-            "{bad} unsafe interval(s): a reader can narrow a suppressed count (or a difference between releases) below the policy's protection range"
+            "{bad} unsafe interval(s): a reader can narrow a suppressed count, a rounded count or a difference between releases (of any series) below the policy's protection"
         ))
         .hint("republish with `trialink report`, which adds secondary suppression, or suppress more cells"));
     }
@@ -150,11 +179,35 @@ fn read_release(path: &Path) -> Result<Release, CliError> {
     Ok(r)
 }
 
-/// serde_json's message without echoing data values.
+/// Which releases a verdict covers: each series with its release numbers.
+fn coverage(releases: &[Release]) -> String {
+    let mut by: std::collections::BTreeMap<&str, Vec<u32>> = Default::default();
+    for r in releases {
+        by.entry(r.study.as_str()).or_default().push(r.sequence);
+    }
+    let parts: Vec<String> = by
+        .iter()
+        .map(|(s, q)| {
+            let q: Vec<String> = q.iter().map(u32::to_string).collect();
+            format!("`{s}` release(s) {}", q.join(", "))
+        })
+        .collect();
+    format!("{} release(s) together: {}", releases.len(), parts.join("; "))
+}
+
+/// What was wrong with a release file, by serde_json's category only:
+/// its messages quote values from the file (`invalid type: string
+/// "9991335056"`), so none of their text is printed.
 fn classify(e: &serde_json::Error) -> String {
-    let m = e.to_string();
-    // messages name fields and expected types; keep the part before " at line"
-    m.split(" at line").next().unwrap_or("invalid JSON").to_string()
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Io => "could not be read".into(),
+        Category::Syntax => "not valid JSON".into(),
+        Category::Eof => "ends before the JSON is complete".into(),
+        Category::Data => {
+            "a value has the wrong type or a field is missing or unknown (expected a release: format, study, sequence, policy, tables with spec and cells of non-negative counts or \"*\")".into()
+        }
+    }
 }
 
 fn read_csv_table(path: &Path, exempt: &[String]) -> Result<PublishedTable, CliError> {
@@ -236,6 +289,7 @@ fn read_csv_table(path: &Path, exempt: &[String]) -> Result<PublishedTable, CliE
         shared: vec![],
         row_sums: vec![],
         weighted_sums: vec![],
+        quotes: vec![],
     };
     let t = PublishedTable { spec, cells };
     t.validate().map_err(|e| {

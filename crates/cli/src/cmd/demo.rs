@@ -22,6 +22,8 @@ pub const STUDY_TOML: &str = include_str!("../demo/study.toml");
 
 const AS_OF: &str = "2026-11-21";
 const STUDY: &str = "demo-study";
+/// The second, small study (weekly reports with suppressed cells).
+const SMALL: &str = "demo-small";
 const REGISTRY_SCOPE: &str = "registry:demo-registry";
 const TRIAL_SCOPE: &str = "trial:demo-study";
 /// Marks a directory as the demo's own, so a re-run may clear it.
@@ -238,6 +240,11 @@ pub fn run(a: Args) -> CliResult {
         &people,
         "--seed",
         &seed,
+        // enrolled and objection lists without mistyped NHS numbers: an
+        // enrolled list with rejected rows is refused by `invite` (those
+        // people would be invited), and the demo runs unattended
+        "--list-error-rate",
+        "0",
         "--as-of",
         AS_OF,
         "--out",
@@ -300,6 +307,9 @@ pub fn run(a: Args) -> CliResult {
         &d.p("synth/objections.csv"),
         "--as-of",
         AS_OF,
+        // the synthetic list has deliberately messy rows (an unreadable
+        // NHS number is kept as a CLK); the demo has reviewed them
+        "--allow-rejects",
     ])?;
 
     // 6. Link the registry to the cohort
@@ -457,15 +467,20 @@ pub fn run(a: Args) -> CliResult {
     d.run(&["report", "--store", &store, "--study", STUDY, "--out", &fd])?;
     d.run(&["audit", "--report", &a.out.join("week1").display().to_string()])?;
     d.run(&["audit", "--report", &fd])?;
+    small_study(&mut d, &a, &store, &master, &seed)?;
     d.say(
         "service",
-        "publishes its own evaluation across studies (requested vs invited, uptake, time to target, invitations per person, exclusions), through the same disclosure control",
+        "publishes its own evaluation across studies (requested vs invited, uptake, time to target, invitations per person, exclusions), quoting each study's latest published release",
     );
     let service_dir = a.out.join("service-report");
     clear_reports(&service_dir)?;
     let sd = service_dir.display().to_string();
     d.run(&["report", "--service", "--store", &store, "--out", &sd])?;
-    d.run(&["audit", "--report", &sd])?;
+    d.say(
+        "analyst",
+        "audits everything the store has published together: every release of both studies and the service evaluation",
+    );
+    d.run(&["audit", "--store", &store])?;
 
     // Uptake by arm, as published (disclosure-controlled).
     if let Ok(text) = std::fs::read_to_string(final_dir.join("uptake_by_arm.csv")) {
@@ -493,7 +508,8 @@ pub fn run(a: Args) -> CliResult {
         "\nDone in {secs:.1} s. Everything is under {out}:\n\
          \x20 {out}/report/        the published reports (CSV, Markdown, HTML)\n\
          \x20 {out}/week1/         the week-1 release the final one was audited against\n\
-         \x20 {out}/service-report/ the service evaluation across studies\n\
+         \x20 {out}/small-week1/, small-week2/ the small second study's weekly reports\n\
+         \x20 {out}/service-report/ the service evaluation across studies (quoting each study's latest release)\n\
          \x20 {out}/work/keys/     test-only keys (master, registry, trial)\n\
          \x20 {out}/work/synth/    the synthetic population and ground truth (identifiable, synthetic)\n\
          \x20 {out}/work/registry/ the registry's token upload and its manifest\n\
@@ -514,6 +530,124 @@ pub fn run(a: Args) -> CliResult {
     std::fs::write(a.out.join("TRANSCRIPT.txt"), &d.transcript)
         .map_err(|e| CliError::new(format!("cannot write the transcript: {e}")))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The second, small study: 150 invitations, uptake recorded and reported
+/// weekly, so that its reports (`small-week1/`, `small-week2/`) show the
+/// suppression a small count gets.
+fn small_study(d: &mut Demo, a: &Args, store: &str, master: &str, seed: &str) -> Result<(), CliError> {
+    d.say(
+        "service",
+        "registers a second, small study (150 invitations) and invites for it",
+    );
+    let work = d.work.clone();
+    std::fs::write(
+        work.join("service/small-study.toml"),
+        STUDY_TOML.replace("demo-study", SMALL),
+    )
+    .map_err(|e| CliError::new(format!("cannot write the study register entry: {e}")))?;
+    d.run(&[
+        "study",
+        "add",
+        "--store",
+        store,
+        "--operator",
+        "Demo Operator",
+        &d.p("service/small-study.toml"),
+    ])?;
+    d.run(&[
+        "keys",
+        "derive",
+        "--from",
+        master,
+        "--scope",
+        &format!("trial:{SMALL}"),
+        "--store",
+        store,
+        "--out",
+        &d.p("keys/small-trial.key"),
+    ])?;
+    let request = REQUEST
+        .replace("study = \"demo-study\"", &format!("study = \"{SMALL}\""))
+        .replace("invitations = 12000", "invitations = 150")
+        .replace("seed = 20261121", "seed = 20261122");
+    std::fs::write(work.join("service/small-request.toml"), request)
+        .map_err(|e| CliError::new(format!("cannot write the request: {e}")))?;
+    d.run(&[
+        "invite",
+        "--store",
+        store,
+        "--key",
+        master,
+        "--cohort",
+        &d.p("synth/cohort.csv"),
+        "--request",
+        &d.p("service/small-request.toml"),
+        "--out",
+        &d.p("mailer/batch-002"),
+        "--qa-seeds",
+        &d.p("synth/qa_seeds.csv"),
+    ])?;
+    d.run(&[
+        "synth",
+        "uptake",
+        "--batch",
+        &d.p("mailer/batch-002/invitations.csv"),
+        "--cohort",
+        &d.p("synth/cohort.csv"),
+        "--qa-seeds",
+        &d.p("synth/qa_seeds.csv"),
+        "--rate",
+        "0.12",
+        "--seed",
+        seed,
+        "--start",
+        "2026-11-23",
+        "--out",
+        &d.p("trial/small-feedback.csv"),
+    ])?;
+    let weeks = split_weeks(&work.join("trial/small-feedback.csv"), "2026-11-30")?;
+    for (i, week) in weeks.iter().enumerate() {
+        let n = i + 1;
+        let tokens = d.p(&format!("trial/small-feedback-week{n}.tokens.csv"));
+        d.run(&[
+            "pseudonymise",
+            "--key",
+            &d.p("keys/small-trial.key"),
+            "--input",
+            &week.display().to_string(),
+            "--output",
+            &tokens,
+            "--allow-blank",
+            "--keep",
+            "reference",
+            "--keep",
+            "status",
+            "--keep",
+            "date",
+            "--as-of",
+            AS_OF,
+        ])?;
+        d.say(
+            "service",
+            &format!("records the small study's week-{n} uptake; the analyst publishes its week-{n} reports"),
+        );
+        d.run(&[
+            "uptake", "--store", store, "--key", master, "--study", SMALL, "--input", &tokens,
+        ])?;
+        let dir = a.out.join(format!("small-week{n}"));
+        clear_reports(&dir)?;
+        d.run(&[
+            "report",
+            "--store",
+            store,
+            "--study",
+            SMALL,
+            "--out",
+            &dir.display().to_string(),
+        ])?;
+    }
+    Ok(())
 }
 
 /// Remove a previous report directory, if any.

@@ -133,7 +133,11 @@ pub fn run(args: Args) -> CliResult {
             let text = tabular::limited::read_to_string(path, tabular::limited::REPORT_JSON)
                 .map_err(|e| CliError::new(format!("reading {}: {e}", path.display())))?;
             let mut i: ReportInput = serde_json::from_str(&text).map_err(|e| {
-                CliError::new(format!("{}:{}:{}: {}", path.display(), e.line(), e.column(), e.to_string().split(" at line").next().unwrap_or("invalid JSON")))
+                CliError::new(format!("{}:{}:{}: {}", path.display(), e.line(), e.column(), match e.classify() {
+                    serde_json::error::Category::Data => "a value has the wrong type or a field is missing or unknown",
+                    serde_json::error::Category::Eof => "the JSON ends early",
+                    _ => "not valid JSON",
+                }))
                     .hint("expected the JSON form of reports::ReportInput (see fixtures/disclosure/report_input.json)")
             })?;
             if let Some(s) = &args.study {
@@ -164,18 +168,17 @@ pub fn run(args: Args) -> CliResult {
     if let (Some(c), Some(sw)) = (&args.control, input.swat.as_mut()) {
         sw.control = c.clone();
     }
+    // every release of every study and of the service series: a reader
+    // holds them all, so this release is protected against all of them
     let earlier: Vec<Release> = match &store {
         Some(s) => s
-            .releases(&input.study, release_table)
+            .all_releases(&[RELEASE_TABLE, SERVICE_TABLE])
             .context("reading the release log")?
             .into_iter()
             .enumerate()
-            .map(|(k, (_, _, content))| {
+            .map(|(k, (_, _, _, content))| {
                 serde_json::from_str::<Release>(&content).map_err(|_| {
-                    CliError::new(format!(
-                        "release log entry {} of study is not a readable release",
-                        k + 1
-                    ))
+                    CliError::new(format!("release log entry {} is not a readable release", k + 1))
                 })
             })
             .collect::<Result<_, _>>()?,
@@ -230,7 +233,7 @@ pub fn run(args: Args) -> CliResult {
         p.suppressed(),
         p.count(disclosure::CellStatus::Primary),
         p.count(disclosure::CellStatus::Secondary),
-        p.count(disclosure::CellStatus::Repair),
+        p.count(disclosure::CellStatus::Repair) + p.count(disclosure::CellStatus::Margin),
         p.audit.releases
     );
     for f in files {
