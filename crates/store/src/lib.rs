@@ -639,6 +639,18 @@ impl Store {
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(|e| sql(&path, e))?;
         {
+            // Legacy (`nhs_dob`) entries exist only in stores from before
+            // schema version 5; only then is each DOB token looked up.
+            let legacy: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM noncontact WHERE kind = 'nhs_dob' AND rekeyed IS NULL)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|e| sql(&path, e))?;
+            let mut rekey = tx
+                .prepare("UPDATE noncontact SET rekeyed = 1 WHERE token = ?1 AND kind = 'nhs_dob'")
+                .map_err(|e| sql(&path, e))?;
             let mut st = tx
                 .prepare(
                     "INSERT OR IGNORE INTO noncontact (token, added, source, kind, dob_token) VALUES (?1, ?2, ?3, 'nhs', ?4)",
@@ -649,6 +661,9 @@ impl Store {
                 .map_err(|e| sql(&path, e))?;
             for t in &sorted {
                 let d = t.dob.as_ref().map(|d| &d[..]);
+                if let (true, Some(d)) = (legacy, d) {
+                    rekey.execute(params![d]).map_err(|e| sql(&path, e))?;
+                }
                 let n = st
                     .execute(params![&t.nhs[..], now, source, d])
                     .map_err(|e| sql(&path, e))?;
@@ -705,13 +720,12 @@ impl Store {
     }
 
     /// Entries from before schema version 5, keyed on `token_nhs_dob`, that
-    /// no later ingest has re-keyed (no `token_nhs` entry carries the same
+    /// no later ingest has re-keyed (marked `rekeyed` when an ingest records the
+    /// same objection's `token_nhs` with this
     /// `token_nhs_dob`), sorted. They still suppress on NHS number + DOB.
     pub fn noncontact_legacy_tokens(&self) -> Result<Vec<TokenBytes>> {
         self.token_column(
-            "SELECT token FROM noncontact AS l WHERE kind = 'nhs_dob' AND NOT EXISTS
-                (SELECT 1 FROM noncontact AS n WHERE n.kind = 'nhs' AND n.dob_token = l.token)
-             ORDER BY token",
+            "SELECT token FROM noncontact WHERE kind = 'nhs_dob' AND rekeyed IS NULL ORDER BY token",
             params![],
         )
     }
@@ -719,8 +733,7 @@ impl Store {
     /// Number of [`Store::noncontact_legacy_tokens`].
     pub fn noncontact_legacy_count(&self) -> Result<u64> {
         self.count(
-            "SELECT count(*) FROM noncontact AS l WHERE kind = 'nhs_dob' AND NOT EXISTS
-                (SELECT 1 FROM noncontact AS n WHERE n.kind = 'nhs' AND n.dob_token = l.token)",
+            "SELECT count(*) FROM noncontact WHERE kind = 'nhs_dob' AND rekeyed IS NULL",
             params![],
         )
     }
