@@ -30,6 +30,7 @@
 
 #[cfg(any(fuzzing, test))]
 pub mod fuzz_hooks;
+pub mod model;
 
 use bloom::dice::{dice_from_counts, ClkMatrix};
 use rayon::prelude::*;
@@ -97,6 +98,13 @@ pub struct Config {
     /// block is skipped and counted ([`LinkStats::skipped_blocks`]). Without
     /// blocking, all pairs form one block under the same cap.
     pub max_block_pairs: u64,
+    /// Match by the fitted model ([`model`]) instead of a fixed Dice
+    /// threshold: with per-field evidence (blocking keys, NHS tokens) a pair
+    /// is accepted when its match probability is at least 0.5; with CLKs
+    /// only, the Dice threshold is the valley of the score distribution
+    /// (`threshold` is the fallback when there is no clear valley or too
+    /// few candidates to fit).
+    pub model: bool,
 }
 
 impl Default for Config {
@@ -106,6 +114,7 @@ impl Default for Config {
             threshold: DEFAULT_THRESHOLD,
             blocking: Blocking::All,
             max_block_pairs: DEFAULT_MAX_BLOCK_PAIRS,
+            model: false,
         }
     }
 }
@@ -185,6 +194,13 @@ pub struct Match {
     pub method: Method,
     /// 1 for exact, Dice for fuzzy.
     pub score: f64,
+    /// Match probability (1 for exact; from the model, or 1 for a fixed
+    /// threshold match).
+    pub probability: f64,
+    /// Strongest evidence behind the match: `token`, `nhs` (NHS tokens
+    /// agree), `keys` (at least one keyed blocking / match key agrees),
+    /// `clk` (CLK similarity only).
+    pub evidence: &'static str,
 }
 
 /// What a run did.
@@ -217,6 +233,15 @@ pub struct LinkStats {
     /// Of those, left rows with no comparison at all (every block they are
     /// in was skipped).
     pub left_rows_uncompared: usize,
+    /// The fitted model, when [`Config::model`] fitted one.
+    pub model: Option<model::Model>,
+    /// How the decision rule was chosen: `fixed` (the configured Dice
+    /// threshold), `valley` (Dice threshold from the score distribution),
+    /// `fallback` (model asked for but too little data: fixed threshold), or
+    /// `model` (match probability at least 0.5).
+    pub rule: &'static str,
+    /// The Dice threshold applied (for `fixed`, `valley`, `fallback`).
+    pub dice_threshold: Option<f64>,
 }
 
 /// One side of a linkage: tokens, CLKs and blocking keys by row. Its
@@ -448,6 +473,8 @@ fn exact_matches(left: &Side, right: &Side) -> Vec<Match> {
                     right: rows[*i],
                     method: Method::Exact,
                     score: 1.0,
+                    probability: 1.0,
+                    evidence: "token",
                 });
                 *i += 1;
             }
@@ -678,6 +705,119 @@ fn lost_to_skipped(compared: &[(Vec<u32>, Vec<u32>)], skipped: &[(Vec<u32>, Vec<
     (lost, uncompared)
 }
 
+fn key_of(side: &Side, row: usize, pass: u16) -> Option<u64> {
+    side.row_keys(row).iter().find(|(p, _)| *p == pass).map(|(_, k)| *k)
+}
+
+fn key_level(a: Option<u64>, b: Option<u64>) -> u8 {
+    match (a, b) {
+        (Some(a), Some(b)) if a == b => 2,
+        (Some(_), Some(_)) => 1,
+        _ => 0,
+    }
+}
+
+fn nhs_level(left: &Side, right: &Side, l: usize, r: usize) -> u8 {
+    match (&left.nhs_tokens[l], &right.nhs_tokens[r]) {
+        (Some(a), Some(b)) if a == b => 2,
+        (Some(_), Some(_)) => 1,
+        _ => 0,
+    }
+}
+
+/// Comparison levels of one pair: Dice level, then each pass, then NHS.
+fn pair_levels(
+    left: &Side,
+    right: &Side,
+    l: usize,
+    r: usize,
+    dice: f64,
+    passes: &[(String, u16, u16)],
+    use_nhs: bool,
+    out: &mut Vec<u8>,
+) {
+    out.push(model::dice_level(dice));
+    for (_, lp, rp) in passes {
+        out.push(key_level(key_of(left, l, *lp), key_of(right, r, *rp)));
+    }
+    if use_nhs {
+        out.push(nhs_level(left, right, l, r));
+    }
+}
+
+/// Fit the match model on the candidates; u starts from random pairs.
+/// Returns the model and every candidate's levels.
+fn fit_model(
+    left: &Side,
+    right: &Side,
+    l_ok: &[bool],
+    r_ok: &[bool],
+    passes: &[(String, u16, u16)],
+    use_nhs: bool,
+    cands: &[Cand],
+) -> (model::Model, Vec<u8>) {
+    let mut fields = vec![model::Field {
+        name: "dice".into(),
+        levels: model::DICE_EDGES.len(),
+        has_missing: false,
+    }];
+    for (name, _, _) in passes {
+        fields.push(model::Field {
+            name: name.clone(),
+            levels: 3,
+            has_missing: true,
+        });
+    }
+    if use_nhs {
+        fields.push(model::Field {
+            name: "nhs".into(),
+            levels: 3,
+            has_missing: true,
+        });
+    }
+    let nf = fields.len();
+    let levels: Vec<u8> = cands
+        .par_chunks(4096)
+        .flat_map_iter(|ch| {
+            let mut v = Vec::with_capacity(ch.len() * nf);
+            for c in ch {
+                pair_levels(left, right, c.l as usize, c.r as usize, c.score, passes, use_nhs, &mut v);
+            }
+            v
+        })
+        .collect();
+    // u from random pairs (deterministic generator), smoothed.
+    let ls: Vec<usize> = (0..left.len()).filter(|&i| l_ok[i]).collect();
+    let rs: Vec<usize> = (0..right.len()).filter(|&i| r_ok[i]).collect();
+    let mut u: Vec<Vec<f64>> = fields.iter().map(|f| vec![1.0; f.levels]).collect();
+    if let (false, false, Some(lm), Some(rm)) = (ls.is_empty(), rs.is_empty(), &left.clks, &right.clks) {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut v = Vec::with_capacity(nf);
+        let mut cnt = [0u32; 1];
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let l = ls[(x % ls.len() as u64) as usize];
+            let r = rs[((x >> 32) % rs.len() as u64) as usize];
+            bloom::dice::and_popcounts(lm.row(l), rm.row(r), rm.stride(), &mut cnt);
+            let d = dice_from_counts(cnt[0], lm.pop(l), rm.pop(r));
+            v.clear();
+            pair_levels(left, right, l, r, d, passes, use_nhs, &mut v);
+            for (f, &lv) in v.iter().enumerate() {
+                u[f][lv as usize] += 1.0;
+            }
+        }
+    }
+    for f in &mut u {
+        let s: f64 = f.iter().sum();
+        for x in f.iter_mut() {
+            *x /= s;
+        }
+    }
+    (model::Model::fit(fields, &levels, u), levels)
+}
+
 /// Link two sides. Matches are returned sorted by left row, then right row.
 pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, LinkStats), LinkError> {
     if !(cfg.threshold > 0.0 && cfg.threshold <= 1.0) {
@@ -709,12 +849,17 @@ pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, Link
         let passes = selected_passes(left, right, &cfg.blocking)?;
         let all_pairs = cfg.blocking == Blocking::AllPairs;
         stats.passes = passes.iter().map(|p| p.0.clone()).collect();
+        let floor = if cfg.model {
+            cfg.threshold.min(model::MODEL_FLOOR)
+        } else {
+            cfg.threshold
+        };
         let (mut cands, comps) = fuzzy_candidates(
             left,
             right,
             &l_ok,
             &r_ok,
-            cfg.threshold,
+            floor,
             &passes,
             all_pairs,
             cfg.max_block_pairs,
@@ -722,10 +867,58 @@ pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, Link
         );
         stats.comparisons = comps;
         sort_candidates(&mut cands);
-        stats.candidates = cands.len();
-        for c in cands {
+        let use_nhs = cfg.mode == Mode::Hybrid && left.has_nhs_tokens() && right.has_nhs_tokens();
+        // Decide: per candidate, accept? and its probability.
+        let mut decided: Vec<(f64, Cand)> = Vec::with_capacity(cands.len());
+        let evidence_fields = !passes.is_empty() || use_nhs;
+        let fitted = if cfg.model && evidence_fields && cands.len() >= 100 {
+            Some(fit_model(left, right, &l_ok, &r_ok, &passes, use_nhs, &cands))
+        } else {
+            None
+        };
+        if let Some((m, levels)) = fitted {
+            let nf = m.fields.len();
+            for (i, c) in cands.iter().enumerate() {
+                let p = m.probability(&levels[i * nf..(i + 1) * nf]);
+                if p >= 0.5 {
+                    decided.push((p, *c));
+                }
+            }
+            stats.rule = "model";
+            stats.model = Some(m);
+            // Most probable first; ties by Dice, then rows.
+            decided.sort_by(|a, b| {
+                b.0.total_cmp(&a.0)
+                    .then(b.1.score.total_cmp(&a.1.score))
+                    .then(a.1.l.cmp(&b.1.l))
+                    .then(a.1.r.cmp(&b.1.r))
+            });
+        } else {
+            let t = if cfg.model {
+                let scores: Vec<f64> = cands.iter().map(|c| c.score).collect();
+                match model::valley_threshold(&scores, floor) {
+                    Some(t) => {
+                        stats.rule = "valley";
+                        t
+                    }
+                    None => {
+                        stats.rule = "fallback";
+                        cfg.threshold
+                    }
+                }
+            } else {
+                stats.rule = "fixed";
+                cfg.threshold
+            };
+            stats.dice_threshold = Some(t);
+            decided.extend(cands.iter().filter(|c| c.score >= t).map(|c| (1.0, *c)));
+        }
+        stats.candidates = decided.len();
+        let model_rule = stats.rule == "model";
+        for (p, c) in decided {
             let (l, r) = (c.l as usize, c.r as usize);
-            if cfg.mode == Mode::Hybrid {
+            let nhs_agree = matches!((&left.nhs_tokens[l], &right.nhs_tokens[r]), (Some(a), Some(b)) if a == b);
+            if cfg.mode == Mode::Hybrid && !model_rule {
                 if let (Some(a), Some(b)) = (&left.nhs_tokens[l], &right.nhs_tokens[r]) {
                     if a != b {
                         stats.nhs_vetoed += 1;
@@ -736,11 +929,22 @@ pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, Link
             if !l_used[l] && !r_used[r] {
                 l_used[l] = true;
                 r_used[r] = true;
+                let keys_agree = passes.iter().any(|(_, lp, rp)| {
+                    matches!((key_of(left, l, *lp), key_of(right, r, *rp)), (Some(a), Some(b)) if a == b)
+                });
                 matches.push(Match {
                     left: l,
                     right: r,
                     method: Method::Fuzzy,
                     score: c.score,
+                    probability: p,
+                    evidence: if use_nhs && nhs_agree {
+                        "nhs"
+                    } else if keys_agree {
+                        "keys"
+                    } else {
+                        "clk"
+                    },
                 });
                 stats.fuzzy += 1;
             }
@@ -1200,7 +1404,9 @@ mod tests {
             let cfg = Config { threshold: t, ..Config::default() };
             let (m1, _) = link(&l, &r, &Config { blocking: Blocking::AllPairs, ..cfg.clone() }).unwrap();
             let (m2, _) = link(&l, &r, &cfg).unwrap();
-            prop_assert_eq!(&m1, &m2);
+            // Same pairs and scores (evidence differs: blocked pairs share a key).
+            let key = |m: &Vec<Match>| m.iter().map(|x| (x.left, x.right, x.score)).collect::<Vec<_>>();
+            prop_assert_eq!(key(&m1), key(&m2));
             let ls: BTreeSet<usize> = m1.iter().map(|m| m.left).collect();
             let rs: BTreeSet<usize> = m1.iter().map(|m| m.right).collect();
             prop_assert_eq!(ls.len(), m1.len());
