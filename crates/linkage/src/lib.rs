@@ -745,6 +745,41 @@ fn pair_levels(
     }
 }
 
+/// u-probabilities seen among random pairs (deterministic generator).
+fn random_pair_u(
+    left: &Side,
+    right: &Side,
+    l_ok: &[bool],
+    r_ok: &[bool],
+    passes: &[(String, u16, u16)],
+    use_nhs: bool,
+    fields: &[model::Field],
+) -> Vec<Vec<f64>> {
+    let ls: Vec<usize> = (0..left.len()).filter(|&i| l_ok[i]).collect();
+    let rs: Vec<usize> = (0..right.len()).filter(|&i| r_ok[i]).collect();
+    let mut u: Vec<Vec<f64>> = fields.iter().map(|f| vec![0.5; f.levels]).collect();
+    if let (false, false, Some(lm), Some(rm)) = (ls.is_empty(), rs.is_empty(), &left.clks, &right.clks) {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut v = Vec::with_capacity(fields.len());
+        let mut cnt = [0u32; 1];
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let l = ls[(x % ls.len() as u64) as usize];
+            let r = rs[((x >> 32) % rs.len() as u64) as usize];
+            bloom::dice::and_popcounts(lm.row(l), rm.row(r), rm.stride(), &mut cnt);
+            let d = dice_from_counts(cnt[0], lm.pop(l), rm.pop(r));
+            v.clear();
+            pair_levels(left, right, l, r, d, passes, use_nhs, &mut v);
+            for (f, &lv) in v.iter().enumerate() {
+                u[f][lv as usize] += 1.0;
+            }
+        }
+    }
+    u
+}
+
 /// Fit the match model on the candidates; u starts from random pairs.
 /// Returns the model and every candidate's levels.
 fn fit_model(
@@ -786,36 +821,41 @@ fn fit_model(
             v
         })
         .collect();
-    // u from random pairs (deterministic generator), smoothed.
-    let ls: Vec<usize> = (0..left.len()).filter(|&i| l_ok[i]).collect();
-    let rs: Vec<usize> = (0..right.len()).filter(|&i| r_ok[i]).collect();
-    let mut u: Vec<Vec<f64>> = fields.iter().map(|f| vec![1.0; f.levels]).collect();
-    if let (false, false, Some(lm), Some(rm)) = (ls.is_empty(), rs.is_empty(), &left.clks, &right.clks) {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut v = Vec::with_capacity(nf);
-        let mut cnt = [0u32; 1];
-        for _ in 0..50_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let l = ls[(x % ls.len() as u64) as usize];
-            let r = rs[((x >> 32) % rs.len() as u64) as usize];
-            bloom::dice::and_popcounts(lm.row(l), rm.row(r), rm.stride(), &mut cnt);
-            let d = dice_from_counts(cnt[0], lm.pop(l), rm.pop(r));
-            v.clear();
-            pair_levels(left, right, l, r, d, passes, use_nhs, &mut v);
-            for (f, &lv) in v.iter().enumerate() {
+    // u from non-matches among the candidates themselves: a pair that is
+    // the best-scoring candidate of neither its left nor its right row is
+    // almost never a match (one true partner per row), and unlike random
+    // pairs it was selected by the same blocking, so its key agreements are
+    // not mistaken for evidence.
+    let mut best_l: HashMap<u32, f64> = HashMap::new();
+    let mut best_r: HashMap<u32, f64> = HashMap::new();
+    for c in cands {
+        let e = best_l.entry(c.l).or_insert(0.0);
+        *e = e.max(c.score);
+        let e = best_r.entry(c.r).or_insert(0.0);
+        *e = e.max(c.score);
+    }
+    let mut u: Vec<Vec<f64>> = fields.iter().map(|f| vec![0.5; f.levels]).collect();
+    let mut non = 0usize;
+    for (i, c) in cands.iter().enumerate() {
+        if c.score < best_l[&c.l] && c.score < best_r[&c.r] {
+            non += 1;
+            for (f, &lv) in levels[i * nf..(i + 1) * nf].iter().enumerate() {
                 u[f][lv as usize] += 1.0;
             }
         }
     }
+    // Too few such pairs (sparse candidates): fall back to random pairs.
+    if non < 100 {
+        u = random_pair_u(left, right, l_ok, r_ok, passes, use_nhs, &fields);
+    }
+    u[0][0] = 1e-9;
     for f in &mut u {
         let s: f64 = f.iter().sum();
         for x in f.iter_mut() {
             *x /= s;
         }
     }
-    (model::Model::fit(fields, &levels, u), levels)
+    (model::Model::fit(fields, &levels, u, true), levels)
 }
 
 /// Link two sides. Matches are returned sorted by left row, then right row.
@@ -854,11 +894,19 @@ pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, Link
         } else {
             cfg.threshold
         };
+        // The model is fitted on every CLK row's candidates (rows already
+        // paired by tokens are the clearest examples of true pairs), then
+        // applied to the rows left over.
+        let (l_all, r_all): (Vec<bool>, Vec<bool>) = if cfg.model {
+            (left.has_clk.clone(), right.has_clk.clone())
+        } else {
+            (l_ok.clone(), r_ok.clone())
+        };
         let (mut cands, comps) = fuzzy_candidates(
             left,
             right,
-            &l_ok,
-            &r_ok,
+            &l_all,
+            &r_all,
             floor,
             &passes,
             all_pairs,
@@ -872,13 +920,16 @@ pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, Link
         let mut decided: Vec<(f64, Cand)> = Vec::with_capacity(cands.len());
         let evidence_fields = !passes.is_empty() || use_nhs;
         let fitted = if cfg.model && evidence_fields && cands.len() >= 100 {
-            Some(fit_model(left, right, &l_ok, &r_ok, &passes, use_nhs, &cands))
+            Some(fit_model(left, right, &l_all, &r_all, &passes, use_nhs, &cands))
         } else {
             None
         };
         if let Some((m, levels)) = fitted {
             let nf = m.fields.len();
             for (i, c) in cands.iter().enumerate() {
+                if !l_ok[c.l as usize] || !r_ok[c.r as usize] {
+                    continue;
+                }
                 let p = m.probability(&levels[i * nf..(i + 1) * nf]);
                 if p >= 0.5 {
                     decided.push((p, *c));
@@ -911,7 +962,12 @@ pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, Link
                 cfg.threshold
             };
             stats.dice_threshold = Some(t);
-            decided.extend(cands.iter().filter(|c| c.score >= t).map(|c| (1.0, *c)));
+            decided.extend(
+                cands
+                    .iter()
+                    .filter(|c| c.score >= t && l_ok[c.l as usize] && r_ok[c.r as usize])
+                    .map(|c| (1.0, *c)),
+            );
         }
         stats.candidates = decided.len();
         let model_rule = stats.rule == "model";

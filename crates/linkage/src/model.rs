@@ -130,7 +130,7 @@ impl Model {
     /// Fit by EM. `vectors` are the candidates' comparison levels (one slice
     /// of `fields.len()` levels per candidate); `u0` the u-probabilities seen
     /// among random pairs (used as the starting point).
-    pub fn fit(fields: Vec<Field>, vectors: &[u8], u0: Vec<Vec<f64>>) -> Model {
+    pub fn fit(fields: Vec<Field>, vectors: &[u8], u0: Vec<Vec<f64>>, fix_u: bool) -> Model {
         let nf = fields.len();
         let n = if nf == 0 { 0 } else { vectors.len() / nf };
         // Patterns: count identical vectors once.
@@ -214,7 +214,9 @@ impl Model {
                     .sum::<f64>();
             model.lambda = new_lambda;
             model.m = new_m;
-            model.u = new_u;
+            if !fix_u {
+                model.u = new_u;
+            }
             if delta < 1e-7 {
                 break;
             }
@@ -303,7 +305,7 @@ mod tests {
                 v.extend_from_slice(&[1 + (i % 3) as u8, 1, (i % 2) as u8 + 1]);
             }
         }
-        let m = Model::fit(fields(), &v, uniform(&fields()));
+        let m = Model::fit(fields(), &v, uniform(&fields()), false);
         assert!((m.lambda - 0.1).abs() < 0.02, "{}", m.lambda);
         assert!(m.probability(&[8, 2, 2]) > 0.99);
         assert!(m.probability(&[1, 1, 1]) < 0.01);
@@ -336,7 +338,7 @@ mod tests {
         fn weights_finite_monotone(raw in proptest::collection::vec((0u8..9, 0u8..3, 0u8..3), 1..400), pick in proptest::collection::vec((0u8..9, 0u8..3, 0u8..3), 1..20)) {
             let mut v = Vec::new();
             for (a, b, c) in &raw { v.extend_from_slice(&[*a, *b, *c]); }
-            let m = Model::fit(fields(), &v, uniform(&fields()));
+            let m = Model::fit(fields(), &v, uniform(&fields()), false);
             prop_assert!(m.lambda.is_finite() && m.lambda > 0.0 && m.lambda < 1.0);
             for (f, w) in m.weights.iter().enumerate() {
                 prop_assert!(w.iter().all(|x| x.is_finite()));

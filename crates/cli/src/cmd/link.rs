@@ -215,6 +215,36 @@ fn load(path: &str, id_column: Option<&str>, want_tokens: bool, want_clks: bool)
     })
 }
 
+/// The fitted model for the manifest: per field, level weights (bits) and
+/// m/u probabilities; no plaintext, only counts over keyed comparisons.
+fn model_json(m: &linkage::model::Model) -> serde_json::Value {
+    let fields: Vec<serde_json::Value> = m
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(f, fd)| {
+            let names: Vec<String> = if fd.name == "dice" {
+                linkage::model::DICE_EDGES.iter().map(|e| format!("dice>={e}")).collect()
+            } else {
+                vec!["missing".into(), "disagree".into(), "agree".into()]
+            };
+            serde_json::json!({
+                "field": fd.name,
+                "levels": names,
+                "weights_bits": m.weights[f],
+                "m": m.m[f],
+                "u": m.u[f],
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "prior_match_probability": m.lambda,
+        "em_iterations": m.iterations,
+        "probability_threshold": 0.5,
+        "fields": fields,
+    })
+}
+
 /// Read a `left,right` pair file.
 pub fn read_pairs(path: &str) -> Result<Vec<(String, String)>, CliError> {
     let mut src = Source::open(path).context(path)?;
@@ -315,6 +345,7 @@ pub fn run(a: Args) -> CliResult {
         threshold,
         blocking: blocking.clone(),
         max_block_pairs: a.max_block_pairs,
+        model: a.threshold.is_none(),
     };
     let (matches, stats) = link(&left.side, &right.side, &cfg)
         .map_err(|e| CliError::new(e).hint("check both files were encoded with the same schema"))?;
@@ -327,7 +358,7 @@ pub fn run(a: Args) -> CliResult {
     let manifest_path = sidecar(&a.output, a.manifest.as_deref(), ".manifest.json");
     let mut out = AtomicOutput::create(&a.output, out_mode).map_err(tab_err)?;
     let mut w = csv::WriterBuilder::new().from_writer(Vec::with_capacity(1 << 20));
-    let _ = w.write_record(["left", "right", "method", "score"]);
+    let _ = w.write_record(["left", "right", "method", "score", "probability", "evidence"]);
     for m in &matches {
         let score = if m.score == 1.0 {
             "1".to_string()
@@ -339,6 +370,8 @@ pub fn run(a: Args) -> CliResult {
             tabular::neutralise(right.ids[m.right].as_bytes()).as_ref(),
             m.method.as_str().as_bytes(),
             score.as_bytes(),
+            format!("{:.6}", m.probability).as_bytes(),
+            m.evidence.as_bytes(),
         ]);
     }
     out.write_all(&w.into_inner().unwrap_or_default())
@@ -387,7 +420,24 @@ pub fn run(a: Args) -> CliResult {
         "left_rejected": left.rejected,
         "right_rejected": right.rejected,
         "seconds": started.elapsed().as_secs_f64(),
+        "rule": stats.rule,
+        "dice_threshold": stats.dice_threshold,
+        "model": stats.model.as_ref().map(model_json),
     });
+    match (&stats.model, stats.dice_threshold) {
+        (Some(m), _) => eprintln!(
+            "model: match probability >= 0.5 over {} fields (prior {:.4}, {} EM iterations); weights in the manifest",
+            m.fields.len(),
+            m.lambda,
+            m.iterations
+        ),
+        (None, Some(t)) if stats.rule != "" => eprintln!("Dice threshold {t:.2} ({})", match stats.rule {
+            "valley" => "valley of the score distribution",
+            "fallback" => "default: too few candidates or no clear valley to choose one",
+            _ => "fixed",
+        }),
+        _ => {}
+    }
     eprintln!(
         "linked {} × {} rows: {} matches ({} exact, {} fuzzy); {} Dice comparisons{}",
         lrows,
