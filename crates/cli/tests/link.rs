@@ -71,7 +71,8 @@ fn hybrid_exact_then_fuzzy_one_to_one() {
     assert!(o.status.success(), "{}", stderr(&o));
     let m = std::fs::read_to_string(dir.path().join("m.csv")).unwrap();
     let lines: Vec<&str> = m.lines().collect();
-    assert_eq!(lines[0], "left,right,method,score");
+    // Issue 20 added `probability` and `evidence` columns.
+    assert_eq!(lines[0], "left,right,method,score,probability,evidence");
     assert_eq!(lines.len(), 7, "{m}");
     for i in 0..6 {
         let line = lines[i + 1];
