@@ -11,7 +11,10 @@ SEED=${2:-7}
 T=${TRIALINK:-target/release/trialink}
 W=bench/out/link_quality_${PEOPLE}_${SEED}
 rm -rf "$W"; mkdir -p "$W"
-SCHEMA=fixtures/linkage/schema.json
+# The match-key schema adds keyed match keys (DESIGN §4.6 extension) to the
+# example schema's blocking passes; CLKs are the same bits.
+SCHEMA=${SCHEMA:-fixtures/linkage/schema_matchkeys.json}
+TODAY_PASSES=dob,yob_sex_initial,family_yob,given_district
 
 $T synth --people "$PEOPLE" --seed "$SEED" --out "$W/synth" 2>/dev/null
 # The registry pseudonymises with the scope key the Service derived for it;
@@ -63,12 +66,12 @@ run() { # label left right extra-args...
   local label=$1 l=$2 r=$3; shift 3
   res=$($T link --left "$l" --right "$r" --output "$W/matches_$label.csv" --truth "$TRUTH" "$@" 2>/dev/null)
   get() { echo "$res" | awk -v k="$1" '$1==k{print $2}'; }
-  extra=$(python3 -c "import json;m=json.load(open('$W/matches_$label.csv.manifest.json'))['extra']['link'];t=m.get('dice_threshold');print(m['comparisons'], '%.2f'%m['seconds'], m['rule']+('' if t is None else ' %.2f'%t))")
+  extra=$(python3 -c "import json;m=json.load(open('$W/matches_$label.csv.manifest.json'))['extra']['link'];t=m.get('dice_threshold');print(m['comparisons'], '%.2f'%m['seconds'], m['rule']+('' if t is None else '_%.2f'%t))")
   printf "%-26s %9s %9s %9s %9s %12s %9s %s\n" "$label" "$(get precision)" "$(get recall)" "$(get f1)" "$(get pair_completeness)" $extra
 }
 # Today's method: fixed Dice thresholds (0.80 hybrid with NHS veto, 0.85 CLK-only).
-run hybrid_fixed_0.80 "$W/registry.csv" "$W/cohort.csv" --mode hybrid --threshold 0.80
+run hybrid_fixed_0.80 "$W/registry.csv" "$W/cohort.csv" --mode hybrid --threshold 0.80 --blocking $TODAY_PASSES
 run hybrid_model "$W/registry.csv" "$W/cohort.csv" --mode hybrid
-run clk_only_fixed_0.85 "$W/registry.clkonly.csv" "$W/cohort.clkonly.csv" --mode clk --threshold 0.85
+run clk_only_fixed_0.85 "$W/registry.clkonly.csv" "$W/cohort.clkonly.csv" --mode clk --threshold 0.85 --blocking $TODAY_PASSES
 run clk_only_model "$W/registry.clkonly.csv" "$W/cohort.clkonly.csv" --mode clk
 run token "$W/registry.csv" "$W/cohort.csv" --mode token

@@ -725,7 +725,43 @@ fn nhs_level(left: &Side, right: &Side, l: usize, r: usize) -> u8 {
     }
 }
 
-/// Comparison levels of one pair: Dice level, then each pass, then NHS.
+/// Passes named `mk_…` are match keys (keyed exact keys of field
+/// combinations); the others are blocking keys. Each group is one compared
+/// field whose level counts the keys that agree, so keys sharing a field
+/// (all match keys contain the names) are not counted as independent
+/// evidence.
+fn is_match_key(name: &str) -> bool {
+    name.starts_with("mk_")
+}
+
+/// Level of a group of keys: 0 when no key of the group is present on both
+/// rows, else 1 + the number that agree.
+fn group_level(left: &Side, right: &Side, l: usize, r: usize, passes: &[(String, u16, u16)], mk: bool) -> u8 {
+    let mut present = false;
+    let mut agree = 0u8;
+    for (name, lp, rp) in passes {
+        if is_match_key(name) != mk {
+            continue;
+        }
+        match key_level(key_of(left, l, *lp), key_of(right, r, *rp)) {
+            2 => {
+                present = true;
+                agree += 1;
+            }
+            1 => present = true,
+            _ => {}
+        }
+    }
+    if present {
+        1 + agree
+    } else {
+        0
+    }
+}
+
+/// Comparison levels of one pair: Dice level, blocking-key group,
+/// match-key group (when any), NHS (when used).
+#[allow(clippy::too_many_arguments)]
 fn pair_levels(
     left: &Side,
     right: &Side,
@@ -737,12 +773,21 @@ fn pair_levels(
     out: &mut Vec<u8>,
 ) {
     out.push(model::dice_level(dice));
-    for (_, lp, rp) in passes {
-        out.push(key_level(key_of(left, l, *lp), key_of(right, r, *rp)));
+    let (nb, nm) = group_sizes(passes);
+    if nb > 0 {
+        out.push(group_level(left, right, l, r, passes, false));
+    }
+    if nm > 0 {
+        out.push(group_level(left, right, l, r, passes, true));
     }
     if use_nhs {
         out.push(nhs_level(left, right, l, r));
     }
+}
+
+fn group_sizes(passes: &[(String, u16, u16)]) -> (usize, usize) {
+    let nm = passes.iter().filter(|p| is_match_key(&p.0)).count();
+    (passes.len() - nm, nm)
 }
 
 /// u-probabilities seen among random pairs (deterministic generator).
@@ -796,12 +841,15 @@ fn fit_model(
         levels: model::DICE_EDGES.len(),
         has_missing: false,
     }];
-    for (name, _, _) in passes {
-        fields.push(model::Field {
-            name: name.clone(),
-            levels: 3,
-            has_missing: true,
-        });
+    let (nb, nm) = group_sizes(passes);
+    for (name, n) in [("blocking_keys", nb), ("match_keys", nm)] {
+        if n > 0 {
+            fields.push(model::Field {
+                name: name.into(),
+                levels: n + 2,
+                has_missing: true,
+            });
+        }
     }
     if use_nhs {
         fields.push(model::Field {

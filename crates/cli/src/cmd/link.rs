@@ -225,8 +225,12 @@ fn model_json(m: &linkage::model::Model) -> serde_json::Value {
         .map(|(f, fd)| {
             let names: Vec<String> = if fd.name == "dice" {
                 linkage::model::DICE_EDGES.iter().map(|e| format!("dice>={e}")).collect()
-            } else {
+            } else if fd.name == "nhs" {
                 vec!["missing".into(), "disagree".into(), "agree".into()]
+            } else {
+                std::iter::once("missing".to_string())
+                    .chain((0..fd.levels - 1).map(|k| format!("{k}_agree")))
+                    .collect()
             };
             serde_json::json!({
                 "field": fd.name,
