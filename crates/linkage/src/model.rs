@@ -214,7 +214,14 @@ impl Model {
                     .sum::<f64>();
             model.lambda = new_lambda;
             model.m = new_m;
-            if !fix_u {
+            if fix_u {
+                // Only the Dice field (field 0) keeps its u: within-block
+                // non-matches are a fair sample of its non-match scores,
+                // while key agreements select the blocks themselves.
+                let keep = model.u[0].clone();
+                model.u = new_u;
+                model.u[0] = keep;
+            } else {
                 model.u = new_u;
             }
             if delta < 1e-7 {
