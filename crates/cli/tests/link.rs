@@ -318,7 +318,14 @@ fn model_with_match_keys_reports_probabilities_and_weights() {
     let truth = f.join("synth/truth_registry.csv");
     let o = run(
         &[
-            "link", "--left", "reg.csv", "--right", "coh.csv", "--output", "m.csv", "--truth",
+            "link",
+            "--left",
+            "reg.csv",
+            "--right",
+            "coh.csv",
+            "--output",
+            "m.csv",
+            "--truth",
             truth.to_str().unwrap(),
         ],
         dir.path(),
@@ -341,7 +348,8 @@ fn model_with_match_keys_reports_probabilities_and_weights() {
         assert!(["nhs", "keys", "clk"].contains(&cols[5]), "{line}");
     }
     let man: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("m.csv.manifest.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("m.csv.manifest.json")).unwrap())
+            .unwrap();
     let link = &man["extra"]["link"];
     assert_eq!(link["rule"], "model", "{link}");
     let fields = link["model"]["fields"].as_array().unwrap();
@@ -359,17 +367,32 @@ fn model_with_match_keys_reports_probabilities_and_weights() {
     // A fixed threshold overrides the model.
     let o = run(
         &[
-            "link", "--left", "reg.csv", "--right", "coh.csv", "--output", "t.csv", "--threshold", "0.85",
+            "link",
+            "--left",
+            "reg.csv",
+            "--right",
+            "coh.csv",
+            "--output",
+            "t.csv",
+            "--threshold",
+            "0.85",
         ],
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let man: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("t.csv.manifest.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("t.csv.manifest.json")).unwrap())
+            .unwrap();
     assert_eq!(man["extra"]["link"]["rule"], "fixed");
     assert_eq!(man["extra"]["link"]["dice_threshold"], 0.85);
     let o = run(
-        &["evaluate", "--matches", "m.csv", "--truth", truth.to_str().unwrap()],
+        &[
+            "evaluate",
+            "--matches",
+            "m.csv",
+            "--truth",
+            truth.to_str().unwrap(),
+        ],
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));

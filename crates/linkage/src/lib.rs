@@ -706,7 +706,10 @@ fn lost_to_skipped(compared: &[(Vec<u32>, Vec<u32>)], skipped: &[(Vec<u32>, Vec<
 }
 
 fn key_of(side: &Side, row: usize, pass: u16) -> Option<u64> {
-    side.row_keys(row).iter().find(|(p, _)| *p == pass).map(|(_, k)| *k)
+    side.row_keys(row)
+        .iter()
+        .find(|(p, _)| *p == pass)
+        .map(|(_, k)| *k)
 }
 
 fn key_level(a: Option<u64>, b: Option<u64>) -> u8 {
@@ -864,7 +867,16 @@ fn fit_model(
         .flat_map_iter(|ch| {
             let mut v = Vec::with_capacity(ch.len() * nf);
             for c in ch {
-                pair_levels(left, right, c.l as usize, c.r as usize, c.score, passes, use_nhs, &mut v);
+                pair_levels(
+                    left,
+                    right,
+                    c.l as usize,
+                    c.r as usize,
+                    c.score,
+                    passes,
+                    use_nhs,
+                    &mut v,
+                );
             }
             v
         })
@@ -903,7 +915,7 @@ fn fit_model(
             *x /= s;
         }
     }
-    (model::Model::fit(fields, &levels, u, true), levels)
+    (model::Model::fit(fields, &levels, u, false), levels)
 }
 
 /// Link two sides. Matches are returned sorted by left row, then right row.
@@ -1021,7 +1033,8 @@ pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, Link
         let model_rule = stats.rule == "model";
         for (p, c) in decided {
             let (l, r) = (c.l as usize, c.r as usize);
-            let nhs_agree = matches!((&left.nhs_tokens[l], &right.nhs_tokens[r]), (Some(a), Some(b)) if a == b);
+            let nhs_agree =
+                matches!((&left.nhs_tokens[l], &right.nhs_tokens[r]), (Some(a), Some(b)) if a == b);
             if cfg.mode == Mode::Hybrid && !model_rule {
                 if let (Some(a), Some(b)) = (&left.nhs_tokens[l], &right.nhs_tokens[r]) {
                     if a != b {

@@ -86,7 +86,10 @@ pub fn isotonic(w: &[f64], wt: &[f64]) -> Vec<f64> {
         }
         blocks.push(b);
     }
-    blocks.into_iter().flat_map(|(m, _, c)| std::iter::repeat_n(m, c)).collect()
+    blocks
+        .into_iter()
+        .flat_map(|(m, _, c)| std::iter::repeat_n(m, c))
+        .collect()
 }
 
 impl Model {
@@ -132,7 +135,7 @@ impl Model {
     /// among random pairs (used as the starting point).
     pub fn fit(fields: Vec<Field>, vectors: &[u8], u0: Vec<Vec<f64>>, fix_u: bool) -> Model {
         let nf = fields.len();
-        let n = if nf == 0 { 0 } else { vectors.len() / nf };
+        let n = vectors.len().checked_div(nf).unwrap_or(0);
         // Patterns: count identical vectors once.
         let mut pats: std::collections::HashMap<&[u8], f64> = Default::default();
         for v in vectors.chunks_exact(nf.max(1)).take(n) {

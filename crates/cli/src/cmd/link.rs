@@ -224,7 +224,10 @@ fn model_json(m: &linkage::model::Model) -> serde_json::Value {
         .enumerate()
         .map(|(f, fd)| {
             let names: Vec<String> = if fd.name == "dice" {
-                linkage::model::DICE_EDGES.iter().map(|e| format!("dice>={e}")).collect()
+                linkage::model::DICE_EDGES
+                    .iter()
+                    .map(|e| format!("dice>={e}"))
+                    .collect()
             } else if fd.name == "nhs" {
                 vec!["missing".into(), "disagree".into(), "agree".into()]
             } else {
@@ -435,7 +438,7 @@ pub fn run(a: Args) -> CliResult {
             m.lambda,
             m.iterations
         ),
-        (None, Some(t)) if stats.rule != "" => eprintln!("Dice threshold {t:.2} ({})", match stats.rule {
+        (None, Some(t)) if !stats.rule.is_empty() => eprintln!("Dice threshold {t:.2} ({})", match stats.rule {
             "valley" => "valley of the score distribution",
             "fallback" => "default: too few candidates or no clear valley to choose one",
             _ => "fixed",
