@@ -949,10 +949,12 @@ pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, Link
         let passes = selected_passes(left, right, &cfg.blocking)?;
         let all_pairs = cfg.blocking == Blocking::AllPairs;
         stats.passes = passes.iter().map(|p| p.0.clone()).collect();
-        let floor = if cfg.model {
-            cfg.threshold.min(model::MODEL_FLOOR)
-        } else {
-            cfg.threshold
+        let use_nhs = cfg.mode == Mode::Hybrid && left.has_nhs_tokens() && right.has_nhs_tokens();
+        let evidence_fields = !passes.is_empty() || use_nhs;
+        let floor = match (cfg.model, evidence_fields) {
+            (true, true) => cfg.threshold.min(model::MODEL_FLOOR),
+            (true, false) => cfg.threshold.min(model::VALLEY_FLOOR),
+            _ => cfg.threshold,
         };
         // The model is fitted on every CLK row's candidates (rows already
         // paired by tokens are the clearest examples of true pairs), then
@@ -975,10 +977,8 @@ pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, Link
         );
         stats.comparisons = comps;
         sort_candidates(&mut cands);
-        let use_nhs = cfg.mode == Mode::Hybrid && left.has_nhs_tokens() && right.has_nhs_tokens();
         // Decide: per candidate, accept? and its probability.
         let mut decided: Vec<(f64, Cand)> = Vec::with_capacity(cands.len());
-        let evidence_fields = !passes.is_empty() || use_nhs;
         let fitted = if cfg.model && evidence_fields && cands.len() >= 100 {
             Some(fit_model(left, right, &l_all, &r_all, &passes, use_nhs, &cands))
         } else {
@@ -1006,7 +1006,14 @@ pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, Link
             });
         } else {
             let t = if cfg.model {
-                let scores: Vec<f64> = cands.iter().map(|c| c.score).collect();
+                // Each left row's best score: rows with a partner peak near
+                // 1, rows without one at their best look-alike.
+                let mut best: HashMap<u32, f64> = HashMap::new();
+                for c in &cands {
+                    let e = best.entry(c.l).or_insert(0.0);
+                    *e = e.max(c.score);
+                }
+                let scores: Vec<f64> = best.into_values().collect();
                 match model::valley_threshold(&scores, floor) {
                     Some(t) => {
                         stats.rule = "valley";

@@ -22,6 +22,10 @@ pub const DICE_EDGES: [f64; 9] = [0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95
 /// not gathered).
 pub const MODEL_FLOOR: f64 = 0.5;
 
+/// Where only CLKs are compared, candidates below this score are not
+/// gathered and the threshold is looked for above it.
+pub const VALLEY_FLOOR: f64 = 0.7;
+
 /// Largest absolute weight of one level, in bits.
 pub const MAX_WEIGHT: f64 = 20.0;
 
@@ -262,18 +266,24 @@ pub fn valley_threshold(scores: &[f64], floor: f64) -> Option<f64> {
             lg[a..=b].iter().sum::<f64>() / (b - a + 1) as f64
         })
         .collect();
-    // Best valley: the bin whose depth below the lower of (highest bin to
-    // its left, highest bin to its right) is greatest.
-    let mut best: Option<(f64, usize)> = None;
-    for v in 1..nb - 1 {
-        let left = sm[..v].iter().cloned().fold(f64::MIN, f64::max);
-        let right = sm[v + 1..].iter().cloned().fold(f64::MIN, f64::max);
-        let depth = left.min(right) - sm[v];
-        if depth > 0.5 && best.is_none_or(|(d, _)| depth > d + 1e-12) {
-            best = Some((depth, v));
+    // From the non-match mode (the highest bin in the lower 40 % of the
+    // range), walk up keeping the lowest bin seen; the valley is that bin
+    // once counts rise again by a factor of e (the match mode). Taking the
+    // first such rise keeps a second match mode (identical records at 1.0)
+    // from being mistaken for it.
+    let low = (nb * 2 / 5).max(1);
+    let p1 = (0..low).fold(0, |b, i| if sm[i] > sm[b] { i } else { b });
+    let mut min = p1;
+    let mut found = None;
+    for j in p1 + 1..nb {
+        if sm[j] < sm[min] {
+            min = j;
+        } else if sm[j] - sm[min] > 0.5 {
+            found = Some(min);
+            break;
         }
     }
-    best.map(|(_, v)| (v + lo) as f64 / 100.0)
+    found.map(|v| (v + lo) as f64 / 100.0)
 }
 
 #[cfg(test)]
