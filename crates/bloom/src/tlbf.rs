@@ -398,13 +398,20 @@ impl Tlbf {
         Self::read_from_len(r, None)
     }
 
-    /// Open and read a TLBF file, checking its length (from metadata)
-    /// against the header before reading the bitmap.
+    /// Read a TLBF file: a regular file only (a FIFO or device is refused
+    /// before it is opened), whose header parameters are checked on their
+    /// own and whose length (from metadata) must be what the header declares
+    /// (36 + m/8 + 32 bytes) before the bitmap is read or allocated.
+    pub fn read_file(path: &std::path::Path) -> Result<Self, TlbfError> {
+        let io = |e: std::io::Error| TlbfError::Io(e.to_string());
+        let f = tabular::limited::open_regular(path, tabular::limited::TLBF.what).map_err(io)?;
+        let len = f.metadata().map_err(io)?.len();
+        Self::read_from_len(f, Some(len))
+    }
+
+    /// Same as [`Tlbf::read_file`].
     pub fn read_path(path: &std::path::Path) -> Result<Self, TlbfError> {
-        let io = |e: std::io::Error| TlbfError::Io(e.kind().to_string());
-        let f = std::fs::File::open(path).map_err(io)?;
-        let meta = f.metadata().map_err(io)?;
-        Self::read_from_len(f, meta.is_file().then_some(meta.len()))
+        Self::read_file(path)
     }
 
     /// Write the filter to a writer.

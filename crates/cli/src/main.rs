@@ -38,6 +38,10 @@ Start with `trialink demo` to see every flow end to end.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Longest CSV row accepted, in bytes (every command reading a CSV). A
+    /// longer row is an error at its line, found before it is held in memory.
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = tabular::DEFAULT_MAX_RECORD_BYTES)]
+    max_record_bytes: usize,
 }
 
 // Parsed once per run; the size difference between variants is irrelevant.
@@ -89,6 +93,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    tabular::set_default_limits(tabular::Limits {
+        max_record_bytes: cli.max_record_bytes,
+        max_columns: tabular::DEFAULT_MAX_COLUMNS,
+    });
     let result = match cli.command {
         Command::Keys(c) => cmd::keys::run(c),
         Command::Pseudonymise(a) => cmd::pseudonymise::run(a),

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trialink"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trialink"));
+    // invite's clock, fixed so that tests do not age (tests and the demo only)
+    c.env("TRIALINK_TODAY", "2026-11-21");
+    c
 }
 
 pub fn fixtures() -> PathBuf {

@@ -257,7 +257,10 @@ fn noncontact_add_killed_at_random_points_leaves_a_consistent_store() {
             .arg("--manifest")
             .arg(db.with_extension("manifest.json"))
             .arg("--rejects")
-            .arg(db.with_extension("rejects.csv"));
+            .arg(db.with_extension("rejects.csv"))
+            // Every run here is a re-run of the same input after a kill:
+            // the operator replaces the killed run's sidecars knowingly.
+            .arg("--force");
         c
     };
     let ref_db = s.dir.path().join("ref.sqlite");

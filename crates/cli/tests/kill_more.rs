@@ -678,7 +678,9 @@ fn returns_and_uptake_killed_at_random_points() {
                 .arg("--store")
                 .arg(db)
                 .arg("--input")
-                .arg(&rts_file);
+                .arg(&rts_file)
+                // Re-runs after a kill replace the sidecars knowingly.
+                .arg("--force");
             c
         },
         &|db, what| vec![count(db, "returns", what)],
@@ -703,7 +705,9 @@ fn returns_and_uptake_killed_at_random_points() {
                 .arg("--key")
                 .arg(&w.key)
                 .args(["--study", "kill-1", "--input"])
-                .arg(&fb_file);
+                .arg(&fb_file)
+                // Re-runs after a kill replace the sidecars knowingly.
+                .arg("--force");
             c
         },
         &|db, what| vec![count(db, "outcomes", what), count(db, "outcome_history", what)],

@@ -41,7 +41,8 @@ fn add_is_idempotent_and_counts_rejects() {
     };
     let a1 = args("r1.csv", "m1.json");
     let o = run(&a1.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(o.status.success(), "{}", stderr(&o));
+    // Issue 14: a run that rejected rows exits 1 (after recording the rest).
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let out = stdout(&o);
     // Fixture rows may repeat a person (counted as already present).
     let added: usize = out
@@ -62,22 +63,25 @@ fn add_is_idempotent_and_counts_rejects() {
         .unwrap()
         .parse()
         .unwrap();
-    assert_eq!(added + present, rows, "{out}");
-    assert!(out.contains("rejected 2"), "{out}");
+    // The row with an impossible DOB but a valid NHS number is kept (the
+    // DOB is never needed for a match): only the bad NHS number is rejected.
+    assert_eq!(added + present, rows + 1, "{out}");
+    assert!(out.contains("rejected 1"), "{out}");
     let rej = std::fs::read_to_string(d.path().join("r1.csv")).unwrap();
     assert!(
         rej.contains(&format!("{},nhs_number,nhs_check_digit", rows + 2)),
         "{rej}"
     );
-    assert!(rej.contains(&format!("{},date_of_birth,dob_", rows + 3)), "{rej}");
+    assert!(!rej.contains("date_of_birth"), "{rej}");
     assert!(!rej.contains("9990000001"));
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.path().join("m1.json")).unwrap()).unwrap();
     assert_eq!(m["rows"]["in"], (rows + 2) as u64);
-    assert_eq!(m["rows"]["rejected"], 2);
+    assert_eq!(m["rows"]["rejected"], 1);
     assert_eq!(m["scope"], "service:store");
     // Second time: nothing added.
-    let a2 = args("r2.csv", "m2.json");
+    let mut a2 = args("r2.csv", "m2.json");
+    a2.push("--allow-rejects".into());
     let o = run(&a2.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(

@@ -65,7 +65,16 @@ fn returns_recorded_unknown_and_qa_counted_idempotent() {
     );
     let notes = std::fs::read_to_string(d.join("rts.csv.returns.csv")).unwrap();
     assert_eq!(notes, "line,column,outcome\n4,reference,qa_seed\n5,reference,unknown_reference\n6,reason,bad_reason\n7,date,bad_date\n");
+    // Issue 15 item 7: the earlier run's notes are not replaced without --force.
     let o = run(&["returns", "--store", &p(&store), "--input", &p(&f)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("rts.csv.returns.csv: already exists"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    let o = run(&["returns", "--store", &p(&store), "--input", &p(&f), "--force"]);
     assert!(
         stdout(&o).contains("recorded 0, already recorded 2"),
         "{}",

@@ -171,7 +171,7 @@ fn uptake_simulates_feedback_for_a_batch() {
     let q: Vec<&str> = qa.lines().nth(1).unwrap().split(',').collect();
     batch.push_str(&format!(
         "00000000-0000-4000-9000-000000000000,email_a,{},{},{}\n",
-        q[0], q[1], q[9]
+        q[2], q[3], q[11]
     ));
     let batch_path = t.path().join("batch.csv");
     std::fs::write(&batch_path, batch).unwrap();

@@ -133,6 +133,16 @@ fn world() -> World {
 }
 
 fn uptake(w: &World, inputs: &[&Path]) -> std::process::Output {
+    uptake_with(w, inputs, &[])
+}
+
+/// A re-run over the same files: the earlier run's notes and manifest are
+/// only replaced with --force (issue 15 item 7).
+fn uptake_again(w: &World, inputs: &[&Path]) -> std::process::Output {
+    uptake_with(w, inputs, &["--force"])
+}
+
+fn uptake_with(w: &World, inputs: &[&Path], extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "uptake",
         "--store",
@@ -146,6 +156,7 @@ fn uptake(w: &World, inputs: &[&Path]) -> std::process::Output {
         args.push("--input");
         args.push(s(i));
     }
+    args.extend_from_slice(extra);
     run(&args)
 }
 
@@ -258,8 +269,16 @@ fn counts_equal_the_simulation_truth_and_reruns_are_idempotent() {
     };
     assert_eq!(stage("already_enrolled"), enrolled, "{sum}");
     assert_eq!(stage("already_enrolled") + stage("already_invited"), 60, "{sum}");
-    // Re-running changes nothing.
+    // Re-running without --force is refused before anything is recorded.
     let o = uptake(&w, &[&w.refs, &w.raw]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(".uptake.csv: already exists"),
+        "{}",
+        stderr(&o)
+    );
+    // Re-running changes nothing.
+    let o = uptake_again(&w, &[&w.refs, &w.raw]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out2 = stdout(&o);
     assert!(
@@ -458,9 +477,9 @@ fn kill_mid_run_leaves_the_store_consistent() {
         }
     }
     // Finish, then re-run: idempotent.
-    let o = uptake(&w, &[&f]);
+    let o = uptake_again(&w, &[&f]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = uptake(&w, &[&f]);
+    let o = uptake_again(&w, &[&f]);
     assert!(
         stdout(&o).contains("recorded 0, history only 0"),
         "{}",

@@ -197,9 +197,11 @@ impl Policy {
             return Ok(p);
         }
         let path = Path::new(name_or_path);
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::NotFound {
-            name: name_or_path.to_string(),
-            source,
+        let text = tabular::limited::read_to_string(path, tabular::limited::POLICY).map_err(|source| {
+            PolicyError::NotFound {
+                name: name_or_path.to_string(),
+                source,
+            }
         })?;
         Policy::from_toml_str(&text, name_or_path)
     }

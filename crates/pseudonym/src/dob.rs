@@ -151,7 +151,7 @@ impl DobFormat {
 
 /// The formats tried, in order; the first whose shape fits decides.
 #[derive(Clone, Debug)]
-pub struct DobFormats(Vec<DobFormat>);
+pub struct DobFormats(Vec<DobFormat>, bool);
 
 impl Default for DobFormats {
     /// `YYYY-MM-DD`, `YYYYMMDD`, `DD/MM/YYYY` (DESIGN §4.2).
@@ -161,6 +161,7 @@ impl Default for DobFormats {
                 .iter()
                 .map(|p| DobFormat::new(p).expect("built-in format"))
                 .collect(),
+            false,
         )
     }
 }
@@ -172,8 +173,25 @@ impl DobFormats {
         if formats.is_empty() {
             DobFormats::default()
         } else {
-            DobFormats(formats)
+            DobFormats(formats, false)
         }
+    }
+
+    /// The defaults plus the other unambiguous forms seen in exported lists
+    /// (issue 14): `DD.MM.YYYY`, `DD-MM-YYYY`, `YYYY/MM/DD`; and an ISO date-time
+    /// (`YYYY-MM-DDThh:mm[:ss][Z]`), read as its date part; Unicode
+    /// digits and spaces and a leading `'` are normalised first.
+    /// Used where a list feeds suppression (`noncontact add`, `invite`).
+    pub fn lenient() -> DobFormats {
+        DobFormats(
+            [
+                "%Y-%m-%d", "%Y%m%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d",
+            ]
+            .iter()
+            .map(|p| DobFormat::new(p).expect("built-in format"))
+            .collect(),
+            true,
+        )
     }
 
     /// The patterns, for manifests.
@@ -189,11 +207,31 @@ impl Dob {
     }
 
     /// As [`Dob::parse`], over bytes.
+    ///
+    /// With [`DobFormats::lenient`], unambiguous forms are normalised first
+    /// ([`crate::normalise`]: Unicode spaces and digits, a leading `'`) and
+    /// an ISO date-time `YYYY-MM-DDThh:mm[:ss][Z]` is read as its date.
     pub fn parse_bytes(input: &[u8], formats: &DobFormats, as_of: Date) -> Result<Dob, DobError> {
-        let t = input.trim_ascii();
+        let owned;
+        let t: &[u8] = if !formats.1 {
+            input.trim_ascii()
+        } else {
+            match crate::normalise::normalise(input) {
+                std::borrow::Cow::Borrowed(b) => b,
+                std::borrow::Cow::Owned(v) => {
+                    owned = zeroize::Zeroizing::new(v);
+                    &owned
+                }
+            }
+        };
         if t.is_empty() {
             return Err(DobError::Missing);
         }
+        let t = if formats.1 {
+            iso_date_part(t).unwrap_or(t)
+        } else {
+            t
+        };
         let (y, m, d) = formats
             .0
             .iter()
@@ -227,6 +265,32 @@ impl Dob {
     }
 }
 
+/// The date part of `YYYY-MM-DDThh:mm[:ss][Z]` (hours 00–23, minutes and
+/// seconds 00–59), or `None` for anything else. Offsets other than `Z` are
+/// not accepted: the date part would depend on the zone.
+fn iso_date_part(s: &[u8]) -> Option<&[u8]> {
+    if s.len() < 16 || (s[10] != b'T' && s[10] != b't') {
+        return None;
+    }
+    let time = s[11..]
+        .strip_suffix(b"Z")
+        .or_else(|| s[11..].strip_suffix(b"z"))
+        .unwrap_or(&s[11..]);
+    let two = |b: &[u8], max: u32| digits(b).is_some_and(|v| v <= max);
+    let ok = match time.len() {
+        5 => time[2] == b':' && two(&time[0..2], 23) && two(&time[3..5], 59),
+        8 => {
+            time[2] == b':'
+                && time[5] == b':'
+                && two(&time[0..2], 23)
+                && two(&time[3..5], 59)
+                && two(&time[6..8], 59)
+        }
+        _ => false,
+    };
+    (ok && s[4] == b'-' && s[7] == b'-').then_some(&s[..10])
+}
+
 impl fmt::Debug for Dob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Dob(<redacted>)")
@@ -240,6 +304,39 @@ mod tests {
 
     fn as_of() -> Date {
         Date::new(2026, 11, 21).unwrap()
+    }
+
+    #[test]
+    fn lenient_forms() {
+        let l = DobFormats::lenient();
+        for s in [
+            "05.01.1980",
+            "05-01-1980",
+            "1980/01/05",
+            "1980-01-05T00:00",
+            "1980-01-05T13:45:10Z",
+            "'1980-01-05",
+            "０５/０１/１９８０",
+            "1980\u{00A0}-01-05",
+        ] {
+            let got = Dob::parse(s, &l, as_of()).map(|d| d.iso().to_string());
+            if s.contains('\u{00A0}') {
+                assert_eq!(got.unwrap_err(), DobError::Format, "{s:?}");
+            } else {
+                assert_eq!(got.unwrap(), "1980-01-05", "{s:?}");
+            }
+        }
+        for s in [
+            "1980-01-05T25:00",
+            "1980-01-05T10:00+01:00",
+            "05.13.1980",
+            "1/5/1980",
+        ] {
+            assert!(Dob::parse(s, &l, as_of()).is_err(), "{s:?}");
+        }
+        // the defaults stay DESIGN §4.2's three
+        assert!(Dob::parse("05.01.1980", &DobFormats::default(), as_of()).is_err());
+        assert!(Dob::parse("1980-01-05T00:00", &DobFormats::default(), as_of()).is_err());
     }
 
     fn p(s: &str) -> Result<String, DobError> {

@@ -147,7 +147,9 @@ pub fn parse(text: &str) -> Result<KeyFile, KeyFileError> {
 
 /// Read a key file, refusing one readable or writable by group or others.
 pub fn read(path: &Path) -> Result<KeyFile, KeyFileError> {
-    let file = std::fs::File::open(path)?;
+    // A FIFO or device as key file is refused before opening (opening a FIFO
+    // waits for a writer).
+    let file = tabular::limited::open_regular(path, "key file")?;
     let meta = file.metadata()?;
     check_permissions(&meta)?;
     if meta.len() > MAX_LEN {

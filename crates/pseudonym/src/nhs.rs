@@ -64,7 +64,23 @@ impl NhsNumber {
 
     /// As [`NhsNumber::parse`], over bytes (CSV fields need not be UTF-8).
     pub fn parse_bytes(input: &[u8]) -> Result<NhsNumber, NhsError> {
-        let t = input.trim_ascii();
+        Self::parse_trimmed(input.trim_ascii())
+    }
+
+    /// As [`NhsNumber::parse_bytes`], after normalising what is unambiguous
+    /// ([`crate::normalise`]): Unicode spaces and hyphens, zero-width
+    /// characters, Unicode decimal digits (full-width, Arabic-Indic …) and a
+    /// leading `'`. For lists whose safety matters more than interchange
+    /// strictness (objections, the cohort at invitation); DESIGN §4.2's
+    /// strict form stays [`NhsNumber::parse`].
+    pub fn parse_normalised(input: &[u8]) -> Result<NhsNumber, NhsError> {
+        match crate::normalise::normalise(input) {
+            std::borrow::Cow::Borrowed(b) => Self::parse_trimmed(b),
+            std::borrow::Cow::Owned(v) => Self::parse_trimmed(&zeroize::Zeroizing::new(v)),
+        }
+    }
+
+    fn parse_trimmed(t: &[u8]) -> Result<NhsNumber, NhsError> {
         if t.is_empty() {
             return Err(NhsError::Missing);
         }
@@ -134,11 +150,25 @@ mod tests {
         assert_eq!(NhsNumber::parse("94347659190").unwrap_err(), NhsError::Format);
         assert_eq!(NhsNumber::parse("943476591").unwrap_err(), NhsError::Format);
         assert_eq!(NhsNumber::parse("943476591x").unwrap_err(), NhsError::Format);
-        // full-width digits are not ASCII digits
+        // DESIGN §4.2 (and the shared vectors): ASCII digits only
         assert_eq!(
             NhsNumber::parse("９４３４７６５９１９").unwrap_err(),
             NhsError::Format
         );
+        // unambiguous Unicode forms are normalised on request (issue 14)
+        for messy in [
+            "９４３４７６５９１９",
+            "٩٤٣٤٧٦٥٩١٩",
+            "'9434765919",
+            "943\u{00A0}476\u{00A0}5919",
+            "943\u{200B}476\u{200B}5919",
+        ] {
+            let n = NhsNumber::parse_normalised(messy.as_bytes()).unwrap();
+            assert_eq!(n.as_str(), "9434765919", "{messy:?}");
+        }
+        let strict = |s: &str| NhsNumber::parse_normalised(s.as_bytes()).unwrap_err();
+        assert_eq!(strict("''9434765919"), NhsError::Format);
+        assert_eq!(strict("943476591\u{00B2}"), NhsError::Format);
     }
 
     #[test]

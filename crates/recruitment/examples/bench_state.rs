@@ -29,6 +29,7 @@ fn main() {
     let ni = h.iter().position(|x| x == b"nhs_number").unwrap();
     let di = h.iter().position(|x| x == b"date_of_birth").unwrap();
     let mut cohort = Vec::new();
+    let mut cohort_nhs = Vec::new();
     let mut rec = csv::ByteRecord::new();
     while rdr.read_byte_record(&mut rec).unwrap() {
         if let (Ok(n), Ok(d)) = (
@@ -36,6 +37,7 @@ fn main() {
             Dob::parse_bytes(&rec[di], &DobFormats::default(), as_of),
         ) {
             cohort.push(tk.token_nhs_dob(&n, &d).0);
+            cohort_nhs.push(tk.token_nhs(&n).0);
         }
     }
     eprintln!("cohort tokens: {} in {:.1?}", cohort.len(), t.elapsed());
@@ -46,13 +48,17 @@ fn main() {
     let t = Instant::now();
     let mut nc: Vec<[u8; 32]> = Vec::with_capacity(n_nc);
     for _ in 0..(n_nc / 40).min(cohort.len()) {
-        nc.push(cohort[rng.gen_range(0..cohort.len())]);
+        nc.push(cohort_nhs[rng.gen_range(0..cohort_nhs.len())]);
     }
     nc.sort_unstable();
     nc.dedup();
     while nc.len() < n_nc {
         nc.push(rng.gen());
     }
+    let nc: Vec<store::NonContactEntry> = nc
+        .into_iter()
+        .map(|nhs| store::NonContactEntry { nhs, dob: None })
+        .collect();
     let c = store.noncontact_add(&nc, "bench").unwrap();
     eprintln!("non-contact: {} added in {:.1?}", c.added, t.elapsed());
     drop(nc);

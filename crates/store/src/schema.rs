@@ -4,7 +4,7 @@
 //! refused (it was written by a newer trialink).
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Migration `i` takes the store from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -257,5 +257,30 @@ CREATE TRIGGER study_purges_no_delete BEFORE DELETE ON study_purges BEGIN
 END;
 
 ALTER TABLE batches ADD COLUMN route TEXT NOT NULL DEFAULT 'service-mailer';
+"#,
+    // 4 -> 5: suppression fails closed (issue 14). The non-contact list is
+    // keyed on `token_nhs` (the NHS number alone) under `service:store`;
+    // `kind` says what a token is over. Entries made before this version are
+    // `token_nhs_dob` tokens: a keyed hash cannot be re-keyed without the
+    // identifiers, so they are kept as `nhs_dob` entries and still match
+    // (on NHS number + DOB) until the objection is ingested again, which
+    // records its `token_nhs` with the `token_nhs_dob` beside it
+    // (`dob_token`). Objections without a usable NHS number are kept as
+    // CLKs (name + DOB + postcode) under the service's CLK secret. Batches
+    // record the clock date they were made on and any backdating reason.
+    r#"
+ALTER TABLE noncontact ADD COLUMN kind TEXT NOT NULL DEFAULT 'nhs_dob'
+    CHECK (kind IN ('nhs', 'nhs_dob'));
+ALTER TABLE noncontact ADD COLUMN dob_token BLOB CHECK (dob_token IS NULL OR length(dob_token) = 32);
+CREATE INDEX noncontact_dob_token ON noncontact (dob_token) WHERE dob_token IS NOT NULL;
+
+CREATE TABLE noncontact_clk (
+    clk    BLOB PRIMARY KEY CHECK (length(clk) BETWEEN 1 AND 4096),
+    added  TEXT NOT NULL,
+    source TEXT NOT NULL
+) WITHOUT ROWID;
+
+ALTER TABLE batches ADD COLUMN invited_on TEXT;
+ALTER TABLE batches ADD COLUMN backdate_reason TEXT;
 "#,
 ];

@@ -51,6 +51,8 @@ fn batch<'a>(files: &'a [StagedFile], invs: &'a [Invitation], qa: &'a [QaSeed], 
         channel: "postal",
         route: "service-mailer",
         as_of: "2026-11-21",
+        invited_on: "2026-11-21",
+        backdate_reason: None,
         files,
         invitations: invs,
         qa_seeds: qa,
@@ -111,7 +113,11 @@ fn second_process_is_refused_while_open() {
 fn noncontact_add_is_idempotent() {
     let d = tempfile::tempdir().unwrap();
     let mut s = Store::open(&d.path().join("s.sqlite")).unwrap();
-    let c = s.noncontact_add(&[tok(1), tok(2), tok(2)], "test").unwrap();
+    let e = |i: u32| NonContactEntry {
+        nhs: tok(i),
+        dob: None,
+    };
+    let c = s.noncontact_add(&[e(1), e(2), e(2)], "test").unwrap();
     assert_eq!(
         c,
         AddCounts {
@@ -119,7 +125,7 @@ fn noncontact_add_is_idempotent() {
             already_present: 1
         }
     );
-    let c = s.noncontact_add(&[tok(2), tok(3)], "test").unwrap();
+    let c = s.noncontact_add(&[e(2), e(3)], "test").unwrap();
     assert_eq!(
         c,
         AddCounts {
@@ -129,6 +135,58 @@ fn noncontact_add_is_idempotent() {
     );
     assert_eq!(s.noncontact_count().unwrap(), 3);
     assert_eq!(s.noncontact_tokens().unwrap(), vec![tok(1), tok(2), tok(3)]);
+    let c = s
+        .noncontact_add_clks(&[vec![1, 2], vec![1, 2], vec![3]], "test")
+        .unwrap();
+    assert_eq!(
+        c,
+        AddCounts {
+            added: 2,
+            already_present: 1
+        }
+    );
+    assert_eq!(s.noncontact_count().unwrap(), 5);
+    assert_eq!(s.noncontact_clks().unwrap().len(), 2);
+}
+
+/// A store from before schema version 5 holds `token_nhs_dob` entries: the
+/// migration keeps them (as `nhs_dob`, still matched), counts them as not
+/// re-keyed, and an ingest that records the same person's `token_nhs` with
+/// that `token_nhs_dob` beside it retires the count.
+#[test]
+fn migration_keeps_legacy_noncontact_entries_until_rekeyed() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("v4.sqlite");
+    {
+        let c = rusqlite::Connection::open(&p).unwrap();
+        for m in &crate::schema::MIGRATIONS[..4] {
+            c.execute_batch(m).unwrap();
+        }
+        c.execute_batch("PRAGMA user_version = 4").unwrap();
+        for i in [7u32, 8] {
+            c.execute(
+                "INSERT INTO noncontact (token, added, source) VALUES (?1, '2026-01-01', 'old')",
+                rusqlite::params![&tok(i)[..]],
+            )
+            .unwrap();
+        }
+    }
+    let mut s = Store::open(&p).unwrap();
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(s.noncontact_legacy_count().unwrap(), 2);
+    assert_eq!(s.noncontact_legacy_tokens().unwrap(), vec![tok(7), tok(8)]);
+    assert!(s.noncontact_tokens().unwrap().is_empty());
+    assert_eq!(s.noncontact_count().unwrap(), 2);
+    s.noncontact_add(
+        &[NonContactEntry {
+            nhs: tok(1),
+            dob: Some(tok(7)),
+        }],
+        "again",
+    )
+    .unwrap();
+    assert_eq!(s.noncontact_legacy_tokens().unwrap(), vec![tok(8)]);
+    assert_eq!(s.noncontact_count().unwrap(), 2);
 }
 
 #[test]

@@ -16,8 +16,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod clk;
 mod lists;
 
+pub use clk::{ClkCoder, ClkList};
 pub use lists::{
     blake3_file, check_manifest, check_manifest_key, load_token_list, load_token_list_with, ListError,
     ScopeRule, TokenList,
@@ -48,14 +50,21 @@ pub enum Reason {
     Prison,
     /// No contact details for the request's channel.
     NoContactDetails,
-    /// On the service's non-contact list.
+    /// On the service's non-contact list (by the NHS number).
     NonContactList,
+    /// Matches an objection kept without a usable NHS number (CLK of name,
+    /// DOB and postcode at the low suppression threshold).
+    NonContactClk,
     /// Already enrolled in the study (trial's list or recorded uptake).
     AlreadyEnrolled,
     /// Already invited to this study.
     AlreadyInvited,
     /// Over the invitation-frequency cap.
     FrequencyCap,
+    /// Would have been eligible, but another row of the same person (same
+    /// NHS number) carries an exclusion: any exclusion on any row applies
+    /// to the person.
+    DuplicatePersonExcluded,
     /// Eligible but not chosen (stratum quota met, or stratum not requested).
     NotSelected,
     /// Invited.
@@ -64,7 +73,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason in precedence order.
-    pub const ORDER: [Reason; 14] = [
+    pub const ORDER: [Reason; 16] = [
         Reason::Rejected,
         Reason::NotEligible,
         Reason::Deceased,
@@ -74,12 +83,28 @@ impl Reason {
         Reason::Prison,
         Reason::NoContactDetails,
         Reason::NonContactList,
+        Reason::NonContactClk,
         Reason::AlreadyEnrolled,
         Reason::AlreadyInvited,
         Reason::FrequencyCap,
+        Reason::DuplicatePersonExcluded,
         Reason::NotSelected,
         Reason::Invited,
     ];
+
+    /// Whether the reason excludes the person (every row of them), as
+    /// opposed to describing one row (rejected, not eligible, no contact
+    /// details, not selected, invited).
+    pub fn excludes_person(self) -> bool {
+        !matches!(
+            self,
+            Reason::Rejected
+                | Reason::NotEligible
+                | Reason::NoContactDetails
+                | Reason::NotSelected
+                | Reason::Invited
+        )
+    }
 
     /// A stable code for summaries and reports.
     pub fn code(self) -> &'static str {
@@ -93,6 +118,8 @@ impl Reason {
             Reason::Prison => "prison",
             Reason::NoContactDetails => "no_contact_details",
             Reason::NonContactList => "non_contact_list",
+            Reason::NonContactClk => "non_contact_clk",
+            Reason::DuplicatePersonExcluded => "duplicate_person_excluded",
             Reason::AlreadyEnrolled => "already_enrolled",
             Reason::AlreadyInvited => "already_invited",
             Reason::FrequencyCap => "frequency_cap",
@@ -246,13 +273,33 @@ impl FrequencyCap {
     }
 }
 
+/// A candidate's tokens, as the suppression stage sees them.
+#[derive(Debug, Clone, Copy)]
+pub struct PersonTokens<'a> {
+    /// `token_nhs` under `service:store`: the person.
+    pub service_nhs: &'a TokenBytes,
+    /// `token_nhs_dob` under `service:store` (invitations, the cap, legacy
+    /// non-contact entries).
+    pub service_nhs_dob: &'a TokenBytes,
+    /// `token_nhs_dob` under `trial:<study>`.
+    pub study_nhs_dob: &'a TokenBytes,
+    /// `token_nhs` under `trial:<study>`.
+    pub study_nhs: &'a TokenBytes,
+}
+
 /// What the suppression stage checks a pseudonymised candidate against.
 #[derive(Debug)]
 pub struct Suppressor {
-    /// Non-contact list (`service:store` tokens).
+    /// Non-contact list (`service:store` `token_nhs`: the NHS number alone).
     pub non_contact: TokenSet,
-    /// Already enrolled (study-scope tokens).
+    /// Non-contact entries from before schema version 5 not yet re-keyed
+    /// (`service:store` `token_nhs_dob`).
+    pub non_contact_legacy: TokenSet,
+    /// Already enrolled (study-scope `token_nhs_dob`).
     pub enrolled: TokenSet,
+    /// Already enrolled (study-scope `token_nhs`, from an `nhs_token`
+    /// column sent alongside).
+    pub enrolled_nhs: TokenSet,
     /// Already invited to this study (study-scope tokens).
     pub invited: TokenSet,
     /// Over the frequency cap (`service:store` tokens).
@@ -261,14 +308,14 @@ pub struct Suppressor {
 
 impl Suppressor {
     /// The first list-based exclusion that applies, in precedence order.
-    pub fn check(&self, service_token: &TokenBytes, study_token: &TokenBytes) -> Option<Reason> {
-        if self.non_contact.contains(service_token) {
+    pub fn check(&self, p: PersonTokens<'_>) -> Option<Reason> {
+        if self.non_contact.contains(p.service_nhs) || self.non_contact_legacy.contains(p.service_nhs_dob) {
             Some(Reason::NonContactList)
-        } else if self.enrolled.contains(study_token) {
+        } else if self.enrolled.contains(p.study_nhs_dob) || self.enrolled_nhs.contains(p.study_nhs) {
             Some(Reason::AlreadyEnrolled)
-        } else if self.invited.contains(study_token) {
+        } else if self.invited.contains(p.study_nhs_dob) {
             Some(Reason::AlreadyInvited)
-        } else if self.capped.contains(service_token) {
+        } else if self.capped.contains(p.service_nhs_dob) {
             Some(Reason::FrequencyCap)
         } else {
             None
@@ -375,15 +422,30 @@ mod tests {
     fn suppressor_precedence() {
         let s = Suppressor {
             non_contact: TokenSet::from_unsorted(vec![t(1)]),
+            non_contact_legacy: TokenSet::from_unsorted(vec![t(21)]),
             enrolled: TokenSet::from_unsorted(vec![t(2), t(11)]),
+            enrolled_nhs: TokenSet::from_unsorted(vec![t(22)]),
             invited: TokenSet::from_unsorted(vec![t(3)]),
             capped: TokenSet::from_unsorted(vec![t(4), t(1)]),
         };
-        assert_eq!(s.check(&t(1), &t(11)), Some(Reason::NonContactList));
-        assert_eq!(s.check(&t(9), &t(2)), Some(Reason::AlreadyEnrolled));
-        assert_eq!(s.check(&t(9), &t(3)), Some(Reason::AlreadyInvited));
-        assert_eq!(s.check(&t(4), &t(9)), Some(Reason::FrequencyCap));
-        assert_eq!(s.check(&t(5), &t(5)), None);
+        // (service nhs, service nhs+dob, study nhs+dob, study nhs)
+        let c = |a: u8, b: u8, c: u8, d: u8| {
+            s.check(PersonTokens {
+                service_nhs: &t(a),
+                service_nhs_dob: &t(b),
+                study_nhs_dob: &t(c),
+                study_nhs: &t(d),
+            })
+        };
+        assert_eq!(c(1, 9, 11, 9), Some(Reason::NonContactList));
+        assert_eq!(c(9, 21, 9, 9), Some(Reason::NonContactList));
+        assert_eq!(c(9, 9, 2, 9), Some(Reason::AlreadyEnrolled));
+        assert_eq!(c(9, 9, 9, 22), Some(Reason::AlreadyEnrolled));
+        assert_eq!(c(9, 9, 3, 9), Some(Reason::AlreadyInvited));
+        assert_eq!(c(9, 4, 9, 9), Some(Reason::FrequencyCap));
+        assert_eq!(c(5, 5, 5, 5), None);
+        assert!(Reason::DuplicatePersonExcluded.excludes_person());
+        assert!(!Reason::NoContactDetails.excludes_person());
     }
 
     #[test]
@@ -406,7 +468,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn funnel_adds_up(rs in proptest::collection::vec(0usize..14, 0..200), moves in 0usize..50) {
+        fn funnel_adds_up(rs in proptest::collection::vec(0usize..16, 0..200), moves in 0usize..50) {
             let mut f = Funnel::default();
             for &r in &rs { f.add(Reason::ORDER[r]); }
             for _ in 0..moves { f.moved(Reason::NotSelected, Reason::Invited); }

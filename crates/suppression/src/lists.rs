@@ -81,6 +81,29 @@ pub enum ListError {
         /// The scope.
         scope: String,
     },
+    /// A safety list (enrolled) whose file is not the one its manifest
+    /// describes: edited or truncated after it was made.
+    #[error(
+        "{path}: the file's BLAKE3 digest is not the one its manifest {manifest} records: it was changed after it was made (rows added or removed by hand?); make the list again with `trialink pseudonymise`"
+    )]
+    ChangedSinceManifest {
+        /// The token file.
+        path: PathBuf,
+        /// The manifest.
+        manifest: PathBuf,
+    },
+    /// A safety list (enrolled) made from a file some of whose rows were
+    /// rejected: the people on those rows are missing from it and would be
+    /// invited.
+    #[error(
+        "{path}: its manifest records {rejected} rejected row(s) when the list was made: those people are missing from the list and would be invited; fix the rows at source (see the rejects file made beside the list) and make the list again"
+    )]
+    SourceRowsRejected {
+        /// The token file.
+        path: PathBuf,
+        /// Rows the maker rejected.
+        rejected: u64,
+    },
     /// A TLBF file that does not parse.
     #[error("{path}: {source}")]
     Tlbf {
@@ -94,12 +117,14 @@ pub enum ListError {
     #[error("{0}")]
     Csv(tabular::TabularError),
     /// A `token` cell that is not 64 hex characters.
-    #[error("{path}: line {line}, column `token`: expected 64 hexadecimal characters")]
+    #[error("{path}: line {line}, column `{column}`: expected 64 hexadecimal characters")]
     BadToken {
         /// The file.
         path: PathBuf,
         /// Line number.
         line: u64,
+        /// The column.
+        column: &'static str,
     },
 }
 
@@ -116,8 +141,11 @@ pub enum ScopeRule {
 /// A loaded, key-checked token list.
 #[derive(Debug)]
 pub struct TokenList {
-    /// The tokens.
+    /// The tokens (`token`: NHS number + DOB).
     pub set: TokenSet,
+    /// The `nhs_token` column's tokens (NHS number alone), when the list
+    /// has one (`pseudonymise --with-nhs-token`); empty otherwise.
+    pub nhs_set: TokenSet,
     /// The scope they are under.
     pub scope: Scope,
     /// The scope key fingerprint (checked).
@@ -136,21 +164,25 @@ pub struct TokenList {
 /// and return it with the derived scope key (to pseudonymise the cohort
 /// under the same scope). A TLBF file is recognised by its magic bytes.
 pub fn load_token_list(path: &Path, master: &Key, rule: &ScopeRule) -> Result<(TokenList, Key), ListError> {
-    load_token_list_with(path, &|s: &Scope| master.derive(s), rule)
+    load_token_list_with(path, &|s: &Scope| master.derive(s), rule, true)
 }
 
 /// [`load_token_list`] with the scope keys given by `derive` (e.g. a
 /// registered study's key, which includes a secret the store holds).
+/// `allow_blank`: whether a row with neither `token` nor `nhs_token` is
+/// skipped (a registry's CLK-only rows) or refused (a safety list).
 pub fn load_token_list_with(
     path: &Path,
     derive: &dyn Fn(&Scope) -> Key,
     rule: &ScopeRule,
+    allow_blank: bool,
 ) -> Result<(TokenList, Key), ListError> {
     let io = |source| ListError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let mut f = std::fs::File::open(path).map_err(io)?;
+    // Read three times (magic, digest, body): a pipe or device is refused.
+    let mut f = tabular::limited::open_regular(path, "token list").map_err(io)?;
     let mut magic = [0u8; 4];
     let n = read_up_to(&mut f, &mut magic).map_err(io)?;
     drop(f);
@@ -204,11 +236,7 @@ pub fn load_token_list_with(
     };
 
     if n == 4 && magic == bloom::tlbf::MAGIC {
-        let mut buf = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut buf))
-            .map_err(io)?;
-        let filter = bloom::tlbf::Tlbf::from_bytes(&buf).map_err(|source| ListError::Tlbf {
+        let filter = bloom::tlbf::Tlbf::read_file(path).map_err(|source| ListError::Tlbf {
             path: path.to_path_buf(),
             source,
         })?;
@@ -224,6 +252,7 @@ pub fn load_token_list_with(
         return Ok((
             TokenList {
                 set: TokenSet::Filter(Box::new(filter)),
+                nhs_set: TokenSet::empty(),
                 scope,
                 fingerprint: expected,
                 rows,
@@ -245,6 +274,22 @@ pub fn load_token_list_with(
     if fp != expected {
         return Err(mismatch(fp));
     }
+    if !allow_blank {
+        // A safety list fails closed: it must be the file its manifest
+        // describes, made without losing a row.
+        if !manifest.outputs.is_empty() && !manifest.outputs.iter().any(|o| o.blake3 == blake3) {
+            return Err(ListError::ChangedSinceManifest {
+                path: path.to_path_buf(),
+                manifest: manifest_path.clone(),
+            });
+        }
+        if manifest.rows.rows_rejected > 0 {
+            return Err(ListError::SourceRowsRejected {
+                path: path.to_path_buf(),
+                rejected: manifest.rows.rows_rejected,
+            });
+        }
+    }
     let p = path.to_str().ok_or_else(|| {
         io(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -255,28 +300,53 @@ pub fn load_token_list_with(
     let col = src
         .column(None, &["token", "token_nhs_dob"], "token")
         .map_err(ListError::Csv)?;
+    let nhs_col = src
+        .optional_column(None, &["nhs_token", "token_nhs"], "nhs_token")
+        .map_err(ListError::Csv)?;
     let mut rec = csv::ByteRecord::new();
     let mut v: Vec<TokenBytes> = Vec::new();
+    let mut vn: Vec<TokenBytes> = Vec::new();
+    let blank = |rec: &csv::ByteRecord, i: usize| rec.get(i).is_none_or(|c| c.trim_ascii().is_empty());
     while src.read(&mut rec).map_err(ListError::Csv)? {
-        // A row with a blank token (a CLK-only registry row, made by
-        // `pseudonymise --clk-schema` or `--allow-blank`) has nothing to
-        // match on here; it links through `trialink link` instead.
-        if rec.get(col).is_some_and(|c| c.trim_ascii().is_empty()) {
+        let line = src.position().line;
+        let bad = |column: &'static str| ListError::BadToken {
+            path: path.to_path_buf(),
+            line,
+            column,
+        };
+        let token_blank = blank(&rec, col);
+        let nhs_blank = nhs_col.is_none_or(|i| blank(&rec, i));
+        if token_blank && nhs_blank {
+            // A row with no token at all (a CLK-only registry row, made by
+            // `pseudonymise --clk-schema` or `--allow-blank`) has nothing to
+            // match on here; it links through `trialink link` instead. On a
+            // safety list (enrolled) such a row is refused: it would
+            // silently suppress nobody.
+            if !allow_blank {
+                return Err(bad("token"));
+            }
             continue;
         }
-        let t = rec
-            .get(col)
-            .and_then(|c| Token::from_hex_bytes(c).ok())
-            .ok_or(ListError::BadToken {
-                path: path.to_path_buf(),
-                line: src.position().line,
-            })?;
-        v.push(t.0);
+        if !token_blank {
+            let t = rec
+                .get(col)
+                .and_then(|c| Token::from_hex_bytes(c).ok())
+                .ok_or_else(|| bad("token"))?;
+            v.push(t.0);
+        }
+        if let (Some(i), false) = (nhs_col, nhs_blank) {
+            let t = rec
+                .get(i)
+                .and_then(|c| Token::from_hex_bytes(c).ok())
+                .ok_or_else(|| bad("nhs_token"))?;
+            vn.push(t.0);
+        }
     }
     let rows = src.rows();
     Ok((
         TokenList {
             set: TokenSet::from_unsorted(v),
+            nhs_set: TokenSet::from_unsorted(vn),
             scope,
             fingerprint: expected,
             rows,

@@ -9,7 +9,7 @@
 //! | `registry.csv` | a research registry: a subset of the cohort plus outsiders, with errors | `nhs_number, date_of_birth, given_name, family_name, sex, postcode` |
 //! | `enrolled.csv` | a trial's already-enrolled list | `nhs_number, date_of_birth, enrolled_on` |
 //! | `objections.csv` | requests not to be contacted | `nhs_number, date_of_birth, given_name, family_name, postcode, received_on` |
-//! | `qa_seeds.csv` | the Service's internal QA team (contact details only) | `given_name, family_name, address_line_1 … address_line_5, postcode, mobile, email` |
+//! | `qa_seeds.csv` | the Service's internal QA team (a valid NHS number from the test range, never a cohort member's, for route 1; DOB; contact details) | `nhs_number, date_of_birth, given_name, family_name, address_line_1 … address_line_5, postcode, mobile, email` |
 //! | `truth.csv` | ground truth | `file, row, cohort_row, errors` |
 //! | `truth_registry.csv` | ground truth for `trialink evaluate --truth` | `left, right` |
 //! | `synth.json` | the parameters and row counts of the run | |
@@ -63,6 +63,7 @@
 
 pub mod codes;
 pub mod date;
+pub mod messy;
 pub mod names;
 pub mod nhs;
 pub mod output;
@@ -305,6 +306,10 @@ pub struct Config {
     /// Rate of a mistyped NHS number, and separately of a date of birth one
     /// day out, in enrolled and objection rows.
     pub list_error_rate: f64,
+    /// Write objections.csv with NHS numbers and dates of birth in the messy
+    /// forms of [`messy`] (Unicode spaces and digits, a leading `'`, other
+    /// date forms), chosen at random per row.
+    pub messy_objections: bool,
 }
 
 impl Default for Config {
@@ -322,6 +327,7 @@ impl Default for Config {
             qa_seeds: 10,
             errors: ErrorRates::default(),
             list_error_rate: 0.01,
+            messy_objections: false,
         }
     }
 }

@@ -69,6 +69,8 @@ const OBJECTIONS_HEADER: &[&str] = &[
     "received_on",
 ];
 const QA_HEADER: &[&str] = &[
+    "nhs_number",
+    "date_of_birth",
     "given_name",
     "family_name",
     "address_line_1",
@@ -183,10 +185,16 @@ impl Plan {
         objections.shuffle(&mut shuffle);
 
         let mut nhs_rng = ChaCha8Rng::from_seed(domain_key(cfg.seed, D_NHS));
-        let pool = NhsPool::new(with_nhs as usize, &mut nhs_rng).ok_or(SynthError::Config {
-            name: "people",
-            expected: "a population that fits the 999–900 NHS number blocks".into(),
-        })?;
+        // QA seeds take the numbers after everyone else's (route 1, NHS
+        // Notification, needs a valid NHS number for every seed). Blocks are
+        // shuffled whole, so extending the pool leaves earlier numbers as
+        // they were.
+        let pool = NhsPool::new((with_nhs + u64::from(cfg.qa_seeds)) as usize, &mut nhs_rng).ok_or(
+            SynthError::Config {
+                name: "people",
+                expected: "a population that fits the 999–900 NHS number blocks".into(),
+            },
+        )?;
         Ok(Plan {
             people: n,
             gen: PersonGenerator::new(domain_key(cfg.seed, D_PERSON), cfg.min_age, cfg.as_of),
@@ -608,9 +616,16 @@ pub fn generate_with_progress(
                 let c = plan.list_copy(cfg.list_error_rate, &p, &mut rng);
                 let when = cfg.as_of.add_days(-rng.gen_range(0..days_back));
                 let o = &mut b.main;
-                o.extend_from_slice(c.nhs.as_bytes());
-                o.push(b',');
-                o.extend_from_slice(c.dob.as_bytes());
+                if cfg.messy_objections && !is_enrolled {
+                    let (nhs, dob) = crate::messy::messy_row(&c.nhs, &c.dob, &mut rng);
+                    field(o, &nhs);
+                    o.push(b',');
+                    field(o, &dob);
+                } else {
+                    o.extend_from_slice(c.nhs.as_bytes());
+                    o.push(b',');
+                    o.extend_from_slice(c.dob.as_bytes());
+                }
                 o.push(b',');
                 if !is_enrolled {
                     field(o, &c.given);
@@ -642,6 +657,10 @@ pub fn generate_with_progress(
             p.address = plan.gen.address(&mut rng, p.region);
         }
         let mobile = p.mobile.unwrap_or_else(|| rng.gen_range(0..1000));
+        crate::nhs::write_digits(p.nhs, &mut o);
+        o.push(b',');
+        p.dob.write_iso(&mut o);
+        o.push(b',');
         field(&mut o, &p.given);
         o.push(b',');
         field(&mut o, &p.family);

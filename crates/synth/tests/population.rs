@@ -228,7 +228,20 @@ fn every_value_is_valid_and_synthetic() {
     }
     let qa = Table::read(&d.path().join("qa_seeds.csv"));
     assert_eq!(qa.rows.len(), 10);
+    let mut qa_nhs = BTreeSet::new();
+    let cohort = Table::read(&d.path().join("cohort.csv"));
+    let cohort_nhs: BTreeSet<&str> = cohort.rows.iter().map(|r| cohort.get(r, "nhs_number")).collect();
     for row in &qa.rows {
+        // Route 1 (NHS Notification) needs a valid NHS number for every seed,
+        // from the test range and never a cohort member's.
+        let nhs = qa.get(row, "nhs_number");
+        assert!(nhs::is_valid(nhs) && nhs.starts_with("999"), "QA seed NHS number");
+        assert!(
+            !cohort_nhs.contains(nhs),
+            "a QA seed shares a cohort member's NHS number"
+        );
+        assert!(qa_nhs.insert(nhs.to_string()), "two QA seeds share an NHS number");
+        assert!(!qa.get(row, "date_of_birth").is_empty());
         assert!(!qa.get(row, "address_line_1").is_empty());
         assert!(is_postcode_format(qa.get(row, "postcode")) && !qa.get(row, "postcode").starts_with("ZZ"));
         assert!(qa.get(row, "mobile").starts_with("07700900"));

@@ -52,9 +52,34 @@ pub enum TabularError {
         byte: u64,
         what: String,
     },
+    /// End of file inside a quoted field.
+    #[error("{path}: line {line} (record {record}): a quoted field opens here and is never closed; the rest of the file would be read as one cell")]
+    UnclosedQuote { path: String, line: u64, record: u64 },
+    /// A record longer than the record-size limit.
+    #[error("{path}: line {line} (record {record}): the row is longer than {limit} bytes (the record-size limit){note}")]
+    RecordTooLong {
+        path: String,
+        line: u64,
+        record: u64,
+        limit: usize,
+        note: String,
+    },
+    /// A record with more fields than the column limit.
+    #[error(
+        "{path}: line {line} (record {record}): the row has more than {limit} columns (the column limit)"
+    )]
+    TooManyColumns {
+        path: String,
+        line: u64,
+        record: u64,
+        limit: usize,
+    },
     /// The output exists and overwriting was not asked for.
     #[error("{}: already exists; refusing to overwrite", path.display())]
     OutputExists { path: PathBuf },
+    /// A sidecar of an earlier run (rejects, notes, manifest) is in the way.
+    #[error("{}: already exists (written by an earlier run); refusing to replace it", path.display())]
+    SidecarExists { path: PathBuf },
     /// The output's directory does not exist or is not writable.
     #[error("{}: cannot write: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
@@ -73,10 +98,22 @@ impl TabularError {
             TabularError::AmbiguousColumn { .. } => {
                 "name the column explicitly with the command's --*-column option"
             }
+            TabularError::SidecarExists { .. } => {
+                "it records an earlier run's rejects or counts: move it away to keep it, or pass --force to replace it"
+            }
             TabularError::OutputExists { .. } => "choose a new output path, or remove the old file first",
             TabularError::Empty { .. } => "the first row must be a header naming the columns",
             TabularError::DuplicateHeader { .. } => {
                 "rename one of the columns so every header name is unique"
+            }
+            TabularError::UnclosedQuote { .. } => {
+                "close the quote (a quote inside a quoted field is written twice, \"\"), or remove the stray quote, then run again"
+            }
+            TabularError::RecordTooLong { .. } => {
+                "check this is a CSV file with one record per line; if rows really are this long, raise the limit with --max-record-bytes"
+            }
+            TabularError::TooManyColumns { .. } => {
+                "check the delimiter is a comma and the file is the expected CSV; no trialink input has this many columns"
             }
             TabularError::Read { .. } => "check the file is a comma-separated CSV with a header row",
             _ => return None,

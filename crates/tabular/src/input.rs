@@ -1,7 +1,10 @@
 //! Reading CSV input with positions and a running digest.
 
+use crate::csvread::{CsvFault, CsvReader, Limits, Start};
 use crate::error::TabularError;
+use std::collections::HashMap;
 use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A reader that hashes (BLAKE3) and counts the bytes passing through it.
 struct HashingReader {
@@ -46,34 +49,155 @@ pub struct InputSummary {
 /// A CSV file being read: header, column lookup, records with positions.
 pub struct Source {
     path: String,
-    reader: csv::Reader<HashingReader>,
+    reader: CsvReader<HashingReader>,
     header: Vec<String>,
     rows: u64,
     last: Position,
 }
 
-/// Header names shown in errors. A name that looks like data (many digits,
-/// an `@`) is not shown: the file may have no header, and its first row must
-/// not leak into a message.
-pub fn display_header(header: &[String]) -> String {
-    header
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let digits = h.bytes().filter(u8::is_ascii_digit).count();
-            if digits >= 4 || h.contains('@') || h.len() > 64 {
-                format!("<column {} looks like data: is the header row missing?>", i + 1)
-            } else {
-                format!("`{h}`")
-            }
+static MAX_RECORD_BYTES: AtomicUsize = AtomicUsize::new(crate::csvread::DEFAULT_MAX_RECORD_BYTES);
+static MAX_COLUMNS: AtomicUsize = AtomicUsize::new(crate::csvread::DEFAULT_MAX_COLUMNS);
+
+/// Set the limits [`Source::open`] and [`Source::from_reader`] use for the
+/// rest of the process (the CLI's `--max-record-bytes`).
+pub fn set_default_limits(l: Limits) {
+    MAX_RECORD_BYTES.store(l.max_record_bytes, Ordering::Relaxed);
+    MAX_COLUMNS.store(l.max_columns, Ordering::Relaxed);
+}
+
+/// The limits [`Source::open`] uses (see [`set_default_limits`]).
+pub fn default_limits() -> Limits {
+    Limits {
+        max_record_bytes: MAX_RECORD_BYTES.load(Ordering::Relaxed),
+        max_columns: MAX_COLUMNS.load(Ordering::Relaxed),
+    }
+}
+
+/// Does this look like a header name (not a data value)? Letters, digits,
+/// space and `_-./()#`, at most 64 bytes, fewer than four digits.
+fn plausible_name(h: &str) -> bool {
+    h.len() <= 64
+        && h.bytes().filter(u8::is_ascii_digit).count() < 4
+        && h.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b" _-./()#".contains(&c))
+}
+
+/// Column names trialink itself reads or writes somewhere (compared after
+/// lower-casing and turning spaces and hyphens into `_`). A header is shown
+/// in an error only when at least one of its names is one of these: a
+/// headerless file whose first row is a person's name, sex and town passes
+/// the character test of [`plausible_name`] but names no column trialink
+/// knows, so it is described by column numbers only (issue 15 item 2).
+pub const KNOWN_COLUMNS: &[&str] = &[
+    "nhs_number",
+    "nhs_no",
+    "nhsnumber",
+    "nhs",
+    "date_of_birth",
+    "dob",
+    "birth_date",
+    "dateofbirth",
+    "given_name",
+    "first_name",
+    "forename",
+    "family_name",
+    "surname",
+    "last_name",
+    "sex",
+    "gender",
+    "postcode",
+    "address_line_1",
+    "address_line_2",
+    "address_line_3",
+    "address_line_4",
+    "address_line_5",
+    "mobile",
+    "email",
+    "region",
+    "ethnic_category",
+    "ethnicity",
+    "gp_practice",
+    "conditions",
+    "deceased",
+    "armed_forces",
+    "prison",
+    "s_flag",
+    "national_data_opt_out",
+    "token",
+    "nhs_token",
+    "clk",
+    "blocking",
+    "reference",
+    "status",
+    "date",
+    "reason",
+    "left",
+    "right",
+    "id",
+    "received_on",
+    "enrolled_on",
+    "comment",
+    "note",
+    "notes",
+    "source",
+    "template",
+    "method",
+    "score",
+];
+
+fn known_name(h: &str) -> bool {
+    let n: String = h
+        .trim()
+        .chars()
+        .map(|c| match c {
+            ' ' | '-' => '_',
+            c => c.to_ascii_lowercase(),
         })
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    KNOWN_COLUMNS.contains(&n.as_str())
+}
+
+/// Header names shown in errors. When any name fails the header-name test
+/// (too long, four or more digits, `@` or other characters no column name
+/// has), or no name is one trialink knows ([`KNOWN_COLUMNS`]), the file
+/// probably has no header and its first row is data: then the row is
+/// described by its number of columns only, never by its cells.
+pub fn display_header(header: &[String]) -> String {
+    if header.iter().all(|h| plausible_name(h)) && header.iter().any(|h| known_name(h)) {
+        header
+            .iter()
+            .map(|h| format!("`{h}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else if header.iter().all(|h| plausible_name(h)) {
+        format!(
+            "{} columns, none of them a column name trialink knows (the names are not shown, in case the first row is data): is the header row missing?",
+            header.len()
+        )
+    } else {
+        let bad: Vec<String> = header
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| !plausible_name(h))
+            .map(|(i, _)| (i + 1).to_string())
+            .take(10)
+            .collect();
+        format!(
+            "{} columns, and the first row does not look like a header (column(s) {} hold values, not names): is the header row missing?",
+            header.len(),
+            bad.join(", ")
+        )
+    }
 }
 
 impl Source {
-    /// Open a path, or stdin for `-`.
+    /// Open a path, or stdin for `-`, with the process's default limits.
     pub fn open(path: &str) -> Result<Source, TabularError> {
+        Self::open_with(path, default_limits())
+    }
+
+    /// Open a path, or stdin for `-`, with the given limits.
+    pub fn open_with(path: &str, limits: Limits) -> Result<Source, TabularError> {
         let inner: Box<dyn Read + Send> = if path == "-" {
             Box::new(std::io::stdin())
         } else {
@@ -82,27 +206,32 @@ impl Source {
                 source: e,
             })?)
         };
-        Self::from_reader(path, inner)
+        Self::from_reader_with(path, inner, limits)
     }
 
     /// Read from any reader; `label` names it in errors.
     pub fn from_reader(label: &str, inner: Box<dyn Read + Send>) -> Result<Source, TabularError> {
+        Self::from_reader_with(label, inner, default_limits())
+    }
+
+    /// [`Source::from_reader`] with the given limits.
+    pub fn from_reader_with(
+        label: &str,
+        inner: Box<dyn Read + Send>,
+        limits: Limits,
+    ) -> Result<Source, TabularError> {
         let hr = HashingReader {
             inner,
             hasher: blake3::Hasher::new(),
             bytes: 0,
         };
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(true)
-            .has_headers(true)
-            .buffer_capacity(1 << 16)
-            .from_reader(hr);
+        let mut reader = CsvReader::new(hr, limits);
         let path = label.to_string();
-        let raw = reader
-            .byte_headers()
-            .map_err(|e| read_error(&path, &e, Position::default()))?
-            .clone();
-        if raw.is_empty() || (raw.len() == 1 && raw[0].is_empty()) {
+        let mut raw = csv::ByteRecord::new();
+        let got = reader
+            .read_record(&mut raw)
+            .map_err(|e| fault(&path, e, reader.here(), 0))?;
+        if got.is_none() || raw.is_empty() || (raw.len() == 1 && raw[0].is_empty()) {
             return Err(TabularError::Empty { path });
         }
         let mut header = Vec::with_capacity(raw.len());
@@ -113,16 +242,19 @@ impl Source {
             })?;
             header.push(s.trim().to_string());
         }
-        for i in 0..header.len() {
-            for j in i + 1..header.len() {
-                if !header[i].is_empty() && header[i].eq_ignore_ascii_case(&header[j]) {
-                    return Err(TabularError::DuplicateHeader {
-                        path,
-                        first: i + 1,
-                        second: j + 1,
-                    });
-                }
+        let mut seen: HashMap<String, usize> = HashMap::with_capacity(header.len());
+        for (j, h) in header.iter().enumerate() {
+            if h.is_empty() {
+                continue;
             }
+            if let Some(&i) = seen.get(&h.to_ascii_lowercase()) {
+                return Err(TabularError::DuplicateHeader {
+                    path,
+                    first: i + 1,
+                    second: j + 1,
+                });
+            }
+            seen.insert(h.to_ascii_lowercase(), j);
         }
         Ok(Source {
             path,
@@ -210,33 +342,18 @@ impl Source {
     /// have a different number of fields from the header: check
     /// `rec.len() == header().len()` and reject ragged rows yourself.
     pub fn read(&mut self, rec: &mut csv::ByteRecord) -> Result<bool, TabularError> {
-        match self.reader.read_byte_record(rec) {
-            Ok(true) => {
+        match self.reader.read_record(rec) {
+            Ok(Some(start)) => {
                 self.rows += 1;
-                let p = rec
-                    .position()
-                    .cloned()
-                    .unwrap_or_else(|| self.reader.position().clone());
                 self.last = Position {
-                    line: p.line(),
+                    line: start.line,
                     record: self.rows,
-                    byte: p.byte(),
+                    byte: start.byte,
                 };
                 Ok(true)
             }
-            Ok(false) => Ok(false),
-            Err(e) => {
-                let p = self.reader.position();
-                Err(read_error(
-                    &self.path,
-                    &e,
-                    Position {
-                        line: p.line(),
-                        record: self.rows + 1,
-                        byte: p.byte(),
-                    },
-                ))
-            }
+            Ok(None) => Ok(false),
+            Err(e) => Err(fault(&self.path, e, self.reader.here(), self.rows + 1)),
         }
     }
 
@@ -276,34 +393,74 @@ impl Source {
     }
 }
 
-/// A csv error as a positioned message without data values.
-fn read_error(path: &str, e: &csv::Error, at: Position) -> TabularError {
-    let (line, record, byte) = match e.position() {
-        Some(p) => (p.line(), at.record, p.byte()),
-        None => (at.line, at.record, at.byte),
-    };
-    let what = match e.kind() {
-        csv::ErrorKind::Io(io) => format!("read failed: {}", io.kind()),
-        csv::ErrorKind::Utf8 { .. } => "text is not valid UTF-8".to_string(),
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => {
-            format!("expected {expected_len} fields, found {len}")
-        }
-        _ => "malformed CSV".to_string(),
-    };
-    TabularError::Read {
-        path: path.to_string(),
-        line,
-        record,
-        byte,
-        what,
+/// A reader fault as a positioned message without data values.
+fn fault(path: &str, e: CsvFault, at: Start, record: u64) -> TabularError {
+    let path = path.to_string();
+    match e {
+        CsvFault::Io(io) => TabularError::Read {
+            path,
+            line: at.line,
+            record,
+            byte: at.byte,
+            what: format!("read failed: {}", io.kind()),
+        },
+        CsvFault::UnclosedQuote { quote_line } => TabularError::UnclosedQuote {
+            path,
+            line: quote_line,
+            record,
+        },
+        CsvFault::RecordTooLong {
+            limit,
+            line,
+            open_quote,
+        } => TabularError::RecordTooLong {
+            path,
+            line,
+            record,
+            limit,
+            note: match open_quote {
+                Some(q) => format!(
+                    " (a quoted field opened on line {q} is still open: is its closing quote missing?)"
+                ),
+                None => String::new(),
+            },
+        },
+        CsvFault::TooManyColumns { limit } => TabularError::TooManyColumns {
+            path,
+            line: at.line,
+            record,
+            limit,
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_first_row_of_names_is_never_shown_as_a_header() {
+        let row: Vec<String> = [
+            "Zebedee",
+            "Quixotic-Marker",
+            "female",
+            "Flat 9 Marker House",
+            "Chelmsford",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let d = display_header(&row);
+        for c in &row {
+            assert!(!d.contains(c.as_str()), "{d}");
+        }
+        assert!(d.contains("is the header row missing?"), "{d}");
+        let real: Vec<String> = ["NHS Number", "dob", "note"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(display_header(&real).contains("`NHS Number`"));
+    }
     use proptest::prelude::*;
 
     fn src(text: &str) -> Result<Source, TabularError> {
@@ -379,6 +536,90 @@ mod tests {
         let sum = s.finish().unwrap();
         assert_eq!(sum.rows, 3);
         assert_eq!(sum.blake3, blake3::hash(text.as_bytes()).to_hex().to_string());
+    }
+
+    #[test]
+    fn crlf_positions_are_exact() {
+        let mut s = src("a,b\r\n1,2\r\n\"x\r\ny\",3\r\n4,5\r\n").unwrap();
+        let mut r = csv::ByteRecord::new();
+        let mut lines = Vec::new();
+        while s.read(&mut r).unwrap() {
+            lines.push(s.position().line);
+        }
+        assert_eq!(lines, [2, 3, 5]);
+    }
+
+    #[test]
+    fn unclosed_quote_is_an_error_at_its_line() {
+        let mut text = String::from("a,b\n1,\"Please do not contact me\n");
+        for _ in 0..48 {
+            text.push_str("9,9\n");
+        }
+        let mut s = src(&text).unwrap();
+        let mut r = csv::ByteRecord::new();
+        let e = s.read(&mut r).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                TabularError::UnclosedQuote {
+                    line: 2,
+                    record: 1,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(!e.to_string().contains("Please"), "{e}");
+    }
+
+    #[test]
+    fn wide_header_duplicates_found_without_quadratic_cost() {
+        let mut h: Vec<String> = (0..200_000).map(|i| format!("c{i}")).collect();
+        h.push("C17".into());
+        let text = h.join(",") + "\n";
+        let l = Limits {
+            max_record_bytes: 1 << 24,
+            max_columns: 300_000,
+        };
+        let t = std::time::Instant::now();
+        let e = Source::from_reader_with("t.csv", Box::new(std::io::Cursor::new(text.into_bytes())), l);
+        assert!(matches!(
+            e,
+            Err(TabularError::DuplicateHeader {
+                first: 18,
+                second: 200_001,
+                ..
+            })
+        ));
+        assert!(t.elapsed().as_secs() < 10);
+        // With the default column limit the header is refused outright.
+        let text = (0..5000).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",");
+        assert!(matches!(
+            src(&text),
+            Err(TabularError::TooManyColumns { limit: 4096, .. })
+        ));
+    }
+
+    #[test]
+    fn headerless_row_described_by_column_numbers_only() {
+        let s = src("9991335056,Zebedee,Quixotic-Marker,female,Flat 9 Marker House,Chelmsford,CM3 1GS\n")
+            .unwrap();
+        let e = s
+            .column(None, &["nhs_number"], "NHS number")
+            .unwrap_err()
+            .to_string();
+        for cell in [
+            "9991335056",
+            "Zebedee",
+            "Quixotic",
+            "female",
+            "Flat 9",
+            "Chelmsford",
+            "CM3",
+        ] {
+            assert!(!e.contains(cell), "{e}");
+        }
+        assert!(e.contains("7 columns") && e.contains("column(s) 1"), "{e}");
     }
 
     #[test]

@@ -28,19 +28,22 @@
 
 #![forbid(unsafe_code)]
 
+mod csvread;
 mod error;
 #[cfg(any(fuzzing, test))]
 pub mod fuzz_hooks;
 mod input;
+pub mod limited;
 mod manifest;
 mod output;
 mod rejects;
 mod time;
 
+pub use csvread::{Limits, DEFAULT_MAX_COLUMNS, DEFAULT_MAX_RECORD_BYTES};
 pub use error::TabularError;
-pub use input::{display_header, InputSummary, Position, Source};
+pub use input::{default_limits, display_header, set_default_limits, InputSummary, Position, Source};
 pub use manifest::{FileRecord, KeyRecord, Manifest, RowCounts};
-pub use output::{sidecar_path, AtomicOutput, OutputMode, OutputSummary, PendingOutput};
+pub use output::{claim_sidecars, sidecar_path, AtomicOutput, OutputMode, OutputSummary, PendingOutput};
 pub use rejects::{FinishedRejects, Rejects};
 pub use time::now_rfc3339;
 

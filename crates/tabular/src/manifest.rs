@@ -151,9 +151,11 @@ impl Manifest {
 
     /// Read a manifest (e.g. beside a token file received from a registry).
     pub fn read(path: &Path) -> Result<Manifest, TabularError> {
-        let text = std::fs::read_to_string(path).map_err(|e| TabularError::Manifest {
-            path: path.to_path_buf(),
-            what: e.to_string(),
+        let text = crate::limited::read_to_string(path, crate::limited::MANIFEST).map_err(|e| {
+            TabularError::Manifest {
+                path: path.to_path_buf(),
+                what: e.to_string(),
+            }
         })?;
         serde_json::from_str(&text).map_err(|e| TabularError::Manifest {
             path: path.to_path_buf(),

@@ -128,6 +128,24 @@ impl Write for SinkWriter {
     }
 }
 
+/// Claim the sidecar files a run writes beside its input (rejects, notes,
+/// manifests), *before* the run changes anything: an existing one is the
+/// record of an earlier run and is never replaced unless `force`. Returns
+/// the [`OutputMode`] to write them with.
+pub fn claim_sidecars(paths: &[&Path], force: bool) -> Result<OutputMode, TabularError> {
+    if force {
+        return Ok(OutputMode::Replace);
+    }
+    for p in paths {
+        if std::fs::symlink_metadata(p).is_ok() {
+            return Err(TabularError::SidecarExists {
+                path: p.to_path_buf(),
+            });
+        }
+    }
+    Ok(OutputMode::New)
+}
+
 /// `<output><suffix>`, e.g. `tokens.csv.manifest.json`.
 pub fn sidecar_path(output: &Path, suffix: &str) -> PathBuf {
     let mut s = output.as_os_str().to_owned();

@@ -61,7 +61,7 @@ impl ClkSecret {
     /// Read a secret file (its content less one trailing newline); the
     /// buffer read is zeroized.
     pub fn read_file(path: &std::path::Path) -> std::io::Result<Self> {
-        let bytes = Zeroizing::new(std::fs::read(path)?);
+        let bytes = Zeroizing::new(tabular::limited::read(path, tabular::limited::KEY)?);
         Ok(Self::from_file_content(&bytes))
     }
 

@@ -366,6 +366,9 @@ pub fn run(a: Args) -> CliResult {
         &d.p("trial/enrolled.tokens.csv"),
         "--qa-seeds",
         &d.p("synth/qa_seeds.csv"),
+        // the demo's clock is its fixed date, so a seed gives the same files
+        "--today",
+        AS_OF,
     ])?;
     let batch = d.p("mailer/batch-001/invitations.csv");
 

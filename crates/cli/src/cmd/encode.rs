@@ -61,7 +61,7 @@ pub struct Args {
 
 /// Load and parse a schema file, with the file name in errors.
 pub fn load_schema(path: &Path) -> Result<(Schema, String), CliError> {
-    let bytes = std::fs::read(path)
+    let bytes = tabular::limited::read(path, tabular::limited::SCHEMA)
         .map_err(|e| CliError::new(format!("schema {}: cannot read: {e}", path.display())))?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| CliError::new(format!("schema {}: not UTF-8", path.display())))?;

@@ -118,7 +118,7 @@ fn manifest_fingerprint(tokens: &str) -> Result<Option<String>, CliError> {
 /// (`k` ≤ 64, `m` ≤ 2^34) and the file's length against the declared `m` are
 /// checked before the bitmap is read or allocated.
 pub fn read_filter(path: &Path) -> Result<Tlbf, CliError> {
-    Tlbf::read_path(path).map_err(|e| {
+    Tlbf::read_file(path).map_err(|e| {
         CliError::new(format!("filter {}: {e}", path.display())).hint(
             "ask the sender for the file again; a TLBF file is checked end to end by its SHA-256 trailer",
         )

@@ -63,13 +63,42 @@ pub struct Args {
     /// The service's internal QA seed addresses (CSV with the channel's contact columns).
     #[arg(long, value_name = "FILE")]
     pub qa_seeds: Option<PathBuf>,
-    /// Date formats for the cohort's dates of birth instead of the defaults. Repeat for several.
+    /// Date formats for the cohort's dates of birth instead of the defaults
+    /// (which also accept DD.MM.YYYY, DD-MM-YYYY, YYYY/MM/DD and ISO date-times). Repeat for several.
     #[arg(long = "dob-format", value_name = "FMT")]
     pub dob_format: Vec<String>,
+    /// Allow the request's as_of to be more than 31 days from today, giving
+    /// the reason (recorded in the batch and the manifest). Invitations are
+    /// always dated today.
+    #[arg(long, value_name = "REASON")]
+    pub backdate: Option<String>,
+    /// Dice threshold at which a cohort member matching an objection kept
+    /// without a usable NHS number (a CLK) is not invited. Deliberately low.
+    #[arg(long, value_name = "T", default_value_t = suppression::clk::DEFAULT_THRESHOLD)]
+    pub clk_threshold: f64,
+    /// For tests and the demo only: the clock date (default: $TRIALINK_TODAY, else today, UTC).
+    #[arg(long, value_name = "DATE", hide = true)]
+    pub today: Option<String>,
+}
+
+/// The clock date: `--today`, else `$TRIALINK_TODAY` (both for tests and
+/// the demo only, so that runs are reproducible), else today in UTC.
+pub fn today(opt: Option<&str>) -> Result<Date, CliError> {
+    let env = std::env::var("TRIALINK_TODAY").ok();
+    match opt.or(env.as_deref()) {
+        Some(s) => Date::parse_iso(s.trim()).ok_or_else(|| {
+            CliError::new("--today / TRIALINK_TODAY: expected a date YYYY-MM-DD")
+                .hint("these are for tests and the demo only; leave them unset")
+        }),
+        None => Ok(Date::today_utc()),
+    }
 }
 
 fn hint_for(e: &InviteError) -> &'static str {
     match e {
+        InviteError::AsOfFarFromToday { .. } => {
+            "set as_of near today, or pass --backdate \"REASON\" (recorded); invitations are dated today either way"
+        }
         InviteError::Request(_) => "fix the request file; fixtures/requests/example.toml documents every key",
         InviteError::List(_) => "ask the sender to pseudonymise with the key derived for that scope (`trialink keys derive`)",
         InviteError::OutputExists { .. } => "choose a new --out directory for each batch",
@@ -118,12 +147,28 @@ fn hint_for(e: &InviteError) -> &'static str {
 
 pub fn run(a: Args) -> CliResult {
     let master = load_master(&a.key)?;
+    let today = today(a.today.as_deref())?;
+    if !(a.clk_threshold > 0.0 && a.clk_threshold <= 1.0) {
+        return Err(CliError::new("--clk-threshold: expected a number in (0, 1]")
+            .hint("the default 0.75 is deliberately low: a false match only means one person not invited"));
+    }
     let req_path = a.request.display().to_string();
-    let text = std::fs::read_to_string(&a.request)
+    let text = tabular::limited::read_to_string(&a.request, tabular::limited::REQUEST)
         .map_err(|e| CliError::new(format!("request {req_path}: {e}")).hint("check the --request path"))?;
-    let v = recruitment::request::parse(&req_path, &text, Date::today_utc())
+    let v = recruitment::request::parse(&req_path, &text, today)
         .map_err(|e| CliError::new(e).hint("fixtures/requests/example.toml documents every key"))?;
-    let formats = dob_formats(&a.dob_format)?;
+    let formats = if a.dob_format.is_empty() {
+        pseudonym::DobFormats::lenient()
+    } else {
+        dob_formats(&a.dob_format)?
+    };
+    // Read twice: a pipe or device is refused before the store is locked.
+    // (A missing file is reported where the cohort is opened, after the
+    // request's route is checked against the register.)
+    if a.cohort.as_os_str() != "-" && a.cohort.exists() {
+        tabular::limited::check_regular(&a.cohort, "cohort")
+            .map_err(|e| CliError::new(format!("cohort {}: {e}", a.cohort.display())))?;
+    }
     let mut store = open_store(a.store.as_deref())?;
     let mut opts: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     opts.insert("store".into(), store.path().display().to_string().into());
@@ -168,6 +213,9 @@ pub fn run(a: Args) -> CliResult {
             enrolled: a.enrolled.as_deref(),
             qa_seeds: a.qa_seeds.as_deref(),
             dob_formats: formats,
+            today,
+            backdate: a.backdate.as_deref(),
+            clk_threshold: a.clk_threshold,
             manifest_options: opts,
             progress: Some(&progress),
         },
@@ -205,6 +253,25 @@ pub fn run(a: Args) -> CliResult {
             f.stage,
             f.count,
             f.remaining
+        );
+    }
+    if s.suppressed_by_clk > 0 {
+        outln!(
+            "not invited: {} people matched an objection kept without a usable NHS number (CLK)",
+            s.suppressed_by_clk
+        );
+    }
+    if s.region_unknown > 0 {
+        outln!(
+            "{} rows had a region outside the fixed vocabulary; recorded as Unknown",
+            s.region_unknown
+        );
+    }
+    if s.non_contact_legacy_entries > 0 {
+        eprintln!(
+            "warning: {} non-contact entries from before schema version 5 match on NHS number + date of birth only; \
+             ingest those objections again with `trialink noncontact add`",
+            s.non_contact_legacy_entries
         );
     }
     if s.shortfall > 0 {

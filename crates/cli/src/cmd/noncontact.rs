@@ -6,13 +6,13 @@ use crate::error::{CliError, CliResult, Context};
 use pseudonym::{Dob, NhsNumber, Scope, TokenKey};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tabular::{FileRecord, KeyRecord, Manifest, OutputMode, Rejects, RowCounts, Source};
+use tabular::{FileRecord, KeyRecord, Manifest, Rejects, RowCounts, Source};
 
 /// `trialink noncontact` subcommands.
 #[derive(clap::Subcommand)]
 pub enum NoncontactCommand {
-    /// Add people who asked not to be contacted (NHS number + date of birth),
-    /// pseudonymised on ingest under `service:store`.
+    /// Add people who asked not to be contacted, keyed on the NHS number
+    /// alone, pseudonymised on ingest under `service:store`.
     Add(Box<AddArgs>),
     /// Print how many people are on the non-contact list.
     Count(CountArgs),
@@ -20,13 +20,23 @@ pub enum NoncontactCommand {
 
 /// Options for `trialink noncontact add`.
 ///
-/// Each row's NHS number and date of birth are turned into a `service:store`
-/// token as the row is read; only the token is stored. Adding someone twice
-/// changes nothing. Prints the counts added, already present and rejected;
-/// rejected rows go to the rejects file by line and reason, never value.
+/// Each row's NHS number is turned into a `service:store` token of the NHS
+/// number alone as the row is read (the date of birth, when usable, is
+/// recorded as a token beside it but is never needed for a match: a wrong
+/// or unreadable DOB never drops an objection). Messy but unambiguous forms
+/// are normalised first (Unicode spaces and digits, a leading `'`; DOBs as
+/// DD.MM.YYYY, DD-MM-YYYY, YYYY/MM/DD or ISO date-times). A row without a
+/// usable NHS number is kept as a CLK of given name, family name, DOB and
+/// postcode when it has a family name and a DOB or postcode; otherwise it
+/// is rejected. Adding someone twice changes nothing.
+///
+/// Exit status 1 when any row was rejected (the good rows are recorded
+/// first; rejected rows are in the rejects file by line and reason, never
+/// value), unless --allow-rejects.
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  \
 trialink noncontact add --store service.sqlite --key master.key --input objections.csv\n\n\
+Exit status: 0 all rows recorded; 1 some rows rejected (the rest recorded; see the rejects file); 2 error.\n\
 The store is created on first use (default path: $TRIALINK_STORE, else ./trialink-store.sqlite).")]
 pub struct AddArgs {
     /// The service store, created on first use (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
@@ -35,7 +45,7 @@ pub struct AddArgs {
     /// The service's master key file.
     #[arg(long, value_name = "MASTER")]
     pub key: PathBuf,
-    /// CSV of objections with an NHS number and a date of birth column (`-` for stdin).
+    /// CSV of objections with an NHS number column, and optionally date of birth, given_name, family_name, postcode (`-` for stdin).
     #[arg(long, value_name = "FILE")]
     pub input: String,
     /// The NHS number column (default: found among nhs_number, nhs_no, nhsnumber).
@@ -56,9 +66,17 @@ pub struct AddArgs {
     /// Where to write rejected rows (default `<input>.rejects.csv`; none for stdin).
     #[arg(long, value_name = "FILE")]
     pub rejects: Option<PathBuf>,
+    /// Exit 0 even when rows were rejected (for scripted reruns of a list
+    /// whose rejects have been reviewed).
+    #[arg(long)]
+    pub allow_rejects: bool,
     /// Where to write the run manifest (default `<input>.noncontact.manifest.json`; none for stdin).
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
+    /// Replace the rejects file and manifest of an earlier run (without it, an
+    /// existing one is an error, checked before the store is touched).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options for `trialink noncontact count`.
@@ -104,10 +122,15 @@ pub fn open_existing_store(p: Option<&Path>) -> Result<store::Store, CliError> {
     open_store(Some(&path))
 }
 
-/// Load a master key: a key file that names a scope is a derived key, refused.
+/// The label `keys generate --scope` gives a master key (README step 1).
+pub const MASTER_LABEL: &str = "service:master";
+
+/// Load a master key: a key file that names a scope is a derived key,
+/// refused — except the master label `service:master`, which
+/// `keys generate` writes and which no `keys derive` makes.
 pub fn load_master(p: &Path) -> Result<pseudonym::Key, CliError> {
     let kf = keys::load(p)?;
-    if let Some(s) = &kf.scope {
+    if let Some(s) = kf.scope.as_ref().filter(|s| s.as_str() != MASTER_LABEL) {
         return Err(CliError::new(format!(
             "key file {} is a scope key for `{s}`, not the service's master key",
             p.display()
@@ -135,24 +158,54 @@ fn add(a: AddArgs) -> CliResult {
     let mut manifest = Manifest::new("noncontact add", env!("CARGO_PKG_VERSION"));
     let master = load_master(&a.key)?;
     let as_of = as_of(a.as_of.as_deref())?;
-    let formats = dob_formats(&a.dob_format)?;
-    let service_key = master.derive(&Scope::service_store());
-    let tk = TokenKey::new(&service_key);
-    let mut src = Source::open(&a.input).map_err(tab_err)?;
-    let nhs_col = src
-        .column(a.nhs_column.as_deref(), NHS_COLUMNS, "NHS number")
-        .map_err(tab_err)?;
-    let dob_col = src
-        .column(a.dob_column.as_deref(), DOB_COLUMNS, "date of birth")
-        .map_err(tab_err)?;
-    let header = src.header().to_vec();
+    let formats = if a.dob_format.is_empty() {
+        pseudonym::DobFormats::lenient()
+    } else {
+        dob_formats(&a.dob_format)?
+    };
     let rejects_path = match (&a.rejects, a.input.as_str()) {
         (Some(p), _) => Some(p.clone()),
         (None, "-") => None,
         (None, i) => Some(tabular::sidecar_path(Path::new(i), ".rejects.csv")),
     };
-    let mut rejects = Rejects::create(rejects_path.clone(), OutputMode::Replace).map_err(tab_err)?;
-    let mut tokens = Vec::new();
+    let mpath = match (&a.manifest, a.input.as_str()) {
+        (Some(p), _) => Some(p.clone()),
+        (None, "-") => None,
+        (None, i) => Some(tabular::sidecar_path(Path::new(i), ".noncontact.manifest.json")),
+    };
+    let sidecars: Vec<&Path> = rejects_path
+        .iter()
+        .chain(mpath.iter())
+        .map(PathBuf::as_path)
+        .collect();
+    let sidecar_mode = tabular::claim_sidecars(&sidecars, a.force).map_err(tab_err)?;
+    let service_key = master.derive(&Scope::service_store());
+    let tk = TokenKey::new(&service_key);
+    let mut coder = suppression::ClkCoder::new(&master);
+    let mut src = Source::open(&a.input).map_err(tab_err)?;
+    let nhs_col = src
+        .column(a.nhs_column.as_deref(), NHS_COLUMNS, "NHS number")
+        .map_err(tab_err)?;
+    let dob_col = match a.dob_column.as_deref() {
+        Some(n) => Some(
+            src.column(Some(n), DOB_COLUMNS, "date of birth")
+                .map_err(tab_err)?,
+        ),
+        None => src
+            .optional_column(None, DOB_COLUMNS, "date of birth")
+            .map_err(tab_err)?,
+    };
+    let opt =
+        |src: &Source, names: &[&str], what: &str| src.optional_column(None, names, what).map_err(tab_err);
+    let given_col = opt(&src, &["given_name", "first_name", "forename"], "given name")?;
+    let family_col = opt(&src, &["family_name", "surname", "last_name"], "family name")?;
+    let postcode_col = opt(&src, &["postcode", "post_code"], "postcode")?;
+    let header = src.header().to_vec();
+    let mut rejects = Rejects::create(rejects_path.clone(), sidecar_mode).map_err(tab_err)?;
+    let mut entries: Vec<store::NonContactEntry> = Vec::new();
+    let mut clks: Vec<Vec<u8>> = Vec::new();
+    let mut dob_unusable = 0u64;
+    let mut bad_nhs_kept: Vec<u64> = Vec::new();
     let mut rec = csv::ByteRecord::new();
     let pb = crate::progress::rows("noncontact", None);
     while src.read(&mut rec).map_err(tab_err)? {
@@ -162,21 +215,54 @@ fn add(a: AddArgs) -> CliResult {
             rejects.add(line, "", "ragged_row").map_err(tab_err)?;
             continue;
         }
-        let nhs = match NhsNumber::parse_bytes(&rec[nhs_col]) {
-            Ok(n) => n,
-            Err(e) => {
-                rejects.add(line, &header[nhs_col], e.code()).map_err(tab_err)?;
-                continue;
+        let dob = dob_col.map(|i| Dob::parse_bytes(&rec[i], &formats, as_of));
+        match NhsNumber::parse_normalised(&rec[nhs_col]) {
+            Ok(nhs) => {
+                let dob_token = match &dob {
+                    Some(Ok(d)) => Some(tk.token_nhs_dob(&nhs, d).0),
+                    _ => {
+                        dob_unusable += 1;
+                        None
+                    }
+                };
+                entries.push(store::NonContactEntry {
+                    nhs: tk.token_nhs(&nhs).0,
+                    dob: dob_token,
+                });
             }
-        };
-        let dob = match Dob::parse_bytes(&rec[dob_col], &formats, as_of) {
-            Ok(d) => d,
             Err(e) => {
-                rejects.add(line, &header[dob_col], e.code()).map_err(tab_err)?;
-                continue;
+                // No usable NHS number: keep the objection as a CLK when
+                // there is enough to match on; else reject the row.
+                let cell = |i: Option<usize>| {
+                    i.and_then(|i| std::str::from_utf8(&rec[i]).ok())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let iso = match &dob {
+                    Some(Ok(d)) => Some(d.iso().to_string()),
+                    _ => None,
+                };
+                match coder.encode(
+                    &cell(given_col),
+                    &cell(family_col),
+                    iso.as_deref(),
+                    &cell(postcode_col),
+                ) {
+                    Some(c) => {
+                        clks.push(c);
+                        // An NHS number was written but cannot be read (a
+                        // spreadsheet's `9.99E+09`, a formula, a typo): the
+                        // objection is kept as a CLK, which may match nobody
+                        // if the names differ, so the run does not report
+                        // success (issue 14: fail loudly).
+                        if !rec[nhs_col].trim_ascii().is_empty() {
+                            bad_nhs_kept.push(line);
+                        }
+                    }
+                    None => rejects.add(line, &header[nhs_col], e.code()).map_err(tab_err)?,
+                }
             }
-        };
-        tokens.push(tk.token_nhs_dob(&nhs, &dob).0);
+        }
     }
     pb.finish_and_clear();
     let input = src.finish().map_err(tab_err)?;
@@ -187,9 +273,14 @@ fn add(a: AddArgs) -> CliResult {
             .unwrap_or_else(|| "stdin".into())
     });
     let mut store = open_store(a.store.as_deref())?;
-    let counts = store
-        .noncontact_add(&tokens, &source)
+    let mut counts = store
+        .noncontact_add(&entries, &source)
         .context("adding to the non-contact list")?;
+    let clk_counts = store
+        .noncontact_add_clks(&clks, &source)
+        .context("adding to the non-contact list")?;
+    counts.added += clk_counts.added;
+    counts.already_present += clk_counts.already_present;
     let fin = rejects.finish().map_err(tab_err)?;
     let mut outputs = Vec::new();
     if let Some(p) = fin.pending {
@@ -218,7 +309,7 @@ fn add(a: AddArgs) -> CliResult {
     manifest.outputs = outputs;
     manifest.rows = RowCounts {
         rows_in: input.rows,
-        rows_out: tokens.len() as u64,
+        rows_out: (entries.len() + clks.len()) as u64,
         rows_rejected: fin.total,
         rejected_by_reason: fin.by_reason.clone(),
     };
@@ -229,12 +320,21 @@ fn add(a: AddArgs) -> CliResult {
     let total = store
         .noncontact_count()
         .context("counting the non-contact list")?;
+    let legacy = store
+        .noncontact_legacy_count()
+        .context("counting the non-contact list")?;
+    manifest
+        .extra
+        .insert("kept_as_clk".into(), (clks.len() as u64).into());
+    manifest.extra.insert("dob_unusable".into(), dob_unusable.into());
+    manifest.extra.insert(
+        "unreadable_nhs_kept_as_clk".into(),
+        (bad_nhs_kept.len() as u64).into(),
+    );
+    manifest
+        .extra
+        .insert("legacy_entries_not_rekeyed".into(), legacy.into());
     manifest.extra.insert("list_size".into(), total.into());
-    let mpath = match (&a.manifest, a.input.as_str()) {
-        (Some(p), _) => Some(p.clone()),
-        (None, "-") => None,
-        (None, i) => Some(tabular::sidecar_path(Path::new(i), ".noncontact.manifest.json")),
-    };
     if let Some(p) = mpath {
         manifest.write(&p).map_err(tab_err)?;
     }
@@ -246,10 +346,53 @@ fn add(a: AddArgs) -> CliResult {
         input.rows,
         total
     );
+    if !clks.is_empty() {
+        outln!(
+            "{} objections without a usable NHS number were kept as CLKs (name, date of birth, postcode)",
+            clks.len()
+        );
+    }
+    if dob_unusable > 0 {
+        outln!(
+            "{dob_unusable} objections had no usable date of birth: recorded on the NHS number alone (the DOB is never needed for a match)"
+        );
+    }
+    if legacy > 0 {
+        eprintln!(
+            "warning: {legacy} entries from before schema version 5 are still keyed on NHS number + date of birth \
+             (they still suppress exact matches); add those objections again so they match on the NHS number alone"
+        );
+    }
+    let mut failed = false;
+    if !bad_nhs_kept.is_empty() {
+        let shown: Vec<String> = bad_nhs_kept.iter().take(10).map(u64::to_string).collect();
+        eprintln!(
+            "trialink: {} objections had an NHS number that could not be read (lines {}{}); they were kept as CLKs \
+             of name, date of birth and postcode, which match only where those agree",
+            bad_nhs_kept.len(),
+            shown.join(", "),
+            if bad_nhs_kept.len() > 10 { ", …" } else { "" }
+        );
+        failed = true;
+    }
     if fin.total > 0 {
+        let reasons: Vec<String> = fin.by_reason.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        eprintln!(
+            "trialink: {} of {} rows were rejected ({}); the other rows are recorded",
+            fin.total,
+            input.rows,
+            reasons.join(", ")
+        );
         if let Some(p) = rejects_path {
             eprintln!("rejected rows (line, column, reason) are in {}", p.display());
         }
+        failed = true;
+    }
+    if failed && !a.allow_rejects {
+        eprintln!(
+            "hint: fix those rows and add the file again (adding is idempotent), or pass --allow-rejects once they are reviewed"
+        );
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }

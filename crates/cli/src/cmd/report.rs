@@ -130,7 +130,7 @@ pub fn run(args: Args) -> CliResult {
     let mut input = match &args.input {
         _ if args.service => service_from_store(store.as_ref().expect("store opened"))?,
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let text = tabular::limited::read_to_string(path, tabular::limited::REPORT_JSON)
                 .map_err(|e| CliError::new(format!("reading {}: {e}", path.display())))?;
             let mut i: ReportInput = serde_json::from_str(&text).map_err(|e| {
                 CliError::new(format!("{}:{}:{}: {}", path.display(), e.line(), e.column(), e.to_string().split(" at line").next().unwrap_or("invalid JSON")))

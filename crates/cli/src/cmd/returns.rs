@@ -3,7 +3,7 @@
 
 use crate::cmd::noncontact::open_existing_store;
 use crate::cmd::pseudonymise::tab_err;
-use crate::cmd::uptake::{feedback_error, write_notes};
+use crate::cmd::uptake::{claim_notes, feedback_error, write_notes};
 use crate::error::CliResult;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,13 +25,22 @@ pub struct Args {
     /// Return-to-sender CSV (`reference`, `reason`, `date`).
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
+    /// Replace the notes and manifest of an earlier run (without it, an
+    /// existing one is an error, checked before the store is touched).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(a: Args) -> CliResult {
+    let mode = claim_notes(
+        std::slice::from_ref(&a.input),
+        &[".returns.csv", ".returns.manifest.json"],
+        a.force,
+    )?;
     let mut store = open_existing_store(a.store.as_deref())?;
     let (c, notes, input) =
         recruitment::feedback::record_returns(&mut store, &a.input).map_err(feedback_error)?;
-    let written = write_notes(&a.input, ".returns.csv", &notes)?;
+    let written = write_notes(&a.input, ".returns.csv", &notes, mode)?;
     let mut m = Manifest::new("returns", env!("CARGO_PKG_VERSION"));
     m.option("store", store.path().display().to_string());
     m.option("input", a.input.display().to_string());

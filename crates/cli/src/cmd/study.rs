@@ -150,7 +150,7 @@ fn register_error(e: StoreError) -> CliError {
 }
 
 fn read_entry(path: &Path) -> Result<store::StudyEntry, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = tabular::limited::read_to_string(path, tabular::limited::STUDY).map_err(|e| {
         CliError::new(format!("reading {}: {e}", path.display()))
             .hint("give the path of a study register TOML file")
     })?;

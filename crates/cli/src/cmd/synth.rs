@@ -98,6 +98,12 @@ struct PopulationArgs {
     /// Number of QA seed people.
     #[arg(long, default_value_t = 10, value_name = "N")]
     qa_seeds: u32,
+    /// Write objections.csv as careless operators do: NHS numbers with
+    /// Unicode spaces, full-width or Arabic-Indic digits or a leading `'`,
+    /// dates as dd.mm.yyyy, dd-mm-yyyy, yyyy/mm/dd or an ISO date-time (to
+    /// test that `noncontact add` loses no objector to formatting).
+    #[arg(long)]
+    messy_objections: bool,
     /// Multiply every registry error rate below by F (0 = a clean registry).
     #[arg(long, default_value_t = 1.0, value_name = "F")]
     error_scale: f64,
@@ -247,6 +253,7 @@ fn run_population(a: PopulationArgs) -> CliResult {
         qa_seeds: a.qa_seeds,
         errors: e,
         list_error_rate: a.list_error_rate,
+        messy_objections: a.messy_objections,
     };
     let started = std::time::Instant::now();
     let pb = crate::progress::rows("synth", Some(people));

@@ -39,14 +39,34 @@ pub struct Args {
     /// Feedback CSV (`reference` and/or `token`, `status`, `date`). Repeat for several.
     #[arg(long, value_name = "FILE", required = true)]
     pub input: Vec<PathBuf>,
+    /// Replace the notes and manifest of an earlier run (without it, an
+    /// existing one is an error, checked before the store is touched).
+    #[arg(long)]
+    pub force: bool,
 }
 
-/// Write `<input><suffix>` with `line,column,outcome` rows (replacing an
-/// earlier run's report: it describes this run).
-pub fn write_notes(input: &Path, suffix: &str, notes: &[Note]) -> Result<tabular::OutputSummary, CliError> {
+/// Refuse, before anything is recorded, to replace the sidecars
+/// (`<input><suffix>` for each suffix) of an earlier run unless `force`.
+pub fn claim_notes(inputs: &[PathBuf], suffixes: &[&str], force: bool) -> Result<OutputMode, CliError> {
+    let paths: Vec<PathBuf> = inputs
+        .iter()
+        .flat_map(|i| suffixes.iter().map(move |s| tabular::sidecar_path(i, s)))
+        .collect();
+    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    tabular::claim_sidecars(&refs, force).map_err(tab_err)
+}
+
+/// Write `<input><suffix>` with `line,column,outcome` rows (`mode` from
+/// [`claim_notes`]).
+pub fn write_notes(
+    input: &Path,
+    suffix: &str,
+    notes: &[Note],
+    mode: OutputMode,
+) -> Result<tabular::OutputSummary, CliError> {
     let path = tabular::sidecar_path(input, suffix);
     let p = path.to_string_lossy().into_owned();
-    let mut out = tabular::AtomicOutput::create(&p, OutputMode::Replace).map_err(tab_err)?;
+    let mut out = tabular::AtomicOutput::create(&p, mode).map_err(tab_err)?;
     let mut text = String::from("line,column,outcome\n");
     for n in notes {
         text.push_str(&format!("{},{},{}\n", n.line, n.column, n.outcome));
@@ -74,6 +94,7 @@ pub fn run(a: Args) -> CliResult {
         CliError::new(format!("--study `{}` is not a valid study id", a.study))
             .hint("study ids are lowercase letters, digits and `:._-`, as in the request file")
     })?;
+    let mode = claim_notes(&a.input, &[".uptake.csv", ".uptake.manifest.json"], a.force)?;
     let mut store = open_existing_store(a.store.as_deref())?;
     if !store.study_exists(&a.study).map_err(CliError::new)? {
         return Err(
@@ -85,7 +106,7 @@ pub fn run(a: Args) -> CliResult {
     for input in &a.input {
         let mut m = Manifest::new("uptake", env!("CARGO_PKG_VERSION"));
         let r = feedback::record_uptake(&mut store, &master, &a.study, input).map_err(feedback_error)?;
-        let notes = write_notes(input, ".uptake.csv", &r.notes)?;
+        let notes = write_notes(input, ".uptake.csv", &r.notes, mode)?;
         let c = &r.counts;
         m.option("store", store.path().display().to_string());
         m.option("study", a.study.clone());
