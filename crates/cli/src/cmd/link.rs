@@ -24,7 +24,15 @@ use tabular::{sidecar_path, AtomicOutput, FileRecord, Manifest, OutputMode, RowC
 /// score (then left row, then right row) and assigned greedily one-to-one.
 /// If both files also carry `nhs_token` (`pseudonymise --with-nhs-token`),
 /// hybrid mode never pairs two rows fuzzily whose NHS tokens differ.
-/// Output columns: `left`, `right`, `method` (`exact` or `fuzzy`), `score`.
+/// Without `--threshold`, fuzzy matches come from a model (issue 20): with
+/// keyed blocking / match keys or NHS tokens, Fellegi–Sunter weights fitted
+/// by EM over the blocked candidates give each pair a match probability and
+/// pairs at 0.5 or above are assigned 1:1, most probable first (an NHS-token
+/// agreement is evidence, not only a veto); with CLKs alone the Dice
+/// threshold is the valley of the rows' best scores. The weights, rule and
+/// threshold are in the manifest.
+/// Output columns: `left`, `right`, `method` (`exact` or `fuzzy`), `score`,
+/// `probability`, `evidence` (`token`, `nhs`, `keys` or `clk`).
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
 trialink link --left registry.linkable.csv --right cohort.linkable.csv --output matches.csv\n  \
@@ -50,8 +58,8 @@ pub struct Args {
     /// Column whose values identify rows in the output (default: 1-based row numbers).
     #[arg(long, value_name = "NAME")]
     pub id_column: Option<String>,
-    /// Dice threshold for fuzzy matches (default 0.85; 0.80 in hybrid mode
-    /// when both files carry `nhs_token`, whose veto guards precision).
+    /// Fixed Dice threshold for fuzzy matches, instead of the fitted model
+    /// (then the NHS-token veto applies in hybrid mode).
     #[arg(long, value_name = "T")]
     pub threshold: Option<f64>,
     /// Blocking passes: `all`, `none`, or a comma-separated list of names.
