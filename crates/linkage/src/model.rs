@@ -12,7 +12,10 @@
 //!
 //! m- and u-probabilities are fitted by EM over the blocked candidates (a
 //! two-class latent mixture under conditional independence); u starts from
-//! random pairs. All weights are clamped to ±[`MAX_WEIGHT`] bits so they stay
+//! candidates that are the best of neither their left nor their right row
+//! (random pairs when there are too few of those). Keys are compared in
+//! groups (blocking keys, `mk_` match keys), each group one field whose
+//! level counts its agreeing keys. All weights are clamped to ±[`MAX_WEIGHT`] bits so they stay
 //! finite however small a count is.
 
 /// Lower edge of each Dice level; the last level is `[0.95, 1]`.
