@@ -11,7 +11,10 @@ SEED=${2:-7}
 T=${TRIALINK:-target/release/trialink}
 W=bench/out/link_quality_${PEOPLE}_${SEED}
 rm -rf "$W"; mkdir -p "$W"
-SCHEMA=fixtures/linkage/schema.json
+# The match-key schema adds keyed match keys (DESIGN §4.6 extension) to the
+# example schema's blocking passes; CLKs are the same bits.
+SCHEMA=${SCHEMA:-fixtures/linkage/schema_matchkeys.json}
+TODAY_PASSES=dob,yob_sex_initial,family_yob,given_district
 
 $T synth --people "$PEOPLE" --seed "$SEED" --out "$W/synth" 2>/dev/null
 # The registry pseudonymises with the scope key the Service derived for it;
@@ -44,12 +47,31 @@ for i, c in enumerate(clks):
 PY
 done
 
-TRUTH="$W/synth/truth_registry.csv"
-echo "synthetic registry: $(($(wc -l < "$W/registry.csv") - 1)) rows vs cohort $(($(wc -l < "$W/cohort.csv") - 1)) rows, $(($(wc -l < "$TRUTH") - 1)) true pairs"
-printf "%-8s %9s %9s %9s %9s %12s %9s\n" mode precision recall f1 pair_comp comparisons seconds
-for mode in hybrid clk token; do
-  res=$($T link --left "$W/registry.csv" --right "$W/cohort.csv" --output "$W/matches_$mode.csv" --mode $mode --truth "$TRUTH" 2>/dev/null)
-  get() { echo "$res" | awk -v k="$1" '$1==k{print $2}'; }
-  comps=$(python3 -c "import json;m=json.load(open('$W/matches_$mode.csv.manifest.json'))['extra']['link'];print(m['comparisons'], '%.2f'%m['seconds'])")
-  printf "%-8s %9s %9s %9s %9s %12s %9s\n" $mode "$(get precision)" "$(get recall)" "$(get f1)" "$(get pair_completeness)" $comps
+# CLK-only inputs: no NHS numbers on either side (no token, no nhs_token).
+for side in registry cohort; do
+  python3 - "$W/$side.csv" "$W/$side.clkonly.csv" <<'PY'
+import csv, sys
+r = csv.DictReader(open(sys.argv[1]))
+w = csv.writer(open(sys.argv[2], "w", newline=""), lineterminator="\n")
+w.writerow(["clk", "blocking"])
+for row in r:
+    w.writerow([row["clk"], row["blocking"]])
+PY
 done
+
+TRUTH="$W/synth/truth_registry.csv"
+echo "synthetic registry (people $PEOPLE, seed $SEED): $(($(wc -l < "$W/registry.csv") - 1)) rows vs cohort $(($(wc -l < "$W/cohort.csv") - 1)) rows, $(($(wc -l < "$TRUTH") - 1)) true pairs"
+printf "%-26s %9s %9s %9s %9s %12s %9s %s\n" method precision recall f1 pair_comp comparisons seconds rule
+run() { # label left right extra-args...
+  local label=$1 l=$2 r=$3; shift 3
+  res=$($T link --left "$l" --right "$r" --output "$W/matches_$label.csv" --truth "$TRUTH" "$@" 2>/dev/null)
+  get() { echo "$res" | awk -v k="$1" '$1==k{print $2}'; }
+  extra=$(python3 -c "import json;m=json.load(open('$W/matches_$label.csv.manifest.json'))['extra']['link'];t=m.get('dice_threshold');print(m['comparisons'], '%.2f'%m['seconds'], m['rule']+('' if t is None else '_%.2f'%t))")
+  printf "%-26s %9s %9s %9s %9s %12s %9s %s\n" "$label" "$(get precision)" "$(get recall)" "$(get f1)" "$(get pair_completeness)" $extra
+}
+# Today's method: fixed Dice thresholds (0.80 hybrid with NHS veto, 0.85 CLK-only).
+run hybrid_fixed_0.80 "$W/registry.csv" "$W/cohort.csv" --mode hybrid --threshold 0.80 --blocking $TODAY_PASSES
+run hybrid_model "$W/registry.csv" "$W/cohort.csv" --mode hybrid
+run clk_only_fixed_0.85 "$W/registry.clkonly.csv" "$W/cohort.clkonly.csv" --mode clk --threshold 0.85 --blocking $TODAY_PASSES
+run clk_only_model "$W/registry.clkonly.csv" "$W/cohort.clkonly.csv" --mode clk
+run token "$W/registry.csv" "$W/cohort.csv" --mode token

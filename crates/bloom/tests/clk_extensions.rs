@@ -168,3 +168,49 @@ fn a_value_not_matching_the_pattern_is_refused_without_echoing_it() {
         assert!(!err.to_string().contains(bad.trim()), "{err}");
     }
 }
+
+/// Issue 20 match keys: an order-free (`sorted`) pass agrees when two parts
+/// swap values; `year_month` ignores the day; `day_month_set` agrees when
+/// day and month are swapped. A pass without `sorted` keeps its old key.
+#[test]
+fn match_keys_sorted_passes_and_date_variants() {
+    let with = |passes: &str| {
+        let text = format!(
+            r#"{{"version":3,"trialink":{{"blocking":[{passes}]}},"clkConfig":{{"l":256,"kdf":{{"type":"HKDF"}}}},
+            "features":[
+              {{"identifier":"given","format":{{"type":"string"}},"hashing":{{"comparison":{{"type":"ngram","n":2}},"strategy":{{"bitsPerToken":20}}}}}},
+              {{"identifier":"dob","format":{{"type":"date","format":"%Y-%m-%d"}},"hashing":{{"comparison":{{"type":"ngram","n":1,"positional":true}},"strategy":{{"bitsPerToken":10}}}}}},
+              {{"identifier":"family","format":{{"type":"string"}},"hashing":{{"comparison":{{"type":"ngram","n":2}},"strategy":{{"bitsPerToken":20}}}}}}
+            ]}}"#
+        );
+        ClkEncoder::new(Schema::from_json(&text).unwrap(), &ClkSecret::from_bytes(b"one")).unwrap()
+    };
+    let e = with(
+        r#"{"name":"mk_nm","sorted":true,"parts":[{"identifier":"given","transform":"upper"},{"identifier":"family","transform":"upper"}]},
+        {"name":"ym","parts":[{"identifier":"dob","transform":"year_month"}]},
+        {"name":"dms","parts":[{"identifier":"dob","transform":"year"},{"identifier":"dob","transform":"day_month_set"}]},
+        {"name":"dob","parts":[{"identifier":"dob"}]}"#,
+    );
+    let item = |cell: &str, name: &str| -> String {
+        cell.split(';')
+            .find(|x| x.starts_with(&format!("{name}=")))
+            .unwrap()
+            .to_string()
+    };
+    let a = e.blocking_keys(&["Smith", "1980-03-07", "Jones"]).unwrap();
+    let swapped = e.blocking_keys(&["Jones", "1980-07-03", "Smith"]).unwrap();
+    let day_out = e.blocking_keys(&["Smith", "1980-03-08", "Jones"]).unwrap();
+    assert_eq!(item(&a, "mk_nm"), item(&swapped, "mk_nm"));
+    assert_eq!(item(&a, "dms"), item(&swapped, "dms"));
+    assert_ne!(item(&a, "ym"), item(&swapped, "ym"));
+    assert_eq!(item(&a, "ym"), item(&day_out, "ym"));
+    assert_ne!(item(&a, "dob"), item(&day_out, "dob"));
+    // Without `sorted`, order matters.
+    let e2 = with(
+        r#"{"name":"mk_nm","parts":[{"identifier":"given","transform":"upper"},{"identifier":"family","transform":"upper"}]}"#,
+    );
+    assert_ne!(
+        e2.blocking_keys(&["Smith", "1980-03-07", "Jones"]).unwrap(),
+        e2.blocking_keys(&["Jones", "1980-03-07", "Smith"]).unwrap()
+    );
+}

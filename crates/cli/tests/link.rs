@@ -71,7 +71,8 @@ fn hybrid_exact_then_fuzzy_one_to_one() {
     assert!(o.status.success(), "{}", stderr(&o));
     let m = std::fs::read_to_string(dir.path().join("m.csv")).unwrap();
     let lines: Vec<&str> = m.lines().collect();
-    assert_eq!(lines[0], "left,right,method,score");
+    // Issue 20 added `probability` and `evidence` columns.
+    assert_eq!(lines[0], "left,right,method,score,probability,evidence");
     assert_eq!(lines.len(), 7, "{m}");
     for i in 0..6 {
         let line = lines[i + 1];
@@ -285,4 +286,115 @@ fn input_errors_exit_2_with_positions() {
         stderr(&o)
     );
     assert!(!dir.path().join("m.csv").exists());
+}
+
+/// Issue 20: with no `--threshold`, `link` fits the match model on keyed
+/// blocking and match keys, writes each match's probability and evidence,
+/// and records the fitted weights and decision rule in the manifest;
+/// `--threshold` restores a fixed Dice threshold. `evaluate` reports F1 by
+/// evidence type.
+#[test]
+fn model_with_match_keys_reports_probabilities_and_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixtures();
+    std::fs::write(dir.path().join("secret.txt"), "synthetic-test-secret\n").unwrap();
+    for (input, out) in [("synth/registry.csv", "reg.csv"), ("synth/cohort.csv", "coh.csv")] {
+        let o = run(
+            &[
+                "encode",
+                "--schema",
+                f.join("linkage/schema_matchkeys.json").to_str().unwrap(),
+                "--secret-file",
+                "secret.txt",
+                "--input",
+                f.join(input).to_str().unwrap(),
+                "--output",
+                out,
+            ],
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let truth = f.join("synth/truth_registry.csv");
+    let o = run(
+        &[
+            "link",
+            "--left",
+            "reg.csv",
+            "--right",
+            "coh.csv",
+            "--output",
+            "m.csv",
+            "--truth",
+            truth.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let f1: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("f1 "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(f1 >= 0.95, "{out}");
+    let m = std::fs::read_to_string(dir.path().join("m.csv")).unwrap();
+    assert!(m.starts_with("left,right,method,score,probability,evidence\n"));
+    for line in m.lines().skip(1) {
+        let cols: Vec<&str> = line.split(',').collect();
+        let p: f64 = cols[4].parse().unwrap();
+        assert!((0.5..=1.0).contains(&p), "{line}");
+        assert!(["nhs", "keys", "clk"].contains(&cols[5]), "{line}");
+    }
+    let man: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("m.csv.manifest.json")).unwrap())
+            .unwrap();
+    let link = &man["extra"]["link"];
+    assert_eq!(link["rule"], "model", "{link}");
+    let fields = link["model"]["fields"].as_array().unwrap();
+    assert_eq!(fields[0]["field"], "dice");
+    assert!(fields.iter().any(|f| f["field"] == "match_keys"));
+    for f in fields {
+        let w: Vec<f64> = f["weights_bits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert!(w.windows(2).skip(1).all(|p| p[1] >= p[0]), "{f}");
+    }
+    // A fixed threshold overrides the model.
+    let o = run(
+        &[
+            "link",
+            "--left",
+            "reg.csv",
+            "--right",
+            "coh.csv",
+            "--output",
+            "t.csv",
+            "--threshold",
+            "0.85",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let man: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("t.csv.manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(man["extra"]["link"]["rule"], "fixed");
+    assert_eq!(man["extra"]["link"]["dice_threshold"], 0.85);
+    let o = run(
+        &[
+            "evaluate",
+            "--matches",
+            "m.csv",
+            "--truth",
+            truth.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("evidence_keys precision"), "{}", stdout(&o));
 }

@@ -30,6 +30,7 @@
 
 #[cfg(any(fuzzing, test))]
 pub mod fuzz_hooks;
+pub mod model;
 
 use bloom::dice::{dice_from_counts, ClkMatrix};
 use rayon::prelude::*;
@@ -97,6 +98,13 @@ pub struct Config {
     /// block is skipped and counted ([`LinkStats::skipped_blocks`]). Without
     /// blocking, all pairs form one block under the same cap.
     pub max_block_pairs: u64,
+    /// Match by the fitted model ([`model`]) instead of a fixed Dice
+    /// threshold: with per-field evidence (blocking keys, NHS tokens) a pair
+    /// is accepted when its match probability is at least 0.5; with CLKs
+    /// only, the Dice threshold is the valley of the score distribution
+    /// (`threshold` is the fallback when there is no clear valley or too
+    /// few candidates to fit).
+    pub model: bool,
 }
 
 impl Default for Config {
@@ -106,6 +114,7 @@ impl Default for Config {
             threshold: DEFAULT_THRESHOLD,
             blocking: Blocking::All,
             max_block_pairs: DEFAULT_MAX_BLOCK_PAIRS,
+            model: false,
         }
     }
 }
@@ -185,6 +194,13 @@ pub struct Match {
     pub method: Method,
     /// 1 for exact, Dice for fuzzy.
     pub score: f64,
+    /// Match probability (1 for exact; from the model, or 1 for a fixed
+    /// threshold match).
+    pub probability: f64,
+    /// Strongest evidence behind the match: `token`, `nhs` (NHS tokens
+    /// agree), `keys` (at least one keyed blocking / match key agrees),
+    /// `clk` (CLK similarity only).
+    pub evidence: &'static str,
 }
 
 /// What a run did.
@@ -217,6 +233,15 @@ pub struct LinkStats {
     /// Of those, left rows with no comparison at all (every block they are
     /// in was skipped).
     pub left_rows_uncompared: usize,
+    /// The fitted model, when [`Config::model`] fitted one.
+    pub model: Option<model::Model>,
+    /// How the decision rule was chosen: `fixed` (the configured Dice
+    /// threshold), `valley` (Dice threshold from the score distribution),
+    /// `fallback` (model asked for but too little data: fixed threshold), or
+    /// `model` (match probability at least 0.5).
+    pub rule: &'static str,
+    /// The Dice threshold applied (for `fixed`, `valley`, `fallback`).
+    pub dice_threshold: Option<f64>,
 }
 
 /// One side of a linkage: tokens, CLKs and blocking keys by row. Its
@@ -448,6 +473,8 @@ fn exact_matches(left: &Side, right: &Side) -> Vec<Match> {
                     right: rows[*i],
                     method: Method::Exact,
                     score: 1.0,
+                    probability: 1.0,
+                    evidence: "token",
                 });
                 *i += 1;
             }
@@ -678,6 +705,219 @@ fn lost_to_skipped(compared: &[(Vec<u32>, Vec<u32>)], skipped: &[(Vec<u32>, Vec<
     (lost, uncompared)
 }
 
+fn key_of(side: &Side, row: usize, pass: u16) -> Option<u64> {
+    side.row_keys(row)
+        .iter()
+        .find(|(p, _)| *p == pass)
+        .map(|(_, k)| *k)
+}
+
+fn key_level(a: Option<u64>, b: Option<u64>) -> u8 {
+    match (a, b) {
+        (Some(a), Some(b)) if a == b => 2,
+        (Some(_), Some(_)) => 1,
+        _ => 0,
+    }
+}
+
+fn nhs_level(left: &Side, right: &Side, l: usize, r: usize) -> u8 {
+    match (&left.nhs_tokens[l], &right.nhs_tokens[r]) {
+        (Some(a), Some(b)) if a == b => 2,
+        (Some(_), Some(_)) => 1,
+        _ => 0,
+    }
+}
+
+/// Passes named `mk_…` are match keys (keyed exact keys of field
+/// combinations); the others are blocking keys. Each group is one compared
+/// field whose level counts the keys that agree, so keys sharing a field
+/// (all match keys contain the names) are not counted as independent
+/// evidence.
+fn is_match_key(name: &str) -> bool {
+    name.starts_with("mk_")
+}
+
+/// Level of a group of keys: 0 when no key of the group is present on both
+/// rows, else 1 + the number that agree.
+fn group_level(left: &Side, right: &Side, l: usize, r: usize, passes: &[(String, u16, u16)], mk: bool) -> u8 {
+    let mut present = false;
+    let mut agree = 0u8;
+    for (name, lp, rp) in passes {
+        if is_match_key(name) != mk {
+            continue;
+        }
+        match key_level(key_of(left, l, *lp), key_of(right, r, *rp)) {
+            2 => {
+                present = true;
+                agree += 1;
+            }
+            1 => present = true,
+            _ => {}
+        }
+    }
+    if present {
+        1 + agree
+    } else {
+        0
+    }
+}
+
+/// Comparison levels of one pair: Dice level, blocking-key group,
+/// match-key group (when any), NHS (when used).
+#[allow(clippy::too_many_arguments)]
+fn pair_levels(
+    left: &Side,
+    right: &Side,
+    l: usize,
+    r: usize,
+    dice: f64,
+    passes: &[(String, u16, u16)],
+    use_nhs: bool,
+    out: &mut Vec<u8>,
+) {
+    out.push(model::dice_level(dice));
+    let (nb, nm) = group_sizes(passes);
+    if nb > 0 {
+        out.push(group_level(left, right, l, r, passes, false));
+    }
+    if nm > 0 {
+        out.push(group_level(left, right, l, r, passes, true));
+    }
+    if use_nhs {
+        out.push(nhs_level(left, right, l, r));
+    }
+}
+
+fn group_sizes(passes: &[(String, u16, u16)]) -> (usize, usize) {
+    let nm = passes.iter().filter(|p| is_match_key(&p.0)).count();
+    (passes.len() - nm, nm)
+}
+
+/// u-probabilities seen among random pairs (deterministic generator).
+fn random_pair_u(
+    left: &Side,
+    right: &Side,
+    l_ok: &[bool],
+    r_ok: &[bool],
+    passes: &[(String, u16, u16)],
+    use_nhs: bool,
+    fields: &[model::Field],
+) -> Vec<Vec<f64>> {
+    let ls: Vec<usize> = (0..left.len()).filter(|&i| l_ok[i]).collect();
+    let rs: Vec<usize> = (0..right.len()).filter(|&i| r_ok[i]).collect();
+    let mut u: Vec<Vec<f64>> = fields.iter().map(|f| vec![0.5; f.levels]).collect();
+    if let (false, false, Some(lm), Some(rm)) = (ls.is_empty(), rs.is_empty(), &left.clks, &right.clks) {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut v = Vec::with_capacity(fields.len());
+        let mut cnt = [0u32; 1];
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let l = ls[(x % ls.len() as u64) as usize];
+            let r = rs[((x >> 32) % rs.len() as u64) as usize];
+            bloom::dice::and_popcounts(lm.row(l), rm.row(r), rm.stride(), &mut cnt);
+            let d = dice_from_counts(cnt[0], lm.pop(l), rm.pop(r));
+            v.clear();
+            pair_levels(left, right, l, r, d, passes, use_nhs, &mut v);
+            for (f, &lv) in v.iter().enumerate() {
+                u[f][lv as usize] += 1.0;
+            }
+        }
+    }
+    u
+}
+
+/// Fit the match model on the candidates; u starts from random pairs.
+/// Returns the model and every candidate's levels.
+fn fit_model(
+    left: &Side,
+    right: &Side,
+    l_ok: &[bool],
+    r_ok: &[bool],
+    passes: &[(String, u16, u16)],
+    use_nhs: bool,
+    cands: &[Cand],
+) -> (model::Model, Vec<u8>) {
+    let mut fields = vec![model::Field {
+        name: "dice".into(),
+        levels: model::DICE_EDGES.len(),
+        has_missing: false,
+    }];
+    let (nb, nm) = group_sizes(passes);
+    for (name, n) in [("blocking_keys", nb), ("match_keys", nm)] {
+        if n > 0 {
+            fields.push(model::Field {
+                name: name.into(),
+                levels: n + 2,
+                has_missing: true,
+            });
+        }
+    }
+    if use_nhs {
+        fields.push(model::Field {
+            name: "nhs".into(),
+            levels: 3,
+            has_missing: true,
+        });
+    }
+    let nf = fields.len();
+    let levels: Vec<u8> = cands
+        .par_chunks(4096)
+        .flat_map_iter(|ch| {
+            let mut v = Vec::with_capacity(ch.len() * nf);
+            for c in ch {
+                pair_levels(
+                    left,
+                    right,
+                    c.l as usize,
+                    c.r as usize,
+                    c.score,
+                    passes,
+                    use_nhs,
+                    &mut v,
+                );
+            }
+            v
+        })
+        .collect();
+    // u from non-matches among the candidates themselves: a pair that is
+    // the best-scoring candidate of neither its left nor its right row is
+    // almost never a match (one true partner per row), and unlike random
+    // pairs it was selected by the same blocking, so its key agreements are
+    // not mistaken for evidence.
+    let mut best_l: HashMap<u32, f64> = HashMap::new();
+    let mut best_r: HashMap<u32, f64> = HashMap::new();
+    for c in cands {
+        let e = best_l.entry(c.l).or_insert(0.0);
+        *e = e.max(c.score);
+        let e = best_r.entry(c.r).or_insert(0.0);
+        *e = e.max(c.score);
+    }
+    let mut u: Vec<Vec<f64>> = fields.iter().map(|f| vec![0.5; f.levels]).collect();
+    let mut non = 0usize;
+    for (i, c) in cands.iter().enumerate() {
+        if c.score < best_l[&c.l] && c.score < best_r[&c.r] {
+            non += 1;
+            for (f, &lv) in levels[i * nf..(i + 1) * nf].iter().enumerate() {
+                u[f][lv as usize] += 1.0;
+            }
+        }
+    }
+    // Too few such pairs (sparse candidates): fall back to random pairs.
+    if non < 100 {
+        u = random_pair_u(left, right, l_ok, r_ok, passes, use_nhs, &fields);
+    }
+    u[0][0] = 1e-9;
+    for f in &mut u {
+        let s: f64 = f.iter().sum();
+        for x in f.iter_mut() {
+            *x /= s;
+        }
+    }
+    (model::Model::fit(fields, &levels, u, false), levels)
+}
+
 /// Link two sides. Matches are returned sorted by left row, then right row.
 pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, LinkStats), LinkError> {
     if !(cfg.threshold > 0.0 && cfg.threshold <= 1.0) {
@@ -709,12 +949,27 @@ pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, Link
         let passes = selected_passes(left, right, &cfg.blocking)?;
         let all_pairs = cfg.blocking == Blocking::AllPairs;
         stats.passes = passes.iter().map(|p| p.0.clone()).collect();
+        let use_nhs = cfg.mode == Mode::Hybrid && left.has_nhs_tokens() && right.has_nhs_tokens();
+        let evidence_fields = !passes.is_empty() || use_nhs;
+        let floor = match (cfg.model, evidence_fields) {
+            (true, true) => cfg.threshold.min(model::MODEL_FLOOR),
+            (true, false) => cfg.threshold.min(model::VALLEY_FLOOR),
+            _ => cfg.threshold,
+        };
+        // The model is fitted on every CLK row's candidates (rows already
+        // paired by tokens are the clearest examples of true pairs), then
+        // applied to the rows left over.
+        let (l_all, r_all): (Vec<bool>, Vec<bool>) = if cfg.model {
+            (left.has_clk.clone(), right.has_clk.clone())
+        } else {
+            (l_ok.clone(), r_ok.clone())
+        };
         let (mut cands, comps) = fuzzy_candidates(
             left,
             right,
-            &l_ok,
-            &r_ok,
-            cfg.threshold,
+            &l_all,
+            &r_all,
+            floor,
             &passes,
             all_pairs,
             cfg.max_block_pairs,
@@ -722,10 +977,72 @@ pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, Link
         );
         stats.comparisons = comps;
         sort_candidates(&mut cands);
-        stats.candidates = cands.len();
-        for c in cands {
+        // Decide: per candidate, accept? and its probability.
+        let mut decided: Vec<(f64, Cand)> = Vec::with_capacity(cands.len());
+        let fitted = if cfg.model && evidence_fields && cands.len() >= 100 {
+            Some(fit_model(left, right, &l_all, &r_all, &passes, use_nhs, &cands))
+        } else {
+            None
+        };
+        if let Some((m, levels)) = fitted {
+            let nf = m.fields.len();
+            for (i, c) in cands.iter().enumerate() {
+                if !l_ok[c.l as usize] || !r_ok[c.r as usize] {
+                    continue;
+                }
+                let p = m.probability(&levels[i * nf..(i + 1) * nf]);
+                if p >= 0.5 {
+                    decided.push((p, *c));
+                }
+            }
+            stats.rule = "model";
+            stats.model = Some(m);
+            // Most probable first; ties by Dice, then rows.
+            decided.sort_by(|a, b| {
+                b.0.total_cmp(&a.0)
+                    .then(b.1.score.total_cmp(&a.1.score))
+                    .then(a.1.l.cmp(&b.1.l))
+                    .then(a.1.r.cmp(&b.1.r))
+            });
+        } else {
+            let t = if cfg.model {
+                // Each left row's best score: rows with a partner peak near
+                // 1, rows without one at their best look-alike.
+                let mut best: HashMap<u32, f64> = HashMap::new();
+                for c in &cands {
+                    let e = best.entry(c.l).or_insert(0.0);
+                    *e = e.max(c.score);
+                }
+                let scores: Vec<f64> = best.into_values().collect();
+                match model::valley_threshold(&scores, floor) {
+                    Some(t) => {
+                        stats.rule = "valley";
+                        t
+                    }
+                    None => {
+                        stats.rule = "fallback";
+                        cfg.threshold
+                    }
+                }
+            } else {
+                stats.rule = "fixed";
+                cfg.threshold
+            };
+            stats.dice_threshold = Some(t);
+            decided.extend(
+                cands
+                    .iter()
+                    .filter(|c| c.score >= t && l_ok[c.l as usize] && r_ok[c.r as usize])
+                    .map(|c| (1.0, *c)),
+            );
+        }
+        stats.candidates = decided.len();
+        let model_rule = stats.rule == "model";
+        for (p, c) in decided {
             let (l, r) = (c.l as usize, c.r as usize);
-            if cfg.mode == Mode::Hybrid {
+            let nhs_agree =
+                matches!((&left.nhs_tokens[l], &right.nhs_tokens[r]), (Some(a), Some(b)) if a == b);
+            if cfg.mode == Mode::Hybrid && !model_rule {
                 if let (Some(a), Some(b)) = (&left.nhs_tokens[l], &right.nhs_tokens[r]) {
                     if a != b {
                         stats.nhs_vetoed += 1;
@@ -736,11 +1053,22 @@ pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, Link
             if !l_used[l] && !r_used[r] {
                 l_used[l] = true;
                 r_used[r] = true;
+                let keys_agree = passes.iter().any(|(_, lp, rp)| {
+                    matches!((key_of(left, l, *lp), key_of(right, r, *rp)), (Some(a), Some(b)) if a == b)
+                });
                 matches.push(Match {
                     left: l,
                     right: r,
                     method: Method::Fuzzy,
                     score: c.score,
+                    probability: p,
+                    evidence: if use_nhs && nhs_agree {
+                        "nhs"
+                    } else if keys_agree {
+                        "keys"
+                    } else {
+                        "clk"
+                    },
                 });
                 stats.fuzzy += 1;
             }
@@ -1200,7 +1528,9 @@ mod tests {
             let cfg = Config { threshold: t, ..Config::default() };
             let (m1, _) = link(&l, &r, &Config { blocking: Blocking::AllPairs, ..cfg.clone() }).unwrap();
             let (m2, _) = link(&l, &r, &cfg).unwrap();
-            prop_assert_eq!(&m1, &m2);
+            // Same pairs and scores (evidence differs: blocked pairs share a key).
+            let key = |m: &Vec<Match>| m.iter().map(|x| (x.left, x.right, x.score)).collect::<Vec<_>>();
+            prop_assert_eq!(key(&m1), key(&m2));
             let ls: BTreeSet<usize> = m1.iter().map(|m| m.left).collect();
             let rs: BTreeSet<usize> = m1.iter().map(|m| m.right).collect();
             prop_assert_eq!(ls.len(), m1.len());

@@ -1264,6 +1264,17 @@ impl ClkEncoder {
             if !complete {
                 continue;
             }
+            if pass.sorted {
+                // The same parts in ascending order: order-free match key.
+                let mut items: Vec<&str> = part.split('\0').skip(1).collect();
+                items.sort_unstable();
+                let mut joined = String::with_capacity(part.len());
+                for it in items {
+                    joined.push('\0');
+                    joined.push_str(it);
+                }
+                *part = joined;
+            }
             let d = pre.mac(part.as_bytes());
             if !out.is_empty() {
                 out.push(';');
@@ -1438,6 +1449,14 @@ pub fn apply_transform_into(t: Transform, v: &str, out: &mut String) {
         Transform::Upper => upper_no_space(v, out),
         Transform::Year => out.push_str(v.get(0..4).unwrap_or("")),
         Transform::MonthDay => out.push_str(v.get(4..8).unwrap_or("")),
+        Transform::YearMonth => out.push_str(v.get(0..6).unwrap_or("")),
+        Transform::DayMonthSet => {
+            if let (Some(m), Some(d)) = (v.get(4..6), v.get(6..8)) {
+                let (a, b) = if m <= d { (m, d) } else { (d, m) };
+                out.push_str(a);
+                out.push_str(b);
+            }
+        }
         Transform::Soundex => soundex_into(v, out),
         Transform::Initial => {
             if let Some(c) = v.chars().find_map(fold_ascii) {
@@ -1601,7 +1620,13 @@ impl Schema {
             "trialink_extensions": {
                 "record_salt": self.hardening.record_salt.as_ref().map(part),
                 "randomised_response_epsilon": self.hardening.rr_epsilon,
-                "blocking": self.hardening.blocking.iter().map(|b| json!({ "name": b.name, "parts": b.parts.iter().map(part).collect::<Vec<_>>() })).collect::<Vec<_>>(),
+                "blocking": self.hardening.blocking.iter().map(|b| {
+                    let mut o = json!({ "name": b.name, "parts": b.parts.iter().map(part).collect::<Vec<_>>() });
+                    if b.sorted {
+                        o["sorted"] = json!(true);
+                    }
+                    o
+                }).collect::<Vec<_>>(),
             },
             "clkhash_compatible": !self.hardening.changes_clk(),
         })

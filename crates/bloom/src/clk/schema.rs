@@ -338,6 +338,12 @@ pub enum Transform {
     Year,
     /// Month and day of a date feature (`MMDD`).
     MonthDay,
+    /// Year and month of a date feature (`YYYYMM`): agrees when only the day
+    /// differs (a DOB one day out within the month).
+    YearMonth,
+    /// Day and month of a date feature as a set: the two 2-digit numbers in
+    /// ascending order, so it agrees when day and month are swapped.
+    DayMonthSet,
     /// American Soundex of the letters (accents folded to ASCII first).
     Soundex,
     /// First letter, upper case.
@@ -354,13 +360,15 @@ impl Transform {
             "upper" => Transform::Upper,
             "year" => Transform::Year,
             "month_day" => Transform::MonthDay,
+            "year_month" => Transform::YearMonth,
+            "day_month_set" => Transform::DayMonthSet,
             "soundex" => Transform::Soundex,
             "initial" => Transform::Initial,
             "postcode_district" => Transform::PostcodeDistrict,
             _ => {
                 return Err(invalid(
                     path,
-                    "one of value, upper, year, month_day, soundex, initial, postcode_district",
+                    "one of value, upper, year, month_day, year_month, day_month_set, soundex, initial, postcode_district",
                 ))
             }
         })
@@ -373,6 +381,8 @@ impl Transform {
             Transform::Upper => "upper",
             Transform::Year => "year",
             Transform::MonthDay => "month_day",
+            Transform::YearMonth => "year_month",
+            Transform::DayMonthSet => "day_month_set",
             Transform::Soundex => "soundex",
             Transform::Initial => "initial",
             Transform::PostcodeDistrict => "postcode_district",
@@ -396,6 +406,10 @@ pub struct BlockingPass {
     pub name: String,
     /// Parts concatenated into the key.
     pub parts: Vec<Part>,
+    /// `"sorted": true`: the parts' values are sorted before they are
+    /// keyed, so the key ignores their order — a match key that agrees when
+    /// given and family names are swapped. Off by default (keys unchanged).
+    pub sorted: bool,
 }
 
 /// trialink's hardening extensions (all off by default).
@@ -1028,7 +1042,13 @@ fn parse_hardening(v: &Value, features: &[Feature]) -> Result<Hardening, SchemaE
         for (i, pass) in arr.iter().enumerate() {
             let pp = format!("{bp}[{i}]");
             let po = obj(pass, &pp)?;
-            only(po, &pp, &["name", "parts"])?;
+            only(po, &pp, &["name", "parts", "sorted"])?;
+            let sorted = match po.get("sorted") {
+                None => false,
+                Some(v) => v
+                    .as_bool()
+                    .ok_or_else(|| invalid(&format!("{pp}.sorted"), "true or false"))?,
+            };
             let name = string(
                 po.get("name")
                     .ok_or_else(|| missing(&format!("{pp}.name"), "a name of [a-z0-9_]"))?,
@@ -1060,6 +1080,7 @@ fn parse_hardening(v: &Value, features: &[Feature]) -> Result<Hardening, SchemaE
             blocking.push(BlockingPass {
                 name: name.to_string(),
                 parts,
+                sorted,
             });
         }
     }

@@ -38,6 +38,27 @@ pub fn run(a: Args) -> CliResult {
     outln!("true_positives {}", e.true_positives);
     outln!("false_positives {}", e.false_positives);
     outln!("false_negatives {}", e.false_negatives);
+    // Per evidence type (from `link`'s `evidence` column): precision, the
+    // share of true pairs found that way (recall) and their F1.
+    if let Ok(ev) = read_column(&a.matches, "evidence") {
+        let truth_set: std::collections::BTreeSet<&(String, String)> = truth.iter().collect();
+        let mut by: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+        for (pair, m) in matches.iter().zip(ev) {
+            let entry = by.entry(m).or_default();
+            entry.0 += 1;
+            entry.1 += truth_set.contains(pair) as usize;
+        }
+        for (m, (n, tp)) in by {
+            let p = if n == 0 { 1.0 } else { tp as f64 / n as f64 };
+            let r = if truth.is_empty() {
+                0.0
+            } else {
+                tp as f64 / truth_set.len() as f64
+            };
+            let f = if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) };
+            outln!("evidence_{m} precision {p:.4} recall_share {r:.4} f1 {f:.4} ({tp}/{n})");
+        }
+    }
     // Per-method precision, when the file says how each pair was matched.
     if let Ok(methods) = read_methods(&a.matches) {
         let truth_set: std::collections::BTreeSet<&(String, String)> = truth.iter().collect();
@@ -75,11 +96,15 @@ pub fn run(a: Args) -> CliResult {
 }
 
 fn read_methods(path: &str) -> Result<Vec<String>, crate::error::CliError> {
+    read_column(path, "method")
+}
+
+fn read_column(path: &str, name: &str) -> Result<Vec<String>, crate::error::CliError> {
     let mut src = tabular::Source::open(path).map_err(crate::error::CliError::new)?;
     let c = src
-        .optional_column(None, &["method"], "method")
+        .optional_column(None, &[name], name)
         .map_err(crate::error::CliError::new)?
-        .ok_or_else(|| crate::error::CliError::new("no method column"))?;
+        .ok_or_else(|| crate::error::CliError::new(format!("no {name} column")))?;
     let mut out = Vec::new();
     let mut rec = csv::ByteRecord::new();
     while src.read(&mut rec).map_err(crate::error::CliError::new)? {

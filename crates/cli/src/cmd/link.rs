@@ -24,7 +24,15 @@ use tabular::{sidecar_path, AtomicOutput, FileRecord, Manifest, OutputMode, RowC
 /// score (then left row, then right row) and assigned greedily one-to-one.
 /// If both files also carry `nhs_token` (`pseudonymise --with-nhs-token`),
 /// hybrid mode never pairs two rows fuzzily whose NHS tokens differ.
-/// Output columns: `left`, `right`, `method` (`exact` or `fuzzy`), `score`.
+/// Without `--threshold`, fuzzy matches come from a model (issue 20): with
+/// keyed blocking / match keys or NHS tokens, Fellegi–Sunter weights fitted
+/// by EM over the blocked candidates give each pair a match probability and
+/// pairs at 0.5 or above are assigned 1:1, most probable first (an NHS-token
+/// agreement is evidence, not only a veto); with CLKs alone the Dice
+/// threshold is the valley of the rows' best scores. The weights, rule and
+/// threshold are in the manifest.
+/// Output columns: `left`, `right`, `method` (`exact` or `fuzzy`), `score`,
+/// `probability`, `evidence` (`token`, `nhs`, `keys` or `clk`).
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
 trialink link --left registry.linkable.csv --right cohort.linkable.csv --output matches.csv\n  \
@@ -50,8 +58,8 @@ pub struct Args {
     /// Column whose values identify rows in the output (default: 1-based row numbers).
     #[arg(long, value_name = "NAME")]
     pub id_column: Option<String>,
-    /// Dice threshold for fuzzy matches (default 0.85; 0.80 in hybrid mode
-    /// when both files carry `nhs_token`, whose veto guards precision).
+    /// Fixed Dice threshold for fuzzy matches, instead of the fitted model
+    /// (then the NHS-token veto applies in hybrid mode).
     #[arg(long, value_name = "T")]
     pub threshold: Option<f64>,
     /// Blocking passes: `all`, `none`, or a comma-separated list of names.
@@ -215,6 +223,43 @@ fn load(path: &str, id_column: Option<&str>, want_tokens: bool, want_clks: bool)
     })
 }
 
+/// The fitted model for the manifest: per field, level weights (bits) and
+/// m/u probabilities; no plaintext, only counts over keyed comparisons.
+fn model_json(m: &linkage::model::Model) -> serde_json::Value {
+    let fields: Vec<serde_json::Value> = m
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(f, fd)| {
+            let names: Vec<String> = if fd.name == "dice" {
+                linkage::model::DICE_EDGES
+                    .iter()
+                    .map(|e| format!("dice>={e}"))
+                    .collect()
+            } else if fd.name == "nhs" {
+                vec!["missing".into(), "disagree".into(), "agree".into()]
+            } else {
+                std::iter::once("missing".to_string())
+                    .chain((0..fd.levels - 1).map(|k| format!("{k}_agree")))
+                    .collect()
+            };
+            serde_json::json!({
+                "field": fd.name,
+                "levels": names,
+                "weights_bits": m.weights[f],
+                "m": m.m[f],
+                "u": m.u[f],
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "prior_match_probability": m.lambda,
+        "em_iterations": m.iterations,
+        "probability_threshold": 0.5,
+        "fields": fields,
+    })
+}
+
 /// Read a `left,right` pair file.
 pub fn read_pairs(path: &str) -> Result<Vec<(String, String)>, CliError> {
     let mut src = Source::open(path).context(path)?;
@@ -315,6 +360,7 @@ pub fn run(a: Args) -> CliResult {
         threshold,
         blocking: blocking.clone(),
         max_block_pairs: a.max_block_pairs,
+        model: a.threshold.is_none(),
     };
     let (matches, stats) = link(&left.side, &right.side, &cfg)
         .map_err(|e| CliError::new(e).hint("check both files were encoded with the same schema"))?;
@@ -327,7 +373,7 @@ pub fn run(a: Args) -> CliResult {
     let manifest_path = sidecar(&a.output, a.manifest.as_deref(), ".manifest.json");
     let mut out = AtomicOutput::create(&a.output, out_mode).map_err(tab_err)?;
     let mut w = csv::WriterBuilder::new().from_writer(Vec::with_capacity(1 << 20));
-    let _ = w.write_record(["left", "right", "method", "score"]);
+    let _ = w.write_record(["left", "right", "method", "score", "probability", "evidence"]);
     for m in &matches {
         let score = if m.score == 1.0 {
             "1".to_string()
@@ -339,6 +385,8 @@ pub fn run(a: Args) -> CliResult {
             tabular::neutralise(right.ids[m.right].as_bytes()).as_ref(),
             m.method.as_str().as_bytes(),
             score.as_bytes(),
+            format!("{:.6}", m.probability).as_bytes(),
+            m.evidence.as_bytes(),
         ]);
     }
     out.write_all(&w.into_inner().unwrap_or_default())
@@ -387,7 +435,24 @@ pub fn run(a: Args) -> CliResult {
         "left_rejected": left.rejected,
         "right_rejected": right.rejected,
         "seconds": started.elapsed().as_secs_f64(),
+        "rule": stats.rule,
+        "dice_threshold": stats.dice_threshold,
+        "model": stats.model.as_ref().map(model_json),
     });
+    match (&stats.model, stats.dice_threshold) {
+        (Some(m), _) => eprintln!(
+            "model: match probability >= 0.5 over {} fields (prior {:.4}, {} EM iterations); weights in the manifest",
+            m.fields.len(),
+            m.lambda,
+            m.iterations
+        ),
+        (None, Some(t)) if !stats.rule.is_empty() => eprintln!("Dice threshold {t:.2} ({})", match stats.rule {
+            "valley" => "valley of the score distribution",
+            "fallback" => "default: too few candidates or no clear valley to choose one",
+            _ => "fixed",
+        }),
+        _ => {}
+    }
     eprintln!(
         "linked {} × {} rows: {} matches ({} exact, {} fuzzy); {} Dice comparisons{}",
         lrows,
