@@ -633,7 +633,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         }
         None => None,
     };
-    let mut enrolled_sets = vec![TokenSet::Sorted(store.enrolled_tokens(&r.study)?)];
+    let mut enrolled_sets = vec![TokenSet::sorted(store.enrolled_tokens(&r.study)?)];
     let mut enrolled_nhs_sets = Vec::new();
     if let Some(p) = o.enrolled {
         let (list, _) = suppression::load_token_list_with(
@@ -660,14 +660,14 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     let legacy = store.noncontact_legacy_tokens()?;
     let legacy_count = legacy.len() as u64;
     let suppressor = Suppressor {
-        non_contact: TokenSet::Sorted(store.noncontact_tokens()?),
-        non_contact_legacy: TokenSet::Sorted(legacy),
+        non_contact: TokenSet::sorted(store.noncontact_tokens()?),
+        non_contact_legacy: TokenSet::sorted(legacy),
         enrolled: TokenSet::Union(enrolled_sets),
         enrolled_nhs: TokenSet::Union(enrolled_nhs_sets),
         invited: if r.reinvite {
             TokenSet::empty()
         } else {
-            TokenSet::Sorted(store.invited_study_tokens(&r.study)?)
+            TokenSet::sorted(store.invited_study_tokens(&r.study)?)
         },
         // The cap counts real invitation dates, in the window ending today.
         capped: cap.capped(store, today)?,

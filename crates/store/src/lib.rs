@@ -653,26 +653,33 @@ impl Store {
                 .map_err(|e| sql(&path, e))?;
             let mut st = tx
                 .prepare(
-                    "INSERT OR IGNORE INTO noncontact (token, added, source, kind, dob_token) VALUES (?1, ?2, ?3, 'nhs', ?4)",
+                    "INSERT OR IGNORE INTO noncontact (token, added, source, kind, dob_token, dob_given) VALUES (?1, ?2, ?3, 'nhs', ?4, ?5)",
                 )
                 .map_err(|e| sql(&path, e))?;
             let mut dob = tx
-                .prepare("UPDATE noncontact SET dob_token = ?2 WHERE token = ?1 AND kind = 'nhs' AND dob_token IS NULL")
+                .prepare(
+                    "UPDATE noncontact SET dob_token = COALESCE(dob_token, ?2), dob_given = 1 WHERE token = ?1 AND kind = 'nhs'",
+                )
                 .map_err(|e| sql(&path, e))?;
             for t in &sorted {
                 let d = t.dob.as_ref().map(|d| &d[..]);
                 if let (true, Some(d)) = (legacy, d) {
                     rekey.execute(params![d]).map_err(|e| sql(&path, e))?;
                 }
+                // The DOB token is kept only while it can still re-key a
+                // legacy entry; otherwise only the fact that a DOB was given.
+                let kept = if legacy { d } else { None };
+                let given = d.is_some().then_some(1);
                 let n = st
-                    .execute(params![&t.nhs[..], now, source, d])
+                    .execute(params![&t.nhs[..], now, source, kept, given])
                     .map_err(|e| sql(&path, e))?;
                 if n == 1 {
                     counts.added += 1;
                 } else {
                     counts.already_present += 1;
                     if d.is_some() {
-                        dob.execute(params![&t.nhs[..], d]).map_err(|e| sql(&path, e))?;
+                        dob.execute(params![&t.nhs[..], kept])
+                            .map_err(|e| sql(&path, e))?;
                     }
                 }
             }

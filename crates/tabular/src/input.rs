@@ -486,7 +486,10 @@ mod tests {
         // No name trialink knows: perhaps the first row is data; never shown.
         let s = src("a,b\n").unwrap();
         let e = s.column(None, &["nhs_number"], "NHS number").unwrap_err();
-        assert!(!e.to_string().contains("`a`") && e.to_string().contains("2 columns"), "{e}");
+        assert!(
+            !e.to_string().contains("`a`") && e.to_string().contains("2 columns"),
+            "{e}"
+        );
         let s = src("nhs_no,nhs_number\n").unwrap();
         assert!(matches!(
             s.column(None, &["nhs_number", "nhs_no"], "NHS number"),
