@@ -882,6 +882,10 @@ impl Scope {
 /// (`u32::MAX` for a rounded cell), reversed difference)`.
 type FindingKey = (usize, usize, (usize, usize), Option<u32>, bool);
 
+/// Feasible points of a series' parts of the program, by the first cell
+/// `(table, (row, column))` of its latest release in each part.
+pub(crate) type Carried = BTreeMap<(usize, (usize, usize)), Vec<Vec<f64>>>;
+
 /// What one audit round hands to the next when the releases stay the same
 /// but more cells are suppressed (protection's repair loop). Suppressing a
 /// cell only removes what a reader knows, so feasible points stay feasible
@@ -895,9 +899,9 @@ pub(crate) struct AuditCache {
     /// that part `(table, (row, column))`: extended over the new release's
     /// variables and checked against every constraint before use (see
     /// [`Lp::extend`]). Used in the first round only.
-    pub(crate) carry_in: BTreeMap<(usize, (usize, usize)), Vec<Vec<f64>>>,
+    pub(crate) carry_in: Carried,
     /// The points to carry to the next release, same keys.
-    pub(crate) carry_out: BTreeMap<(usize, (usize, usize)), Vec<Vec<f64>>>,
+    pub(crate) carry_out: Carried,
     /// Findings taken from the cache in the last audit.
     pub(crate) reused: usize,
     /// Findings settled by feasible points in the last audit.
