@@ -279,6 +279,47 @@ impl Lp {
         }
     }
 
+    /// Extend a point of an earlier, smaller program over the first
+    /// `p.len()` variables to all of them: those variables are fixed at
+    /// `p` and the rest chosen by a small LP pushing their sum down
+    /// (`sign` 1) or up (`sign` -1). `None` when no extension exists.
+    /// The result is only a candidate: callers check it against every
+    /// constraint ([`Prepared::adopt`]) before relying on it.
+    fn extend(&self, p: &[f64], sign: f64) -> Option<Vec<f64>> {
+        let m = p.len();
+        let n = self.bounds.len();
+        if m >= n {
+            return None;
+        }
+        let mut small = Lp {
+            bounds: self.bounds[m..].to_vec(),
+            constraints: Vec::new(),
+        };
+        for (terms, op, rhs) in &self.constraints {
+            let fixed: f64 = terms
+                .iter()
+                .filter(|&&(v, _)| v < m)
+                .map(|&(v, c)| c * p[v])
+                .sum();
+            let free: Vec<(usize, f64)> = terms
+                .iter()
+                .filter(|&&(v, _)| v >= m)
+                .map(|&(v, c)| (v - m, c))
+                .collect();
+            if free.is_empty() {
+                continue;
+            }
+            small.constraints.push((free, *op, rhs - fixed));
+        }
+        let objective: Vec<(usize, f64)> = (0..n - m).map(|v| (v, sign)).collect();
+        let (_, y) = small
+            .optimise(&objective, OptimizationDirection::Minimize)
+            .ok()??;
+        let mut out = p.to_vec();
+        out.extend(y);
+        Some(out)
+    }
+
     /// Solve the feasibility problem once; objectives are then optimised
     /// incrementally from its basis (see [`Prepared`]).
     fn prepare(&self) -> Result<Prepared, microlp::Error> {
@@ -300,6 +341,11 @@ impl Lp {
         })
     }
 }
+
+/// Most points carried from one release of a series to the next.
+const CARRY: usize = 24;
+/// Carried points that stand in for the extreme points of a first round.
+const CARRY_WARM: usize = 8;
 
 /// Bound of the objective variable; an optimum at it means unbounded.
 const BIG: f64 = 1e10;
@@ -783,7 +829,14 @@ pub(crate) struct Scope {
     /// only make an interval narrower, so protection suppresses more, never
     /// less.
     pub confirm: Confirm,
+    /// Only these findings `(study, sequence, table index, cell, kind)`
+    /// (None: all). Each finding's verdict is settled on its own, so the
+    /// verdict of one does not depend on which others are checked.
+    pub only: Option<std::collections::BTreeSet<OnlyKey>>,
 }
+
+/// A finding named across audits of different lists of releases.
+pub(crate) type OnlyKey = (String, u32, usize, (usize, usize), FindingKind);
 
 /// Which intervals the exact solver confirms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -803,12 +856,14 @@ impl Scope {
         touching: None,
         certify: false,
         confirm: Confirm::Doubtful,
+        only: None,
     };
     /// Every finding; safe ones may be settled by feasible points.
     pub(crate) const FAST: Scope = Scope {
         touching: None,
         certify: true,
         confirm: Confirm::Unsafe,
+        only: None,
     };
     /// Protection's rounds: points, a cache, no confirmation, only the
     /// parts the new release touches.
@@ -817,6 +872,7 @@ impl Scope {
             touching: Some(release),
             certify: true,
             confirm: Confirm::Never,
+            only: None,
         }
     }
 }
@@ -826,6 +882,10 @@ impl Scope {
 /// (`u32::MAX` for a rounded cell), reversed difference)`.
 type FindingKey = (usize, usize, (usize, usize), Option<u32>, bool);
 
+/// Feasible points of a series' parts of the program, by the first cell
+/// `(table, (row, column))` of its latest release in each part.
+pub(crate) type Carried = BTreeMap<(usize, (usize, usize)), Vec<Vec<f64>>>;
+
 /// What one audit round hands to the next when the releases stay the same
 /// but more cells are suppressed (protection's repair loop). Suppressing a
 /// cell only removes what a reader knows, so feasible points stay feasible
@@ -834,6 +894,14 @@ type FindingKey = (usize, usize, (usize, usize), Option<u32>, bool);
 pub(crate) struct AuditCache {
     points: BTreeMap<usize, Vec<Vec<f64>>>,
     safe: BTreeMap<FindingKey, Interval>,
+    /// Feasible points of the same series' part of the program at its
+    /// previous release, keyed by the first cell of the current release in
+    /// that part `(table, (row, column))`: extended over the new release's
+    /// variables and checked against every constraint before use (see
+    /// [`Lp::extend`]). Used in the first round only.
+    pub(crate) carry_in: Carried,
+    /// The points to carry to the next release, same keys.
+    pub(crate) carry_out: Carried,
     /// Findings taken from the cache in the last audit.
     pub(crate) reused: usize,
     /// Findings settled by feasible points in the last audit.
@@ -1170,6 +1238,12 @@ pub(crate) fn audit_scoped(
             }
         }
     }
+    if let Some(only) = &scope.only {
+        cands.retain(|c| {
+            let r = &releases[c.release];
+            only.contains(&(r.study.clone(), r.sequence, c.table, c.position, c.kind))
+        });
+    }
     // ---- the independent parts ------------------------------------------
     let pairs: Vec<(usize, usize)> = cands
         .iter()
@@ -1216,7 +1290,23 @@ pub(crate) fn audit_scoped(
         None => BTreeMap::new(),
     };
     let t_build = t0.elapsed().as_secs_f64();
+    // each part the current release touches, named by its first cell there
+    let mut carry_key: BTreeMap<usize, (usize, (usize, usize))> = BTreeMap::new();
+    if let Some(k) = scope.touching {
+        for (t, rows) in layout[k].iter().enumerate() {
+            for (i, row) in rows.iter().enumerate() {
+                for (j, &x) in row.iter().enumerate() {
+                    carry_key.entry(parts.comp[x]).or_insert((t, (i, j)));
+                }
+            }
+        }
+    }
+    let mut carry_in = match cache.as_deref_mut() {
+        Some(c) => std::mem::take(&mut c.carry_in),
+        None => BTreeMap::new(),
+    };
     let mut prepared: Vec<Option<Prepared>> = Vec::with_capacity(ncomp);
+    let mut carried = 0usize;
     let mut warm = vec![false; ncomp];
     for c in 0..ncomp {
         if !(needed[c] && used[c]) {
@@ -1231,6 +1321,28 @@ pub(crate) fn audit_scoped(
             // a repair round: the last round's extreme points are still
             // feasible (suppressing cells only widens the polytope)
             warm[c] = lpc.points.borrow().len() > 1;
+        } else if let Some(pts) = carry_key.get(&c).and_then(|key| carry_in.remove(key)) {
+            // the series' previous release: its points extended over this
+            // release's cells, each checked against every constraint
+            let ext: Vec<Vec<f64>> = pts
+                .iter()
+                .enumerate()
+                .filter_map(|(n, p)| {
+                    let sign = if n % 2 == 0 { 1.0 } else { -1.0 };
+                    let lp = &parts.lps[c];
+                    // else free the previous release's cells too (as many
+                    // as this release adds)
+                    let d = lp.bounds.len().saturating_sub(p.len());
+                    lp.extend(p, sign)
+                        .filter(|x| lpc.satisfies(x))
+                        .or_else(|| lp.extend(&p[..p.len().saturating_sub(d)], sign))
+                })
+                .collect();
+            report.linear_programs += pts.len();
+            let before = lpc.points.borrow().len();
+            lpc.adopt(&ext);
+            carried += lpc.points.borrow().len() - before;
+            warm[c] = lpc.points.borrow().len() > CARRY_WARM;
         }
         prepared.push(Some(lpc));
     }
@@ -1317,7 +1429,7 @@ pub(crate) fn audit_scoped(
     }
     if prof {
         eprintln!(
-            "audit profile: {} releases, {} candidates, vars {}, build {:.3}s, prepare+extremes {:.3}s ({} lps), findings {:.3}s ({} lps, {} certified, {} reused)",
+            "audit profile: {} releases, {} candidates, vars {}, build {:.3}s, prepare+extremes {:.3}s ({} lps), findings {:.3}s ({} lps, {} certified, {} reused), {} points carried",
             releases.len(),
             cands.len(),
             lp.bounds.len(),
@@ -1327,7 +1439,8 @@ pub(crate) fn audit_scoped(
             t0.elapsed().as_secs_f64() - t_prep,
             report.linear_programs - lps_before,
             certified,
-            reused
+            reused,
+            carried
         );
     }
     if let Some(cc) = cache {
@@ -1340,6 +1453,10 @@ pub(crate) fn audit_scoped(
         for (c, pts) in old_points {
             cc.points.entry(c).or_insert(pts);
         }
+        cc.carry_out = carry_key
+            .iter()
+            .filter_map(|(&c, &key)| Some((key, cc.points.get(&c)?.iter().take(CARRY).cloned().collect())))
+            .collect();
         cc.safe = safe_now;
         cc.reused = reused;
         cc.certified = certified;
