@@ -549,13 +549,6 @@ fn hostile_csv_cases(only_known: bool) {
     run_cases_mode("csv", cases, as_is, only_known);
 }
 
-/// The KNOWN_DEFECTS entries, strictly: fails until every one is fixed.
-#[test]
-#[ignore = "known defects reported to their owners; run with --ignored to check a fix"]
-fn known_defects() {
-    hostile_csv_cases(true);
-}
-
 #[test]
 fn hostile_key_files() {
     let cases: &[Case] = &[
@@ -1542,9 +1535,3 @@ fn stdout_failures_are_errors_not_panics() {
     eprintln!("note: known stdout panics (reported): {KNOWN_STDOUT_PANICS:?}");
 }
 
-#[cfg(target_os = "linux")]
-#[test]
-#[ignore = "the KNOWN_STDOUT_PANICS entries, strictly (none at present); run with --ignored"]
-fn known_stdout_panics() {
-    stdout_full_cases(true);
-}
