@@ -1534,4 +1534,3 @@ fn stdout_failures_are_errors_not_panics() {
     stdout_full_cases(false);
     eprintln!("note: known stdout panics (reported): {KNOWN_STDOUT_PANICS:?}");
 }
-
