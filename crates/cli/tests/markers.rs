@@ -671,6 +671,42 @@ fn fifos_are_refused_not_waited_on() {
     }
 }
 
+/// `audit --table` on a release JSON that is a FIFO or larger than the
+/// report-JSON cap is refused at once (exit 2), never waited on or held.
+#[test]
+fn audit_release_json_is_bounded_and_regular() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fifo = d.join("release.json");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let mut c = bin();
+    c.args(["audit", "--table", &s(&fifo)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let t = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed().as_secs() > 20 {
+            child.kill().unwrap();
+            panic!("audit waited on a FIFO release");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("pipe (FIFO)"), "{}", stderr(&o));
+    // A sparse file past the 256 MiB cap: refused by its length, not read.
+    let big = d.join("big.json");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len((256 << 20) + 1).unwrap();
+    let o = run(&["audit", "--table", &s(&big)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
 /// Issue 15 item 7: `noncontact add` does not replace the earlier run's
 /// rejects or manifest without --force, and records nothing when refused.
 #[test]

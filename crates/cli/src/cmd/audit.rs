@@ -156,7 +156,13 @@ pub fn run(args: Args) -> CliResult {
 }
 
 fn read_release(path: &Path) -> Result<Release, CliError> {
-    let text = std::fs::read_to_string(path)
+    // A release file may come from anywhere: bounded like every whole-file
+    // input (report JSON cap), and a FIFO or device is refused.
+    let cap = tabular::limited::Cap {
+        regular_only: true,
+        ..tabular::limited::REPORT_JSON
+    };
+    let text = tabular::limited::read_to_string(path, cap)
         .map_err(|e| CliError::new(format!("reading {}: {e}", path.display())))?;
     let r: Release = serde_json::from_str(&text).map_err(|e| {
         CliError::new(format!(
