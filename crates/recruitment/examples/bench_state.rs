@@ -57,7 +57,11 @@ fn main() {
     }
     let nc: Vec<store::NonContactEntry> = nc
         .into_iter()
-        .map(|nhs| store::NonContactEntry { nhs, dob: None })
+        .map(|nhs| store::NonContactEntry {
+            nhs,
+            dob: None,
+            dob_given: false,
+        })
         .collect();
     let c = store.noncontact_add(&nc, "bench").unwrap();
     eprintln!("non-contact: {} added in {:.1?}", c.added, t.elapsed());

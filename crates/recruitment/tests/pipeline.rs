@@ -103,6 +103,7 @@ fn nc_entry(k: &TokenKey, p: &Person) -> store::NonContactEntry {
     store::NonContactEntry {
         nhs: k.token_nhs(&NhsNumber::parse(&p.nhs).unwrap()).0,
         dob: Some(token(k, p)),
+        dob_given: true,
     }
 }
 

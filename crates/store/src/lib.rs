@@ -273,9 +273,17 @@ pub struct AddCounts {
 pub struct NonContactEntry {
     /// `token_nhs`.
     pub nhs: TokenBytes,
-    /// `token_nhs_dob`, if the DOB was usable.
+    /// `token_nhs_dob`, if the DOB was usable and its token is wanted (it
+    /// is kept only while legacy entries remain to be re-keyed; see
+    /// [`Store::noncontact_needs_dob_tokens`]).
     pub dob: Option<TokenBytes>,
+    /// Whether the objection gave a usable DOB (recorded as `dob_given`).
+    pub dob_given: bool,
 }
+
+/// A non-contact row as bound: the token, the DOB token kept, whether a DOB
+/// was given.
+type NonContactRow<'a> = (&'a [u8], Option<&'a [u8]>, Option<i64>);
 
 /// One invitation to record. Carries tokens and coarse labels only.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -643,7 +651,7 @@ impl Store {
             // schema version 5; only then is each DOB token looked up.
             let legacy: bool = tx
                 .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM noncontact WHERE kind = 'nhs_dob' AND rekeyed IS NULL)",
+                    "SELECT EXISTS (SELECT 1 FROM noncontact INDEXED BY noncontact_legacy WHERE kind = 'nhs_dob' AND rekeyed IS NULL)",
                     [],
                     |r| r.get(0),
                 )
@@ -661,23 +669,61 @@ impl Store {
                     "UPDATE noncontact SET dob_token = COALESCE(dob_token, ?2), dob_given = 1 WHERE token = ?1 AND kind = 'nhs'",
                 )
                 .map_err(|e| sql(&path, e))?;
-            for t in &sorted {
-                let d = t.dob.as_ref().map(|d| &d[..]);
-                if let (true, Some(d)) = (legacy, d) {
-                    rekey.execute(params![d]).map_err(|e| sql(&path, e))?;
+            // Rows go in CHUNK at a time through one multi-row statement
+            // (per-statement overhead was a third of `noncontact add`); a
+            // chunk where some rows were already present has the DOB update
+            // applied to each of its rows, which is idempotent for the rows
+            // just inserted.
+            const CHUNK: usize = 64;
+            let mut multi = tx
+                .prepare(&format!(
+                    "INSERT OR IGNORE INTO noncontact (token, added, source, kind, dob_token, dob_given) VALUES {}",
+                    vec!["(?, ?, ?, 'nhs', ?, ?)"; CHUNK].join(", ")
+                ))
+                .map_err(|e| sql(&path, e))?;
+            for chunk in sorted.chunks(CHUNK) {
+                // Per row: the token, the DOB token kept, whether a DOB was given.
+                let mut rows: Vec<NonContactRow> = Vec::with_capacity(chunk.len());
+                for t in chunk {
+                    let d = t.dob.as_ref().map(|d| &d[..]);
+                    if let (true, Some(d)) = (legacy, d) {
+                        rekey.execute(params![d]).map_err(|e| sql(&path, e))?;
+                    }
+                    // The DOB token is kept only while it can still re-key a
+                    // legacy entry; otherwise only the fact that a DOB was given.
+                    let kept = if legacy { d } else { None };
+                    rows.push((&t.nhs[..], kept, (t.dob_given || d.is_some()).then_some(1)));
                 }
-                // The DOB token is kept only while it can still re-key a
-                // legacy entry; otherwise only the fact that a DOB was given.
-                let kept = if legacy { d } else { None };
-                let given = d.is_some().then_some(1);
-                let n = st
-                    .execute(params![&t.nhs[..], now, source, kept, given])
-                    .map_err(|e| sql(&path, e))?;
-                if n == 1 {
-                    counts.added += 1;
+                let values: Vec<&dyn rusqlite::ToSql> = rows
+                    .iter()
+                    .flat_map(|(nhs, kept, given)| {
+                        [
+                            nhs as &dyn rusqlite::ToSql,
+                            &now as &dyn rusqlite::ToSql,
+                            &source as &dyn rusqlite::ToSql,
+                            kept as &dyn rusqlite::ToSql,
+                            given as &dyn rusqlite::ToSql,
+                        ]
+                    })
+                    .collect();
+                let n = if chunk.len() == CHUNK {
+                    multi.execute(values.as_slice()).map_err(|e| sql(&path, e))?
                 } else {
-                    counts.already_present += 1;
-                    if d.is_some() {
+                    let mut n = 0;
+                    for row in values.chunks(5) {
+                        n += st.execute(row).map_err(|e| sql(&path, e))?;
+                    }
+                    n
+                };
+                counts.added += n as u64;
+                counts.already_present += (chunk.len() - n) as u64;
+                if n < chunk.len() {
+                    for t in chunk.iter().filter(|t| t.dob_given || t.dob.is_some()) {
+                        let kept = if legacy {
+                            t.dob.as_ref().map(|d| &d[..])
+                        } else {
+                            None
+                        };
                         dob.execute(params![&t.nhs[..], kept])
                             .map_err(|e| sql(&path, e))?;
                     }
@@ -732,15 +778,21 @@ impl Store {
     /// `token_nhs_dob`), sorted. They still suppress on NHS number + DOB.
     pub fn noncontact_legacy_tokens(&self) -> Result<Vec<TokenBytes>> {
         self.token_column(
-            "SELECT token FROM noncontact WHERE kind = 'nhs_dob' AND rekeyed IS NULL ORDER BY token",
+            "SELECT token FROM noncontact INDEXED BY noncontact_legacy WHERE kind = 'nhs_dob' AND rekeyed IS NULL ORDER BY token",
             params![],
         )
+    }
+
+    /// Whether an ingest should compute DOB tokens: only while legacy
+    /// entries remain that a DOB token could re-key.
+    pub fn noncontact_needs_dob_tokens(&self) -> Result<bool> {
+        Ok(self.noncontact_legacy_count()? > 0)
     }
 
     /// Number of [`Store::noncontact_legacy_tokens`].
     pub fn noncontact_legacy_count(&self) -> Result<u64> {
         self.count(
-            "SELECT count(*) FROM noncontact WHERE kind = 'nhs_dob' AND rekeyed IS NULL",
+            "SELECT count(*) FROM noncontact INDEXED BY noncontact_legacy WHERE kind = 'nhs_dob' AND rekeyed IS NULL",
             params![],
         )
     }
@@ -759,8 +811,13 @@ impl Store {
     /// not yet re-keyed, and CLK entries.
     pub fn noncontact_count(&self) -> Result<u64> {
         Ok(
-            self.count("SELECT count(*) FROM noncontact WHERE kind = 'nhs'", params![])?
-                + self.noncontact_legacy_count()?
+            // Every row, less the legacy ones (through their partial index)
+            // that have been re-keyed: no scan that decodes each row.
+            self.count("SELECT count(*) FROM noncontact", params![])?
+                - self.count(
+                    "SELECT count(*) FROM noncontact INDEXED BY noncontact_legacy WHERE kind = 'nhs_dob' AND rekeyed = 1",
+                    params![],
+                )?
                 + self.count("SELECT count(*) FROM noncontact_clk", params![])?,
         )
     }

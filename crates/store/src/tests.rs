@@ -116,6 +116,7 @@ fn noncontact_add_is_idempotent() {
     let e = |i: u32| NonContactEntry {
         nhs: tok(i),
         dob: None,
+        dob_given: false,
     };
     let c = s.noncontact_add(&[e(1), e(2), e(2)], "test").unwrap();
     assert_eq!(
@@ -181,6 +182,7 @@ fn migration_keeps_legacy_noncontact_entries_until_rekeyed() {
         &[NonContactEntry {
             nhs: tok(1),
             dob: Some(tok(7)),
+            dob_given: true,
         }],
         "again",
     )

@@ -202,6 +202,21 @@ fn add(a: AddArgs) -> CliResult {
     let postcode_col = opt(&src, &["postcode", "post_code"], "postcode")?;
     let header = src.header().to_vec();
     let mut rejects = Rejects::create(rejects_path.clone(), sidecar_mode).map_err(tab_err)?;
+    // DOB tokens are computed only when an existing store still holds
+    // legacy entries they could re-key (a new store is made only after the
+    // input has been read whole without error).
+    let store_path = a.store.clone().unwrap_or_else(store::default_path);
+    let mut early = if store_path.exists() {
+        Some(open_store(Some(&store_path))?)
+    } else {
+        None
+    };
+    let want_dob_tokens = match &early {
+        Some(s) => s
+            .noncontact_needs_dob_tokens()
+            .context("reading the non-contact list")?,
+        None => false,
+    };
     let mut entries: Vec<store::NonContactEntry> = Vec::new();
     let mut clks: Vec<Vec<u8>> = Vec::new();
     let mut dob_unusable = 0u64;
@@ -218,16 +233,18 @@ fn add(a: AddArgs) -> CliResult {
         let dob = dob_col.map(|i| Dob::parse_bytes(&rec[i], &formats, as_of));
         match NhsNumber::parse_normalised(&rec[nhs_col]) {
             Ok(nhs) => {
-                let dob_token = match &dob {
-                    Some(Ok(d)) => Some(tk.token_nhs_dob(&nhs, d).0),
+                let (dob_token, dob_given) = match &dob {
+                    // The DOB's token is only needed to re-key legacy entries.
+                    Some(Ok(d)) => (want_dob_tokens.then(|| tk.token_nhs_dob(&nhs, d).0), true),
                     _ => {
                         dob_unusable += 1;
-                        None
+                        (None, false)
                     }
                 };
                 entries.push(store::NonContactEntry {
                     nhs: tk.token_nhs(&nhs).0,
                     dob: dob_token,
+                    dob_given,
                 });
             }
             Err(e) => {
@@ -272,7 +289,10 @@ fn add(a: AddArgs) -> CliResult {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "stdin".into())
     });
-    let mut store = open_store(a.store.as_deref())?;
+    let mut store = match early.take() {
+        Some(s) => s,
+        None => open_store(Some(&store_path))?,
+    };
     let mut counts = store
         .noncontact_add(&entries, &source)
         .context("adding to the non-contact list")?;
