@@ -26,7 +26,7 @@ for side in before after; do
   INV[$side]=$(grep "invite wall time" "$W/invite.log" | awk '{print $4}')
   grep "invite wall time\|invite peak RSS" "$W/invite.log"
   T="$src/target/release/trialink"
-  OBJ="$W/objections.csv"
+  OBJ="$W/objections-$PEOPLE.csv"
   [ -f "$OBJ" ] || awk -F, 'NR==1 {print "nhs_number,date_of_birth"; next} {print $1 "," $4}' "$W/synth-$PEOPLE/cohort.csv" > "$OBJ"
   rm -f "$W/nc.sqlite"* "$OBJ".*rejects* "$OBJ".*manifest*
   # /usr/bin/time writes its figure last on the command's stderr.
