@@ -81,7 +81,7 @@ fn returns_recorded_unknown_and_qa_counted_idempotent() {
         stdout(&o)
     );
     let st = store::Store::open(&store).unwrap();
-    let figs = st.uptake_figures("r1").unwrap();
+    let figs = st.uptake_detail("r1").unwrap();
     assert_eq!(figs.iter().map(|f| f.returned).sum::<u64>(), 2);
     assert_eq!(figs.iter().map(|f| f.invited).sum::<u64>(), 10);
     assert_eq!(figs.iter().map(|f| f.delivered()).sum::<u64>(), 8);

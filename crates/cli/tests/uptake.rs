@@ -218,7 +218,7 @@ fn counts_equal_the_simulation_truth_and_reruns_are_idempotent() {
     // Store: outcomes on invitations, enrolled people recorded.
     {
         let st = store::Store::open(&w.store).unwrap();
-        let figs = st.uptake_figures("galleri-2").unwrap();
+        let figs = st.uptake_detail("galleri-2").unwrap();
         let responded: u64 = figs.iter().map(|f| f.responded).sum();
         let arms = w.truth["by_arm"].as_object().unwrap();
         let reached_consent: u64 = arms
@@ -362,7 +362,7 @@ fn other_key_or_other_study_is_refused_naming_both_fingerprints() {
     // Nothing was recorded by the refused runs.
     let st = store::Store::open(&w.store).unwrap();
     assert_eq!(
-        st.uptake_figures("galleri-2")
+        st.uptake_detail("galleri-2")
             .unwrap()
             .iter()
             .map(|f| f.responded)

@@ -12,17 +12,7 @@ use pseudonym::{Key, Scope, Token};
 use std::path::Path;
 use store::{OutcomeEffect, ReturnEffect, Store};
 
-/// Uptake statuses accepted (DESIGN §1 step 4).
-pub const STATUSES: [&str; 5] = [
-    "expressed_interest",
-    "consented",
-    "randomised",
-    "ineligible",
-    "withdrawn",
-];
-
-/// Statuses that make a person "already enrolled" for later batches.
-pub const ENROLLED: [&str; 2] = ["consented", "randomised"];
+pub use store::UptakeStatus;
 
 /// Why a feedback or returns file was refused as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -208,7 +198,7 @@ pub fn record_uptake(
                 continue;
             }
             let status = rec[status_col].trim_ascii();
-            let Some(status) = STATUSES.iter().find(|s| s.as_bytes() == status) else {
+            let Some(status) = UptakeStatus::from_code(status) else {
                 counts.rejected += 1;
                 note(Some(status_col), RowOutcome::Rejected("bad_status"));
                 continue;
@@ -279,7 +269,7 @@ pub fn record_uptake(
                 OutcomeEffect::HistoryOnly => counts.history_only += 1,
                 OutcomeEffect::AlreadyRecorded => counts.already_recorded += 1,
             }
-            if ENROLLED.contains(status) && store.add_enrolled_one(study, &found.study_token, &source)? {
+            if status.consented() && store.add_enrolled_one(study, &found.study_token, &source)? {
                 counts.enrolled_added += 1;
             }
         }

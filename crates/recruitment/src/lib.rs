@@ -38,8 +38,10 @@ pub mod feedback;
 pub mod fuzz_hooks;
 pub mod invite;
 pub mod links;
+pub mod reminder;
 pub mod request;
 pub mod select;
 
 pub use invite::{invite, InviteError, InviteOptions, InviteReport, Summary};
+pub use reminder::{remind, ReminderError, ReminderOptions, ReminderReport};
 pub use request::{Channel, Request, RequestError, Validated};

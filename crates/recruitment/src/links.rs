@@ -13,8 +13,43 @@
 //! invited — compared with the cohort's BLAKE3 after the first pass, before
 //! anything is written.
 
-use crate::invite::InviteError;
 use std::path::{Path, PathBuf};
+
+/// Why a registry links file was refused. Positions and names only.
+#[derive(Debug, thiserror::Error)]
+pub enum LinksError {
+    /// A links file that cannot be trusted to name the cohort's rows.
+    #[error("registry links {path}: {problem}")]
+    Untrusted {
+        /// The links file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// A malformed row.
+    #[error("registry links {path}, line {line}, column `{column}`: expected {expected}")]
+    Row {
+        /// The links file.
+        path: PathBuf,
+        /// The line.
+        line: u64,
+        /// The column.
+        column: &'static str,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// The links were made from another cohort file.
+    #[error("registry links {path} were made from a different cohort file than {cohort} (BLAKE3 differs)")]
+    NotForCohort {
+        /// The links file.
+        path: PathBuf,
+        /// The cohort.
+        cohort: String,
+    },
+    /// CSV or manifest syntax.
+    #[error(transparent)]
+    Tabular(#[from] tabular::TabularError),
+}
 
 /// Cohort rows linked to the registry.
 #[derive(Debug, Clone)]
@@ -40,10 +75,22 @@ impl RegistryLinks {
     pub fn contains(&self, record: u64) -> bool {
         self.rows.binary_search(&record).is_ok()
     }
+
+    /// Refuse links made from another cohort file than the one read
+    /// (`blake3`, `rows`: the cohort's digest and data rows).
+    pub fn check_cohort(&self, path: &Path, cohort: &str, blake3: &str, rows: u64) -> Result<(), LinksError> {
+        if self.cohort_blake3 != blake3 || self.cohort_rows != rows {
+            return Err(LinksError::NotForCohort {
+                path: path.to_path_buf(),
+                cohort: cohort.to_string(),
+            });
+        }
+        Ok(())
+    }
 }
 
-fn bad(path: &Path, problem: &'static str) -> InviteError {
-    InviteError::RegistryLinks {
+fn bad(path: &Path, problem: &'static str) -> LinksError {
+    LinksError::Untrusted {
         path: path.to_path_buf(),
         problem,
     }
@@ -61,7 +108,7 @@ fn locate(recorded: &str, near: &Path) -> Option<PathBuf> {
 }
 
 /// Read and check a links file (see the module docs).
-pub fn load(path: &Path) -> Result<RegistryLinks, InviteError> {
+pub fn load(path: &Path) -> Result<RegistryLinks, LinksError> {
     let mpath = tabular::sidecar_path(path, ".manifest.json");
     if !mpath.exists() {
         return Err(bad(
@@ -138,7 +185,7 @@ pub fn load(path: &Path) -> Result<RegistryLinks, InviteError> {
             .and_then(|s| s.trim().parse::<u64>().ok())
             .filter(|&n| n >= 1 && n <= input.rows.unwrap_or(u64::MAX));
         let Some(r) = r else {
-            return Err(InviteError::RegistryLinksRow {
+            return Err(LinksError::Row {
                 path: path.to_path_buf(),
                 line,
                 column: "right",
@@ -149,7 +196,7 @@ pub fn load(path: &Path) -> Result<RegistryLinks, InviteError> {
             b"exact" => exact += 1,
             b"fuzzy" => fuzzy += 1,
             _ => {
-                return Err(InviteError::RegistryLinksRow {
+                return Err(LinksError::Row {
                     path: path.to_path_buf(),
                     line,
                     column: "method",

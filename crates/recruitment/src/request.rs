@@ -112,6 +112,19 @@ pub struct Criteria {
     /// Condition codes a person must have none of.
     #[serde(default)]
     pub excluded_conditions: Vec<String>,
+    /// GP practice codes (ODS, e.g. `A81001`) a person must be registered
+    /// at one of (with `gp_practice_prefixes`; both empty = any practice).
+    #[serde(default)]
+    pub gp_practices: Vec<toml::Spanned<String>>,
+    /// GP practice code prefixes (e.g. `A81`) included.
+    #[serde(default)]
+    pub gp_practice_prefixes: Vec<toml::Spanned<String>>,
+    /// GP practice codes excluded.
+    #[serde(default)]
+    pub excluded_gp_practices: Vec<toml::Spanned<String>>,
+    /// GP practice code prefixes excluded.
+    #[serde(default)]
+    pub excluded_gp_practice_prefixes: Vec<toml::Spanned<String>>,
 }
 
 /// One stratum's quota: the value of each `by` dimension, and a count.
@@ -191,6 +204,10 @@ pub struct CapSpec {
     pub max_invitations: u32,
     /// ... within this many days before the as-of date.
     pub within_days: u32,
+    /// Count reminders as contacts too (default false: a reminder follows
+    /// up an invitation and is counted separately).
+    #[serde(default)]
+    pub count_reminders: bool,
 }
 
 impl Default for CapSpec {
@@ -198,6 +215,7 @@ impl Default for CapSpec {
         CapSpec {
             max_invitations: 3,
             within_days: 365,
+            count_reminders: false,
         }
     }
 }
@@ -238,7 +256,9 @@ pub struct Request {
     pub study: String,
     /// Channel.
     pub channel: Channel,
-    /// Invitations requested.
+    /// Invitations requested. In a reminder request, optional: the most
+    /// reminders to send (absent or 0 = everyone still to be reminded).
+    #[serde(default)]
     pub invitations: u32,
     /// Seed for every random choice in the run.
     pub seed: u64,
@@ -267,6 +287,23 @@ pub struct Request {
     /// `service-mailer`, `org-provider` or `organisation`. Checked against
     /// the study's register entry before anything is written.
     pub route: Option<String>,
+    /// Present in a reminder request: the batch to follow up and when.
+    pub reminder: Option<ReminderSpec>,
+}
+
+/// A reminder request's `[reminder]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReminderSpec {
+    /// The invitation batch to follow up (its id; `trialink invite
+    /// --reminder-of` may give it instead).
+    pub of_batch: Option<i64>,
+    /// Remind only invitations at least this many days old (and at least
+    /// this many days after an invitation's previous reminder).
+    pub after_days: u32,
+    /// At most this many reminders per invitation (default 1).
+    #[serde(default = "one")]
+    pub max_reminders: u32,
 }
 
 /// Why a request file was refused.
@@ -307,6 +344,105 @@ pub struct Validated {
     pub explicit: Vec<(String, u32)>,
     /// The output route (default service mailer).
     pub route: store::OutputRoute,
+    /// GP practice criteria, normalised.
+    pub gp: GpCriteria,
+}
+
+/// GP practice criteria, codes normalised to upper case.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GpCriteria {
+    /// Practice codes included.
+    pub include: Vec<String>,
+    /// Practice code prefixes included.
+    pub include_prefixes: Vec<String>,
+    /// Practice codes excluded.
+    pub exclude: Vec<String>,
+    /// Practice code prefixes excluded.
+    pub exclude_prefixes: Vec<String>,
+}
+
+/// Why a cohort row fails the GP practice criteria.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpVerdict {
+    /// The practice passes.
+    Ok,
+    /// No practice given: cannot be shown to pass (not eligible).
+    Unknown,
+    /// Not a practice code (the row is rejected).
+    Malformed,
+    /// Not among the included practices.
+    NotIncluded,
+    /// Among the excluded practices.
+    Excluded,
+}
+
+impl GpVerdict {
+    /// Reason code in summaries (`gp_practice_…`).
+    pub fn code(self) -> &'static str {
+        match self {
+            GpVerdict::Ok => "gp_practice_ok",
+            GpVerdict::Unknown => "gp_practice_unknown",
+            GpVerdict::Malformed => "bad_gp_practice",
+            GpVerdict::NotIncluded => "gp_practice_not_included",
+            GpVerdict::Excluded => "gp_practice_excluded",
+        }
+    }
+}
+
+/// Whether `s` is an ODS GP practice code: a letter then five letters or
+/// digits (upper case).
+pub fn is_practice_code(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 6
+        && b[0].is_ascii_uppercase()
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+fn is_practice_prefix(s: &str) -> bool {
+    let b = s.as_bytes();
+    (1..=5).contains(&b.len())
+        && b[0].is_ascii_uppercase()
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+impl GpCriteria {
+    /// Whether any GP criterion is set.
+    pub fn is_empty(&self) -> bool {
+        self.include.is_empty()
+            && self.include_prefixes.is_empty()
+            && self.exclude.is_empty()
+            && self.exclude_prefixes.is_empty()
+    }
+
+    /// Check a cohort cell (trimmed, case-insensitive).
+    pub fn check(&self, cell: &[u8]) -> GpVerdict {
+        let t = cell.trim_ascii();
+        if t.is_empty() {
+            return GpVerdict::Unknown;
+        }
+        let Ok(code) = std::str::from_utf8(t).map(str::to_ascii_uppercase) else {
+            return GpVerdict::Malformed;
+        };
+        if !is_practice_code(&code) {
+            return GpVerdict::Malformed;
+        }
+        let hit = |codes: &[String], prefixes: &[String]| {
+            codes.iter().any(|c| *c == code) || prefixes.iter().any(|p| code.starts_with(p.as_str()))
+        };
+        if hit(&self.exclude, &self.exclude_prefixes) {
+            GpVerdict::Excluded
+        } else if (!self.include.is_empty() || !self.include_prefixes.is_empty())
+            && !hit(&self.include, &self.include_prefixes)
+        {
+            GpVerdict::NotIncluded
+        } else {
+            GpVerdict::Ok
+        }
+    }
 }
 
 impl Validated {
@@ -338,7 +474,14 @@ pub fn parse(path: &str, text: &str, today: Date) -> Result<Validated, RequestEr
         path: path.to_string(),
         message: toml_message(&e, text),
     })?;
-    validate(path, request, today)
+    validate(path, text, request, today)
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
 }
 
 fn toml_message(e: &toml::de::Error, text: &str) -> String {
@@ -347,55 +490,84 @@ fn toml_message(e: &toml::de::Error, text: &str) -> String {
     let msg = e.message().to_string();
     match e.span() {
         Some(span) => {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            let (line, col) = line_col(text, span.start);
             format!("line {line}, column {col}: {msg}")
         }
         None => msg,
     }
 }
 
-fn validate(path: &str, request: Request, today: Date) -> Result<Validated, RequestError> {
-    let bad = |key: &str, message: String| RequestError::Invalid {
-        path: path.to_string(),
-        key: key.to_string(),
-        message,
-    };
+/// Builds [`RequestError::Invalid`] for one request file.
+struct Bad<'a> {
+    path: &'a str,
+    text: &'a str,
+}
+
+impl Bad<'_> {
+    fn at(&self, key: &str, message: String) -> RequestError {
+        RequestError::Invalid {
+            path: self.path.to_string(),
+            key: key.to_string(),
+            message,
+        }
+    }
+
+    /// An error at a value whose position in the file is known.
+    fn spanned(&self, key: &str, span: std::ops::Range<usize>, message: &str) -> RequestError {
+        let (line, col) = line_col(self.text, span.start);
+        self.at(key, format!("line {line}, column {col}: {message}"))
+    }
+}
+
+fn validate(path: &str, text: &str, request: Request, today: Date) -> Result<Validated, RequestError> {
+    let bad = Bad { path, text };
     if pseudonym::Scope::trial(&request.study).is_err() || request.study.is_empty() {
-        return Err(bad(
+        return Err(bad.at(
             "study",
             "expected a study id of lowercase letters, digits and `:._-` (it becomes the scope `trial:<study>`)".into(),
         ));
     }
-    if request.invitations == 0 {
-        return Err(bad("invitations", "expected at least 1".into()));
+    if request.invitations == 0 && request.reminder.is_none() {
+        return Err(bad.at("invitations", "expected at least 1".into()));
     }
     let route = match &request.route {
         None => store::OutputRoute::ServiceMailer,
         Some(s) => s.parse().map_err(|()| {
-            bad(
+            bad.at(
                 "route",
                 "expected one of nhs-notification, service-mailer, org-provider, organisation".into(),
             )
         })?,
     };
     let as_of = match &request.as_of {
-        Some(s) => Date::parse_iso(s).ok_or_else(|| bad("as_of", "expected a date YYYY-MM-DD".into()))?,
+        Some(s) => Date::parse_iso(s).ok_or_else(|| bad.at("as_of", "expected a date YYYY-MM-DD".into()))?,
         None => today,
     };
-    let c = &request.criteria;
+    validate_criteria(&bad, &request.criteria)?;
+    let gp = validate_gp(&bad, &request.criteria)?;
+    validate_arms(&bad, &request)?;
+    validate_options(&bad, &request)?;
+    validate_reminder(&bad, &request)?;
+    let (dims, explicit) = validate_quotas(&bad, &request)?;
+    Ok(Validated {
+        request,
+        as_of,
+        dims,
+        explicit,
+        route,
+        gp,
+    })
+}
+
+fn validate_criteria(bad: &Bad<'_>, c: &Criteria) -> Result<(), RequestError> {
     if let (Some(a), Some(b)) = (c.min_age, c.max_age) {
         if a > b {
-            return Err(bad(
-                "criteria.max_age",
-                "must not be below criteria.min_age".into(),
-            ));
+            return Err(bad.at("criteria.max_age", "must not be below criteria.min_age".into()));
         }
     }
     for s in &c.sex {
         if !SEXES.contains(&s.as_str()) {
-            return Err(bad(
+            return Err(bad.at(
                 "criteria.sex",
                 format!("expected values from {}", SEXES.join(", ")),
             ));
@@ -406,43 +578,93 @@ fn validate(path: &str, request: Request, today: Date) -> Result<Validated, Requ
         ("criteria.excluded_conditions", &c.excluded_conditions),
     ] {
         if v.iter().any(|x| x.trim().is_empty()) {
-            return Err(bad(k, "condition codes must not be blank".into()));
+            return Err(bad.at(k, "condition codes must not be blank".into()));
         }
     }
-    if let Some(x) = c
-        .required_conditions
+    if c.required_conditions
         .iter()
-        .find(|x| c.excluded_conditions.contains(x))
+        .any(|x| c.excluded_conditions.contains(x))
     {
-        let _ = x;
-        return Err(bad(
+        return Err(bad.at(
             "criteria.required_conditions",
             "a code is both required and excluded: nobody can be eligible".into(),
         ));
     }
+    Ok(())
+}
 
-    // Arms.
+/// GP practice lists: each code an ODS practice code (a letter and five
+/// letters or digits), each prefix one to five such characters; no code
+/// both included and excluded. Errors give the key, the index and the
+/// line and column of the value.
+fn validate_gp(bad: &Bad<'_>, c: &Criteria) -> Result<GpCriteria, RequestError> {
+    let norm = |key: &str, v: &[toml::Spanned<String>], prefix: bool| -> Result<Vec<String>, RequestError> {
+        let mut out = Vec::with_capacity(v.len());
+        for (i, x) in v.iter().enumerate() {
+            let code = x.get_ref().trim().to_ascii_uppercase();
+            let ok = if prefix {
+                is_practice_prefix(&code)
+            } else {
+                is_practice_code(&code)
+            };
+            if !ok {
+                let expected = if prefix {
+                    "expected a GP practice code prefix: a letter, then up to four letters or digits (e.g. \"A81\")"
+                } else {
+                    "expected a GP practice (ODS) code: a letter, then five letters or digits (e.g. \"A81001\")"
+                };
+                return Err(bad.spanned(&format!("{key}[{i}]"), x.span(), expected));
+            }
+            out.push(code);
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    };
+    let gp = GpCriteria {
+        include: norm("criteria.gp_practices", &c.gp_practices, false)?,
+        include_prefixes: norm("criteria.gp_practice_prefixes", &c.gp_practice_prefixes, true)?,
+        exclude: norm("criteria.excluded_gp_practices", &c.excluded_gp_practices, false)?,
+        exclude_prefixes: norm(
+            "criteria.excluded_gp_practice_prefixes",
+            &c.excluded_gp_practice_prefixes,
+            true,
+        )?,
+    };
+    if let Some((i, x)) = c
+        .gp_practices
+        .iter()
+        .enumerate()
+        .find(|(_, x)| gp.check(x.get_ref().as_bytes()) == GpVerdict::Excluded)
+    {
+        return Err(bad.spanned(
+            &format!("criteria.gp_practices[{i}]"),
+            x.span(),
+            "this practice is also excluded (excluded_gp_practices or a prefix): nobody there can be eligible",
+        ));
+    }
+    Ok(gp)
+}
+
+fn validate_arms(bad: &Bad<'_>, request: &Request) -> Result<(), RequestError> {
     if request.arms.is_empty() {
-        return Err(bad("arms", "expected at least one [[arms]] entry".into()));
+        return Err(bad.at("arms", "expected at least one [[arms]] entry".into()));
     }
     let mut names = BTreeSet::new();
     for (i, a) in request.arms.iter().enumerate() {
         let k = |f: &str| format!("arms[{i}].{f}");
         if a.name.trim().is_empty() || !names.insert(a.name.clone()) {
-            return Err(bad(
-                &k("name"),
-                "expected a non-blank name unique among arms".into(),
-            ));
+            return Err(bad.at(&k("name"), "expected a non-blank name unique among arms".into()));
         }
         if a.template.trim().is_empty() {
-            return Err(bad(&k("template"), "expected a template id".into()));
+            return Err(bad.at(&k("template"), "expected a template id".into()));
         }
         if a.weight == 0 {
-            return Err(bad(&k("weight"), "expected a weight of at least 1".into()));
+            return Err(bad.at(&k("weight"), "expected a weight of at least 1".into()));
         }
         for f in &a.fields {
             if !request.channel.columns().contains(&f.as_str()) {
-                return Err(bad(
+                return Err(bad.at(
                     &k("fields"),
                     format!(
                         "template field `{f}` is not a {} batch column; the {} batch has {}",
@@ -454,136 +676,180 @@ fn validate(path: &str, request: Request, today: Date) -> Result<Validated, Requ
             }
         }
     }
+    Ok(())
+}
 
+fn validate_options(bad: &Bad<'_>, request: &Request) -> Result<(), RequestError> {
     if request.frequency_cap.max_invitations == 0 || request.frequency_cap.within_days == 0 {
-        return Err(bad(
+        return Err(bad.at(
             "frequency_cap",
             "max_invitations and within_days must both be at least 1".into(),
         ));
     }
     if let Some(s) = &request.registry.scope {
         if pseudonym::Scope::new(s).is_err() {
-            return Err(bad(
-                "registry.scope",
-                "expected a scope such as registry:bpor".into(),
-            ));
+            return Err(bad.at("registry.scope", "expected a scope such as registry:bpor".into()));
         }
     }
     if request.qa_seeds > 10 {
-        return Err(bad("qa_seeds", "expected at most 10".into()));
+        return Err(bad.at("qa_seeds", "expected at most 10".into()));
     }
+    Ok(())
+}
 
-    // Quotas.
+/// A reminder request follows up an earlier batch's invitees: no quotas,
+/// registry or re-invitation; `after_days` at least 1, `max_reminders`
+/// 1 to 5.
+fn validate_reminder(bad: &Bad<'_>, request: &Request) -> Result<(), RequestError> {
+    let Some(r) = &request.reminder else {
+        return Ok(());
+    };
+    if r.after_days == 0 {
+        return Err(bad.at("reminder.after_days", "expected at least 1 day".into()));
+    }
+    if !(1..=5).contains(&r.max_reminders) {
+        return Err(bad.at("reminder.max_reminders", "expected 1 to 5".into()));
+    }
+    if r.of_batch.is_some_and(|b| b < 1) {
+        return Err(bad.at("reminder.of_batch", "expected a batch id (1 or more)".into()));
+    }
+    if request.quotas.is_some() {
+        return Err(bad.at(
+            "quotas",
+            "a reminder batch follows up the invitees of an earlier batch; quotas do not apply (remove [quotas])".into(),
+        ));
+    }
+    if request.reinvite {
+        return Err(bad.at(
+            "reinvite",
+            "a reminder batch reminds people already invited; remove `reinvite`".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The stratum dimensions and explicit strata `(label, count)`.
+type Strata = (Vec<Dim>, Vec<(String, u32)>);
+
+fn validate_quotas(bad: &Bad<'_>, request: &Request) -> Result<Strata, RequestError> {
     let mut dims = Vec::new();
     let mut explicit = Vec::new();
-    if let Some(q) = &request.quotas {
-        let mut seen = BTreeSet::new();
-        for d in &q.by {
-            if !seen.insert(*d) {
-                return Err(bad("quotas.by", format!("`{}` is listed twice", d.name())));
-            }
-        }
-        dims = q.by.clone();
-        if q.proportional && !q.stratum.is_empty() {
-            return Err(bad(
-                "quotas.stratum",
-                "give either `proportional = true` or [[quotas.stratum]] entries, not both".into(),
-            ));
-        }
-        if !q.proportional {
-            if q.stratum.is_empty() {
-                return Err(bad(
-                    "quotas.stratum",
-                    "expected [[quotas.stratum]] entries (or `proportional = true`)".into(),
-                ));
-            }
-            let mut labels = BTreeSet::new();
-            let mut total: u64 = 0;
-            for (i, s) in q.stratum.iter().enumerate() {
-                let k = |f: &str| format!("quotas.stratum[{i}].{f}");
-                for d in [Dim::AgeBand, Dim::Sex, Dim::EthnicGroup, Dim::Region] {
-                    match (dims.contains(&d), s.get(d)) {
-                        (true, None) => {
-                            return Err(bad(
-                                &k(d.name()),
-                                "missing: every stratum gives a value for each `by` dimension".into(),
-                            ))
-                        }
-                        (false, Some(_)) => {
-                            return Err(bad(&k(d.name()), "not a `quotas.by` dimension".into()))
-                        }
-                        _ => {}
-                    }
-                }
-                if let Some(b) = &s.age_band {
-                    let (lo, hi) = demographics::parse_age_band(b).ok_or_else(|| {
-                        bad(
-                            &k("age_band"),
-                            "expected a five-year band such as `50-54`, or `90+`".into(),
-                        )
-                    })?;
-                    let below = c.max_age.is_some_and(|m| lo > m);
-                    let above = c.min_age.is_some_and(|m| hi < m);
-                    if below || above {
-                        return Err(bad(
-                            &k("age_band"),
-                            "impossible quota: the band lies outside criteria.min_age..max_age".into(),
-                        ));
-                    }
-                }
-                if let Some(x) = &s.sex {
-                    if !SEXES.contains(&x.as_str()) {
-                        return Err(bad(&k("sex"), format!("expected one of {}", SEXES.join(", "))));
-                    }
-                    if !c.sex.is_empty() && !c.sex.contains(x) {
-                        return Err(bad(
-                            &k("sex"),
-                            "impossible quota: this sex is excluded by criteria.sex".into(),
-                        ));
-                    }
-                }
-                if let Some(x) = &s.ethnic_group {
-                    if !ETHNIC_GROUPS.contains(&x.as_str()) {
-                        return Err(bad(
-                            &k("ethnic_group"),
-                            format!("expected one of {}", ETHNIC_GROUPS.join(", ")),
-                        ));
-                    }
-                }
-                if let Some(x) = &s.region {
-                    if !c.regions.is_empty() && !c.regions.contains(x) {
-                        return Err(bad(
-                            &k("region"),
-                            "impossible quota: this region is excluded by criteria.regions".into(),
-                        ));
-                    }
-                }
-                let label = stratum_label(&dims, |d| s.get(d).cloned().unwrap_or_default());
-                if !labels.insert(label.clone()) {
-                    return Err(bad(&k("count"), "this stratum is listed twice".into()));
-                }
-                total += s.count as u64;
-                explicit.push((label, s.count));
-            }
-            if total != request.invitations as u64 {
-                return Err(bad(
-                    "quotas.stratum",
-                    format!(
-                        "impossible quotas: the strata add up to {total}, but `invitations` is {}",
-                        request.invitations
-                    ),
-                ));
-            }
-            explicit.sort();
+    let Some(q) = &request.quotas else {
+        return Ok((dims, explicit));
+    };
+    let mut seen = BTreeSet::new();
+    for d in &q.by {
+        if !seen.insert(*d) {
+            return Err(bad.at("quotas.by", format!("`{}` is listed twice", d.name())));
         }
     }
-    Ok(Validated {
-        request,
-        as_of,
-        dims,
-        explicit,
-        route,
-    })
+    dims = q.by.clone();
+    if q.proportional && !q.stratum.is_empty() {
+        return Err(bad.at(
+            "quotas.stratum",
+            "give either `proportional = true` or [[quotas.stratum]] entries, not both".into(),
+        ));
+    }
+    if q.proportional {
+        return Ok((dims, explicit));
+    }
+    if q.stratum.is_empty() {
+        return Err(bad.at(
+            "quotas.stratum",
+            "expected [[quotas.stratum]] entries (or `proportional = true`)".into(),
+        ));
+    }
+    let mut labels = BTreeSet::new();
+    let mut total: u64 = 0;
+    for (i, s) in q.stratum.iter().enumerate() {
+        validate_stratum(bad, &request.criteria, &dims, i, s)?;
+        let label = stratum_label(&dims, |d| s.get(d).cloned().unwrap_or_default());
+        if !labels.insert(label.clone()) {
+            return Err(bad.at(
+                &format!("quotas.stratum[{i}].count"),
+                "this stratum is listed twice".into(),
+            ));
+        }
+        total += s.count as u64;
+        explicit.push((label, s.count));
+    }
+    if total != request.invitations as u64 {
+        return Err(bad.at(
+            "quotas.stratum",
+            format!(
+                "impossible quotas: the strata add up to {total}, but `invitations` is {}",
+                request.invitations
+            ),
+        ));
+    }
+    explicit.sort();
+    Ok((dims, explicit))
+}
+
+fn validate_stratum(
+    bad: &Bad<'_>,
+    c: &Criteria,
+    dims: &[Dim],
+    i: usize,
+    s: &StratumQuota,
+) -> Result<(), RequestError> {
+    let k = |f: &str| format!("quotas.stratum[{i}].{f}");
+    for d in [Dim::AgeBand, Dim::Sex, Dim::EthnicGroup, Dim::Region] {
+        match (dims.contains(&d), s.get(d)) {
+            (true, None) => {
+                return Err(bad.at(
+                    &k(d.name()),
+                    "missing: every stratum gives a value for each `by` dimension".into(),
+                ))
+            }
+            (false, Some(_)) => return Err(bad.at(&k(d.name()), "not a `quotas.by` dimension".into())),
+            _ => {}
+        }
+    }
+    if let Some(b) = &s.age_band {
+        let (lo, hi) = demographics::parse_age_band(b).ok_or_else(|| {
+            bad.at(
+                &k("age_band"),
+                "expected a five-year band such as `50-54`, or `90+`".into(),
+            )
+        })?;
+        let below = c.max_age.is_some_and(|m| lo > m);
+        let above = c.min_age.is_some_and(|m| hi < m);
+        if below || above {
+            return Err(bad.at(
+                &k("age_band"),
+                "impossible quota: the band lies outside criteria.min_age..max_age".into(),
+            ));
+        }
+    }
+    if let Some(x) = &s.sex {
+        if !SEXES.contains(&x.as_str()) {
+            return Err(bad.at(&k("sex"), format!("expected one of {}", SEXES.join(", "))));
+        }
+        if !c.sex.is_empty() && !c.sex.contains(x) {
+            return Err(bad.at(
+                &k("sex"),
+                "impossible quota: this sex is excluded by criteria.sex".into(),
+            ));
+        }
+    }
+    if let Some(x) = &s.ethnic_group {
+        if !ETHNIC_GROUPS.contains(&x.as_str()) {
+            return Err(bad.at(
+                &k("ethnic_group"),
+                format!("expected one of {}", ETHNIC_GROUPS.join(", ")),
+            ));
+        }
+    }
+    if let Some(x) = &s.region {
+        if !c.regions.is_empty() && !c.regions.contains(x) {
+            return Err(bad.at(
+                &k("region"),
+                "impossible quota: this region is excluded by criteria.regions".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

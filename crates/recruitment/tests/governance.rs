@@ -60,6 +60,7 @@ fn entry(routes: &[OutputRoute]) -> StudyEntry {
         routes: routes.to_vec(),
         channels: vec![RegisterChannel::Postal],
         retain_until: Date::new(2099, 12, 31).unwrap(),
+        reminders: false,
     }
 }
 

@@ -131,6 +131,7 @@ fn register(store: &mut Store, study: &str) {
                         store::RegisterChannel::Email,
                     ],
                     retain_until: d,
+                    reminders: false,
                 },
                 "test",
             )

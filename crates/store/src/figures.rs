@@ -11,7 +11,7 @@
 //!
 //! QA seeds are never counted: they live in their own table.
 
-use crate::{params, sql, Result, Store};
+use crate::{params, sql, Result, Store, UptakeStatus};
 use std::collections::BTreeMap;
 
 /// One cell of [`Store::uptake_detail`]: the invitations of a study sharing
@@ -40,6 +40,12 @@ pub struct UptakeDetail {
     pub responded: u64,
     /// Ever randomised (enrolled).
     pub enrolled: u64,
+    /// Ever consented or randomised ([`UptakeStatus::CONSENTED`]).
+    pub consented: u64,
+    /// Currently withdrawn.
+    pub withdrawn: u64,
+    /// Sent at least one reminder.
+    pub reminded: u64,
 }
 
 impl UptakeDetail {
@@ -83,6 +89,27 @@ pub struct StudyFigures {
     pub days_to_target: Option<u64>,
 }
 
+/// Per invitation `i`: whether any uptake status was reported (responded).
+pub(crate) const RESPONDED_SQL: &str =
+    "sum(EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id))";
+
+/// Per invitation `i`: ever randomised (enrolled).
+pub(crate) fn enrolled_sql() -> String {
+    format!(
+        "sum(EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id AND h.status = '{}'))",
+        UptakeStatus::Randomised.code()
+    )
+}
+
+/// Per invitation `i`: ever consented or randomised
+/// ([`UptakeStatus::CONSENTED`]), the one definition of "consented".
+pub(crate) fn consented_sql() -> String {
+    format!(
+        "sum(EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id AND h.status IN ({})))",
+        UptakeStatus::sql_list(&UptakeStatus::CONSENTED)
+    )
+}
+
 /// Days between two `YYYY-MM-DD` dates (`None` if either is malformed).
 fn days_between(from: &str, to: &str) -> Option<i64> {
     fn day_number(d: &str) -> Option<i64> {
@@ -112,19 +139,26 @@ impl Store {
         let e = |err| sql(self.path(), err);
         let mut st = self
             .connection()
-            .prepare(
+            .prepare(&format!(
                 "SELECT i.arm, i.registry, i.stratum, i.age_band, i.sex, i.ethnic_group, i.region,
                    count(*),
                    count(r.invitation_id),
-                   sum(EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id)),
-                   sum(EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id
-                               AND h.status = 'randomised'))
+                   {responded},
+                   {enrolled},
+                   {consented},
+                   count(CASE WHEN o.status = '{withdrawn}' THEN 1 END),
+                   sum(EXISTS (SELECT 1 FROM reminders m WHERE m.invitation_id = i.id))
                  FROM invitations i
                  LEFT JOIN returns r ON r.invitation_id = i.id
+                 LEFT JOIN outcomes o ON o.invitation_id = i.id
                  WHERE i.study = ?1
                  GROUP BY 1, 2, 3, 4, 5, 6, 7
                  ORDER BY 1, 2, 3, 4, 5, 6, 7",
-            )
+                responded = RESPONDED_SQL,
+                enrolled = enrolled_sql(),
+                consented = consented_sql(),
+                withdrawn = UptakeStatus::Withdrawn.code(),
+            ))
             .map_err(e)?;
         let rows = st
             .query_map(params![study], |r| {
@@ -140,6 +174,9 @@ impl Store {
                     returned: r.get::<_, i64>(8)? as u64,
                     responded: r.get::<_, i64>(9)? as u64,
                     enrolled: r.get::<_, i64>(10)? as u64,
+                    consented: r.get::<_, i64>(11)? as u64,
+                    withdrawn: r.get::<_, i64>(12)? as u64,
+                    reminded: r.get::<_, i64>(13)? as u64,
                 })
             })
             .map_err(e)?;
@@ -158,7 +195,7 @@ impl Store {
         let mut st = c
             .prepare(
                 "SELECT study, sum(coalesce(json_extract(summary, '$.requested'), 0))
-                 FROM batches WHERE state = 'committed' AND json_valid(summary)
+                 FROM batches WHERE state = 'committed' AND kind = 'invitation' AND json_valid(summary)
                  GROUP BY study ORDER BY study",
             )
             .map_err(e)?;
@@ -191,14 +228,12 @@ impl Store {
             by_day.entry(study).or_default().push((day, n as u64));
         }
         let mut st = c
-            .prepare(
-                "SELECT i.study, count(*), count(r.invitation_id),
-                   sum(EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id)),
-                   sum(EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id
-                               AND h.status = 'randomised'))
-                 FROM invitations i LEFT JOIN returns r ON r.invitation_id = i.id
-                 GROUP BY 1 ORDER BY 1",
-            )
+            .prepare(&format!(
+                "SELECT i.study, count(*), count(r.invitation_id), {RESPONDED_SQL}, {}
+                     FROM invitations i LEFT JOIN returns r ON r.invitation_id = i.id
+                     GROUP BY 1 ORDER BY 1",
+                enrolled_sql()
+            ))
             .map_err(e)?;
         let mut counts: BTreeMap<String, [u64; 4]> = BTreeMap::new();
         for row in st
@@ -277,7 +312,7 @@ impl Store {
                 "SELECT json_extract(f.value, '$.stage') AS stage,
                         sum(coalesce(json_extract(f.value, '$.count'), 0)), min(f.key)
                  FROM batches b, json_each(b.summary, '$.funnel') f
-                 WHERE b.state = 'committed' AND json_valid(b.summary)
+                 WHERE b.state = 'committed' AND b.kind = 'invitation' AND json_valid(b.summary)
                    AND json_type(f.value, '$.stage') = 'text'
                    AND stage NOT IN ('rejected', 'not_eligible', 'not_selected', 'invited')
                  GROUP BY 1 ORDER BY 3, 1",

@@ -341,6 +341,7 @@ impl Store {
                 .map_err(|e| crate::sql(&path, e))
         };
         let inv = "(SELECT id FROM invitations WHERE study = ?1)";
+        ex("DELETE FROM reminders WHERE study = ?1")?;
         let outcome_history = ex(&format!(
             "DELETE FROM outcome_history WHERE invitation_id IN {inv}"
         ))?;
@@ -426,6 +427,7 @@ mod tests {
             routes: vec![OutputRoute::ServiceMailer],
             channels: vec![RegisterChannel::Postal],
             retain_until: d(retain_until),
+            reminders: false,
         }
     }
 
@@ -493,8 +495,13 @@ mod tests {
                     .invitation_by_reference(&format!("ref-{study}-{i:04}"))
                     .unwrap()
                     .unwrap();
-                s.record_outcome(f.id, "responded", "2026-11-25", "feedback.csv")
-                    .unwrap();
+                s.record_outcome(
+                    f.id,
+                    crate::UptakeStatus::ExpressedInterest,
+                    "2026-11-25",
+                    "feedback.csv",
+                )
+                .unwrap();
                 if i < 3 {
                     s.record_return(f.id, "gone_away", "2026-11-24", "returns.csv")
                         .unwrap();

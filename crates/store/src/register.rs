@@ -190,6 +190,9 @@ pub struct StudyEntry {
     pub channels: Vec<RegisterChannel>,
     /// End of the retention period: the study's data may be purged after it.
     pub retain_until: Date,
+    /// Whether the study may send reminders (follow-ups of its invitations
+    /// to invitees who have not responded); recorded per study, default no.
+    pub reminders: bool,
 }
 
 /// Open or closed.
@@ -438,7 +441,7 @@ impl RegisterRecord {
 
 const COLUMNS: &str = "study, organisation, ethics_reference, section_251_reference, dsa_reference, \
      dsa_expires, registry_basis, enrolled_basis, routes, channels, retain_until, status, version, \
-     changed, operator";
+     changed, operator, reminders";
 
 fn parse_list<T: FromStr>(s: &str) -> rusqlite::Result<Vec<T>> {
     s.split(',')
@@ -482,6 +485,7 @@ fn record(r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Result<RegisterRecord> {
             routes: parse_list(&r.get::<_, String>(o + 8)?)?,
             channels: parse_list(&r.get::<_, String>(o + 9)?)?,
             retain_until: date_col(r.get(o + 10)?)?,
+            reminders: r.get::<_, i64>(o + 15)? != 0,
         },
         status,
         version: r.get(o + 12)?,
@@ -507,13 +511,14 @@ impl Store {
         let a = &e.approvals;
         let sql = if insert {
             format!(
-                "INSERT INTO study_register ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                "INSERT INTO study_register ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
             )
         } else {
             "UPDATE study_register SET organisation = ?2, ethics_reference = ?3,
                 section_251_reference = ?4, dsa_reference = ?5, dsa_expires = ?6,
                 registry_basis = ?7, enrolled_basis = ?8, routes = ?9, channels = ?10,
-                retain_until = ?11, status = ?12, version = ?13, changed = ?14, operator = ?15
+                retain_until = ?11, status = ?12, version = ?13, changed = ?14, operator = ?15,
+                reminders = ?16
              WHERE study = ?1"
                 .to_string()
         };
@@ -536,6 +541,7 @@ impl Store {
                     rec.version,
                     rec.changed,
                     rec.operator,
+                    e.reminders as i64,
                 ],
             )
             .map_err(|err| crate::sql(self.path(), err))?;
@@ -706,6 +712,7 @@ mod tests {
             ],
             channels: vec![RegisterChannel::Email, RegisterChannel::Postal],
             retain_until: d("2032-12-31"),
+            reminders: false,
         }
     }
 

@@ -8,6 +8,7 @@
 //! routes = ["service-mailer", "nhs-notification"]
 //! channels = ["postal", "email"]
 //! retain_until = "2032-12-31"
+//! reminders = true                        # optional: may send reminders (default false)
 //!
 //! [approvals]
 //! ethics_reference = "24/NE/0001"
@@ -59,6 +60,8 @@ struct RawEntry {
     routes: Vec<String>,
     channels: Vec<String>,
     retain_until: String,
+    #[serde(default)]
+    reminders: bool,
     approvals: RawApprovals,
 }
 
@@ -141,6 +144,7 @@ pub fn parse_entry(text: &str, origin: &str) -> Result<StudyEntry, RegisterFileE
         routes,
         channels,
         retain_until: date("retain_until", &raw.retain_until)?,
+        reminders: raw.reminders,
     };
     entry.normalise().map_err(|e| match e {
         StoreError::InvalidEntry { field, expected } => invalid(field.to_string(), expected),

@@ -4,7 +4,7 @@
 //! refused (it was written by a newer trialink).
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Migration `i` takes the store from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -301,5 +301,54 @@ DROP INDEX noncontact_dob_token;
 -- Legacy entries only (empty in a store made since version 5): counting
 -- and finding them never scans the whole list.
 CREATE INDEX noncontact_legacy ON noncontact (rekeyed) WHERE kind = 'nhs_dob';
+"#,
+    // 6 -> 7: reminders. A batch is an invitation batch or a reminder batch
+    // (`kind`); a reminder batch names the batch it follows up
+    // (`reminder_of`) and holds reminders, not invitations: each reminder
+    // points at the invitation it follows up (keeping its reference, so
+    // feedback by reference still matches) with the reminder's own SWAT
+    // arm, template and channel and the clock date it was made on. The
+    // register records whether a study may send reminders.
+    r#"
+ALTER TABLE batches ADD COLUMN kind TEXT NOT NULL DEFAULT 'invitation'
+    CHECK (kind IN ('invitation', 'reminder'));
+ALTER TABLE batches ADD COLUMN reminder_of INTEGER REFERENCES batches(batch_id);
+ALTER TABLE batches ADD COLUMN reminders INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE reminders (
+    id            INTEGER PRIMARY KEY,
+    study         TEXT NOT NULL,
+    batch_id      INTEGER NOT NULL REFERENCES batches(batch_id) ON DELETE CASCADE,
+    invitation_id INTEGER NOT NULL REFERENCES invitations(id) ON DELETE CASCADE,
+    position      INTEGER NOT NULL,
+    arm           TEXT NOT NULL,
+    template      TEXT NOT NULL,
+    channel       TEXT NOT NULL,
+    reminded_on   TEXT NOT NULL,
+    UNIQUE (batch_id, invitation_id)
+);
+CREATE INDEX reminders_invitation ON reminders (invitation_id, reminded_on);
+CREATE INDEX reminders_study ON reminders (study);
+
+ALTER TABLE study_register ADD COLUMN reminders INTEGER NOT NULL DEFAULT 0 CHECK (reminders IN (0, 1));
+ALTER TABLE study_register_history ADD COLUMN reminders INTEGER NOT NULL DEFAULT 0;
+DROP TRIGGER study_register_added;
+DROP TRIGGER study_register_changed;
+CREATE TRIGGER study_register_added AFTER INSERT ON study_register BEGIN
+    INSERT INTO study_register_history (action, study, organisation, ethics_reference, section_251_reference, dsa_reference,
+        dsa_expires, registry_basis, enrolled_basis, routes, channels, retain_until,
+        status, version, changed, operator, reminders) VALUES ('add', NEW.study, NEW.organisation, NEW.ethics_reference, NEW.section_251_reference,
+        NEW.dsa_reference, NEW.dsa_expires, NEW.registry_basis, NEW.enrolled_basis, NEW.routes,
+        NEW.channels, NEW.retain_until, NEW.status, NEW.version, NEW.changed, NEW.operator, NEW.reminders);
+END;
+CREATE TRIGGER study_register_changed AFTER UPDATE ON study_register BEGIN
+    INSERT INTO study_register_history (action, study, organisation, ethics_reference, section_251_reference, dsa_reference,
+        dsa_expires, registry_basis, enrolled_basis, routes, channels, retain_until,
+        status, version, changed, operator, reminders)
+    VALUES (CASE WHEN OLD.status = 'open' AND NEW.status = 'closed' THEN 'close' ELSE 'update' END,
+        NEW.study, NEW.organisation, NEW.ethics_reference, NEW.section_251_reference,
+        NEW.dsa_reference, NEW.dsa_expires, NEW.registry_basis, NEW.enrolled_basis, NEW.routes,
+        NEW.channels, NEW.retain_until, NEW.status, NEW.version, NEW.changed, NEW.operator, NEW.reminders);
+END;
 "#,
 ];

@@ -310,20 +310,23 @@ fn outcomes_keep_history_and_later_status_supersedes() {
     s.load_history("galleri-2", 1, "2026-01-01", &[inv(1)]).unwrap();
     let id = s.invitation_by_reference(&inv(1).reference).unwrap().unwrap().id;
     assert_eq!(
-        s.record_outcome(id, "consented", "2026-02-01", "f").unwrap(),
+        s.record_outcome(id, UptakeStatus::Consented, "2026-02-01", "f")
+            .unwrap(),
         OutcomeEffect::Current
     );
     assert_eq!(
-        s.record_outcome(id, "consented", "2026-02-01", "f").unwrap(),
+        s.record_outcome(id, UptakeStatus::Consented, "2026-02-01", "f")
+            .unwrap(),
         OutcomeEffect::AlreadyRecorded
     );
     assert_eq!(
-        s.record_outcome(id, "expressed_interest", "2026-01-15", "f")
+        s.record_outcome(id, UptakeStatus::ExpressedInterest, "2026-01-15", "f")
             .unwrap(),
         OutcomeEffect::HistoryOnly
     );
     assert_eq!(
-        s.record_outcome(id, "withdrawn", "2026-03-01", "f").unwrap(),
+        s.record_outcome(id, UptakeStatus::Withdrawn, "2026-03-01", "f")
+            .unwrap(),
         OutcomeEffect::Current
     );
     let cur: String = s
@@ -382,7 +385,7 @@ fn now_is_iso() {
 }
 
 #[test]
-fn uptake_figures_by_arm_registry_stratum() {
+fn uptake_detail_by_arm_registry_stratum() {
     let d = tempfile::tempdir().unwrap();
     let mut s = Store::open(&d.path().join("s.sqlite")).unwrap();
     let mut b = inv(2);
@@ -393,23 +396,23 @@ fn uptake_figures_by_arm_registry_stratum() {
     let id1 = s.invitation_by_reference(&inv(1).reference).unwrap().unwrap().id;
     let id2 = s.invitation_by_reference(&inv(2).reference).unwrap().unwrap().id;
     let id3 = s.invitation_by_reference(&inv(3).reference).unwrap().unwrap().id;
-    s.record_outcome(id1, "expressed_interest", "2026-02-01", "f")
+    s.record_outcome(id1, UptakeStatus::ExpressedInterest, "2026-02-01", "f")
         .unwrap();
-    s.record_outcome(id1, "consented", "2026-02-02", "f").unwrap();
-    s.record_outcome(id1, "withdrawn", "2026-02-03", "f").unwrap();
-    s.record_outcome(id2, "randomised", "2026-02-01", "f").unwrap();
+    s.record_outcome(id1, UptakeStatus::Consented, "2026-02-02", "f")
+        .unwrap();
+    s.record_outcome(id1, UptakeStatus::Withdrawn, "2026-02-03", "f")
+        .unwrap();
+    s.record_outcome(id2, UptakeStatus::Randomised, "2026-02-01", "f")
+        .unwrap();
     s.record_return(id3, "gone-away", "2026-01-10", "f").unwrap();
-    let f = s.uptake_figures("x").unwrap();
+    let f = s.uptake_detail("x").unwrap();
     assert_eq!(f.len(), 2);
     let a = &f[0];
     assert_eq!(
         (a.arm.as_str(), a.registry, a.invited, a.returned, a.delivered()),
         ("A", false, 2, 1, 1)
     );
-    assert_eq!(
-        (a.responded, a.consented, a.randomised, a.withdrawn),
-        (1, 1, 0, 1)
-    );
+    assert_eq!((a.responded, a.consented, a.enrolled, a.withdrawn), (1, 1, 0, 1));
     let b = &f[1];
     assert_eq!(
         (
@@ -418,11 +421,11 @@ fn uptake_figures_by_arm_registry_stratum() {
             b.invited,
             b.responded,
             b.consented,
-            b.randomised
+            b.enrolled
         ),
         ("B", true, 1, 1, 1, 1)
     );
-    assert!(s.uptake_figures("other").unwrap().is_empty());
+    assert!(s.uptake_detail("other").unwrap().is_empty());
 }
 
 #[test]

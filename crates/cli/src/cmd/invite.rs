@@ -107,11 +107,11 @@ fn hint_for(e: &InviteError) -> &'static str {
         InviteError::TooFewQaSeeds { .. } => "add QA seed rows with the channel's contact details",
         InviteError::CohortFromStdin => "save the cohort to a file and pass its path",
         InviteError::Tabular(_) => "check the cohort's header: it needs nhs_number, date_of_birth, the flag columns and the channel's contact columns",
-        InviteError::RegistryLinks { .. } | InviteError::RegistryLinksRow { .. } => {
-            "pass the matches file `trialink link` wrote (with its manifest), linked against the cohort pseudonymised under the registry key with --allow-blank and no --id-column"
-        }
-        InviteError::LinksNotForCohort { .. } => {
+        InviteError::Links(recruitment::links::LinksError::NotForCohort { .. }) => {
             "pseudonymise and link this --cohort file again: row numbers only mean something for the cohort they were made from"
+        }
+        InviteError::Links(_) => {
+            "pass the matches file `trialink link` wrote (with its manifest), linked against the cohort pseudonymised under the registry key with --allow-blank and no --id-column"
         }
         InviteError::NotRegistered { .. } => {
             "register the study first: `trialink study add --operator NAME STUDY.toml` (see fixtures/studies/example.toml)"

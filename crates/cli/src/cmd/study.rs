@@ -263,6 +263,11 @@ fn describe(r: &RegisterRecord) -> String {
     let _ = writeln!(t, "routes                 {routes}");
     let _ = writeln!(t, "channels               {channels}");
     let _ = writeln!(t, "retain_until           {}", e.retain_until);
+    let _ = writeln!(
+        t,
+        "reminders              {}",
+        if e.reminders { "yes" } else { "no" }
+    );
     t
 }
 
@@ -358,6 +363,7 @@ fn changed_keys(p: &RegisterRecord, r: &RegisterRecord) -> String {
     diff("routes", p.entry.routes != r.entry.routes);
     diff("channels", p.entry.channels != r.entry.channels);
     diff("retain_until", p.entry.retain_until != r.entry.retain_until);
+    diff("reminders", p.entry.reminders != r.entry.reminders);
     diff("status", p.status != r.status);
     if keys.is_empty() {
         "(none)".to_string()

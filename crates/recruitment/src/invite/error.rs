@@ -1,0 +1,125 @@
+//! Why an invitation (or reminder) run stopped.
+
+use super::MAX_AS_OF_DAYS;
+use crate::request;
+use std::path::PathBuf;
+
+/// Why an invitation run stopped. Positions and names only, never values.
+#[derive(Debug, thiserror::Error)]
+pub enum InviteError {
+    /// The request file.
+    #[error(transparent)]
+    Request(#[from] request::RequestError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// A registry or enrolled token list.
+    #[error(transparent)]
+    List(#[from] suppression::ListError),
+    /// CSV input (cohort, QA seeds): missing columns, malformed CSV.
+    #[error(transparent)]
+    Tabular(#[from] tabular::TabularError),
+    /// A registry links file that cannot be trusted to name this cohort's
+    /// rows (see [`crate::links`]).
+    #[error(transparent)]
+    Links(#[from] crate::links::LinksError),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An output already exists.
+    #[error("{path} already exists; invitation batches are never overwritten")]
+    OutputExists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The cohort must be a file (it is read twice).
+    #[error("the cohort must be a file, not stdin: it is read twice so that contact details are held only for the people selected")]
+    CohortFromStdin,
+    /// The cohort changed between the passes.
+    #[error("{path} changed while it was being read; run again on a stable copy")]
+    CohortChanged {
+        /// The cohort.
+        path: String,
+    },
+    /// Too few usable QA seeds.
+    #[error("{path}: {needed} QA seeds needed, but only {usable} rows have the {channel} contact details")]
+    TooFewQaSeeds {
+        /// The QA seeds file.
+        path: String,
+        /// Seeds requested.
+        needed: u32,
+        /// Rows usable.
+        usable: u64,
+        /// Channel.
+        channel: &'static str,
+    },
+    /// The study's register entry refuses the route, the channel or the
+    /// batch date (study closed, data sharing agreement expired, no
+    /// section 251 support for routes 3 and 4).
+    #[error("refused by the study register: {0}")]
+    Route(#[from] store::RouteRefusal),
+    /// A route other than the service mailer for a study with no register
+    /// entry.
+    #[error("study {study} has no entry in the study register, and output route {route} needs one")]
+    NotRegistered {
+        /// Study.
+        study: String,
+        /// The route asked for.
+        route: store::OutputRoute,
+    },
+    /// Registry prioritisation or enrolled-list suppression for a study
+    /// with no register entry, hence no recorded legal basis.
+    #[error("study {study} has no entry in the study register, so no legal basis is recorded for {purpose}")]
+    UnregisteredProcessing {
+        /// Study.
+        study: String,
+        /// What was refused.
+        purpose: &'static str,
+    },
+    /// Registry prioritisation or enrolled-list suppression for a study
+    /// whose register entry records no legal basis for it.
+    #[error("study {study}: the register records no legal basis ({key} = \"none\") for {purpose}")]
+    NoBasis {
+        /// Study.
+        study: String,
+        /// The register key (`approvals.registry_basis`, `approvals.enrolled_basis`).
+        key: &'static str,
+        /// What was refused.
+        purpose: &'static str,
+    },
+    /// The as-of date is too far from the clock date without a reason.
+    #[error("the request's as_of {as_of} is {days} days from today ({today}); more than {MAX_AS_OF_DAYS} needs --backdate REASON")]
+    AsOfFarFromToday {
+        /// The request's as-of date.
+        as_of: String,
+        /// The clock date.
+        today: String,
+        /// Days between them.
+        days: i64,
+    },
+    /// QA seeds requested but no file given.
+    #[error("the request asks for {0} QA seeds but no QA seeds file was given")]
+    NoQaSeedsFile(u32),
+    /// The same study and seed already have a batch.
+    #[error("study {study} already has a batch made with seed {seed} (batch {batch_id}, file {file}); a re-run would duplicate it")]
+    AlreadyRun {
+        /// Study.
+        study: String,
+        /// Seed.
+        seed: u64,
+        /// The batch.
+        batch_id: i64,
+        /// Its file.
+        file: String,
+    },
+    /// A reminder request (one with a `[reminder]` table) given to the
+    /// invitation pipeline.
+    #[error("the request has a [reminder] table: it asks for a reminder batch, not invitations")]
+    ReminderRequest,
+}

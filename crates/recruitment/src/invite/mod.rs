@@ -1,0 +1,431 @@
+//! The invitation pipeline: cohort → criteria → exclusions → suppression
+//! lists → quotas → arms → QA seeds → minimised batch, recorded in the
+//! store together with its file.
+//!
+//! Two passes over the cohort ([`cohort`]): pass 1 pseudonymises each row
+//! as it is read and keeps, for eligible people only, tokens and coarse
+//! demographics (no identifier, no contact detail); pass 2 re-reads the
+//! cohort and keeps the contact details of the selected rows only; the
+//! file's BLAKE3 must be the same in both passes. The phases: checks before
+//! anything is read ([`governance`]), keys and lists ([`setup`]), the
+//! cohort's columns ([`columns`]), pass 1, strata, selection and arms
+//! ([`strata`]), batch order and QA seeds, pass 2, the batch file and its
+//! side files ([`output`]), and the store records, committed together with
+//! the files. Reminder batches ([`crate::reminder`]) reuse every phase.
+
+mod cohort;
+mod columns;
+mod error;
+mod governance;
+mod output;
+mod setup;
+mod strata;
+mod summary;
+
+pub use columns::batch_columns;
+pub use error::InviteError;
+pub use governance::{check_as_of, check_governance};
+pub use summary::{summary_markdown, FunnelRow, StratumSummary, Summary};
+
+pub(crate) use cohort::{pass1, read_contacts, Pass1, Pass1Context, PersonState};
+pub(crate) use columns::Columns;
+pub(crate) use output::{
+    path_str as output_path_str, pick_qa_seeds, prepare_out_dir, qa_record, write_side_files, BatchWriter,
+    ManifestParts,
+};
+pub(crate) use setup::{ListSources, Lists, RunKeys};
+pub(crate) use summary::funnel_rows;
+
+use crate::request::Validated;
+use crate::select;
+use pseudonym::{Date, DobFormats, Key, TokenKey};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use store::{Invitation, NewBatch, Store};
+use suppression::{Reason, TokenSet};
+
+/// The most days `as_of` may be from the clock date without `--backdate`.
+pub const MAX_AS_OF_DAYS: i64 = 31;
+
+/// A progress callback: `(pass, rows read so far)`.
+pub type Progress<'a> = &'a dyn Fn(&str, u64);
+
+/// Everything an invitation run needs.
+pub struct InviteOptions<'a> {
+    /// The service's master key.
+    pub master: &'a Key,
+    /// The identifiable cohort CSV.
+    pub cohort: &'a Path,
+    /// The request file (path, for messages and the manifest).
+    pub request_path: &'a Path,
+    /// The validated request.
+    pub request: &'a Validated,
+    /// Output directory (created if missing).
+    pub out_dir: &'a Path,
+    /// Registry volunteers (token CSV + manifest, or TLBF).
+    pub registry: Option<&'a Path>,
+    /// Registry volunteers found by `trialink link` (exact and fuzzy) in
+    /// the cohort pseudonymised under the registry key (see [`crate::links`]).
+    pub registry_links: Option<&'a Path>,
+    /// The trial's already-enrolled list (token CSV + manifest, or TLBF).
+    pub enrolled: Option<&'a Path>,
+    /// The service's QA seeds (contact details).
+    pub qa_seeds: Option<&'a Path>,
+    /// Date-of-birth formats.
+    pub dob_formats: DobFormats,
+    /// The clock date: recorded as the invitation date, the end of the
+    /// frequency-cap window, and the date `as_of` is checked against.
+    pub today: Date,
+    /// Why `as_of` may be more than [`MAX_AS_OF_DAYS`] from `today`
+    /// (recorded in the batch and the manifest).
+    pub backdate: Option<&'a str>,
+    /// Dice threshold for suppression by CLK (objections kept without a
+    /// usable NHS number).
+    pub clk_threshold: f64,
+    /// Options for the manifest (no secrets).
+    pub manifest_options: BTreeMap<String, serde_json::Value>,
+    /// Called with rows read so far, every 65,536 rows of each pass.
+    pub progress: Option<Progress<'a>>,
+}
+
+/// What a run did.
+#[derive(Debug)]
+pub struct InviteReport {
+    /// The batch id in the store.
+    pub batch_id: i64,
+    /// The batch file.
+    pub batch_file: PathBuf,
+    /// The summary.
+    pub summary: Summary,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+    /// What opening the store repaired.
+    pub reconciled: store::Reconciled,
+}
+
+/// Output file names inside the output directory.
+pub const BATCH_FILE: &str = "invitations.csv";
+/// The selection summary (JSON).
+pub const SUMMARY_JSON: &str = "selection-summary.json";
+/// The selection summary (Markdown).
+pub const SUMMARY_MD: &str = "selection-summary.md";
+/// Cohort rows rejected (line, column, reason).
+pub const REJECTS: &str = "cohort.rejects.csv";
+/// The run manifest.
+pub const MANIFEST: &str = "invitations.csv.manifest.json";
+
+/// The scope of the key behind invitation references.
+pub const REFERENCE_SCOPE: &str = "service:invitation-reference";
+
+/// The invitation reference for a row: a UUID v4 whose random bits are
+/// HMAC-SHA256 under the service's reference key over the study, the seed
+/// and the 1-based row position.
+pub fn reference(key: &TokenKey, study: &str, seed: u64, position: u32) -> String {
+    let mut msg = Vec::with_capacity(64);
+    msg.extend_from_slice(b"trialink-reference-v1\0");
+    msg.extend_from_slice(study.as_bytes());
+    msg.push(0);
+    msg.extend_from_slice(&seed.to_be_bytes());
+    msg.extend_from_slice(&position.to_be_bytes());
+    let mut b: [u8; 16] = key.mac_of(&msg).0[..16].try_into().expect("16 bytes");
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Run the pipeline and record the batch. See the module docs.
+pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, InviteError> {
+    let started = tabular::now_rfc3339();
+    let v = o.request;
+    let r = &v.request;
+    if r.reminder.is_some() {
+        return Err(InviteError::ReminderRequest);
+    }
+    let cohort = output::path_str(o.cohort)?;
+    if cohort == "-" {
+        return Err(InviteError::CohortFromStdin);
+    }
+    if r.qa_seeds > 0 && o.qa_seeds.is_none() {
+        return Err(InviteError::NoQaSeedsFile(r.qa_seeds));
+    }
+    let backdate = check_as_of(v.as_of, o.today, o.backdate)?;
+    check_governance(
+        store,
+        v,
+        o.registry.is_some() || o.registry_links.is_some(),
+        o.enrolled.is_some(),
+        o.today,
+    )?;
+    if let Some(b) = store.find_batch(&r.study, r.seed)? {
+        return Err(InviteError::AlreadyRun {
+            study: r.study.clone(),
+            seed: r.seed,
+            batch_id: b.batch_id,
+            file: b.file_path,
+        });
+    }
+    let out_dir = prepare_out_dir(o.out_dir)?;
+    let mut keys = RunKeys::derive(store, o.master, &r.study)?;
+    let cap = frequency_cap(v);
+    // The cap counts real invitation dates, in the window ending today.
+    let capped = capped(store, v, o.today, None)?;
+    let sources = ListSources {
+        master: o.master,
+        study: &r.study,
+        registry: o.registry,
+        registry_scope: r.registry.scope.as_deref(),
+        registry_links: o.registry_links,
+        enrolled: o.enrolled,
+        already_invited: !r.reinvite,
+        capped,
+    };
+    let mut lists = Lists::load(store, sources, &mut keys)?;
+    run_extra(&mut lists.extra, o.clk_threshold, o.today, backdate, &cap);
+
+    // Pass 1.
+    let src = tabular::Source::open(cohort)?;
+    let cols = Columns::find(&src, &r.criteria, &v.gp, v.route, r.channel)?;
+    let ctx = Pass1Context {
+        cols: &cols,
+        criteria: &r.criteria,
+        gp: &v.gp,
+        as_of: v.as_of,
+        seed: r.seed,
+        dob_formats: &o.dob_formats,
+        keys: &keys,
+        lists: &lists,
+        master: o.master,
+        clk_threshold: o.clk_threshold,
+        progress: o.progress,
+        watch: None,
+    };
+    let mut p1 = pass1(src, &ctx)?;
+    if let (Some(l), Some(p)) = (&lists.links, o.registry_links) {
+        l.check_cohort(p, cohort, &p1.cohort.blake3, p1.cohort.rows)?;
+    }
+
+    // Strata, selection, arms; batch order with QA seeds interleaved.
+    let mut sel = strata::select_and_assign(v, &p1.eligible, &p1.demos);
+    for _ in 0..sel.chosen.len() {
+        p1.funnel.moved(Reason::NotSelected, Reason::Invited);
+    }
+    let mut order_rng = select::rng_for(r.seed, "order");
+    rand::seq::SliceRandom::shuffle(sel.chosen.as_mut_slice(), &mut order_rng);
+    let slots = select::interleave(sel.chosen.len(), r.qa_seeds as usize, &mut order_rng);
+
+    // Pass 2: contact details of the selected rows only.
+    let mut wanted: Vec<(u64, usize)> = sel
+        .chosen
+        .iter()
+        .enumerate()
+        .map(|(k, &(i, _))| (p1.eligible[i].record, k))
+        .collect();
+    wanted.sort_unstable();
+    let contact = read_contacts(
+        cohort,
+        &cols,
+        v.route,
+        &wanted,
+        sel.chosen.len(),
+        &p1.cohort.blake3,
+        o.progress,
+    )?;
+    lists
+        .inputs
+        .insert(0, tabular::FileRecord::input("cohort", &p1.cohort));
+    let qa = pick_qa_seeds(o.qa_seeds, v.route, r.channel, r.qa_seeds as usize, r.seed)?;
+    if let Some(q) = &qa.input {
+        lists
+            .extra
+            .insert("qa_seed_rows".into(), qa.file_rows.clone().into());
+        lists.inputs.push(tabular::FileRecord::input("qa_seeds", q));
+    }
+
+    // The batch file and its store records.
+    let mut w = BatchWriter::create(&out_dir, batch_columns(v.route, r.channel))?;
+    let mut invitations: Vec<Invitation> = Vec::with_capacity(sel.chosen.len());
+    let mut qa_records = Vec::new();
+    for (p, slot) in slots.iter().enumerate() {
+        let position = p as u32 + 1;
+        let reference = reference(&keys.ref_key, &r.study, r.seed, position);
+        match slot {
+            Some(k) => {
+                let (i, a) = sel.chosen[*k];
+                let e = &p1.eligible[i];
+                let d = &p1.demos[e.demo as usize];
+                let arm = &r.arms[a];
+                w.write(&reference, &arm.template, &contact[*k])?;
+                invitations.push(Invitation {
+                    reference,
+                    position,
+                    service_token: e.service,
+                    study_token: e.study,
+                    arm: arm.name.clone(),
+                    template: arm.template.clone(),
+                    registry: e.registry,
+                    stratum: sel.labels[sel.stratum_of[i] as usize].clone(),
+                    age_band: d.age_band.clone(),
+                    sex: d.sex.to_string(),
+                    ethnic_group: d.ethnic.to_string(),
+                    region: d.region.to_string(),
+                });
+            }
+            None => {
+                // QA seeds take the arms' templates in turn, so the QA team
+                // receives what invitees of those arms receive.
+                let k = qa_records.len();
+                let arm = &r.arms[k % r.arms.len()];
+                w.write(&reference, &arm.template, &qa.rows[k])?;
+                qa_records.push(qa_record(reference, position, k));
+            }
+        }
+    }
+    let batch_rows = w.rows;
+    let batch_path = w.finish()?;
+    drop(contact);
+
+    let summary = summary::build(
+        v,
+        o.today,
+        backdate,
+        &lists,
+        &p1,
+        sel,
+        invitations.len() as u64,
+        qa_records.len() as u32,
+    );
+    debug_assert_eq!(p1.funnel.total(), p1.cohort.rows);
+    let mut text = serde_json::to_string_pretty(&summary).expect("summary serialises");
+    text.push('\n');
+    let mut extra = std::mem::take(&mut lists.extra);
+    extra.insert("invitations".into(), (invitations.len() as u64).into());
+    extra.insert("qa_seeds".into(), (qa_records.len() as u64).into());
+    extra.insert("channel".into(), r.channel.name().into());
+    extra.insert("route".into(), v.route.name().into());
+    extra.insert(
+        "funnel".into(),
+        serde_json::to_value(&summary.funnel).expect("funnel serialises"),
+    );
+    extra.insert("store".into(), store.path().display().to_string().into());
+    let side = write_side_files(
+        &batch_path,
+        &text,
+        &summary_markdown(&summary),
+        &p1.rejects,
+        ManifestParts {
+            command: "invite",
+            options: o.manifest_options.clone(),
+            as_of: iso(v.as_of),
+            seed: r.seed,
+            scope: keys.trial_scope.to_string(),
+            fingerprint: keys.trial_fp.clone(),
+            keys: std::mem::take(&mut keys.records),
+            inputs: std::mem::take(&mut lists.inputs),
+            extra,
+            request_path: o.request_path,
+            cohort_rows: p1.cohort.rows,
+            batch_rows,
+            started,
+        },
+    )?;
+
+    // Record and publish together.
+    store.ensure_study(&r.study, &keys.trial_fp)?;
+    let today_iso = iso(o.today);
+    let as_of_iso = iso(v.as_of);
+    let batch_id = store.stage_batch(&NewBatch {
+        study: &r.study,
+        seed: r.seed,
+        request_digest: &side.request_digest,
+        channel: r.channel.name(),
+        route: v.route.name(),
+        as_of: &as_of_iso,
+        invited_on: &today_iso,
+        backdate_reason: backdate,
+        files: &side.staged,
+        invitations: &invitations,
+        qa_seeds: &qa_records,
+        summary_json: &text,
+    })?;
+    store.publish_batch(batch_id)?;
+    Ok(InviteReport {
+        batch_id,
+        batch_file: batch_path,
+        summary,
+        files: side.files,
+        reconciled: store.reconciled().clone(),
+    })
+}
+
+/// The request's frequency cap.
+pub(crate) fn frequency_cap(v: &Validated) -> suppression::FrequencyCap {
+    suppression::FrequencyCap {
+        max_invitations: v.request.frequency_cap.max_invitations,
+        within_days: v.request.frequency_cap.within_days,
+    }
+}
+
+/// People over the request's frequency cap on `today`: invitations in the
+/// window ending today (except those of `except_batch`), plus reminders
+/// when the request counts them.
+pub(crate) fn capped(
+    store: &Store,
+    v: &Validated,
+    today: Date,
+    except_batch: Option<i64>,
+) -> Result<TokenSet, InviteError> {
+    let cap = frequency_cap(v);
+    let count_reminders = v.request.frequency_cap.count_reminders;
+    if !count_reminders && except_batch.is_none() {
+        return Ok(cap.capped(store, today)?);
+    }
+    Ok(TokenSet::sorted(store.capped_tokens_counting(
+        &cap.window_start(today),
+        cap.max_invitations.max(1),
+        count_reminders,
+        except_batch,
+    )?))
+}
+
+/// Manifest fields every run records about its settings.
+pub(crate) fn run_extra(
+    extra: &mut BTreeMap<String, serde_json::Value>,
+    clk_threshold: f64,
+    today: Date,
+    backdate: Option<&str>,
+    cap: &suppression::FrequencyCap,
+) {
+    extra.insert("clk_threshold".into(), clk_threshold.into());
+    extra.insert("invited_on".into(), iso(today).into());
+    if let Some(b) = backdate {
+        extra.insert("backdate_reason".into(), b.into());
+    }
+    extra.insert(
+        "frequency_cap_window_start".into(),
+        cap.window_start(today).into(),
+    );
+}
+
+/// `YYYY-MM-DD`.
+pub fn iso(d: Date) -> String {
+    let mut b = [0u8; 10];
+    d.write_iso(&mut b);
+    String::from_utf8(b.to_vec()).expect("ASCII")
+}
+
+/// The temporary name of an output: `.<name>.trialink-tmp` beside it.
+pub fn temp_of(p: &Path) -> PathBuf {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    p.with_file_name(format!(".{name}.trialink-tmp"))
+}

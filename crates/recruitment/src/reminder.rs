@@ -1,0 +1,896 @@
+//! Reminder batches: follow-ups of an earlier invitation batch of the same
+//! study, to invitees who have not answered.
+//!
+//! A reminder request is a request with a `[reminder]` table (`of_batch`,
+//! `after_days`, `max_reminders`); its `channel`, `route`, `arms` and
+//! `qa_seeds` are the reminder's own. [`remind`] re-applies **every**
+//! exclusion at reminder time, against the current cohort and store,
+//! exactly as an invitation run does (the same pass over the cohort): an
+//! invitee is reminded only if
+//!
+//! * no uptake status has been reported for the invitation (`responded`),
+//!   its letter was not returned (`returned`), it has had fewer than
+//!   `max_reminders` reminders (`max_reminders`) and none in the last
+//!   `after_days` days (`reminded_recently`);
+//! * they are still in the cohort (`not_in_cohort` otherwise: nobody is
+//!   reminded on the strength of an old record) with a readable row and the
+//!   reminder channel's contact details, meet the request's criteria, carry
+//!   no standard exclusion on any row, and are not on the non-contact list
+//!   (by NHS number or CLK), enrolled (recorded uptake or the trial's
+//!   list) or over the frequency cap (which counts other invitations, and
+//!   reminders when `frequency_cap.count_reminders`).
+//!
+//! The batch is refused as a whole (nothing written) when the study's
+//! register entry does not permit reminders, the batch is unknown, of
+//! another study, a reminder batch, not committed, or its file no longer
+//! matches the digest recorded when it was made, or when the batch is
+//! younger than `after_days`. A cohort or list problem stops the run as it
+//! stops an invitation run.
+//!
+//! A reminder keeps its invitation's reference (so feedback by reference
+//! matches the invitation) and is written with exactly the reminder
+//! channel's columns; QA seeds are added with fresh references. The funnel
+//! accounts for every invitation of the batch (`in = reminded + Σ reasons`)
+//! and, separately, for every cohort row.
+
+use crate::invite::{
+    self, batch_columns, check_as_of, check_governance, iso, pass1, pick_qa_seeds, prepare_out_dir,
+    qa_record, read_contacts, reference, write_side_files, BatchWriter, Columns, FunnelRow, InviteError,
+    ListSources, Lists, ManifestParts, Pass1, Pass1Context, PersonState, Progress, RunKeys,
+};
+use crate::request::Validated;
+use crate::select;
+use pseudonym::{Date, DobFormats, Key};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use store::{BatchInfo, BatchKind, NewBatch, NewReminderBatch, Reminder, ReminderCandidate, Store};
+use suppression::Reason;
+
+/// The batch a reminder run follows up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchRef {
+    /// By batch id.
+    Id(i64),
+    /// By its batch file (`invitations.csv`, or the directory holding it).
+    File(PathBuf),
+}
+
+impl BatchRef {
+    /// A batch id (digits) or a path.
+    pub fn parse(s: &str) -> BatchRef {
+        match s.trim().parse::<i64>() {
+            Ok(n) => BatchRef::Id(n),
+            Err(_) => BatchRef::File(PathBuf::from(s)),
+        }
+    }
+}
+
+/// Everything a reminder run needs.
+pub struct ReminderOptions<'a> {
+    /// The service's master key.
+    pub master: &'a Key,
+    /// The identifiable cohort CSV (the current extract).
+    pub cohort: &'a Path,
+    /// The request file (path, for messages and the manifest).
+    pub request_path: &'a Path,
+    /// The validated reminder request (with a `[reminder]` table).
+    pub request: &'a Validated,
+    /// The batch to follow up, when not (or also) named in the request.
+    pub of_batch: Option<BatchRef>,
+    /// Output directory (created if missing).
+    pub out_dir: &'a Path,
+    /// The trial's already-enrolled list (token CSV + manifest, or TLBF).
+    pub enrolled: Option<&'a Path>,
+    /// The service's QA seeds (contact details).
+    pub qa_seeds: Option<&'a Path>,
+    /// Date-of-birth formats.
+    pub dob_formats: DobFormats,
+    /// The clock date: the reminder date.
+    pub today: Date,
+    /// Why `as_of` may be far from `today` (as for invitations).
+    pub backdate: Option<&'a str>,
+    /// Dice threshold for suppression by CLK.
+    pub clk_threshold: f64,
+    /// Options for the manifest (no secrets).
+    pub manifest_options: BTreeMap<String, serde_json::Value>,
+    /// Progress callback.
+    pub progress: Option<Progress<'a>>,
+}
+
+/// Why a reminder run stopped. Positions and names only, never values.
+#[derive(Debug, thiserror::Error)]
+pub enum ReminderError {
+    /// A failure shared with invitation runs (request, store, cohort,
+    /// lists, register, outputs).
+    #[error(transparent)]
+    Run(#[from] InviteError),
+    /// The request has no `[reminder]` table.
+    #[error("the request has no [reminder] table (after_days, optionally of_batch and max_reminders)")]
+    NotReminderRequest,
+    /// No batch named.
+    #[error(
+        "no batch to follow up: give `of_batch` in the request's [reminder] table or --reminder-of BATCH"
+    )]
+    NoBatch,
+    /// The request and the option name different batches.
+    #[error(
+        "the request's [reminder] of_batch ({request}) and --reminder-of ({given}) name different batches"
+    )]
+    BatchConflict {
+        /// In the request.
+        request: i64,
+        /// Given.
+        given: i64,
+    },
+    /// A study with no register entry.
+    #[error("study {study} has no entry in the study register; reminders need an entry that permits them")]
+    NotRegistered {
+        /// Study.
+        study: String,
+    },
+    /// The register does not permit reminders.
+    #[error(
+        "study {study}: the study register does not permit reminders (its entry has no `reminders = true`)"
+    )]
+    NotPermitted {
+        /// Study.
+        study: String,
+    },
+    /// No such batch.
+    #[error("batch {batch_id} is not in this store")]
+    UnknownBatch {
+        /// The id given.
+        batch_id: i64,
+    },
+    /// A file no batch of this store was recorded at.
+    #[error("{path}: no batch of this store was written to this file")]
+    UnknownBatchFile {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// Another study's batch.
+    #[error("batch {batch_id} is a batch of another study, not of {study}")]
+    OtherStudy {
+        /// The batch.
+        batch_id: i64,
+        /// The request's study.
+        study: String,
+    },
+    /// A reminder batch (remind the invitation batch instead).
+    #[error("batch {batch_id} is a reminder batch; name the invitation batch it follows up ({of})")]
+    ReminderBatch {
+        /// The batch.
+        batch_id: i64,
+        /// The invitation batch.
+        of: i64,
+    },
+    /// A batch still pending.
+    #[error("batch {batch_id} is not committed")]
+    NotCommitted {
+        /// The batch.
+        batch_id: i64,
+    },
+    /// The batch file differs from the one recorded.
+    #[error("batch {batch_id}: {path} differs from the digest recorded when the batch was made (edited or replaced); reminders follow up the batch as it was made")]
+    Tampered {
+        /// The batch.
+        batch_id: i64,
+        /// Its file.
+        path: PathBuf,
+    },
+    /// The batch is younger than `after_days`.
+    #[error("batch {batch_id} was made on {invited_on}, {days} days before today ({today}); reminders need at least reminder.after_days = {after_days}")]
+    TooSoon {
+        /// The batch.
+        batch_id: i64,
+        /// Its invitation date.
+        invited_on: String,
+        /// Today.
+        today: String,
+        /// Days since.
+        days: i64,
+        /// The request's minimum.
+        after_days: u32,
+    },
+    /// Nobody is left to remind.
+    #[error("nobody in batch {batch_id} is to be reminded ({reasons}); nothing written")]
+    NoneToRemind {
+        /// The batch.
+        batch_id: i64,
+        /// The funnel, `reason count` joined.
+        reasons: String,
+    },
+}
+
+impl From<store::StoreError> for ReminderError {
+    fn from(e: store::StoreError) -> Self {
+        ReminderError::Run(e.into())
+    }
+}
+
+impl From<tabular::TabularError> for ReminderError {
+    fn from(e: tabular::TabularError) -> Self {
+        ReminderError::Run(e.into())
+    }
+}
+
+/// The reminder batch's summary (counts only).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReminderSummary {
+    /// Always `reminder`.
+    pub kind: &'static str,
+    /// Study.
+    pub study: String,
+    /// The reminder channel.
+    pub channel: &'static str,
+    /// The reminder route.
+    pub route: &'static str,
+    /// Seed.
+    pub seed: u64,
+    /// The invitation batch followed up.
+    pub reminder_of: i64,
+    /// Its invitation date.
+    pub invited_on: String,
+    /// The reminder date (today).
+    pub reminded_on: String,
+    /// Minimum days after the invitation (and after an earlier reminder).
+    pub after_days: u32,
+    /// Most reminders per invitation.
+    pub max_reminders: u32,
+    /// Invitations in the batch followed up.
+    pub invitations: u64,
+    /// Reminders in this batch (QA seeds excluded).
+    pub reminded: u64,
+    /// QA seeds in this batch.
+    pub qa_seeds: u32,
+    /// The invitations' funnel, in order: `in = reminded + Σ reasons`.
+    pub funnel: Vec<FunnelRow>,
+    /// Cohort rows read.
+    pub cohort_rows: u64,
+    /// The cohort rows' funnel (as an invitation run counts them; rows of
+    /// people not invited in the batch are `not_selected`).
+    pub cohort_funnel: Vec<FunnelRow>,
+    /// Reminders per reminder arm.
+    pub arms: BTreeMap<String, u64>,
+}
+
+/// What a reminder run did.
+#[derive(Debug)]
+pub struct ReminderReport {
+    /// The reminder batch's id in the store.
+    pub batch_id: i64,
+    /// The batch file.
+    pub batch_file: PathBuf,
+    /// The summary.
+    pub summary: ReminderSummary,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+}
+
+/// Stages of the invitations' funnel, in precedence order.
+pub const STAGES: &[&str] = &[
+    "responded",
+    "returned",
+    "max_reminders",
+    "reminded_recently",
+    "not_in_cohort",
+    "rejected",
+    "not_eligible",
+    "deceased",
+    "national_data_opt_out",
+    "s_flag",
+    "armed_forces",
+    "prison",
+    "no_contact_details",
+    "non_contact_list",
+    "non_contact_clk",
+    "already_enrolled",
+    "frequency_cap",
+    "duplicate_person_excluded",
+    "not_selected",
+    "reminded",
+];
+
+/// The batch followed up, checked.
+fn resolve_batch(store: &Store, v: &Validated, given: Option<&BatchRef>) -> Result<BatchInfo, ReminderError> {
+    let spec = v
+        .request
+        .reminder
+        .as_ref()
+        .ok_or(ReminderError::NotReminderRequest)?;
+    let study = &v.request.study;
+    let info = match (given, spec.of_batch) {
+        (None, None) => return Err(ReminderError::NoBatch),
+        (Some(BatchRef::File(p)), _) => {
+            let file = if p.is_dir() {
+                p.join(invite::BATCH_FILE)
+            } else {
+                p.clone()
+            };
+            let b = store
+                .batch_by_file(&file)?
+                .ok_or_else(|| ReminderError::UnknownBatchFile { path: p.clone() })?;
+            if let Some(id) = spec.of_batch.filter(|&id| id != b.batch_id) {
+                return Err(ReminderError::BatchConflict {
+                    request: id,
+                    given: b.batch_id,
+                });
+            }
+            b
+        }
+        (Some(BatchRef::Id(id)), Some(r)) if *id != r => {
+            return Err(ReminderError::BatchConflict {
+                request: r,
+                given: *id,
+            })
+        }
+        (Some(&BatchRef::Id(id)), _) | (None, Some(id)) => store
+            .batch(id)?
+            .ok_or(ReminderError::UnknownBatch { batch_id: id })?,
+    };
+    if info.study != *study {
+        return Err(ReminderError::OtherStudy {
+            batch_id: info.batch_id,
+            study: study.clone(),
+        });
+    }
+    if let (BatchKind::Reminder, Some(of)) = (info.kind, info.reminder_of) {
+        return Err(ReminderError::ReminderBatch {
+            batch_id: info.batch_id,
+            of,
+        });
+    }
+    if info.state != "committed" {
+        return Err(ReminderError::NotCommitted {
+            batch_id: info.batch_id,
+        });
+    }
+    // A batch file still in place must be the one recorded (a missing file
+    // is no obstacle: the store holds the invitations).
+    let path = PathBuf::from(&info.file_path);
+    match store::file_sha256(&path) {
+        Ok(d) if d != info.file_digest => {
+            return Err(ReminderError::Tampered {
+                batch_id: info.batch_id,
+                path,
+            })
+        }
+        _ => {}
+    }
+    Ok(info)
+}
+
+/// Refuse a study whose register entry does not permit reminders, then
+/// check the reminder's route and channel like an invitation's.
+fn check_register(store: &Store, v: &Validated, enrolled: bool, today: Date) -> Result<(), ReminderError> {
+    let study = &v.request.study;
+    store.check_not_purged(study)?;
+    match store.study_get(study)? {
+        None => return Err(ReminderError::NotRegistered { study: study.clone() }),
+        Some(e) if !e.entry.reminders => return Err(ReminderError::NotPermitted { study: study.clone() }),
+        Some(_) => {}
+    }
+    check_governance(store, v, false, enrolled, today)?;
+    Ok(())
+}
+
+/// Counts per funnel stage.
+#[derive(Default)]
+struct Tally(BTreeMap<&'static str, u64>);
+
+impl Tally {
+    fn add(&mut self, stage: &'static str) {
+        debug_assert!(STAGES.contains(&stage), "{stage}");
+        *self.0.entry(stage).or_insert(0) += 1;
+    }
+
+    fn rows(&self) -> Vec<FunnelRow> {
+        let mut remaining: u64 = self.0.values().sum();
+        STAGES
+            .iter()
+            .map(|&s| {
+                let count = self.0.get(s).copied().unwrap_or(0);
+                remaining -= count;
+                FunnelRow {
+                    stage: s,
+                    count,
+                    remaining,
+                }
+            })
+            .collect()
+    }
+
+    fn describe(&self) -> String {
+        let v: Vec<String> = self.0.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        v.join(", ")
+    }
+}
+
+/// The invitations' reasons decided from the store alone (before the
+/// cohort is read): responded, returned, reminders used up or recent.
+fn store_reason(c: &ReminderCandidate, max: u32, after_days: u32, today: Date) -> Option<&'static str> {
+    if c.responded {
+        return Some("responded");
+    }
+    if c.returned {
+        return Some("returned");
+    }
+    if c.reminders >= max {
+        return Some("max_reminders");
+    }
+    let recent = c
+        .last_reminded
+        .as_deref()
+        .and_then(Date::parse_iso)
+        .is_some_and(|d| today.days_since_epoch() - d.days_since_epoch() < after_days as i64);
+    recent.then_some("reminded_recently")
+}
+
+/// A person's reason at reminder time from pass 1, or their eligible
+/// index.
+fn cohort_reason(p1: &Pass1, c: &ReminderCandidate) -> Result<usize, &'static str> {
+    let Some(person) = p1.watched.get(&c.service_token) else {
+        return Err("not_in_cohort");
+    };
+    match p1.persons.get(person) {
+        Some(PersonState::Eligible(i)) if !p1.eligible[*i as usize].dropped => Ok(*i as usize),
+        Some(PersonState::Eligible(_)) => Err(Reason::DuplicatePersonExcluded.code()),
+        Some(PersonState::Excluded(r) | PersonState::Seen(r)) => Err(r.code()),
+        None => Err("not_in_cohort"),
+    }
+}
+
+/// One reminder to send: the candidate, the eligible row, the arm.
+struct Chosen<'c> {
+    cand: &'c ReminderCandidate,
+    eligible: usize,
+    arm: usize,
+}
+
+/// Decide who is reminded: every candidate gets one stage.
+fn decide<'c>(
+    v: &Validated,
+    cands: &'c [ReminderCandidate],
+    early: &[Option<&'static str>],
+    p1: &Pass1,
+    tally: &mut Tally,
+) -> Vec<Chosen<'c>> {
+    let r = &v.request;
+    let mut ok: Vec<(&ReminderCandidate, usize)> = Vec::new();
+    let mut used: HashSet<usize> = HashSet::new();
+    for (c, e) in cands.iter().zip(early) {
+        if let Some(s) = e {
+            tally.add(s);
+            continue;
+        }
+        match cohort_reason(p1, c) {
+            Ok(i) if used.insert(i) => ok.push((c, i)),
+            Ok(_) => tally.add(Reason::DuplicatePersonExcluded.code()),
+            Err(s) => tally.add(s),
+        }
+    }
+    // At most `invitations` reminders (when given), by a seeded rank.
+    if r.invitations > 0 && ok.len() > r.invitations as usize {
+        ok.sort_by_key(|(c, _)| select::rank(r.seed, &c.service_token));
+        for _ in ok.drain(r.invitations as usize..) {
+            tally.add("not_selected");
+        }
+    }
+    // Reminder arms balanced within the invitations' strata.
+    let mut by_stratum: BTreeMap<&str, Vec<(&ReminderCandidate, usize)>> = BTreeMap::new();
+    for (c, i) in ok {
+        by_stratum.entry(c.stratum.as_str()).or_default().push((c, i));
+    }
+    let weights: Vec<u32> = r.arms.iter().map(|a| a.weight).collect();
+    let mut chosen = Vec::new();
+    for (stratum, mut list) in by_stratum {
+        list.sort_by_key(|(c, _)| c.invitation_id);
+        let mut rng = select::rng_for(r.seed, &format!("reminder-arms:{stratum}"));
+        let arms = select::assign_arms(list.len(), &weights, &mut rng);
+        for ((cand, eligible), arm) in list.into_iter().zip(arms) {
+            tally.add("reminded");
+            chosen.push(Chosen { cand, eligible, arm });
+        }
+    }
+    chosen
+}
+
+/// Make a reminder batch and record it. See the module docs.
+pub fn remind(store: &mut Store, o: &ReminderOptions<'_>) -> Result<ReminderReport, ReminderError> {
+    let started = tabular::now_rfc3339();
+    let v = o.request;
+    let r = &v.request;
+    let spec = r.reminder.as_ref().ok_or(ReminderError::NotReminderRequest)?;
+    let cohort = invite::output_path_str(o.cohort)?;
+    if cohort == "-" {
+        return Err(InviteError::CohortFromStdin.into());
+    }
+    if r.qa_seeds > 0 && o.qa_seeds.is_none() {
+        return Err(InviteError::NoQaSeedsFile(r.qa_seeds).into());
+    }
+    let backdate = check_as_of(v.as_of, o.today, o.backdate)?;
+    check_register(store, v, o.enrolled.is_some(), o.today)?;
+    let batch = resolve_batch(store, v, o.of_batch.as_ref())?;
+    if let Some(b) = store.find_batch(&r.study, r.seed)? {
+        return Err(InviteError::AlreadyRun {
+            study: r.study.clone(),
+            seed: r.seed,
+            batch_id: b.batch_id,
+            file: b.file_path,
+        }
+        .into());
+    }
+    let invited_on = batch.invited_on.clone().unwrap_or_else(|| batch.as_of.clone());
+    let days =
+        Date::parse_iso(&invited_on).map_or(i64::MAX, |d| o.today.days_since_epoch() - d.days_since_epoch());
+    if days < spec.after_days as i64 {
+        return Err(ReminderError::TooSoon {
+            batch_id: batch.batch_id,
+            invited_on,
+            today: iso(o.today),
+            days,
+            after_days: spec.after_days,
+        });
+    }
+    let cands = store.reminder_candidates(batch.batch_id)?;
+    let early: Vec<Option<&'static str>> = cands
+        .iter()
+        .map(|c| store_reason(c, spec.max_reminders, spec.after_days, o.today))
+        .collect();
+    let watch: HashSet<[u8; 32]> = cands
+        .iter()
+        .zip(&early)
+        .filter(|(_, e)| e.is_none())
+        .map(|(c, _)| c.service_token)
+        .collect();
+
+    let out_dir = prepare_out_dir(o.out_dir)?;
+    let mut keys = RunKeys::derive(store, o.master, &r.study)?;
+    let cap = invite::frequency_cap(v);
+    let capped = invite::capped(store, v, o.today, Some(batch.batch_id))?;
+    let sources = ListSources {
+        master: o.master,
+        study: &r.study,
+        registry: None,
+        registry_scope: None,
+        registry_links: None,
+        enrolled: o.enrolled,
+        already_invited: false,
+        capped,
+    };
+    let mut lists = Lists::load(store, sources, &mut keys)?;
+    invite::run_extra(&mut lists.extra, o.clk_threshold, o.today, backdate, &cap);
+    let src = tabular::Source::open(cohort)?;
+    let cols = Columns::find(&src, &r.criteria, &v.gp, v.route, r.channel)?;
+    let p1 = pass1(
+        src,
+        &Pass1Context {
+            cols: &cols,
+            criteria: &r.criteria,
+            gp: &v.gp,
+            as_of: v.as_of,
+            seed: r.seed,
+            dob_formats: &o.dob_formats,
+            keys: &keys,
+            lists: &lists,
+            master: o.master,
+            clk_threshold: o.clk_threshold,
+            progress: o.progress,
+            watch: Some(&watch),
+        },
+    )?;
+    let mut tally = Tally::default();
+    let chosen = decide(v, &cands, &early, &p1, &mut tally);
+    if chosen.is_empty() {
+        return Err(ReminderError::NoneToRemind {
+            batch_id: batch.batch_id,
+            reasons: tally.describe(),
+        });
+    }
+    let run = Run {
+        o,
+        v,
+        batch: &batch,
+        invited_on: &invited_on,
+        cols: &cols,
+        cohort,
+        out_dir,
+        started,
+        backdate,
+    };
+    run.write(store, keys, lists, p1, chosen, tally, cands.len() as u64)
+}
+
+/// The second half of a reminder run: contacts, QA seeds, files, records.
+struct Run<'a, 'o> {
+    o: &'a ReminderOptions<'o>,
+    v: &'a Validated,
+    batch: &'a BatchInfo,
+    invited_on: &'a str,
+    cols: &'a Columns,
+    cohort: &'a str,
+    out_dir: PathBuf,
+    started: String,
+    backdate: Option<&'a str>,
+}
+
+impl Run<'_, '_> {
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        self,
+        store: &mut Store,
+        mut keys: RunKeys,
+        mut lists: Lists,
+        mut p1: Pass1,
+        mut chosen: Vec<Chosen<'_>>,
+        tally: Tally,
+        invitations: u64,
+    ) -> Result<ReminderReport, ReminderError> {
+        let (o, v) = (self.o, self.v);
+        let r = &v.request;
+        let mut order_rng = select::rng_for(r.seed, "order");
+        rand::seq::SliceRandom::shuffle(chosen.as_mut_slice(), &mut order_rng);
+        let slots = select::interleave(chosen.len(), r.qa_seeds as usize, &mut order_rng);
+        let mut wanted: Vec<(u64, usize)> = chosen
+            .iter()
+            .enumerate()
+            .map(|(k, c)| (p1.eligible[c.eligible].record, k))
+            .collect();
+        wanted.sort_unstable();
+        let contact = read_contacts(
+            self.cohort,
+            self.cols,
+            v.route,
+            &wanted,
+            chosen.len(),
+            &p1.cohort.blake3,
+            o.progress,
+        )?;
+        lists
+            .inputs
+            .insert(0, tabular::FileRecord::input("cohort", &p1.cohort));
+        let qa = pick_qa_seeds(o.qa_seeds, v.route, r.channel, r.qa_seeds as usize, r.seed)?;
+        if let Some(q) = &qa.input {
+            lists
+                .extra
+                .insert("qa_seed_rows".into(), qa.file_rows.clone().into());
+            lists.inputs.push(tabular::FileRecord::input("qa_seeds", q));
+        }
+        let mut w = BatchWriter::create(&self.out_dir, batch_columns(v.route, r.channel))?;
+        let mut reminders = Vec::with_capacity(chosen.len());
+        let mut qa_records = Vec::new();
+        let mut arms: BTreeMap<String, u64> = r.arms.iter().map(|a| (a.name.clone(), 0)).collect();
+        for (p, slot) in slots.iter().enumerate() {
+            let position = p as u32 + 1;
+            match slot {
+                Some(k) => {
+                    let c = &chosen[*k];
+                    let arm = &r.arms[c.arm];
+                    w.write(&c.cand.reference, &arm.template, &contact[*k])?;
+                    *arms.get_mut(&arm.name).expect("arm") += 1;
+                    reminders.push(Reminder {
+                        invitation_id: c.cand.invitation_id,
+                        position,
+                        arm: arm.name.clone(),
+                        template: arm.template.clone(),
+                    });
+                }
+                None => {
+                    let k = qa_records.len();
+                    let reference = reference(&keys.ref_key, &r.study, r.seed, position);
+                    w.write(&reference, &r.arms[k % r.arms.len()].template, &qa.rows[k])?;
+                    qa_records.push(qa_record(reference, position, k));
+                }
+            }
+        }
+        let batch_rows = w.rows;
+        let batch_path = w.finish()?;
+        drop(contact);
+        // Cohort rows of people not reminded stay `not_selected`.
+        for _ in 0..reminders.len() {
+            p1.funnel.moved(Reason::NotSelected, Reason::Invited);
+        }
+        let spec = r.reminder.as_ref().expect("checked");
+        let summary = ReminderSummary {
+            kind: "reminder",
+            study: r.study.clone(),
+            channel: r.channel.name(),
+            route: v.route.name(),
+            seed: r.seed,
+            reminder_of: self.batch.batch_id,
+            invited_on: self.invited_on.to_string(),
+            reminded_on: iso(o.today),
+            after_days: spec.after_days,
+            max_reminders: spec.max_reminders,
+            invitations,
+            reminded: reminders.len() as u64,
+            qa_seeds: qa_records.len() as u32,
+            funnel: tally.rows(),
+            cohort_rows: p1.cohort.rows,
+            cohort_funnel: invite::funnel_rows(&p1.funnel),
+            arms,
+        };
+        let mut text = serde_json::to_string_pretty(&summary).expect("summary serialises");
+        text.push('\n');
+        let mut extra = std::mem::take(&mut lists.extra);
+        extra.insert("reminder_of".into(), self.batch.batch_id.into());
+        extra.insert("reminders".into(), (reminders.len() as u64).into());
+        extra.insert("qa_seeds".into(), (qa_records.len() as u64).into());
+        extra.insert("channel".into(), r.channel.name().into());
+        extra.insert("route".into(), v.route.name().into());
+        extra.insert(
+            "funnel".into(),
+            serde_json::to_value(&summary.funnel).expect("funnel serialises"),
+        );
+        extra.insert("store".into(), store.path().display().to_string().into());
+        let side = write_side_files(
+            &batch_path,
+            &text,
+            &summary_markdown(&summary),
+            &p1.rejects,
+            ManifestParts {
+                command: "invite",
+                options: o.manifest_options.clone(),
+                as_of: iso(v.as_of),
+                seed: r.seed,
+                scope: keys.trial_scope.to_string(),
+                fingerprint: keys.trial_fp.clone(),
+                keys: std::mem::take(&mut keys.records),
+                inputs: std::mem::take(&mut lists.inputs),
+                extra,
+                request_path: o.request_path,
+                cohort_rows: p1.cohort.rows,
+                batch_rows,
+                started: self.started.clone(),
+            },
+        )?;
+        store.ensure_study(&r.study, &keys.trial_fp)?;
+        let (today_iso, as_of_iso) = (iso(o.today), iso(v.as_of));
+        let batch_id = store.stage_reminder_batch(&NewReminderBatch {
+            batch: NewBatch {
+                study: &r.study,
+                seed: r.seed,
+                request_digest: &side.request_digest,
+                channel: r.channel.name(),
+                route: v.route.name(),
+                as_of: &as_of_iso,
+                invited_on: &today_iso,
+                backdate_reason: self.backdate,
+                files: &side.staged,
+                invitations: &[],
+                qa_seeds: &qa_records,
+                summary_json: &text,
+            },
+            of_batch: self.batch.batch_id,
+            reminders: &reminders,
+        })?;
+        store.publish_batch(batch_id)?;
+        Ok(ReminderReport {
+            batch_id,
+            batch_file: batch_path,
+            summary,
+            files: side.files,
+        })
+    }
+}
+
+/// The reminder summary as Markdown.
+pub fn summary_markdown(s: &ReminderSummary) -> String {
+    let mut o = format!(
+        "# Reminder summary: {}\n\nReminders of batch {} (invited {}), made {} by route {}, channel {}, seed {}: \
+         {} of {} invitations reminded (plus {} QA seeds, not counted). At least {} days after the invitation, \
+         at most {} reminders per invitation. Plain counts for the service's own review.\n\n",
+        s.study,
+        s.reminder_of,
+        s.invited_on,
+        s.reminded_on,
+        s.route,
+        s.channel,
+        s.seed,
+        s.reminded,
+        s.invitations,
+        s.qa_seeds,
+        s.after_days,
+        s.max_reminders
+    );
+    o.push_str("## Invitations followed up\n\n| stage | invitations | remaining |\n|---|---:|---:|\n");
+    o.push_str(&format!(
+        "| invitations | {} | {} |\n",
+        s.invitations, s.invitations
+    ));
+    for f in &s.funnel {
+        o.push_str(&format!("| {} | {} | {} |\n", f.stage, f.count, f.remaining));
+    }
+    o.push_str("\n## Cohort rows\n\n| stage | rows | remaining |\n|---|---:|---:|\n");
+    o.push_str(&format!(
+        "| cohort rows | {} | {} |\n",
+        s.cohort_rows, s.cohort_rows
+    ));
+    for f in &s.cohort_funnel {
+        o.push_str(&format!("| {} | {} | {} |\n", f.stage, f.count, f.remaining));
+    }
+    o.push_str("\n## Reminder arms\n\n| arm | reminded |\n|---|---:|\n");
+    for (a, n) in &s.arms {
+        o.push_str(&format!("| {a} | {n} |\n"));
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(responded: bool, returned: bool, reminders: u32, last: Option<&str>) -> ReminderCandidate {
+        ReminderCandidate {
+            invitation_id: 1,
+            reference: "r".into(),
+            service_token: [1; 32],
+            study_token: [2; 32],
+            arm: "A".into(),
+            stratum: "all".into(),
+            invited_on: "2026-11-01".into(),
+            responded,
+            returned,
+            reminders,
+            last_reminded: last.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn store_reasons_in_precedence_order() {
+        let today = Date::new(2026, 11, 30).unwrap();
+        assert_eq!(
+            store_reason(&cand(true, true, 5, None), 1, 14, today),
+            Some("responded")
+        );
+        assert_eq!(
+            store_reason(&cand(false, true, 5, None), 1, 14, today),
+            Some("returned")
+        );
+        assert_eq!(
+            store_reason(&cand(false, false, 1, None), 1, 14, today),
+            Some("max_reminders")
+        );
+        assert_eq!(
+            store_reason(&cand(false, false, 1, Some("2026-11-20")), 2, 14, today),
+            Some("reminded_recently")
+        );
+        assert_eq!(
+            store_reason(&cand(false, false, 1, Some("2026-11-16")), 2, 14, today),
+            None
+        );
+        assert_eq!(store_reason(&cand(false, false, 0, None), 1, 14, today), None);
+    }
+
+    #[test]
+    fn tally_adds_up_and_keeps_stage_order() {
+        let mut t = Tally::default();
+        for s in ["reminded", "responded", "deceased", "reminded", "not_in_cohort"] {
+            t.add(s);
+        }
+        let rows = t.rows();
+        assert_eq!(rows.len(), STAGES.len());
+        assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), 5);
+        assert_eq!(rows.last().unwrap().remaining, 0);
+        assert_eq!(rows[0].stage, "responded");
+        assert_eq!(rows[0].remaining, 4);
+    }
+
+    #[test]
+    fn every_cohort_reason_is_a_stage() {
+        for r in Reason::ORDER {
+            if !matches!(r, Reason::AlreadyInvited | Reason::Invited) {
+                assert!(STAGES.contains(&r.code()), "{}", r.code());
+            }
+        }
+    }
+
+    #[test]
+    fn batch_ref_parses_ids_and_paths() {
+        assert_eq!(BatchRef::parse("12"), BatchRef::Id(12));
+        assert_eq!(
+            BatchRef::parse("out/batch-1"),
+            BatchRef::File(PathBuf::from("out/batch-1"))
+        );
+    }
+}
