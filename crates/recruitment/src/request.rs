@@ -318,6 +318,15 @@ pub enum RequestError {
         /// The parser's message, with line and column.
         message: String,
     },
+    /// The file could not be read (or is over the size limit).
+    #[error("request {path}: {source}")]
+    Io {
+        /// The request file.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A value that breaks a rule.
     #[error("{path}: `{key}`: {message}")]
     Invalid {
@@ -466,6 +475,18 @@ pub fn stratum_label(dims: &[Dim], value: impl Fn(Dim) -> String) -> String {
         .map(|&d| format!("{}={}", d.name(), value(d)))
         .collect::<Vec<_>>()
         .join("|")
+}
+
+/// Read (size-limited), parse and validate a request file.
+pub fn load(path: &std::path::Path, today: Date) -> Result<Validated, RequestError> {
+    let p = path.display().to_string();
+    let text = tabular::limited::read_to_string(path, tabular::limited::REQUEST).map_err(|source| {
+        RequestError::Io {
+            path: p.clone(),
+            source,
+        }
+    })?;
+    parse(&p, &text, today)
 }
 
 /// Parse and validate a request. `today` is the default as-of date.

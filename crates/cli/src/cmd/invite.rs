@@ -6,7 +6,8 @@ use crate::cmd::noncontact::{load_master, open_store};
 use crate::cmd::pseudonymise::{dob_formats, tab_err};
 use crate::error::{CliError, CliResult};
 use pseudonym::Date;
-use recruitment::{InviteError, InviteOptions};
+use recruitment::reminder::BatchRef;
+use recruitment::{InviteError, InviteOptions, ReminderError, ReminderOptions};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,6 +77,13 @@ pub struct Args {
     /// without a usable NHS number (a CLK) is not invited. Deliberately low.
     #[arg(long, value_name = "T", default_value_t = suppression::clk::DEFAULT_THRESHOLD)]
     pub clk_threshold: f64,
+    /// Make a reminder batch following up batch BATCH (its id, or its
+    /// invitations.csv / directory) of the same study: invitees who have not
+    /// responded, were not returned and are not excluded now. The request
+    /// needs a `[reminder]` table (after_days, max_reminders); see
+    /// fixtures/requests/reminder.toml.
+    #[arg(long, value_name = "BATCH")]
+    pub reminder_of: Option<String>,
     /// For tests and the demo only: the clock date (default: $TRIALINK_TODAY, else today, UTC).
     #[arg(long, value_name = "DATE", hide = true)]
     pub today: Option<String>,
@@ -94,7 +102,7 @@ pub fn today(opt: Option<&str>) -> Result<Date, CliError> {
     }
 }
 
-fn hint_for(e: &InviteError) -> &'static str {
+pub(crate) fn hint_for(e: &InviteError) -> &'static str {
     match e {
         InviteError::AsOfFarFromToday { .. } => {
             "set as_of near today, or pass --backdate \"REASON\" (recorded); invitations are dated today either way"
@@ -145,6 +153,38 @@ fn hint_for(e: &InviteError) -> &'static str {
     }
 }
 
+fn request_error(e: recruitment::RequestError) -> CliError {
+    let hint = match e {
+        recruitment::RequestError::Io { .. } => "check the --request path",
+        _ => "fixtures/requests/example.toml documents every key",
+    };
+    CliError::new(e).hint(hint)
+}
+
+/// The options recorded in the manifest (paths only, never a secret).
+fn manifest_options(a: &Args, store: &store::Store) -> BTreeMap<String, serde_json::Value> {
+    let mut opts: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    opts.insert("store".into(), store.path().display().to_string().into());
+    opts.insert("key".into(), a.key.display().to_string().into());
+    opts.insert("cohort".into(), a.cohort.display().to_string().into());
+    opts.insert("request".into(), a.request.display().to_string().into());
+    opts.insert("out".into(), a.out.display().to_string().into());
+    for (k, p) in [
+        ("registry", &a.registry),
+        ("registry_links", &a.registry_links),
+        ("enrolled", &a.enrolled),
+        ("qa_seeds", &a.qa_seeds),
+    ] {
+        if let Some(p) = p {
+            opts.insert(k.into(), p.display().to_string().into());
+        }
+    }
+    if let Some(b) = &a.reminder_of {
+        opts.insert("reminder_of".into(), b.clone().into());
+    }
+    opts
+}
+
 pub fn run(a: Args) -> CliResult {
     let master = load_master(&a.key)?;
     let today = today(a.today.as_deref())?;
@@ -152,11 +192,7 @@ pub fn run(a: Args) -> CliResult {
         return Err(CliError::new("--clk-threshold: expected a number in (0, 1]")
             .hint("the default 0.75 is deliberately low: a false match only means one person not invited"));
     }
-    let req_path = a.request.display().to_string();
-    let text = tabular::limited::read_to_string(&a.request, tabular::limited::REQUEST)
-        .map_err(|e| CliError::new(format!("request {req_path}: {e}")).hint("check the --request path"))?;
-    let v = recruitment::request::parse(&req_path, &text, today)
-        .map_err(|e| CliError::new(e).hint("fixtures/requests/example.toml documents every key"))?;
+    let v = recruitment::request::load(&a.request, today).map_err(request_error)?;
     let formats = if a.dob_format.is_empty() {
         pseudonym::DobFormats::lenient()
     } else {
@@ -170,21 +206,9 @@ pub fn run(a: Args) -> CliResult {
             .map_err(|e| CliError::new(format!("cohort {}: {e}", a.cohort.display())))?;
     }
     let mut store = open_store(a.store.as_deref())?;
-    let mut opts: BTreeMap<String, serde_json::Value> = BTreeMap::new();
-    opts.insert("store".into(), store.path().display().to_string().into());
-    opts.insert("key".into(), a.key.display().to_string().into());
-    opts.insert("cohort".into(), a.cohort.display().to_string().into());
-    opts.insert("request".into(), req_path.clone().into());
-    opts.insert("out".into(), a.out.display().to_string().into());
-    for (k, p) in [
-        ("registry", &a.registry),
-        ("registry_links", &a.registry_links),
-        ("enrolled", &a.enrolled),
-        ("qa_seeds", &a.qa_seeds),
-    ] {
-        if let Some(p) = p {
-            opts.insert(k.into(), p.display().to_string().into());
-        }
+    let opts = manifest_options(&a, &store);
+    if a.reminder_of.is_some() || v.request.reminder.is_some() {
+        return remind(&a, &master, &mut store, &v, formats, today, opts);
     }
     if store
         .study_get(&v.request.study)
@@ -285,6 +309,112 @@ pub fn run(a: Args) -> CliResult {
                 t.selected
             );
         }
+    }
+    outln!("wrote {}", rep.batch_file.display());
+    outln!(
+        "summary, manifest and rejects are beside it in {}",
+        a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reminder_hint(e: &ReminderError) -> &'static str {
+    match e {
+        ReminderError::Run(e) => hint_for(e),
+        ReminderError::NotReminderRequest => {
+            "add a [reminder] table to the request (after_days = N, optionally max_reminders); see fixtures/requests/reminder.toml"
+        }
+        ReminderError::NoBatch | ReminderError::BatchConflict { .. } => {
+            "name the invitation batch once: --reminder-of BATCH or [reminder] of_batch"
+        }
+        ReminderError::NotRegistered { .. } | ReminderError::NotPermitted { .. } => {
+            "record `reminders = true` in the study's register entry (`trialink study update`) if its approvals allow reminders"
+        }
+        ReminderError::UnknownBatch { .. } | ReminderError::UnknownBatchFile { .. } => {
+            "give the id the invite run printed (`batch N for study ...`) or the path of its invitations.csv, with the same --store"
+        }
+        ReminderError::OtherStudy { .. } => "a reminder follows up a batch of the request's own study",
+        ReminderError::ReminderBatch { .. } => "name the invitation batch; every reminder points at an invitation",
+        ReminderError::NotCommitted { .. } => "run any trialink command on the store to finish or undo the batch first",
+        ReminderError::Tampered { .. } => {
+            "restore the batch file as it was written, or move the edited copy away (the store holds the invitations)"
+        }
+        ReminderError::TooSoon { .. } => "wait until after_days have passed since the invitation",
+        ReminderError::NoneToRemind { .. } => "nothing to send: every invitee responded, was excluded or has had their reminders",
+    }
+}
+
+/// `invite --reminder-of`, or a request with a `[reminder]` table.
+fn remind(
+    a: &Args,
+    master: &pseudonym::Key,
+    store: &mut store::Store,
+    v: &recruitment::Validated,
+    formats: pseudonym::DobFormats,
+    today: Date,
+    opts: BTreeMap<String, serde_json::Value>,
+) -> CliResult {
+    if a.registry.is_some() || a.registry_links.is_some() {
+        return Err(
+            CliError::new("--registry / --registry-links: a reminder batch follows up invitees; registry prioritisation does not apply")
+                .hint("leave them out of a reminder run"),
+        );
+    }
+    let pb = crate::progress::rows("cohort", None);
+    let progress = |_: &str, n: u64| pb.set_position(n);
+    let out_existed = a.out.exists();
+    let rep = recruitment::remind(
+        store,
+        &ReminderOptions {
+            master,
+            cohort: &a.cohort,
+            request_path: &a.request,
+            request: v,
+            of_batch: a.reminder_of.as_deref().map(BatchRef::parse),
+            out_dir: &a.out,
+            enrolled: a.enrolled.as_deref(),
+            qa_seeds: a.qa_seeds.as_deref(),
+            dob_formats: formats,
+            today,
+            backdate: a.backdate.as_deref(),
+            clk_threshold: a.clk_threshold,
+            manifest_options: opts,
+            progress: Some(&progress),
+        },
+    )
+    .inspect_err(|_| {
+        if !out_existed {
+            let _ = std::fs::remove_dir(&a.out);
+        }
+    })
+    .map_err(|e| match e {
+        ReminderError::Run(InviteError::Tabular(t)) => tab_err(t),
+        e => {
+            let h = reminder_hint(&e);
+            CliError::new(e).hint(h)
+        }
+    })?;
+    pb.finish_and_clear();
+    let s = &rep.summary;
+    outln!(
+        "reminder batch {} for study {}: {} reminders of batch {} ({} invitations) + {} QA seeds, route {}, {} channel",
+        rep.batch_id,
+        s.study,
+        s.reminded,
+        s.reminder_of,
+        s.invitations,
+        s.qa_seeds,
+        s.route,
+        s.channel
+    );
+    outln!("invitations followed up ({}):", s.invitations);
+    for f in s.funnel.iter().filter(|f| f.count > 0) {
+        outln!(
+            "  {:<26} {:>10}   remaining {:>10}",
+            f.stage,
+            f.count,
+            f.remaining
+        );
     }
     outln!("wrote {}", rep.batch_file.display());
     outln!(
