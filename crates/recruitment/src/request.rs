@@ -989,4 +989,83 @@ fields = ["given_name", "postcode"]
             assert!(e.to_string().contains(needle), "{to}: {e}");
         }
     }
+
+    #[test]
+    fn gp_practice_codes_are_checked_with_their_position() {
+        let gp = |lists: &str| BASE.replace("max_age = 77\n", &format!("max_age = 77\n{lists}"));
+        let v = parse(
+            "r.toml",
+            &gp("gp_practices = [\"a81001\", \" B82002 \"]\nexcluded_gp_practice_prefixes = [\"Y0\"]\n"),
+            today(),
+        )
+        .unwrap();
+        assert_eq!(v.gp.include, ["A81001", "B82002"]);
+        assert_eq!(v.gp.check(b"a81001"), GpVerdict::Ok);
+        assert_eq!(v.gp.check(b"C83003"), GpVerdict::NotIncluded);
+        assert_eq!(v.gp.check(b""), GpVerdict::Unknown);
+        assert_eq!(v.gp.check(b"A8100"), GpVerdict::Malformed);
+        assert_eq!(v.gp.check(b"Y01234"), GpVerdict::Excluded);
+        let e = parse(
+            "r.toml",
+            &gp("gp_practices = [\"A81001\", \"81-001\"]\n"),
+            today(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("`criteria.gp_practices[1]`") && e.contains("line 10, column 27"),
+            "{e}"
+        );
+        assert!(!e.contains("81-001"), "no value echoed: {e}");
+        let e = parse("r.toml", &gp("gp_practice_prefixes = [\"A810012\"]\n"), today())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("gp_practice_prefixes[0]"), "{e}");
+        let e = parse(
+            "r.toml",
+            &gp("gp_practices = [\"A81001\"]\nexcluded_gp_practice_prefixes = [\"A8\"]\n"),
+            today(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("also excluded"), "{e}");
+    }
+
+    #[test]
+    fn reminder_requests_are_checked() {
+        let rem = |t: &str| format!("{}\n[reminder]\n{t}", BASE.replace("invitations = 10\n", ""));
+        let v = parse("r.toml", &rem("after_days = 14\n"), today()).unwrap();
+        let r = v.request.reminder.unwrap();
+        assert_eq!((r.of_batch, r.after_days, r.max_reminders), (None, 14, 1));
+        assert_eq!(v.request.invitations, 0);
+        for (t, key) in [
+            ("after_days = 0\n", "reminder.after_days"),
+            ("after_days = 7\nmax_reminders = 9\n", "reminder.max_reminders"),
+            ("after_days = 7\nof_batch = 0\n", "reminder.of_batch"),
+            ("after_days = 7\ncolour = 1\n", "colour"),
+        ] {
+            let e = parse("r.toml", &rem(t), today()).unwrap_err().to_string();
+            assert!(e.contains(key), "{t}: {e}");
+        }
+        let q = format!(
+            "{}\n[quotas]\nby = [\"sex\"]\nproportional = true\n",
+            rem("after_days = 7\n")
+        );
+        assert!(parse("r.toml", &q, today())
+            .unwrap_err()
+            .to_string()
+            .contains("`quotas`"));
+        // Without [reminder], invitations stay required.
+        let e = parse("r.toml", &BASE.replace("invitations = 10\n", ""), today()).unwrap_err();
+        assert!(e.to_string().contains("`invitations`"), "{e}");
+    }
+
+    #[test]
+    fn the_committed_reminder_example_parses() {
+        let text = include_str!("../../../fixtures/requests/reminder.toml");
+        let v = parse("reminder.toml", text, today()).unwrap();
+        assert_eq!(v.request.reminder.unwrap().after_days, 14);
+        let text = include_str!("../../../fixtures/requests/example.toml");
+        parse("example.toml", text, today()).unwrap();
+    }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::reminders::{ReminderArm, ResponseTiming};
 
 fn tok(i: u32) -> TokenBytes {
     let mut t = [0u8; 32];
@@ -474,4 +475,193 @@ fn summaries_and_returns_by_reason() {
         s.returns_by_reason("galleri-2").unwrap(),
         vec![("gone_away".to_string(), 2), ("refused".to_string(), 1)]
     );
+}
+
+/// A reminder cycle at the store level: candidates carry their responses,
+/// returns and reminders; a reminder batch keeps the invitation's reference
+/// (feedback by reference still finds the invitation), is counted apart from
+/// invitations, and is rolled back with its batch.
+#[test]
+fn reminder_cycle_in_the_store() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&d.path().join("s.sqlite")).unwrap();
+    s.ensure_study("galleri-2", "aaaa").unwrap();
+    let files = staged(d.path(), "b.csv", "x");
+    let invs: Vec<Invitation> = (1..=5).map(inv).collect();
+    let id = s.stage_batch(&batch(&files, &invs, &[], 3)).unwrap();
+    s.publish_batch(id).unwrap();
+    let found = |s: &Store, i: u32| s.invitation_by_reference(&inv(i).reference).unwrap().unwrap().id;
+    let (i1, i2) = (found(&s, 1), found(&s, 2));
+    s.record_outcome(i1, UptakeStatus::ExpressedInterest, "2026-11-25", "f")
+        .unwrap();
+    s.record_return(i2, "gone_away", "2026-11-24", "r").unwrap();
+
+    let c = s.reminder_candidates(id).unwrap();
+    assert_eq!(c.len(), 5);
+    assert_eq!(
+        c.iter()
+            .map(|c| (c.responded, c.returned, c.reminders))
+            .collect::<Vec<_>>(),
+        vec![
+            (true, false, 0),
+            (false, true, 0),
+            (false, false, 0),
+            (false, false, 0),
+            (false, false, 0)
+        ]
+    );
+    assert_eq!(c[2].reference, inv(3).reference);
+    assert_eq!(c[2].service_token, inv(3).service_token);
+
+    // Remind 3, 4 and 5 by SMS, with a QA seed.
+    let rfiles = staged(d.path(), "r.csv", "reminders");
+    let reminders: Vec<Reminder> = c[2..]
+        .iter()
+        .enumerate()
+        .map(|(k, c)| Reminder {
+            invitation_id: c.invitation_id,
+            position: k as u32 + 1,
+            arm: if k % 2 == 0 { "R1" } else { "R2" }.into(),
+            template: "sms".into(),
+        })
+        .collect();
+    let qa = vec![QaSeed {
+        reference: "00000000-0000-4000-8000-999999999999".into(),
+        position: 4,
+        label: "qa seed 1".into(),
+    }];
+    let mut b = batch(&rfiles, &[], &qa, 4);
+    b.channel = "sms";
+    b.invited_on = "2026-12-10";
+    let rid = s
+        .stage_reminder_batch(&NewReminderBatch {
+            batch: b,
+            of_batch: id,
+            reminders: &reminders,
+        })
+        .unwrap();
+    s.publish_batch(rid).unwrap();
+    let info = s.batch(rid).unwrap().unwrap();
+    assert_eq!(
+        (info.kind, info.reminder_of, info.reminders, info.invitations),
+        (BatchKind::Reminder, Some(id), 3, 0)
+    );
+    assert_eq!(s.batch(id).unwrap().unwrap().kind, BatchKind::Invitation);
+    assert_eq!(s.invitation_count(Some("galleri-2")).unwrap(), 5);
+    assert_eq!(s.reminder_count(Some("galleri-2")).unwrap(), 3);
+    assert!(s.is_qa_reference("00000000-0000-4000-8000-999999999999").unwrap());
+    // Only invitation batches' summaries are read as invitation summaries.
+    assert_eq!(s.batch_summaries("galleri-2").unwrap().len(), 1);
+    let c = s.reminder_candidates(id).unwrap();
+    assert_eq!(c[3].reminders, 1);
+    assert_eq!(c[3].last_reminded.as_deref(), Some("2026-12-10"));
+
+    // Feedback after the reminder, by the reused reference.
+    let i3 = found(&s, 3);
+    s.record_outcome(i3, UptakeStatus::Randomised, "2026-12-12", "f")
+        .unwrap();
+    let t = s.response_timing("galleri-2").unwrap();
+    assert_eq!(
+        t,
+        ResponseTiming {
+            invited: 5,
+            reminded: 3,
+            reminders: 3,
+            responded_after_invitation: 1,
+            responded_after_reminder: 1,
+            not_responded: 3,
+        }
+    );
+    let arms = s.reminder_arms("galleri-2").unwrap();
+    assert_eq!(
+        arms,
+        vec![
+            ReminderArm {
+                arm: "R1".into(),
+                reminded: 2,
+                responded_after: 1,
+                enrolled_after: 1
+            },
+            ReminderArm {
+                arm: "R2".into(),
+                reminded: 1,
+                responded_after: 0,
+                enrolled_after: 0
+            }
+        ]
+    );
+    let days = s.recruitment_by_day("galleri-2").unwrap();
+    let day = |d: &str| days.iter().find(|x| x.date == d).cloned().unwrap();
+    assert_eq!(day("2026-11-21").invited, 5);
+    assert_eq!(day("2026-11-25").responded, 1);
+    assert_eq!(day("2026-12-10").reminded, 3);
+    assert_eq!((day("2026-12-12").responded, day("2026-12-12").enrolled), (1, 1));
+    let detail = s.uptake_detail("galleri-2").unwrap();
+    assert_eq!(detail.iter().map(|x| x.reminded).sum::<u64>(), 3);
+
+    // The cap counts reminders only when asked, and can leave a batch out.
+    assert!(s
+        .capped_tokens_counting("2026-01-01", 2, false, None)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.capped_tokens_counting("2026-01-01", 2, true, None)
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(s
+        .capped_tokens_counting("2026-01-01", 1, false, Some(id))
+        .unwrap()
+        .is_empty());
+
+    // A reminder batch that never reached its file is rolled back with its
+    // reminders.
+    let lost = staged(d.path(), "lost.csv", "y");
+    let mut b = batch(&lost, &[], &[], 5);
+    b.invited_on = "2026-12-24";
+    let gone = s
+        .stage_reminder_batch(&NewReminderBatch {
+            batch: b,
+            of_batch: id,
+            reminders: &reminders[..1],
+        })
+        .unwrap();
+    std::fs::remove_file(&lost[0].temp).unwrap();
+    drop(s);
+    let s = Store::open(&d.path().join("s.sqlite")).unwrap();
+    assert_eq!(s.reconciled().rolled_back, vec![gone]);
+    assert_eq!(s.reminder_count(None).unwrap(), 3);
+}
+
+#[test]
+fn version_6_store_is_migrated_with_invitation_batches() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("s.sqlite");
+    {
+        let c = Connection::open(&p).unwrap();
+        for m in &schema::MIGRATIONS[..6] {
+            c.execute_batch(m).unwrap();
+        }
+        c.execute_batch("PRAGMA user_version = 6").unwrap();
+        c.execute(
+            "INSERT INTO studies (study, created, scope_fingerprint) VALUES ('x', 'now', 'fp')",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO batches (study, state, seed, request_digest, channel, as_of, created, invitations,
+             qa_seeds, file_path, file_digest) VALUES ('x', 'committed', 1, 'r', 'postal', '2026-01-01', 'now', 0, 0, '', '')",
+            [],
+        )
+        .unwrap();
+    }
+    let s = Store::open(&p).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 7);
+    let b = s.batch(1).unwrap().unwrap();
+    assert_eq!(
+        (b.kind, b.reminder_of, b.reminders),
+        (BatchKind::Invitation, None, 0)
+    );
+    assert_eq!(s.reminder_count(None).unwrap(), 0);
 }
