@@ -440,7 +440,7 @@ impl GpCriteria {
             return GpVerdict::Malformed;
         }
         let hit = |codes: &[String], prefixes: &[String]| {
-            codes.iter().any(|c| *c == code) || prefixes.iter().any(|p| code.starts_with(p.as_str()))
+            codes.contains(&code) || prefixes.iter().any(|p| code.starts_with(p.as_str()))
         };
         if hit(&self.exclude, &self.exclude_prefixes) {
             GpVerdict::Excluded

@@ -150,7 +150,7 @@ pub(crate) fn pass1(mut src: tabular::Source, ctx: &Pass1Context<'_>) -> Result<
     let mut rec = csv::ByteRecord::new();
     while src.read(&mut rec)? {
         let pos = src.position();
-        if pos.record % 65_536 == 0 {
+        if pos.record.is_multiple_of(65_536) {
             if let Some(p) = ctx.progress {
                 p("pass 1", pos.record);
             }
@@ -370,9 +370,7 @@ impl Run<'_, '_> {
                 cell.split(|&b| b == b';' || b == b'|' || b == b',' || b == b' ')
                     .any(|t| t.trim_ascii() == code.as_bytes())
             };
-            if !(c.required_conditions.iter().all(|x| has(x))
-                && !c.excluded_conditions.iter().any(|x| has(x)))
-            {
+            if !c.required_conditions.iter().all(|x| has(x)) || c.excluded_conditions.iter().any(|x| has(x)) {
                 return Some("conditions");
             }
         }
@@ -523,7 +521,7 @@ pub(crate) fn read_contacts(
     let mut next = 0;
     while next < wanted.len() && src.read(&mut rec)? {
         let pos = src.position();
-        if pos.record % 65_536 == 0 {
+        if pos.record.is_multiple_of(65_536) {
             if let Some(p) = progress {
                 p("pass 2", pos.record);
             }

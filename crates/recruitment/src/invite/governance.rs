@@ -74,11 +74,7 @@ pub fn check_governance(
 
 /// Refuse an as-of date more than [`MAX_AS_OF_DAYS`] from `today` unless
 /// a backdating reason is given; returns the reason (trimmed, non-empty).
-pub fn check_as_of<'a>(
-    as_of: Date,
-    today: Date,
-    backdate: Option<&'a str>,
-) -> Result<Option<&'a str>, InviteError> {
+pub fn check_as_of(as_of: Date, today: Date, backdate: Option<&str>) -> Result<Option<&str>, InviteError> {
     let days = (as_of.days_since_epoch() - today.days_since_epoch()).abs();
     let backdate = backdate.map(str::trim).filter(|b| !b.is_empty());
     if days > MAX_AS_OF_DAYS && backdate.is_none() {
