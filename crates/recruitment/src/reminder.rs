@@ -34,9 +34,9 @@
 //! and, separately, for every cohort row.
 
 use crate::invite::{
-    self, batch_columns, check_as_of, check_governance, iso, pass1, pick_qa_seeds, prepare_out_dir,
-    qa_record, read_contacts, reference, write_side_files, BatchWriter, Columns, FunnelRow, InviteError,
-    ListSources, Lists, ManifestParts, Pass1, Pass1Context, PersonState, Progress, RunKeys,
+    self, batch_columns, check_governance, iso, pass1, pick_qa_seeds, prepare_out_dir, qa_record,
+    read_contacts, reference, write_side_files, BatchWriter, Columns, FunnelRow, InviteError, ListSources,
+    Lists, Pass1, Pass1Context, PersonState, Progress, RunKeys,
 };
 use crate::request::Validated;
 use crate::select;
@@ -501,25 +501,10 @@ pub fn remind(store: &mut Store, o: &ReminderOptions<'_>) -> Result<ReminderRepo
     let v = o.request;
     let r = &v.request;
     let spec = r.reminder.as_ref().ok_or(ReminderError::NotReminderRequest)?;
-    let cohort = invite::output_path_str(o.cohort)?;
-    if cohort == "-" {
-        return Err(InviteError::CohortFromStdin.into());
-    }
-    if r.qa_seeds > 0 && o.qa_seeds.is_none() {
-        return Err(InviteError::NoQaSeedsFile(r.qa_seeds).into());
-    }
-    let backdate = check_as_of(v.as_of, o.today, o.backdate)?;
+    let (cohort, backdate) = invite::precheck(o.cohort, v, o.qa_seeds, o.today, o.backdate)?;
     check_register(store, v, o.enrolled.is_some(), o.today)?;
     let batch = resolve_batch(store, v, o.of_batch.as_ref())?;
-    if let Some(b) = store.find_batch(&r.study, r.seed)? {
-        return Err(InviteError::AlreadyRun {
-            study: r.study.clone(),
-            seed: r.seed,
-            batch_id: b.batch_id,
-            file: b.file_path,
-        }
-        .into());
-    }
+    invite::check_not_run(store, v)?;
     let invited_on = batch.invited_on.clone().unwrap_or_else(|| batch.as_of.clone());
     let days =
         Date::parse_iso(&invited_on).map_or(i64::MAX, |d| o.today.days_since_epoch() - d.days_since_epoch());
@@ -615,6 +600,59 @@ struct Run<'a, 'o> {
 }
 
 impl Run<'_, '_> {
+    /// Write the batch file in slot order: reminders (with their
+    /// invitations' references) and QA seeds (fresh references).
+    #[allow(clippy::type_complexity)]
+    fn write_rows(
+        &self,
+        keys: &RunKeys,
+        chosen: &[Chosen<'_>],
+        slots: &[Option<usize>],
+        contact: &[Vec<Vec<u8>>],
+        qa_rows: &[Vec<Vec<u8>>],
+    ) -> Result<
+        (
+            PathBuf,
+            u64,
+            Vec<Reminder>,
+            Vec<store::QaSeed>,
+            BTreeMap<String, u64>,
+        ),
+        ReminderError,
+    > {
+        let v = self.v;
+        let r = &v.request;
+        let mut w = BatchWriter::create(&self.out_dir, batch_columns(v.route, r.channel))?;
+        let mut reminders = Vec::with_capacity(chosen.len());
+        let mut qa_records = Vec::new();
+        let mut arms: BTreeMap<String, u64> = r.arms.iter().map(|a| (a.name.clone(), 0)).collect();
+        for (p, slot) in slots.iter().enumerate() {
+            let position = p as u32 + 1;
+            match slot {
+                Some(k) => {
+                    let c = &chosen[*k];
+                    let arm = &r.arms[c.arm];
+                    w.write(&c.cand.reference, &arm.template, &contact[*k])?;
+                    *arms.get_mut(&arm.name).expect("arm") += 1;
+                    reminders.push(Reminder {
+                        invitation_id: c.cand.invitation_id,
+                        position,
+                        arm: arm.name.clone(),
+                        template: arm.template.clone(),
+                    });
+                }
+                None => {
+                    let k = qa_records.len();
+                    let reference = reference(&keys.ref_key, &r.study, r.seed, position);
+                    w.write(&reference, &r.arms[k % r.arms.len()].template, &qa_rows[k])?;
+                    qa_records.push(qa_record(reference, position, k));
+                }
+            }
+        }
+        let batch_rows = w.rows;
+        Ok((w.finish()?, batch_rows, reminders, qa_records, arms))
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn write(
         self,
@@ -656,35 +694,8 @@ impl Run<'_, '_> {
                 .insert("qa_seed_rows".into(), qa.file_rows.clone().into());
             lists.inputs.push(tabular::FileRecord::input("qa_seeds", q));
         }
-        let mut w = BatchWriter::create(&self.out_dir, batch_columns(v.route, r.channel))?;
-        let mut reminders = Vec::with_capacity(chosen.len());
-        let mut qa_records = Vec::new();
-        let mut arms: BTreeMap<String, u64> = r.arms.iter().map(|a| (a.name.clone(), 0)).collect();
-        for (p, slot) in slots.iter().enumerate() {
-            let position = p as u32 + 1;
-            match slot {
-                Some(k) => {
-                    let c = &chosen[*k];
-                    let arm = &r.arms[c.arm];
-                    w.write(&c.cand.reference, &arm.template, &contact[*k])?;
-                    *arms.get_mut(&arm.name).expect("arm") += 1;
-                    reminders.push(Reminder {
-                        invitation_id: c.cand.invitation_id,
-                        position,
-                        arm: arm.name.clone(),
-                        template: arm.template.clone(),
-                    });
-                }
-                None => {
-                    let k = qa_records.len();
-                    let reference = reference(&keys.ref_key, &r.study, r.seed, position);
-                    w.write(&reference, &r.arms[k % r.arms.len()].template, &qa.rows[k])?;
-                    qa_records.push(qa_record(reference, position, k));
-                }
-            }
-        }
-        let batch_rows = w.rows;
-        let batch_path = w.finish()?;
+        let (batch_path, batch_rows, reminders, qa_records, arms) =
+            self.write_rows(&keys, &chosen, &slots, &contact, &qa.rows)?;
         drop(contact);
         // Cohort rows of people not reminded stay `not_selected`.
         for _ in 0..reminders.len() {
@@ -712,37 +723,26 @@ impl Run<'_, '_> {
         };
         let mut text = serde_json::to_string_pretty(&summary).expect("summary serialises");
         text.push('\n');
-        let mut extra = std::mem::take(&mut lists.extra);
+        let mut extra = invite::batch_extra(&mut lists, v, &summary.funnel, store);
         extra.insert("reminder_of".into(), self.batch.batch_id.into());
         extra.insert("reminders".into(), (reminders.len() as u64).into());
         extra.insert("qa_seeds".into(), (qa_records.len() as u64).into());
-        extra.insert("channel".into(), r.channel.name().into());
-        extra.insert("route".into(), v.route.name().into());
-        extra.insert(
-            "funnel".into(),
-            serde_json::to_value(&summary.funnel).expect("funnel serialises"),
-        );
-        extra.insert("store".into(), store.path().display().to_string().into());
         let side = write_side_files(
             &batch_path,
             &text,
             &summary_markdown(&summary),
             &p1.rejects,
-            ManifestParts {
-                command: "invite",
-                options: o.manifest_options.clone(),
-                as_of: iso(v.as_of),
-                seed: r.seed,
-                scope: keys.trial_scope.to_string(),
-                fingerprint: keys.trial_fp.clone(),
-                keys: std::mem::take(&mut keys.records),
-                inputs: std::mem::take(&mut lists.inputs),
+            invite::manifest_parts(
+                o.manifest_options.clone(),
+                v,
+                &mut keys,
+                &mut lists,
                 extra,
-                request_path: o.request_path,
-                cohort_rows: p1.cohort.rows,
+                o.request_path,
+                &p1,
                 batch_rows,
-                started: self.started.clone(),
-            },
+                self.started.clone(),
+            ),
         )?;
         store.ensure_study(&r.study, &keys.trial_fp)?;
         let (today_iso, as_of_iso) = (iso(o.today), iso(v.as_of));

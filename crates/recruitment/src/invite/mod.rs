@@ -30,8 +30,7 @@ pub use summary::{summary_markdown, FunnelRow, StratumSummary, Summary};
 pub(crate) use cohort::{pass1, read_contacts, Pass1, Pass1Context, PersonState};
 pub(crate) use columns::Columns;
 pub(crate) use output::{
-    path_str as output_path_str, pick_qa_seeds, prepare_out_dir, qa_record, write_side_files, BatchWriter,
-    ManifestParts,
+    pick_qa_seeds, prepare_out_dir, qa_record, write_side_files, BatchWriter, ManifestParts,
 };
 pub(crate) use setup::{ListSources, Lists, RunKeys};
 pub(crate) use summary::funnel_rows;
@@ -146,33 +145,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     let started = tabular::now_rfc3339();
     let v = o.request;
     let r = &v.request;
-    if r.reminder.is_some() {
-        return Err(InviteError::ReminderRequest);
-    }
-    let cohort = output::path_str(o.cohort)?;
-    if cohort == "-" {
-        return Err(InviteError::CohortFromStdin);
-    }
-    if r.qa_seeds > 0 && o.qa_seeds.is_none() {
-        return Err(InviteError::NoQaSeedsFile(r.qa_seeds));
-    }
-    let backdate = check_as_of(v.as_of, o.today, o.backdate)?;
-    check_governance(
-        store,
-        v,
-        o.registry.is_some() || o.registry_links.is_some(),
-        o.enrolled.is_some(),
-        o.today,
-    )?;
-    if let Some(b) = store.find_batch(&r.study, r.seed)? {
-        return Err(InviteError::AlreadyRun {
-            study: r.study.clone(),
-            seed: r.seed,
-            batch_id: b.batch_id,
-            file: b.file_path,
-        });
-    }
-    let out_dir = prepare_out_dir(o.out_dir)?;
+    let (cohort, backdate, out_dir) = begin(store, o)?;
     let mut keys = RunKeys::derive(store, o.master, &r.study)?;
     let cap = frequency_cap(v);
     // The cap counts real invitation dates, in the window ending today.
@@ -250,9 +223,183 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     }
 
     // The batch file and its store records.
-    let mut w = BatchWriter::create(&out_dir, batch_columns(v.route, r.channel))?;
+    let written = write_invitations(&out_dir, v, &keys, &p1, &sel, &slots, &contact, &qa.rows)?;
+    drop(contact);
+    let (invitations, qa_records) = (written.invitations, written.qa_seeds);
+    let batch_path = written.path;
+    let summary = summary::build(
+        v,
+        o.today,
+        backdate,
+        &lists,
+        &p1,
+        sel,
+        invitations.len() as u64,
+        qa_records.len() as u32,
+    );
+    debug_assert_eq!(p1.funnel.total(), p1.cohort.rows);
+    let mut text = serde_json::to_string_pretty(&summary).expect("summary serialises");
+    text.push('\n');
+    let mut extra = batch_extra(&mut lists, v, &summary.funnel, store);
+    extra.insert("invitations".into(), (invitations.len() as u64).into());
+    extra.insert("qa_seeds".into(), (qa_records.len() as u64).into());
+    let side = write_side_files(
+        &batch_path,
+        &text,
+        &summary_markdown(&summary),
+        &p1.rejects,
+        manifest_parts(
+            o.manifest_options.clone(),
+            v,
+            &mut keys,
+            &mut lists,
+            extra,
+            o.request_path,
+            &p1,
+            written.rows,
+            started,
+        ),
+    )?;
+
+    // Record and publish together.
+    let batch_id = record(
+        store,
+        v,
+        o.today,
+        backdate,
+        &keys,
+        &side,
+        &invitations,
+        &qa_records,
+        &text,
+    )?;
+    Ok(InviteReport {
+        batch_id,
+        batch_file: batch_path,
+        summary,
+        files: side.files,
+        reconciled: store.reconciled().clone(),
+    })
+}
+
+/// Stage the batch's records with its files, then publish both.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    store: &mut Store,
+    v: &Validated,
+    today: Date,
+    backdate: Option<&str>,
+    keys: &RunKeys,
+    side: &output::SideFiles,
+    invitations: &[Invitation],
+    qa_records: &[store::QaSeed],
+    text: &str,
+) -> Result<i64, InviteError> {
+    let r = &v.request;
+    store.ensure_study(&r.study, &keys.trial_fp)?;
+    let today_iso = iso(today);
+    let as_of_iso = iso(v.as_of);
+    let batch_id = store.stage_batch(&NewBatch {
+        study: &r.study,
+        seed: r.seed,
+        request_digest: &side.request_digest,
+        channel: r.channel.name(),
+        route: v.route.name(),
+        as_of: &as_of_iso,
+        invited_on: &today_iso,
+        backdate_reason: backdate,
+        files: &side.staged,
+        invitations,
+        qa_seeds: qa_records,
+        summary_json: text,
+    })?;
+    store.publish_batch(batch_id)?;
+    Ok(batch_id)
+}
+
+/// Everything checked before anything is read or written (see
+/// [`precheck`], [`check_governance`], [`check_not_run`]), then the output
+/// directory prepared.
+fn begin<'a>(
+    store: &Store,
+    o: &InviteOptions<'a>,
+) -> Result<(&'a str, Option<&'a str>, PathBuf), InviteError> {
+    let v = o.request;
+    if v.request.reminder.is_some() {
+        return Err(InviteError::ReminderRequest);
+    }
+    let (cohort, backdate) = precheck(o.cohort, v, o.qa_seeds, o.today, o.backdate)?;
+    check_governance(
+        store,
+        v,
+        o.registry.is_some() || o.registry_links.is_some(),
+        o.enrolled.is_some(),
+        o.today,
+    )?;
+    check_not_run(store, v)?;
+    Ok((cohort, backdate, prepare_out_dir(o.out_dir)?))
+}
+
+/// Checks made before anything is read: the cohort is a file, a QA seeds
+/// file is given when seeds are asked for, `as_of` is near today (or the
+/// backdating reason is given). Returns the cohort path and the reason.
+pub(crate) fn precheck<'a>(
+    cohort: &'a Path,
+    v: &Validated,
+    qa_seeds: Option<&Path>,
+    today: Date,
+    backdate: Option<&'a str>,
+) -> Result<(&'a str, Option<&'a str>), InviteError> {
+    let c = output::path_str(cohort)?;
+    if c == "-" {
+        return Err(InviteError::CohortFromStdin);
+    }
+    if v.request.qa_seeds > 0 && qa_seeds.is_none() {
+        return Err(InviteError::NoQaSeedsFile(v.request.qa_seeds));
+    }
+    Ok((c, check_as_of(v.as_of, today, backdate)?))
+}
+
+/// Refuse a second batch of the study with the same seed.
+pub(crate) fn check_not_run(store: &Store, v: &Validated) -> Result<(), InviteError> {
+    let r = &v.request;
+    match store.find_batch(&r.study, r.seed)? {
+        Some(b) => Err(InviteError::AlreadyRun {
+            study: r.study.clone(),
+            seed: r.seed,
+            batch_id: b.batch_id,
+            file: b.file_path,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The rows written and the records to store.
+struct Written {
+    path: PathBuf,
+    rows: u64,
+    invitations: Vec<Invitation>,
+    qa_seeds: Vec<store::QaSeed>,
+}
+
+/// Write the batch file in slot order: invitees and QA seeds (which take
+/// the arms' templates in turn, so the QA team receives what invitees of
+/// those arms receive).
+#[allow(clippy::too_many_arguments)]
+fn write_invitations(
+    out_dir: &Path,
+    v: &Validated,
+    keys: &RunKeys,
+    p1: &Pass1,
+    sel: &strata::Selection,
+    slots: &[Option<usize>],
+    contact: &[Vec<Vec<u8>>],
+    qa_rows: &[Vec<Vec<u8>>],
+) -> Result<Written, InviteError> {
+    let r = &v.request;
+    let mut w = BatchWriter::create(out_dir, batch_columns(v.route, r.channel))?;
     let mut invitations: Vec<Invitation> = Vec::with_capacity(sel.chosen.len());
-    let mut qa_records = Vec::new();
+    let mut qa_seeds = Vec::new();
     for (p, slot) in slots.iter().enumerate() {
         let position = p as u32 + 1;
         let reference = reference(&keys.ref_key, &r.study, r.seed, position);
@@ -279,90 +426,68 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
                 });
             }
             None => {
-                // QA seeds take the arms' templates in turn, so the QA team
-                // receives what invitees of those arms receive.
-                let k = qa_records.len();
+                let k = qa_seeds.len();
                 let arm = &r.arms[k % r.arms.len()];
-                w.write(&reference, &arm.template, &qa.rows[k])?;
-                qa_records.push(qa_record(reference, position, k));
+                w.write(&reference, &arm.template, &qa_rows[k])?;
+                qa_seeds.push(qa_record(reference, position, k));
             }
         }
     }
-    let batch_rows = w.rows;
-    let batch_path = w.finish()?;
-    drop(contact);
+    let rows = w.rows;
+    Ok(Written {
+        path: w.finish()?,
+        rows,
+        invitations,
+        qa_seeds,
+    })
+}
 
-    let summary = summary::build(
-        v,
-        o.today,
-        backdate,
-        &lists,
-        &p1,
-        sel,
-        invitations.len() as u64,
-        qa_records.len() as u32,
-    );
-    debug_assert_eq!(p1.funnel.total(), p1.cohort.rows);
-    let mut text = serde_json::to_string_pretty(&summary).expect("summary serialises");
-    text.push('\n');
+/// Manifest fields every batch records about its output.
+pub(crate) fn batch_extra(
+    lists: &mut Lists,
+    v: &Validated,
+    funnel: &[FunnelRow],
+    store: &Store,
+) -> BTreeMap<String, serde_json::Value> {
     let mut extra = std::mem::take(&mut lists.extra);
-    extra.insert("invitations".into(), (invitations.len() as u64).into());
-    extra.insert("qa_seeds".into(), (qa_records.len() as u64).into());
-    extra.insert("channel".into(), r.channel.name().into());
+    extra.insert("channel".into(), v.request.channel.name().into());
     extra.insert("route".into(), v.route.name().into());
     extra.insert(
         "funnel".into(),
-        serde_json::to_value(&summary.funnel).expect("funnel serialises"),
+        serde_json::to_value(funnel).expect("funnel serialises"),
     );
     extra.insert("store".into(), store.path().display().to_string().into());
-    let side = write_side_files(
-        &batch_path,
-        &text,
-        &summary_markdown(&summary),
-        &p1.rejects,
-        ManifestParts {
-            command: "invite",
-            options: o.manifest_options.clone(),
-            as_of: iso(v.as_of),
-            seed: r.seed,
-            scope: keys.trial_scope.to_string(),
-            fingerprint: keys.trial_fp.clone(),
-            keys: std::mem::take(&mut keys.records),
-            inputs: std::mem::take(&mut lists.inputs),
-            extra,
-            request_path: o.request_path,
-            cohort_rows: p1.cohort.rows,
-            batch_rows,
-            started,
-        },
-    )?;
+    extra
+}
 
-    // Record and publish together.
-    store.ensure_study(&r.study, &keys.trial_fp)?;
-    let today_iso = iso(o.today);
-    let as_of_iso = iso(v.as_of);
-    let batch_id = store.stage_batch(&NewBatch {
-        study: &r.study,
-        seed: r.seed,
-        request_digest: &side.request_digest,
-        channel: r.channel.name(),
-        route: v.route.name(),
-        as_of: &as_of_iso,
-        invited_on: &today_iso,
-        backdate_reason: backdate,
-        files: &side.staged,
-        invitations: &invitations,
-        qa_seeds: &qa_records,
-        summary_json: &text,
-    })?;
-    store.publish_batch(batch_id)?;
-    Ok(InviteReport {
-        batch_id,
-        batch_file: batch_path,
-        summary,
-        files: side.files,
-        reconciled: store.reconciled().clone(),
-    })
+/// The manifest of a batch run.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn manifest_parts<'a>(
+    options: BTreeMap<String, serde_json::Value>,
+    v: &Validated,
+    keys: &mut RunKeys,
+    lists: &mut Lists,
+    extra: BTreeMap<String, serde_json::Value>,
+    request_path: &'a Path,
+    p1: &Pass1,
+    batch_rows: u64,
+    started: String,
+) -> ManifestParts<'a> {
+    ManifestParts {
+        command: "invite",
+        options,
+        as_of: iso(v.as_of),
+        seed: v.request.seed,
+        scope: keys.trial_scope.to_string(),
+        fingerprint: keys.trial_fp.clone(),
+        keys: std::mem::take(&mut keys.records),
+        inputs: std::mem::take(&mut lists.inputs),
+        extra,
+        request_path,
+        cohort_rows: p1.cohort.rows,
+        batch_rows,
+        started,
+    }
 }
 
 /// The request's frequency cap.
