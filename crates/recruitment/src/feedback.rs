@@ -97,6 +97,17 @@ pub struct FeedbackCounts {
 }
 
 impl FeedbackCounts {
+    /// Add another file's row counts (rows in, matched, unmatched, QA seed,
+    /// rejected) to these.
+    pub fn add(&mut self, c: &FeedbackCounts) {
+        self.rows_in += c.rows_in;
+        self.rejected += c.rejected;
+        self.matched_by_reference += c.matched_by_reference;
+        self.matched_by_token += c.matched_by_token;
+        self.unmatched += c.unmatched;
+        self.qa_seed += c.qa_seed;
+    }
+
     /// Whether every row is accounted for.
     pub fn balanced(&self) -> bool {
         self.rows_in

@@ -21,7 +21,10 @@
 //! * [`links`] reads `trialink link` output as registry volunteers, trusted
 //!   only through the manifest chain back to the cohort being invited.
 //! * [`feedback`] records uptake feedback and returns against invitations,
-//!   accounting for every row.
+//!   accounting for every row; [`notes`] writes the notes and manifest
+//!   beside each input.
+//! * [`reminder`] makes reminder batches: follow-ups of an invitation batch
+//!   to invitees who have not answered, every exclusion applied again.
 //! * [`select`] holds the pure selection and allocation functions.
 //! * [`demographics`] maps cohort cells to the coarse labels kept in the
 //!   store.
@@ -38,6 +41,7 @@ pub mod feedback;
 pub mod fuzz_hooks;
 pub mod invite;
 pub mod links;
+pub mod notes;
 pub mod reminder;
 pub mod request;
 pub mod select;

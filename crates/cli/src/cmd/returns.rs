@@ -3,11 +3,11 @@
 
 use crate::cmd::noncontact::open_existing_store;
 use crate::cmd::pseudonymise::tab_err;
-use crate::cmd::uptake::{claim_notes, feedback_error, write_notes};
+use crate::cmd::uptake::feedback_error;
 use crate::error::CliResult;
+use recruitment::notes;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tabular::{FileRecord, Manifest, RowCounts};
 
 /// Options for `trialink returns`.
 ///
@@ -32,40 +32,12 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> CliResult {
-    let mode = claim_notes(
-        std::slice::from_ref(&a.input),
-        &[".returns.csv", ".returns.manifest.json"],
-        a.force,
-    )?;
+    let mode = notes::claim(std::slice::from_ref(&a.input), &notes::RETURNS, a.force).map_err(tab_err)?;
     let mut store = open_existing_store(a.store.as_deref())?;
-    let (c, notes, input) =
+    let (c, found, input) =
         recruitment::feedback::record_returns(&mut store, &a.input).map_err(feedback_error)?;
-    let written = write_notes(&a.input, ".returns.csv", &notes, mode)?;
-    let mut m = Manifest::new("returns", env!("CARGO_PKG_VERSION"));
-    m.option("store", store.path().display().to_string());
-    m.option("input", a.input.display().to_string());
-    m.inputs.push(FileRecord::input("returns", &input));
-    m.outputs
-        .push(FileRecord::output("notes", &written, Some(notes.len() as u64)));
-    let mut by_reason = std::collections::BTreeMap::new();
-    for n in notes
-        .iter()
-        .filter(|n| !matches!(n.outcome, "unknown_reference" | "qa_seed"))
-    {
-        *by_reason.entry(n.outcome.to_string()).or_insert(0u64) += 1;
-    }
-    m.rows = RowCounts {
-        rows_in: c.rows_in,
-        rows_out: c.rows_in - c.rejected,
-        rows_rejected: c.rejected,
-        rejected_by_reason: by_reason,
-    };
-    m.extra.insert(
-        "counts".into(),
-        serde_json::to_value(&c).expect("counts serialise"),
-    );
-    m.write(&tabular::sidecar_path(&a.input, ".returns.manifest.json"))
-        .map_err(tab_err)?;
+    let written = notes::write_notes(&a.input, notes::RETURNS[0], &found, mode).map_err(tab_err)?;
+    notes::returns_manifest(store.path(), &a.input, &c, &input, &found, &written).map_err(tab_err)?;
     outln!(
         "{}: {} rows — recorded {}, already recorded {}, QA seed {}, unknown reference {}, rejected {}",
         a.input.display(),
