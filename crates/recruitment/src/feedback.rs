@@ -1,5 +1,5 @@
 //! Uptake feedback from trials and return-to-sender files from the mailer
-//! (DESIGN §1 steps 4–5).
+//! (the last steps of the recruitment flow).
 //!
 //! Every row is accounted for: matched by reference, matched by token,
 //! unmatched (unknown reference or token, or an invitation of another

@@ -1,6 +1,5 @@
 //! Study requests, cohort criteria, quotas, SWAT arms, QA seeds, minimised
-//! invitation batches (DESIGN §1 step 3, §8), uptake feedback and returns
-//! (§1 steps 4–5).
+//! invitation batches and reminder batches, uptake feedback and returns.
 //!
 //! * [`request`] parses and validates the study request (TOML; unknown keys
 //!   are errors naming the key). `fixtures/requests/example.toml` is a

@@ -1,4 +1,4 @@
-//! The service store (DESIGN §5): one SQLite database holding, under
+//! The service store: one SQLite database holding, under
 //! `service:store`-scope and study-scope tokens and coarse demographics only,
 //! the non-contact list, studies, invitation batches, invitations, QA seeds,
 //! uptake outcomes (with history), enrolments, returns and the log of released

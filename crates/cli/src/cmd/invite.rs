@@ -1,6 +1,6 @@
 //! `trialink invite`: a minimised, suppressed, quota-meeting invitation
-//! batch, recorded in the service store together with its file (DESIGN §1
-//! step 3, §5, §8).
+//! batch (or, with `--reminder-of`, a reminder batch), recorded in the
+//! service store together with its file.
 
 use crate::cmd::noncontact::{load_master, open_store};
 use crate::cmd::pseudonymise::{dob_formats, tab_err};

@@ -1,5 +1,4 @@
-//! `trialink returns`: record the mailer's return-to-sender file (DESIGN §1
-//! step 5).
+//! `trialink returns`: record the mailer's return-to-sender file.
 
 use crate::cmd::noncontact::open_existing_store;
 use crate::cmd::pseudonymise::tab_err;

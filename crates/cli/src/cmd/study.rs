@@ -1,4 +1,4 @@
-//! `trialink study`: the study register (issue 10). Each study's requesting
+//! `trialink study`: the study register. Each study's requesting
 //! organisation, approvals, permitted output routes and channels and
 //! retention date, kept in the service store; every change is made by a
 //! named `--operator` and recorded in an append-only history that

@@ -1,4 +1,4 @@
-//! `trialink uptake`: record a trial's uptake feedback (DESIGN §1 step 4).
+//! `trialink uptake`: record a trial's uptake feedback.
 
 use crate::cmd::noncontact::{load_master, open_existing_store};
 use crate::cmd::pseudonymise::tab_err;
