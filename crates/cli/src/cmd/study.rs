@@ -319,7 +319,14 @@ fn show(a: ShowArgs) -> CliResult {
         let r = &h.record;
         let changes = match prev {
             None => "-".to_string(),
-            Some(p) => changed_keys(p, r),
+            Some(p) => {
+                let keys = r.changed_keys(p);
+                if keys.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    keys.join(",")
+                }
+            }
         };
         let _ = writeln!(
             t,
@@ -336,40 +343,6 @@ fn show(a: ShowArgs) -> CliResult {
     }
     out(&t);
     Ok(ExitCode::SUCCESS)
-}
-
-/// The keys whose values differ between two versions of an entry.
-fn changed_keys(p: &RegisterRecord, r: &RegisterRecord) -> String {
-    let (pa, ra) = (&p.entry.approvals, &r.entry.approvals);
-    let mut keys = Vec::new();
-    let mut diff = |k: &'static str, changed: bool| {
-        if changed {
-            keys.push(k);
-        }
-    };
-    diff("organisation", p.entry.organisation != r.entry.organisation);
-    diff(
-        "approvals.ethics_reference",
-        pa.ethics_reference != ra.ethics_reference,
-    );
-    diff(
-        "approvals.section_251_reference",
-        pa.section_251_reference != ra.section_251_reference,
-    );
-    diff("approvals.dsa_reference", pa.dsa_reference != ra.dsa_reference);
-    diff("approvals.dsa_expires", pa.dsa_expires != ra.dsa_expires);
-    diff("approvals.registry_basis", pa.registry_basis != ra.registry_basis);
-    diff("approvals.enrolled_basis", pa.enrolled_basis != ra.enrolled_basis);
-    diff("routes", p.entry.routes != r.entry.routes);
-    diff("channels", p.entry.channels != r.entry.channels);
-    diff("retain_until", p.entry.retain_until != r.entry.retain_until);
-    diff("reminders", p.entry.reminders != r.entry.reminders);
-    diff("status", p.status != r.status);
-    if keys.is_empty() {
-        "(none)".to_string()
-    } else {
-        keys.join(",")
-    }
 }
 
 fn list(a: ListArgs) -> CliResult {

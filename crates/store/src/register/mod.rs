@@ -396,6 +396,38 @@ impl StudyEntry {
 }
 
 impl RegisterRecord {
+    /// The register keys (as in the TOML file) whose values differ from
+    /// those of the earlier version `p`, in file order.
+    pub fn changed_keys(&self, p: &RegisterRecord) -> Vec<&'static str> {
+        let r = self;
+        let (pa, ra) = (&p.entry.approvals, &r.entry.approvals);
+        let mut keys = Vec::new();
+        let mut diff = |k: &'static str, changed: bool| {
+            if changed {
+                keys.push(k);
+            }
+        };
+        diff("organisation", p.entry.organisation != r.entry.organisation);
+        diff(
+            "approvals.ethics_reference",
+            pa.ethics_reference != ra.ethics_reference,
+        );
+        diff(
+            "approvals.section_251_reference",
+            pa.section_251_reference != ra.section_251_reference,
+        );
+        diff("approvals.dsa_reference", pa.dsa_reference != ra.dsa_reference);
+        diff("approvals.dsa_expires", pa.dsa_expires != ra.dsa_expires);
+        diff("approvals.registry_basis", pa.registry_basis != ra.registry_basis);
+        diff("approvals.enrolled_basis", pa.enrolled_basis != ra.enrolled_basis);
+        diff("routes", p.entry.routes != r.entry.routes);
+        diff("channels", p.entry.channels != r.entry.channels);
+        diff("retain_until", p.entry.retain_until != r.entry.retain_until);
+        diff("reminders", p.entry.reminders != r.entry.reminders);
+        diff("status", p.status != r.status);
+        keys
+    }
+
     /// Whether an invitation batch may go out by `route` and `channel` on
     /// `today`: the study is open, the route and channel are permitted, the
     /// data sharing agreement is in force (through its expiry day), and

@@ -336,3 +336,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn changed_keys_name_what_differs_in_file_order() {
+    let (_d, mut s) = open();
+    let a = s.study_add(entry("t-1"), "alice").unwrap();
+    let mut e = entry("t-1");
+    e.reminders = true;
+    e.organisation = "Another Unit".into();
+    let b = s.study_update(e, "bob").unwrap();
+    assert_eq!(b.changed_keys(&a), ["organisation", "reminders"]);
+    assert!(b.changed_keys(&b).is_empty());
+    assert!(s.study_get("t-1").unwrap().unwrap().entry.reminders);
+}
