@@ -35,8 +35,8 @@
 
 use crate::invite::{
     self, batch_columns, check_governance, iso, pass1, pick_qa_seeds, prepare_out_dir, qa_record,
-    read_contacts, reference, write_side_files, BatchWriter, Columns, FunnelRow, InviteError, ListSources,
-    Lists, Pass1, Pass1Context, PersonState, Progress, RunKeys,
+    read_contacts, reference, write_side_files, BatchWriter, Columns, ListSources, Lists, Pass1,
+    Pass1Context, PersonState, Progress, RunKeys,
 };
 use crate::request::Validated;
 use crate::select;
@@ -45,6 +45,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use store::{BatchInfo, BatchKind, NewBatch, NewReminderBatch, Reminder, ReminderCandidate, Store};
 use suppression::Reason;
+
+mod error;
+mod summary;
+
+pub use error::ReminderError;
+use summary::Tally;
+pub use summary::{summary_markdown, ReminderSummary, STAGES};
 
 /// The batch a reminder run follows up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,163 +104,6 @@ pub struct ReminderOptions<'a> {
     pub progress: Option<Progress<'a>>,
 }
 
-/// Why a reminder run stopped. Positions and names only, never values.
-#[derive(Debug, thiserror::Error)]
-pub enum ReminderError {
-    /// A failure shared with invitation runs (request, store, cohort,
-    /// lists, register, outputs).
-    #[error(transparent)]
-    Run(#[from] InviteError),
-    /// The request has no `[reminder]` table.
-    #[error("the request has no [reminder] table (after_days, optionally of_batch and max_reminders)")]
-    NotReminderRequest,
-    /// No batch named.
-    #[error(
-        "no batch to follow up: give `of_batch` in the request's [reminder] table or --reminder-of BATCH"
-    )]
-    NoBatch,
-    /// The request and the option name different batches.
-    #[error(
-        "the request's [reminder] of_batch ({request}) and --reminder-of ({given}) name different batches"
-    )]
-    BatchConflict {
-        /// In the request.
-        request: i64,
-        /// Given.
-        given: i64,
-    },
-    /// A study with no register entry.
-    #[error("study {study} has no entry in the study register; reminders need an entry that permits them")]
-    NotRegistered {
-        /// Study.
-        study: String,
-    },
-    /// The register does not permit reminders.
-    #[error(
-        "study {study}: the study register does not permit reminders (its entry has no `reminders = true`)"
-    )]
-    NotPermitted {
-        /// Study.
-        study: String,
-    },
-    /// No such batch.
-    #[error("batch {batch_id} is not in this store")]
-    UnknownBatch {
-        /// The id given.
-        batch_id: i64,
-    },
-    /// A file no batch of this store was recorded at.
-    #[error("{path}: no batch of this store was written to this file")]
-    UnknownBatchFile {
-        /// The path given.
-        path: PathBuf,
-    },
-    /// Another study's batch.
-    #[error("batch {batch_id} is a batch of another study, not of {study}")]
-    OtherStudy {
-        /// The batch.
-        batch_id: i64,
-        /// The request's study.
-        study: String,
-    },
-    /// A reminder batch (remind the invitation batch instead).
-    #[error("batch {batch_id} is a reminder batch; name the invitation batch it follows up ({of})")]
-    ReminderBatch {
-        /// The batch.
-        batch_id: i64,
-        /// The invitation batch.
-        of: i64,
-    },
-    /// A batch still pending.
-    #[error("batch {batch_id} is not committed")]
-    NotCommitted {
-        /// The batch.
-        batch_id: i64,
-    },
-    /// The batch file differs from the one recorded.
-    #[error("batch {batch_id}: {path} differs from the digest recorded when the batch was made (edited or replaced); reminders follow up the batch as it was made")]
-    Tampered {
-        /// The batch.
-        batch_id: i64,
-        /// Its file.
-        path: PathBuf,
-    },
-    /// The batch is younger than `after_days`.
-    #[error("batch {batch_id} was made on {invited_on}, {days} days before today ({today}); reminders need at least reminder.after_days = {after_days}")]
-    TooSoon {
-        /// The batch.
-        batch_id: i64,
-        /// Its invitation date.
-        invited_on: String,
-        /// Today.
-        today: String,
-        /// Days since.
-        days: i64,
-        /// The request's minimum.
-        after_days: u32,
-    },
-    /// Nobody is left to remind.
-    #[error("nobody in batch {batch_id} is to be reminded ({reasons}); nothing written")]
-    NoneToRemind {
-        /// The batch.
-        batch_id: i64,
-        /// The funnel, `reason count` joined.
-        reasons: String,
-    },
-}
-
-impl From<store::StoreError> for ReminderError {
-    fn from(e: store::StoreError) -> Self {
-        ReminderError::Run(e.into())
-    }
-}
-
-impl From<tabular::TabularError> for ReminderError {
-    fn from(e: tabular::TabularError) -> Self {
-        ReminderError::Run(e.into())
-    }
-}
-
-/// The reminder batch's summary (counts only).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ReminderSummary {
-    /// Always `reminder`.
-    pub kind: &'static str,
-    /// Study.
-    pub study: String,
-    /// The reminder channel.
-    pub channel: &'static str,
-    /// The reminder route.
-    pub route: &'static str,
-    /// Seed.
-    pub seed: u64,
-    /// The invitation batch followed up.
-    pub reminder_of: i64,
-    /// Its invitation date.
-    pub invited_on: String,
-    /// The reminder date (today).
-    pub reminded_on: String,
-    /// Minimum days after the invitation (and after an earlier reminder).
-    pub after_days: u32,
-    /// Most reminders per invitation.
-    pub max_reminders: u32,
-    /// Invitations in the batch followed up.
-    pub invitations: u64,
-    /// Reminders in this batch (QA seeds excluded).
-    pub reminded: u64,
-    /// QA seeds in this batch.
-    pub qa_seeds: u32,
-    /// The invitations' funnel, in order: `in = reminded + Σ reasons`.
-    pub funnel: Vec<FunnelRow>,
-    /// Cohort rows read.
-    pub cohort_rows: u64,
-    /// The cohort rows' funnel (as an invitation run counts them; rows of
-    /// people not invited in the batch are `not_selected`).
-    pub cohort_funnel: Vec<FunnelRow>,
-    /// Reminders per reminder arm.
-    pub arms: BTreeMap<String, u64>,
-}
-
 /// What a reminder run did.
 #[derive(Debug)]
 pub struct ReminderReport {
@@ -266,30 +116,6 @@ pub struct ReminderReport {
     /// Files written.
     pub files: Vec<PathBuf>,
 }
-
-/// Stages of the invitations' funnel, in precedence order.
-pub const STAGES: &[&str] = &[
-    "responded",
-    "returned",
-    "max_reminders",
-    "reminded_recently",
-    "not_in_cohort",
-    "rejected",
-    "not_eligible",
-    "deceased",
-    "national_data_opt_out",
-    "s_flag",
-    "armed_forces",
-    "prison",
-    "no_contact_details",
-    "non_contact_list",
-    "non_contact_clk",
-    "already_enrolled",
-    "frequency_cap",
-    "duplicate_person_excluded",
-    "not_selected",
-    "reminded",
-];
 
 /// The batch followed up, checked.
 fn resolve_batch(store: &Store, v: &Validated, given: Option<&BatchRef>) -> Result<BatchInfo, ReminderError> {
@@ -372,38 +198,6 @@ fn check_register(store: &Store, v: &Validated, enrolled: bool, today: Date) -> 
     }
     check_governance(store, v, false, enrolled, today)?;
     Ok(())
-}
-
-/// Counts per funnel stage.
-#[derive(Default)]
-struct Tally(BTreeMap<&'static str, u64>);
-
-impl Tally {
-    fn add(&mut self, stage: &'static str) {
-        debug_assert!(STAGES.contains(&stage), "{stage}");
-        *self.0.entry(stage).or_insert(0) += 1;
-    }
-
-    fn rows(&self) -> Vec<FunnelRow> {
-        let mut remaining: u64 = self.0.values().sum();
-        STAGES
-            .iter()
-            .map(|&s| {
-                let count = self.0.get(s).copied().unwrap_or(0);
-                remaining -= count;
-                FunnelRow {
-                    stage: s,
-                    count,
-                    remaining,
-                }
-            })
-            .collect()
-    }
-
-    fn describe(&self) -> String {
-        let v: Vec<String> = self.0.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        v.join(", ")
-    }
 }
 
 /// The invitations' reasons decided from the store alone (before the
@@ -774,48 +568,6 @@ impl Run<'_, '_> {
     }
 }
 
-/// The reminder summary as Markdown.
-pub fn summary_markdown(s: &ReminderSummary) -> String {
-    let mut o = format!(
-        "# Reminder summary: {}\n\nReminders of batch {} (invited {}), made {} by route {}, channel {}, seed {}: \
-         {} of {} invitations reminded (plus {} QA seeds, not counted). At least {} days after the invitation, \
-         at most {} reminders per invitation. Plain counts for the service's own review.\n\n",
-        s.study,
-        s.reminder_of,
-        s.invited_on,
-        s.reminded_on,
-        s.route,
-        s.channel,
-        s.seed,
-        s.reminded,
-        s.invitations,
-        s.qa_seeds,
-        s.after_days,
-        s.max_reminders
-    );
-    o.push_str("## Invitations followed up\n\n| stage | invitations | remaining |\n|---|---:|---:|\n");
-    o.push_str(&format!(
-        "| invitations | {} | {} |\n",
-        s.invitations, s.invitations
-    ));
-    for f in &s.funnel {
-        o.push_str(&format!("| {} | {} | {} |\n", f.stage, f.count, f.remaining));
-    }
-    o.push_str("\n## Cohort rows\n\n| stage | rows | remaining |\n|---|---:|---:|\n");
-    o.push_str(&format!(
-        "| cohort rows | {} | {} |\n",
-        s.cohort_rows, s.cohort_rows
-    ));
-    for f in &s.cohort_funnel {
-        o.push_str(&format!("| {} | {} | {} |\n", f.stage, f.count, f.remaining));
-    }
-    o.push_str("\n## Reminder arms\n\n| arm | reminded |\n|---|---:|\n");
-    for (a, n) in &s.arms {
-        o.push_str(&format!("| {a} | {n} |\n"));
-    }
-    o
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -860,29 +612,6 @@ mod tests {
             None
         );
         assert_eq!(store_reason(&cand(false, false, 0, None), 1, 14, today), None);
-    }
-
-    #[test]
-    fn tally_adds_up_and_keeps_stage_order() {
-        let mut t = Tally::default();
-        for s in ["reminded", "responded", "deceased", "reminded", "not_in_cohort"] {
-            t.add(s);
-        }
-        let rows = t.rows();
-        assert_eq!(rows.len(), STAGES.len());
-        assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), 5);
-        assert_eq!(rows.last().unwrap().remaining, 0);
-        assert_eq!(rows[0].stage, "responded");
-        assert_eq!(rows[0].remaining, 4);
-    }
-
-    #[test]
-    fn every_cohort_reason_is_a_stage() {
-        for r in Reason::ORDER {
-            if !matches!(r, Reason::AlreadyInvited | Reason::Invited) {
-                assert!(STAGES.contains(&r.code()), "{}", r.code());
-            }
-        }
     }
 
     #[test]
