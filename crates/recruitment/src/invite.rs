@@ -274,6 +274,10 @@ pub struct Summary {
     pub arms: BTreeMap<String, u64>,
     /// Total shortfall.
     pub shortfall: u64,
+    /// The response-adjusted allocation, when the request states targets
+    /// as enrolments or responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocation: Option<crate::allocation::Plan>,
 }
 
 /// One funnel stage.
@@ -1020,7 +1024,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         .iter()
         .map(|d| request::stratum_label(&v.dims, |dim| d.get(dim)))
         .collect();
-    let (labels, requested): (Vec<String>, Vec<u32>) = if !v.explicit.is_empty() {
+    let (labels, mut requested): (Vec<String>, Vec<u32>) = if !v.explicit.is_empty() {
         v.explicit.iter().cloned().unzip()
     } else {
         let mut pool: BTreeMap<&str, u64> = BTreeMap::new();
@@ -1059,6 +1063,10 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         })
         .collect();
     let outside = cands.iter().filter(|c| c.stratum == u32::MAX).count() as u64;
+    let allocation = crate::allocation::plan(store, v, &labels, &requested, &cands)?;
+    if let Some(p) = &allocation {
+        requested = p.requested_invitations();
+    }
     let sel = select::select(&cands, &requested, r.registry.prioritise, v.allow_fill());
 
     // Arms within strata.
@@ -1289,6 +1297,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         eligible_outside_requested_strata: outside,
         arms: arm_totals,
         shortfall: total_short,
+        allocation,
     };
     debug_assert_eq!(funnel.total(), cohort_summary.rows);
     let json_path = out_dir.join(SUMMARY_JSON);
@@ -1548,6 +1557,9 @@ pub fn summary_markdown(s: &Summary) -> String {
     o.push_str("\n## Arms\n\n| arm | invited |\n|---|---:|\n");
     for (a, n) in &s.arms {
         o.push_str(&format!("| {a} | {n} |\n"));
+    }
+    if let Some(p) = &s.allocation {
+        o.push_str(&crate::allocation::markdown(p));
     }
     o
 }

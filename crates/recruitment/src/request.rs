@@ -160,6 +160,11 @@ pub struct Quotas {
     /// invitations.
     #[serde(default)]
     pub stratum: Vec<StratumQuota>,
+    /// Response-adjusted quotas: the strata's counts (or, when
+    /// proportional, `total` spread as the eligible pool is) are enrolments
+    /// or responses, and `invitations` is the most to send (see
+    /// [`crate::allocation`]).
+    pub target: Option<crate::allocation::TargetSpec>,
 }
 
 /// A SWAT arm.
@@ -565,7 +570,7 @@ fn validate(path: &str, request: Request, today: Date) -> Result<Validated, Requ
                 total += s.count as u64;
                 explicit.push((label, s.count));
             }
-            if total != request.invitations as u64 {
+            if total != request.invitations as u64 && q.target.is_none() {
                 return Err(bad(
                     "quotas.stratum",
                     format!(
@@ -575,6 +580,9 @@ fn validate(path: &str, request: Request, today: Date) -> Result<Validated, Requ
                 ));
             }
             explicit.sort();
+        }
+        if let Some(t) = &q.target {
+            t.check(q).map_err(|(k, m)| bad(&k, m))?;
         }
     }
     Ok(Validated {

@@ -55,6 +55,7 @@ pub mod figures;
 #[cfg(any(fuzzing, test))]
 pub mod fuzz_hooks;
 pub mod purge;
+pub mod rates;
 pub mod register;
 pub mod register_file;
 mod schema;
