@@ -15,17 +15,23 @@
 //! because volunteers answer far more often and are invited first. Within
 //! each group the strata share an empirical-Bayes beta prior:
 //!
-//! * the prior mean μ is the group's overall rate (all its history pooled);
-//! * the prior strength M (in pseudo-invitations) comes from the method of
-//!   moments for the beta-binomial: with stratum counts `(nₖ, xₖ)`,
-//!   `N = Σnₖ`, `S = Σ nₖ (xₖ/nₖ − μ)²` and K strata,
-//!   `ρ = (S/(μ(1−μ)) − (K−1)) / (N − Σnₖ²/N − (K−1))`, `M = 1/ρ − 1`,
-//!   clamped to `[1, 10⁶]` (ρ ≤ 0, no spread beyond chance, pools fully);
-//!   a request may fix M instead (`prior_strength`);
-//! * a stratum's rate is the posterior mean `(xₖ + μM)/(nₖ + M)`: a stratum
-//!   with little history (nₖ ≪ M) is pulled towards μ, one with much
-//!   evidence keeps its own rate; the interval is the central 95% of the
-//!   posterior `Beta(xₖ + μM, nₖ − xₖ + (1−μ)M)`.
+//! * a stratum's prior mean μₖ is a main-effects fit: the group's pooled
+//!   rate times, for each stratum dimension, the pooled rate of the
+//!   stratum's value (e.g. all `sex=male` history) relative to the group's
+//!   (volunteers' strata take the others' μₖ scaled by the volunteers'
+//!   pooled rate, their own margins being thin);
+//! * the prior strength M (in pseudo-invitations) is the method-of-moments
+//!   estimate for the beta-binomial around those means: with stratum
+//!   counts `(nₖ, xₖ)` and `vₖ = μₖ(1−μₖ)`,
+//!   `ρ = (Σ nₖ (xₖ/nₖ − μₖ)² − Σ vₖ) / Σ vₖ (nₖ − 1)`, `M = 1/ρ − 1`,
+//!   clamped to `[1, 10⁶]` (ρ ≤ 0, strata varying no more than chance
+//!   around the fit, pools fully); a request may fix M instead
+//!   (`prior_strength`);
+//! * a stratum's rate is the posterior mean `(xₖ + μₖM)/(nₖ + M)`: a
+//!   stratum with little history (nₖ ≪ M) is pulled towards what its
+//!   margins predict, one with much evidence keeps its own rate; the
+//!   interval is the central 95% of the posterior
+//!   `Beta(xₖ + μₖM, nₖ − xₖ + (1−μₖ)M)`.
 //!
 //! With no history at all the group's rate is `default_rate`; volunteers
 //! with no history of their own are given the other group's rates.
@@ -43,6 +49,7 @@
 use crate::request::{Quotas, Validated};
 use crate::select::{largest_remainder, Candidate};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// What a stratum's target counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -144,65 +151,44 @@ pub struct Rate {
 /// The empirical-Bayes beta prior of one group.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Prior {
-    /// Prior mean: the group's pooled rate.
+    /// The group's pooled rate (the strata's prior means are this times
+    /// their margins' relative rates).
     pub mean: f64,
     /// Prior strength M, in pseudo-invitations.
     pub strength: f64,
-    /// `moments`, `fixed`, `default` (no history), or `borrowed` (from
-    /// the other group).
+    /// `moments`, `fixed`, `default` (no history), or `borrowed` (the
+    /// other group's rates).
     pub method: &'static str,
     /// Invitations in the group's history.
     pub invitations: u64,
 }
 
-/// Fit the prior by the method of moments over strata `(invited, successes)`.
-pub fn fit_prior(cells: &[(u64, u64)], fixed: Option<f64>) -> Option<Prior> {
-    let cells: Vec<(f64, f64)> = cells
-        .iter()
-        .filter(|c| c.0 > 0)
-        .map(|&(n, x)| (n as f64, x.min(n) as f64))
-        .collect();
-    let n: f64 = cells.iter().map(|c| c.0).sum();
-    if n == 0.0 {
-        return None;
+/// The prior strength M by the method of moments, from strata
+/// `(invited, successes, prior mean)`; `1e6` (full pooling) when the
+/// strata vary no more than chance.
+pub fn fit_strength(cells: &[(u64, u64, f64)]) -> f64 {
+    let (mut s, mut v, mut d) = (0.0, 0.0, 0.0);
+    for &(n, x, mu) in cells.iter().filter(|c| c.0 > 0) {
+        let (n, x) = (n as f64, x.min(n) as f64);
+        let w = mu * (1.0 - mu);
+        s += n * (x / n - mu).powi(2);
+        v += w;
+        d += w * (n - 1.0);
     }
-    let mean = cells.iter().map(|c| c.1).sum::<f64>() / n;
-    let invitations = n as u64;
-    if let Some(m) = fixed {
-        return Some(Prior {
-            mean,
-            strength: m,
-            method: "fixed",
-            invitations,
-        });
-    }
-    let k = cells.len() as f64;
-    let s: f64 = cells.iter().map(|&(ni, xi)| ni * (xi / ni - mean).powi(2)).sum();
-    let v = mean * (1.0 - mean);
-    let denom = n - cells.iter().map(|c| c.0 * c.0).sum::<f64>() / n - (k - 1.0);
-    let rho = if v > 0.0 && denom > 0.0 {
-        (s / v - (k - 1.0)) / denom
-    } else {
-        0.0
-    };
-    let strength = if rho > 0.0 {
+    let rho = if d > 0.0 { (s - v) / d } else { 0.0 };
+    if rho > 0.0 {
         (1.0 / rho - 1.0).clamp(1.0, 1e6)
     } else {
         1e6
-    };
-    Some(Prior {
-        mean,
-        strength,
-        method: "moments",
-        invitations,
-    })
+    }
 }
 
-/// The posterior rate of a stratum with `n` invitations and `x` successes.
-pub fn posterior(p: &Prior, n: u64, x: u64) -> Rate {
-    let mean = p.mean.clamp(1e-9, 1.0 - 1e-9);
-    let a = x.min(n) as f64 + mean * p.strength;
-    let b = (n - x.min(n)) as f64 + (1.0 - mean) * p.strength;
+/// The posterior rate of a stratum with prior mean `mean`, prior strength
+/// `strength`, and `x` successes in `n` invitations.
+pub fn posterior(mean: f64, strength: f64, n: u64, x: u64) -> Rate {
+    let mean = mean.clamp(1e-9, 1.0 - 1e-9);
+    let a = x.min(n) as f64 + mean * strength;
+    let b = (n - x.min(n)) as f64 + (1.0 - mean) * strength;
     Rate {
         rate: a / (a + b),
         low: beta_quantile(0.025, a, b),
@@ -210,7 +196,6 @@ pub fn posterior(p: &Prior, n: u64, x: u64) -> Rate {
     }
 }
 
-/// log Γ by the Lanczos approximation (g = 7, n = 9), |error| < 1e-13.
 fn ln_gamma(x: f64) -> f64 {
     const C: [f64; 9] = [
         0.999_999_999_999_809_9,
@@ -433,60 +418,171 @@ impl Plan {
     }
 }
 
-/// History counts of the request's strata: `(invited, successes)` per
-/// stratum and group (`[other, registry]`).
-type StratumHistory = Vec<[(u64, u64); 2]>;
+/// One group's evidence (volunteers, or everyone else): per stratum, per
+/// value of each stratum dimension, and in total, `(invited, successes)`.
+#[derive(Default)]
+struct GroupHistory {
+    strata: Vec<(u64, u64)>,
+    margins: Vec<HashMap<String, (u64, u64)>>,
+    total: (u64, u64),
+}
 
-fn history_by_stratum(
+fn add(e: &mut (u64, u64), n: u64, x: u64) {
+    e.0 += n;
+    e.1 += x;
+}
+
+fn group_histories(
     v: &Validated,
     labels: &[String],
     history: &[store::rates::HistoryCell],
     outcome: Outcome,
-) -> StratumHistory {
-    let index: std::collections::HashMap<&str, usize> =
-        labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
-    let mut out = vec![[(0, 0); 2]; labels.len()];
+) -> [GroupHistory; 2] {
+    let index: HashMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+    let mut out: [GroupHistory; 2] = Default::default();
+    for g in &mut out {
+        g.strata = vec![(0, 0); labels.len()];
+        g.margins = vec![HashMap::new(); v.dims.len()];
+    }
     for c in history {
+        let x = match outcome {
+            Outcome::Enrolled => c.enrolled,
+            Outcome::Responded => c.responded,
+        };
+        let g = &mut out[usize::from(c.registry)];
+        add(&mut g.total, c.invited, x);
+        for (m, d) in g.margins.iter_mut().zip(&v.dims) {
+            let value = c.demographic(d.name()).unwrap_or_default().to_string();
+            add(m.entry(value).or_default(), c.invited, x);
+        }
         let label = crate::request::stratum_label(&v.dims, |d| {
             c.demographic(d.name()).unwrap_or_default().to_string()
         });
         if let Some(&k) = index.get(label.as_str()) {
-            let x = match outcome {
-                Outcome::Enrolled => c.enrolled,
-                Outcome::Responded => c.responded,
-            };
-            let e = &mut out[k][usize::from(c.registry)];
-            e.0 += c.invited;
-            e.1 += x;
+            add(&mut g.strata[k], c.invited, x);
         }
     }
     out
 }
 
-/// The priors of the two groups: fitted, or the default rate, or (for
-/// volunteers without history) the other group's.
-fn priors(t: &TargetSpec, hist: &StratumHistory, total: &[(u64, u64); 2]) -> [Prior; 2] {
-    let fit = |g: usize| {
-        let mut cells: Vec<(u64, u64)> = hist.iter().map(|h| h[g]).collect();
-        // history outside the request's strata still informs the group's mean
-        let inside: (u64, u64) = cells.iter().fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1));
-        if total[g].0 > inside.0 {
-            cells.push((total[g].0 - inside.0, total[g].1.saturating_sub(inside.1)));
-        }
-        fit_prior(&cells, t.prior_strength)
+fn ratio(x: (u64, u64)) -> Option<f64> {
+    (x.0 > 0).then(|| x.1 as f64 / x.0 as f64)
+}
+
+/// Prior means of the strata: the group's pooled rate times, for each
+/// dimension, the rate of the stratum's value relative to the pooled rate
+/// (a main-effects fit), within (0, 1).
+fn prior_means(g: &GroupHistory, values: &[Vec<String>]) -> Vec<f64> {
+    let overall = ratio(g.total).unwrap_or(0.0);
+    values
+        .iter()
+        .map(|vals| {
+            let mut mu = overall;
+            for (m, val) in g.margins.iter().zip(vals) {
+                if let (Some(r), true) = (m.get(val).copied().and_then(ratio), overall > 0.0) {
+                    mu *= r / overall;
+                }
+            }
+            mu.clamp(1e-6, 1.0 - 1e-6)
+        })
+        .collect()
+}
+
+/// Each stratum's rates `[others, volunteers]` and the two groups' priors.
+fn estimate(
+    t: &TargetSpec,
+    hist: &[GroupHistory; 2],
+    values: &[Vec<String>],
+) -> (Vec<[Rate; 2]>, [Prior; 2]) {
+    let fit = |g: &GroupHistory, means: &[f64]| -> f64 {
+        t.prior_strength.unwrap_or_else(|| {
+            let cells: Vec<(u64, u64, f64)> = g
+                .strata
+                .iter()
+                .zip(means)
+                .map(|(&(n, x), &mu)| (n, x, mu))
+                .collect();
+            fit_strength(&cells)
+        })
     };
-    let other = fit(0).unwrap_or(Prior {
-        mean: t.default_rate,
-        strength: t.prior_strength.unwrap_or(1e6),
-        method: "default",
-        invitations: 0,
-    });
-    let registry = fit(1).unwrap_or(Prior {
-        method: "borrowed",
-        invitations: 0,
-        ..other
-    });
-    [other, registry]
+    let method = if t.prior_strength.is_some() {
+        "fixed"
+    } else {
+        "moments"
+    };
+    let (others, volunteers) = (&hist[0], &hist[1]);
+    let (means0, prior0) = match ratio(others.total) {
+        Some(mean) => {
+            let means = prior_means(others, values);
+            let strength = fit(others, &means);
+            (
+                means,
+                Prior {
+                    mean,
+                    strength,
+                    method,
+                    invitations: others.total.0,
+                },
+            )
+        }
+        None => (
+            vec![t.default_rate; values.len()],
+            Prior {
+                mean: t.default_rate,
+                strength: t.prior_strength.unwrap_or(1e6),
+                method: "default",
+                invitations: 0,
+            },
+        ),
+    };
+    let rates0: Vec<Rate> = (0..values.len())
+        .map(|k| posterior(means0[k], prior0.strength, others.strata[k].0, others.strata[k].1))
+        .collect();
+    // volunteers: the same strata's prior means, scaled by the volunteers' pooled rate
+    let Some(mean1) = ratio(volunteers.total) else {
+        let prior1 = Prior {
+            method: "borrowed",
+            invitations: 0,
+            ..prior0
+        };
+        return (rates0.iter().map(|&r| [r, r]).collect(), [prior0, prior1]);
+    };
+    let scale = mean1 / prior0.mean.max(1e-9);
+    let means1: Vec<f64> = means0
+        .iter()
+        .map(|m| (m * scale).clamp(1e-6, 1.0 - 1e-6))
+        .collect();
+    let prior1 = Prior {
+        mean: mean1,
+        strength: fit(volunteers, &means1),
+        method,
+        invitations: volunteers.total.0,
+    };
+    let rates = (0..values.len())
+        .map(|k| {
+            [
+                rates0[k],
+                posterior(
+                    means1[k],
+                    prior1.strength,
+                    volunteers.strata[k].0,
+                    volunteers.strata[k].1,
+                ),
+            ]
+        })
+        .collect();
+    (rates, [prior0, prior1])
+}
+
+/// The dimension values of a stratum label (`sex=female|age_band=50-54`).
+fn label_values(label: &str, dims: usize) -> Vec<String> {
+    if dims == 0 {
+        return Vec::new();
+    }
+    label
+        .split('|')
+        .map(|p| p.split_once('=').map_or(p, |(_, b)| b).to_string())
+        .collect()
 }
 
 /// Plan a response-adjusted allocation for the request's strata (`labels`,
@@ -523,48 +619,30 @@ pub fn plan(
     } else {
         targets.iter().map(|&x| x as u64).collect()
     };
-    let hist = history_by_stratum(v, labels, &history, t.outcome);
-    let mut total = [(0u64, 0u64); 2];
-    for c in &history {
-        let x = match t.outcome {
-            Outcome::Enrolled => c.enrolled,
-            Outcome::Responded => c.responded,
-        };
-        let e = &mut total[usize::from(c.registry)];
-        e.0 += c.invited;
-        e.1 += x;
-    }
-    let [prior, registry_prior] = priors(t, &hist, &total);
+    let hist = group_histories(v, labels, &history, t.outcome);
+    let values: Vec<Vec<String>> = labels.iter().map(|l| label_values(l, v.dims.len())).collect();
+    let (rates, priors) = estimate(t, &hist, &values);
     let inputs: Vec<StratumInput> = (0..labels.len())
+        .map(|k| StratumInput {
+            target: targets[k],
+            pool: pools[k].0,
+            registry_pool: pools[k].1,
+            rate: rates[k][0],
+            registry_rate: rates[k][1],
+        })
+        .collect();
+    let evidence: Vec<(u64, u64)> = (0..labels.len())
         .map(|k| {
-            let h = hist[k];
-            let rate = posterior(&prior, h[0].0, h[0].1);
-            let registry_rate = if registry_prior.method == "borrowed" {
-                rate
-            } else {
-                posterior(&registry_prior, h[1].0, h[1].1)
-            };
-            StratumInput {
-                target: targets[k],
-                pool: pools[k].0,
-                registry_pool: pools[k].1,
-                rate,
-                registry_rate,
-            }
+            (
+                hist[0].strata[k].0 + hist[1].strata[k].0,
+                hist[0].strata[k].1 + hist[1].strata[k].1,
+            )
         })
         .collect();
     let budget = v.request.invitations as u64;
     let (alloc, scaled) = allocate(&inputs, budget);
     Ok(Some(assemble(
-        t,
-        invited_by,
-        [prior, registry_prior],
-        labels,
-        &hist,
-        &inputs,
-        &alloc,
-        scaled,
-        budget,
+        t, invited_by, priors, labels, &evidence, &inputs, &alloc, scaled, budget,
     )))
 }
 
@@ -574,7 +652,7 @@ fn assemble(
     invited_by: String,
     priors: [Prior; 2],
     labels: &[String],
-    hist: &StratumHistory,
+    evidence: &[(u64, u64)],
     inputs: &[StratumInput],
     alloc: &[u64],
     scaled: f64,
@@ -596,8 +674,8 @@ fn assemble(
                 target: s.target,
                 pool: s.pool,
                 registry_pool: s.registry_pool,
-                history_invited: hist[k][0].0 + hist[k][1].0,
-                history_successes: hist[k][0].1 + hist[k][1].1,
+                history_invited: evidence[k].0,
+                history_successes: evidence[k].1,
                 rate: s.rate,
                 registry_rate: s.registry_rate,
                 invitations: n,
@@ -731,27 +809,61 @@ mod tests {
     #[test]
     fn prior_pools_when_strata_agree_and_separates_when_they_differ() {
         // Same rate everywhere: no spread beyond chance, full pooling.
-        let same = fit_prior(&[(1000, 100), (1000, 100), (1000, 100)], None).unwrap();
-        assert!((same.mean - 0.1).abs() < 1e-12);
-        assert_eq!(same.strength, 1e6);
-        // Very different rates: a weak prior.
-        let diff = fit_prior(&[(1000, 20), (1000, 100), (1000, 300)], None).unwrap();
-        assert!(diff.strength < 50.0, "{}", diff.strength);
-        assert!(fit_prior(&[(0, 0)], None).is_none());
-        assert_eq!(fit_prior(&[(10, 1)], Some(7.0)).unwrap().method, "fixed");
+        assert_eq!(
+            fit_strength(&[(1000, 100, 0.1), (1000, 100, 0.1), (1000, 100, 0.1)]),
+            1e6
+        );
+        // Very different rates around one mean: a weak prior.
+        let m = fit_strength(&[(1000, 20, 0.14), (1000, 100, 0.14), (1000, 300, 0.14)]);
+        assert!(m < 50.0, "{m}");
+        // ... but a fit that explains them leaves nothing to spread: full pooling
+        assert_eq!(
+            fit_strength(&[(1000, 20, 0.02), (1000, 100, 0.1), (1000, 300, 0.3)]),
+            1e6
+        );
+        assert_eq!(fit_strength(&[]), 1e6);
         // thin evidence shrinks: 1/2 with M=100 around 0.1 stays near 0.1
-        let p = Prior {
-            mean: 0.1,
-            strength: 100.0,
-            method: "fixed",
-            invitations: 0,
-        };
-        let thin = posterior(&p, 2, 1);
+        let thin = posterior(0.1, 100.0, 2, 1);
         assert!((thin.rate - 11.0 / 102.0).abs() < 1e-12);
-        let thick = posterior(&p, 100_000, 30_000);
+        let thick = posterior(0.1, 100.0, 100_000, 30_000);
         assert!((thick.rate - 0.3).abs() < 1e-3);
         assert!(thin.low < thin.rate && thin.rate < thin.high);
         assert!(thick.high - thick.low < thin.high - thin.low);
+    }
+
+    #[test]
+    fn prior_means_follow_the_margins() {
+        let g = GroupHistory {
+            strata: vec![(0, 0); 2],
+            margins: vec![
+                [
+                    ("male".to_string(), (1000, 50)),
+                    ("female".to_string(), (1000, 150)),
+                ]
+                .into_iter()
+                .collect(),
+                [
+                    ("Black".to_string(), (200, 10)),
+                    ("White".to_string(), (1800, 190)),
+                ]
+                .into_iter()
+                .collect(),
+            ],
+            total: (2000, 200),
+        };
+        let v = |a: &str, b: &str| vec![a.to_string(), b.to_string()];
+        let mu = prior_means(
+            &g,
+            &[v("male", "Black"), v("female", "White"), v("other", "Asian")],
+        );
+        assert!((mu[0] - 0.1 * 0.5 * 0.5).abs() < 1e-12, "{mu:?}");
+        assert!((mu[1] - 0.1 * 1.5 * (190.0 / 1800.0 / 0.1)).abs() < 1e-12);
+        assert!(
+            (mu[2] - 0.1).abs() < 1e-12,
+            "no history for either value: the pooled rate"
+        );
+        assert_eq!(label_values("sex=male|ethnic_group=Black", 2), ["male", "Black"]);
+        assert!(label_values("all", 0).is_empty());
     }
 
     const REQUEST: &str = r#"
