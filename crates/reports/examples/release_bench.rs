@@ -219,6 +219,7 @@ fn input(study: &str, people: &[Person], week: u32) -> ReportInput {
             }],
         }),
         service: None,
+        recruitment: None,
     }
 }
 
