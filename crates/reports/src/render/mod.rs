@@ -93,9 +93,6 @@ pub fn write_report(report: &Report, dir: &Path, formats: Formats) -> Result<Vec
             put(format!("{}.csv", t.spec.id), table_csv(t))?;
         }
         put("statistics.csv".into(), statistics_csv(report))?;
-        if let Some(c) = recruitment::csv(report) {
-            put("recruitment_cumulative.csv".into(), c)?;
-        }
     }
     for kind in report.kinds() {
         if formats.markdown {

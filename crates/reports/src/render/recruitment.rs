@@ -1,6 +1,7 @@
 //! Recruitment over time as a reader sees it: the cumulative series
-//! derived from the published weekly counts only, as a table (CSV,
-//! Markdown, HTML) and a line chart against the study's targets.
+//! derived from the published weekly counts only, as a table (Markdown,
+//! HTML; the CSV is the weekly table itself, whose running sums these are)
+//! and a line chart against the study's targets.
 //!
 //! A week's cumulative count is the sum of the published weeks up to it;
 //! when one of those is suppressed it is the published total less the
@@ -10,7 +11,7 @@
 //! rounded total by a few.
 
 use super::svg::line_svg;
-use super::text::{csv_text, esc, md};
+use super::text::{esc, md};
 use crate::build::Report;
 use disclosure::ProtectedTable;
 use std::fmt::Write as _;
@@ -55,25 +56,6 @@ pub fn cumulative(t: &ProtectedTable) -> Cumulative {
 
 fn show(v: Option<u64>) -> String {
     v.map_or_else(|| "*".to_string(), |v| v.to_string())
-}
-
-/// The cumulative table as CSV (`week starting, <columns>…`), when the
-/// report has the weekly table.
-pub fn csv(report: &Report) -> Option<String> {
-    let c = cumulative(report.protected.table(TABLE)?);
-    let mut o = String::from("week ending with the week starting");
-    for (name, _) in &c.series {
-        let _ = write!(o, ",{}", csv_text(&format!("cumulative {name}")));
-    }
-    o.push('\n');
-    for (k, w) in c.weeks.iter().enumerate() {
-        o.push_str(&csv_text(w));
-        for (_, v) in &c.series {
-            let _ = write!(o, ",{}", show(v[k]));
-        }
-        o.push('\n');
-    }
-    Some(o)
 }
 
 fn targets_line(report: &Report) -> String {
