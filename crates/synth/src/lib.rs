@@ -72,6 +72,7 @@ pub mod person;
 pub mod places;
 mod population;
 pub mod response;
+pub mod returns;
 pub mod tables;
 pub mod typo;
 pub mod uptake;

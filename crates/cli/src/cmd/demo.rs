@@ -441,7 +441,8 @@ pub fn run(a: Args) -> CliResult {
         if n == 1 {
             // 9. Returns arrive during the first week
             d.say("mailer", "returns undelivered letters (reference + reason)");
-            make_returns(&PathBuf::from(&batch), &work.join("mailer/returns.csv"), a.seed)?;
+            synth::returns::simulate(Path::new(&batch), &work.join("mailer/returns.csv"), a.seed)
+                .map_err(|e| CliError::new(format!("simulating returns: {e}")))?;
             d.run(&[
                 "returns",
                 "--store",
@@ -688,48 +689,4 @@ fn split_weeks(path: &Path, boundary: &str) -> Result<Vec<PathBuf>, CliError> {
         w.flush().map_err(|e| err(&e))?;
     }
     Ok(names.to_vec())
-}
-
-/// The mailer's return-to-sender file: about 3% of the batch's references,
-/// chosen deterministically from the seed, with reason codes.
-fn make_returns(batch: &Path, out: &Path, seed: u64) -> Result<(), CliError> {
-    let err = |e: &dyn std::fmt::Display| CliError::new(format!("{}: {e}", batch.display()));
-    let mut rdr = csv::Reader::from_path(batch).map_err(|e| err(&e))?;
-    let header = rdr.byte_headers().map_err(|e| err(&e))?.clone();
-    let ref_col = header
-        .iter()
-        .position(|h| h == b"reference")
-        .ok_or_else(|| err(&"no reference column"))?;
-    let mut w = csv::Writer::from_path(out).map_err(|e| err(&e))?;
-    w.write_record(["reference", "reason", "date"])
-        .map_err(|e| err(&e))?;
-    let reasons = [
-        "gone_away",
-        "addressee_unknown",
-        "address_incomplete",
-        "refused",
-        "deceased",
-    ];
-    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
-    for (i, rec) in rdr.byte_records().enumerate() {
-        let rec = rec.map_err(|e| err(&e))?;
-        // splitmix64: a deterministic, dependency-free draw per row
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        if z % 1000 < 30 {
-            let reason = reasons[(z / 1000 % reasons.len() as u64) as usize];
-            let day = 24 + (i % 5);
-            w.write_record([
-                &rec[ref_col],
-                reason.as_bytes(),
-                format!("2026-11-{day:02}").as_bytes(),
-            ])
-            .map_err(|e| err(&e))?;
-        }
-    }
-    w.flush().map_err(|e| err(&e))?;
-    Ok(())
 }
