@@ -191,6 +191,17 @@ fn history_drives_the_allocation_and_recruitment_is_reported_by_week() {
     );
     let md = std::fs::read_to_string(out.join("recruitment.md")).unwrap();
     assert!(md.contains("Cumulative recruitment"));
+    // the selection report shows the rates used (whole percent) and the targets
+    let sel = std::fs::read_to_string(out.join("selection.md")).unwrap();
+    assert!(
+        sel.contains("## Response-adjusted allocation") && sel.contains("Requested enrolled: 60"),
+        "{sel}"
+    );
+    let male_target = get("male", "target") as u64;
+    assert!(sel.contains(&format!("| male | {male_target} | ")), "{sel}");
+    assert!(std::fs::read_to_string(out.join("selection.html"))
+        .unwrap()
+        .contains("Response-adjusted allocation"));
     let o = run(&["audit", "--store", &p(&store)]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
 }

@@ -157,6 +157,39 @@ pub struct SelectionData {
     /// Requested vs actual by stratum.
     #[serde(default)]
     pub strata: Vec<StratumRow>,
+    /// The response-adjusted allocation of the study's latest batch that
+    /// used one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation: Option<AllocationSummary>,
+}
+
+/// A response-adjusted allocation as the selection report shows it: rates
+/// in whole percent and the expected total rounded to 5 (estimates, not
+/// counts of people, kept coarse so that they cannot sharpen a published
+/// count).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllocationSummary {
+    /// `enrolled` or `responded`.
+    pub outcome: String,
+    /// Requested total.
+    pub requested: u64,
+    /// Expected total, rounded to 5.
+    pub expected: u64,
+    /// Per stratum.
+    pub strata: Vec<AllocationRow>,
+}
+
+/// One stratum of an [`AllocationSummary`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllocationRow {
+    /// The stratum's labels.
+    pub labels: Vec<String>,
+    /// Target (a request, not a count of people).
+    pub target: u64,
+    /// Rate used, 95% interval low and high, in whole percent.
+    pub rate_percent: [u32; 3],
 }
 
 /// Uptake counts of one group.

@@ -38,9 +38,9 @@ pub mod weekly;
 
 pub use build::{build, IntervalMethod, Options, Report, ReportError, ReportKind};
 pub use data::{
-    Breakdown, FrequencyBucket, FunnelStep, GroupSum, RecruitmentData, ReportInput, ReturnReason,
-    ReturnsData, SelectionData, ServiceData, ServiceStudy, StratumRow, SwatArm, SwatData, UptakeData,
-    UptakeRow, WeekRow,
+    AllocationRow, AllocationSummary, Breakdown, FrequencyBucket, FunnelStep, GroupSum, RecruitmentData,
+    ReportInput, ReturnReason, ReturnsData, SelectionData, ServiceData, ServiceStudy, StratumRow, SwatArm,
+    SwatData, UptakeData, UptakeRow, WeekRow,
 };
 pub use publish::{publish, read_input, RELEASE_TABLE, SERVICE_KEY, SERVICE_TABLE};
 pub use render::{write_report, Formats};

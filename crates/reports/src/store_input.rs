@@ -6,8 +6,9 @@
 
 use crate::build::ReportError;
 use crate::data::{
-    Breakdown, FrequencyBucket, FunnelStep, GroupSum, ReportInput, ReturnReason, ReturnsData, SelectionData,
-    ServiceData, ServiceStudy, StratumRow, SwatArm, SwatData, UptakeData, UptakeRow,
+    AllocationRow, AllocationSummary, Breakdown, FrequencyBucket, FunnelStep, GroupSum, ReportInput,
+    ReturnReason, ReturnsData, SelectionData, ServiceData, ServiceStudy, StratumRow, SwatArm, SwatData,
+    UptakeData, UptakeRow,
 };
 use std::collections::BTreeMap;
 
@@ -340,5 +341,41 @@ fn selection_from_store(store: &store::Store, study: &str) -> Result<Option<Sele
         invited,
         strata_variables: variables,
         strata: rows,
+        allocation: batches
+            .iter()
+            .rev()
+            .find_map(|(_, _, json)| allocation_summary(json)),
     }))
+}
+
+/// The response-adjusted allocation recorded in a batch summary, coarsened
+/// for publication (see [`AllocationSummary`]).
+fn allocation_summary(json: &str) -> Option<AllocationSummary> {
+    let v: serde_json::Value = serde_json::from_str(json).ok()?;
+    let a = v.get("allocation")?;
+    let pct = |x: &serde_json::Value| (x.as_f64().unwrap_or(0.0) * 100.0).round().clamp(0.0, 100.0) as u32;
+    let strata = a["strata"]
+        .as_array()?
+        .iter()
+        .map(|s| AllocationRow {
+            labels: s["stratum"]
+                .as_str()
+                .unwrap_or_default()
+                .split('|')
+                .map(|p| p.split_once('=').map_or(p, |(_, b)| b).to_string())
+                .collect(),
+            target: s["target"].as_u64().unwrap_or(0),
+            rate_percent: [
+                pct(&s["rate"]["rate"]),
+                pct(&s["rate"]["low"]),
+                pct(&s["rate"]["high"]),
+            ],
+        })
+        .collect();
+    Some(AllocationSummary {
+        outcome: a["outcome"].as_str()?.to_string(),
+        requested: a["requested"].as_u64()?,
+        expected: ((a["expected"]["rate"].as_f64()? / 5.0).round() * 5.0).max(0.0) as u64,
+        strata,
+    })
 }

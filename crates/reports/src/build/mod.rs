@@ -200,6 +200,8 @@ pub struct Report {
     /// Targets drawn beside recruitment over time, `(what, count)`: not
     /// counts of people (invitations requested, enrolments aimed at).
     pub targets: Vec<(String, u64)>,
+    /// The response-adjusted allocation shown in the selection report.
+    pub allocation: Option<crate::data::AllocationSummary>,
 }
 
 impl Report {
@@ -469,5 +471,6 @@ pub fn build(
             .as_ref()
             .map(recruitment::targets)
             .unwrap_or_default(),
+        allocation: input.selection.as_ref().and_then(|s| s.allocation.clone()),
     })
 }

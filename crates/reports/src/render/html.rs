@@ -98,6 +98,9 @@ pub fn html(report: &Report, kind: ReportKind) -> String {
     if kind == ReportKind::Recruitment {
         o.push_str(&super::recruitment::html(report));
     }
+    if kind == ReportKind::Selection {
+        o.push_str(&super::allocation::html(report));
+    }
     if kind == ReportKind::Swat {
         if let Some(sw) = report.swat_comparisons() {
             let _ = write!(o, "<h2>Comparisons with the control arm ({})</h2><table><thead><tr><th>arm</th><th>risk difference (95% CI)</th><th>odds ratio (95% CI)</th><th>Fisher p</th><th>Holm p</th><th>chi-square p</th></tr></thead><tbody>", esc(&sw.control));

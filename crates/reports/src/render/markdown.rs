@@ -59,6 +59,9 @@ pub fn markdown(report: &Report, kind: ReportKind) -> String {
     if kind == ReportKind::Recruitment {
         o.push_str(&super::recruitment::markdown(report));
     }
+    if kind == ReportKind::Selection {
+        o.push_str(&super::allocation::markdown(report));
+    }
     o
 }
 

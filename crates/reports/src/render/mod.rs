@@ -10,6 +10,7 @@
 //! * [`csv`], [`markdown`], [`html`] — one module per output format;
 //! * [`svg`] — the inline charts; `charts` picks them for each report.
 
+mod allocation;
 mod charts;
 pub mod csv;
 pub mod html;
