@@ -231,4 +231,37 @@ fn uptake_simulates_feedback_for_a_batch() {
     let o = run(&forced);
     assert!(o.status.success());
     assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+
+    // The demographic response model: its truth by demographic, its errors exit 2.
+    let registry = pop.join("registry.csv");
+    let mut model = forced.clone();
+    model.extend([
+        "--response-model",
+        "default",
+        "--registry",
+        registry.to_str().unwrap(),
+    ]);
+    let o = run(&model);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path().join("uptake.csv.truth.json")).unwrap())
+            .unwrap();
+    assert_eq!(truth["response_model"]["registry"], 3.0);
+    assert!(
+        truth["by_demographic"]["ethnic_group"]["White"]["invited"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    let bad = t.path().join("model.json");
+    std::fs::write(&bad, r#"{"registry": -1}"#).unwrap();
+    let mut refused = forced.clone();
+    refused.extend(["--response-model", bad.to_str().unwrap()]);
+    let o = run(&refused);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("`registry`") && stderr(&o).contains("model.json"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -34,6 +34,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod allocation;
 pub mod demographics;
 pub mod feedback;
 #[cfg(any(fuzzing, test))]

@@ -205,6 +205,7 @@ fn input(study: &str, people: &[Person], week: u32) -> ReportInput {
             invited,
             strata_variables: vec!["sex".into(), "age band".into()],
             strata,
+            allocation: None,
         }),
         uptake: Some(UptakeData { breakdowns }),
         swat: Some(SwatData {
@@ -219,6 +220,7 @@ fn input(study: &str, people: &[Person], week: u32) -> ReportInput {
             }],
         }),
         service: None,
+        recruitment: None,
     }
 }
 

@@ -28,6 +28,45 @@ pub struct ReportInput {
     /// is then the service-level release key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<ServiceData>,
+    /// Recruitment over time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recruitment: Option<RecruitmentData>,
+}
+
+/// One week of recruitment: people counted in the week they were first
+/// invited, reminded, responded or enrolled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeekRow {
+    /// The week's first day (`YYYY-MM-DD`).
+    pub week: String,
+    /// Invitations made in the week.
+    pub invited: u64,
+    /// Reminders sent in the week.
+    #[serde(default)]
+    pub reminded: u64,
+    /// People whose first response is dated in the week.
+    pub responded: u64,
+    /// People whose enrolment is dated in the week.
+    pub enrolled: u64,
+}
+
+/// Recruitment by week against the study's targets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecruitmentData {
+    /// Weeks from the first invitation, in order (none left out).
+    pub weeks: Vec<WeekRow>,
+    /// Invitations requested over the study's batches.
+    #[serde(default)]
+    pub target_invitations: Option<u64>,
+    /// Enrolments (or responses, see `target_outcome`) the study's
+    /// response-adjusted quotas aimed at.
+    #[serde(default)]
+    pub target_outcome_count: Option<u64>,
+    /// `enrolled` or `responded`, with `target_outcome_count`.
+    #[serde(default)]
+    pub target_outcome: Option<String>,
 }
 
 /// One study's line of the service evaluation.
@@ -118,6 +157,39 @@ pub struct SelectionData {
     /// Requested vs actual by stratum.
     #[serde(default)]
     pub strata: Vec<StratumRow>,
+    /// The response-adjusted allocation of the study's latest batch that
+    /// used one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation: Option<AllocationSummary>,
+}
+
+/// A response-adjusted allocation as the selection report shows it: rates
+/// in whole percent and the expected total rounded to 5 (estimates, not
+/// counts of people, kept coarse so that they cannot sharpen a published
+/// count).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllocationSummary {
+    /// `enrolled` or `responded`.
+    pub outcome: String,
+    /// Requested total.
+    pub requested: u64,
+    /// Expected total, rounded to 5.
+    pub expected: u64,
+    /// Per stratum.
+    pub strata: Vec<AllocationRow>,
+}
+
+/// One stratum of an [`AllocationSummary`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllocationRow {
+    /// The stratum's labels.
+    pub labels: Vec<String>,
+    /// Target (a request, not a count of people).
+    pub target: u64,
+    /// Rate used, 95% interval low and high, in whole percent.
+    pub rate_percent: [u32; 3],
 }
 
 /// Uptake counts of one group.

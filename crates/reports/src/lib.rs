@@ -2,7 +2,8 @@
 //! (exclusion funnel, requested vs actual by stratum), uptake (invited,
 //! delivered, responded, enrolled by group, with rates and 95% intervals),
 //! SWAT (arms compared: risk difference, odds ratio, chi-square, Fisher,
-//! Holm) and returns (undelivered by reason).
+//! Holm), returns (undelivered by reason) and recruitment over time
+//! (invited, reminded, responded and enrolled by week against target).
 //!
 //! * [`data`] — the input structs ([`ReportInput`]) that store-reading code
 //!   fills in (or that a JSON file holds).
@@ -13,6 +14,9 @@
 //!   chi-square, Fisher's exact test, Holm adjustment.
 //! * [`render`] — CSV, Markdown, one self-contained HTML page per report
 //!   with inline SVG charts, and `tables.json` (the release).
+//! * [`store_input`] and [`weekly`] — the report input read from the
+//!   service store (recruitment over time by week from the first
+//!   invitation); [`publish()`] protects, records and writes a release.
 //!
 //! Rates and statistics are computed from the **published** counts and
 //! withheld where a count they rest on is suppressed. Under a rounding
@@ -26,12 +30,18 @@ pub mod build;
 pub mod data;
 #[cfg(any(fuzzing, test))]
 pub mod fuzz_hooks;
+pub mod publish;
 pub mod render;
 pub mod stats;
+pub mod store_input;
+pub mod weekly;
 
 pub use build::{build, IntervalMethod, Options, Report, ReportError, ReportKind};
 pub use data::{
-    Breakdown, FrequencyBucket, FunnelStep, GroupSum, ReportInput, ReturnReason, ReturnsData, SelectionData,
-    ServiceData, ServiceStudy, StratumRow, SwatArm, SwatData, UptakeData, UptakeRow,
+    AllocationRow, AllocationSummary, Breakdown, FrequencyBucket, FunnelStep, GroupSum, RecruitmentData,
+    ReportInput, ReturnReason, ReturnsData, SelectionData, ServiceData, ServiceStudy, StratumRow, SwatArm,
+    SwatData, UptakeData, UptakeRow, WeekRow,
 };
+pub use publish::{publish, read_input, RELEASE_TABLE, SERVICE_KEY, SERVICE_TABLE};
 pub use render::{write_report, Formats};
+pub use store_input::{service_input, study_input};

@@ -45,6 +45,18 @@ cat >"$work/service.json" <<'JSON'
 JSON
 "$TRIALINK" report --input "$work/service.json" --out "$work/r/svc" --format html >/dev/null
 cp "$work/r/svc/service.html" "$work/r/service.html"
+# recruitment over time (report --store builds it from the store's dated events)
+cat >"$work/recruitment.json" <<'JSON'
+{"study": "weekly", "as_of": "2026-12-26", "recruitment": {
+  "target_invitations": 3000, "target_outcome_count": 150, "target_outcome": "enrolled",
+  "weeks": [
+    {"week": "2026-11-21", "invited": 1500, "reminded": 0, "responded": 120, "enrolled": 0},
+    {"week": "2026-11-28", "invited": 1500, "reminded": 900, "responded": 260, "enrolled": 40},
+    {"week": "2026-12-05", "invited": 0, "reminded": 700, "responded": 180, "enrolled": 75},
+    {"week": "2026-12-12", "invited": 0, "reminded": 0, "responded": 60, "enrolled": 55}]}}
+JSON
+"$TRIALINK" report --input "$work/recruitment.json" --out "$work/r/rec" --format html >/dev/null
+cp "$work/r/rec/recruitment.html" "$work/r/recruitment.html"
 
 flags=(--headless --no-sandbox --disable-gpu --disable-background-networking
        --disable-extensions --disable-sync --no-first-run --hide-scrollbars
@@ -59,7 +71,7 @@ if ! grep -q 'Uncaught' "$work/control.log"; then
     echo "FAIL: Chromium's console output is not captured (control page error not seen)"
     fail=1
 fi
-for page in selection uptake swat returns service; do
+for page in selection uptake swat returns service recruitment; do
     html="$work/r/$page.html"
     url="file://$html"
     # 1. the DOM: charts present

@@ -59,6 +59,7 @@ pub mod fuzz_hooks;
 mod lists;
 mod noncontact;
 pub mod purge;
+pub mod rates;
 pub mod register;
 pub mod register_file;
 mod releases;

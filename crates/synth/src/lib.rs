@@ -61,6 +61,7 @@
 
 #![forbid(unsafe_code)]
 
+mod batch;
 pub mod codes;
 pub mod date;
 pub mod messy;
@@ -70,6 +71,8 @@ pub mod output;
 pub mod person;
 pub mod places;
 mod population;
+pub mod response;
+pub mod returns;
 pub mod tables;
 pub mod typo;
 pub mod uptake;

@@ -35,15 +35,32 @@
 //! a valid token that matches no invitation); `no_match_reference` (a random
 //! reference) and `no_match_nhs_dob` (a valid test-range number of nobody in
 //! the batch); `qa_seed` (a QA seed in the batch answers by reference).
+//!
+//! **Who responds.** Without a response model every invitee of an arm
+//! responds at the arm's rate and a responder consents with probability
+//! [`CONSENT`] (then is randomised with probability [`RANDOMISED`]). With a
+//! [`ResponseModel`] (and the cohort, which gives each invitee's age, sex,
+//! ethnic group and region; and optionally the registry file, whose NHS
+//! numbers mark volunteers) both chances vary by demographic as the model
+//! says; the truth file then records the model and invitations, responders
+//! and enrolments by each demographic, so allocation can be checked against
+//! the ground truth.
 
+use crate::batch::{self, Batch, Invite};
 use crate::date::Date;
 use crate::nhs;
 use crate::output::{field, header, AtomicFile};
+pub use crate::response::{Profile, ResponseModel};
 use crate::SynthError;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+/// The chance that a responder consents (before a response model's odds).
+pub const CONSENT: f64 = 0.6;
+/// The chance that a consenting person is randomised (else withdraws).
+pub const RANDOMISED: f64 = 0.9;
 
 /// Settings of an uptake simulation.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,6 +84,11 @@ pub struct UptakeConfig {
     pub qa_response: f64,
     /// First day of feedback.
     pub start: Date,
+    /// Demographic response model (needs the cohort); `None` = every
+    /// invitee of an arm alike.
+    pub model: Option<ResponseModel>,
+    /// Registry file whose `nhs_number`s mark volunteers for the model.
+    pub registry: Option<PathBuf>,
 }
 
 impl Default for UptakeConfig {
@@ -81,6 +103,8 @@ impl Default for UptakeConfig {
             unmatched: 0.02,
             qa_response: 0.5,
             start: Date::from_ymd(2026, 2, 1).expect("real date"),
+            model: None,
+            registry: None,
         }
     }
 }
@@ -118,121 +142,7 @@ impl UptakeConfig {
     }
 }
 
-/// The channel of a batch, from its columns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Channel {
-    /// Letters.
-    Postal,
-    /// Text messages.
-    Sms,
-    /// Email.
-    Email,
-}
-
-impl Channel {
-    fn contact_columns(self) -> &'static [&'static str] {
-        match self {
-            Channel::Postal => &[
-                "given_name",
-                "family_name",
-                "address_line_1",
-                "address_line_2",
-                "address_line_3",
-                "address_line_4",
-                "address_line_5",
-                "postcode",
-            ],
-            Channel::Sms => &["given_name", "family_name", "mobile"],
-            Channel::Email => &["given_name", "family_name", "email"],
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Channel::Postal => "postal",
-            Channel::Sms => "sms",
-            Channel::Email => "email",
-        }
-    }
-}
-
-fn csv_error(path: &Path, e: csv::Error) -> SynthError {
-    let line = e.position().map_or(0, csv::Position::line);
-    let message = match e.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => {
-            format!("record has {len} fields, expected {expected_len}")
-        }
-        csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_string(),
-        csv::ErrorKind::Io(_) => "could not be read".to_string(),
-        _ => "malformed CSV record".to_string(),
-    };
-    SynthError::Input {
-        path: path.to_path_buf(),
-        line,
-        message,
-    }
-}
-
-fn open(path: &Path) -> Result<(csv::Reader<std::fs::File>, Vec<String>), SynthError> {
-    let mut r = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_path(path)
-        .map_err(|e| match e.into_kind() {
-            csv::ErrorKind::Io(io) => SynthError::io(path, io),
-            _ => SynthError::Input {
-                path: path.to_path_buf(),
-                line: 1,
-                message: "malformed CSV".into(),
-            },
-        })?;
-    let h = r
-        .headers()
-        .map_err(|e| csv_error(path, e))?
-        .iter()
-        .map(|s| s.trim().to_string())
-        .collect();
-    Ok((r, h))
-}
-
-fn column(path: &Path, header: &[String], name: &str) -> Result<usize, SynthError> {
-    header
-        .iter()
-        .position(|h| h.eq_ignore_ascii_case(name))
-        .ok_or_else(|| SynthError::MissingColumn {
-            path: path.to_path_buf(),
-            column: name.to_string(),
-            header: header.join(","),
-        })
-}
-
-/// Contact key: the channel's fields, letters and digits only, upper case.
-fn key(rec: &csv::ByteRecord, cols: &[usize]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(64);
-    for &c in cols {
-        if let Some(f) = rec.get(c) {
-            k.extend(
-                f.iter()
-                    .filter(|b| b.is_ascii_alphanumeric())
-                    .map(u8::to_ascii_uppercase),
-            );
-        }
-        k.push(0x1f);
-    }
-    k
-}
-
-/// A batch row.
-struct Invite {
-    reference: String,
-    template: String,
-    qa: bool,
-    /// Cohort identity found by contact fields: `(nhs, dob)`, with how many
-    /// cohort rows matched.
-    found: Option<(u64, Date)>,
-    matches: u32,
-}
+pub use crate::batch::Channel;
 
 /// Counts by route; keys are route names.
 type Counts = BTreeMap<&'static str, u64>;
@@ -287,219 +197,191 @@ const STATUSES: [&str; 5] = [
     "ineligible",
     "withdrawn",
 ];
+/// Route names, in the order the truth lists them.
+const ROUTES: [&str; 7] = [
+    "reference",
+    "nhs_dob",
+    "nhs_dob_invalid_nhs",
+    "nhs_dob_wrong_dob",
+    "no_match_reference",
+    "no_match_nhs_dob",
+    "qa_seed",
+];
 
-/// Simulate feedback for the batch at `batch`, writing `out` and
-/// `<out>.truth.json`. `cohort` (the `cohort.csv` the batch came from) lets
-/// responders be reported by NHS number + DOB; `qa_seeds` marks the QA seeds
-/// in the batch. Refuses to overwrite unless `force`.
-pub fn simulate(
-    batch: &Path,
-    cohort: Option<&Path>,
-    qa_seeds: Option<&Path>,
-    cfg: &UptakeConfig,
-    out: &Path,
-    force: bool,
-) -> Result<UptakeTruth, SynthError> {
-    cfg.validate()?;
-    let truth_file = truth_path(out);
-    crate::output::check_absent(&[out.to_path_buf(), truth_file.clone()], force)?;
+/// Per-arm ground truth.
+#[derive(Default)]
+struct Arm {
+    invited: u64,
+    responders: u64,
+    visible_responders: u64,
+    rows: u64,
+    reached: BTreeMap<&'static str, u64>,
+    final_status: BTreeMap<&'static str, u64>,
+}
 
-    // The batch.
-    let (mut r, h) = open(batch)?;
-    let channel = if h.iter().any(|c| c.eq_ignore_ascii_case("address_line_1")) {
-        Channel::Postal
-    } else if h.iter().any(|c| c.eq_ignore_ascii_case("mobile")) {
-        Channel::Sms
-    } else if h.iter().any(|c| c.eq_ignore_ascii_case("email")) {
-        Channel::Email
-    } else {
-        return Err(SynthError::MissingColumn {
-            path: batch.to_path_buf(),
-            column: "address_line_1, mobile or email".into(),
-            header: h.join(","),
-        });
-    };
-    let ref_col = column(batch, &h, "reference")?;
-    let tpl_col = column(batch, &h, "template")?;
-    let contact: Vec<usize> = channel
-        .contact_columns()
-        .iter()
-        .map(|c| column(batch, &h, c))
-        .collect::<Result<_, _>>()?;
-    let mut invites = Vec::new();
-    let mut by_key: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
-    let mut rec = csv::ByteRecord::new();
-    while r.read_byte_record(&mut rec).map_err(|e| csv_error(batch, e))? {
-        let text = |c: usize| {
-            String::from_utf8_lossy(rec.get(c).unwrap_or_default())
-                .trim()
-                .to_string()
-        };
-        by_key.entry(key(&rec, &contact)).or_default().push(invites.len());
-        invites.push(Invite {
-            reference: text(ref_col),
-            template: text(tpl_col),
-            qa: false,
-            found: None,
-            matches: 0,
-        });
-    }
+/// Invitations, responders and enrolments by demographic `(variable, label)`.
+type ProfileCounts = BTreeMap<(&'static str, String), [u64; 3]>;
 
-    // QA seeds in the batch.
-    if let Some(qa) = qa_seeds {
-        let (mut r, h) = open(qa)?;
-        let cols: Vec<usize> = channel
-            .contact_columns()
-            .iter()
-            .map(|c| column(qa, &h, c))
-            .collect::<Result<_, _>>()?;
-        while r.read_byte_record(&mut rec).map_err(|e| csv_error(qa, e))? {
-            if let Some(rows) = by_key.get(&key(&rec, &cols)) {
-                for &i in rows {
-                    invites[i].qa = true;
-                }
+/// The simulation's state while it walks the batch.
+struct Sim<'a> {
+    cfg: &'a UptakeConfig,
+    rng: ChaCha8Rng,
+    rows: Vec<Row>,
+    rows_by_route: Counts,
+    people_by_route: Counts,
+    arms: BTreeMap<String, Arm>,
+    responders: u64,
+    qa_in_batch: u64,
+    identified: u64,
+    ambiguous: u64,
+    by_profile: ProfileCounts,
+}
+
+fn profile_keys(p: &Profile) -> [(&'static str, String); 5] {
+    let lo = p.age / 5 * 5;
+    [
+        (
+            "age_band",
+            if lo >= 90 {
+                "90+".into()
+            } else {
+                format!("{lo}-{}", lo + 4)
+            },
+        ),
+        ("sex", p.sex.clone()),
+        ("ethnic_group", p.ethnic_group.clone()),
+        ("region", p.region.clone()),
+        (
+            "registry",
+            if p.registry {
+                "volunteer"
+            } else {
+                "not a volunteer"
             }
-        }
+            .into(),
+        ),
+    ]
+}
+
+impl Sim<'_> {
+    fn count(&mut self, route: &'static str, rows: u64) {
+        *self.rows_by_route.get_mut(route).expect("route") += rows;
+        *self.people_by_route.get_mut(route).expect("route") += 1;
     }
 
-    // Cohort identities, streaming the cohort once.
-    if let Some(cohort) = cohort {
-        let (mut r, h) = open(cohort)?;
-        let cols: Vec<usize> = channel
-            .contact_columns()
-            .iter()
-            .map(|c| column(cohort, &h, c))
-            .collect::<Result<_, _>>()?;
-        let nhs_col = column(cohort, &h, "nhs_number")?;
-        let dob_col = column(cohort, &h, "date_of_birth")?;
-        while r.read_byte_record(&mut rec).map_err(|e| csv_error(cohort, e))? {
-            if let Some(rows) = by_key.get(&key(&rec, &cols)) {
-                let nhs_s = std::str::from_utf8(rec.get(nhs_col).unwrap_or_default())
-                    .unwrap_or("")
-                    .trim();
-                let dob_s = std::str::from_utf8(rec.get(dob_col).unwrap_or_default())
-                    .unwrap_or("")
-                    .trim();
-                let id = match (nhs::is_valid(nhs_s), Date::parse_iso(dob_s)) {
-                    (true, Some(d)) => nhs_s.parse::<u64>().ok().map(|n| (n, d)),
-                    _ => None,
-                };
-                for &i in rows {
-                    invites[i].matches += 1;
-                    invites[i].found = id;
-                }
-            }
-        }
+    fn push(&mut self, date: Date, reference: String, nhs: String, dob: String, status: &'static str) {
+        let tiebreak = self.rng.gen();
+        self.rows.push(Row {
+            date,
+            tiebreak,
+            reference,
+            nhs,
+            dob,
+            status,
+        });
     }
 
-    // Arms, in sorted order of template.
-    let templates: BTreeSet<&str> = invites
-        .iter()
-        .filter(|i| !i.qa)
-        .map(|i| i.template.as_str())
-        .collect();
-    let arm_rate: BTreeMap<String, f64> = templates
-        .iter()
-        .enumerate()
-        .map(|(k, t)| {
-            let r = cfg
-                .arm_rates
-                .iter()
-                .find(|(name, _)| name == t)
-                .map_or((cfg.rate * (1.0 + cfg.arm_effect * k as f64)).min(1.0), |x| x.1);
-            (t.to_string(), r)
-        })
-        .collect();
-
-    let batch_nhs: BTreeSet<u64> = invites.iter().filter_map(|i| i.found.map(|f| f.0)).collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut rows: Vec<Row> = Vec::new();
-    let mut rows_by_route: Counts = BTreeMap::new();
-    let mut people_by_route: Counts = BTreeMap::new();
-    for route in [
-        "reference",
-        "nhs_dob",
-        "nhs_dob_invalid_nhs",
-        "nhs_dob_wrong_dob",
-        "no_match_reference",
-        "no_match_nhs_dob",
-        "qa_seed",
-    ] {
-        rows_by_route.insert(route, 0);
-        people_by_route.insert(route, 0);
-    }
-    #[derive(Default)]
-    struct Arm {
-        invited: u64,
-        responders: u64,
-        visible_responders: u64,
-        rows: u64,
-        reached: BTreeMap<&'static str, u64>,
-        final_status: BTreeMap<&'static str, u64>,
-    }
-    let mut arms: BTreeMap<String, Arm> = BTreeMap::new();
-    let mut responders = 0u64;
-    let (mut qa_in_batch, mut identified, mut ambiguous) = (0u64, 0u64, 0u64);
-
-    for inv in &invites {
-        let d0 = cfg.start.add_days(rng.gen_range(0..28));
+    /// One invitee: whether they answer, by which route, and their path.
+    fn invitee(&mut self, inv: &Invite, rate: f64) {
+        let d0 = self.cfg.start.add_days(self.rng.gen_range(0..28));
         if inv.qa {
-            qa_in_batch += 1;
-            if rng.gen::<f64>() < cfg.qa_response {
-                rows.push(Row {
-                    date: d0,
-                    tiebreak: rng.gen(),
-                    reference: inv.reference.clone(),
-                    nhs: String::new(),
-                    dob: String::new(),
-                    status: "expressed_interest",
-                });
-                *rows_by_route.get_mut("qa_seed").expect("route") += 1;
-                *people_by_route.get_mut("qa_seed").expect("route") += 1;
+            self.qa_in_batch += 1;
+            if self.rng.gen::<f64>() < self.cfg.qa_response {
+                self.push(
+                    d0,
+                    inv.reference.clone(),
+                    String::new(),
+                    String::new(),
+                    "expressed_interest",
+                );
+                self.count("qa_seed", 1);
             }
-            continue;
+            return;
         }
         let unique = inv.matches == 1 && inv.found.is_some();
         if unique {
-            identified += 1;
+            self.identified += 1;
         } else if inv.matches > 1 {
-            ambiguous += 1;
+            self.ambiguous += 1;
         }
-        let arm = arms.entry(inv.template.clone()).or_default();
+        let profile = self.cfg.model.as_ref().zip(inv.profile.as_ref());
+        let (p_respond, p_consent) = match profile {
+            Some((m, p)) => (m.response(rate, p), m.consent(CONSENT, p)),
+            None => (rate, CONSENT),
+        };
+        let arm = self.arms.entry(inv.template.clone()).or_default();
         arm.invited += 1;
-        if rng.gen::<f64>() >= arm_rate[&inv.template] {
-            continue;
+        let responds = self.rng.gen::<f64>() < p_respond;
+        let mut enrolled = false;
+        if responds {
+            enrolled = self.respond(inv, unique, d0, p_consent);
         }
-        responders += 1;
-        arm.responders += 1;
-        // Route and what the trial will write.
-        let (route, nhs_s, dob_s): (&'static str, String, String) =
-            if unique && rng.gen::<f64>() >= cfg.by_reference {
-                let (n, d) = inv.found.expect("unique");
-                if rng.gen::<f64>() < cfg.error_rate {
-                    if rng.gen_bool(0.5) {
-                        ("nhs_dob_invalid_nhs", nhs::mistype(n, &mut rng).0, d.iso())
-                    } else {
-                        let shift = if rng.gen_bool(0.5) { 1 } else { -1 };
-                        ("nhs_dob_wrong_dob", nhs::digits(n), d.add_days(shift).iso())
-                    }
-                } else {
-                    ("nhs_dob", nhs::digits(n), d.iso())
-                }
-            } else {
-                ("reference", String::new(), String::new())
-            };
+        if let Some((_, p)) = profile {
+            for k in profile_keys(p) {
+                let c = self.by_profile.entry(k).or_default();
+                c[0] += 1;
+                c[1] += u64::from(responds);
+                c[2] += u64::from(enrolled);
+            }
+        }
+    }
+
+    /// A responder's route and status path; whether they were randomised.
+    fn respond(&mut self, inv: &Invite, unique: bool, d0: Date, p_consent: f64) -> bool {
+        self.responders += 1;
+        let (route, nhs_s, dob_s) = self.route(inv, unique);
         let reference = if route == "reference" {
             inv.reference.clone()
         } else {
             String::new()
         };
-        // Status path.
+        let path = self.path(d0, p_consent);
+        self.count(route, path.len() as u64);
+        let arm = self.arms.get_mut(&inv.template).expect("arm");
+        arm.responders += 1;
+        if matches!(route, "reference" | "nhs_dob") {
+            arm.visible_responders += 1;
+        }
+        for &(status, _) in &path {
+            *arm.reached.entry(status).or_default() += 1;
+        }
+        arm.rows += path.len() as u64;
+        *arm.final_status
+            .entry(path.last().expect("non-empty").0)
+            .or_default() += 1;
+        for &(status, date) in &path {
+            self.push(date, reference.clone(), nhs_s.clone(), dob_s.clone(), status);
+        }
+        path.iter().any(|s| s.0 == "randomised")
+    }
+
+    /// How the trial reports a responder, and the identifiers it writes.
+    fn route(&mut self, inv: &Invite, unique: bool) -> (&'static str, String, String) {
+        let rng = &mut self.rng;
+        if !(unique && rng.gen::<f64>() >= self.cfg.by_reference) {
+            return ("reference", String::new(), String::new());
+        }
+        let (n, d) = inv.found.expect("unique");
+        if rng.gen::<f64>() < self.cfg.error_rate {
+            if rng.gen_bool(0.5) {
+                ("nhs_dob_invalid_nhs", nhs::mistype(n, rng).0, d.iso())
+            } else {
+                let shift = if rng.gen_bool(0.5) { 1 } else { -1 };
+                ("nhs_dob_wrong_dob", nhs::digits(n), d.add_days(shift).iso())
+            }
+        } else {
+            ("nhs_dob", nhs::digits(n), d.iso())
+        }
+    }
+
+    /// The statuses a responder reaches, dated from `d0`.
+    fn path(&mut self, d0: Date, p_consent: f64) -> Vec<(&'static str, Date)> {
+        let rng = &mut self.rng;
         let mut path: Vec<(&'static str, Date)> = vec![("expressed_interest", d0)];
-        if rng.gen::<f64>() < 0.6 {
+        if rng.gen::<f64>() < p_consent {
             let d1 = d0.add_days(rng.gen_range(3..=21));
             path.push(("consented", d1));
-            if rng.gen::<f64>() < 0.9 {
+            if rng.gen::<f64>() < RANDOMISED {
                 path.push(("randomised", d1.add_days(rng.gen_range(1..=14))));
             } else {
                 path.push(("withdrawn", d1.add_days(rng.gen_range(1..=30))));
@@ -512,147 +394,223 @@ pub fn simulate(
                 path.push(("withdrawn", d0.add_days(rng.gen_range(1..=30))));
             }
         }
-        *people_by_route.get_mut(route).expect("route") += 1;
-        if matches!(route, "reference" | "nhs_dob") {
-            arm.visible_responders += 1;
-        }
-        for &(status, date) in &path {
-            *arm.reached.entry(status).or_default() += 1;
-            rows.push(Row {
-                date,
-                tiebreak: rng.gen(),
-                reference: reference.clone(),
-                nhs: nhs_s.clone(),
-                dob: dob_s.clone(),
-                status,
-            });
-        }
-        arm.rows += path.len() as u64;
-        *rows_by_route.get_mut(route).expect("route") += path.len() as u64;
-        *arm.final_status
-            .entry(path.last().expect("non-empty").0)
-            .or_default() += 1;
+        path
     }
 
-    // Rows that match nothing.
-    let extra = (responders as f64 * cfg.unmatched).round() as u64;
-    for _ in 0..extra {
-        let date = cfg.start.add_days(rng.gen_range(0..42));
-        let status = if rng.gen_bool(0.7) {
-            "expressed_interest"
-        } else {
-            "consented"
-        };
-        if rng.gen_bool(0.5) {
-            rows.push(Row {
-                date,
-                tiebreak: rng.gen(),
-                reference: random_uuid(&mut rng),
-                nhs: String::new(),
-                dob: String::new(),
-                status,
-            });
-            *rows_by_route.get_mut("no_match_reference").expect("route") += 1;
-            *people_by_route.get_mut("no_match_reference").expect("route") += 1;
-        } else {
-            let n = loop {
-                if let Some(n) = nhs::from_body(rng.gen_range(999_000_000..1_000_000_000)) {
-                    if !batch_nhs.contains(&n) {
-                        break n;
-                    }
-                }
+    /// Rows that match nothing: random references, or valid test-range NHS
+    /// numbers of nobody in the batch.
+    fn unmatched(&mut self, batch_nhs: &BTreeSet<u64>) {
+        let extra = (self.responders as f64 * self.cfg.unmatched).round() as u64;
+        let start = self.cfg.start;
+        for _ in 0..extra {
+            let date = start.add_days(self.rng.gen_range(0..42));
+            let status = if self.rng.gen_bool(0.7) {
+                "expressed_interest"
+            } else {
+                "consented"
             };
-            let dob = cfg.start.add_days(-rng.gen_range(18 * 365..90 * 365));
-            rows.push(Row {
-                date,
-                tiebreak: rng.gen(),
-                reference: String::new(),
-                nhs: nhs::digits(n),
-                dob: dob.iso(),
-                status,
-            });
-            *rows_by_route.get_mut("no_match_nhs_dob").expect("route") += 1;
-            *people_by_route.get_mut("no_match_nhs_dob").expect("route") += 1;
+            if self.rng.gen_bool(0.5) {
+                let tiebreak = self.rng.gen();
+                let reference = random_uuid(&mut self.rng);
+                self.rows.push(Row {
+                    date,
+                    tiebreak,
+                    reference,
+                    nhs: String::new(),
+                    dob: String::new(),
+                    status,
+                });
+                self.count("no_match_reference", 1);
+            } else {
+                let n = loop {
+                    if let Some(n) = nhs::from_body(self.rng.gen_range(999_000_000..1_000_000_000)) {
+                        if !batch_nhs.contains(&n) {
+                            break n;
+                        }
+                    }
+                };
+                let dob = start.add_days(-self.rng.gen_range(18 * 365..90 * 365));
+                self.push(date, String::new(), nhs::digits(n), dob.iso(), status);
+                self.count("no_match_nhs_dob", 1);
+            }
         }
     }
-    rows.sort_by_key(|r| (r.date, r.tiebreak));
 
-    let mut buf = Vec::with_capacity(rows.len() * 64);
-    header(
-        &mut buf,
-        &["reference", "nhs_number", "date_of_birth", "status", "date"],
-    );
-    for r in &rows {
-        field(&mut buf, &r.reference);
-        buf.push(b',');
-        buf.extend_from_slice(r.nhs.as_bytes());
-        buf.push(b',');
-        buf.extend_from_slice(r.dob.as_bytes());
-        buf.push(b',');
-        buf.extend_from_slice(r.status.as_bytes());
-        buf.push(b',');
-        r.date.write_iso(&mut buf);
-        buf.push(b'\n');
+    /// The feedback file's bytes, rows sorted by date.
+    fn csv(&mut self) -> Vec<u8> {
+        self.rows.sort_by_key(|r| (r.date, r.tiebreak));
+        let mut buf = Vec::with_capacity(self.rows.len() * 64);
+        header(
+            &mut buf,
+            &["reference", "nhs_number", "date_of_birth", "status", "date"],
+        );
+        for r in &self.rows {
+            field(&mut buf, &r.reference);
+            buf.push(b',');
+            buf.extend_from_slice(r.nhs.as_bytes());
+            buf.push(b',');
+            buf.extend_from_slice(r.dob.as_bytes());
+            buf.push(b',');
+            buf.extend_from_slice(r.status.as_bytes());
+            buf.push(b',');
+            r.date.write_iso(&mut buf);
+            buf.push(b'\n');
+        }
+        buf
     }
 
-    let route = |k: &str| rows_by_route[k];
-    let by_arm: serde_json::Map<String, serde_json::Value> = arms
+    /// The ground truth as JSON.
+    fn truth(&self, b: &Batch, arm_rate: &BTreeMap<String, f64>) -> serde_json::Value {
+        let cfg = self.cfg;
+        let route = |k: &str| self.rows_by_route[k];
+        let by_arm: serde_json::Map<String, serde_json::Value> = self
+            .arms
+            .iter()
+            .map(|(t, a)| (t.clone(), arm_json(a, arm_rate[t])))
+            .collect();
+        let mut json = serde_json::json!({
+            "generator": "trialink synth uptake",
+            "seed": cfg.seed,
+            "parameters": {
+                "rate": cfg.rate,
+                "arm_effect": cfg.arm_effect,
+                "by_reference": cfg.by_reference,
+                "error_rate": cfg.error_rate,
+                "unmatched": cfg.unmatched,
+                "qa_response": cfg.qa_response,
+                "start": cfg.start.iso(),
+            },
+            "batch": {
+                "channel": b.channel.name(),
+                "rows": b.invites.len(),
+                "invitations": b.invites.len() as u64 - self.qa_in_batch,
+                "qa_seeds": self.qa_in_batch,
+                "identified_in_cohort": self.identified,
+                "ambiguous_in_cohort": self.ambiguous,
+            },
+            "rows": self.rows.len(),
+            "rows_by_route": self.rows_by_route,
+            "people_by_route": self.people_by_route,
+            "expected_uptake": {
+                "matched_by_reference": route("reference"),
+                "matched_by_token": route("nhs_dob"),
+                "unmatched": route("nhs_dob_wrong_dob") + route("no_match_reference") + route("no_match_nhs_dob"),
+                "qa_seed": route("qa_seed"),
+                "rejected_when_pseudonymised": route("nhs_dob_invalid_nhs"),
+            },
+            "by_arm": by_arm,
+        });
+        if let Some(m) = &cfg.model {
+            let mut by: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+            for ((var, label), c) in &self.by_profile {
+                let e = by
+                    .entry(var.to_string())
+                    .or_insert_with(|| serde_json::Value::Object(Default::default()));
+                e[label.as_str()] =
+                    serde_json::json!({"invited": c[0], "responders": c[1], "randomised": c[2]});
+            }
+            json["response_model"] = m.to_json();
+            json["by_demographic"] = by.into();
+        }
+        json
+    }
+}
+
+fn arm_json(a: &Arm, rate: f64) -> serde_json::Value {
+    let statuses = |m: &BTreeMap<&'static str, u64>| -> serde_json::Map<String, serde_json::Value> {
+        STATUSES
+            .iter()
+            .map(|s| (s.to_string(), m.get(s).copied().unwrap_or(0).into()))
+            .collect()
+    };
+    serde_json::json!({
+        "response_rate": rate,
+        "invited": a.invited,
+        "responders": a.responders,
+        "responders_matchable": a.visible_responders,
+        "rows": a.rows,
+        "reached": statuses(&a.reached),
+        "final_status": statuses(&a.final_status),
+    })
+}
+
+/// Response rates by template: arms in sorted order of template, arm `k`
+/// at `rate × (1 + arm_effect × k)` unless given.
+fn arm_rates(invites: &[Invite], cfg: &UptakeConfig) -> BTreeMap<String, f64> {
+    let templates: BTreeSet<&str> = invites
         .iter()
-        .map(|(t, a)| {
-            let reached: serde_json::Map<String, serde_json::Value> = STATUSES
-                .iter()
-                .map(|s| (s.to_string(), a.reached.get(s).copied().unwrap_or(0).into()))
-                .collect();
-            let fin: serde_json::Map<String, serde_json::Value> = STATUSES
-                .iter()
-                .map(|s| (s.to_string(), a.final_status.get(s).copied().unwrap_or(0).into()))
-                .collect();
-            (
-                t.clone(),
-                serde_json::json!({
-                    "response_rate": arm_rate[t],
-                    "invited": a.invited,
-                    "responders": a.responders,
-                    "responders_matchable": a.visible_responders,
-                    "rows": a.rows,
-                    "reached": reached,
-                    "final_status": fin,
-                }),
-            )
-        })
+        .filter(|i| !i.qa)
+        .map(|i| i.template.as_str())
         .collect();
-    let json = serde_json::json!({
-        "generator": "trialink synth uptake",
-        "seed": cfg.seed,
-        "parameters": {
-            "rate": cfg.rate,
-            "arm_effect": cfg.arm_effect,
-            "by_reference": cfg.by_reference,
-            "error_rate": cfg.error_rate,
-            "unmatched": cfg.unmatched,
-            "qa_response": cfg.qa_response,
-            "start": cfg.start.iso(),
-        },
-        "batch": {
-            "channel": channel.name(),
-            "rows": invites.len(),
-            "invitations": invites.len() as u64 - qa_in_batch,
-            "qa_seeds": qa_in_batch,
-            "identified_in_cohort": identified,
-            "ambiguous_in_cohort": ambiguous,
-        },
-        "rows": rows.len(),
-        "rows_by_route": rows_by_route,
-        "people_by_route": people_by_route,
-        "expected_uptake": {
-            "matched_by_reference": route("reference"),
-            "matched_by_token": route("nhs_dob"),
-            "unmatched": route("nhs_dob_wrong_dob") + route("no_match_reference") + route("no_match_nhs_dob"),
-            "qa_seed": route("qa_seed"),
-            "rejected_when_pseudonymised": route("nhs_dob_invalid_nhs"),
-        },
-        "by_arm": by_arm,
-    });
+    templates
+        .iter()
+        .enumerate()
+        .map(|(k, t)| {
+            let r = cfg
+                .arm_rates
+                .iter()
+                .find(|(name, _)| name == t)
+                .map_or((cfg.rate * (1.0 + cfg.arm_effect * k as f64)).min(1.0), |x| x.1);
+            (t.to_string(), r)
+        })
+        .collect()
+}
+
+/// Simulate feedback for the batch at `batch`, writing `out` and
+/// `<out>.truth.json`. `cohort` (the `cohort.csv` the batch came from) lets
+/// responders be reported by NHS number + DOB (and gives the response
+/// model its profiles); `qa_seeds` marks the QA seeds in the batch.
+/// Refuses to overwrite unless `force`.
+pub fn simulate(
+    batch: &Path,
+    cohort: Option<&Path>,
+    qa_seeds: Option<&Path>,
+    cfg: &UptakeConfig,
+    out: &Path,
+    force: bool,
+) -> Result<UptakeTruth, SynthError> {
+    cfg.validate()?;
+    if cfg.model.is_some() && cohort.is_none() {
+        return Err(SynthError::Config {
+            name: "response model",
+            expected: "the cohort the batch came from (--cohort): it gives each invitee's demographics"
+                .into(),
+        });
+    }
+    let truth_file = truth_path(out);
+    crate::output::check_absent(&[out.to_path_buf(), truth_file.clone()], force)?;
+    let mut b = batch::read(batch)?;
+    if let Some(qa) = qa_seeds {
+        b.mark_qa(qa)?;
+    }
+    if let Some(cohort) = cohort {
+        b.read_cohort(cohort, cfg.model.as_ref().map(|_| cfg.start))?;
+    }
+    if let (Some(_), Some(reg)) = (&cfg.model, &cfg.registry) {
+        b.mark_registry(reg)?;
+    }
+    let arm_rate = arm_rates(&b.invites, cfg);
+    let batch_nhs: BTreeSet<u64> = b.invites.iter().filter_map(|i| i.found.map(|f| f.0)).collect();
+    let mut sim = Sim {
+        cfg,
+        rng: ChaCha8Rng::seed_from_u64(cfg.seed),
+        rows: Vec::new(),
+        rows_by_route: ROUTES.iter().map(|&r| (r, 0)).collect(),
+        people_by_route: ROUTES.iter().map(|&r| (r, 0)).collect(),
+        arms: BTreeMap::new(),
+        responders: 0,
+        qa_in_batch: 0,
+        identified: 0,
+        ambiguous: 0,
+        by_profile: BTreeMap::new(),
+    };
+    for inv in &b.invites {
+        let rate = arm_rate.get(&inv.template).copied().unwrap_or(0.0);
+        sim.invitee(inv, rate);
+    }
+    sim.unmatched(&batch_nhs);
+    let buf = sim.csv();
+    let json = sim.truth(&b, &arm_rate);
 
     let mut f = AtomicFile::create(out, force)?;
     f.write_all(&buf)?;
@@ -664,7 +622,7 @@ pub fn simulate(
     t.commit()?;
     Ok(UptakeTruth {
         json,
-        rows: rows.len() as u64,
-        rows_by_route,
+        rows: sim.rows.len() as u64,
+        rows_by_route: sim.rows_by_route,
     })
 }

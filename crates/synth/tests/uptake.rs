@@ -350,3 +350,55 @@ fn bad_batches_get_clear_errors() {
     assert!(msg.contains("line 3") && !msg.contains("Ann"), "{msg}");
     assert!(!d.path().join("o.csv").exists());
 }
+
+#[test]
+fn response_model_varies_response_by_demographic_and_records_the_truth() {
+    let f = fixture(40_000, "postal");
+    let out = f._dir.path().join("m.csv");
+    let registry = f._dir.path().join("registry.csv");
+    let cfg = UptakeConfig {
+        seed: 4,
+        rate: 0.15,
+        model: Some(synth::response::ResponseModel::default()),
+        registry: Some(registry),
+        ..UptakeConfig::default()
+    };
+    // the model needs the cohort's demographics
+    let e = simulate(&f.batch, None, None, &cfg, &out, false).unwrap_err();
+    assert!(e.to_string().contains("cohort"), "{e}");
+    let t = simulate(&f.batch, Some(&f.cohort), Some(&f.qa), &cfg, &out, false).unwrap();
+    assert_eq!(read_json(&truth_path(&out)), t.json);
+    let by = &t.json["by_demographic"];
+    let rate = |var: &str, label: &str| {
+        let c = &by[var][label];
+        c["responders"].as_f64().unwrap() / c["invited"].as_f64().unwrap()
+    };
+    assert!(rate("registry", "volunteer") > 1.8 * rate("registry", "not a volunteer"));
+    assert!(rate("sex", "male") < rate("sex", "female"));
+    assert!(rate("ethnic_group", "White") > rate("ethnic_group", "Black"));
+    // every non-seed invitee with a profile is counted once per variable
+    let invited: u64 = by["sex"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| c["invited"].as_u64().unwrap())
+        .sum();
+    assert_eq!(invited, t.json["batch"]["identified_in_cohort"].as_u64().unwrap());
+    assert_eq!(t.json["response_model"]["registry"], 3.0);
+    // without a model the truth has no demographic section
+    let plain = UptakeConfig {
+        seed: 4,
+        rate: 0.15,
+        ..UptakeConfig::default()
+    };
+    let t = simulate(
+        &f.batch,
+        Some(&f.cohort),
+        None,
+        &plain,
+        &f._dir.path().join("p.csv"),
+        false,
+    )
+    .unwrap();
+    assert!(t.json.get("by_demographic").is_none());
+}

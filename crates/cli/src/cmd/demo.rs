@@ -182,6 +182,17 @@ pub fn run(a: Args) -> CliResult {
     };
     let seed = a.seed.to_string();
 
+    let (master, store) = keys(&mut d, &a)?;
+    population_and_uploads(&mut d, &a, &seed, &store, &master)?;
+    invite_and_uptake(&mut d, &a, &seed, &store, &master)?;
+    let (final_dir, service_dir) = publish_and_audit(&mut d, &a, &seed, &store, &master)?;
+    finish(&mut d, &a, &final_dir, &service_dir)
+}
+
+/// Steps 1: the master key, the registry key, the study's register entry
+/// and the trial key. Returns the master key and store paths.
+fn keys(d: &mut Demo, a: &Args) -> Result<(String, String), CliError> {
+    let work = d.work.clone();
     // 1. Keys
     d.say(
         "service",
@@ -231,6 +242,19 @@ pub fn run(a: Args) -> CliResult {
         &d.p("keys/trial.key"),
     ])?;
 
+    Ok((master, store))
+}
+
+/// Steps 2–6: the population, the registry's and trial's uploads, the
+/// objections, and the registry linked to the cohort.
+fn population_and_uploads(
+    d: &mut Demo,
+    a: &Args,
+    seed: &str,
+    store: &str,
+    master: &str,
+) -> Result<(), CliError> {
+    let work = d.work.clone();
     // 2. Population
     d.say("synthetic data", "generates the population: cohort, registry volunteers, enrolled list, objections, QA seeds, ground truth");
     let people = a.people.to_string();
@@ -239,7 +263,7 @@ pub fn run(a: Args) -> CliResult {
         "--people",
         &people,
         "--seed",
-        &seed,
+        seed,
         // enrolled and objection lists without mistyped NHS numbers: an
         // enrolled list with rejected rows is refused by `invite` (those
         // people would be invited), and the demo runs unattended
@@ -300,9 +324,9 @@ pub fn run(a: Args) -> CliResult {
         "noncontact",
         "add",
         "--store",
-        &store,
+        store,
         "--key",
-        &master,
+        master,
         "--input",
         &d.p("synth/objections.csv"),
         "--as-of",
@@ -352,6 +376,13 @@ pub fn run(a: Args) -> CliResult {
         &d.p("synth/truth_registry.csv"),
     ])?;
 
+    Ok(())
+}
+
+/// Steps 7–9: the invitation batch, two weeks of uptake feedback, the
+/// returns, and the week-1 reports.
+fn invite_and_uptake(d: &mut Demo, a: &Args, seed: &str, store: &str, master: &str) -> Result<(), CliError> {
+    let work = d.work.clone();
     // 7. Invitations
     d.say("service", "builds the invitation batch: criteria, exclusions, non-contact, enrolled, cap, quotas (registry volunteers first, by token and by the links above), SWAT arms, QA seeds");
     std::fs::write(work.join("service/request.toml"), REQUEST)
@@ -359,9 +390,9 @@ pub fn run(a: Args) -> CliResult {
     d.run(&[
         "invite",
         "--store",
-        &store,
+        store,
         "--key",
-        &master,
+        master,
         "--cohort",
         &d.p("synth/cohort.csv"),
         "--request",
@@ -399,7 +430,7 @@ pub fn run(a: Args) -> CliResult {
         "--rate",
         "0.12",
         "--seed",
-        &seed,
+        seed,
         "--start",
         "2026-11-23",
         "--out",
@@ -430,9 +461,9 @@ pub fn run(a: Args) -> CliResult {
         d.run(&[
             "uptake",
             "--store",
-            &store,
+            store,
             "--key",
-            &master,
+            master,
             "--study",
             STUDY,
             "--input",
@@ -441,21 +472,28 @@ pub fn run(a: Args) -> CliResult {
         if n == 1 {
             // 9. Returns arrive during the first week
             d.say("mailer", "returns undelivered letters (reference + reason)");
-            make_returns(&PathBuf::from(&batch), &work.join("mailer/returns.csv"), a.seed)?;
-            d.run(&[
-                "returns",
-                "--store",
-                &store,
-                "--input",
-                &d.p("mailer/returns.csv"),
-            ])?;
+            synth::returns::simulate(Path::new(&batch), &work.join("mailer/returns.csv"), a.seed)
+                .map_err(|e| CliError::new(format!("simulating returns: {e}")))?;
+            d.run(&["returns", "--store", store, "--input", &d.p("mailer/returns.csv")])?;
             d.say("analyst", "publishes the week-1 reports (disclosure-controlled)");
             let w1 = a.out.join("week1").display().to_string();
             clear_reports(&a.out.join("week1"))?;
-            d.run(&["report", "--store", &store, "--study", STUDY, "--out", &w1])?;
+            d.run(&["report", "--store", store, "--study", STUDY, "--out", &w1])?;
         }
     }
 
+    Ok(())
+}
+
+/// Step 10: the cumulative reports, the small study, the service
+/// evaluation and the audits. Returns the final and service report dirs.
+fn publish_and_audit(
+    d: &mut Demo,
+    a: &Args,
+    seed: &str,
+    store: &str,
+    master: &str,
+) -> Result<(PathBuf, PathBuf), CliError> {
     // 10. Reports and audit
     d.say(
         "analyst",
@@ -464,10 +502,10 @@ pub fn run(a: Args) -> CliResult {
     let final_dir = a.out.join("report");
     clear_reports(&final_dir)?;
     let fd = final_dir.display().to_string();
-    d.run(&["report", "--store", &store, "--study", STUDY, "--out", &fd])?;
+    d.run(&["report", "--store", store, "--study", STUDY, "--out", &fd])?;
     d.run(&["audit", "--report", &a.out.join("week1").display().to_string()])?;
     d.run(&["audit", "--report", &fd])?;
-    small_study(&mut d, &a, &store, &master, &seed)?;
+    small_study(d, a, store, master, seed)?;
     d.say(
         "service",
         "publishes its own evaluation across studies (requested vs invited, uptake, time to target, invitations per person, exclusions), quoting each study's latest published release",
@@ -475,13 +513,18 @@ pub fn run(a: Args) -> CliResult {
     let service_dir = a.out.join("service-report");
     clear_reports(&service_dir)?;
     let sd = service_dir.display().to_string();
-    d.run(&["report", "--service", "--store", &store, "--out", &sd])?;
+    d.run(&["report", "--service", "--store", store, "--out", &sd])?;
     d.say(
         "analyst",
         "audits everything the store has published together: every release of both studies and the service evaluation",
     );
-    d.run(&["audit", "--store", &store])?;
+    d.run(&["audit", "--store", store])?;
 
+    Ok((final_dir, service_dir))
+}
+
+/// The published uptake by arm, where everything is, and the transcript.
+fn finish(d: &mut Demo, a: &Args, final_dir: &Path, service_dir: &Path) -> CliResult {
     // Uptake by arm, as published (disclosure-controlled).
     if let Ok(text) = std::fs::read_to_string(final_dir.join("uptake_by_arm.csv")) {
         d.say("summary", "uptake by SWAT arm, as published");
@@ -489,7 +532,7 @@ pub fn run(a: Args) -> CliResult {
             outln!("    {}", line.replace(',', "  "));
         }
     }
-    let mut html: Vec<String> = std::fs::read_dir(&final_dir)
+    let mut html: Vec<String> = std::fs::read_dir(final_dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.path())
@@ -688,48 +731,4 @@ fn split_weeks(path: &Path, boundary: &str) -> Result<Vec<PathBuf>, CliError> {
         w.flush().map_err(|e| err(&e))?;
     }
     Ok(names.to_vec())
-}
-
-/// The mailer's return-to-sender file: about 3% of the batch's references,
-/// chosen deterministically from the seed, with reason codes.
-fn make_returns(batch: &Path, out: &Path, seed: u64) -> Result<(), CliError> {
-    let err = |e: &dyn std::fmt::Display| CliError::new(format!("{}: {e}", batch.display()));
-    let mut rdr = csv::Reader::from_path(batch).map_err(|e| err(&e))?;
-    let header = rdr.byte_headers().map_err(|e| err(&e))?.clone();
-    let ref_col = header
-        .iter()
-        .position(|h| h == b"reference")
-        .ok_or_else(|| err(&"no reference column"))?;
-    let mut w = csv::Writer::from_path(out).map_err(|e| err(&e))?;
-    w.write_record(["reference", "reason", "date"])
-        .map_err(|e| err(&e))?;
-    let reasons = [
-        "gone_away",
-        "addressee_unknown",
-        "address_incomplete",
-        "refused",
-        "deceased",
-    ];
-    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
-    for (i, rec) in rdr.byte_records().enumerate() {
-        let rec = rec.map_err(|e| err(&e))?;
-        // splitmix64: a deterministic, dependency-free draw per row
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        if z % 1000 < 30 {
-            let reason = reasons[(z / 1000 % reasons.len() as u64) as usize];
-            let day = 24 + (i % 5);
-            w.write_record([
-                &rec[ref_col],
-                reason.as_bytes(),
-                format!("2026-11-{day:02}").as_bytes(),
-            ])
-            .map_err(|e| err(&e))?;
-        }
-    }
-    w.flush().map_err(|e| err(&e))?;
-    Ok(())
 }

@@ -201,6 +201,14 @@ struct UptakeArgs {
     /// First day of feedback.
     #[arg(long, default_value = "2026-02-01", value_parser = parse_date, value_name = "DATE")]
     start: Date,
+    /// Demographic response model: `default` (response and consent varying by age, sex,
+    /// ethnic group, region and registry membership, in the directions published
+    /// participation patterns show) or a JSON file of overrides. Needs --cohort.
+    #[arg(long, value_name = "default|FILE", requires = "cohort")]
+    response_model: Option<String>,
+    /// Registry file (`nhs_number` column): its people are volunteers to the response model.
+    #[arg(long, value_name = "FILE", requires = "response_model")]
+    registry: Option<PathBuf>,
     /// Overwrite existing output files.
     #[arg(long)]
     force: bool,
@@ -310,6 +318,14 @@ fn run_uptake(a: UptakeArgs) -> CliResult {
         unmatched: a.unmatched,
         qa_response: a.qa_response,
         start: a.start,
+        model: match &a.response_model {
+            Some(spec) => Some(synth::response::ResponseModel::load(spec).map_err(|e| {
+                CliError::new(format!("--response-model: {e}"))
+                    .hint("use `default` or a JSON object of odds ratios (see `synth::response`)")
+            })?),
+            None => None,
+        },
+        registry: a.registry.clone(),
     };
     let t = synth::uptake::simulate(
         &a.batch,

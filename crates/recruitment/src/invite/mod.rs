@@ -186,7 +186,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     }
 
     // Strata, selection, arms; batch order with QA seeds interleaved.
-    let mut sel = strata::select_and_assign(v, &p1.eligible, &p1.demos);
+    let mut sel = strata::select_and_assign(store, v, &p1.eligible, &p1.demos)?;
     for _ in 0..sel.chosen.len() {
         p1.funnel.moved(Reason::NotSelected, Reason::Invited);
     }

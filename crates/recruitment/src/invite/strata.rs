@@ -20,6 +20,9 @@ pub(crate) struct Selection {
     pub arm_totals: BTreeMap<String, u64>,
     /// Eligible people in strata the request does not list.
     pub outside: u64,
+    /// The response-adjusted allocation, when the request states targets
+    /// as enrolments or responses.
+    pub allocation: Option<crate::allocation::Plan>,
 }
 
 /// Requested invitations per stratum: the request's explicit strata, or
@@ -53,13 +56,18 @@ pub(crate) fn requested_per_stratum(
 }
 
 /// Allocate, select and assign arms.
-pub(crate) fn select_and_assign(v: &Validated, eligible: &[Eligible], demos: &[Demo]) -> Selection {
+pub(crate) fn select_and_assign(
+    store: &store::Store,
+    v: &Validated,
+    eligible: &[Eligible],
+    demos: &[Demo],
+) -> store::Result<Selection> {
     let r = &v.request;
     let demo_label: Vec<String> = demos
         .iter()
         .map(|d| request::stratum_label(&v.dims, |dim| d.get(dim)))
         .collect();
-    let (labels, requested) = requested_per_stratum(v, eligible, &demo_label);
+    let (labels, mut requested) = requested_per_stratum(v, eligible, &demo_label);
     let label_idx: BTreeMap<&str, u32> = labels
         .iter()
         .enumerate()
@@ -78,6 +86,10 @@ pub(crate) fn select_and_assign(v: &Validated, eligible: &[Eligible], demos: &[D
         })
         .collect();
     let outside = cands.iter().filter(|c| c.stratum == u32::MAX).count() as u64;
+    let allocation = crate::allocation::plan(store, v, &labels, &requested, &cands)?;
+    if let Some(p) = &allocation {
+        requested = p.requested_invitations();
+    }
     let sel = select::select(&cands, &requested, r.registry.prioritise, v.allow_fill());
 
     // Arms within strata.
@@ -107,12 +119,13 @@ pub(crate) fn select_and_assign(v: &Validated, eligible: &[Eligible], demos: &[D
             arms: per,
         });
     }
-    Selection {
+    Ok(Selection {
         labels,
         stratum_of: cands.iter().map(|c| c.stratum).collect(),
         chosen,
         strata,
         arm_totals,
         outside,
-    }
+        allocation,
+    })
 }

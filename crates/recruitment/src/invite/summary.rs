@@ -86,6 +86,10 @@ pub struct Summary {
     pub arms: BTreeMap<String, u64>,
     /// Total shortfall.
     pub shortfall: u64,
+    /// The response-adjusted allocation, when the request states targets
+    /// as enrolments or responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocation: Option<crate::allocation::Plan>,
 }
 
 /// One funnel stage.
@@ -128,6 +132,7 @@ pub(crate) fn build(
         strata,
         arm_totals,
         outside,
+        allocation,
         ..
     } = sel;
     let shortfall: u64 = strata.iter().map(|s| s.shortfall as u64).sum();
@@ -153,6 +158,7 @@ pub(crate) fn build(
         eligible_outside_requested_strata: outside,
         arms: arm_totals,
         shortfall,
+        allocation,
     }
 }
 
@@ -226,6 +232,9 @@ pub fn summary_markdown(s: &Summary) -> String {
     o.push_str("\n## Arms\n\n| arm | invited |\n|---|---:|\n");
     for (a, n) in &s.arms {
         o.push_str(&format!("| {a} | {n} |\n"));
+    }
+    if let Some(p) = &s.allocation {
+        o.push_str(&crate::allocation::markdown(p));
     }
     o
 }

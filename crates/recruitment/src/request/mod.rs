@@ -178,6 +178,11 @@ pub struct Quotas {
     /// invitations.
     #[serde(default)]
     pub stratum: Vec<StratumQuota>,
+    /// Response-adjusted quotas: the strata's counts (or, when
+    /// proportional, `total` spread as the eligible pool is) are enrolments
+    /// or responses, and `invitations` is the most to send (see
+    /// [`crate::allocation`]).
+    pub target: Option<crate::allocation::TargetSpec>,
 }
 
 /// A SWAT arm.
@@ -619,6 +624,9 @@ fn validate_quotas(bad: &Bad<'_>, request: &Request) -> Result<Strata, RequestEr
             return Err(bad.at("quotas.by", format!("`{}` is listed twice", d.name())));
         }
     }
+    if let Some(t) = &q.target {
+        t.check(q).map_err(|(k, m)| bad.at(&k, m))?;
+    }
     dims = q.by.clone();
     if q.proportional && !q.stratum.is_empty() {
         return Err(bad.at(
@@ -649,7 +657,7 @@ fn validate_quotas(bad: &Bad<'_>, request: &Request) -> Result<Strata, RequestEr
         total += s.count as u64;
         explicit.push((label, s.count));
     }
-    if total != request.invitations as u64 {
+    if total != request.invitations as u64 && q.target.is_none() {
         return Err(bad.at(
             "quotas.stratum",
             format!(

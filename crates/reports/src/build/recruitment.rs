@@ -1,0 +1,80 @@
+//! Recruitment over time: invited, reminded, responded and enrolled by week.
+//!
+//! The table publishes each week's **new** counts, with a total row that is
+//! the cumulative count to date (the same people as the uptake tables'
+//! totals, declared shared when the counts agree). The cumulative series a
+//! reader draws is the running sum of published weeks, so protecting the
+//! weekly counts protects every difference between two points of the
+//! series; across releases each week's counts are declared cumulative
+//! (late feedback only adds to a week), except responses and enrolments,
+//! which may move to an earlier week when an earlier-dated status arrives
+//! and so may fall.
+
+use super::{bad, share, spec, Links};
+use crate::build::ReportError;
+use crate::data::RecruitmentData;
+use disclosure::{Table, TOTAL};
+
+/// The table's columns.
+pub const COLUMNS: [&str; 4] = ["invited", "reminded", "responded", "enrolled"];
+
+/// The table id.
+pub const TABLE: &str = "recruitment_by_week";
+
+/// Recruitment by week (see the module documentation).
+pub(super) fn table(rc: &RecruitmentData, links: &Links, out: &mut Vec<Table>) -> Result<(), ReportError> {
+    if rc.weeks.is_empty() {
+        return Ok(());
+    }
+    for (k, w) in rc.weeks.iter().enumerate() {
+        if k > 0 && w.week <= rc.weeks[k - 1].week {
+            return Err(bad(
+                format!("recruitment.weeks[{k}].week"),
+                "weeks in increasing order",
+            ));
+        }
+    }
+    let mut s = spec(
+        TABLE,
+        "Recruitment by week (new in each week; the total is the count to date)",
+        "week starting",
+        rc.weeks.iter().map(|w| w.week.clone()).collect(),
+        &COLUMNS,
+    );
+    s.cumulative = true;
+    s.may_fall = vec!["responded".into(), "enrolled".into()];
+    let total = |f: fn(&crate::data::WeekRow) -> u64| rc.weeks.iter().map(f).sum::<u64>();
+    if let Some(t) = links.uptake_totals {
+        for (c, value, known) in [
+            ("invited", total(|w| w.invited), t[0]),
+            ("responded", total(|w| w.responded), t[2]),
+            ("enrolled", total(|w| w.enrolled), t[3]),
+        ] {
+            if value == known {
+                share(&mut s, TOTAL, c, &format!("uptake:{c}"));
+            }
+        }
+    }
+    out.push(Table {
+        spec: s,
+        counts: rc
+            .weeks
+            .iter()
+            .map(|w| vec![w.invited, w.reminded, w.responded, w.enrolled])
+            .collect(),
+    });
+    Ok(())
+}
+
+/// The targets shown with the series: invitations requested and, with
+/// response-adjusted quotas, the enrolments (or responses) aimed at.
+pub(super) fn targets(rc: &RecruitmentData) -> Vec<(String, u64)> {
+    let mut t = Vec::new();
+    if let Some(n) = rc.target_invitations {
+        t.push(("invitations requested".to_string(), n));
+    }
+    if let (Some(n), Some(what)) = (rc.target_outcome_count, &rc.target_outcome) {
+        t.push((format!("{what} target"), n));
+    }
+    t
+}
