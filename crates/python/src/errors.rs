@@ -66,6 +66,9 @@ pub fn raise<T: pyo3::type_object::PyTypeInfo>(
         let set = || -> PyResult<()> {
             value.setattr("code", code)?;
             value.setattr("hint", hint)?;
+            for name in ["row", "line", "json_path"] {
+                value.setattr(name, py.None())?;
+            }
             for (name, v) in attrs {
                 value.setattr(*name, *v)?;
             }

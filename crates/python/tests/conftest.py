@@ -13,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 VECTORS = ROOT / "fixtures" / "vectors"
+SCHEMA = ROOT / "fixtures" / "linkage" / "schema.json"
 
 
 def read_strings(path) -> pa.Table:
@@ -64,3 +65,24 @@ def _cli_reads_parquet(exe) -> bool:
         out = subprocess.run([exe, "filter", "build", "--tokens", str(p), "--fpr", "0.1", "--fingerprint", "0" * 16,
                               "--output", str(Path(d) / "o.tlbf")], capture_output=True, text=True)
         return "without Parquet support" not in out.stderr
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory, cli):
+    """A synthetic cohort and registry (`trialink synth`) and a registry key."""
+    d = tmp_path_factory.mktemp("world")
+    cli("synth", "--people", 600, "--seed", 11, "--out", d / "synth", "--as-of", "2026-01-01")
+    cli("keys", "generate", "--out", d / "master.key")
+    cli("keys", "derive", "--from", d / "master.key", "--scope", "registry:test", "--out", d / "registry.key")
+    return d
+
+
+def combined(world, side):
+    """token, nhs_token, clk, blocking per input row (as bench/link_quality.sh)."""
+    import trialink
+
+    table = read_strings(world / "synth" / f"{side}.csv")
+    key = trialink.Key.load(str(world / "registry.key"))
+    t = trialink.pseudonymise(table, key, as_of="2026-01-01", with_nhs_token=True)
+    c = trialink.encode(table, trialink.Schema.load(str(SCHEMA)), key)
+    return pa.table({"token": t["token"], "nhs_token": t["nhs_token"], "clk": c["clk"], "blocking": c["blocking"]})
