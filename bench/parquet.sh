@@ -14,7 +14,7 @@ VENV=${VENV:-target/venv}
 if [ -z "${SKIP_BUILD:-}" ]; then
   cargo build --release -q -p trialink-cli --features parquet
 fi
-T=target/release/trialink
+T=${TRIALINK:-target/release/trialink}
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 $T synth --people "$ROWS" --seed 3 --out "$W/synth" --registry-fraction 0 --qa-seeds 0 >/dev/null 2>&1

@@ -21,7 +21,7 @@ if [ -z "${SKIP_BUILD:-}" ]; then
   cargo build --release -q -p trialink-cli
   (cd crates/python && VIRTUAL_ENV="$PWD/../../$VENV" PATH="$PWD/../../$VENV/bin:$PATH" maturin develop -q --release)
 fi
-T=target/release/trialink
+T=${TRIALINK:-target/release/trialink}
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 $T synth --people "$ROWS" --seed 3 --out "$W/synth" --registry-fraction 0 --qa-seeds 0 >/dev/null 2>&1
@@ -48,6 +48,6 @@ py_tok, wall_tok, _ = cpu(lambda: trialink.pseudonymise(table, key, as_of="2026-
 py_clk, wall_clk, _ = cpu(lambda: trialink.encode(table, schema, key))
 n = table.num_rows
 print(f"rows: {n}")
-print(f"pseudonymise  CLI (CSV in/out): {n/cli_tok:12,.0f} rows/CPU-s   Python (Arrow): {n/py_tok:12,.0f} rows/CPU-s  ({wall_tok:.2f} s wall)  CLI/Python CPU ratio {py_tok/cli_tok:.2f}")
-print(f"encode        CLI (CSV in/out): {n/cli_clk:12,.0f} rows/CPU-s   Python (Arrow): {n/py_clk:12,.0f} rows/CPU-s  ({wall_clk:.2f} s wall)  CLI/Python CPU ratio {py_clk/cli_clk:.2f}")
+print(f"pseudonymise  CLI (CSV in/out): {n/cli_tok:12,.0f} rows/CPU-s   Python (Arrow): {n/py_tok:12,.0f} rows/CPU-s  ({wall_tok:.2f} s wall)  Python CPU / CLI CPU {py_tok/cli_tok:.2f}")
+print(f"encode        CLI (CSV in/out): {n/cli_clk:12,.0f} rows/CPU-s   Python (Arrow): {n/py_clk:12,.0f} rows/CPU-s  ({wall_clk:.2f} s wall)  Python CPU / CLI CPU {py_clk/cli_clk:.2f}")
 PY

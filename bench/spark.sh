@@ -21,7 +21,7 @@ VENV=${VENV:-target/venv}
 if [ -z "${SKIP_BUILD:-}" ]; then
   SKIP_BUILD= bench/python.sh 1000 >/dev/null
 fi
-T=target/release/trialink
+T=${TRIALINK:-target/release/trialink}
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 $T keys generate --out "$W/m.key" >/dev/null 2>&1
@@ -42,7 +42,7 @@ def strings(p):
     names = open(p).readline().strip().split(",")
     return pacsv.read_csv(p, convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}))
 spark = (SparkSession.builder.master("local[2]").config("spark.sql.shuffle.partitions", "8")
-         .config("spark.driver.memory", "6g").config("spark.ui.enabled", "false")
+         .config("spark.driver.memory", "6g").config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
          .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1").getOrCreate())
 spark.sparkContext.setLogLevel("ERROR")
 src = strings(f"{W}/tok/cohort.csv")
