@@ -28,9 +28,12 @@
 
 #![forbid(unsafe_code)]
 
+mod assign;
 #[cfg(any(fuzzing, test))]
 pub mod fuzz_hooks;
 pub mod model;
+
+pub use assign::greedy_one_to_one;
 
 use bloom::dice::{dice_from_counts, ClkMatrix};
 use rayon::prelude::*;

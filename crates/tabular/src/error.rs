@@ -83,6 +83,12 @@ pub enum TabularError {
     /// The output's directory does not exist or is not writable.
     #[error("{}: cannot write: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
+    /// A Parquet file could not be read or written (row group and row where known).
+    #[error("{path}: {what}")]
+    Parquet { path: String, what: String },
+    /// A Parquet path given to a build without Parquet support.
+    #[error("{path}: this trialink was built without Parquet support")]
+    ParquetUnavailable { path: String },
     /// A manifest could not be read.
     #[error("{}: not a valid trialink manifest: {what}", path.display())]
     Manifest { path: PathBuf, what: String },
@@ -116,6 +122,12 @@ impl TabularError {
                 "check the delimiter is a comma and the file is the expected CSV; no trialink input has this many columns"
             }
             TabularError::Read { .. } => "check the file is a comma-separated CSV with a header row",
+            TabularError::Parquet { .. } => {
+                "check the file is a Parquet file with columns of strings, numbers, booleans or dates"
+            }
+            TabularError::ParquetUnavailable { .. } => {
+                "convert the file to CSV, or use a trialink built with `--features parquet`"
+            }
             _ => return None,
         })
     }

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A reader that hashes (BLAKE3) and counts the bytes passing through it.
-struct HashingReader {
+pub(crate) struct HashingReader {
     inner: Box<dyn Read + Send>,
     hasher: blake3::Hasher,
     bytes: u64,
@@ -46,13 +46,22 @@ pub struct InputSummary {
     pub rows: u64,
 }
 
-/// A CSV file being read: header, column lookup, records with positions.
+/// A CSV (or, with the `parquet` feature, Parquet) file being read: header,
+/// column lookup, records with positions.
 pub struct Source {
     path: String,
-    reader: CsvReader<HashingReader>,
+    reader: Reader,
     header: Vec<String>,
     rows: u64,
     last: Position,
+}
+
+/// The format-specific record reader behind a [`Source`].
+#[allow(clippy::large_enum_variant)] // the CSV reader, unboxed, is the common case
+pub(crate) enum Reader {
+    Csv(CsvReader<HashingReader>),
+    #[cfg(feature = "parquet")]
+    Parquet(Box<crate::parquet::ParquetRows>),
 }
 
 static MAX_RECORD_BYTES: AtomicUsize = AtomicUsize::new(crate::csvread::DEFAULT_MAX_RECORD_BYTES);
@@ -198,6 +207,9 @@ impl Source {
 
     /// Open a path, or stdin for `-`, with the given limits.
     pub fn open_with(path: &str, limits: Limits) -> Result<Source, TabularError> {
+        if crate::parquet::Format::of_path(path) == crate::parquet::Format::Parquet {
+            return crate::parquet::open_source(path, limits);
+        }
         let inner: Box<dyn Read + Send> = if path == "-" {
             Box::new(std::io::stdin())
         } else {
@@ -242,6 +254,16 @@ impl Source {
             })?;
             header.push(s.trim().to_string());
         }
+        Self::from_parts(path, Reader::Csv(reader), header)
+    }
+
+    /// A source over `reader` with `header` (names trimmed), refusing
+    /// duplicate names.
+    pub(crate) fn from_parts(
+        path: String,
+        reader: Reader,
+        header: Vec<String>,
+    ) -> Result<Source, TabularError> {
         let mut seen: HashMap<String, usize> = HashMap::with_capacity(header.len());
         for (j, h) in header.iter().enumerate() {
             if h.is_empty() {
@@ -342,7 +364,20 @@ impl Source {
     /// have a different number of fields from the header: check
     /// `rec.len() == header().len()` and reject ragged rows yourself.
     pub fn read(&mut self, rec: &mut csv::ByteRecord) -> Result<bool, TabularError> {
-        match self.reader.read_record(rec) {
+        #[allow(clippy::infallible_destructuring_match)] // one variant without `parquet`
+        let reader = match &mut self.reader {
+            Reader::Csv(r) => r,
+            #[cfg(feature = "parquet")]
+            Reader::Parquet(p) => {
+                let got = p.read(&self.path, self.rows + 1, rec)?;
+                if got {
+                    self.rows += 1;
+                    self.last = crate::parquet::position(self.rows);
+                }
+                return Ok(got);
+            }
+        };
+        match reader.read_record(rec) {
             Ok(Some(start)) => {
                 self.rows += 1;
                 self.last = Position {
@@ -353,7 +388,7 @@ impl Source {
                 Ok(true)
             }
             Ok(None) => Ok(false),
-            Err(e) => Err(fault(&self.path, e, self.reader.here(), self.rows + 1)),
+            Err(e) => Err(fault(&self.path, e, reader.here(), self.rows + 1)),
         }
     }
 
@@ -369,14 +404,22 @@ impl Source {
 
     /// Bytes consumed from the underlying file so far (for progress bars).
     pub fn bytes_read(&self) -> u64 {
-        self.reader.get_ref().bytes
+        match &self.reader {
+            Reader::Csv(r) => r.get_ref().bytes,
+            #[cfg(feature = "parquet")]
+            Reader::Parquet(p) => p.bytes_read(),
+        }
     }
 
     /// Finish: drain anything unread into the digest and summarise.
     pub fn finish(self) -> Result<InputSummary, TabularError> {
         let path = self.path;
         let rows = self.rows;
-        let mut hr = self.reader.into_inner();
+        let mut hr = match self.reader {
+            Reader::Csv(r) => r.into_inner(),
+            #[cfg(feature = "parquet")]
+            Reader::Parquet(p) => return p.finish(path, rows),
+        };
         std::io::copy(&mut hr, &mut std::io::sink()).map_err(|e| TabularError::Read {
             path: path.clone(),
             line: 0,

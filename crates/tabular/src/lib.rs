@@ -36,6 +36,7 @@ mod input;
 pub mod limited;
 mod manifest;
 mod output;
+pub mod parquet;
 mod rejects;
 mod time;
 
@@ -44,6 +45,7 @@ pub use error::TabularError;
 pub use input::{default_limits, display_header, set_default_limits, InputSummary, Position, Source};
 pub use manifest::{FileRecord, KeyRecord, Manifest, RowCounts};
 pub use output::{claim_sidecars, sidecar_path, AtomicOutput, OutputMode, OutputSummary, PendingOutput};
+pub use parquet::{Format, TableOutput};
 pub use rejects::{FinishedRejects, Rejects};
 pub use time::now_rfc3339;
 

@@ -7,7 +7,7 @@ use bloom::clk::{push_base64, schema::Schema, schema_digest, ClkEncoder, ClkSecr
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tabular::{AtomicOutput, FileRecord, KeyRecord, Manifest, OutputMode, Rejects, RowCounts, Source};
+use tabular::{FileRecord, KeyRecord, Manifest, OutputMode, Rejects, RowCounts, Source, TableOutput};
 
 /// Options for `trialink encode`.
 ///
@@ -210,7 +210,7 @@ pub fn run(a: Args) -> CliResult {
     };
     let manifest_path = sidecar(&a.output, a.manifest.as_deref(), ".manifest.json");
     let rejects_path = sidecar(&a.output, a.rejects.as_deref(), ".rejects.csv");
-    let mut out = AtomicOutput::create(&a.output, mode).map_err(tab_err)?;
+    let mut out = TableOutput::create(&a.output, mode).map_err(tab_err)?;
     let mut rejects = Rejects::create(rejects_path.clone(), OutputMode::Replace).map_err(tab_err)?;
     let write_err = |e: std::io::Error| CliError::new(format!("{}: cannot write: {e}", a.output));
     {
@@ -298,7 +298,7 @@ pub fn run(a: Args) -> CliResult {
         };
     // Write one batch's chunks, in order.
     let write_outs = |outs: &[ChunkOut],
-                      out: &mut AtomicOutput,
+                      out: &mut TableOutput,
                       rejects: &mut Rejects,
                       rows_out: &mut u64|
      -> Result<(), CliError> {

@@ -278,7 +278,7 @@ fn check(a: CheckArgs) -> CliResult {
     };
     let manifest_path = sidecar(&a.output, a.manifest.as_deref(), ".manifest.json");
     let rejects_path = sidecar(&a.output, None, ".rejects.csv");
-    let mut out = AtomicOutput::create(&a.output, mode).map_err(tab_err)?;
+    let mut out = tabular::TableOutput::create(&a.output, mode).map_err(tab_err)?;
     let mut rejects = Rejects::create(rejects_path, OutputMode::Replace).map_err(tab_err)?;
     let mut w = csv::WriterBuilder::new().from_writer(Vec::with_capacity(1 << 16));
     let mut head = vec!["token", "in_filter"];

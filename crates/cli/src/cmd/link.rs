@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tabular::{sidecar_path, AtomicOutput, FileRecord, Manifest, OutputMode, RowCounts, Source};
+use tabular::{sidecar_path, FileRecord, Manifest, OutputMode, RowCounts, Source, TableOutput};
 
 /// Options for `trialink link`.
 ///
@@ -371,7 +371,7 @@ pub fn run(a: Args) -> CliResult {
         OutputMode::New
     };
     let manifest_path = sidecar(&a.output, a.manifest.as_deref(), ".manifest.json");
-    let mut out = AtomicOutput::create(&a.output, out_mode).map_err(tab_err)?;
+    let mut out = TableOutput::create(&a.output, out_mode).map_err(tab_err)?;
     let mut w = csv::WriterBuilder::new().from_writer(Vec::with_capacity(1 << 20));
     let _ = w.write_record(["left", "right", "method", "score", "probability", "evidence"]);
     for m in &matches {

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tabular::{
-    sidecar_path, AtomicOutput, FileRecord, KeyRecord, Manifest, OutputMode, Rejects, RowCounts, Source,
+    sidecar_path, FileRecord, KeyRecord, Manifest, OutputMode, Rejects, RowCounts, Source, TableOutput,
 };
 
 /// Column names tried for the NHS number, case-insensitively.
@@ -181,7 +181,7 @@ pub fn run(a: Args) -> CliResult {
             );
         }
     }
-    let mut out = AtomicOutput::create(&a.output, mode).map_err(tab_err)?;
+    let mut out = TableOutput::create(&a.output, mode).map_err(tab_err)?;
     let mut rejects = Rejects::create(rejects_path.clone(), OutputMode::Replace).map_err(tab_err)?;
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
     let wr = |e: csv::Error| CliError::new(format!("{}: cannot write: {e}", a.output));
