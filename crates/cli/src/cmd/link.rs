@@ -231,18 +231,7 @@ fn model_json(m: &linkage::model::Model) -> serde_json::Value {
         .iter()
         .enumerate()
         .map(|(f, fd)| {
-            let names: Vec<String> = if fd.name == "dice" {
-                linkage::model::DICE_EDGES
-                    .iter()
-                    .map(|e| format!("dice>={e}"))
-                    .collect()
-            } else if fd.name == "nhs" {
-                vec!["missing".into(), "disagree".into(), "agree".into()]
-            } else {
-                std::iter::once("missing".to_string())
-                    .chain((0..fd.levels - 1).map(|k| format!("{k}_agree")))
-                    .collect()
-            };
+            let names = &fd.labels;
             serde_json::json!({
                 "field": fd.name,
                 "levels": names,
@@ -256,6 +245,7 @@ fn model_json(m: &linkage::model::Model) -> serde_json::Value {
         "prior_match_probability": m.lambda,
         "em_iterations": m.iterations,
         "probability_threshold": 0.5,
+        "prior_is_over": if m.all_pairs { "all pairs" } else { "candidates" },
         "fields": fields,
     })
 }
