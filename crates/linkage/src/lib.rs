@@ -22,6 +22,12 @@
 //!    `token_nhs_dob` but not `nhs_token`, while two different valid NHS
 //!    numbers almost always mean two people.
 //!
+//! Without a fixed threshold ([`Config::model`]) the fuzzy decision comes from
+//! [`model`]: keyed field encodings in the blocking column ([`fields`]) are
+//! weighed field by field, with u from random pairs and the prior over all
+//! pairs; pairs sharing a match key (`mk_…`) or, in hybrid mode, an NHS
+//! token are candidates at any record Dice.
+//!
 //! Work is spread over rayon's pool; results do not depend on thread count.
 //! [`evaluate`] gives precision, recall and F1 against ground truth, and
 //! [`blocking_quality`] pair completeness and reduction ratio.
@@ -199,8 +205,9 @@ pub struct Match {
     /// threshold match).
     pub probability: f64,
     /// Strongest evidence behind the match: `token`, `nhs` (NHS tokens
-    /// agree), `keys` (at least one keyed blocking / match key agrees),
-    /// `clk` (CLK similarity only).
+    /// agree), `fields` (field encodings weighed by the model), `keys` (at
+    /// least one keyed blocking / match key agrees), `clk` (CLK similarity
+    /// only).
     pub evidence: &'static str,
 }
 

@@ -393,6 +393,31 @@ mod tests {
         assert_eq!(isotonic(&[1.0, 0.0, 2.0], &[1.0, 1.0, 1.0]), vec![0.5, 0.5, 2.0]);
     }
 
+    fn check_model(m: &Model, pick: &[(u8, u8, u8)]) -> Result<(), TestCaseError> {
+        prop_assert!(m.lambda.is_finite() && m.lambda > 0.0 && m.lambda < 1.0);
+        for (f, w) in m.weights.iter().enumerate() {
+            prop_assert!(w.iter().all(|x| x.is_finite()));
+            let start = usize::from(m.fields[f].has_missing);
+            for i in start + 1..w.len() {
+                prop_assert!(w[i] >= w[i - 1]);
+            }
+        }
+        for &(a, b, c) in pick {
+            let p = m.probability(&[a, b, c]);
+            prop_assert!(p.is_finite() && (0.0..=1.0).contains(&p));
+            if b == 2 {
+                prop_assert!(m.probability(&[a, 1, c]) <= p);
+            }
+            if c == 2 {
+                prop_assert!(m.probability(&[a, b, 1]) <= p);
+            }
+            if a > 0 {
+                prop_assert!(m.probability(&[a - 1, b, c]) <= p);
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
         /// Fitted weights are finite and non-decreasing in agreement, and a
         /// pair's probability never rises when a field goes from agree to
@@ -402,19 +427,29 @@ mod tests {
             let mut v = Vec::new();
             for (a, b, c) in &raw { v.extend_from_slice(&[*a, *b, *c]); }
             let m = Model::fit(fields(), &v, uniform(&fields()), Fit::Candidates);
-            prop_assert!(m.lambda.is_finite() && m.lambda > 0.0 && m.lambda < 1.0);
-            for (f, w) in m.weights.iter().enumerate() {
-                prop_assert!(w.iter().all(|x| x.is_finite()));
-                let start = usize::from(m.fields[f].has_missing);
-                for i in start + 1..w.len() { prop_assert!(w[i] >= w[i - 1]); }
-            }
-            for (a, b, c) in pick {
-                let p = m.probability(&[a, b, c]);
-                prop_assert!(p.is_finite() && (0.0..=1.0).contains(&p));
-                if b == 2 { prop_assert!(m.probability(&[a, 1, c]) <= p); }
-                if c == 2 { prop_assert!(m.probability(&[a, b, 1]) <= p); }
-                if a > 0 { prop_assert!(m.probability(&[a - 1, b, c]) <= p); }
-            }
+            check_model(&m, &pick)?;
+        }
+
+        /// The same under the all-pairs fit, whatever u random pairs gave
+        /// (including levels never seen) and however many pairs there are.
+        #[test]
+        fn all_pairs_weights_finite_monotone(
+            raw in proptest::collection::vec((0u8..9, 0u8..3, 0u8..3), 0..400),
+            pick in proptest::collection::vec((0u8..9, 0u8..3, 0u8..3), 1..20),
+            u in proptest::collection::vec(0.0f64..1.0, 15),
+            pairs in 1.0f64..1e12,
+        ) {
+            let mut v = Vec::new();
+            for (a, b, c) in &raw { v.extend_from_slice(&[*a, *b, *c]); }
+            let f = fields();
+            let mut it = u.into_iter();
+            let u0: Vec<Vec<f64>> = f.iter().map(|fd| {
+                let x: Vec<f64> = (0..fd.levels).map(|_| it.next().unwrap_or(0.0)).collect();
+                let s: f64 = x.iter().sum::<f64>().max(1e-12);
+                x.into_iter().map(|y| y / s).collect()
+            }).collect();
+            let m = Model::fit(f, &v, u0, Fit::AllPairs { pairs, expected: (pairs / 2.0).min(1e4) });
+            check_model(&m, &pick)?;
         }
     }
 }

@@ -1813,6 +1813,41 @@ mod tests {
         assert_eq!(day_number("20000301"), Some(11_017));
         assert_eq!(day_number("19691231"), Some(-1));
         assert_eq!(apply_transform(Transform::DayPairEven, "2000"), "");
+        // Over four years of consecutive dates (leap day included): dates
+        // one day apart agree on exactly one day pair, two apart on none.
+        let mut dates = Vec::new();
+        for y in 1999..2003 {
+            for m in 1..=12 {
+                let days = [
+                    31,
+                    if y % 4 == 0 { 29 } else { 28 },
+                    31,
+                    30,
+                    31,
+                    30,
+                    31,
+                    31,
+                    30,
+                    31,
+                    30,
+                    31,
+                ][m - 1];
+                for d in 1..=days {
+                    dates.push(format!("{y}{m:02}{d:02}"));
+                }
+            }
+        }
+        let pair = |d: &str| {
+            (
+                apply_transform(Transform::DayPairEven, d),
+                apply_transform(Transform::DayPairOdd, d),
+            )
+        };
+        for w in dates.windows(3) {
+            let (a, b, c) = (pair(&w[0]), pair(&w[1]), pair(&w[2]));
+            assert_eq!(u8::from(a.0 == b.0) + u8::from(a.1 == b.1), 1, "{w:?}");
+            assert!(a.0 != c.0 && a.1 != c.1, "{w:?}");
+        }
     }
 
     #[test]
