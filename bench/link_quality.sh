@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Linkage quality on synthetic registry data: precision, recall, F1 and pair
 # completeness of hybrid (tokens then CLKs) vs CLK-only vs token-only, against
-# synth's truth_registry.csv.
+# synth's truth_registry.csv, each with default settings (no --threshold),
+# paired in one run with today's method: the baseline binary ($BASE, default
+# /tmp/trialink-base/trialink) on the match-key schema it supports.
+# `trialink demo --people 200000 --seed 2026` links the population of
+# `bench/link_quality.sh 200000 2026`.
 # Usage: bench/link_quality.sh [PEOPLE] [SEED]   (default 100000, 7)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,10 +15,12 @@ SEED=${2:-7}
 T=${TRIALINK:-target/release/trialink}
 W=bench/out/link_quality_${PEOPLE}_${SEED}
 rm -rf "$W"; mkdir -p "$W"
-# The match-key schema adds keyed match keys (DESIGN §4.6 extension) to the
-# example schema's blocking passes; CLKs are the same bits.
-SCHEMA=${SCHEMA:-fixtures/linkage/schema_matchkeys.json}
-TODAY_PASSES=dob,yob_sex_initial,family_yob,given_district
+# The field schema adds keyed field encodings (name filters, DOB, postcode
+# and sex keys) to the example schema's blocking passes; CLKs are the same
+# bits. Today's method encodes with the match-key schema.
+SCHEMA=${SCHEMA:-fixtures/linkage/schema_fields.json}
+BASE=${BASE:-/tmp/trialink-base/trialink}
+BASE_SCHEMA=fixtures/linkage/schema_matchkeys.json
 
 $T synth --people "$PEOPLE" --seed "$SEED" --out "$W/synth" 2>/dev/null
 # The registry pseudonymises with the scope key the Service derived for it;
@@ -24,10 +30,12 @@ $T keys derive --from "$W/master.key" --scope registry:bench --out "$W/registry.
 for side in registry cohort; do
   $T pseudonymise --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.tok.csv" --as-of 2026-01-01 --with-nhs-token 2>/dev/null
   $T encode --schema "$SCHEMA" --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.clk.csv" 2>/dev/null
+  $BASE encode --schema "$BASE_SCHEMA" --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.base.clk.csv" 2>/dev/null
   # Put token, clk and blocking side by side, row for row: rows pseudonymise
   # rejected (no usable NHS number or DOB) keep their CLK with an empty token,
   # as DESIGN §4.4 allows. (`pseudonymise --clk-schema` will do this in one step.)
-  python3 - "$W/$side.tok.csv" "$W/$side.tok.csv.rejects.csv" "$W/$side.clk.csv" "$W/$side.csv" <<'PY'
+  for v in "" .base; do
+  python3 - "$W/$side.tok.csv" "$W/$side.tok.csv.rejects.csv" "$W/$side$v.clk.csv" "$W/$side$v.csv" <<'PY'
 import csv, sys
 tok, rej, clk, out = sys.argv[1:]
 rejected = set()
@@ -45,10 +53,11 @@ for i, c in enumerate(clks):
     t = {"token": "", "nhs_token": ""} if line in rejected else next(toks)
     w.writerow([t["token"], t["nhs_token"], c["clk"], c["blocking"]])
 PY
+  done
 done
 
 # CLK-only inputs: no NHS numbers on either side (no token, no nhs_token).
-for side in registry cohort; do
+for side in registry cohort registry.base cohort.base; do
   python3 - "$W/$side.csv" "$W/$side.clkonly.csv" <<'PY'
 import csv, sys
 r = csv.DictReader(open(sys.argv[1]))
@@ -62,16 +71,19 @@ done
 TRUTH="$W/synth/truth_registry.csv"
 echo "synthetic registry (people $PEOPLE, seed $SEED): $(($(wc -l < "$W/registry.csv") - 1)) rows vs cohort $(($(wc -l < "$W/cohort.csv") - 1)) rows, $(($(wc -l < "$TRUTH") - 1)) true pairs"
 printf "%-26s %9s %9s %9s %9s %12s %9s %s\n" method precision recall f1 pair_comp comparisons seconds rule
-run() { # label left right extra-args...
-  local label=$1 l=$2 r=$3; shift 3
-  res=$($T link --left "$l" --right "$r" --output "$W/matches_$label.csv" --truth "$TRUTH" "$@" 2>/dev/null)
+run() { # binary label left right extra-args...
+  local bin=$1 label=$2 l=$3 r=$4; shift 4
+  res=$($bin link --left "$l" --right "$r" --output "$W/matches_$label.csv" --truth "$TRUTH" "$@" 2>/dev/null)
   get() { echo "$res" | awk -v k="$1" '$1==k{print $2}'; }
   extra=$(python3 -c "import json;m=json.load(open('$W/matches_$label.csv.manifest.json'))['extra']['link'];t=m.get('dice_threshold');print(m['comparisons'], '%.2f'%m['seconds'], m['rule']+('' if t is None else '_%.2f'%t))")
   printf "%-26s %9s %9s %9s %9s %12s %9s %s\n" "$label" "$(get precision)" "$(get recall)" "$(get f1)" "$(get pair_completeness)" $extra
 }
-# Today's method: fixed Dice thresholds (0.80 hybrid with NHS veto, 0.85 CLK-only).
-run hybrid_fixed_0.80 "$W/registry.csv" "$W/cohort.csv" --mode hybrid --threshold 0.80 --blocking $TODAY_PASSES
-run hybrid_model "$W/registry.csv" "$W/cohort.csv" --mode hybrid
-run clk_only_fixed_0.85 "$W/registry.clkonly.csv" "$W/cohort.clkonly.csv" --mode clk --threshold 0.85 --blocking $TODAY_PASSES
-run clk_only_model "$W/registry.clkonly.csv" "$W/cohort.clkonly.csv" --mode clk
-run token "$W/registry.csv" "$W/cohort.csv" --mode token
+# Today's method (baseline binary, its defaults), then this build's defaults.
+run "$BASE" today_hybrid "$W/registry.base.csv" "$W/cohort.base.csv" --mode hybrid
+run "$T" hybrid "$W/registry.csv" "$W/cohort.csv" --mode hybrid
+run "$BASE" today_clk_only "$W/registry.base.clkonly.csv" "$W/cohort.base.clkonly.csv" --mode clk
+run "$T" clk_only "$W/registry.clkonly.csv" "$W/cohort.clkonly.csv" --mode clk
+run "$T" token "$W/registry.csv" "$W/cohort.csv" --mode token
+for label in hybrid clk_only; do
+  echo "evidence ($label):"; $T evaluate --matches "$W/matches_$label.csv" --truth "$TRUTH" | grep '^evidence_' | sed 's/^/  /'
+done

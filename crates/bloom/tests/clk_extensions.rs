@@ -214,3 +214,58 @@ fn match_keys_sorted_passes_and_date_variants() {
         e2.blocking_keys(&["Jones", "1980-03-07", "Smith"]).unwrap()
     );
 }
+
+/// Field filters (`"filter": group`): one `name=hex16` item per pass; the
+/// same value gives the same filter in every pass of a group (so given and
+/// family names compare crosswise) and a different one in another group; a
+/// close value shares most bits; the CLK bits do not change.
+#[test]
+fn field_filters_share_positions_within_a_group() {
+    let passes = r#""trialink":{"blocking":[
+        {"name":"fb_a","filter":"g","parts":[{"identifier":"name","transform":"upper"}]},
+        {"name":"fb_b","filter":"g","parts":[{"identifier":"name","transform":"upper"}]},
+        {"name":"fb_c","filter":"h","parts":[{"identifier":"name","transform":"upper"}]},
+        {"name":"fk_dob_3_even","parts":[{"identifier":"dob","transform":"day_pair_even"}]}]},"#;
+    let with = schema(512, 0, r#"{"type":"blakeHash"}"#, passes);
+    let without = schema(512, 0, r#"{"type":"blakeHash"}"#, "");
+    let e = ClkEncoder::new(with.clone(), &ClkSecret::from_bytes(b"secret")).unwrap();
+    let items = |rec: &[&str]| -> Vec<(String, u64)> {
+        e.blocking_keys(rec)
+            .unwrap()
+            .split(';')
+            .map(|it| {
+                let (n, h) = it.split_once('=').unwrap();
+                assert_eq!(h.len(), 16);
+                (n.to_string(), u64::from_str_radix(h, 16).unwrap())
+            })
+            .collect()
+    };
+    let a = items(&["Margaret", "1948-11-27", "F"]);
+    assert_eq!(
+        a.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+        ["fb_a", "fb_b", "fb_c", "fk_dob_3_even"]
+    );
+    assert_eq!(a[0].1, a[1].1);
+    assert_ne!(a[0].1, a[2].1);
+    let b = items(&["Margares", "1948-11-27", "F"]);
+    let dice =
+        2.0 * (a[0].1 & b[0].1).count_ones() as f64 / (a[0].1.count_ones() + b[0].1.count_ones()) as f64;
+    assert!(dice > 0.6 && dice < 1.0, "{dice}");
+    // An empty name: no filter item.
+    assert!(items(&["", "1948-11-27", "F"])
+        .iter()
+        .all(|x| !x.0.starts_with("fb_")));
+    for rec in RECS {
+        assert_eq!(
+            encode_bits(with.clone(), &rec),
+            encode_bits(without.clone(), &rec)
+        );
+    }
+    // A filter pass takes exactly one part.
+    let two = r#""trialink":{"blocking":[{"name":"fb_x","filter":"g","parts":[{"identifier":"name"},{"identifier":"sex"}]}]},"#;
+    let text = format!(
+        r#"{{"version":3,{two}"clkConfig":{{"l":64,"kdf":{{"type":"HKDF"}}}},"features":[{{"identifier":"name","format":{{"type":"string"}},"hashing":{{"comparison":{{"type":"ngram","n":2}},"strategy":{{"bitsPerToken":2}}}}}},{{"identifier":"sex","format":{{"type":"string"}},"hashing":{{"comparison":{{"type":"ngram","n":2}},"strategy":{{"bitsPerToken":2}}}}}}]}}"#
+    );
+    let err = Schema::from_json(&text).unwrap_err().to_string();
+    assert!(err.contains("$.trialink.blocking[0].filter"), "{err}");
+}

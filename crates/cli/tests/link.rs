@@ -398,3 +398,90 @@ fn model_with_match_keys_reports_probabilities_and_weights() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("evidence_keys precision"), "{}", stdout(&o));
 }
+
+/// With keyed field encodings (`fixtures/linkage/schema_fields.json`) the
+/// model weighs each field (name filters compared both ways, DOB, postcode,
+/// sex): u from random pairs, the prior over all pairs; the weights and the
+/// threshold are printed and in the manifest, every match has a probability
+/// and evidence `fields`.
+#[test]
+fn model_with_field_encodings_weighs_each_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixtures();
+    std::fs::write(dir.path().join("secret.txt"), "synthetic-test-secret\n").unwrap();
+    for (input, out) in [("synth/registry.csv", "reg.csv"), ("synth/cohort.csv", "coh.csv")] {
+        let o = run(
+            &[
+                "encode",
+                "--schema",
+                f.join("linkage/schema_fields.json").to_str().unwrap(),
+                "--secret-file",
+                "secret.txt",
+                "--input",
+                f.join(input).to_str().unwrap(),
+                "--output",
+                out,
+            ],
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let cell = std::fs::read_to_string(dir.path().join("reg.csv")).unwrap();
+    assert!(cell.contains("fb_name_given=") && cell.contains("fk_dob_3_even="));
+    let truth = f.join("synth/truth_registry.csv");
+    let args = [
+        "link",
+        "--left",
+        "reg.csv",
+        "--right",
+        "coh.csv",
+        "--output",
+        "m.csv",
+        "--truth",
+        truth.to_str().unwrap(),
+    ];
+    let o = run(&args, dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("match probability >= 0.5") && err.contains("over all pairs"),
+        "{err}"
+    );
+    assert!(err.contains("  dob: missing +0.0, different "), "{err}");
+    let f1: f64 = stdout(&o)
+        .lines()
+        .find_map(|l| l.strip_prefix("f1 "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(f1 >= 0.97, "{}", stdout(&o));
+    let m = std::fs::read_to_string(dir.path().join("m.csv")).unwrap();
+    assert!(m.lines().count() > 10);
+    for line in m.lines().skip(1) {
+        let cols: Vec<&str> = line.split(',').collect();
+        let p: f64 = cols[4].parse().unwrap();
+        assert!((0.5..=1.0).contains(&p), "{line}");
+        assert_eq!(cols[5], "fields", "{line}");
+    }
+    let man: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("m.csv.manifest.json")).unwrap())
+            .unwrap();
+    let model = &man["extra"]["link"]["model"];
+    assert_eq!(model["prior_is_over"], "all pairs", "{model}");
+    let names: Vec<&str> = model["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["name_family", "name_given", "dob", "postcode", "sex"]);
+    // Field items are evidence, never blocking passes.
+    let passes = man["extra"]["link"]["passes"].as_array().unwrap();
+    assert!(
+        passes.iter().all(|p| {
+            let p = p.as_str().unwrap();
+            !p.starts_with("fb_") && !p.starts_with("fk_")
+        }),
+        "{passes:?}"
+    );
+}

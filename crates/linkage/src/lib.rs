@@ -22,6 +22,12 @@
 //!    `token_nhs_dob` but not `nhs_token`, while two different valid NHS
 //!    numbers almost always mean two people.
 //!
+//! Without a fixed threshold ([`Config::model`]) the fuzzy decision comes from
+//! [`model`]: keyed field encodings in the blocking column ([`fields`]) are
+//! weighed field by field, with u from random pairs and the prior over all
+//! pairs; pairs sharing a match key (`mk_…`) or, in hybrid mode, an NHS
+//! token are candidates at any record Dice.
+//!
 //! Work is spread over rayon's pool; results do not depend on thread count.
 //! [`evaluate`] gives precision, recall and F1 against ground truth, and
 //! [`blocking_quality`] pair completeness and reduction ratio.
@@ -29,6 +35,7 @@
 #![forbid(unsafe_code)]
 
 mod assign;
+pub mod fields;
 #[cfg(any(fuzzing, test))]
 pub mod fuzz_hooks;
 pub mod model;
@@ -201,8 +208,9 @@ pub struct Match {
     /// threshold match).
     pub probability: f64,
     /// Strongest evidence behind the match: `token`, `nhs` (NHS tokens
-    /// agree), `keys` (at least one keyed blocking / match key agrees),
-    /// `clk` (CLK similarity only).
+    /// agree), `fields` (field encodings weighed by the model), `keys` (at
+    /// least one keyed blocking / match key agrees), `clk` (CLK similarity
+    /// only).
     pub evidence: &'static str,
 }
 
@@ -435,12 +443,24 @@ impl Side {
         self.pass_ids.keys().cloned().collect()
     }
 
-    fn row_keys(&self, row: usize) -> &[(u16, u64)] {
+    pub(crate) fn row_keys(&self, row: usize) -> &[(u16, u64)] {
         &self.keys[self.key_start[row] as usize..self.key_start[row + 1] as usize]
     }
 
-    /// Rows (eligible) sorted by key for one pass.
+    /// Rows (eligible) sorted by key for one pass ([`NHS_PASS`]: the NHS
+    /// token's first 8 bytes).
     fn pass_index(&self, pass: u16, eligible: &[bool]) -> Vec<(u64, u32)> {
+        if pass == NHS_PASS {
+            let mut v: Vec<(u64, u32)> = (0..self.len())
+                .filter(|&r| eligible[r])
+                .filter_map(|r| {
+                    let t = self.nhs_tokens[r]?;
+                    Some((u64::from_be_bytes(t[..8].try_into().ok()?), r as u32))
+                })
+                .collect();
+            v.sort_unstable();
+            return v;
+        }
         let mut v: Vec<(u64, u32)> = (0..self.len())
             .filter(|&r| eligible[r])
             .flat_map(|r| {
@@ -455,6 +475,17 @@ impl Side {
         v
     }
 }
+
+/// Pseudo pass id: rows with equal NHS tokens share a block (with field
+/// evidence in hybrid mode, so that an NHS-number agreement is a candidate
+/// however much else differs).
+const NHS_PASS: u16 = u16::MAX;
+
+/// Below this record Dice a pair sharing only a blocking key is not a
+/// candidate when field evidence decides; a pair sharing a match key
+/// (`mk_…`) or an NHS token is a candidate at any score (swapped names and
+/// a DOB error score low on the record CLK while the fields agree).
+pub const FIELD_FLOOR: f64 = 0.5;
 
 /// Exact token matches, 1:1 in row order within each token.
 fn exact_matches(left: &Side, right: &Side) -> Vec<Match> {
@@ -518,7 +549,12 @@ fn selected_passes(
     };
     match blocking {
         Blocking::AllPairs => Ok(Vec::new()),
-        Blocking::All => Ok(left.pass_ids.keys().filter_map(|n| both(n)).collect()),
+        Blocking::All => Ok(left
+            .pass_ids
+            .keys()
+            .filter(|n| !fields::is_field_item(n))
+            .filter_map(|n| both(n))
+            .collect()),
         Blocking::Passes(names) => names
             .iter()
             .map(|n| both(n).ok_or_else(|| LinkError::UnknownPass(n.clone())))
@@ -584,8 +620,15 @@ fn fuzzy_candidates(
         return (cands, comps);
     }
     // Blocks: (left rows, right rows) sharing a key in a pass.
-    let mut blocks: Vec<(Vec<u32>, Vec<u32>)> = Vec::new();
-    for (_, lp, rp) in passes {
+    // Blocks of strong passes (match keys, NHS tokens) are compared at any
+    // score: sharing one is evidence enough to weigh the pair's fields.
+    let mut blocks: Vec<Block> = Vec::new();
+    for (name, lp, rp) in passes {
+        let floor = if *lp == NHS_PASS || is_match_key(name) {
+            threshold.min(f64::MIN_POSITIVE)
+        } else {
+            threshold
+        };
         let li = left.pass_index(*lp, l_ok);
         let ri = right.pass_index(*rp, r_ok);
         let (mut i, mut j) = (0, 0);
@@ -601,6 +644,7 @@ fn fuzzy_candidates(
                 blocks.push((
                     li[i..i2].iter().map(|x| x.1).collect(),
                     ri[j..j2].iter().map(|x| x.1).collect(),
+                    floor,
                 ));
                 i = i2;
                 j = j2;
@@ -609,16 +653,23 @@ fn fuzzy_candidates(
     }
     let (blocks, skipped): (Vec<_>, Vec<_>) = blocks
         .into_iter()
-        .partition(|(a, b)| a.len() as u64 * b.len() as u64 <= max_block_pairs);
+        .partition(|(a, b, _)| a.len() as u64 * b.len() as u64 <= max_block_pairs);
     if !skipped.is_empty() {
         stats.skipped_blocks = skipped.len() as u64;
-        stats.skipped_pairs = skipped.iter().map(|(a, b)| a.len() as u64 * b.len() as u64).sum();
+        stats.skipped_pairs = skipped
+            .iter()
+            .map(|(a, b, _)| a.len() as u64 * b.len() as u64)
+            .sum();
         (stats.left_rows_lost_candidates, stats.left_rows_uncompared) = lost_to_skipped(&blocks, &skipped);
     }
-    let comps: u64 = blocks.iter().map(|(a, b)| a.len() as u64 * b.len() as u64).sum();
+    let comps: u64 = blocks
+        .iter()
+        .map(|(a, b, _)| a.len() as u64 * b.len() as u64)
+        .sum();
     let cands = blocks
         .par_iter()
-        .flat_map_iter(|(ls, rs)| {
+        .flat_map_iter(|(ls, rs, threshold)| {
+            let threshold = *threshold;
             let mut found = Vec::new();
             if rs.len() >= 8 && ls.len() >= 32 {
                 // Gather the block's right rows once so every left row scans
@@ -666,22 +717,25 @@ fn fuzzy_candidates(
     (cands, comps)
 }
 
+/// Rows of both sides sharing one key, and the lowest score compared in it.
+type Block = (Vec<u32>, Vec<u32>, f64);
+
 /// Left rows that lost at least one candidate pair to skipped blocks, and
 /// of those the rows with no compared block at all. A left row `l` in a
 /// skipped block `B` lost a pair unless every right row of `B` shares a
 /// compared block with `l`; checking that costs at most the comparisons `l`
 /// had anyway (a right set larger than `l`'s compared right rows is lost at
 /// once), so the check is bounded by the work the cap allows.
-fn lost_to_skipped(compared: &[(Vec<u32>, Vec<u32>)], skipped: &[(Vec<u32>, Vec<u32>)]) -> (usize, usize) {
+fn lost_to_skipped(compared: &[Block], skipped: &[Block]) -> (usize, usize) {
     // Skipped blocks by left row (only rows in one).
     let mut in_skipped: HashMap<u32, Vec<usize>> = HashMap::new();
-    for (b, (ls, _)) in skipped.iter().enumerate() {
+    for (b, (ls, _, _)) in skipped.iter().enumerate() {
         for &l in ls {
             in_skipped.entry(l).or_default().push(b);
         }
     }
     let mut compared_of: HashMap<u32, Vec<usize>> = HashMap::new();
-    for (b, (ls, _)) in compared.iter().enumerate() {
+    for (b, (ls, _, _)) in compared.iter().enumerate() {
         for &l in ls {
             if in_skipped.contains_key(&l) {
                 compared_of.entry(l).or_default().push(b);
@@ -765,29 +819,75 @@ fn group_level(left: &Side, right: &Side, l: usize, r: usize, passes: &[(String,
     }
 }
 
-/// Comparison levels of one pair: Dice level, blocking-key group,
-/// match-key group (when any), NHS (when used).
-#[allow(clippy::too_many_arguments)]
-fn pair_levels(
-    left: &Side,
-    right: &Side,
-    l: usize,
-    r: usize,
-    dice: f64,
-    passes: &[(String, u16, u16)],
+/// What the model compares: the record Dice and key groups (when no field
+/// items exist), field items, the NHS token.
+struct Evidence<'a> {
+    passes: &'a [(String, u16, u16)],
+    fields: fields::Fields,
     use_nhs: bool,
-    out: &mut Vec<u8>,
-) {
-    out.push(model::dice_level(dice));
-    let (nb, nm) = group_sizes(passes);
-    if nb > 0 {
-        out.push(group_level(left, right, l, r, passes, false));
+}
+
+impl Evidence<'_> {
+    fn model_fields(&self) -> Vec<model::Field> {
+        let mut out = Vec::new();
+        if self.fields.is_empty() {
+            out.push(model::Field {
+                name: "dice".into(),
+                levels: model::DICE_EDGES.len(),
+                has_missing: false,
+                labels: model::DICE_EDGES.iter().map(|e| format!("dice>={e}")).collect(),
+            });
+            let (nb, nm) = group_sizes(self.passes);
+            for (name, n) in [("blocking_keys", nb), ("match_keys", nm)] {
+                if n > 0 {
+                    out.push(model::Field {
+                        name: name.into(),
+                        levels: n + 2,
+                        has_missing: true,
+                        labels: std::iter::once("missing".to_string())
+                            .chain((0..=n).map(|k| format!("{k}_agree")))
+                            .collect(),
+                    });
+                }
+            }
+        }
+        for f in &self.fields.specs {
+            out.push(model::Field {
+                name: f.name.clone(),
+                levels: f.levels(),
+                has_missing: true,
+                labels: f.level_names(),
+            });
+        }
+        if self.use_nhs {
+            out.push(model::Field {
+                name: "nhs".into(),
+                levels: 3,
+                has_missing: true,
+                labels: vec!["missing".into(), "disagree".into(), "agree".into()],
+            });
+        }
+        out
     }
-    if nm > 0 {
-        out.push(group_level(left, right, l, r, passes, true));
-    }
-    if use_nhs {
-        out.push(nhs_level(left, right, l, r));
+
+    /// Comparison levels of one pair, in [`Evidence::model_fields`] order.
+    fn pair_levels(&self, left: &Side, right: &Side, l: usize, r: usize, dice: f64, out: &mut Vec<u8>) {
+        if self.fields.is_empty() {
+            out.push(model::dice_level(dice));
+            let (nb, nm) = group_sizes(self.passes);
+            if nb > 0 {
+                out.push(group_level(left, right, l, r, self.passes, false));
+            }
+            if nm > 0 {
+                out.push(group_level(left, right, l, r, self.passes, true));
+            }
+        }
+        for f in 0..self.fields.specs.len() {
+            out.push(self.fields.level(l, r, f));
+        }
+        if self.use_nhs {
+            out.push(nhs_level(left, right, l, r));
+        }
     }
 }
 
@@ -802,8 +902,7 @@ fn random_pair_u(
     right: &Side,
     l_ok: &[bool],
     r_ok: &[bool],
-    passes: &[(String, u16, u16)],
-    use_nhs: bool,
+    ev: &Evidence<'_>,
     fields: &[model::Field],
 ) -> Vec<Vec<f64>> {
     let ls: Vec<usize> = (0..left.len()).filter(|&i| l_ok[i]).collect();
@@ -822,10 +921,73 @@ fn random_pair_u(
             bloom::dice::and_popcounts(lm.row(l), rm.row(r), rm.stride(), &mut cnt);
             let d = dice_from_counts(cnt[0], lm.pop(l), rm.pop(r));
             v.clear();
-            pair_levels(left, right, l, r, d, passes, use_nhs, &mut v);
+            ev.pair_levels(left, right, l, r, d, &mut v);
             for (f, &lv) in v.iter().enumerate() {
                 u[f][lv as usize] += 1.0;
             }
+        }
+    }
+    u
+}
+
+/// Random pairs sampled for u-probabilities of field evidence.
+const U_SAMPLES: usize = 1 << 20;
+
+/// u-probabilities of the field evidence among [`U_SAMPLES`] random pairs
+/// of eligible rows (a fixed generator per chunk: the same files give the
+/// same u), with half a pair added to every level so none is 0.
+fn sampled_u(
+    left: &Side,
+    right: &Side,
+    l_ok: &[bool],
+    r_ok: &[bool],
+    ev: &Evidence<'_>,
+    fields: &[model::Field],
+) -> Vec<Vec<f64>> {
+    let ls: Vec<usize> = (0..left.len()).filter(|&i| l_ok[i]).collect();
+    let rs: Vec<usize> = (0..right.len()).filter(|&i| r_ok[i]).collect();
+    let zero: Vec<Vec<f64>> = fields.iter().map(|f| vec![0.0; f.levels]).collect();
+    let mut u = if ls.is_empty() || rs.is_empty() {
+        zero.clone()
+    } else {
+        const CHUNK: usize = 1 << 14;
+        (0..U_SAMPLES / CHUNK)
+            .into_par_iter()
+            .map(|c| {
+                let mut u: Vec<Vec<f64>> = fields.iter().map(|f| vec![0.0; f.levels]).collect();
+                let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ ((c as u64 + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9));
+                let mut v = Vec::with_capacity(fields.len());
+                for _ in 0..CHUNK {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let l = ls[(x % ls.len() as u64) as usize];
+                    let r = rs[((x >> 32) % rs.len() as u64) as usize];
+                    v.clear();
+                    ev.pair_levels(left, right, l, r, 0.0, &mut v);
+                    for (f, &lv) in v.iter().enumerate() {
+                        u[f][lv as usize] += 1.0;
+                    }
+                }
+                u
+            })
+            .reduce(
+                || zero.clone(),
+                |mut a, b| {
+                    for (x, y) in a.iter_mut().zip(b) {
+                        for (p, q) in x.iter_mut().zip(y) {
+                            *p += q;
+                        }
+                    }
+                    a
+                },
+            )
+    };
+    for f in &mut u {
+        f.iter_mut().for_each(|x| *x += 0.5);
+        let s: f64 = f.iter().sum();
+        for x in f.iter_mut() {
+            *x /= s;
         }
     }
     u
@@ -838,52 +1000,33 @@ fn fit_model(
     right: &Side,
     l_ok: &[bool],
     r_ok: &[bool],
-    passes: &[(String, u16, u16)],
-    use_nhs: bool,
+    ev: &Evidence<'_>,
     cands: &[Cand],
 ) -> (model::Model, Vec<u8>) {
-    let mut fields = vec![model::Field {
-        name: "dice".into(),
-        levels: model::DICE_EDGES.len(),
-        has_missing: false,
-    }];
-    let (nb, nm) = group_sizes(passes);
-    for (name, n) in [("blocking_keys", nb), ("match_keys", nm)] {
-        if n > 0 {
-            fields.push(model::Field {
-                name: name.into(),
-                levels: n + 2,
-                has_missing: true,
-            });
-        }
-    }
-    if use_nhs {
-        fields.push(model::Field {
-            name: "nhs".into(),
-            levels: 3,
-            has_missing: true,
-        });
-    }
+    let fields = ev.model_fields();
     let nf = fields.len();
     let levels: Vec<u8> = cands
         .par_chunks(4096)
         .flat_map_iter(|ch| {
             let mut v = Vec::with_capacity(ch.len() * nf);
             for c in ch {
-                pair_levels(
-                    left,
-                    right,
-                    c.l as usize,
-                    c.r as usize,
-                    c.score,
-                    passes,
-                    use_nhs,
-                    &mut v,
-                );
+                ev.pair_levels(left, right, c.l as usize, c.r as usize, c.score, &mut v);
             }
             v
         })
         .collect();
+    if !ev.fields.is_empty() {
+        // Field evidence: u from random pairs, m and the prior over all
+        // pairs by EM (candidates stand for every pair of the two files).
+        let u = sampled_u(left, right, l_ok, r_ok, ev, &fields);
+        let nl = l_ok.iter().filter(|x| **x).count() as f64;
+        let nr = r_ok.iter().filter(|x| **x).count() as f64;
+        let how = model::Fit::AllPairs {
+            pairs: (nl * nr).max(1.0),
+            expected: (nl.min(nr) / 2.0).max(1.0),
+        };
+        return (model::Model::fit(fields, &levels, u, how), levels);
+    }
     // u from non-matches among the candidates themselves: a pair that is
     // the best-scoring candidate of neither its left nor its right row is
     // almost never a match (one true partner per row), and unlike random
@@ -909,16 +1052,22 @@ fn fit_model(
     }
     // Too few such pairs (sparse candidates): fall back to random pairs.
     if non < 100 {
-        u = random_pair_u(left, right, l_ok, r_ok, passes, use_nhs, &fields);
+        u = random_pair_u(left, right, l_ok, r_ok, ev, &fields);
     }
-    u[0][0] = 1e-9;
+    if ev.fields.is_empty() {
+        // The lowest Dice level is never a candidate.
+        u[0][0] = 1e-9;
+    }
     for f in &mut u {
         let s: f64 = f.iter().sum();
         for x in f.iter_mut() {
             *x /= s;
         }
     }
-    (model::Model::fit(fields, &levels, u, false), levels)
+    (
+        model::Model::fit(fields, &levels, u, model::Fit::Candidates),
+        levels,
+    )
 }
 
 /// Link two sides. Matches are returned sorted by left row, then right row.
@@ -953,8 +1102,14 @@ pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, Link
         let all_pairs = cfg.blocking == Blocking::AllPairs;
         stats.passes = passes.iter().map(|p| p.0.clone()).collect();
         let use_nhs = cfg.mode == Mode::Hybrid && left.has_nhs_tokens() && right.has_nhs_tokens();
-        let evidence_fields = !passes.is_empty() || use_nhs;
+        let ev = Evidence {
+            passes: &passes,
+            fields: fields::field_specs(left, right),
+            use_nhs,
+        };
+        let evidence_fields = !passes.is_empty() || use_nhs || !ev.fields.is_empty();
         let floor = match (cfg.model, evidence_fields) {
+            (true, true) if !ev.fields.is_empty() => cfg.threshold.min(FIELD_FLOOR),
             (true, true) => cfg.threshold.min(model::MODEL_FLOOR),
             (true, false) => cfg.threshold.min(model::VALLEY_FLOOR),
             _ => cfg.threshold,
@@ -967,13 +1122,17 @@ pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, Link
         } else {
             (l_ok.clone(), r_ok.clone())
         };
+        let mut block_passes = passes.clone();
+        if cfg.model && use_nhs && !ev.fields.is_empty() {
+            block_passes.push(("nhs_token".into(), NHS_PASS, NHS_PASS));
+        }
         let (mut cands, comps) = fuzzy_candidates(
             left,
             right,
             &l_all,
             &r_all,
             floor,
-            &passes,
+            &block_passes,
             all_pairs,
             cfg.max_block_pairs,
             &mut stats,
@@ -983,7 +1142,7 @@ pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, Link
         // Decide: per candidate, accept? and its probability.
         let mut decided: Vec<(f64, Cand)> = Vec::with_capacity(cands.len());
         let fitted = if cfg.model && evidence_fields && cands.len() >= 100 {
-            Some(fit_model(left, right, &l_all, &r_all, &passes, use_nhs, &cands))
+            Some(fit_model(left, right, &l_all, &r_all, &ev, &cands))
         } else {
             None
         };
@@ -1067,6 +1226,8 @@ pub fn link(left: &Side, right: &Side, cfg: &Config) -> Result<(Vec<Match>, Link
                     probability: p,
                     evidence: if use_nhs && nhs_agree {
                         "nhs"
+                    } else if model_rule && !ev.fields.is_empty() {
+                        "fields"
                     } else if keys_agree {
                         "keys"
                     } else {
@@ -1486,12 +1647,12 @@ mod tests {
     fn lost_candidates_counts_only_pairs_no_compared_block_covers() {
         // Blocks: skipped B = ({0,1}, {0,1,2}); compared C = ({0}, {0,1,2}).
         // Left 0 is covered by C; left 1 is not.
-        let skipped = vec![(vec![0, 1], vec![0, 1, 2])];
-        let compared = vec![(vec![0], vec![0, 1, 2])];
+        let skipped = vec![(vec![0, 1], vec![0, 1, 2], 0.5)];
+        let compared = vec![(vec![0], vec![0, 1, 2], 0.5)];
         assert_eq!(lost_to_skipped(&compared, &skipped), (1, 1));
-        let compared = vec![(vec![0], vec![0, 1])];
+        let compared = vec![(vec![0], vec![0, 1], 0.5)];
         assert_eq!(lost_to_skipped(&compared, &skipped), (2, 1));
-        let compared = vec![(vec![0, 1], vec![2, 1, 0])];
+        let compared = vec![(vec![0, 1], vec![2, 1, 0], 0.5)];
         assert_eq!(lost_to_skipped(&compared, &skipped), (0, 0));
     }
 

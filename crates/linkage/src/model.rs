@@ -48,6 +48,8 @@ pub struct Field {
     pub levels: usize,
     /// Whether level 0 means "missing" (weight fixed at 0).
     pub has_missing: bool,
+    /// A name per level, least to most agreement.
+    pub labels: Vec<String>,
 }
 
 /// Fitted model.
@@ -65,6 +67,9 @@ pub struct Model {
     pub lambda: f64,
     /// EM iterations run.
     pub iterations: usize,
+    /// Whether `lambda` is over all pairs of the two files
+    /// ([`Fit::AllPairs`]) rather than over the candidates.
+    pub all_pairs: bool,
 }
 
 fn clamp_w(w: f64) -> f64 {
@@ -138,18 +143,12 @@ impl Model {
     }
 
     /// Fit by EM. `vectors` are the candidates' comparison levels (one slice
-    /// of `fields.len()` levels per candidate); `u0` the u-probabilities seen
-    /// among random pairs (used as the starting point).
-    pub fn fit(fields: Vec<Field>, vectors: &[u8], u0: Vec<Vec<f64>>, fix_u: bool) -> Model {
+    /// of `fields.len()` levels per candidate); `u0` the u-probabilities
+    /// to start from (or keep, under [`Fit::AllPairs`]).
+    pub fn fit(fields: Vec<Field>, vectors: &[u8], u0: Vec<Vec<f64>>, how: Fit) -> Model {
         let nf = fields.len();
         let n = vectors.len().checked_div(nf).unwrap_or(0);
-        // Patterns: count identical vectors once.
-        let mut pats: std::collections::HashMap<&[u8], f64> = Default::default();
-        for v in vectors.chunks_exact(nf.max(1)).take(n) {
-            *pats.entry(v).or_insert(0.0) += 1.0;
-        }
-        let mut pats: Vec<(&[u8], f64)> = pats.into_iter().collect();
-        pats.sort_by(|a, b| a.0.cmp(b.0));
+        let pats = patterns(vectors, nf);
         let mass: Vec<Vec<f64>> = fields
             .iter()
             .enumerate()
@@ -161,61 +160,27 @@ impl Model {
                 c
             })
             .collect();
-        // Start: m puts most mass on the top level.
-        let m: Vec<Vec<f64>> = fields
-            .iter()
-            .map(|fd| {
-                let mut v: Vec<f64> = (0..fd.levels).map(|l| (l + 1) as f64).collect();
-                let top = fd.levels - 1;
-                v[top] *= 8.0;
-                let s: f64 = v.iter().sum();
-                v.iter().map(|x| x / s).collect()
-            })
-            .collect();
+        let (lambda, space) = match how {
+            Fit::Candidates => (0.1, n as f64),
+            Fit::AllPairs { pairs, expected } => ((expected / pairs).clamp(1e-12, 0.5), pairs),
+        };
         let mut model = Model {
+            m: initial_m(&fields),
             fields,
-            m,
             u: u0,
             weights: Vec::new(),
-            lambda: 0.1,
+            lambda,
             iterations: 0,
+            all_pairs: how != Fit::Candidates,
         };
-        model.recompute_weights(&mass);
         if n == 0 {
+            model.recompute_weights(&mass);
             return model;
         }
-        for it in 0..100 {
+        for it in 0..200 {
             model.iterations = it + 1;
-            let mut mc: Vec<Vec<f64>> = model.fields.iter().map(|f| vec![0.5; f.levels]).collect();
-            let mut uc = mc.clone();
-            let mut tot = 0.0;
-            for (p, k) in &pats {
-                // Posterior from raw (unconstrained) ratios.
-                let mut lm = model.lambda.ln();
-                let mut lu = (1.0 - model.lambda).ln();
-                for (f, &l) in p.iter().enumerate() {
-                    lm += model.m[f][l as usize].ln();
-                    lu += model.u[f][l as usize].ln();
-                }
-                let post = 1.0 / (1.0 + (lu - lm).exp());
-                tot += post * k;
-                for (f, &l) in p.iter().enumerate() {
-                    mc[f][l as usize] += post * k;
-                    uc[f][l as usize] += (1.0 - post) * k;
-                }
-            }
-            let new_lambda = (tot / n as f64).clamp(1e-6, 1.0 - 1e-6);
-            let norm = |v: Vec<Vec<f64>>| -> Vec<Vec<f64>> {
-                v.into_iter()
-                    .map(|x| {
-                        let s: f64 = x.iter().sum();
-                        x.iter().map(|y| y / s).collect()
-                    })
-                    .collect()
-            };
-            let new_m = norm(mc);
-            let new_u = norm(uc);
-            let delta = (new_lambda - model.lambda).abs()
+            let (new_lambda, new_m, new_u) = model.em_step(&pats, space);
+            let delta = (new_lambda / model.lambda).ln().abs()
                 + new_m
                     .iter()
                     .flatten()
@@ -224,14 +189,7 @@ impl Model {
                     .sum::<f64>();
             model.lambda = new_lambda;
             model.m = new_m;
-            if fix_u {
-                // Only the Dice field (field 0) keeps its u: within-block
-                // non-matches are a fair sample of its non-match scores,
-                // while key agreements select the blocks themselves.
-                let keep = model.u[0].clone();
-                model.u = new_u;
-                model.u[0] = keep;
-            } else {
+            if how == Fit::Candidates {
                 model.u = new_u;
             }
             if delta < 1e-7 {
@@ -241,6 +199,85 @@ impl Model {
         model.recompute_weights(&mass);
         model
     }
+
+    /// One EM step over the patterns: the new prior (over `space` pairs),
+    /// m and u.
+    fn em_step(&self, pats: &[(&[u8], f64)], space: f64) -> (f64, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+        let mut mc: Vec<Vec<f64>> = self.fields.iter().map(|f| vec![0.5; f.levels]).collect();
+        let mut uc = mc.clone();
+        let mut tot = 0.0;
+        for (p, k) in pats {
+            // Posterior from raw (unconstrained) ratios.
+            let mut lm = self.lambda.ln();
+            let mut lu = (1.0 - self.lambda).ln();
+            for (f, &l) in p.iter().enumerate() {
+                lm += self.m[f][l as usize].ln();
+                lu += self.u[f][l as usize].ln();
+            }
+            let post = 1.0 / (1.0 + (lu - lm).exp());
+            tot += post * k;
+            for (f, &l) in p.iter().enumerate() {
+                mc[f][l as usize] += post * k;
+                uc[f][l as usize] += (1.0 - post) * k;
+            }
+        }
+        let norm = |v: Vec<Vec<f64>>| -> Vec<Vec<f64>> {
+            v.into_iter()
+                .map(|x| {
+                    let s: f64 = x.iter().sum();
+                    x.iter().map(|y| y / s).collect()
+                })
+                .collect()
+        };
+        let lambda = (tot / space).clamp(1e-12, 1.0 - 1e-6);
+        (lambda, norm(mc), norm(uc))
+    }
+}
+
+/// How [`Model::fit`] treats the candidates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fit {
+    /// A two-class mixture over the candidates alone: prior, m and u all
+    /// fitted (u starts from `u0`).
+    Candidates,
+    /// The candidates stand for all `pairs` pairs of the two files (pairs
+    /// not gathered are non-matches): u is kept as given (from random
+    /// pairs), m and the prior over all pairs are fitted, starting from
+    /// `expected` matches. Blocking selects pairs that agree on something,
+    /// so the candidates' non-matches are not a sample of u; the prior over
+    /// all pairs puts that agreement in proportion.
+    AllPairs {
+        /// Pairs of the two files (left rows × right rows).
+        pairs: f64,
+        /// Matches expected at the start (e.g. half the smaller file).
+        expected: f64,
+    },
+}
+
+/// Identical comparison vectors counted once.
+fn patterns(vectors: &[u8], nf: usize) -> Vec<(&[u8], f64)> {
+    let n = vectors.len().checked_div(nf).unwrap_or(0);
+    let mut pats: std::collections::HashMap<&[u8], f64> = Default::default();
+    for v in vectors.chunks_exact(nf.max(1)).take(n) {
+        *pats.entry(v).or_insert(0.0) += 1.0;
+    }
+    let mut pats: Vec<(&[u8], f64)> = pats.into_iter().collect();
+    pats.sort_by(|a, b| a.0.cmp(b.0));
+    pats
+}
+
+/// Starting m: most mass on the top level.
+fn initial_m(fields: &[Field]) -> Vec<Vec<f64>> {
+    fields
+        .iter()
+        .map(|fd| {
+            let mut v: Vec<f64> = (0..fd.levels).map(|l| (l + 1) as f64).collect();
+            let top = fd.levels - 1;
+            v[top] *= 8.0;
+            let s: f64 = v.iter().sum();
+            v.iter().map(|x| x / s).collect()
+        })
+        .collect()
 }
 
 /// An automatic Dice threshold from the distribution of candidate scores:
@@ -300,16 +337,19 @@ mod tests {
                 name: "dice".into(),
                 levels: DICE_EDGES.len(),
                 has_missing: false,
+                labels: Vec::new(),
             },
             Field {
                 name: "a".into(),
                 levels: 3,
                 has_missing: true,
+                labels: Vec::new(),
             },
             Field {
                 name: "b".into(),
                 levels: 3,
                 has_missing: true,
+                labels: Vec::new(),
             },
         ]
     }
@@ -328,7 +368,7 @@ mod tests {
                 v.extend_from_slice(&[1 + (i % 3) as u8, 1, (i % 2) as u8 + 1]);
             }
         }
-        let m = Model::fit(fields(), &v, uniform(&fields()), false);
+        let m = Model::fit(fields(), &v, uniform(&fields()), Fit::Candidates);
         assert!((m.lambda - 0.1).abs() < 0.02, "{}", m.lambda);
         assert!(m.probability(&[8, 2, 2]) > 0.99);
         assert!(m.probability(&[1, 1, 1]) < 0.01);
@@ -353,6 +393,31 @@ mod tests {
         assert_eq!(isotonic(&[1.0, 0.0, 2.0], &[1.0, 1.0, 1.0]), vec![0.5, 0.5, 2.0]);
     }
 
+    fn check_model(m: &Model, pick: &[(u8, u8, u8)]) -> Result<(), TestCaseError> {
+        prop_assert!(m.lambda.is_finite() && m.lambda > 0.0 && m.lambda < 1.0);
+        for (f, w) in m.weights.iter().enumerate() {
+            prop_assert!(w.iter().all(|x| x.is_finite()));
+            let start = usize::from(m.fields[f].has_missing);
+            for i in start + 1..w.len() {
+                prop_assert!(w[i] >= w[i - 1]);
+            }
+        }
+        for &(a, b, c) in pick {
+            let p = m.probability(&[a, b, c]);
+            prop_assert!(p.is_finite() && (0.0..=1.0).contains(&p));
+            if b == 2 {
+                prop_assert!(m.probability(&[a, 1, c]) <= p);
+            }
+            if c == 2 {
+                prop_assert!(m.probability(&[a, b, 1]) <= p);
+            }
+            if a > 0 {
+                prop_assert!(m.probability(&[a - 1, b, c]) <= p);
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
         /// Fitted weights are finite and non-decreasing in agreement, and a
         /// pair's probability never rises when a field goes from agree to
@@ -361,20 +426,30 @@ mod tests {
         fn weights_finite_monotone(raw in proptest::collection::vec((0u8..9, 0u8..3, 0u8..3), 1..400), pick in proptest::collection::vec((0u8..9, 0u8..3, 0u8..3), 1..20)) {
             let mut v = Vec::new();
             for (a, b, c) in &raw { v.extend_from_slice(&[*a, *b, *c]); }
-            let m = Model::fit(fields(), &v, uniform(&fields()), false);
-            prop_assert!(m.lambda.is_finite() && m.lambda > 0.0 && m.lambda < 1.0);
-            for (f, w) in m.weights.iter().enumerate() {
-                prop_assert!(w.iter().all(|x| x.is_finite()));
-                let start = usize::from(m.fields[f].has_missing);
-                for i in start + 1..w.len() { prop_assert!(w[i] >= w[i - 1]); }
-            }
-            for (a, b, c) in pick {
-                let p = m.probability(&[a, b, c]);
-                prop_assert!(p.is_finite() && (0.0..=1.0).contains(&p));
-                if b == 2 { prop_assert!(m.probability(&[a, 1, c]) <= p); }
-                if c == 2 { prop_assert!(m.probability(&[a, b, 1]) <= p); }
-                if a > 0 { prop_assert!(m.probability(&[a - 1, b, c]) <= p); }
-            }
+            let m = Model::fit(fields(), &v, uniform(&fields()), Fit::Candidates);
+            check_model(&m, &pick)?;
+        }
+
+        /// The same under the all-pairs fit, whatever u random pairs gave
+        /// (including levels never seen) and however many pairs there are.
+        #[test]
+        fn all_pairs_weights_finite_monotone(
+            raw in proptest::collection::vec((0u8..9, 0u8..3, 0u8..3), 0..400),
+            pick in proptest::collection::vec((0u8..9, 0u8..3, 0u8..3), 1..20),
+            u in proptest::collection::vec(0.0f64..1.0, 15),
+            pairs in 1.0f64..1e12,
+        ) {
+            let mut v = Vec::new();
+            for (a, b, c) in &raw { v.extend_from_slice(&[*a, *b, *c]); }
+            let f = fields();
+            let mut it = u.into_iter();
+            let u0: Vec<Vec<f64>> = f.iter().map(|fd| {
+                let x: Vec<f64> = (0..fd.levels).map(|_| it.next().unwrap_or(0.0)).collect();
+                let s: f64 = x.iter().sum::<f64>().max(1e-12);
+                x.into_iter().map(|y| y / s).collect()
+            }).collect();
+            let m = Model::fit(f, &v, u0, Fit::AllPairs { pairs, expected: (pairs / 2.0).min(1e4) });
+            check_model(&m, &pick)?;
         }
     }
 }

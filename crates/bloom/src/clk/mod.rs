@@ -858,10 +858,20 @@ impl ClkEncoder {
             .hardening
             .blocking
             .iter()
-            .map(|pass| {
-                let mut prefix = b"trialink-block-v1\x00".to_vec();
-                prefix.extend_from_slice(pass.name.as_bytes());
-                prefixmac::PrefixMac::new(&bk, &prefix)
+            .map(|pass| match &pass.filter {
+                // A filter's bit positions depend on its group, not the
+                // pass name, so filters of one group are comparable.
+                Some(group) => {
+                    let mut prefix = b"trialink-field-v1\x00".to_vec();
+                    prefix.extend_from_slice(group.as_bytes());
+                    prefix.push(0);
+                    prefixmac::PrefixMac::new(&bk, &prefix)
+                }
+                None => {
+                    let mut prefix = b"trialink-block-v1\x00".to_vec();
+                    prefix.extend_from_slice(pass.name.as_bytes());
+                    prefixmac::PrefixMac::new(&bk, &prefix)
+                }
             })
             .collect();
         bk.zeroize();
@@ -1264,6 +1274,19 @@ impl ClkEncoder {
             if !complete {
                 continue;
             }
+            if pass.filter.is_some() {
+                let f = field_filter(pre, &part[1..]);
+                if !out.is_empty() {
+                    out.push(';');
+                }
+                out.push_str(&pass.name);
+                out.push('=');
+                for b in f.to_be_bytes() {
+                    out.push(HEX[(b >> 4) as usize] as char);
+                    out.push(HEX[(b & 15) as usize] as char);
+                }
+                continue;
+            }
             if pass.sorted {
                 // The same parts in ascending order: order-free match key.
                 let mut items: Vec<&str> = part.split('\0').skip(1).collect();
@@ -1426,6 +1449,49 @@ pub fn soundex_into(s: &str, out: &mut String) {
     out.extend(code4.iter().map(|&b| b as char));
 }
 
+/// Bits each bigram sets in a field filter.
+pub const FIELD_FILTER_K: usize = 2;
+
+/// A 64-bit keyed Bloom filter of `value`'s bigrams, the value padded with
+/// a space at each end: each bigram sets [`FIELD_FILTER_K`] bits, bit `i`
+/// taken from byte `i` of `HMAC-SHA256(K_block, "trialink-field-v1" 0 group 0 bigram)`
+/// modulo 64 (bit 0 the most significant). Characters, not bytes, form bigrams.
+pub fn field_filter(mac: &prefixmac::PrefixMac, value: &str) -> u64 {
+    let mut chars: Vec<char> = Vec::with_capacity(value.len() + 2);
+    chars.push(' ');
+    chars.extend(value.chars());
+    chars.push(' ');
+    let mut f = 0u64;
+    let mut buf = [0u8; 8];
+    for w in chars.windows(2) {
+        let n = w[0].encode_utf8(&mut buf[..4]).len();
+        let m = w[1].encode_utf8(&mut buf[n..]).len();
+        let d = mac.mac(&buf[..n + m]);
+        for b in &d[..FIELD_FILTER_K] {
+            f |= 1u64 << (63 - (b % 64));
+        }
+    }
+    f
+}
+
+/// Days since 1970-01-01 of a `YYYYMMDD` date (proleptic Gregorian).
+fn day_number(v: &str) -> Option<i64> {
+    let y: i64 = v.get(0..4)?.parse().ok()?;
+    let m: i64 = v.get(4..6)?.parse().ok()?;
+    let d: i64 = v.get(6..8)?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
 /// Apply a blocking/salt transform to a formatted value.
 pub fn apply_transform(t: Transform, v: &str) -> String {
     let mut out = String::new();
@@ -1461,6 +1527,24 @@ pub fn apply_transform_into(t: Transform, v: &str, out: &mut String) {
         Transform::Initial => {
             if let Some(c) = v.chars().find_map(fold_ascii) {
                 out.push(c);
+            }
+        }
+        Transform::DayPairEven | Transform::DayPairOdd => {
+            if let Some(n) = day_number(v) {
+                let n = if t == Transform::DayPairOdd { n + 1 } else { n };
+                out.push_str(&n.div_euclid(2).to_string());
+            }
+        }
+        Transform::PostcodeSector => {
+            let start = out.len();
+            upper_no_space(v, out);
+            let n = out[start..].chars().count();
+            if n >= 5 {
+                let cut = out[start..]
+                    .char_indices()
+                    .nth(n - 2)
+                    .map_or(out.len(), |(i, _)| start + i);
+                out.truncate(cut);
             }
         }
         Transform::PostcodeDistrict => {
@@ -1622,6 +1706,9 @@ impl Schema {
                 "randomised_response_epsilon": self.hardening.rr_epsilon,
                 "blocking": self.hardening.blocking.iter().map(|b| {
                     let mut o = json!({ "name": b.name, "parts": b.parts.iter().map(part).collect::<Vec<_>>() });
+                    if let Some(g) = &b.filter {
+                        o["filter"] = json!(g);
+                    }
                     if b.sorted {
                         o["sorted"] = json!(true);
                     }
@@ -1718,6 +1805,49 @@ mod tests {
         assert_eq!(apply_transform(Transform::PostcodeDistrict, "ec1a 1bb"), "EC1A");
         assert_eq!(apply_transform(Transform::PostcodeDistrict, "M1 1AE"), "M1");
         assert_eq!(apply_transform(Transform::PostcodeDistrict, "M1"), "M1");
+        assert_eq!(apply_transform(Transform::PostcodeSector, "ec1a 1bb"), "EC1A1");
+        assert_eq!(apply_transform(Transform::DayPairEven, "19700101"), "0");
+        assert_eq!(apply_transform(Transform::DayPairOdd, "19700101"), "0");
+        assert_eq!(apply_transform(Transform::DayPairEven, "19700102"), "0");
+        assert_eq!(apply_transform(Transform::DayPairOdd, "19700102"), "1");
+        assert_eq!(day_number("20000301"), Some(11_017));
+        assert_eq!(day_number("19691231"), Some(-1));
+        assert_eq!(apply_transform(Transform::DayPairEven, "2000"), "");
+        // Over four years of consecutive dates (leap day included): dates
+        // one day apart agree on exactly one day pair, two apart on none.
+        let mut dates = Vec::new();
+        for y in 1999..2003 {
+            for m in 1..=12 {
+                let days = [
+                    31,
+                    if y % 4 == 0 { 29 } else { 28 },
+                    31,
+                    30,
+                    31,
+                    30,
+                    31,
+                    31,
+                    30,
+                    31,
+                    30,
+                    31,
+                ][m - 1];
+                for d in 1..=days {
+                    dates.push(format!("{y}{m:02}{d:02}"));
+                }
+            }
+        }
+        let pair = |d: &str| {
+            (
+                apply_transform(Transform::DayPairEven, d),
+                apply_transform(Transform::DayPairOdd, d),
+            )
+        };
+        for w in dates.windows(3) {
+            let (a, b, c) = (pair(&w[0]), pair(&w[1]), pair(&w[2]));
+            assert_eq!(u8::from(a.0 == b.0) + u8::from(a.1 == b.1), 1, "{w:?}");
+            assert!(a.0 != c.0 && a.1 != c.1, "{w:?}");
+        }
     }
 
     #[test]

@@ -351,6 +351,14 @@ pub enum Transform {
     /// UK postcode outward code (district): spaces removed, upper case,
     /// the last three characters dropped.
     PostcodeDistrict,
+    /// UK postcode sector (district and the inward code's digit): spaces
+    /// removed, upper case, the last two characters dropped.
+    PostcodeSector,
+    /// A date's day number (days since 1970-01-01) halved, rounded down:
+    /// two dates one day apart agree on this or on [`Transform::DayPairOdd`].
+    DayPairEven,
+    /// A date's day number plus one, halved, rounded down.
+    DayPairOdd,
 }
 
 impl Transform {
@@ -365,10 +373,13 @@ impl Transform {
             "soundex" => Transform::Soundex,
             "initial" => Transform::Initial,
             "postcode_district" => Transform::PostcodeDistrict,
+            "postcode_sector" => Transform::PostcodeSector,
+            "day_pair_even" => Transform::DayPairEven,
+            "day_pair_odd" => Transform::DayPairOdd,
             _ => {
                 return Err(invalid(
                     path,
-                    "one of value, upper, year, month_day, year_month, day_month_set, soundex, initial, postcode_district",
+                    "one of value, upper, year, month_day, year_month, day_month_set, soundex, initial, postcode_district, postcode_sector, day_pair_even, day_pair_odd",
                 ))
             }
         })
@@ -386,6 +397,9 @@ impl Transform {
             Transform::Soundex => "soundex",
             Transform::Initial => "initial",
             Transform::PostcodeDistrict => "postcode_district",
+            Transform::PostcodeSector => "postcode_sector",
+            Transform::DayPairEven => "day_pair_even",
+            Transform::DayPairOdd => "day_pair_odd",
         }
     }
 }
@@ -410,6 +424,12 @@ pub struct BlockingPass {
     /// keyed, so the key ignores their order — a match key that agrees when
     /// given and family names are swapped. Off by default (keys unchanged).
     pub sorted: bool,
+    /// `"filter": "group"`: instead of a keyed hash, the item is a 64-bit
+    /// keyed Bloom filter of the value's padded bigrams (a field-level
+    /// encoding the linker compares by Dice, not by equality). Passes with
+    /// the same group share bit positions, so their filters can be compared
+    /// with each other (given against family name, for swaps).
+    pub filter: Option<String>,
 }
 
 /// trialink's hardening extensions (all off by default).
@@ -988,15 +1008,21 @@ fn parse_part(v: &Value, path: &str, features: &[Feature]) -> Result<Part, Schem
             &format!("{path}.transform"),
         )?,
     };
-    if matches!(transform, Transform::Year | Transform::MonthDay)
-        && !matches!(
-            features[feature].spec.as_ref().map(|s| &s.format),
-            Some(Format::Date { .. })
-        )
-    {
+    if matches!(
+        transform,
+        Transform::Year
+            | Transform::MonthDay
+            | Transform::YearMonth
+            | Transform::DayMonthSet
+            | Transform::DayPairEven
+            | Transform::DayPairOdd
+    ) && !matches!(
+        features[feature].spec.as_ref().map(|s| &s.format),
+        Some(Format::Date { .. })
+    ) {
         return Err(invalid(
             &format!("{path}.transform"),
-            "year/month_day only on a date feature",
+            "a date transform (year, month_day, year_month, day_month_set, day_pair_even, day_pair_odd) only on a date feature",
         ));
     }
     Ok(Part { feature, transform })
@@ -1042,7 +1068,16 @@ fn parse_hardening(v: &Value, features: &[Feature]) -> Result<Hardening, SchemaE
         for (i, pass) in arr.iter().enumerate() {
             let pp = format!("{bp}[{i}]");
             let po = obj(pass, &pp)?;
-            only(po, &pp, &["name", "parts", "sorted"])?;
+            only(po, &pp, &["name", "parts", "sorted", "filter"])?;
+            let filter = match po.get("filter") {
+                None => None,
+                Some(v) => Some(
+                    v.as_str()
+                        .filter(|g| !g.is_empty() && g.len() <= 32)
+                        .ok_or_else(|| invalid(&format!("{pp}.filter"), "a group name of 1-32 characters"))?
+                        .to_string(),
+                ),
+            };
             let sorted = match po.get("sorted") {
                 None => false,
                 Some(v) => v
@@ -1077,10 +1112,17 @@ fn parse_hardening(v: &Value, features: &[Feature]) -> Result<Hardening, SchemaE
                 .enumerate()
                 .map(|(j, x)| parse_part(x, &format!("{pp}.parts[{j}]"), features))
                 .collect::<Result<Vec<_>, _>>()?;
+            if filter.is_some() && (parts.len() != 1 || sorted) {
+                return Err(invalid(
+                    &format!("{pp}.filter"),
+                    "a filter pass with exactly one part and no `sorted`",
+                ));
+            }
             blocking.push(BlockingPass {
                 name: name.to_string(),
                 parts,
                 sorted,
+                filter,
             });
         }
     }

@@ -24,15 +24,18 @@ use tabular::{sidecar_path, FileRecord, Manifest, OutputMode, RowCounts, Source,
 /// score (then left row, then right row) and assigned greedily one-to-one.
 /// If both files also carry `nhs_token` (`pseudonymise --with-nhs-token`),
 /// hybrid mode never pairs two rows fuzzily whose NHS tokens differ.
-/// Without `--threshold`, fuzzy matches come from a model (issue 20): with
-/// keyed blocking / match keys or NHS tokens, Fellegi–Sunter weights fitted
-/// by EM over the blocked candidates give each pair a match probability and
-/// pairs at 0.5 or above are assigned 1:1, most probable first (an NHS-token
-/// agreement is evidence, not only a veto); with CLKs alone the Dice
-/// threshold is the valley of the rows' best scores. The weights, rule and
-/// threshold are in the manifest.
+/// Without `--threshold`, fuzzy matches come from a model: with keyed field
+/// encodings (`fb_…`/`fk_…` items, see fixtures/linkage/schema_fields.json),
+/// each field's comparison level is weighed (u from random pairs, m and the
+/// prior over all pairs by EM over the blocked candidates); with only keyed
+/// blocking / match keys or NHS tokens, the record Dice and key groups are
+/// weighed by a mixture over the candidates. Each pair gets a match
+/// probability and pairs at 0.5 or above are assigned 1:1, most probable
+/// first (an NHS-token agreement is evidence, not only a veto); with CLKs
+/// alone the Dice threshold is the valley of the rows' best scores. The
+/// weights, rule and threshold are printed and in the manifest.
 /// Output columns: `left`, `right`, `method` (`exact` or `fuzzy`), `score`,
-/// `probability`, `evidence` (`token`, `nhs`, `keys` or `clk`).
+/// `probability`, `evidence` (`token`, `nhs`, `fields`, `keys` or `clk`).
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
 trialink link --left registry.linkable.csv --right cohort.linkable.csv --output matches.csv\n  \
@@ -231,18 +234,7 @@ fn model_json(m: &linkage::model::Model) -> serde_json::Value {
         .iter()
         .enumerate()
         .map(|(f, fd)| {
-            let names: Vec<String> = if fd.name == "dice" {
-                linkage::model::DICE_EDGES
-                    .iter()
-                    .map(|e| format!("dice>={e}"))
-                    .collect()
-            } else if fd.name == "nhs" {
-                vec!["missing".into(), "disagree".into(), "agree".into()]
-            } else {
-                std::iter::once("missing".to_string())
-                    .chain((0..fd.levels - 1).map(|k| format!("{k}_agree")))
-                    .collect()
-            };
+            let names = &fd.labels;
             serde_json::json!({
                 "field": fd.name,
                 "levels": names,
@@ -256,6 +248,7 @@ fn model_json(m: &linkage::model::Model) -> serde_json::Value {
         "prior_match_probability": m.lambda,
         "em_iterations": m.iterations,
         "probability_threshold": 0.5,
+        "prior_is_over": if m.all_pairs { "all pairs" } else { "candidates" },
         "fields": fields,
     })
 }
@@ -440,17 +433,32 @@ pub fn run(a: Args) -> CliResult {
         "model": stats.model.as_ref().map(model_json),
     });
     match (&stats.model, stats.dice_threshold) {
-        (Some(m), _) => eprintln!(
-            "model: match probability >= 0.5 over {} fields (prior {:.4}, {} EM iterations); weights in the manifest",
-            m.fields.len(),
-            m.lambda,
-            m.iterations
+        (Some(m), _) => {
+            eprintln!(
+                "model: match probability >= 0.5 over {} fields (prior {:.3e} over {}, {} EM iterations); weights in bits, least to most agreement:",
+                m.fields.len(),
+                m.lambda,
+                if m.all_pairs { "all pairs" } else { "candidates" },
+                m.iterations
+            );
+            for (f, w) in m.fields.iter().zip(&m.weights) {
+                let cells: Vec<String> = f
+                    .labels
+                    .iter()
+                    .zip(w)
+                    .map(|(l, x)| format!("{l} {x:+.1}"))
+                    .collect();
+                eprintln!("  {}: {}", f.name, cells.join(", "));
+            }
+        }
+        (None, Some(t)) if !stats.rule.is_empty() => eprintln!(
+            "Dice threshold {t:.2} ({})",
+            match stats.rule {
+                "valley" => "valley of the score distribution",
+                "fallback" => "default: too few candidates or no clear valley to choose one",
+                _ => "fixed",
+            }
         ),
-        (None, Some(t)) if !stats.rule.is_empty() => eprintln!("Dice threshold {t:.2} ({})", match stats.rule {
-            "valley" => "valley of the score distribution",
-            "fallback" => "default: too few candidates or no clear valley to choose one",
-            _ => "fixed",
-        }),
         _ => {}
     }
     eprintln!(
