@@ -36,15 +36,17 @@ pub mod normalise;
 mod row;
 mod scope;
 mod token;
+mod token_rows;
 
 pub use date::Date;
 pub use dob::{Dob, DobError, DobFormat, DobFormatError, DobFormats};
 pub use key::{ct_eq, Fingerprint, Key};
 pub use nhs::{NhsError, NhsNumber};
 pub use normalise::normalise;
-pub use row::{Pseudonymiser, RowField, RowReject, RowTokens};
+pub use row::{Objection, Pseudonymiser, RowField, RowReject, RowTokens};
 pub use scope::{Scope, ScopeError};
 pub use token::{Token, TokenKey, TokenParseError};
+pub use token_rows::{TokenColumns, TokenOut, TokenRows};
 
 /// Fuzzing and property-test hooks: parse arbitrary input, never panic.
 #[doc(hidden)]

@@ -26,6 +26,7 @@ pub mod build;
 pub mod data;
 #[cfg(any(fuzzing, test))]
 pub mod fuzz_hooks;
+pub mod parse;
 pub mod render;
 pub mod stats;
 

@@ -17,13 +17,16 @@
 #![forbid(unsafe_code)]
 
 pub mod clk;
+pub mod filter_rows;
 mod lists;
+pub mod objections;
 
 pub use clk::{ClkCoder, ClkList};
 pub use lists::{
     blake3_file, check_manifest, check_manifest_key, load_token_list, load_token_list_with, ListError,
     ScopeRule, TokenList,
 };
+pub use objections::{read_objections, ObjectionColumns, Objections};
 
 use std::collections::BTreeMap;
 
