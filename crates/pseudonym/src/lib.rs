@@ -2,13 +2,13 @@
 //! tokens: the edge where identifiers enter trialink's pseudonymised domain.
 //!
 //! * [`NhsNumber`] and [`Dob`] parse and validate identifiers exactly as
-//!   DESIGN §4.2 says. Both redact their `Debug`, have no `Display` and no
+//!   docs/formats.md (identifiers) says. Both redact their `Debug`, have no `Display` and no
 //!   `Serialize`, and zeroize on drop: a raw identifier lives only inside them.
 //! * [`Key`] holds 32 bytes of key material (zeroized on drop, `Debug`
-//!   redacted, one accessor). [`keyfile`] reads and writes the §4.1 key file
+//!   redacted, one accessor). [`keyfile`] reads and writes the key file of docs/formats.md
 //!   format; [`Scope`] enforces the scope grammar; [`Key::derive`] is the HKDF
 //!   scope derivation; [`Key::fingerprint`] is safe to publish.
-//! * [`TokenKey`] is a pre-keyed HMAC-SHA256 state producing the §4.3 tokens;
+//! * [`TokenKey`] is a pre-keyed HMAC-SHA256 state producing the tokens of docs/formats.md;
 //!   the keyed state is key material and is zeroized on drop.
 //!
 //! ```
