@@ -1,5 +1,6 @@
-//! Reading a published CSV table back (for `trialink audit --table`): the
-//! exact inverse of the CSV the renderer writes.
+//! Reading published tables back, for `trialink audit`: a release file
+//! (`tables.json`, [`read_release`]) and a CSV table ([`read_table_csv`]),
+//! the exact inverse of the CSV the renderer writes.
 //!
 //! The first column holds the row labels, the other columns one category
 //! each; a last row labelled `Total` and a last column headed `Total` are
@@ -9,9 +10,72 @@
 //! really starts with `'` keeps it. Errors give the file, line and column,
 //! never a cell's value.
 
-use disclosure::{Published, PublishedTable, TableSpec, TOTAL};
+use disclosure::{Published, PublishedTable, Release, TableSpec, RELEASE_FORMAT, TOTAL};
 use std::path::{Path, PathBuf};
 use tabular::{Source, TabularError};
+
+/// Why a release file could not be read. Never quotes the file's content.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseFileError {
+    /// Unreadable, too large, or not a regular file.
+    #[error("reading {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    /// Not a release in JSON (by category only: serde_json's messages
+    /// quote values from the file).
+    #[error("{}:{line}:{column}: {what}", path.display())]
+    Json {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        what: &'static str,
+    },
+    /// A release of another format version.
+    #[error("{}: format is not `{RELEASE_FORMAT}`", path.display())]
+    Format { path: PathBuf },
+    /// The tables are inconsistent.
+    #[error("{}: {what}", path.display())]
+    Invalid { path: PathBuf, what: String },
+}
+
+/// What was wrong with a release file, by serde_json's category only.
+fn classify(e: &serde_json::Error) -> &'static str {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Io => "could not be read",
+        Category::Syntax => "not valid JSON",
+        Category::Eof => "ends before the JSON is complete",
+        Category::Data => {
+            "a value has the wrong type or a field is missing or unknown (expected a release: format, study, sequence, policy, tables with spec and cells of non-negative counts or \"*\")"
+        }
+    }
+}
+
+/// Read a release file (`tables.json`). It may come from anywhere: it is
+/// bounded like every whole-file input (the report JSON cap), and a FIFO
+/// or device is refused.
+pub fn read_release(path: &Path) -> Result<Release, ReleaseFileError> {
+    let p = || path.to_path_buf();
+    let cap = tabular::limited::Cap {
+        regular_only: true,
+        ..tabular::limited::REPORT_JSON
+    };
+    let text = tabular::limited::read_to_string(path, cap)
+        .map_err(|source| ReleaseFileError::Read { path: p(), source })?;
+    let r: Release = serde_json::from_str(&text).map_err(|e| ReleaseFileError::Json {
+        path: p(),
+        line: e.line(),
+        column: e.column(),
+        what: classify(&e),
+    })?;
+    if r.format != RELEASE_FORMAT {
+        return Err(ReleaseFileError::Format { path: p() });
+    }
+    r.validate().map_err(|e| ReleaseFileError::Invalid {
+        path: p(),
+        what: e.to_string(),
+    })?;
+    Ok(r)
+}
 
 /// Why a CSV table could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +212,29 @@ mod tests {
         assert!(t.spec.total_row && t.spec.total_column);
         assert_eq!(t.cells[1][0], Published::Suppressed);
         assert_eq!(t.spec.id, "uptake");
+    }
+
+    #[test]
+    fn release_errors_name_positions_not_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tables.json");
+        std::fs::write(&p, r#"{"format": "trialink-release-v1", "study": 9991335056}"#).unwrap();
+        let e = read_release(&p).unwrap_err();
+        assert!(matches!(e, ReleaseFileError::Json { line: 1, .. }), "{e}");
+        assert!(!e.to_string().contains("9991335056"));
+        std::fs::write(&p, "{").unwrap();
+        assert!(e.to_string().contains("tables.json:1:"));
+        assert!(matches!(
+            read_release(&p).unwrap_err(),
+            ReleaseFileError::Json {
+                what: "ends before the JSON is complete",
+                ..
+            }
+        ));
+        assert!(matches!(
+            read_release(dir.path()).unwrap_err(),
+            ReleaseFileError::Read { .. }
+        ));
     }
 
     #[test]

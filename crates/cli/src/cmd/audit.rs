@@ -159,33 +159,15 @@ pub fn run(args: Args) -> CliResult {
 }
 
 fn read_release(path: &Path) -> Result<Release, CliError> {
-    // A release file may come from anywhere: bounded like every whole-file
-    // input (report JSON cap), and a FIFO or device is refused.
-    let cap = tabular::limited::Cap {
-        regular_only: true,
-        ..tabular::limited::REPORT_JSON
-    };
-    let text = tabular::limited::read_to_string(path, cap)
-        .map_err(|e| CliError::new(format!("reading {}: {e}", path.display())))?;
-    let r: Release = serde_json::from_str(&text).map_err(|e| {
-        CliError::new(format!(
-            "{}:{}:{}: {}",
-            path.display(),
-            e.line(),
-            e.column(),
-            classify(&e)
-        ))
-        .hint("expected a release written by `trialink report` (tables.json)")
-    })?;
-    if r.format != RELEASE_FORMAT {
-        return Err(CliError::new(format!(
-            "{}: format is not `{RELEASE_FORMAT}`",
-            path.display()
-        )));
-    }
-    r.validate()
-        .map_err(|e| CliError::new(format!("{}: {e}", path.display())))?;
-    Ok(r)
+    reports::parse::read_release(path).map_err(|e| {
+        let json = matches!(e, reports::parse::ReleaseFileError::Json { .. });
+        let err = CliError::new(e);
+        if json {
+            err.hint("expected a release written by `trialink report` (tables.json)")
+        } else {
+            err
+        }
+    })
 }
 
 /// Which releases a verdict covers: each series with its release numbers.
@@ -202,19 +184,4 @@ fn coverage(releases: &[Release]) -> String {
         })
         .collect();
     format!("{} release(s) together: {}", releases.len(), parts.join("; "))
-}
-
-/// What was wrong with a release file, by serde_json's category only:
-/// its messages quote values from the file (`invalid type: string
-/// "9991335056"`), so none of their text is printed.
-fn classify(e: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    match e.classify() {
-        Category::Io => "could not be read".into(),
-        Category::Syntax => "not valid JSON".into(),
-        Category::Eof => "ends before the JSON is complete".into(),
-        Category::Data => {
-            "a value has the wrong type or a field is missing or unknown (expected a release: format, study, sequence, policy, tables with spec and cells of non-negative counts or \"*\")".into()
-        }
-    }
 }
