@@ -160,7 +160,7 @@ mod tests {
             "given_name" => "Ann",
             "family_name" => "Smith",
             "date_of_birth" => "1980-01-05",
-            "sex" => "F",
+            "sex" => "female",
             _ => "LS1 4AB",
         };
         let values: Vec<String> = ids.iter().map(|id| value(id).to_string()).collect();
