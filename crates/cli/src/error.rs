@@ -28,7 +28,6 @@ impl CliError {
     }
 
     /// A check that failed (exit 1), e.g. an unsafe cell found by `audit`.
-    #[allow(dead_code)]
     pub fn check_failed(message: impl Display) -> Self {
         CliError {
             code: 1,
@@ -43,12 +42,33 @@ impl CliError {
         self
     }
 
+    /// Add a hint when there is one.
+    pub fn maybe_hint(self, hint: Option<impl Display>) -> Self {
+        match hint {
+            Some(h) => self.hint(h),
+            None => self,
+        }
+    }
+
     pub fn print(&self) {
         eprintln!("error: {}", self.message);
         if let Some(h) = &self.hint {
             eprintln!("hint: {h}");
         }
     }
+}
+
+/// A tabular error, with its hint.
+impl From<tabular::TabularError> for CliError {
+    fn from(e: tabular::TabularError) -> Self {
+        let hint = e.hint();
+        CliError::new(e).maybe_hint(hint)
+    }
+}
+
+/// A tabular error with its hint (for `map_err`).
+pub fn tab_err(e: tabular::TabularError) -> CliError {
+    e.into()
 }
 
 /// Turn any library error into a [`CliError`] with exit status 2. Library

@@ -19,8 +19,10 @@ macro_rules! outln {
     }};
 }
 
+mod args;
 mod cmd;
 mod error;
+mod open;
 mod progress;
 
 use clap::{Parser, Subcommand};

@@ -12,20 +12,9 @@ pub struct Date {
     day: u8,
 }
 
-/// True for Gregorian leap years.
-pub fn is_leap(y: u16) -> bool {
-    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
-}
-
 /// Days in a month of a year (month 1..=12).
-pub fn days_in_month(y: u16, m: u8) -> u8 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(y) => 29,
-        2 => 28,
-        _ => 0,
-    }
+fn days_in_month(y: u16, m: u8) -> u8 {
+    tabular::calendar::days_in_month(i64::from(y), u32::from(m)) as u8
 }
 
 impl Date {
@@ -64,28 +53,12 @@ impl Date {
 
     /// Days since 1970-01-01 (negative before).
     pub fn days_since_epoch(self) -> i64 {
-        // Howard Hinnant's days_from_civil
-        let y = self.year as i64 - if self.month <= 2 { 1 } else { 0 };
-        let era = if y >= 0 { y } else { y - 399 } / 400;
-        let yoe = y - era * 400;
-        let m = self.month as i64;
-        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + self.day as i64 - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        era * 146097 + doe - 719468
+        tabular::calendar::days_from_civil(i64::from(self.year), u32::from(self.month), u32::from(self.day))
     }
 
     /// The date `days` after 1970-01-01, if within years 1..=9999.
     pub fn from_days_since_epoch(days: i64) -> Option<Date> {
-        let z = days + 719468;
-        let era = if z >= 0 { z } else { z - 146096 } / 146097;
-        let doe = z - era * 146097;
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        let y = yoe + era * 400;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = if m <= 2 { y + 1 } else { y };
+        let (y, m, d) = tabular::calendar::civil_from_days(days);
         if !(1..=9999).contains(&y) {
             return None;
         }
@@ -94,11 +67,7 @@ impl Date {
 
     /// Today's date in UTC from the system clock.
     pub fn today_utc() -> Date {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        Date::from_days_since_epoch(secs.div_euclid(86_400)).unwrap_or(Date {
+        Date::from_days_since_epoch(tabular::calendar::today_utc()).unwrap_or(Date {
             year: 1970,
             month: 1,
             day: 1,

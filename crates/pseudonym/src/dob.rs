@@ -1,4 +1,4 @@
-//! Dates of birth (DESIGN §4.2): the three standard formats, others by option,
+//! Dates of birth (docs/formats.md (identifiers)): the three standard formats, others by option,
 //! a real calendar date, year ≥ 1900, not after the run's as-of date.
 
 use crate::date::{digits, Date};
@@ -154,7 +154,7 @@ impl DobFormat {
 pub struct DobFormats(Vec<DobFormat>, bool);
 
 impl Default for DobFormats {
-    /// `YYYY-MM-DD`, `YYYYMMDD`, `DD/MM/YYYY` (DESIGN §4.2).
+    /// `YYYY-MM-DD`, `YYYYMMDD`, `DD/MM/YYYY` (docs/formats.md (identifiers)).
     fn default() -> Self {
         DobFormats(
             ["%Y-%m-%d", "%Y%m%d", "%d/%m/%Y"]
@@ -178,7 +178,7 @@ impl DobFormats {
     }
 
     /// The defaults plus the other unambiguous forms seen in exported lists
-    /// (issue 14): `DD.MM.YYYY`, `DD-MM-YYYY`, `YYYY/MM/DD`; and an ISO date-time
+    ///: `DD.MM.YYYY`, `DD-MM-YYYY`, `YYYY/MM/DD`; and an ISO date-time
     /// (`YYYY-MM-DDThh:mm[:ss][Z]`), read as its date part; Unicode
     /// digits and spaces and a leading `'` are normalised first.
     /// Used where a list feeds suppression (`noncontact add`, `invite`).
@@ -334,7 +334,7 @@ mod tests {
         ] {
             assert!(Dob::parse(s, &l, as_of()).is_err(), "{s:?}");
         }
-        // the defaults stay DESIGN §4.2's three
+        // the defaults stay the three of docs/formats.md (identifiers)
         assert!(Dob::parse("05.01.1980", &DobFormats::default(), as_of()).is_err());
         assert!(Dob::parse("1980-01-05T00:00", &DobFormats::default(), as_of()).is_err());
     }

@@ -9,7 +9,7 @@
 //! The compression function is `sha2::compress256` (the same runtime-detected
 //! SHA-NI / SSSE3 / portable code `Sha256` uses), so a token still costs two
 //! compressions. Checked against the `hmac` crate for messages of every length
-//! up to several blocks (unit tests) and by the §4.3 known-answer vectors.
+//! up to several blocks (unit tests) and by the token known-answer vectors (fixtures/vectors).
 
 use sha2::digest::generic_array::GenericArray;
 use zeroize::Zeroize;

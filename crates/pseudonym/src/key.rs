@@ -1,4 +1,4 @@
-//! Key material, fingerprints and HKDF scope derivation (DESIGN §4.1).
+//! Key material, fingerprints and HKDF scope derivation (docs/formats.md (key file)).
 
 use crate::scope::Scope;
 use ring::hkdf;
@@ -144,7 +144,7 @@ impl Key {
         self.derive_info(&info)
     }
 
-    /// The CLK secret for `encode --key` (DESIGN §8): the 64 lowercase hex
+    /// The CLK secret for `encode --key` (docs/formats.md (CLK secret from a key)): the 64 lowercase hex
     /// characters of HKDF-SHA256(salt = "trialink-v1", ikm = key, info =
     /// "clk-secret"). Returned in a zeroizing string.
     pub fn clk_secret(&self) -> zeroize::Zeroizing<String> {

@@ -1,4 +1,4 @@
-//! The key file format (DESIGN §4.1), read line by line.
+//! The key file format (docs/formats.md (key file)), read line by line.
 //!
 //! ```text
 //! # trialink key

@@ -2,13 +2,13 @@
 //! tokens: the edge where identifiers enter trialink's pseudonymised domain.
 //!
 //! * [`NhsNumber`] and [`Dob`] parse and validate identifiers exactly as
-//!   DESIGN §4.2 says. Both redact their `Debug`, have no `Display` and no
+//!   docs/formats.md (identifiers) says. Both redact their `Debug`, have no `Display` and no
 //!   `Serialize`, and zeroize on drop: a raw identifier lives only inside them.
 //! * [`Key`] holds 32 bytes of key material (zeroized on drop, `Debug`
-//!   redacted, one accessor). [`keyfile`] reads and writes the §4.1 key file
+//!   redacted, one accessor). [`keyfile`] reads and writes the key file of docs/formats.md
 //!   format; [`Scope`] enforces the scope grammar; [`Key::derive`] is the HKDF
 //!   scope derivation; [`Key::fingerprint`] is safe to publish.
-//! * [`TokenKey`] is a pre-keyed HMAC-SHA256 state producing the §4.3 tokens;
+//! * [`TokenKey`] is a pre-keyed HMAC-SHA256 state producing the tokens of docs/formats.md;
 //!   the keyed state is key material and is zeroized on drop.
 //!
 //! ```
@@ -36,15 +36,17 @@ pub mod normalise;
 mod row;
 mod scope;
 mod token;
+mod token_rows;
 
 pub use date::Date;
 pub use dob::{Dob, DobError, DobFormat, DobFormatError, DobFormats};
 pub use key::{ct_eq, Fingerprint, Key};
 pub use nhs::{NhsError, NhsNumber};
 pub use normalise::normalise;
-pub use row::{Pseudonymiser, RowField, RowReject, RowTokens};
+pub use row::{Objection, Pseudonymiser, RowField, RowReject, RowTokens};
 pub use scope::{Scope, ScopeError};
 pub use token::{Token, TokenKey, TokenParseError};
+pub use token_rows::{TokenColumns, TokenOut, TokenRows};
 
 /// Fuzzing and property-test hooks: parse arbitrary input, never panic.
 #[doc(hidden)]

@@ -1,4 +1,4 @@
-//! NHS numbers (DESIGN §4.2).
+//! NHS numbers (docs/formats.md (identifiers)).
 
 use std::fmt;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -71,7 +71,7 @@ impl NhsNumber {
     /// ([`crate::normalise`]): Unicode spaces and hyphens, zero-width
     /// characters, Unicode decimal digits (full-width, Arabic-Indic …) and a
     /// leading `'`. For lists whose safety matters more than interchange
-    /// strictness (objections, the cohort at invitation); DESIGN §4.2's
+    /// strictness (objections, the cohort at invitation); docs/formats.md (identifiers)
     /// strict form stays [`NhsNumber::parse`].
     pub fn parse_normalised(input: &[u8]) -> Result<NhsNumber, NhsError> {
         match crate::normalise::normalise(input) {
@@ -150,12 +150,12 @@ mod tests {
         assert_eq!(NhsNumber::parse("94347659190").unwrap_err(), NhsError::Format);
         assert_eq!(NhsNumber::parse("943476591").unwrap_err(), NhsError::Format);
         assert_eq!(NhsNumber::parse("943476591x").unwrap_err(), NhsError::Format);
-        // DESIGN §4.2 (and the shared vectors): ASCII digits only
+        // docs/formats.md (identifiers) (and the shared vectors): ASCII digits only
         assert_eq!(
             NhsNumber::parse("９４３４７６５９１９").unwrap_err(),
             NhsError::Format
         );
-        // unambiguous Unicode forms are normalised on request (issue 14)
+        // unambiguous Unicode forms are normalised on request
         for messy in [
             "９４３４７６５９１９",
             "٩٤٣٤٧٦٥٩١٩",

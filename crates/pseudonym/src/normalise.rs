@@ -1,5 +1,5 @@
 //! Normalising what is unambiguous and safe before an identifier is parsed
-//! (issue 14): lists exported from spreadsheets and other systems carry
+//!: lists exported from spreadsheets and other systems carry
 //! non-breaking and zero-width spaces, full-width or other Unicode decimal
 //! digits, Unicode hyphens and a leading `'` (a spreadsheet's text marker).
 //! None of these changes which number or date was meant, so they are mapped

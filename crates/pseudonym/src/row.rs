@@ -74,6 +74,44 @@ impl Pseudonymiser {
     }
 }
 
+/// A non-contact objection's identifiers, read leniently (see
+/// [`Pseudonymiser::objection`]).
+#[derive(Debug)]
+pub struct Objection {
+    /// `token_nhs` of the NHS number, or why it could not be read.
+    pub nhs_token: Result<Token, crate::NhsError>,
+    /// The date of birth, when given and usable.
+    pub dob: Option<Dob>,
+    /// `token_nhs_dob`, when both are usable and it was asked for.
+    pub nhs_dob_token: Option<Token>,
+}
+
+impl Pseudonymiser {
+    /// Read an objection to contact: the NHS number normalised first
+    /// (Unicode spaces and digits, a leading `'`), the DOB (`None`: no DOB
+    /// column) in this pseudonymiser's formats. An objection is keyed on the
+    /// NHS number alone: an unusable DOB never loses it. The NHS+DOB token
+    /// is made only when `with_dob_token`.
+    pub fn objection(&self, nhs: &[u8], dob: Option<&[u8]>, with_dob_token: bool) -> Objection {
+        let dob = dob.and_then(|d| Dob::parse_bytes(d, &self.formats, self.as_of).ok());
+        match NhsNumber::parse_normalised(nhs) {
+            Ok(n) => Objection {
+                nhs_token: Ok(self.key.token_nhs(&n)),
+                nhs_dob_token: dob
+                    .as_ref()
+                    .filter(|_| with_dob_token)
+                    .map(|d| self.key.token_nhs_dob(&n, d)),
+                dob,
+            },
+            Err(e) => Objection {
+                nhs_token: Err(e),
+                dob,
+                nhs_dob_token: None,
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +135,18 @@ mod tests {
                 code: "nhs_check_digit"
             }
         );
+        let o = p.objection("\u{a0}999 133 5056".as_bytes(), Some(b"05.01.1980"), true);
+        assert_eq!(o.nhs_token.unwrap(), t.nhs_token.unwrap());
+        assert!(o.dob.is_none(), "not one of this pseudonymiser's formats");
+        assert!(o.nhs_dob_token.is_none());
+        let o = p.objection(b"9991335056", Some(b"1980-01-05"), true);
+        assert_eq!(o.nhs_dob_token, Some(t.token));
+        assert!(p
+            .objection(b"9991335056", Some(b"1980-01-05"), false)
+            .nhs_dob_token
+            .is_none());
+        let o = p.objection(b"9.99E+09", Some(b"1980-01-05"), true);
+        assert!(o.nhs_token.is_err() && o.dob.is_some());
         assert_eq!(
             p.row(b"9991335056", b"").unwrap_err(),
             RowReject {

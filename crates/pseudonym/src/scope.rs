@@ -1,4 +1,4 @@
-//! Key scopes (DESIGN §4.1): `^[a-z0-9][a-z0-9:._-]{0,63}$`.
+//! Key scopes (docs/formats.md (key file)): `^[a-z0-9][a-z0-9:._-]{0,63}$`.
 
 use std::fmt;
 

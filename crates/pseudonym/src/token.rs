@@ -1,4 +1,4 @@
-//! Keyed tokens (DESIGN §4.3).
+//! Keyed tokens (docs/formats.md (tokens)).
 
 use crate::dob::Dob;
 use crate::hmac256::PrekeyedHmac;

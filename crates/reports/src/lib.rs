@@ -31,6 +31,7 @@ pub mod data;
 #[cfg(any(fuzzing, test))]
 pub mod fuzz_hooks;
 pub mod publish;
+pub mod parse;
 pub mod render;
 pub mod stats;
 pub mod store_input;

@@ -1,6 +1,6 @@
-//! Objections without a usable NHS number (issue 14): kept as a CLK of
+//! Objections without a usable NHS number: kept as a CLK of
 //! given name, family name, date of birth and postcode under the service's
-//! CLK secret (DESIGN §8: `HKDF-SHA256(salt = "trialink-v1", ikm = master,
+//! CLK secret (docs/formats.md, CLK secret from a key: `HKDF-SHA256(salt = "trialink-v1", ikm = master,
 //! info = "clk-secret")`), with the fixed schema
 //! `noncontact_clk.schema.json` (clkhash linkage schema v3). At invitation a
 //! cohort member whose CLK matches one of them at a deliberately low Dice

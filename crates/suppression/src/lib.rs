@@ -7,23 +7,29 @@
 //! the fixed [`Reason::ORDER`], so an exclusion [`Funnel`] always adds up
 //! (`rows_in = Σ reasons`).
 //!
-//! Token lists arrive as a token CSV (with its `<file>.manifest.json`,
-//! DESIGN §4.4) or a TLBF filter (§4.5); [`load_token_list`] reads either
+//! Token lists arrive as a token CSV with its `<file>.manifest.json` or as
+//! a TLBF filter (both in docs/formats.md); [`load_token_list`] reads either
 //! and refuses one made under a key other than the expected scope key,
 //! naming both fingerprints. A [`TokenSet`] answers membership by binary
 //! search over sorted 32-byte tokens, or by the filter (whose false
 //! positives only ever err towards not contacting someone).
+//!
+//! [`objections`] reads a file of objections to contact for the non-contact
+//! list; [`filter_rows`] reads token files for TLBF filters and checks them.
 
 #![forbid(unsafe_code)]
 
 pub mod clk;
+pub mod filter_rows;
 mod lists;
+pub mod objections;
 
 pub use clk::{ClkCoder, ClkList};
 pub use lists::{
     blake3_file, check_manifest, check_manifest_key, load_token_list, load_token_list_with, ListError,
     ScopeRule, TokenList,
 };
+pub use objections::{read_objections, ObjectionColumns, Objections};
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,5 @@
 //! Reading token lists (token CSV + manifest, or TLBF) with the key check of
-//! DESIGN §4.4: the service derives the scope key named by the list (or the
+//! docs/formats.md (token file): the service derives the scope key named by the list (or the
 //! one expected) from its master key and refuses a list made under another
 //! key, naming both fingerprints.
 

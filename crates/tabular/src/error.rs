@@ -92,6 +92,9 @@ pub enum TabularError {
     /// A manifest could not be read.
     #[error("{}: not a valid trialink manifest: {what}", path.display())]
     Manifest { path: PathBuf, what: String },
+    /// A worker thread of the row pipeline stopped without finishing.
+    #[error("a worker thread failed")]
+    WorkerFailed,
 }
 
 impl TabularError {

@@ -96,6 +96,15 @@ pub fn csv_limits(data: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+    proptest::proptest! {
+        /// The fuzz hook's checks on inputs made of the bytes that matter.
+        #[test]
+        fn csv_limits_hook_holds(data in proptest::collection::vec(
+            proptest::sample::select(vec![b'"', b',', b'\r', b'\n', b'a', b'b', 0xEF, 0xBB, 0xBF]), 3..200)) {
+            super::csv_limits(&data);
+        }
+    }
+
     use std::path::PathBuf;
 
     /// The committed seeds of a target and its fuzz regressions.

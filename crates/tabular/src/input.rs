@@ -91,30 +91,16 @@ fn plausible_name(h: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || b" _-./()#".contains(&c))
 }
 
-/// Column names trialink itself reads or writes somewhere (compared after
-/// lower-casing and turning spaces and hyphens into `_`). A header is shown
-/// in an error only when at least one of its names is one of these: a
-/// headerless file whose first row is a person's name, sex and town passes
-/// the character test of [`plausible_name`] but names no column trialink
-/// knows, so it is described by column numbers only (issue 15 item 2).
+/// Column names trialink itself reads or writes somewhere, besides the
+/// identifier names of [`crate::columns`] (compared after lower-casing and
+/// turning spaces and hyphens into `_`). A header is shown in an error only
+/// when at least one of its names is one of these: a headerless file whose
+/// first row is a person's name, sex and town passes the character test of
+/// [`plausible_name`] but names no column trialink knows, so it is
+/// described by column numbers only.
 pub const KNOWN_COLUMNS: &[&str] = &[
-    "nhs_number",
-    "nhs_no",
-    "nhsnumber",
-    "nhs",
-    "date_of_birth",
-    "dob",
-    "birth_date",
-    "dateofbirth",
-    "given_name",
-    "first_name",
-    "forename",
-    "family_name",
-    "surname",
-    "last_name",
     "sex",
     "gender",
-    "postcode",
     "address_line_1",
     "address_line_2",
     "address_line_3",
@@ -163,7 +149,7 @@ fn known_name(h: &str) -> bool {
             c => c.to_ascii_lowercase(),
         })
         .collect();
-    KNOWN_COLUMNS.contains(&n.as_str())
+    KNOWN_COLUMNS.contains(&n.as_str()) || crate::columns::all_aliases().any(|a| a == n)
 }
 
 /// Header names shown in errors. When any name fails the header-name test

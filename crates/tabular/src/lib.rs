@@ -9,9 +9,15 @@
 //!   what it writes, and renames into place only when the run succeeds; it
 //!   never overwrites unless asked. `-` writes to stdout.
 //! * [`Rejects`] writes `<output>.rejects.csv` (line, column, reason code).
-//! * [`Manifest`] is `<output>.manifest.json` (DESIGN §4.7).
-//! * [`neutralise`] defuses spreadsheet formula injection in cells a person
-//!   may open.
+//! * [`Manifest`] is `<output>.manifest.json` (format: `docs/formats.md`).
+//! * [`RunOutputs`] holds a run's output, rejects and manifest and commits
+//!   them in the safe order (sidecars first, the output last).
+//! * [`run_ordered`] is the one parallel row pipeline: batches read here,
+//!   a [`RowJob`] run on worker threads, outputs handed back in input order.
+//! * [`cell`] holds the one CSV quoting rule and the one formula-defusing
+//!   rule ([`neutralise`]) for cells a person may open.
+//! * [`columns`] lists the names each identifying column is found by.
+//! * [`calendar`] is the day-count calendar every date in trialink uses.
 //!
 //! ```no_run
 //! use tabular::{Source, AtomicOutput, OutputMode};
@@ -28,6 +34,10 @@
 
 #![forbid(unsafe_code)]
 
+mod batch;
+pub mod calendar;
+pub mod cell;
+pub mod columns;
 mod csvread;
 mod error;
 #[cfg(any(fuzzing, test))]
@@ -38,8 +48,13 @@ mod manifest;
 mod output;
 pub mod parquet;
 mod rejects;
+mod run;
 mod time;
 
+pub use batch::{run_ordered, BatchOut, CellRows, Reject, RowCells, RowJob, RowsOut, BATCH_ROWS};
+pub use cell::{neutralise, neutralise_str};
+/// The record type every reader here fills.
+pub use csv::ByteRecord;
 pub use csvread::{Limits, DEFAULT_MAX_COLUMNS, DEFAULT_MAX_RECORD_BYTES};
 pub use error::TabularError;
 pub use input::{default_limits, display_header, set_default_limits, InputSummary, Position, Source};
@@ -47,30 +62,8 @@ pub use manifest::{FileRecord, KeyRecord, Manifest, RowCounts};
 pub use output::{claim_sidecars, sidecar_path, AtomicOutput, OutputMode, OutputSummary, PendingOutput};
 pub use parquet::{Format, TableOutput};
 pub use rejects::{FinishedRejects, Rejects};
+pub use run::{sidecar, Committed, OutputPlan, RunOutputs};
 pub use time::now_rfc3339;
-
-/// Prefix a cell that a spreadsheet would run as a formula (`=`, `+`, `-`,
-/// `@`, tab, carriage return at the start) with a single quote, as OWASP
-/// recommends for CSV files people open. Plain signed numbers (`-5`, `+1.5`)
-/// and other cells are returned unchanged.
-pub fn neutralise(cell: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    let signed_number = |rest: &[u8]| {
-        !rest.is_empty()
-            && rest.iter().all(|c| c.is_ascii_digit() || *c == b'.')
-            && rest.iter().filter(|&&c| c == b'.').count() <= 1
-            && rest[0].is_ascii_digit()
-    };
-    match cell.first() {
-        Some(b'+' | b'-') if signed_number(&cell[1..]) => std::borrow::Cow::Borrowed(cell),
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => {
-            let mut v = Vec::with_capacity(cell.len() + 1);
-            v.push(b'\'');
-            v.extend_from_slice(cell);
-            std::borrow::Cow::Owned(v)
-        }
-        _ => std::borrow::Cow::Borrowed(cell),
-    }
-}
 
 /// Fuzzing hook: read arbitrary bytes as a CSV with column lookup; never panics.
 #[doc(hidden)]
@@ -83,23 +76,5 @@ pub mod hooks {
             let mut rec = csv::ByteRecord::new();
             while let Ok(true) = src.read(&mut rec) {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn neutralise_formulae() {
-        assert_eq!(&*neutralise(b"=SUM(A1)"), b"'=SUM(A1)");
-        assert_eq!(&*neutralise(b"@cmd"), b"'@cmd");
-        assert_eq!(&*neutralise(b"+1"), b"+1");
-        assert_eq!(&*neutralise(b"-1.5"), b"-1.5");
-        assert_eq!(&*neutralise(b"-1+2"), b"'-1+2");
-        assert_eq!(&*neutralise(b"+A1"), b"'+A1");
-        assert_eq!(&*neutralise(b"-"), b"'-");
-        assert_eq!(&*neutralise(b"Smith"), b"Smith");
-        assert_eq!(&*neutralise(b""), b"");
     }
 }

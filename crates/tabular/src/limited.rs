@@ -36,7 +36,7 @@ pub struct Cap {
     pub regular_only: bool,
 }
 
-/// A key file (DESIGN §4.1): a few lines.
+/// A key file (docs/formats.md (key file)): a few lines.
 pub const KEY: Cap = Cap {
     what: "key file",
     bytes: 64 << 10,

@@ -1,4 +1,4 @@
-//! Run manifests, `<output>.manifest.json` (DESIGN §4.7).
+//! Run manifests, `<output>.manifest.json` (docs/formats.md (manifest)).
 
 use crate::error::TabularError;
 use crate::input::InputSummary;
@@ -93,10 +93,10 @@ pub struct Manifest {
     pub as_of: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub seed: Option<u64>,
-    /// The scope of the tokens written, where known (DESIGN §4.4).
+    /// The scope of the tokens written, where known (docs/formats.md (token file)).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub scope: Option<String>,
-    /// The fingerprint of the key the tokens were made with (DESIGN §4.4).
+    /// The fingerprint of the key the tokens were made with (docs/formats.md (token file)).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub key_fingerprint: Option<String>,
     /// Every key used.

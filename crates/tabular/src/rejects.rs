@@ -64,18 +64,12 @@ impl Rejects {
             }
         }
         if let Some(o) = &mut self.out {
-            let mut w = csv::WriterBuilder::new()
-                .has_headers(false)
-                .from_writer(Vec::with_capacity(64));
-            w.write_record([line.to_string().as_bytes(), column.as_bytes(), reason.as_bytes()])
-                .map_err(|e| TabularError::Write {
-                    path: self.path.clone(),
-                    source: e.into(),
-                })?;
-            let bytes = w.into_inner().map_err(|e| TabularError::Write {
-                path: self.path.clone(),
-                source: e.into_error(),
-            })?;
+            let mut bytes = Vec::with_capacity(64);
+            let mut l = crate::cell::Line::new(&mut bytes);
+            l.plain(line.to_string().as_bytes())
+                .field(column.as_bytes())
+                .field(reason.as_bytes());
+            l.end();
             o.write_all(&bytes).map_err(|e| TabularError::Write {
                 path: self.path.clone(),
                 source: e,

@@ -21,6 +21,7 @@
 pub mod blake2b;
 pub mod datefmt;
 pub mod prefixmac;
+pub mod row;
 pub mod schema;
 
 use base64::Engine;

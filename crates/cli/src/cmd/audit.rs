@@ -7,7 +7,7 @@
 //! protection range.
 
 use crate::error::{CliError, CliResult, Context};
-use disclosure::{audit, Policy, Published, PublishedTable, Release, TableSpec, RELEASE_FORMAT, TOTAL};
+use disclosure::{audit, Policy, Release, RELEASE_FORMAT};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -68,7 +68,7 @@ pub fn run(args: Args) -> CliResult {
     };
     let mut releases: Vec<Release> = Vec::new();
     if let Some(db) = &args.store {
-        let st = crate::cmd::noncontact::open_store(Some(db))?;
+        let st = crate::open::open_store(Some(db))?;
         for (k, (_, _, _, content)) in st
             .all_releases(&["report-release", "service-release"])
             .context("reading the release log")?
@@ -97,7 +97,10 @@ pub fn run(args: Args) -> CliResult {
         if is_json {
             releases.push(read_release(file)?);
         } else {
-            let t = read_csv_table(file, &args.exempt_column)?;
+            let t = reports::parse::read_table_csv(file, &args.exempt_column).map_err(|e| {
+                let hint = e.hint();
+                CliError::new(e).maybe_hint(hint)
+            })?;
             releases.push(Release {
                 format: RELEASE_FORMAT.into(),
                 study: format!("csv:{}", file.display()),
@@ -156,33 +159,15 @@ pub fn run(args: Args) -> CliResult {
 }
 
 fn read_release(path: &Path) -> Result<Release, CliError> {
-    // A release file may come from anywhere: bounded like every whole-file
-    // input (report JSON cap), and a FIFO or device is refused.
-    let cap = tabular::limited::Cap {
-        regular_only: true,
-        ..tabular::limited::REPORT_JSON
-    };
-    let text = tabular::limited::read_to_string(path, cap)
-        .map_err(|e| CliError::new(format!("reading {}: {e}", path.display())))?;
-    let r: Release = serde_json::from_str(&text).map_err(|e| {
-        CliError::new(format!(
-            "{}:{}:{}: {}",
-            path.display(),
-            e.line(),
-            e.column(),
-            classify(&e)
-        ))
-        .hint("expected a release written by `trialink report` (tables.json)")
-    })?;
-    if r.format != RELEASE_FORMAT {
-        return Err(CliError::new(format!(
-            "{}: format is not `{RELEASE_FORMAT}`",
-            path.display()
-        )));
-    }
-    r.validate()
-        .map_err(|e| CliError::new(format!("{}: {e}", path.display())))?;
-    Ok(r)
+    reports::parse::read_release(path).map_err(|e| {
+        let json = matches!(e, reports::parse::ReleaseFileError::Json { .. });
+        let err = CliError::new(e);
+        if json {
+            err.hint("expected a release written by `trialink report` (tables.json)")
+        } else {
+            err
+        }
+    })
 }
 
 /// Which releases a verdict covers: each series with its release numbers.
@@ -199,107 +184,4 @@ fn coverage(releases: &[Release]) -> String {
         })
         .collect();
     format!("{} release(s) together: {}", releases.len(), parts.join("; "))
-}
-
-/// What was wrong with a release file, by serde_json's category only:
-/// its messages quote values from the file (`invalid type: string
-/// "9991335056"`), so none of their text is printed.
-fn classify(e: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    match e.classify() {
-        Category::Io => "could not be read".into(),
-        Category::Syntax => "not valid JSON".into(),
-        Category::Eof => "ends before the JSON is complete".into(),
-        Category::Data => {
-            "a value has the wrong type or a field is missing or unknown (expected a release: format, study, sequence, policy, tables with spec and cells of non-negative counts or \"*\")".into()
-        }
-    }
-}
-
-fn read_csv_table(path: &Path, exempt: &[String]) -> Result<PublishedTable, CliError> {
-    let p = path.display().to_string();
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(false)
-        .from_path(path)
-        .map_err(|e| CliError::new(format!("reading {p}: {e}")))?;
-    let mut records = Vec::new();
-    for (k, rec) in rdr.records().enumerate() {
-        let rec = rec.map_err(|e| {
-            let what = match e.kind() {
-                csv::ErrorKind::UnequalLengths { .. } => "wrong number of fields",
-                csv::ErrorKind::Utf8 { .. } => "not valid UTF-8",
-                _ => "unreadable CSV",
-            };
-            CliError::new(format!("{p}: line {}: {what}", k + 1))
-                .hint("every line needs the same number of fields")
-        })?;
-        records.push(rec);
-    }
-    let Some(header) = records.first() else {
-        return Err(CliError::new(format!("{p}: empty file")).hint("expected a header and one line per row"));
-    };
-    if header.len() < 2 || records.len() < 2 {
-        return Err(CliError::new(format!(
-            "{p}: expected a label column, at least one count column and one row"
-        )));
-    }
-    let mut columns: Vec<String> = header.iter().skip(1).map(|s| s.trim().to_string()).collect();
-    let total_column = columns.last().is_some_and(|c| c == TOTAL);
-    if total_column {
-        columns.pop();
-    }
-    let mut rows: Vec<String> = records[1..]
-        .iter()
-        .map(|r| r[0].trim().trim_start_matches('\'').to_string())
-        .collect();
-    let total_row = rows.last().is_some_and(|r| r == TOTAL);
-    if total_row {
-        rows.pop();
-    }
-    let mut cells = Vec::new();
-    for (k, rec) in records[1..].iter().enumerate() {
-        let mut line = Vec::new();
-        for (j, v) in rec.iter().enumerate().skip(1) {
-            let v = v.trim();
-            let c = if v == "*" {
-                Published::Suppressed
-            } else {
-                Published::Count(v.parse().map_err(|_| {
-                    CliError::new(format!(
-                        "{p}: line {}, column {}: expected a count or `*`",
-                        k + 2,
-                        j + 1
-                    ))
-                })?)
-            };
-            line.push(c);
-        }
-        cells.push(line);
-    }
-    let spec = TableSpec {
-        id: path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "table".into()),
-        title: String::new(),
-        row_header: header[0].to_string(),
-        rows,
-        columns,
-        total_row,
-        total_column,
-        column_order: vec![],
-        exempt_columns: exempt.to_vec(),
-        cumulative: false,
-        may_fall: vec![],
-        shared: vec![],
-        row_sums: vec![],
-        weighted_sums: vec![],
-        quotes: vec![],
-    };
-    let t = PublishedTable { spec, cells };
-    t.validate().map_err(|e| {
-        CliError::new(format!("{p}: {e}")).hint("row and column labels must be unique and non-empty")
-    })?;
-    Ok(t)
 }

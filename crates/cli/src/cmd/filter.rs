@@ -1,16 +1,13 @@
 //! `trialink filter build|check`: exchangeable Bloom filters of tokens
-//! (TLBF v1, DESIGN §4.5).
+//! (TLBF v1, docs/formats.md).
 
-use crate::cmd::pseudonymise::{sidecar, tab_err};
-use crate::error::{CliError, CliResult, Context};
+use crate::error::{CliError, CliResult};
+use crate::open;
 use bloom::tlbf::{fingerprint_bytes, Tlbf};
-use pseudonym::Token;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use tabular::{
-    sidecar_path, AtomicOutput, FileRecord, KeyRecord, Manifest, OutputMode, Rejects, RowCounts, Source,
-};
+use suppression::filter_rows::{read_tokens, FilterCheck};
+use tabular::{KeyRecord, Manifest, OutputPlan, RunOutputs};
 
 /// `trialink filter` subcommands.
 #[derive(clap::Subcommand)]
@@ -102,39 +99,19 @@ pub fn run(c: FilterCommand) -> CliResult {
     }
 }
 
-/// The key fingerprint recorded in a token file's manifest, if there is one.
-fn manifest_fingerprint(tokens: &str) -> Result<Option<String>, CliError> {
-    if tokens == "-" {
-        return Ok(None);
-    }
-    let p = sidecar_path(Path::new(tokens), ".manifest.json");
-    if !p.exists() {
-        return Ok(None);
-    }
-    Ok(Manifest::read(&p).map_err(tab_err)?.key_fingerprint)
+/// The filter's parameters, for the manifest.
+fn describe(filter: &Tlbf) -> serde_json::Value {
+    serde_json::json!({ "n": filter.n(), "m": filter.m(), "k": filter.k(), "estimated_fpr": filter.estimated_fpr() })
 }
 
-/// Read a TLBF file with the path in errors. The header's parameters
-/// (`k` ≤ 64, `m` ≤ 2^34) and the file's length against the declared `m` are
-/// checked before the bitmap is read or allocated.
-pub fn read_filter(path: &Path) -> Result<Tlbf, CliError> {
-    Tlbf::read_file(path).map_err(|e| {
-        CliError::new(format!("filter {}: {e}", path.display())).hint(
-            "ask the sender for the file again; a TLBF file is checked end to end by its SHA-256 trailer",
-        )
-    })
-}
-
-fn build(a: BuildArgs) -> CliResult {
-    let mut manifest = Manifest::new("filter build", env!("CARGO_PKG_VERSION"));
-    if !(a.fpr > 0.0 && a.fpr < 1.0) {
-        return Err(CliError::new("--fpr must be between 0 and 1 (exclusive)").hint("e.g. --fpr 0.001"));
-    }
-    let from_manifest = manifest_fingerprint(&a.tokens)?;
+/// The key fingerprint for a filter's header, and the key's record: from
+/// `--fingerprint`, `--key`, or the token file's manifest, which must agree.
+fn header_fingerprint(a: &BuildArgs) -> Result<(String, Option<KeyRecord>), CliError> {
+    let from_manifest = open::manifest_fingerprint(&a.tokens)?;
     let (fp_hex, key_rec) = match (&a.fingerprint, &a.key, &from_manifest) {
         (Some(f), _, _) => (f.to_ascii_lowercase(), None),
         (None, Some(k), _) => {
-            let kf = crate::cmd::keys::load(k)?;
+            let kf = open::load_key(k)?;
             let fp = kf.key.fingerprint().to_string();
             (
                 fp.clone(),
@@ -160,89 +137,41 @@ fn build(a: BuildArgs) -> CliResult {
             .hint("use the key the tokens were made with"));
         }
     }
+    Ok((fp_hex, key_rec))
+}
+
+fn build(a: BuildArgs) -> CliResult {
+    let mut manifest = Manifest::new("filter build", env!("CARGO_PKG_VERSION"));
+    if !(a.fpr > 0.0 && a.fpr < 1.0) {
+        return Err(CliError::new("--fpr must be between 0 and 1 (exclusive)").hint("e.g. --fpr 0.001"));
+    }
+    let (fp_hex, key_rec) = header_fingerprint(&a)?;
     let fp = fingerprint_bytes(&fp_hex).map_err(|e| CliError::new(format!("--fingerprint: {e}")))?;
 
-    let mut src = Source::open(&a.tokens).context("tokens")?;
-    let col = src
-        .column(a.column.as_deref(), &["token"], "token")
-        .map_err(tab_err)?;
-    let header = src.header().to_vec();
-    let mode = if a.force {
-        OutputMode::Replace
-    } else {
-        OutputMode::New
-    };
-    let manifest_path = sidecar(&a.output, a.manifest.as_deref(), ".manifest.json");
-    let rejects_path = sidecar(&a.output, None, ".rejects.csv");
-    let mut out = AtomicOutput::create(&a.output, mode).map_err(tab_err)?;
-    let mut rejects = Rejects::create(rejects_path, OutputMode::Replace).map_err(tab_err)?;
-    let mut tokens: Vec<[u8; 32]> = Vec::new();
-    let mut rec = csv::ByteRecord::new();
-    let mut rows_ok = 0u64;
-    while src.read(&mut rec).map_err(tab_err)? {
-        let line = src.position().line;
-        if rec.len() != header.len() {
-            rejects.add(line, "", "ragged_row").map_err(tab_err)?;
-            continue;
-        }
-        let cell = &rec[col];
-        if cell.is_empty() {
-            rejects
-                .add(line, &header[col], "missing_token")
-                .map_err(tab_err)?;
-            continue;
-        }
-        match Token::from_hex_bytes(cell) {
-            Ok(t) => {
-                tokens.push(t.0);
-                rows_ok += 1;
-            }
-            Err(_) => rejects.add(line, &header[col], "bad_token").map_err(tab_err)?,
-        }
-    }
-    tokens.sort_unstable();
-    tokens.dedup();
+    let (mut src, _) = open::input(&a.tokens, "tokens")?;
+    let col = src.column(a.column.as_deref(), &["token"], "token")?;
+    let mut run = RunOutputs::create(OutputPlan {
+        output: &a.output,
+        force: a.force,
+        manifest: a.manifest.as_deref(),
+        rejects: None,
+    })?;
+    let (tokens, rows_ok) = read_tokens(&mut src, col, run.rejects())?;
     let filter = Tlbf::build(tokens.iter(), a.fpr, fp).map_err(|e| CliError::new(format!("--fpr: {e}")))?;
-    out.write_all(&filter.to_bytes())
-        .map_err(|e| CliError::new(format!("{}: cannot write: {e}", a.output)))?;
-    let input = src.finish().map_err(tab_err)?;
-    let pending = out.finish().map_err(tab_err)?;
-    let rej = rejects.finish().map_err(tab_err)?;
+    run.write(&filter.to_bytes())?;
+    let input = src.finish()?;
     manifest.option("tokens", a.tokens.clone());
     manifest.option("output", a.output.clone());
     manifest.option("fpr", a.fpr);
     manifest.key_fingerprint = Some(fp_hex.clone());
-    if let Some(k) = key_rec {
-        manifest.keys.push(k);
-    }
-    manifest.extra.insert("tlbf".into(), serde_json::json!({ "n": filter.n(), "m": filter.m(), "k": filter.k(), "estimated_fpr": filter.estimated_fpr() }));
-    manifest.inputs.push(FileRecord::input("tokens", &input));
-    manifest
-        .outputs
-        .push(FileRecord::output("filter", pending.summary(), None));
-    if let Some(p) = &rej.pending {
-        manifest
-            .outputs
-            .push(FileRecord::output("rejects", p.summary(), Some(rej.total)));
-    }
-    manifest.rows = RowCounts {
-        rows_in: input.rows,
-        rows_out: rows_ok,
-        rows_rejected: rej.total,
-        rejected_by_reason: rej.by_reason.clone(),
-    };
-    if let Some(p) = rej.pending {
-        p.persist().map_err(tab_err)?;
-    }
-    if let Some(mp) = &manifest_path {
-        manifest.write(mp).map_err(tab_err)?;
-    }
-    pending.persist().map_err(tab_err)?;
+    manifest.keys.extend(key_rec);
+    manifest.extra.insert("tlbf".into(), describe(&filter));
+    let done = run.commit(&mut manifest, ("tokens", &input), "filter", rows_ok, false)?;
     eprintln!(
         "filter of {} distinct tokens ({} rows, {} rejected): m = {} bits, k = {}, key {}",
         filter.n(),
         input.rows,
-        rej.total,
+        done.rejected,
         filter.m(),
         filter.k(),
         fp_hex
@@ -252,8 +181,8 @@ fn build(a: BuildArgs) -> CliResult {
 
 fn check(a: CheckArgs) -> CliResult {
     let mut manifest = Manifest::new("filter check", env!("CARGO_PKG_VERSION"));
-    let filter = read_filter(&a.filter)?;
-    if let Some(m) = manifest_fingerprint(&a.tokens)? {
+    let filter = open::read_filter(&a.filter)?;
+    if let Some(m) = open::manifest_fingerprint(&a.tokens)? {
         if m != filter.fingerprint_hex() && !a.ignore_fingerprint {
             return Err(CliError::new(format!(
                 "the filter was made under key {}, the tokens under key {m}: they cannot be compared",
@@ -262,114 +191,49 @@ fn check(a: CheckArgs) -> CliResult {
             .hint("make both under the same scope key (see `trialink keys derive`)"));
         }
     }
-    let mut src = Source::open(&a.tokens).context("tokens")?;
-    let col = src
-        .column(a.column.as_deref(), &["token"], "token")
-        .map_err(tab_err)?;
+    let (mut src, _) = open::input(&a.tokens, "tokens")?;
+    let col = src.column(a.column.as_deref(), &["token"], "token")?;
     let header = src.header().to_vec();
-    let mut keep = Vec::new();
-    for k in &a.keep {
-        keep.push(src.column(Some(k), &[], k).map_err(tab_err)?);
-    }
-    let mode = if a.force {
-        OutputMode::Replace
-    } else {
-        OutputMode::New
+    let keep = a
+        .keep
+        .iter()
+        .map(|k| src.column(Some(k), &[], k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut run = RunOutputs::create(OutputPlan {
+        output: &a.output,
+        force: a.force,
+        manifest: a.manifest.as_deref(),
+        rejects: None,
+    })?;
+    let job = FilterCheck {
+        filter: &filter,
+        col,
+        keep,
+        width: header.len(),
     };
-    let manifest_path = sidecar(&a.output, a.manifest.as_deref(), ".manifest.json");
-    let rejects_path = sidecar(&a.output, None, ".rejects.csv");
-    let mut out = tabular::TableOutput::create(&a.output, mode).map_err(tab_err)?;
-    let mut rejects = Rejects::create(rejects_path, OutputMode::Replace).map_err(tab_err)?;
-    let mut w = csv::WriterBuilder::new().from_writer(Vec::with_capacity(1 << 16));
-    let mut head = vec!["token", "in_filter"];
-    for &k in &keep {
-        head.push(&header[k]);
-    }
-    let _ = w.write_record(&head);
-    let write_err = |e: std::io::Error| CliError::new(format!("{}: cannot write: {e}", a.output));
-    let mut rec = csv::ByteRecord::new();
+    run.write(&job.header(&header))?;
     let (mut rows_out, mut hits) = (0u64, 0u64);
-    while src.read(&mut rec).map_err(tab_err)? {
-        let line = src.position().line;
-        if rec.len() != header.len() {
-            rejects.add(line, "", "ragged_row").map_err(tab_err)?;
-            continue;
-        }
-        let t = match Token::from_hex_bytes(&rec[col]) {
-            Ok(t) => t,
-            Err(_) => {
-                let code = if rec[col].is_empty() {
-                    "missing_token"
-                } else {
-                    "bad_token"
-                };
-                rejects.add(line, &header[col], code).map_err(tab_err)?;
-                continue;
-            }
-        };
-        let inside = filter.contains(&t.0);
-        hits += inside as u64;
-        let _ = w.write_field(t.to_hex());
-        let _ = w.write_field(if inside { "1" } else { "0" });
-        for &k in &keep {
-            let _ = w.write_field(tabular::neutralise(&rec[k]));
-        }
-        let _ = w.write_record(None::<&[u8]>);
-        rows_out += 1;
-        if w.get_ref().len() > 1 << 20 {
-            let full = std::mem::replace(
-                &mut w,
-                csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .from_writer(Vec::with_capacity(1 << 16)),
-            );
-            out.write_all(&full.into_inner().unwrap_or_default())
-                .map_err(write_err)?;
-        }
-    }
-    out.write_all(&w.into_inner().unwrap_or_default())
-        .map_err(write_err)?;
-    let input = src.finish().map_err(tab_err)?;
-    let pending = out.finish().map_err(tab_err)?;
-    let rej = rejects.finish().map_err(tab_err)?;
+    tabular::run_ordered(&mut src, &job, |done, _| -> Result<(), CliError> {
+        run.write_rows(&done.rows, &header)?;
+        rows_out += done.rows.rows_out;
+        hits += done.hits;
+        Ok(())
+    })?;
+    let input = src.finish()?;
     manifest.option("filter", a.filter.display().to_string());
     manifest.option("tokens", a.tokens.clone());
     manifest.option("output", a.output.clone());
-    manifest.option(
-        "keep",
-        keep.iter().map(|&i| header[i].clone()).collect::<Vec<_>>(),
-    );
+    manifest.option("keep", crate::args::KeepArgs::names(&job.keep, &header));
     manifest.key_fingerprint = Some(filter.fingerprint_hex());
     manifest.extra.insert("in_filter".into(), hits.into());
-    manifest.extra.insert("tlbf".into(), serde_json::json!({ "n": filter.n(), "m": filter.m(), "k": filter.k(), "estimated_fpr": filter.estimated_fpr() }));
-    manifest.inputs.push(FileRecord::input("tokens", &input));
-    manifest
-        .outputs
-        .push(FileRecord::output("checked", pending.summary(), Some(rows_out)));
-    if let Some(p) = &rej.pending {
-        manifest
-            .outputs
-            .push(FileRecord::output("rejects", p.summary(), Some(rej.total)));
-    }
-    manifest.rows = RowCounts {
-        rows_in: input.rows,
-        rows_out,
-        rows_rejected: rej.total,
-        rejected_by_reason: rej.by_reason.clone(),
-    };
-    if let Some(p) = rej.pending {
-        p.persist().map_err(tab_err)?;
-    }
-    if let Some(mp) = &manifest_path {
-        manifest.write(mp).map_err(tab_err)?;
-    }
-    pending.persist().map_err(tab_err)?;
+    manifest.extra.insert("tlbf".into(), describe(&filter));
+    let done = run.commit(&mut manifest, ("tokens", &input), "checked", rows_out, true)?;
     eprintln!(
         "checked {} tokens: {} in the filter (expected false-positive rate {:.2e}), {} rejected",
         rows_out,
         hits,
         filter.estimated_fpr(),
-        rej.total
+        done.rejected
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,8 @@
-//! `trialink keys generate|derive|fingerprint` (DESIGN §4.1).
+//! `trialink keys generate|derive|fingerprint` (key files: docs/formats.md).
 
 use crate::error::{CliError, CliResult};
-use pseudonym::keyfile::{self, KeyFile};
+use crate::open::{load_key, open_existing_store, parse_scope};
+use pseudonym::keyfile;
 use pseudonym::{Key, Scope};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -56,28 +57,6 @@ trialink keys derive --from service-master.key --scope trial:galleri-2 --store s
     },
 }
 
-/// Read a key file, turning every failure into a clear CLI error that names
-/// the file and a line number, never the key.
-pub fn load(path: &Path) -> Result<KeyFile, CliError> {
-    let kf = keyfile::read(path)
-        .map_err(|e| CliError::new(format!("key file {}: {e}", path.display())).hint(e.hint()))?;
-    if kf.test_only {
-        eprintln!(
-            "warning: {} is labelled test-only: never use it for real data",
-            path.display()
-        );
-    }
-    Ok(kf)
-}
-
-/// Parse a scope label with a hint on the grammar.
-pub fn parse_scope(s: &str) -> Result<Scope, CliError> {
-    Scope::new(s).map_err(|e| {
-        CliError::new(format!("invalid scope: {e}"))
-            .hint("scopes look like `trial:galleri-2`, `registry:bpor`, `service:store`")
-    })
-}
-
 fn write(path: &Path, key: &Key, scope: Option<&Scope>) -> Result<(), CliError> {
     keyfile::write_new(path, key, scope, &tabular::now_rfc3339(), false)
         .map_err(|e| CliError::new(format!("key file {}: {e}", path.display())).hint(e.hint()))
@@ -100,11 +79,11 @@ pub fn run(c: KeysCommand) -> CliResult {
             store,
         } => {
             let scope = parse_scope(&scope)?;
-            let master = load(&from)?;
+            let master = load_key(&from)?;
             let study = scope.as_str().strip_prefix("trial:");
             let key = match (study, store) {
                 (Some(study), Some(db)) => {
-                    let store = crate::cmd::noncontact::open_existing_store(Some(&db))?;
+                    let store = open_existing_store(Some(&db))?;
                     let sk = store.study_key(&master.key, study).map_err(|e| {
                         CliError::new(e).hint("a purged study's key is destroyed; it cannot be derived again")
                     })?;
@@ -134,7 +113,7 @@ pub fn run(c: KeysCommand) -> CliResult {
             outln!("{}", key.fingerprint());
         }
         KeysCommand::Fingerprint { file } => {
-            let kf = load(&file)?;
+            let kf = load_key(&file)?;
             match &kf.scope {
                 Some(s) => outln!("{}  scope {s}", kf.key.fingerprint()),
                 None => outln!("{}", kf.key.fingerprint()),

@@ -1,5 +1,8 @@
 //! One module per subcommand. Each has an `Args` (or a subcommand enum) and a
-//! `run` function returning [`crate::error::CliResult`].
+//! `run` function returning [`crate::error::CliResult`]. Command modules do
+//! not import each other: what they share is in [`crate::open`] (stores,
+//! keys, schemas, dates), [`crate::args`] (option groups) and
+//! [`crate::error`].
 
 pub mod audit;
 pub mod demo;

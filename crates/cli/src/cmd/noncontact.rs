@@ -1,12 +1,17 @@
-//! `trialink noncontact`: the service's non-contact list (DESIGN §1, §5).
+//! `trialink noncontact`: the service's non-contact list (objections to
+//! contact, keyed on the NHS number; see SECURITY.md).
 
-use crate::cmd::keys;
-use crate::cmd::pseudonymise::{as_of, dob_formats, tab_err, DOB_COLUMNS, NHS_COLUMNS};
-use crate::error::{CliError, CliResult, Context};
-use pseudonym::{Dob, NhsNumber, Scope, TokenKey};
+use crate::args::IdentifierArgs;
+use crate::error::{CliResult, Context};
+use crate::open;
+use pseudonym::{Pseudonymiser, Scope, TokenKey};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tabular::{FileRecord, KeyRecord, Manifest, Rejects, RowCounts, Source};
+use suppression::{read_objections, ObjectionColumns, Objections};
+use tabular::{FileRecord, KeyRecord, Manifest, Rejects, RowCounts};
+
+/// Compatibility for command modules that still import these from here.
+pub use crate::open::{load_master, open_existing_store, open_store};
 
 /// `trialink noncontact` subcommands.
 #[derive(clap::Subcommand)]
@@ -48,18 +53,8 @@ pub struct AddArgs {
     /// CSV of objections with an NHS number column, and optionally date of birth, given_name, family_name, postcode (`-` for stdin).
     #[arg(long, value_name = "FILE")]
     pub input: String,
-    /// The NHS number column (default: found among nhs_number, nhs_no, nhsnumber).
-    #[arg(long, value_name = "NAME")]
-    pub nhs_column: Option<String>,
-    /// The date-of-birth column (default: found among date_of_birth, dob, birth_date).
-    #[arg(long, value_name = "NAME")]
-    pub dob_column: Option<String>,
-    /// Date formats instead of the defaults (strftime %Y %m %d). Repeat for several.
-    #[arg(long = "dob-format", value_name = "FMT")]
-    pub dob_format: Vec<String>,
-    /// As-of date for date-of-birth checks (default today, UTC).
-    #[arg(long, value_name = "DATE")]
-    pub as_of: Option<String>,
+    #[command(flatten)]
+    pub ids: IdentifierArgs,
     /// Source label stored with each entry (default: the input file name).
     #[arg(long)]
     pub source: Option<String>,
@@ -88,58 +83,6 @@ pub struct CountArgs {
     pub store: Option<PathBuf>,
 }
 
-/// Open the store at `--store` or the default path, with a clear error.
-pub fn open_store(p: Option<&Path>) -> Result<store::Store, CliError> {
-    let path = p.map(Path::to_path_buf).unwrap_or_else(store::default_path);
-    let s = store::Store::open(&path).map_err(|e| {
-        let hint = match &e {
-            store::StoreError::Busy { .. } => "wait for the other run to finish, then try again",
-            store::StoreError::NewerSchema { .. } => {
-                "use the trialink version that wrote this store, or a newer one"
-            }
-            _ => "check the --store path and that the file is a trialink store",
-        };
-        CliError::new(e).hint(hint)
-    })?;
-    let r = s.reconciled();
-    for b in &r.rolled_back {
-        eprintln!("note: batch {b} was interrupted before its file was in place; it has been rolled back");
-    }
-    for b in &r.rolled_forward {
-        eprintln!("note: batch {b} was interrupted after its file was in place; it has been completed");
-    }
-    Ok(s)
-}
-
-/// Open an existing store (for commands that only add to what `invite`
-/// recorded): a missing file is an error, not a new store.
-pub fn open_existing_store(p: Option<&Path>) -> Result<store::Store, CliError> {
-    let path = p.map(Path::to_path_buf).unwrap_or_else(store::default_path);
-    if !path.exists() {
-        return Err(CliError::new(format!("no store at {}", path.display()))
-            .hint("pass the --store that `trialink invite` used"));
-    }
-    open_store(Some(&path))
-}
-
-/// The label `keys generate --scope` gives a master key (README step 1).
-pub const MASTER_LABEL: &str = "service:master";
-
-/// Load a master key: a key file that names a scope is a derived key,
-/// refused — except the master label `service:master`, which
-/// `keys generate` writes and which no `keys derive` makes.
-pub fn load_master(p: &Path) -> Result<pseudonym::Key, CliError> {
-    let kf = keys::load(p)?;
-    if let Some(s) = kf.scope.as_ref().filter(|s| s.as_str() != MASTER_LABEL) {
-        return Err(CliError::new(format!(
-            "key file {} is a scope key for `{s}`, not the service's master key",
-            p.display()
-        ))
-        .hint("pass the master key from `trialink keys generate`"));
-    }
-    Ok(kf.key)
-}
-
 pub fn run(c: NoncontactCommand) -> CliResult {
     match c {
         NoncontactCommand::Add(a) => add(*a),
@@ -157,51 +100,26 @@ pub fn run(c: NoncontactCommand) -> CliResult {
 fn add(a: AddArgs) -> CliResult {
     let mut manifest = Manifest::new("noncontact add", env!("CARGO_PKG_VERSION"));
     let master = load_master(&a.key)?;
-    let as_of = as_of(a.as_of.as_deref())?;
-    let formats = if a.dob_format.is_empty() {
+    let as_of = open::as_of(a.ids.as_of.as_deref())?;
+    let formats = if a.ids.dob_format.is_empty() {
         pseudonym::DobFormats::lenient()
     } else {
-        dob_formats(&a.dob_format)?
+        open::dob_formats(&a.ids.dob_format)?
     };
-    let rejects_path = match (&a.rejects, a.input.as_str()) {
-        (Some(p), _) => Some(p.clone()),
-        (None, "-") => None,
-        (None, i) => Some(tabular::sidecar_path(Path::new(i), ".rejects.csv")),
-    };
-    let mpath = match (&a.manifest, a.input.as_str()) {
-        (Some(p), _) => Some(p.clone()),
-        (None, "-") => None,
-        (None, i) => Some(tabular::sidecar_path(Path::new(i), ".noncontact.manifest.json")),
-    };
+    let rejects_path = open::input_sidecar(&a.input, a.rejects.as_ref(), ".rejects.csv");
+    let mpath = open::input_sidecar(&a.input, a.manifest.as_ref(), ".noncontact.manifest.json");
     let sidecars: Vec<&Path> = rejects_path
         .iter()
         .chain(mpath.iter())
         .map(PathBuf::as_path)
         .collect();
-    let sidecar_mode = tabular::claim_sidecars(&sidecars, a.force).map_err(tab_err)?;
+    let sidecar_mode = tabular::claim_sidecars(&sidecars, a.force)?;
     let service_key = master.derive(&Scope::service_store());
-    let tk = TokenKey::new(&service_key);
+    let p = Pseudonymiser::new(TokenKey::new(&service_key), formats, as_of, false);
     let mut coder = suppression::ClkCoder::new(&master);
-    let mut src = Source::open(&a.input).map_err(tab_err)?;
-    let nhs_col = src
-        .column(a.nhs_column.as_deref(), NHS_COLUMNS, "NHS number")
-        .map_err(tab_err)?;
-    let dob_col = match a.dob_column.as_deref() {
-        Some(n) => Some(
-            src.column(Some(n), DOB_COLUMNS, "date of birth")
-                .map_err(tab_err)?,
-        ),
-        None => src
-            .optional_column(None, DOB_COLUMNS, "date of birth")
-            .map_err(tab_err)?,
-    };
-    let opt =
-        |src: &Source, names: &[&str], what: &str| src.optional_column(None, names, what).map_err(tab_err);
-    let given_col = opt(&src, &["given_name", "first_name", "forename"], "given name")?;
-    let family_col = opt(&src, &["family_name", "surname", "last_name"], "family name")?;
-    let postcode_col = opt(&src, &["postcode", "post_code"], "postcode")?;
-    let header = src.header().to_vec();
-    let mut rejects = Rejects::create(rejects_path.clone(), sidecar_mode).map_err(tab_err)?;
+    let mut src = tabular::Source::open(&a.input)?;
+    let cols = ObjectionColumns::find(&src, a.ids.nhs_column.as_deref(), a.ids.dob_column.as_deref())?;
+    let mut rejects = Rejects::create(rejects_path.clone(), sidecar_mode)?;
     // DOB tokens are computed only when an existing store still holds
     // legacy entries they could re-key (a new store is made only after the
     // input has been read whole without error).
@@ -217,72 +135,18 @@ fn add(a: AddArgs) -> CliResult {
             .context("reading the non-contact list")?,
         None => false,
     };
-    let mut entries: Vec<store::NonContactEntry> = Vec::new();
-    let mut clks: Vec<Vec<u8>> = Vec::new();
-    let mut dob_unusable = 0u64;
-    let mut bad_nhs_kept: Vec<u64> = Vec::new();
-    let mut rec = csv::ByteRecord::new();
     let pb = crate::progress::rows("noncontact", None);
-    while src.read(&mut rec).map_err(tab_err)? {
-        pb.inc(1);
-        let line = src.position().line;
-        if rec.len() != header.len() {
-            rejects.add(line, "", "ragged_row").map_err(tab_err)?;
-            continue;
-        }
-        let dob = dob_col.map(|i| Dob::parse_bytes(&rec[i], &formats, as_of));
-        match NhsNumber::parse_normalised(&rec[nhs_col]) {
-            Ok(nhs) => {
-                let (dob_token, dob_given) = match &dob {
-                    // The DOB's token is only needed to re-key legacy entries.
-                    Some(Ok(d)) => (want_dob_tokens.then(|| tk.token_nhs_dob(&nhs, d).0), true),
-                    _ => {
-                        dob_unusable += 1;
-                        (None, false)
-                    }
-                };
-                entries.push(store::NonContactEntry {
-                    nhs: tk.token_nhs(&nhs).0,
-                    dob: dob_token,
-                    dob_given,
-                });
-            }
-            Err(e) => {
-                // No usable NHS number: keep the objection as a CLK when
-                // there is enough to match on; else reject the row.
-                let cell = |i: Option<usize>| {
-                    i.and_then(|i| std::str::from_utf8(&rec[i]).ok())
-                        .unwrap_or("")
-                        .to_string()
-                };
-                let iso = match &dob {
-                    Some(Ok(d)) => Some(d.iso().to_string()),
-                    _ => None,
-                };
-                match coder.encode(
-                    &cell(given_col),
-                    &cell(family_col),
-                    iso.as_deref(),
-                    &cell(postcode_col),
-                ) {
-                    Some(c) => {
-                        clks.push(c);
-                        // An NHS number was written but cannot be read (a
-                        // spreadsheet's `9.99E+09`, a formula, a typo): the
-                        // objection is kept as a CLK, which may match nobody
-                        // if the names differ, so the run does not report
-                        // success (issue 14: fail loudly).
-                        if !rec[nhs_col].trim_ascii().is_empty() {
-                            bad_nhs_kept.push(line);
-                        }
-                    }
-                    None => rejects.add(line, &header[nhs_col], e.code()).map_err(tab_err)?,
-                }
-            }
-        }
-    }
+    let got = read_objections(
+        &mut src,
+        &cols,
+        &p,
+        &mut coder,
+        want_dob_tokens,
+        &mut rejects,
+        || pb.inc(1),
+    )?;
     pb.finish_and_clear();
-    let input = src.finish().map_err(tab_err)?;
+    let input = src.finish()?;
     let source = a.source.clone().unwrap_or_else(|| {
         Path::new(&a.input)
             .file_name()
@@ -294,19 +158,26 @@ fn add(a: AddArgs) -> CliResult {
         None => open_store(Some(&store_path))?,
     };
     let mut counts = store
-        .noncontact_add(&entries, &source)
+        .noncontact_add(&got.entries, &source)
         .context("adding to the non-contact list")?;
     let clk_counts = store
-        .noncontact_add_clks(&clks, &source)
+        .noncontact_add_clks(&got.clks, &source)
         .context("adding to the non-contact list")?;
     counts.added += clk_counts.added;
     counts.already_present += clk_counts.already_present;
-    let fin = rejects.finish().map_err(tab_err)?;
-    let mut outputs = Vec::new();
-    if let Some(p) = fin.pending {
-        let s = p.persist().map_err(tab_err)?;
-        outputs.push(FileRecord::output("rejects", &s, Some(fin.total)));
+    let mut fin = rejects.finish()?;
+    if let Some(pending) = fin.pending.take() {
+        let s = pending.persist()?;
+        manifest
+            .outputs
+            .push(FileRecord::output("rejects", &s, Some(fin.total)));
     }
+    let total = store
+        .noncontact_count()
+        .context("counting the non-contact list")?;
+    let legacy = store
+        .noncontact_legacy_count()
+        .context("counting the non-contact list")?;
     manifest.option("store", store.path().display().to_string());
     manifest.option("input", a.input.clone());
     manifest.option("source", source);
@@ -326,37 +197,26 @@ fn add(a: AddArgs) -> CliResult {
         },
     ];
     manifest.inputs.push(FileRecord::input("objections", &input));
-    manifest.outputs = outputs;
     manifest.rows = RowCounts {
         rows_in: input.rows,
-        rows_out: (entries.len() + clks.len()) as u64,
+        rows_out: (got.entries.len() + got.clks.len()) as u64,
         rows_rejected: fin.total,
         rejected_by_reason: fin.by_reason.clone(),
     };
-    manifest.extra.insert("added".into(), counts.added.into());
-    manifest
-        .extra
-        .insert("already_present".into(), counts.already_present.into());
-    let total = store
-        .noncontact_count()
-        .context("counting the non-contact list")?;
-    let legacy = store
-        .noncontact_legacy_count()
-        .context("counting the non-contact list")?;
-    manifest
-        .extra
-        .insert("kept_as_clk".into(), (clks.len() as u64).into());
-    manifest.extra.insert("dob_unusable".into(), dob_unusable.into());
-    manifest.extra.insert(
-        "unreadable_nhs_kept_as_clk".into(),
-        (bad_nhs_kept.len() as u64).into(),
-    );
-    manifest
-        .extra
-        .insert("legacy_entries_not_rekeyed".into(), legacy.into());
-    manifest.extra.insert("list_size".into(), total.into());
+    let extra = [
+        ("added", counts.added),
+        ("already_present", counts.already_present),
+        ("kept_as_clk", got.clks.len() as u64),
+        ("dob_unusable", got.dob_unusable),
+        ("unreadable_nhs_kept_as_clk", got.unreadable_nhs_kept.len() as u64),
+        ("legacy_entries_not_rekeyed", legacy),
+        ("list_size", total),
+    ];
+    for (k, v) in extra {
+        manifest.extra.insert(k.into(), v.into());
+    }
     if let Some(p) = mpath {
-        manifest.write(&p).map_err(tab_err)?;
+        manifest.write(&p)?;
     }
     outln!(
         "added {}, already present {}, rejected {} (of {} rows); the non-contact list now holds {}",
@@ -366,15 +226,35 @@ fn add(a: AddArgs) -> CliResult {
         input.rows,
         total
     );
-    if !clks.is_empty() {
+    let failed = report(&got, legacy, &fin, input.rows, rejects_path.as_deref());
+    if failed && !a.allow_rejects {
+        eprintln!(
+            "hint: fix those rows and add the file again (adding is idempotent), or pass --allow-rejects once they are reviewed"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Print what the run could not record exactly; true when the run must not
+/// report success (rows rejected, or objections kept only as CLKs).
+fn report(
+    got: &Objections,
+    legacy: u64,
+    fin: &tabular::FinishedRejects,
+    rows: u64,
+    rejects_path: Option<&Path>,
+) -> bool {
+    if !got.clks.is_empty() {
         outln!(
             "{} objections without a usable NHS number were kept as CLKs (name, date of birth, postcode)",
-            clks.len()
+            got.clks.len()
         );
     }
-    if dob_unusable > 0 {
+    if got.dob_unusable > 0 {
         outln!(
-            "{dob_unusable} objections had no usable date of birth: recorded on the NHS number alone (the DOB is never needed for a match)"
+            "{} objections had no usable date of birth: recorded on the NHS number alone (the DOB is never needed for a match)",
+            got.dob_unusable
         );
     }
     if legacy > 0 {
@@ -384,14 +264,17 @@ fn add(a: AddArgs) -> CliResult {
         );
     }
     let mut failed = false;
-    if !bad_nhs_kept.is_empty() {
-        let shown: Vec<String> = bad_nhs_kept.iter().take(10).map(u64::to_string).collect();
+    let bad = &got.unreadable_nhs_kept;
+    if !bad.is_empty() {
+        // Kept as CLKs, which may match nobody if the names differ: the run
+        // fails loudly.
+        let shown: Vec<String> = bad.iter().take(10).map(u64::to_string).collect();
         eprintln!(
             "trialink: {} objections had an NHS number that could not be read (lines {}{}); they were kept as CLKs \
              of name, date of birth and postcode, which match only where those agree",
-            bad_nhs_kept.len(),
+            bad.len(),
             shown.join(", "),
-            if bad_nhs_kept.len() > 10 { ", …" } else { "" }
+            if bad.len() > 10 { ", …" } else { "" }
         );
         failed = true;
     }
@@ -400,7 +283,7 @@ fn add(a: AddArgs) -> CliResult {
         eprintln!(
             "trialink: {} of {} rows were rejected ({}); the other rows are recorded",
             fin.total,
-            input.rows,
+            rows,
             reasons.join(", ")
         );
         if let Some(p) = rejects_path {
@@ -408,11 +291,5 @@ fn add(a: AddArgs) -> CliResult {
         }
         failed = true;
     }
-    if failed && !a.allow_rejects {
-        eprintln!(
-            "hint: fix those rows and add the file again (adding is idempotent), or pass --allow-rejects once they are reviewed"
-        );
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
+    failed
 }

@@ -1,0 +1,91 @@
+//! Option groups several commands share, flattened into their `Args`.
+
+use std::path::PathBuf;
+
+/// Where the identifying columns are and how dates of birth are written.
+#[derive(clap::Args, Debug)]
+pub struct IdentifierArgs {
+    /// The NHS number column (default: found among nhs_number, nhs_no, nhsnumber, nhs).
+    #[arg(long, value_name = "NAME")]
+    pub nhs_column: Option<String>,
+    /// The date-of-birth column (default: found among date_of_birth, dob, birth_date, dateofbirth).
+    #[arg(long, value_name = "NAME")]
+    pub dob_column: Option<String>,
+    /// Date formats to accept instead of the command's defaults, in
+    /// strftime notation with %Y %m %d, e.g. `%d.%m.%Y`. Repeat for several.
+    #[arg(long = "dob-format", value_name = "FMT")]
+    pub dob_format: Vec<String>,
+    /// The as-of date (YYYY-MM-DD) against which dates of birth are checked (default: today, UTC).
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+}
+
+/// A data output and its sidecars.
+#[derive(clap::Args, Debug)]
+pub struct OutputArgs {
+    /// The file to write (`-` for stdout). Must not exist unless --force.
+    #[arg(long, value_name = "FILE")]
+    pub output: String,
+    /// Replace existing output files.
+    #[arg(long)]
+    pub force: bool,
+    /// Where to write the manifest (default `<output>.manifest.json`; required for stdout to get one).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Where to write rejects (default `<output>.rejects.csv`).
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+}
+
+impl OutputArgs {
+    /// The library's view of these options.
+    pub fn plan(&self) -> tabular::OutputPlan<'_> {
+        tabular::OutputPlan {
+            output: &self.output,
+            force: self.force,
+            manifest: self.manifest.as_deref(),
+            rejects: self.rejects.as_deref(),
+        }
+    }
+}
+
+/// Columns passed through unchanged.
+#[derive(clap::Args, Debug)]
+pub struct KeepArgs {
+    /// A column to pass through unchanged (never an identifying or encoded column). Repeat for several.
+    #[arg(long, value_name = "COLUMN")]
+    pub keep: Vec<String>,
+}
+
+impl KeepArgs {
+    /// The kept columns' positions. An identifier column (one of
+    /// [`tabular::columns`]' NHS-number or DOB names, or one `identifying`
+    /// says is read to make the output) is refused, and so is a repeat.
+    pub fn resolve(
+        &self,
+        src: &tabular::Source,
+        identifying: impl Fn(usize) -> bool,
+    ) -> Result<Vec<usize>, crate::error::CliError> {
+        use crate::error::CliError;
+        let mut keep = Vec::with_capacity(self.keep.len());
+        for k in &self.keep {
+            let i = src.column(Some(k), &[], k)?;
+            if identifying(i) || tabular::columns::is_identifier(&src.header()[i]) {
+                return Err(CliError::new(format!(
+                    "--keep {k}: that is an identifier column and never leaves the input"
+                ))
+                .hint("keep only non-identifying columns such as a reference or status"));
+            }
+            if keep.contains(&i) {
+                return Err(CliError::new(format!("--keep {k} is given twice")));
+            }
+            keep.push(i);
+        }
+        Ok(keep)
+    }
+
+    /// The kept columns' names, for the manifest.
+    pub fn names(keep: &[usize], header: &[String]) -> Vec<String> {
+        keep.iter().map(|&i| header[i].clone()).collect()
+    }
+}

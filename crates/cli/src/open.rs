@@ -1,0 +1,208 @@
+//! Opening what commands are given by path: stores, key files, linkage
+//! schemas, CLK secrets, filters; and parsing the options every identifier
+//! command shares (`--as-of`, `--dob-format`, scopes). Each turns a library
+//! error into a [`CliError`] naming the file, with a hint.
+
+use crate::error::{CliError, Context};
+use bloom::clk::{schema::Schema, schema_digest, ClkSecret};
+use bloom::tlbf::Tlbf;
+use pseudonym::keyfile::{self, KeyFile};
+use pseudonym::{Date, DobFormat, DobFormats, Scope};
+use std::path::{Path, PathBuf};
+use tabular::KeyRecord;
+
+/// Open the store at `--store` or the default path (created on first use),
+/// reporting batches an interrupted run left behind.
+pub fn open_store(p: Option<&Path>) -> Result<store::Store, CliError> {
+    let path = p.map(Path::to_path_buf).unwrap_or_else(store::default_path);
+    let s = store::Store::open(&path).map_err(|e| {
+        let hint = match &e {
+            store::StoreError::Busy { .. } => "wait for the other run to finish, then try again",
+            store::StoreError::NewerSchema { .. } => {
+                "use the trialink version that wrote this store, or a newer one"
+            }
+            _ => "check the --store path and that the file is a trialink store",
+        };
+        CliError::new(e).hint(hint)
+    })?;
+    let r = s.reconciled();
+    for b in &r.rolled_back {
+        eprintln!("note: batch {b} was interrupted before its file was in place; it has been rolled back");
+    }
+    for b in &r.rolled_forward {
+        eprintln!("note: batch {b} was interrupted after its file was in place; it has been completed");
+    }
+    Ok(s)
+}
+
+/// Open an existing store (for commands that only add to what `invite`
+/// recorded): a missing file is an error, not a new store.
+pub fn open_existing_store(p: Option<&Path>) -> Result<store::Store, CliError> {
+    let path = p.map(Path::to_path_buf).unwrap_or_else(store::default_path);
+    if !path.exists() {
+        return Err(CliError::new(format!("no store at {}", path.display()))
+            .hint("pass the --store that `trialink invite` used"));
+    }
+    open_store(Some(&path))
+}
+
+/// Read a key file, turning every failure into a clear error that names
+/// the file and a line number, never the key.
+pub fn load_key(path: &Path) -> Result<KeyFile, CliError> {
+    let kf = keyfile::read(path)
+        .map_err(|e| CliError::new(format!("key file {}: {e}", path.display())).hint(e.hint()))?;
+    if kf.test_only {
+        eprintln!(
+            "warning: {} is labelled test-only: never use it for real data",
+            path.display()
+        );
+    }
+    Ok(kf)
+}
+
+/// The label `keys generate --scope` gives a master key (README step 1).
+pub const MASTER_LABEL: &str = "service:master";
+
+/// Load a master key: a key file that names a scope is a derived key,
+/// refused — except the master label `service:master`, which
+/// `keys generate` writes and which no `keys derive` makes.
+pub fn load_master(p: &Path) -> Result<pseudonym::Key, CliError> {
+    let kf = load_key(p)?;
+    if let Some(s) = kf.scope.as_ref().filter(|s| s.as_str() != MASTER_LABEL) {
+        return Err(CliError::new(format!(
+            "key file {} is a scope key for `{s}`, not the service's master key",
+            p.display()
+        ))
+        .hint("pass the master key from `trialink keys generate`"));
+    }
+    Ok(kf.key)
+}
+
+/// Parse a scope label with a hint on the grammar.
+pub fn parse_scope(s: &str) -> Result<Scope, CliError> {
+    Scope::new(s).map_err(|e| {
+        CliError::new(format!("invalid scope: {e}"))
+            .hint("scopes look like `trial:galleri-2`, `registry:bpor`, `service:store`")
+    })
+}
+
+/// The scope of a key's tokens: the key file's, or `--scope` when the file
+/// names none; a `--scope` that contradicts the file is refused.
+pub fn token_scope(kf: &KeyFile, given: Option<&str>) -> Result<Option<Scope>, CliError> {
+    match (&kf.scope, given) {
+        (Some(k), Some(o)) if k.as_str() != o => Err(CliError::new(format!(
+            "--scope {o} differs from the key file's scope {k}"
+        ))
+        .hint("drop --scope, or use the key derived for that scope")),
+        (Some(k), _) => Ok(Some(k.clone())),
+        (None, Some(o)) => parse_scope(o).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Parse `--as-of`, defaulting to today (UTC).
+pub fn as_of(opt: Option<&str>) -> Result<Date, CliError> {
+    match opt {
+        None => Ok(Date::today_utc()),
+        Some(s) => Date::parse_iso(s).ok_or_else(|| {
+            CliError::new("--as-of is not a date").hint("write it as YYYY-MM-DD, e.g. 2026-11-21")
+        }),
+    }
+}
+
+/// Parse `--dob-format` options.
+pub fn dob_formats(patterns: &[String]) -> Result<DobFormats, CliError> {
+    let mut v = Vec::new();
+    for p in patterns {
+        v.push(
+            DobFormat::new(p).map_err(|e| {
+                CliError::new(format!("--dob-format: {e}")).hint("e.g. --dob-format %d.%m.%Y")
+            })?,
+        );
+    }
+    Ok(DobFormats::custom(v))
+}
+
+/// Load and parse a linkage schema, with the file name in errors; returns
+/// the schema and the SHA-256 of its bytes.
+pub fn load_schema(path: &Path) -> Result<(Schema, String), CliError> {
+    let bytes = tabular::limited::read(path, tabular::limited::SCHEMA)
+        .map_err(|e| CliError::new(format!("schema {}: cannot read: {e}", path.display())))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| CliError::new(format!("schema {}: not UTF-8", path.display())))?;
+    let schema = Schema::from_json(text).map_err(|e| {
+        CliError::new(format!("schema {}: {e}", path.display())).hint("the schema must be an anonlink/clkhash linkage schema v3; see fixtures/vectors/clk_schema_blake.json")
+    })?;
+    Ok((schema, schema_digest(&bytes)))
+}
+
+/// The CLK secret from `--secret-file` or `--key`, with a key record for the manifest.
+pub fn load_secret(
+    secret_file: Option<&Path>,
+    key: Option<&Path>,
+) -> Result<(ClkSecret, Option<KeyRecord>), CliError> {
+    match (secret_file, key) {
+        (Some(p), None) => {
+            let s = ClkSecret::read_file(p)
+                .map_err(|e| CliError::new(format!("secret file {}: cannot read: {e}", p.display())))?;
+            if s.expose().is_empty() {
+                return Err(CliError::new(format!("secret file {}: is empty", p.display()))
+                    .hint("put the shared CLK secret in the file"));
+            }
+            Ok((s, None))
+        }
+        (None, Some(k)) => {
+            let kf = load_key(k)?;
+            let rec = KeyRecord {
+                role: "clk".into(),
+                scope: kf.scope.as_ref().map(|s| s.to_string()),
+                fingerprint: kf.key.fingerprint().to_string(),
+            };
+            Ok((ClkSecret::from_trialink_key(kf.key.expose_secret()), Some(rec)))
+        }
+        _ => Err(CliError::new("give exactly one of --secret-file and --key")),
+    }
+}
+
+/// Read a TLBF file with the path in errors. The header's parameters
+/// (`k` ≤ 64, `m` ≤ 2^34) and the file's length against the declared `m` are
+/// checked before the bitmap is read or allocated.
+pub fn read_filter(path: &Path) -> Result<Tlbf, CliError> {
+    Tlbf::read_file(path).map_err(|e| {
+        CliError::new(format!("filter {}: {e}", path.display())).hint(
+            "ask the sender for the file again; a TLBF file is checked end to end by its SHA-256 trailer",
+        )
+    })
+}
+
+/// The key fingerprint recorded in a token file's manifest, if there is one.
+pub fn manifest_fingerprint(tokens: &str) -> Result<Option<String>, CliError> {
+    if tokens == "-" {
+        return Ok(None);
+    }
+    let p = tabular::sidecar_path(Path::new(tokens), ".manifest.json");
+    if !p.exists() {
+        return Ok(None);
+    }
+    Ok(tabular::Manifest::read(&p)?.key_fingerprint)
+}
+
+/// Open an input CSV (`-` for stdin), with its size for a progress bar;
+/// errors start with `what` (e.g. `input`).
+pub fn input(path: &str, what: &str) -> Result<(tabular::Source, Option<u64>), CliError> {
+    let src = tabular::Source::open(path).context(what)?;
+    let size = (path != "-")
+        .then(|| std::fs::metadata(path).ok().map(|m| m.len()))
+        .flatten();
+    Ok((src, size))
+}
+
+/// A sidecar beside an input (rejects, manifests of commands that write no
+/// output file): explicit, else `<input><suffix>`, else none for stdin.
+pub fn input_sidecar(input: &str, explicit: Option<&PathBuf>, suffix: &str) -> Option<PathBuf> {
+    match (explicit, input) {
+        (Some(p), _) => Some(p.clone()),
+        (None, "-") => None,
+        (None, i) => Some(tabular::sidecar_path(Path::new(i), suffix)),
+    }
+}

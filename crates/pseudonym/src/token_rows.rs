@@ -1,0 +1,237 @@
+//! The `pseudonymise` row job: a CSV row's NHS number and date of birth
+//! become `token` (and `nhs_token` if asked), optionally beside cells
+//! computed from the same row (a CLK), then the kept columns.
+//!
+//! Runs inside [`tabular::run_ordered`]. Every row is accounted for: written,
+//! written with a blank token (`--allow-blank` rows whose NHS number and DOB
+//! are both blank, counted), written with cells but no token (the extra
+//! cells were computed but the identifiers were unusable, counted by
+//! reason), or rejected by line, column and reason.
+
+use crate::row::{Pseudonymiser, RowField};
+use tabular::cell::Line;
+use tabular::{BatchOut, ByteRecord, RowCells, RowJob, RowsOut};
+
+/// Where the job finds its columns.
+#[derive(Debug, Clone)]
+pub struct TokenColumns {
+    pub nhs: usize,
+    pub dob: usize,
+    /// Columns passed through (neutralised), in order.
+    pub keep: Vec<usize>,
+    /// The header's width: other rows are rejected as `ragged_row`.
+    pub width: usize,
+    /// Write rows whose NHS number and DOB are both blank with an empty token.
+    pub allow_blank: bool,
+}
+
+/// One batch's output.
+#[derive(Default, Debug)]
+pub struct TokenOut {
+    pub rows: RowsOut,
+    /// Rows written with the extra cells but no token: why the token failed.
+    pub cells_only: Vec<&'static str>,
+    /// Rows written with a blank token (`allow_blank`).
+    pub blank_rows: u64,
+}
+
+impl BatchOut for TokenOut {
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.cells_only.clear();
+        self.blank_rows = 0;
+    }
+}
+
+/// Tokens for each row, with optional extra cells `C` (computed first: a
+/// row without a usable NHS number may still link by them).
+pub struct TokenRows<C> {
+    pub pseudonymiser: Pseudonymiser,
+    pub cols: TokenColumns,
+    pub cells: Option<C>,
+}
+
+impl<C: RowCells> TokenRows<C> {
+    /// The output's header line: `token`, `nhs_token` if asked, the extra
+    /// cells, the kept columns.
+    pub fn header(&self, input_header: &[String]) -> Vec<u8> {
+        let mut names: Vec<&[u8]> = vec![b"token"];
+        if self.pseudonymiser.with_nhs_token() {
+            names.push(b"nhs_token");
+        }
+        if let Some(c) = &self.cells {
+            names.extend(c.names().into_iter().map(str::as_bytes));
+        }
+        names.extend(self.cols.keep.iter().map(|&k| input_header[k].as_bytes()));
+        tabular::cell::header_line(&names)
+    }
+}
+
+impl<C: RowCells> RowJob for TokenRows<C> {
+    type Worker = C::Scratch;
+    type Out = TokenOut;
+
+    fn worker(&self) -> C::Scratch {
+        C::Scratch::default()
+    }
+
+    fn row(&self, s: &mut C::Scratch, line: u64, rec: &ByteRecord, out: &mut TokenOut) {
+        let cols = &self.cols;
+        if rec.len() != cols.width {
+            return out.rows.reject(line, None, "ragged_row");
+        }
+        if let Some(c) = &self.cells {
+            if let Err((column, reason)) = c.compute(s, rec) {
+                return out.rows.reject(line, column, reason);
+            }
+        }
+        let blank = rec[cols.nhs].trim_ascii().is_empty() && rec[cols.dob].trim_ascii().is_empty();
+        let tokens = if blank && cols.allow_blank {
+            out.blank_rows += 1;
+            None
+        } else {
+            match self.pseudonymiser.row(&rec[cols.nhs], &rec[cols.dob]) {
+                Ok(t) => Some(t),
+                Err(r) if self.cells.is_some() => {
+                    out.cells_only.push(r.code);
+                    None
+                }
+                Err(r) => {
+                    let col = match r.field {
+                        RowField::Nhs => cols.nhs,
+                        RowField::Dob => cols.dob,
+                    };
+                    return out.rows.reject(line, Some(col), r.code);
+                }
+            }
+        };
+        let mut l = Line::new(&mut out.rows.bytes);
+        match &tokens {
+            Some(t) => {
+                l.plain(&t.token.to_hex());
+                if let Some(n) = t.nhs_token {
+                    l.plain(&n.to_hex());
+                }
+            }
+            None => {
+                l.plain(b"");
+                if self.pseudonymiser.with_nhs_token() {
+                    l.plain(b"");
+                }
+            }
+        }
+        if let Some(c) = &self.cells {
+            c.write(s, &mut l);
+        }
+        for &k in &cols.keep {
+            // A person may open a token file: defuse spreadsheet formulae.
+            l.text(&rec[k]);
+        }
+        l.end();
+        out.rows.rows_out += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Date, DobFormats, Key, TokenKey};
+
+    /// Extra cells: the length of column 2, rejecting `bad`.
+    struct Len;
+    impl RowCells for Len {
+        type Scratch = usize;
+        fn names(&self) -> Vec<&str> {
+            vec!["len"]
+        }
+        fn reads_column(&self, i: usize) -> bool {
+            i == 2
+        }
+        fn compute(&self, s: &mut usize, rec: &ByteRecord) -> Result<(), (Option<usize>, &'static str)> {
+            if &rec[2] == b"bad" {
+                return Err((Some(2), "bad_name"));
+            }
+            *s = rec[2].len();
+            Ok(())
+        }
+        fn write(&self, s: &usize, line: &mut Line<'_>) {
+            line.plain(s.to_string().as_bytes());
+        }
+    }
+
+    fn job(cells: Option<Len>, allow_blank: bool, with_nhs: bool) -> TokenRows<Len> {
+        TokenRows {
+            pseudonymiser: Pseudonymiser::new(
+                TokenKey::new(&Key::from_bytes([3; 32])),
+                DobFormats::default(),
+                Date::new(2026, 11, 21).unwrap(),
+                with_nhs,
+            ),
+            cols: TokenColumns {
+                nhs: 0,
+                dob: 1,
+                keep: vec![3],
+                width: 4,
+                allow_blank,
+            },
+            cells,
+        }
+    }
+
+    fn run(j: &TokenRows<Len>, rows: &[&[&str]]) -> TokenOut {
+        let mut out = TokenOut::default();
+        for (i, r) in rows.iter().enumerate() {
+            j.row(&mut 0, i as u64 + 2, &ByteRecord::from(r.to_vec()), &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn every_row_accounted_for() {
+        let rows: &[&[&str]] = &[
+            &["9991335056", "1980-01-05", "Ann", "=1+1"],
+            &["9991335055", "1980-01-05", "Bo", "x"],
+            &["", "", "Cy", "y"],
+            &["9991335056", "1980-01-05", "bad", "z"],
+            &["short"],
+        ];
+        let j = job(None, true, true);
+        let o = run(&j, rows);
+        assert_eq!(o.rows.rows_out, 3);
+        assert_eq!(o.blank_rows, 1);
+        let reasons: Vec<_> = o
+            .rows
+            .rejects
+            .iter()
+            .map(|r| (r.line, r.column, r.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![(3, Some(0), "nhs_check_digit"), (6, None, "ragged_row")]
+        );
+        let text = String::from_utf8(o.rows.bytes).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].ends_with(",'=1+1"), "{}", lines[0]);
+        assert_eq!(lines[0].split(',').count(), 3);
+        assert_eq!(lines[1], ",,y");
+
+        let j = job(Some(Len), false, false);
+        let o = run(&j, rows);
+        assert_eq!(o.rows.rows_out, 3);
+        assert_eq!(o.cells_only, vec!["nhs_check_digit", "nhs_missing"]);
+        let reasons: Vec<_> = o.rows.rejects.iter().map(|r| (r.column, r.reason)).collect();
+        assert_eq!(reasons, vec![(Some(2), "bad_name"), (None, "ragged_row")]);
+        assert_eq!(
+            String::from_utf8(j.header(&["n".into(), "d".into(), "g".into(), "k".into()])).unwrap(),
+            "token,len,k\n"
+        );
+    }
+
+    #[test]
+    fn a_lone_blank_token_is_quoted() {
+        let mut j = job(None, true, false);
+        j.cols.keep.clear();
+        let o = run(&j, &[&["", "", "a", "b"]]);
+        assert_eq!(o.rows.bytes, b"\"\"\n");
+    }
+}

@@ -1,0 +1,158 @@
+//! Reading a file of objections to contact for the non-contact list.
+//!
+//! Each row's NHS number becomes a `service:store` token of the NHS number
+//! alone (read leniently: see [`pseudonym::Pseudonymiser::objection`]); the
+//! date of birth is never needed for a match, so a wrong or unreadable DOB
+//! never drops an objection. A row without a usable NHS number is kept as a
+//! CLK of given name, family name, DOB and postcode when it has a family
+//! name and a DOB or postcode ([`ClkCoder`]); otherwise it is rejected by
+//! line, column and reason. Every row is accounted for: an entry, a CLK, or
+//! a reject.
+
+use crate::clk::ClkCoder;
+use pseudonym::Pseudonymiser;
+use tabular::{columns, Rejects, Source, TabularError};
+
+/// The columns of an objections file.
+#[derive(Debug, Clone)]
+pub struct ObjectionColumns {
+    nhs: usize,
+    dob: Option<usize>,
+    given: Option<usize>,
+    family: Option<usize>,
+    postcode: Option<usize>,
+}
+
+impl ObjectionColumns {
+    /// Find the columns: the NHS number (required), the DOB (required when
+    /// named), names and postcode when present.
+    pub fn find(src: &Source, nhs: Option<&str>, dob: Option<&str>) -> Result<Self, TabularError> {
+        let opt = |names: &[&str], what: &str| src.optional_column(None, names, what);
+        Ok(ObjectionColumns {
+            nhs: src.column(nhs, columns::NHS_NUMBER, "NHS number")?,
+            dob: match dob {
+                Some(n) => Some(src.column(Some(n), columns::DATE_OF_BIRTH, "date of birth")?),
+                None => opt(columns::DATE_OF_BIRTH, "date of birth")?,
+            },
+            given: opt(columns::GIVEN_NAME, "given name")?,
+            family: opt(columns::FAMILY_NAME, "family name")?,
+            postcode: opt(columns::POSTCODE, "postcode")?,
+        })
+    }
+}
+
+/// What an objections file held.
+#[derive(Debug, Default)]
+pub struct Objections {
+    /// Objections keyed on the NHS number.
+    pub entries: Vec<store::NonContactEntry>,
+    /// Objections without a usable NHS number, as CLK bytes.
+    pub clks: Vec<Vec<u8>>,
+    /// Entries whose DOB was missing or unusable.
+    pub dob_unusable: u64,
+    /// Lines where an NHS number was written but could not be read (a
+    /// spreadsheet's `9.99E+09`, a formula, a typo) and the objection was
+    /// kept as a CLK, which matches only where the names agree.
+    pub unreadable_nhs_kept: Vec<u64>,
+}
+
+/// Read every row of `src`; rejected rows go to `rejects`. `with_dob_tokens`:
+/// also make NHS+DOB tokens (needed only to re-key legacy entries).
+/// `progress` is called once per row.
+pub fn read_objections(
+    src: &mut Source,
+    cols: &ObjectionColumns,
+    p: &Pseudonymiser,
+    coder: &mut ClkCoder,
+    with_dob_tokens: bool,
+    rejects: &mut Rejects,
+    mut progress: impl FnMut(),
+) -> Result<Objections, TabularError> {
+    let width = src.header().len();
+    let nhs_name = src.header()[cols.nhs].clone();
+    let mut got = Objections::default();
+    let mut rec = tabular::ByteRecord::new();
+    while src.read(&mut rec)? {
+        progress();
+        let line = src.position().line;
+        if rec.len() != width {
+            rejects.add(line, "", "ragged_row")?;
+            continue;
+        }
+        let o = p.objection(&rec[cols.nhs], cols.dob.map(|i| &rec[i]), with_dob_tokens);
+        let e = match o.nhs_token {
+            Ok(t) => {
+                got.dob_unusable += u64::from(o.dob.is_none());
+                got.entries.push(store::NonContactEntry {
+                    nhs: t.0,
+                    dob: o.nhs_dob_token.map(|t| t.0),
+                    dob_given: o.dob.is_some(),
+                });
+                continue;
+            }
+            Err(e) => e,
+        };
+        // No usable NHS number: keep the objection as a CLK when there is
+        // enough to match on; else reject the row.
+        let cell = |i: Option<usize>| i.and_then(|i| std::str::from_utf8(&rec[i]).ok()).unwrap_or("");
+        match coder.encode(
+            cell(cols.given),
+            cell(cols.family),
+            o.dob.as_ref().map(|d| d.iso()),
+            cell(cols.postcode),
+        ) {
+            Some(c) => {
+                got.clks.push(c);
+                if !rec[cols.nhs].trim_ascii().is_empty() {
+                    got.unreadable_nhs_kept.push(line);
+                }
+            }
+            None => rejects.add(line, &nhs_name, e.code())?,
+        }
+    }
+    Ok(got)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pseudonym::{Date, DobFormats, Key, TokenKey};
+
+    #[test]
+    fn every_row_is_an_entry_a_clk_or_a_reject() {
+        let csv = "NHS,dob,surname,postcode\n\
+                   9991335056,1980-01-05,Smith,LS1\n\
+                   9991335056,not a date,Smith,LS1\n\
+                   9.99E+09,1980-01-05,Smith,\n\
+                   ,1980-01-05,,LS1\n\
+                   short\n";
+        let mut src =
+            Source::from_reader("o", Box::new(std::io::Cursor::new(csv.as_bytes().to_vec()))).unwrap();
+        let cols = ObjectionColumns::find(&src, None, None).unwrap();
+        let key = Key::from_bytes([5; 32]);
+        let p = Pseudonymiser::new(
+            TokenKey::new(&key),
+            DobFormats::lenient(),
+            Date::new(2026, 11, 21).unwrap(),
+            false,
+        );
+        let mut coder = ClkCoder::new(&key);
+        let mut rejects = Rejects::create(None, tabular::OutputMode::New).unwrap();
+        let mut rows = 0;
+        let got = read_objections(&mut src, &cols, &p, &mut coder, true, &mut rejects, || rows += 1).unwrap();
+        assert_eq!(rows, 5);
+        assert_eq!(got.entries.len(), 2);
+        assert_eq!(
+            got.entries[0].nhs, got.entries[1].nhs,
+            "keyed on the NHS number alone"
+        );
+        assert!(got.entries[0].dob.is_some() && got.entries[0].dob_given);
+        assert!(got.entries[1].dob.is_none() && !got.entries[1].dob_given);
+        assert_eq!(got.dob_unusable, 1);
+        assert_eq!(got.clks.len(), 1);
+        assert_eq!(got.unreadable_nhs_kept, vec![4]);
+        assert_eq!(rejects.total(), 2);
+        assert_eq!(rejects.by_reason().get("nhs_missing"), Some(&1));
+        assert_eq!(rejects.by_reason().get("ragged_row"), Some(&1));
+    }
+}
