@@ -11,8 +11,8 @@
 //! These fail on the publisher as it was when they were written; they are
 //! ignored until cross-series protection lands.
 
-mod attack;
-mod common;
+use crate::attack;
+use crate::common;
 use attack::{Attack, Kind, Publication, Series, NHS_HES};
 use common::*;
 use std::path::{Path, PathBuf};

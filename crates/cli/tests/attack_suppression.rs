@@ -8,8 +8,7 @@
 //! 1 with the row in the rejects file, or exit 2 with no batch). Probes
 //! that found a defect were fixed; one documented limitation stays ignored.
 
-mod common;
-#[path = "attack_suppression/harness.rs"]
+use crate::common;
 mod harness;
 
 use common::*;

@@ -1,6 +1,6 @@
 //! `trialink audit` integration tests.
 
-mod common;
+use crate::common;
 use common::*;
 
 fn p(x: &std::path::Path) -> String {

@@ -16,7 +16,7 @@
 //! Kill points are drawn from a seeded generator; set TRIALINK_CRASH_SEED to
 //! replay a run (the seed is printed).
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! no single command can check (issue 8): no leak, nothing lost, suppression
 //! holds, determinism, disclosure.
 
-mod common;
+use crate::common;
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! three attacks an independent attacker found, re-run as regression
 //! cases, and audits that fail on deliberately unprotected publications.
 
-mod common;
+use crate::common;
 use common::*;
 use disclosure::{Policy, Published, PublishedTable, Quote, Release, Table, RELEASE_FORMAT};
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! is invited, whatever the lists look like. Each test is one bullet of the
 //! issue's first list, asserting the corrected behaviour.
 
-mod common;
+use crate::common;
 use common::*;
 use proptest::prelude::*;
 use std::path::Path;

@@ -11,7 +11,7 @@
 //! `--help`) or answers "not built yet" is skipped with a note on stderr, so
 //! the corpus grows with the CLI without editing this file.
 
-mod common;
+use crate::common;
 use common::*;
 use std::collections::BTreeMap;
 use std::ffi::OsString;

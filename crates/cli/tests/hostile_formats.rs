@@ -4,7 +4,7 @@
 //! Resource figures (seconds, peak RSS) are in `bench/hostile_limits_formats.sh`;
 //! the time bounds here are loose guards against the old behaviour (minutes).
 
-mod common;
+use crate::common;
 
 use common::{assert_error, fixtures, stderr};
 use sha2::{Digest, Sha256};

@@ -8,7 +8,7 @@
 //! * generated keys differ, are created 0600, are never overwritten, and
 //!   never appear on stdout/stderr or in manifests.
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! `trialink invite` integration tests over fixtures/synth, including the
 //! kill -9 atomicity test.
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::{Path, PathBuf};
 

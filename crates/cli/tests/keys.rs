@@ -1,6 +1,6 @@
 //! `trialink keys` integration tests.
 
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

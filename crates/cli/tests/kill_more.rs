@@ -22,7 +22,7 @@
 //! replay (the seed is printed). Inputs are small so the whole file runs in
 //! well under a minute on two cores.
 
-mod common;
+use crate::common;
 use common::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 //! the test fails on any marker found outside the intended output.
 //! Also the CLI regression tests of issue 15's items 1, 2, 3, 5, 6 and 7.
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::{Path, PathBuf};
 

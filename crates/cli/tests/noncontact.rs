@@ -1,6 +1,6 @@
 //! `trialink noncontact` integration tests over fixtures/synth.
 
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

@@ -1,6 +1,6 @@
 //! `trialink pseudonymise` integration tests over fixtures/pseudonymise.
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::Path;
 

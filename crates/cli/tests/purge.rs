@@ -6,7 +6,7 @@
 //! study's key cannot be derived again, and a purge before the retention
 //! date is refused without an override.
 
-mod common;
+use crate::common;
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! (invite → feedback and returns → objections, a death, an enrolment →
 //! reminder batch), and every refusal: exit 2, nothing written.
 
-mod common;
+use crate::common;
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! filled by `trialink invite`, with the release log and the weekly
 //! cumulative (differencing) case.
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::Path;
 

@@ -4,7 +4,7 @@
 //! intervals and expected vs requested enrolments; the second study's
 //! reports show recruitment over time, and the audit passes.
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::Path;
 

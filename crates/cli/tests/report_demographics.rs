@@ -3,7 +3,7 @@
 //! totals; demographics that are quota variables declared sums of strata),
 //! protected together and across weekly releases.
 
-mod common;
+use crate::common;
 use common::*;
 use disclosure::{Published, Release};
 use std::collections::BTreeMap;

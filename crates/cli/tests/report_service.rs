@@ -2,7 +2,7 @@
 //! the store, protected, audited, and recorded as the service's own series
 //! of releases.
 
-mod common;
+use crate::common;
 use common::*;
 use disclosure::{Published, Release};
 use std::path::Path;

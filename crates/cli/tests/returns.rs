@@ -1,6 +1,6 @@
 //! `trialink returns` integration tests.
 
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

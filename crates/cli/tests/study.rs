@@ -1,7 +1,7 @@
 //! `trialink study` integration tests: the study register and its
 //! append-only history.
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::Path;
 

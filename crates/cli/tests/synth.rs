@@ -1,6 +1,6 @@
 //! `trialink synth` and `trialink synth uptake` end to end, in fresh temp dirs.
 
-mod common;
+use crate::common;
 
 use common::{run, stderr};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! `trialink uptake` integration tests: a real batch, `synth uptake`
 //! feedback, counts equal to the simulation's ground truth.
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::{Path, PathBuf};
 
