@@ -1,0 +1,393 @@
+//! One audit: the reader's program built, its candidate findings listed,
+//! split into independent parts, each part bounded by propagation and
+//! solved once, then every finding settled.
+
+use super::bounds;
+use super::findings::{
+    cell_candidates, check_robust, check_safe, difference_candidates, settle, Candidate, Check,
+};
+use super::lp::{split, Parts, Prepared, CARRY, CARRY_WARM};
+use super::model::{build_lp, Built};
+use super::{AuditCache, AuditError, AuditReport, Finding, FindingKey, Interval, Scope};
+use crate::policy::Policy;
+use crate::table::Release;
+use std::collections::BTreeMap;
+
+/// Where each part of the program stands in this audit.
+struct Plan {
+    /// Parts to solve (they hold a candidate and are in scope).
+    solve: Vec<bool>,
+    /// The latest release holding a variable of each part (for errors).
+    owner: Vec<usize>,
+    /// Each part the current release touches, named by its first cell
+    /// there (protection carries points by this name).
+    carry_key: BTreeMap<usize, (usize, (usize, usize))>,
+}
+
+impl Plan {
+    fn new(parts: &Parts, layout: &super::model::Layout, cands: &[Candidate], scope: &Scope) -> Plan {
+        let ncomp = parts.lps.len();
+        let mut needed = vec![scope.touching.is_none(); ncomp];
+        let mut carry_key = BTreeMap::new();
+        if let Some(k) = scope.touching {
+            for (t, rows) in layout[k].iter().enumerate() {
+                for (i, row) in rows.iter().enumerate() {
+                    for (j, &x) in row.iter().enumerate() {
+                        needed[parts.comp[x]] = true;
+                        carry_key.entry(parts.comp[x]).or_insert((t, (i, j)));
+                    }
+                }
+            }
+        }
+        let mut owner = vec![0usize; ncomp];
+        for (k, rel_vars) in layout.iter().enumerate() {
+            for x in rel_vars.iter().flatten().flatten() {
+                owner[parts.comp[*x]] = k;
+            }
+        }
+        // only parts with something to check are solved
+        let mut used = vec![false; ncomp];
+        for c in cands {
+            used[parts.comp[c.objective[0].0]] = true;
+        }
+        let solve = needed.iter().zip(&used).map(|(a, b)| *a && *b).collect();
+        Plan {
+            solve,
+            owner,
+            carry_key,
+        }
+    }
+}
+
+/// Turns solver errors into audit errors naming a release.
+struct Errors<'a> {
+    releases: &'a [Release],
+}
+
+impl Errors<'_> {
+    fn map(&self, e: microlp::Error, k: usize) -> AuditError {
+        match e {
+            microlp::Error::Infeasible => AuditError::Inconsistent {
+                study: self.releases[k].study.clone(),
+                sequence: self.releases[k].sequence,
+            },
+            other => AuditError::Solver(other.to_string()),
+        }
+    }
+}
+
+/// What the cache hands in for this audit.
+#[derive(Default)]
+struct Inherited {
+    known: BTreeMap<FindingKey, Interval>,
+    old_points: BTreeMap<usize, Vec<Vec<f64>>>,
+    carry_in: super::Carried,
+}
+
+/// Counters for the profile line and the cache.
+#[derive(Default)]
+struct Tally {
+    carried: usize,
+    reused: usize,
+    certified: usize,
+    bounded: usize,
+}
+
+pub(crate) fn audit_scoped(
+    releases: &[Release],
+    policy: &Policy,
+    scope: &Scope,
+    mut cache: Option<&mut AuditCache>,
+) -> Result<AuditReport, AuditError> {
+    let prof = std::env::var_os("TRIALINK_AUDIT_PROFILE").is_some();
+    let t0 = std::time::Instant::now();
+    for r in releases {
+        r.validate()?;
+    }
+    let Built { lp, layout, faithful } = build_lp(releases)?;
+    let mut report = AuditReport::empty(policy, releases.len());
+    if releases.is_empty() {
+        return Ok(report);
+    }
+    let mut cands = cell_candidates(releases, &layout, &faithful, policy);
+    cands.extend(difference_candidates(releases, &layout, &faithful, policy));
+    if let Some(only) = &scope.only {
+        cands.retain(|c| {
+            let r = &releases[c.release];
+            only.contains(&(r.study.clone(), r.sequence, c.table, c.position, c.kind))
+        });
+    }
+    let pairs: Vec<(usize, usize)> = cands
+        .iter()
+        .filter(|c| c.objective.len() == 2)
+        .map(|c| (c.objective[0].0, c.objective[1].0))
+        .collect();
+    let parts = split(&lp, &pairs);
+    let plan = Plan::new(&parts, &layout, &cands, scope);
+    let errors = Errors { releases };
+    let mut inherited = match cache.as_deref_mut() {
+        Some(c) => Inherited {
+            known: std::mem::take(&mut c.safe),
+            old_points: std::mem::take(&mut c.points),
+            carry_in: std::mem::take(&mut c.carry_in),
+        },
+        None => Inherited::default(),
+    };
+    // outer bounds of every part solved, by propagation
+    let outer: Vec<Option<Vec<(f64, f64)>>> = (0..parts.lps.len())
+        .map(|c| {
+            if plan.solve[c] {
+                bounds::propagate(&parts.lps[c])
+            } else {
+                None
+            }
+        })
+        .collect();
+    let local = |obj: &[(usize, f64)]| -> Vec<(usize, f64)> {
+        obj.iter().map(|&(v, c)| (parts.local[v], c)).collect()
+    };
+    // findings the outer bounds settle: large for every reader
+    let large: Vec<bool> = cands
+        .iter()
+        .map(|cand| {
+            let c = parts.comp[cand.objective[0].0];
+            let Some(b) = outer[c].as_ref() else {
+                return false;
+            };
+            let settles = match cand.check {
+                Check::Difference => true,
+                Check::Suppressed => scope.certify,
+                Check::Rounded(_) => false,
+            };
+            settles && bounds::lower(b, &local(&cand.objective)) - 1e-6 > policy.sensitive_range().1 as f64
+        })
+        .collect();
+    let t_build = t0.elapsed().as_secs_f64();
+    let mut tally = Tally::default();
+    let prepared = prepare_parts(&parts, &plan, &mut inherited, &errors, &mut report, &mut tally)?;
+    if scope.certify {
+        let open: Vec<&Candidate> = cands
+            .iter()
+            .zip(&large)
+            .filter(|(_, l)| !**l)
+            .map(|(c, _)| c)
+            .collect();
+        extremes(&open, &parts, &prepared, &plan, &errors, &mut report)?;
+    }
+    let t_prep = t0.elapsed().as_secs_f64();
+    let lps_before = report.linear_programs;
+    let mut safe_now: BTreeMap<FindingKey, Interval> = BTreeMap::new();
+    for (cand, &large) in cands.iter().zip(&large) {
+        let c = parts.comp[cand.objective[0].0];
+        let Some(lpc) = prepared[c].as_ref() else {
+            continue;
+        };
+        let obj = local(&cand.objective);
+        let interval = if let Some(&iv) = inherited.known.get(&cand.key) {
+            tally.reused += 1;
+            iv
+        } else if large {
+            tally.bounded += 1;
+            let b = outer[c].as_ref().expect("bounded");
+            large_interval(lpc, &obj, bounds::lower(b, &obj))
+        } else {
+            settle(
+                lpc,
+                &obj,
+                cand.check,
+                policy,
+                scope,
+                &mut report.linear_programs,
+                &mut tally.certified,
+            )
+            .map_err(|e| errors.map(e, cand.release))?
+        };
+        if check_robust(cand.check, interval, policy) {
+            safe_now.insert(cand.key, interval);
+        }
+        record(&mut report, releases, cand, interval, policy);
+    }
+    if prof {
+        eprintln!(
+            "audit profile: {} releases, {} candidates, vars {}, build+bounds {:.3}s, prepare+extremes {:.3}s ({} lps), findings {:.3}s ({} lps, {} bounded, {} certified, {} reused), {} points carried",
+            releases.len(),
+            cands.len(),
+            lp.bounds.len(),
+            t_build,
+            t_prep - t_build,
+            lps_before,
+            t0.elapsed().as_secs_f64() - t_prep,
+            report.linear_programs - lps_before,
+            tally.bounded,
+            tally.certified,
+            tally.reused,
+            tally.carried
+        );
+    }
+    if let Some(cc) = cache {
+        cc.points = prepared
+            .into_iter()
+            .enumerate()
+            .filter_map(|(c, p)| Some((c, p?.points.take())))
+            .collect();
+        // parts not solved this time keep their points
+        for (c, pts) in inherited.old_points {
+            cc.points.entry(c).or_insert(pts);
+        }
+        cc.carry_out = plan
+            .carry_key
+            .iter()
+            .filter_map(|(&c, &key)| Some((key, cc.points.get(&c)?.iter().take(CARRY).cloned().collect())))
+            .collect();
+        cc.safe = safe_now;
+        cc.reused = tally.reused;
+        cc.certified = tally.certified;
+    }
+    Ok(report)
+}
+
+/// The interval reported for a quantity whose outer lower bound `lower`
+/// lies above the suppression range: the values met at feasible points (a
+/// reader cannot rule them out), starting no lower than the bound.
+fn large_interval(lpc: &Prepared, obj: &[(usize, f64)], lower: f64) -> Interval {
+    let (vmin, vmax) = lpc.span(obj);
+    let lo = ((lower - 1e-6).ceil().max(0.0) as u64).max(if vmin.is_finite() {
+        (vmin - 1e-6).ceil().max(0.0) as u64
+    } else {
+        0
+    });
+    let hi = if vmax.is_finite() && vmax < super::lp::BIG / 2.0 {
+        Some(((vmax + 1e-6).floor().max(0.0) as u64).max(lo))
+    } else {
+        None
+    };
+    Interval { lo, hi }
+}
+
+/// Count a settled finding and keep it in the report when it is a
+/// suppressed cell or unsafe.
+fn record(
+    report: &mut AuditReport,
+    releases: &[Release],
+    cand: &Candidate,
+    interval: Interval,
+    policy: &Policy,
+) {
+    let safe = check_safe(cand.check, interval, policy);
+    match cand.check {
+        Check::Suppressed => report.suppressed_cells += 1,
+        Check::Difference => report.differences += 1,
+        Check::Rounded(_) => report.rounded_cells += 1,
+    }
+    if safe && !matches!(cand.check, Check::Suppressed) {
+        return;
+    }
+    let rel = &releases[cand.release];
+    let s = &rel.tables[cand.table].spec;
+    report.findings.push(Finding {
+        study: rel.study.clone(),
+        sequence: rel.sequence,
+        table: s.id.clone(),
+        row: s.row_label(cand.position.0).to_string(),
+        column: s.column_label(cand.position.1).to_string(),
+        release_index: cand.release,
+        table_index: cand.table,
+        position: cand.position,
+        kind: cand.kind,
+        interval,
+        safe,
+    });
+}
+
+/// Solve each part's feasibility problem once and gather feasible points:
+/// the last repair round's (still feasible: suppressing cells only widens
+/// the program), or the series' previous release's extended over this one.
+fn prepare_parts(
+    parts: &Parts,
+    plan: &Plan,
+    inherited: &mut Inherited,
+    errors: &Errors,
+    report: &mut AuditReport,
+    tally: &mut Tally,
+) -> Result<Vec<Option<Prepared>>, AuditError> {
+    let ncomp = parts.lps.len();
+    let mut prepared: Vec<Option<Prepared>> = Vec::with_capacity(ncomp);
+    for c in 0..ncomp {
+        if !plan.solve[c] {
+            prepared.push(None);
+            continue;
+        }
+        let mut lpc = parts.lps[c].prepare().map_err(|e| errors.map(e, plan.owner[c]))?;
+        report.linear_programs += 1;
+        report.components += 1;
+        if let Some(pts) = inherited.old_points.remove(&c) {
+            lpc.adopt(&pts);
+            lpc.warm = lpc.points.borrow().len() > 1;
+        } else if let Some(pts) = plan
+            .carry_key
+            .get(&c)
+            .and_then(|key| inherited.carry_in.remove(key))
+        {
+            let ext: Vec<Vec<f64>> = pts
+                .iter()
+                .enumerate()
+                .filter_map(|(n, p)| {
+                    let sign = if n % 2 == 0 { 1.0 } else { -1.0 };
+                    let lp = &parts.lps[c];
+                    // else free the previous release's cells too (as many
+                    // as this release adds)
+                    let d = lp.bounds.len().saturating_sub(p.len());
+                    lp.extend(p, sign)
+                        .filter(|x| lpc.satisfies(x))
+                        .or_else(|| lp.extend(&p[..p.len().saturating_sub(d)], sign))
+                })
+                .collect();
+            report.linear_programs += pts.len();
+            let before = lpc.points.borrow().len();
+            lpc.adopt(&ext);
+            tally.carried += lpc.points.borrow().len() - before;
+            lpc.warm = lpc.points.borrow().len() > CARRY_WARM;
+        }
+        prepared.push(Some(lpc));
+    }
+    Ok(prepared)
+}
+
+/// Points at the ends of everything still open at once, part by part: all
+/// suppressed cells low, then high; all changes between releases; all
+/// rounded counts (parts with points enough already are skipped).
+fn extremes(
+    open: &[&Candidate],
+    parts: &Parts,
+    prepared: &[Option<Prepared>],
+    plan: &Plan,
+    errors: &Errors,
+    report: &mut AuditReport,
+) -> Result<(), AuditError> {
+    let mut groups: BTreeMap<(usize, u8), Vec<(usize, f64)>> = BTreeMap::new();
+    for cand in open {
+        let c = parts.comp[cand.objective[0].0];
+        if prepared[c].as_ref().is_none_or(|p| p.warm) {
+            continue;
+        }
+        let g = match cand.check {
+            Check::Suppressed => 0,
+            Check::Difference if cand.objective[0].1 > 0.0 => 1,
+            Check::Difference => 2,
+            Check::Rounded(_) => 3,
+        };
+        groups
+            .entry((c, g))
+            .or_default()
+            .extend(cand.objective.iter().map(|&(v, k)| (parts.local[v], k)));
+    }
+    for ((c, _), terms) in &groups {
+        let lpc = prepared[*c].as_ref().expect("prepared");
+        for sign in [1.0, -1.0] {
+            lpc.extreme(terms, sign)
+                .map_err(|e| errors.map(e, plan.owner[*c]))?;
+            report.linear_programs += 1;
+        }
+    }
+    Ok(())
+}
