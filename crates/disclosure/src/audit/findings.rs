@@ -52,6 +52,28 @@ pub(super) fn check_robust(check: Check, interval: Interval, policy: &Policy) ->
     }
 }
 
+/// An interval the feasible points met so far prove safe (see
+/// [`Prepared::certify`]); `None` when they prove nothing.
+pub(super) fn by_points(
+    lp: &Prepared,
+    obj: &[(usize, f64)],
+    check: Check,
+    policy: &Policy,
+) -> Option<Interval> {
+    match check {
+        Check::Rounded(need) => {
+            let (vmin, vmax) = lp.span(obj);
+            if !vmin.is_finite() {
+                return None;
+            }
+            let lo = (vmin - 1e-6).ceil().max(0.0) as u64;
+            let hi = ((vmax + 1e-6).floor().max(0.0) as u64).max(lo);
+            (hi - lo + 1 >= need).then_some(Interval { lo, hi: Some(hi) })
+        }
+        _ => lp.certify(obj, policy),
+    }
+}
+
 /// The interval of one finding's expression in its part of the program.
 pub(super) fn settle(
     lp: &Prepared,
@@ -63,20 +85,7 @@ pub(super) fn settle(
     certified: &mut usize,
 ) -> Result<Interval, microlp::Error> {
     if scope.certify {
-        let iv = match check {
-            Check::Rounded(need) => {
-                let (vmin, vmax) = lp.span(obj);
-                if vmin.is_finite() {
-                    let lo = (vmin - 1e-6).ceil().max(0.0) as u64;
-                    let hi = ((vmax + 1e-6).floor().max(0.0) as u64).max(lo);
-                    (hi - lo + 1 >= need).then_some(Interval { lo, hi: Some(hi) })
-                } else {
-                    None
-                }
-            }
-            _ => lp.certify(obj, policy),
-        };
-        if let Some(iv) = iv {
+        if let Some(iv) = by_points(lp, obj, check, policy) {
             *certified += 1;
             return Ok(iv);
         }

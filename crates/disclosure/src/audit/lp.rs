@@ -68,31 +68,11 @@ impl Lp {
     /// The result is only a candidate: callers check it against every
     /// constraint ([`Prepared::adopt`]) before relying on it.
     pub(super) fn extend(&self, p: &[f64], sign: f64) -> Option<Vec<f64>> {
-        let m = p.len();
-        let n = self.bounds.len();
+        let (m, n) = (p.len(), self.bounds.len());
         if m >= n {
             return None;
         }
-        let mut small = Lp {
-            bounds: self.bounds[m..].to_vec(),
-            constraints: Vec::new(),
-        };
-        for (terms, op, rhs) in &self.constraints {
-            let fixed: f64 = terms
-                .iter()
-                .filter(|&&(v, _)| v < m)
-                .map(|&(v, c)| c * p[v])
-                .sum();
-            let free: Vec<(usize, f64)> = terms
-                .iter()
-                .filter(|&&(v, _)| v >= m)
-                .map(|&(v, c)| (v - m, c))
-                .collect();
-            if free.is_empty() {
-                continue;
-            }
-            small.constraints.push((free, *op, rhs - fixed));
-        }
+        let small = self.restrict(m, n, p);
         let objective: Vec<(usize, f64)> = (0..n - m).map(|v| (v, sign)).collect();
         let (_, y) = small
             .optimise(&objective, OptimizationDirection::Minimize)
@@ -102,9 +82,101 @@ impl Lp {
         Some(out)
     }
 
+    /// The program over variables `from..to` only (renumbered from 0):
+    /// variables below `fixed.len()` outside that range are fixed at their
+    /// value in `fixed`, and constraints on any other variable (beyond both
+    /// `to` and `fixed`) are left out.
+    pub(super) fn restrict(&self, from: usize, to: usize, fixed: &[f64]) -> Lp {
+        let mut small = Lp {
+            bounds: self.bounds[from..to].to_vec(),
+            constraints: Vec::new(),
+        };
+        'each: for (terms, op, rhs) in &self.constraints {
+            let mut constant = 0.0;
+            let mut free = Vec::new();
+            for &(v, c) in terms {
+                if (from..to).contains(&v) {
+                    free.push((v - from, c));
+                } else if v < fixed.len() {
+                    constant += c * fixed[v];
+                } else {
+                    continue 'each;
+                }
+            }
+            if !free.is_empty() {
+                small.constraints.push((free, *op, rhs - constant));
+            }
+        }
+        small
+    }
+
+    /// A relaxation over variables `from..to` (renumbered from 0): the
+    /// constraints on those variables alone, each variable also bounded by
+    /// `outer` (valid bounds of the whole program).
+    pub(super) fn relax(&self, from: usize, to: usize, outer: &[(f64, f64)]) -> Lp {
+        let bounds = (from..to)
+            .map(|v| {
+                let (a, b) = self.bounds[v];
+                let (c, d) = outer[v];
+                let lo = a.max(c);
+                (lo, b.min(d).max(lo))
+            })
+            .collect();
+        let constraints = self
+            .constraints
+            .iter()
+            .filter(|(terms, _, _)| terms.iter().all(|&(v, _)| (from..to).contains(&v)))
+            .map(|(terms, op, rhs)| (terms.iter().map(|&(v, c)| (v - from, c)).collect(), *op, *rhs))
+            .collect();
+        Lp { bounds, constraints }
+    }
+
+    /// A feasible point built block by block (`starts`: the first variable
+    /// of each block, ascending), each block's variables pushed down given
+    /// the blocks before it, ignoring the blocks after it. `None` when a
+    /// block cannot be completed; the point is only a candidate (callers
+    /// check it against every constraint).
+    pub(super) fn forward_point(&self, starts: &[usize]) -> Option<Vec<f64>> {
+        let n = self.bounds.len();
+        let mut p: Vec<f64> = Vec::with_capacity(n);
+        for (b, &from) in starts.iter().enumerate() {
+            let to = starts.get(b + 1).copied().unwrap_or(n);
+            if from != p.len() || to <= from {
+                return None;
+            }
+            let small = self.restrict(from, to, &p);
+            let objective: Vec<(usize, f64)> = (0..to - from).map(|v| (v, 1.0)).collect();
+            let (_, y) = small
+                .optimise(&objective, OptimizationDirection::Minimize)
+                .ok()??;
+            p.extend(y);
+        }
+        (p.len() == n).then_some(p)
+    }
+
     /// Solve the feasibility problem once; objectives are then optimised
     /// incrementally from its basis (see [`Prepared`]).
     pub(super) fn prepare(&self) -> Result<Prepared, microlp::Error> {
+        let base = self.solve_base()?;
+        let start: Vec<f64> = base.vars.iter().map(|&v| *base.sol.var_value(v)).collect();
+        let p = self.lazy();
+        p.points.borrow_mut().push(start);
+        let _ = p.base.set(base);
+        Ok(p)
+    }
+
+    /// A prepared program with no point yet, whose feasibility problem is
+    /// solved only when an objective needs the solver.
+    pub(super) fn lazy(&self) -> Prepared {
+        Prepared {
+            base: std::cell::OnceCell::new(),
+            lp: self.clone(),
+            points: std::cell::RefCell::new(Vec::new()),
+            warm: false,
+        }
+    }
+
+    fn solve_base(&self) -> Result<Base, microlp::Error> {
         let mut p = Problem::new(OptimizationDirection::Minimize);
         let vars: Vec<_> = self.bounds.iter().map(|&b| p.add_var(0.0, b)).collect();
         let z = p.add_var(1.0, (-BIG, BIG));
@@ -112,17 +184,19 @@ impl Lp {
             let t: Vec<_> = terms.iter().map(|&(v, c)| (vars[v], c)).collect();
             p.add_constraint(t.as_slice(), *op, *rhs);
         }
-        let base = p.solve()?;
-        let start: Vec<f64> = vars.iter().map(|&v| *base.var_value(v)).collect();
-        Ok(Prepared {
-            base,
+        Ok(Base {
+            sol: p.solve()?,
             vars,
             z,
-            lp: self.clone(),
-            points: std::cell::RefCell::new(vec![start]),
-            warm: false,
         })
     }
+}
+
+/// A solved feasibility problem and its variables.
+struct Base {
+    sol: microlp::Solution,
+    vars: Vec<microlp::Variable>,
+    z: microlp::Variable,
 }
 
 /// Most points carried from one release of a series to the next.
@@ -139,9 +213,8 @@ pub(super) const BIG: f64 = 1e10;
 /// the optimal basis instead of from scratch.
 pub(crate) struct Prepared {
     lp: Lp,
-    base: microlp::Solution,
-    vars: Vec<microlp::Variable>,
-    z: microlp::Variable,
+    /// Solved on first use.
+    base: std::cell::OnceCell<Base>,
     /// Feasible points met so far (every optimum found, checked against
     /// every constraint): the values an expression takes at them lie in
     /// its feasible interval, which can prove an interval wide enough
@@ -153,6 +226,28 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
+    /// The solved feasibility problem (solved now if not yet).
+    fn base(&self) -> Result<&Base, microlp::Error> {
+        if let Some(b) = self.base.get() {
+            return Ok(b);
+        }
+        let b = self.lp.solve_base()?;
+        Ok(self.base.get_or_init(|| b))
+    }
+
+    /// Solve the feasibility problem and keep its solution as a point.
+    pub(super) fn solve_point(&self) -> Result<(), microlp::Error> {
+        let base = self.base()?;
+        let start: Vec<f64> = base.vars.iter().map(|&v| *base.sol.var_value(v)).collect();
+        self.points.borrow_mut().push(start);
+        Ok(())
+    }
+
+    /// Number of variables.
+    pub(super) fn len(&self) -> usize {
+        self.lp.bounds.len()
+    }
+
     pub(super) fn min(&self, objective: &[(usize, f64)], sign: f64) -> Result<f64, microlp::Error> {
         // microlp wants a constraint's variables sorted and distinct (it
         // fails with "unsorted indices" otherwise): merge, then `z`, which
@@ -161,14 +256,15 @@ impl Prepared {
         for &(v, c) in objective {
             *merged.entry(v).or_default() += -sign * c;
         }
+        let base = self.base()?;
         let mut terms: Vec<(microlp::Variable, f64)> = merged
             .into_iter()
             .filter(|&(_, c)| c != 0.0)
-            .map(|(v, c)| (self.vars[v], c))
+            .map(|(v, c)| (base.vars[v], c))
             .collect();
-        terms.push((self.z, 1.0));
-        match self
-            .base
+        terms.push((base.z, 1.0));
+        match base
+            .sol
             .clone()
             .add_constraint(terms.as_slice(), ComparisonOp::Eq, 0.0)
         {
@@ -176,10 +272,10 @@ impl Prepared {
             // every constraint: then the value is attained, so a minimum can
             // only be overestimated (a narrower interval: conservative).
             // Unsafe findings are re-solved from scratch (`exact_interval`).
-            Ok(s) if self.feasible(&s) => {
+            Ok(s) if self.feasible(&base.vars, &s) => {
                 self.points
                     .borrow_mut()
-                    .push(self.vars.iter().map(|&v| *s.var_value(v)).collect());
+                    .push(base.vars.iter().map(|&v| *s.var_value(v)).collect());
                 Ok(s.objective())
             }
             Ok(_) => self.scratch(objective, sign),
@@ -213,7 +309,7 @@ impl Prepared {
     pub(super) fn adopt(&self, points: &[Vec<f64>]) {
         let mut mine = self.points.borrow_mut();
         for p in points {
-            if p.len() == self.vars.len() && self.satisfies(p) {
+            if p.len() == self.len() && self.satisfies(p) {
                 mine.push(p.clone());
             }
         }
@@ -262,8 +358,8 @@ impl Prepared {
     }
 
     /// Does the solution satisfy the bounds and constraints?
-    pub(super) fn feasible(&self, s: &microlp::Solution) -> bool {
-        let x: Vec<f64> = self.vars.iter().map(|&v| *s.var_value(v)).collect();
+    fn feasible(&self, vars: &[microlp::Variable], s: &microlp::Solution) -> bool {
+        let x: Vec<f64> = vars.iter().map(|&v| *s.var_value(v)).collect();
         self.satisfies(&x)
     }
 

@@ -32,6 +32,7 @@ mod findings;
 mod lp;
 mod model;
 mod run;
+mod window;
 
 use crate::policy::Policy;
 use crate::table::{Release, TableError};

@@ -4,10 +4,11 @@
 
 use super::bounds;
 use super::findings::{
-    cell_candidates, check_robust, check_safe, difference_candidates, settle, Candidate, Check,
+    by_points, cell_candidates, check_robust, check_safe, difference_candidates, settle, Candidate, Check,
 };
 use super::lp::{split, Parts, Prepared, CARRY, CARRY_WARM};
 use super::model::{build_lp, Built};
+use super::window::{self, Window};
 use super::{AuditCache, AuditError, AuditReport, Finding, FindingKey, Interval, Scope};
 use crate::policy::Policy;
 use crate::table::Release;
@@ -22,6 +23,8 @@ struct Plan {
     /// Each part the current release touches, named by its first cell
     /// there (protection carries points by this name).
     carry_key: BTreeMap<usize, (usize, (usize, usize))>,
+    /// The first variable of each release in each part (ascending).
+    starts: Vec<Vec<usize>>,
 }
 
 impl Plan {
@@ -51,10 +54,26 @@ impl Plan {
             used[parts.comp[c.objective[0].0]] = true;
         }
         let solve = needed.iter().zip(&used).map(|(a, b)| *a && *b).collect();
+        let mut first: Vec<BTreeMap<usize, usize>> = vec![BTreeMap::new(); ncomp];
+        for (k, rel_vars) in layout.iter().enumerate() {
+            for x in rel_vars.iter().flatten().flatten() {
+                let e = first[parts.comp[*x]].entry(k).or_insert(usize::MAX);
+                *e = (*e).min(parts.local[*x]);
+            }
+        }
+        let starts = first
+            .into_iter()
+            .map(|m| {
+                let mut v: Vec<usize> = m.into_values().collect();
+                v.sort_unstable();
+                v
+            })
+            .collect();
         Plan {
             solve,
             owner,
             carry_key,
+            starts,
         }
     }
 }
@@ -91,6 +110,9 @@ struct Tally {
     reused: usize,
     certified: usize,
     bounded: usize,
+    /// Findings left to the whole part's solver, by kind (suppressed,
+    /// difference, rounded) and window (none, covering, not covering).
+    solved: [[usize; 3]; 3],
 }
 
 pub(crate) fn audit_scoped(
@@ -165,6 +187,34 @@ pub(crate) fn audit_scoped(
     let t_build = t0.elapsed().as_secs_f64();
     let mut tally = Tally::default();
     let prepared = prepare_parts(&parts, &plan, &mut inherited, &errors, &mut report, &mut tally)?;
+    // windows over a few releases each (certifying scopes only)
+    let windows: Vec<Vec<(Window, std::ops::Range<usize>)>> = (0..parts.lps.len())
+        .map(|c| match prepared[c].as_ref() {
+            Some(lpc) if scope.certify => {
+                let fixed = lpc.points.borrow()[0].clone();
+                window::plan(&plan.starts[c], lpc.len(), scope.touching.is_some())
+                    .into_iter()
+                    .filter_map(|(from, to, core)| {
+                        Some((
+                            Window::new(&parts.lps[c], from, to, &fixed, outer[c].as_deref())?,
+                            core,
+                        ))
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        })
+        .collect();
+    // the window a candidate is offered to: the one whose core holds its
+    // latest variable
+    let window_of = |cand: &Candidate| -> Option<&Window> {
+        let c = parts.comp[cand.objective[0].0];
+        let last = cand.objective.iter().map(|&(v, _)| parts.local[v]).max()?;
+        windows[c]
+            .iter()
+            .find(|(_, core)| core.contains(&last))
+            .map(|(w, _)| w)
+    };
     if scope.certify {
         let open: Vec<&Candidate> = cands
             .iter()
@@ -172,7 +222,9 @@ pub(crate) fn audit_scoped(
             .filter(|(_, l)| !**l)
             .map(|(c, _)| c)
             .collect();
-        extremes(&open, &parts, &prepared, &plan, &errors, &mut report)?;
+        window_extremes(&open, &parts, &prepared, &window_of, &mut report);
+        let rest: Vec<&Candidate> = open.into_iter().filter(|c| window_of(c).is_none()).collect();
+        extremes(&rest, &parts, &prepared, &plan, &errors, &mut report)?;
     }
     let t_prep = t0.elapsed().as_secs_f64();
     let lps_before = report.linear_programs;
@@ -190,7 +242,33 @@ pub(crate) fn audit_scoped(
             tally.bounded += 1;
             let b = outer[c].as_ref().expect("bounded");
             large_interval(lpc, &obj, bounds::lower(b, &obj))
+        } else if let Some(iv) = scope
+            .certify
+            .then(|| windowed(lpc, &obj, cand, &window_of, policy, &mut report))
+            .flatten()
+            // an unsafe verdict is confirmed over the whole part unless
+            // the scope never confirms (protection)
+            .filter(|iv| scope.confirm == super::Confirm::Never || check_safe(cand.check, *iv, policy))
+        {
+            tally.certified += 1;
+            iv
         } else {
+            if prof {
+                let w = window_of(cand);
+                let k = match cand.check {
+                    Check::Suppressed => 0,
+                    Check::Difference => 1,
+                    Check::Rounded(_) => 2,
+                };
+                let slot = if w.is_none() {
+                    0
+                } else if w.is_some_and(|w| w.covers(&obj)) {
+                    1
+                } else {
+                    2
+                };
+                tally.solved[k][slot] += 1;
+            }
             settle(
                 lpc,
                 &obj,
@@ -209,7 +287,7 @@ pub(crate) fn audit_scoped(
     }
     if prof {
         eprintln!(
-            "audit profile: {} releases, {} candidates, vars {}, build+bounds {:.3}s, prepare+extremes {:.3}s ({} lps), findings {:.3}s ({} lps, {} bounded, {} certified, {} reused), {} points carried",
+            "audit profile: {} releases, {} candidates, vars {}, build+bounds {:.3}s, prepare+extremes {:.3}s ({} lps), findings {:.3}s ({} lps, {} bounded, {} certified, {} reused, whole-part {:?}), {} points carried",
             releases.len(),
             cands.len(),
             lp.bounds.len(),
@@ -221,6 +299,7 @@ pub(crate) fn audit_scoped(
             tally.bounded,
             tally.certified,
             tally.reused,
+            tally.solved,
             tally.carried
         );
     }
@@ -264,6 +343,88 @@ fn large_interval(lpc: &Prepared, obj: &[(usize, f64)], lower: f64) -> Interval 
     Interval { lo, hi }
 }
 
+/// An interval settled within the candidate's window: feasible points
+/// (those met so far, else those the window finds pushing the candidate
+/// down and up) that prove it safe; or, when the window's relaxation
+/// bounds it, an interval proven large, or exact because the relaxation's
+/// bounds are attained at feasible points. `None`: the whole part decides.
+fn windowed<'w>(
+    lpc: &Prepared,
+    obj: &[(usize, f64)],
+    cand: &Candidate,
+    window_of: &impl Fn(&Candidate) -> Option<&'w Window>,
+    policy: &Policy,
+    report: &mut AuditReport,
+) -> Option<Interval> {
+    if let Some(iv) = by_points(lpc, obj, cand.check, policy) {
+        return Some(iv);
+    }
+    let w = window_of(cand).filter(|w| w.covers(obj))?;
+    report.linear_programs += w.explore(obj, lpc);
+    if let Some(iv) = by_points(lpc, obj, cand.check, policy) {
+        return Some(iv);
+    }
+    let (lo, hi) = w.outer(obj)?;
+    report.linear_programs += 2;
+    let int_lo = (lo - 1e-6).ceil().max(0.0) as u64;
+    if int_lo > policy.sensitive_range().1 && !matches!(cand.check, Check::Rounded(_)) {
+        return Some(large_interval(lpc, obj, lo));
+    }
+    // the relaxation's ends, if feasible points reach them, are the ends
+    let (vmin, vmax) = lpc.span(obj);
+    let p_lo = (vmin - 1e-6).ceil().max(0.0) as u64;
+    if !vmin.is_finite() || p_lo != int_lo {
+        return None;
+    }
+    let hi_exact = if hi.is_infinite() {
+        vmax >= super::lp::BIG / 2.0
+    } else {
+        ((vmax + 1e-6).floor().max(0.0) as u64).max(p_lo) == ((hi + 1e-6).floor().max(0.0) as u64).max(int_lo)
+    };
+    hi_exact.then(|| Interval {
+        lo: int_lo,
+        hi: hi
+            .is_finite()
+            .then(|| ((hi + 1e-6).floor().max(0.0) as u64).max(int_lo)),
+    })
+}
+
+/// Extreme points found in windows: per window, every open candidate it
+/// holds pushed down at once, then up, by kind.
+fn window_extremes<'w>(
+    open: &[&Candidate],
+    parts: &Parts,
+    prepared: &[Option<Prepared>],
+    window_of: &impl Fn(&Candidate) -> Option<&'w Window>,
+    report: &mut AuditReport,
+) {
+    let mut groups: BTreeMap<(usize, *const Window, u8), (&Window, Vec<(usize, f64)>)> = BTreeMap::new();
+    for cand in open {
+        let c = parts.comp[cand.objective[0].0];
+        let (Some(lpc), Some(w)) = (prepared[c].as_ref(), window_of(cand)) else {
+            continue;
+        };
+        if lpc.warm {
+            continue;
+        }
+        let g = match cand.check {
+            Check::Suppressed => 0,
+            Check::Difference if cand.objective[0].1 > 0.0 => 1,
+            Check::Difference => 2,
+            Check::Rounded(_) => 3,
+        };
+        groups
+            .entry((c, w as *const Window, g))
+            .or_insert_with(|| (w, Vec::new()))
+            .1
+            .extend(cand.objective.iter().map(|&(v, k)| (parts.local[v], k)));
+    }
+    for ((c, _, _), (w, terms)) in &groups {
+        let lpc = prepared[*c].as_ref().expect("prepared");
+        report.linear_programs += w.explore(terms, lpc);
+    }
+}
+
 /// Count a settled finding and keep it in the report when it is a
 /// suppressed cell or unsafe.
 fn record(
@@ -299,9 +460,11 @@ fn record(
     });
 }
 
-/// Solve each part's feasibility problem once and gather feasible points:
-/// the last repair round's (still feasible: suppressing cells only widens
-/// the program), or the series' previous release's extended over this one.
+/// Gather feasible points of each part to solve: the last repair round's
+/// (still feasible: suppressing cells only widens the program), or the
+/// series' previous release's extended over this one, or one built release
+/// by release. The part's feasibility problem is solved only when no point
+/// is found that way, or later when an objective needs the solver.
 fn prepare_parts(
     parts: &Parts,
     plan: &Plan,
@@ -317,8 +480,8 @@ fn prepare_parts(
             prepared.push(None);
             continue;
         }
-        let mut lpc = parts.lps[c].prepare().map_err(|e| errors.map(e, plan.owner[c]))?;
-        report.linear_programs += 1;
+        let lp = &parts.lps[c];
+        let mut lpc = lp.lazy();
         report.components += 1;
         if let Some(pts) = inherited.old_points.remove(&c) {
             lpc.adopt(&pts);
@@ -331,26 +494,46 @@ fn prepare_parts(
             let ext: Vec<Vec<f64>> = pts
                 .iter()
                 .enumerate()
-                .filter_map(|(n, p)| {
-                    let sign = if n % 2 == 0 { 1.0 } else { -1.0 };
-                    let lp = &parts.lps[c];
-                    // else free the previous release's cells too (as many
-                    // as this release adds)
-                    let d = lp.bounds.len().saturating_sub(p.len());
-                    lp.extend(p, sign)
-                        .filter(|x| lpc.satisfies(x))
-                        .or_else(|| lp.extend(&p[..p.len().saturating_sub(d)], sign))
-                })
+                .filter_map(|(n, p)| carry(lp, &lpc, &plan.starts[c], p, if n % 2 == 0 { 1.0 } else { -1.0 }))
                 .collect();
             report.linear_programs += pts.len();
-            let before = lpc.points.borrow().len();
             lpc.adopt(&ext);
-            tally.carried += lpc.points.borrow().len() - before;
+            tally.carried += lpc.points.borrow().len();
             lpc.warm = lpc.points.borrow().len() > CARRY_WARM;
+        }
+        if lpc.points.borrow().is_empty() {
+            if let Some(p) = lp.forward_point(&plan.starts[c]) {
+                report.linear_programs += plan.starts[c].len();
+                lpc.adopt(&[p]);
+            }
+        }
+        if lpc.points.borrow().is_empty() {
+            lpc.solve_point().map_err(|e| errors.map(e, plan.owner[c]))?;
+            report.linear_programs += 1;
         }
         prepared.push(Some(lpc));
     }
     Ok(prepared)
+}
+
+/// A point of the series' previous release extended over this one: the
+/// new variables chosen given the old ones, or, failing that, the last 1,
+/// or the releases of a protection window, chosen again given the ones
+/// before them.
+fn carry(lp: &super::lp::Lp, lpc: &Prepared, starts: &[usize], p: &[f64], sign: f64) -> Option<Vec<f64>> {
+    if let Some(x) = lp.extend(p, sign).filter(|x| lpc.satisfies(x)) {
+        return Some(x);
+    }
+    let old: Vec<usize> = starts.iter().copied().filter(|&s| s < p.len()).collect();
+    for back in [1, window::PROTECT_RELEASES - 1] {
+        let Some(&cut) = old.len().checked_sub(back).and_then(|k| old.get(k)) else {
+            continue;
+        };
+        if let Some(x) = lp.extend(&p[..cut], sign).filter(|x| lpc.satisfies(x)) {
+            return Some(x);
+        }
+    }
+    None
 }
 
 /// Points at the ends of everything still open at once, part by part: all
