@@ -133,7 +133,7 @@ pub(super) fn lower(bounds: &[(f64, f64)], objective: &[(usize, f64)]) -> f64 {
 mod tests {
     use super::*;
 
-    fn lp(bounds: Vec<(f64, f64)>, constraints: Vec<(Vec<(usize, f64)>, ComparisonOp, f64)>) -> Lp {
+    fn lp(bounds: Vec<(f64, f64)>, constraints: Vec<crate::audit::lp::Constraint>) -> Lp {
         Lp { bounds, constraints }
     }
 

@@ -14,10 +14,6 @@ use std::collections::BTreeMap;
 /// Variable indices of every cell: `[release][table][row][column]`.
 pub(crate) type Layout = Vec<Vec<Vec<Vec<usize>>>>;
 
-/// Build the reader's linear program for a list of releases.
-/// The reader's LP, each cell's variable, the monotone links between
-/// releases `(earlier, later)`, and the same pairs for counts that may fall
-/// (no constraint between them).
 /// Cells of a release that, under a sum-of-rounded totals rule, are
 /// published as sums of other published cells: the totals of
 /// [`crate::table::RowSum`]s (`(table, (row, column))`).
@@ -52,114 +48,75 @@ pub(crate) struct Built {
 /// every other pair).
 pub(crate) fn build_lp(releases: &[Release]) -> Result<Built, AuditError> {
     let mut lp = Lp::default();
-    let mut links: Vec<(usize, usize)> = Vec::new();
-    let mut layout: Layout = Vec::new();
-    let mut falls: Vec<(usize, usize)> = Vec::new();
+    let layout: Layout = releases
+        .iter()
+        .map(|rel| release_relations(&mut lp, rel))
+        .collect();
+    let faithful = quote_relations(&mut lp, releases, &layout)?;
+    chain_relations(&mut lp, releases, &layout);
+    Ok(Built { lp, layout, faithful })
+}
+
+/// One release's cells and relations: published bounds, totals, nested
+/// columns, shared cells, weighted and row sums (and under a sum-of-rounded
+/// totals rule, each rounded value and the sums among them).
+fn release_relations(lp: &mut Lp, rel: &Release) -> Vec<Vec<Vec<usize>>> {
     let inf = f64::INFINITY;
-    for rel in releases {
-        let p = &rel.policy;
-        let b = p.round.base.max(1);
-        let (down, up) = ((b / 2) as f64, (b - 1 - b / 2) as f64);
-        let sum_rounded = p.round.totals == TotalsRule::SumOfRounded && b > 1;
-        let mut rel_vars = Vec::new();
-        let mut rel_rs: Vec<Vec<Vec<Option<usize>>>> = Vec::new();
-        let mut shared: BTreeMap<&str, usize> = BTreeMap::new();
-        // under sum-of-rounded totals, rows that add up rows of another
-        // table are published as the sum of those rows' published values
-        let cross_totals = sum_rounded_cross_totals(rel);
-        for (ti, t) in rel.tables.iter().enumerate() {
-            let s = &t.spec;
-            let mut xs = vec![vec![0usize; s.grid_columns()]; s.grid_rows()];
-            let mut rs = vec![vec![None; s.grid_columns()]; s.grid_rows()];
-            for i in 0..s.grid_rows() {
-                for j in 0..s.grid_columns() {
-                    let cell = t.cells[i][j];
-                    let leaf = s.is_leaf(i, j) && !cross_totals.contains(&(ti, (i, j)));
-                    let (lo, hi) = if s.is_exempt(j) {
-                        match cell {
-                            Published::Count(v) => (v as f64, v as f64),
-                            Published::Suppressed => (0.0, inf),
+    let p = &rel.policy;
+    let b = p.round.base.max(1);
+    let (down, up) = ((b / 2) as f64, (b - 1 - b / 2) as f64);
+    let sum_rounded = p.round.totals == TotalsRule::SumOfRounded && b > 1;
+    let mut rel_vars = Vec::new();
+    let mut rel_rs: Vec<Vec<Vec<Option<usize>>>> = Vec::new();
+    let mut shared: BTreeMap<&str, usize> = BTreeMap::new();
+    // under sum-of-rounded totals, rows that add up rows of another
+    // table are published as the sum of those rows' published values
+    let cross_totals = sum_rounded_cross_totals(rel);
+    for (ti, t) in rel.tables.iter().enumerate() {
+        let s = &t.spec;
+        let mut xs = vec![vec![0usize; s.grid_columns()]; s.grid_rows()];
+        let mut rs = vec![vec![None; s.grid_columns()]; s.grid_rows()];
+        for i in 0..s.grid_rows() {
+            for j in 0..s.grid_columns() {
+                let cell = t.cells[i][j];
+                let leaf = s.is_leaf(i, j) && !cross_totals.contains(&(ti, (i, j)));
+                let (lo, hi) = if s.is_exempt(j) {
+                    match cell {
+                        Published::Count(v) => (v as f64, v as f64),
+                        Published::Suppressed => (0.0, inf),
+                    }
+                } else {
+                    match cell {
+                        Published::Suppressed => (p.suppressed_lower_bound() as f64, inf),
+                        Published::Count(_) if sum_rounded && !leaf => (0.0, inf),
+                        Published::Count(v) => {
+                            let (a, z) = p.published_interval(v);
+                            (a as f64, z as f64)
                         }
-                    } else {
-                        match cell {
-                            Published::Suppressed => (p.suppressed_lower_bound() as f64, inf),
-                            Published::Count(_) if sum_rounded && !leaf => (0.0, inf),
-                            Published::Count(v) => {
-                                let (a, z) = p.published_interval(v);
-                                (a as f64, z as f64)
-                            }
-                        }
+                    }
+                };
+                let x = lp.var(lo, hi);
+                xs[i][j] = x;
+                if sum_rounded && !s.is_exempt(j) {
+                    let r = match cell {
+                        Published::Count(v) => lp.var(v as f64, v as f64),
+                        Published::Suppressed => lp.var(0.0, inf),
                     };
-                    let x = lp.var(lo, hi);
-                    xs[i][j] = x;
-                    if sum_rounded && !s.is_exempt(j) {
-                        let r = match cell {
-                            Published::Count(v) => lp.var(v as f64, v as f64),
-                            Published::Suppressed => lp.var(0.0, inf),
-                        };
-                        rs[i][j] = Some(r);
-                        if leaf {
-                            // x in [r - down, r + up]
-                            lp.constrain(vec![(x, 1.0), (r, -1.0)], ComparisonOp::Ge, -down);
-                            lp.constrain(vec![(x, 1.0), (r, -1.0)], ComparisonOp::Le, up);
-                        }
+                    rs[i][j] = Some(r);
+                    if leaf {
+                        // x in [r - down, r + up]
+                        lp.constrain(vec![(x, 1.0), (r, -1.0)], ComparisonOp::Ge, -down);
+                        lp.constrain(vec![(x, 1.0), (r, -1.0)], ComparisonOp::Le, up);
                     }
                 }
             }
-            for eq in s.equations() {
-                let mut terms = vec![(xs[eq.total.0][eq.total.1], 1.0)];
-                terms.extend(eq.parts.iter().map(|&(i, j)| (xs[i][j], -1.0)));
-                lp.constrain(terms, ComparisonOp::Eq, 0.0);
-                if sum_rounded {
-                    let members: Option<Vec<usize>> = eq.members().map(|(i, j)| rs[i][j]).collect();
-                    if let Some(m) = members {
-                        let terms = m
-                            .iter()
-                            .enumerate()
-                            .map(|(k, &v)| (v, if k == 0 { 1.0 } else { -1.0 }))
-                            .collect();
-                        lp.constrain(terms, ComparisonOp::Eq, 0.0);
-                    }
-                }
-            }
-            for (a, bcol) in s.order_pairs() {
-                for row in &xs {
-                    lp.constrain(vec![(row[a], 1.0), (row[bcol], -1.0)], ComparisonOp::Le, 0.0);
-                }
-            }
-            for ((i, j), key) in s.shared_positions() {
-                match shared.get(key) {
-                    Some(&other) => lp.constrain(vec![(xs[i][j], 1.0), (other, -1.0)], ComparisonOp::Eq, 0.0),
-                    None => {
-                        shared.insert(key, xs[i][j]);
-                    }
-                }
-            }
-            rel_vars.push(xs);
-            rel_rs.push(rs);
         }
-        // weighted sums bounded by a cell of another table (validated)
-        let specs: Vec<&crate::table::TableSpec> = rel.tables.iter().map(|t| &t.spec).collect();
-        for w in crate::table::weighted_relations(&specs).unwrap_or_default() {
-            let var = |(t, (i, j)): (usize, (usize, usize))| rel_vars[t][i][j];
-            let mut terms: Vec<(usize, f64)> = w.terms.iter().map(|&(m, c)| (var(m), c)).collect();
-            terms.push((var(w.bound), -1.0));
-            let op = if w.at_most {
-                ComparisonOp::Le
-            } else {
-                ComparisonOp::Eq
-            };
-            lp.constrain(terms, op, 0.0);
-        }
-        // rows of one table that add up to a row of another (validated)
-        for eq in rel.cross_equations().unwrap_or_default() {
-            let var = |(t, (i, j)): (usize, (usize, usize))| rel_vars[t][i][j];
-            let mut terms = vec![(var(eq.total), 1.0)];
-            terms.extend(eq.parts.iter().map(|&m| (var(m), -1.0)));
+        for eq in s.equations() {
+            let mut terms = vec![(xs[eq.total.0][eq.total.1], 1.0)];
+            terms.extend(eq.parts.iter().map(|&(i, j)| (xs[i][j], -1.0)));
             lp.constrain(terms, ComparisonOp::Eq, 0.0);
             if sum_rounded {
-                let r = |(t, (i, j)): (usize, (usize, usize))| rel_rs[t][i][j];
-                let members: Option<Vec<usize>> = eq.members().map(r).collect();
+                let members: Option<Vec<usize>> = eq.members().map(|(i, j)| rs[i][j]).collect();
                 if let Some(m) = members {
                     let terms = m
                         .iter()
@@ -170,10 +127,61 @@ pub(crate) fn build_lp(releases: &[Release]) -> Result<Built, AuditError> {
                 }
             }
         }
-        layout.push(rel_vars);
+        for (a, bcol) in s.order_pairs() {
+            for row in &xs {
+                lp.constrain(vec![(row[a], 1.0), (row[bcol], -1.0)], ComparisonOp::Le, 0.0);
+            }
+        }
+        for ((i, j), key) in s.shared_positions() {
+            match shared.get(key) {
+                Some(&other) => lp.constrain(vec![(xs[i][j], 1.0), (other, -1.0)], ComparisonOp::Eq, 0.0),
+                None => {
+                    shared.insert(key, xs[i][j]);
+                }
+            }
+        }
+        rel_vars.push(xs);
+        rel_rs.push(rs);
     }
-    // quotes of other releases' cells: the cell is their sum; a faithful
-    // quote carries no bound of its own (it is a function of them)
+    // weighted sums bounded by a cell of another table (validated)
+    let specs: Vec<&crate::table::TableSpec> = rel.tables.iter().map(|t| &t.spec).collect();
+    for w in crate::table::weighted_relations(&specs).unwrap_or_default() {
+        let var = |(t, (i, j)): (usize, (usize, usize))| rel_vars[t][i][j];
+        let mut terms: Vec<(usize, f64)> = w.terms.iter().map(|&(m, c)| (var(m), c)).collect();
+        terms.push((var(w.bound), -1.0));
+        let op = if w.at_most {
+            ComparisonOp::Le
+        } else {
+            ComparisonOp::Eq
+        };
+        lp.constrain(terms, op, 0.0);
+    }
+    // rows of one table that add up to a row of another (validated)
+    for eq in rel.cross_equations().unwrap_or_default() {
+        let var = |(t, (i, j)): (usize, (usize, usize))| rel_vars[t][i][j];
+        let mut terms = vec![(var(eq.total), 1.0)];
+        terms.extend(eq.parts.iter().map(|&m| (var(m), -1.0)));
+        lp.constrain(terms, ComparisonOp::Eq, 0.0);
+        if sum_rounded {
+            let r = |(t, (i, j)): (usize, (usize, usize))| rel_rs[t][i][j];
+            let members: Option<Vec<usize>> = eq.members().map(r).collect();
+            if let Some(m) = members {
+                let terms = m
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &v)| (v, if k == 0 { 1.0 } else { -1.0 }))
+                    .collect();
+                lp.constrain(terms, ComparisonOp::Eq, 0.0);
+            }
+        }
+    }
+    rel_vars
+}
+
+/// Quotes of other releases' cells: the cell is their sum; a faithful
+/// quote carries no bound of its own (it is a function of them).
+fn quote_relations(lp: &mut Lp, releases: &[Release], layout: &Layout) -> Result<Faithful, AuditError> {
+    let inf = f64::INFINITY;
     let mut faithful = std::collections::BTreeSet::new();
     // (release, table) of the quoting cell, its equation
     let mut quote_eqs: Vec<((usize, usize), Terms)> = Vec::new();
@@ -246,7 +254,12 @@ pub(crate) fn build_lp(releases: &[Release]) -> Result<Built, AuditError> {
             lp.constrain(terms, ComparisonOp::Eq, 0.0);
         }
     }
-    // cumulative tables: a cell never falls from one release to the next
+    Ok(faithful)
+}
+
+/// Cumulative tables: a cell never falls from one release of a series to
+/// the next (unless it may: delivered falls as returns arrive).
+fn chain_relations(lp: &mut Lp, releases: &[Release], layout: &Layout) {
     for (k2, rel2) in releases.iter().enumerate() {
         for (t2, tab2) in rel2.tables.iter().enumerate() {
             if !tab2.spec.cumulative {
@@ -275,16 +288,13 @@ pub(crate) fn build_lp(releases: &[Release]) -> Result<Built, AuditError> {
                         {
                             let (a, b) = (layout[k1][t1][i1][j1], layout[k2][t2][i][j]);
                             if s2.may_fall_at(i, j) || s1.may_fall_at(i1, j1) {
-                                falls.push((a, b));
                                 continue;
                             }
                             lp.constrain(vec![(a, 1.0), (b, -1.0)], ComparisonOp::Le, 0.0);
-                            links.push((a, b));
                         }
                     }
                 }
             }
         }
     }
-    Ok(Built { lp, layout, faithful })
 }

@@ -131,14 +131,7 @@ pub(crate) fn audit_scoped(
     if releases.is_empty() {
         return Ok(report);
     }
-    let mut cands = cell_candidates(releases, &layout, &faithful, policy);
-    cands.extend(difference_candidates(releases, &layout, &faithful, policy));
-    if let Some(only) = &scope.only {
-        cands.retain(|c| {
-            let r = &releases[c.release];
-            only.contains(&(r.study.clone(), r.sequence, c.table, c.position, c.kind))
-        });
-    }
+    let cands = candidates(releases, &layout, &faithful, policy, scope);
     let pairs: Vec<(usize, usize)> = cands
         .iter()
         .filter(|c| c.objective.len() == 2)
@@ -155,56 +148,15 @@ pub(crate) fn audit_scoped(
         },
         None => Inherited::default(),
     };
-    // outer bounds of every part solved, by propagation
-    let outer: Vec<Option<Vec<(f64, f64)>>> = (0..parts.lps.len())
-        .map(|c| {
-            if plan.solve[c] {
-                bounds::propagate(&parts.lps[c])
-            } else {
-                None
-            }
-        })
-        .collect();
     let local = |obj: &[(usize, f64)]| -> Vec<(usize, f64)> {
         obj.iter().map(|&(v, c)| (parts.local[v], c)).collect()
     };
-    // findings the outer bounds settle: large for every reader
-    let large: Vec<bool> = cands
-        .iter()
-        .map(|cand| {
-            let c = parts.comp[cand.objective[0].0];
-            let Some(b) = outer[c].as_ref() else {
-                return false;
-            };
-            let settles = match cand.check {
-                Check::Difference => true,
-                Check::Suppressed => scope.certify,
-                Check::Rounded(_) => false,
-            };
-            settles && bounds::lower(b, &local(&cand.objective)) - 1e-6 > policy.sensitive_range().1 as f64
-        })
-        .collect();
+    let outer = outer_bounds(&parts, &plan);
+    let large = large_by_bounds(&cands, &parts, &outer, policy, scope);
     let t_build = t0.elapsed().as_secs_f64();
     let mut tally = Tally::default();
     let prepared = prepare_parts(&parts, &plan, &mut inherited, &errors, &mut report, &mut tally)?;
-    // windows over a few releases each (certifying scopes only)
-    let windows: Vec<Vec<(Window, std::ops::Range<usize>)>> = (0..parts.lps.len())
-        .map(|c| match prepared[c].as_ref() {
-            Some(lpc) if scope.certify => {
-                let fixed = lpc.points.borrow()[0].clone();
-                window::plan(&plan.starts[c], lpc.len(), scope.touching.is_some())
-                    .into_iter()
-                    .filter_map(|(from, to, core)| {
-                        Some((
-                            Window::new(&parts.lps[c], from, to, &fixed, outer[c].as_deref())?,
-                            core,
-                        ))
-                    })
-                    .collect()
-            }
-            _ => Vec::new(),
-        })
-        .collect();
+    let windows = build_windows(&parts, &plan, &prepared, &outer, scope);
     // the window a candidate is offered to: the one whose core holds its
     // latest variable
     let window_of = |cand: &Candidate| -> Option<&Window> {
@@ -304,25 +256,126 @@ pub(crate) fn audit_scoped(
         );
     }
     if let Some(cc) = cache {
-        cc.points = prepared
-            .into_iter()
-            .enumerate()
-            .filter_map(|(c, p)| Some((c, p?.points.take())))
-            .collect();
-        // parts not solved this time keep their points
-        for (c, pts) in inherited.old_points {
-            cc.points.entry(c).or_insert(pts);
-        }
-        cc.carry_out = plan
-            .carry_key
-            .iter()
-            .filter_map(|(&c, &key)| Some((key, cc.points.get(&c)?.iter().take(CARRY).cloned().collect())))
-            .collect();
-        cc.safe = safe_now;
-        cc.reused = tally.reused;
-        cc.certified = tally.certified;
+        hand_on(cc, prepared, inherited.old_points, &plan, safe_now, &tally);
     }
     Ok(report)
+}
+
+/// What the next audit of the same releases (a repair round) or of the
+/// series' next release starts from: every part's points, the points to
+/// carry, and the findings proven safe in a way more suppression keeps.
+fn hand_on(
+    cc: &mut AuditCache,
+    prepared: Vec<Option<Prepared>>,
+    old_points: BTreeMap<usize, Vec<Vec<f64>>>,
+    plan: &Plan,
+    safe_now: BTreeMap<FindingKey, Interval>,
+    tally: &Tally,
+) {
+    cc.points = prepared
+        .into_iter()
+        .enumerate()
+        .filter_map(|(c, p)| Some((c, p?.points.take())))
+        .collect();
+    // parts not solved this time keep their points
+    for (c, pts) in old_points {
+        cc.points.entry(c).or_insert(pts);
+    }
+    cc.carry_out = plan
+        .carry_key
+        .iter()
+        .filter_map(|(&c, &key)| Some((key, cc.points.get(&c)?.iter().take(CARRY).cloned().collect())))
+        .collect();
+    cc.safe = safe_now;
+    cc.reused = tally.reused;
+    cc.certified = tally.certified;
+}
+
+/// Every candidate finding in scope.
+fn candidates(
+    releases: &[Release],
+    layout: &super::model::Layout,
+    faithful: &super::model::Faithful,
+    policy: &Policy,
+    scope: &Scope,
+) -> Vec<Candidate> {
+    let mut cands = cell_candidates(releases, layout, faithful, policy);
+    cands.extend(difference_candidates(releases, layout, faithful, policy));
+    if let Some(only) = &scope.only {
+        cands.retain(|c| {
+            let r = &releases[c.release];
+            only.contains(&(r.study.clone(), r.sequence, c.table, c.position, c.kind))
+        });
+    }
+    cands
+}
+
+/// Outer bounds of every part to solve, by propagation.
+fn outer_bounds(parts: &Parts, plan: &Plan) -> Vec<Option<Vec<(f64, f64)>>> {
+    (0..parts.lps.len())
+        .map(|c| {
+            if plan.solve[c] {
+                bounds::propagate(&parts.lps[c])
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Which candidates the outer bounds settle: large for every reader (a
+/// difference always; a suppressed cell when intervals need not be exact).
+fn large_by_bounds(
+    cands: &[Candidate],
+    parts: &Parts,
+    outer: &[Option<Vec<(f64, f64)>>],
+    policy: &Policy,
+    scope: &Scope,
+) -> Vec<bool> {
+    cands
+        .iter()
+        .map(|cand| {
+            let c = parts.comp[cand.objective[0].0];
+            let Some(b) = outer[c].as_ref() else {
+                return false;
+            };
+            let settles = match cand.check {
+                Check::Difference => true,
+                Check::Suppressed => scope.certify,
+                Check::Rounded(_) => false,
+            };
+            let obj: Vec<(usize, f64)> = cand.objective.iter().map(|&(v, k)| (parts.local[v], k)).collect();
+            settles && bounds::lower(b, &obj) - 1e-6 > policy.sensitive_range().1 as f64
+        })
+        .collect()
+}
+
+/// Windows over a few releases of each part solved (certifying scopes
+/// only), each with the range of variables whose findings it is offered.
+fn build_windows(
+    parts: &Parts,
+    plan: &Plan,
+    prepared: &[Option<Prepared>],
+    outer: &[Option<Vec<(f64, f64)>>],
+    scope: &Scope,
+) -> Vec<Vec<(Window, std::ops::Range<usize>)>> {
+    (0..parts.lps.len())
+        .map(|c| match prepared[c].as_ref() {
+            Some(lpc) if scope.certify => {
+                let fixed = lpc.points.borrow()[0].clone();
+                window::plan(&plan.starts[c], lpc.len(), scope.touching.is_some())
+                    .into_iter()
+                    .filter_map(|(from, to, core)| {
+                        Some((
+                            Window::new(&parts.lps[c], from, to, &fixed, outer[c].as_deref())?,
+                            core,
+                        ))
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        })
+        .collect()
 }
 
 /// The interval reported for a quantity whose outer lower bound `lower`
@@ -389,6 +442,9 @@ fn windowed<'w>(
     })
 }
 
+/// Open candidates' expressions gathered by part, window and kind.
+type WindowGroups<'w> = BTreeMap<(usize, usize, u8), (&'w Window, Vec<(usize, f64)>)>;
+
 /// Extreme points found in windows: per window, every open candidate it
 /// holds pushed down at once, then up, by kind.
 fn window_extremes<'w>(
@@ -398,7 +454,8 @@ fn window_extremes<'w>(
     window_of: &impl Fn(&Candidate) -> Option<&'w Window>,
     report: &mut AuditReport,
 ) {
-    let mut groups: BTreeMap<(usize, *const Window, u8), (&Window, Vec<(usize, f64)>)> = BTreeMap::new();
+    // keyed by part, window (its address: windows do not move) and kind
+    let mut groups: WindowGroups = BTreeMap::new();
     for cand in open {
         let c = parts.comp[cand.objective[0].0];
         let (Some(lpc), Some(w)) = (prepared[c].as_ref(), window_of(cand)) else {
@@ -414,7 +471,7 @@ fn window_extremes<'w>(
             Check::Rounded(_) => 3,
         };
         groups
-            .entry((c, w as *const Window, g))
+            .entry((c, w as *const Window as usize, g))
             .or_insert_with(|| (w, Vec::new()))
             .1
             .extend(cand.objective.iter().map(|&(v, k)| (parts.local[v], k)));
