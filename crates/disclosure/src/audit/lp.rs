@@ -154,17 +154,6 @@ impl Lp {
         (p.len() == n).then_some(p)
     }
 
-    /// Solve the feasibility problem once; objectives are then optimised
-    /// incrementally from its basis (see [`Prepared`]).
-    pub(super) fn prepare(&self) -> Result<Prepared, microlp::Error> {
-        let base = self.solve_base()?;
-        let start: Vec<f64> = base.vars.iter().map(|&v| *base.sol.var_value(v)).collect();
-        let p = self.lazy();
-        p.points.borrow_mut().push(start);
-        let _ = p.base.set(base);
-        Ok(p)
-    }
-
     /// A prepared program with no point yet, whose feasibility problem is
     /// solved only when an objective needs the solver.
     pub(super) fn lazy(&self) -> Prepared {

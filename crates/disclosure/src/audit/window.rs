@@ -11,7 +11,8 @@
 //! against every constraint of the whole part before it is used. A window
 //! never narrows an interval: what it cannot prove is left to the solver
 //! over the whole part. Its programs are the size of a few releases,
-//! however many releases the part spans.
+//! however many releases the part spans, and are solved only when a
+//! finding needs them.
 
 use super::lp::{Lp, Prepared};
 
@@ -35,9 +36,9 @@ pub(super) struct Window {
 }
 
 impl Window {
-    /// The window over `from..to` around the feasible point `fixed`;
-    /// `None` when the solver cannot settle it (the window is an
-    /// accelerator only).
+    /// The window over `from..to` around the feasible point `fixed`
+    /// (`None` when the range is empty); its programs are solved on first
+    /// use, and solver trouble there only means no points.
     pub(super) fn new(
         lp: &Lp,
         from: usize,
@@ -48,7 +49,9 @@ impl Window {
         if from >= to || to > fixed.len() {
             return None;
         }
-        let program = lp.restrict(from, to, fixed).prepare().ok()?;
+        // solved on first use: most windows of a protection round are
+        // never needed
+        let program = lp.restrict(from, to, fixed).lazy();
         let relaxed = outer.map(|b| lp.relax(from, to, b).lazy());
         Some(Window {
             from,
@@ -138,17 +141,23 @@ pub(super) fn plan(
     if r == 0 {
         return vec![];
     }
-    if protecting {
-        let first = r.saturating_sub(PROTECT_RELEASES);
-        return vec![(starts[first], n, starts[first]..n)];
-    }
+    // protection: the newest releases in one window, older ones in blocks
+    let newest = if protecting {
+        r.saturating_sub(PROTECT_RELEASES)
+    } else {
+        r
+    };
     let mut out = Vec::new();
     let mut b = 0;
-    while b < r {
+    while b < newest {
         let lo = b.saturating_sub(AUDIT_MARGIN);
         let hi = (b + AUDIT_BLOCK + AUDIT_MARGIN).min(r);
-        out.push((starts[lo], end(hi), starts[b]..end((b + AUDIT_BLOCK).min(r))));
+        let core_end = (b + AUDIT_BLOCK).min(newest);
+        out.push((starts[lo], end(hi), starts[b]..end(core_end)));
         b += AUDIT_BLOCK;
+    }
+    if protecting {
+        out.push((starts[newest], n, starts[newest]..n));
     }
     out
 }
@@ -167,6 +176,6 @@ mod tests {
         assert_eq!(w[2], (30, 50, 40..50));
         let starts = [0, 10, 20, 30, 40, 50, 60];
         let p = plan(&starts, 70, true);
-        assert_eq!(p, vec![(30, 70, 30..70)]);
+        assert_eq!(p, vec![(0, 30, 0..20), (10, 50, 20..30), (30, 70, 30..70)]);
     }
 }
