@@ -23,6 +23,25 @@
 //! the policy's suppression range and is narrower than the policy's
 //! `protect.min_width`. The linear relaxation contains every integer
 //! solution, so its intervals contain the integer-feasible ones (bounds are
+//! rounded inwards to integers only after solving).
+//!
+//! How each interval is settled, cheapest first (module by module):
+//!
+//! * `model` writes the program; the parts of it that share no
+//!   variable are solved apart (`lp`);
+//! * `bounds`: constraint propagation gives an outer box of every
+//!   part — a difference (or, in the fast scopes, a suppressed cell) whose
+//!   lower end over the box is above the suppression range is safe;
+//! * feasible points (carried from the series' previous release, built
+//!   release by release, or found while solving) prove an interval wide or
+//!   starting below the range — they lie inside it;
+//! * `window`: a few consecutive releases solved with the rest of
+//!   the part fixed at a feasible point find more such points, and their
+//!   relaxation (the window alone, within the outer box) proves intervals
+//!   large, or exact when its ends are reached by feasible points;
+//! * what none of these settles is solved over the whole part
+//!   (`findings`); the exact audit ([`audit()`]) solves every
+//!   finding that way.
 
 // Grid code indexes several parallel grids by (row, column).
 #![allow(clippy::needless_range_loop)]
