@@ -57,41 +57,50 @@ fn brute_force(t: &PublishedTable, policy: &Policy, cap: u64) -> Vec<((usize, us
     }
     let mut best: std::collections::BTreeMap<(usize, usize), (u64, u64)> = Default::default();
     let mut x = vec![0u64; nr * nc];
-    let table = Table {
-        spec: s.clone(),
-        counts: vec![vec![0; nc]; nr],
-    };
+    let mut bufs = (
+        vec![vec![0u64; s.grid_columns()]; s.grid_rows()],
+        vec![vec![0u64; s.grid_columns()]; s.grid_rows()],
+    );
+    /// The total row and column of a grid from its leaves.
+    fn fill(s: &disclosure::TableSpec, g: &mut [Vec<u64>]) {
+        let (nr, nc) = (s.rows.len(), s.columns.len());
+        if s.total_column {
+            for row in g.iter_mut().take(nr) {
+                row[nc] = row[..nc].iter().sum();
+            }
+        }
+        if s.total_row {
+            for j in 0..s.grid_columns() {
+                g[nr][j] = (0..nr).map(|i| g[i][j]).sum();
+            }
+        }
+    }
+    type Bufs = (Vec<Vec<u64>>, Vec<Vec<u64>>);
     fn rec(
         k: usize,
         x: &mut Vec<u64>,
         ranges: &[(u64, u64)],
         t: &PublishedTable,
-        table: &Table,
+        bufs: &mut Bufs,
         policy: &Policy,
         best: &mut std::collections::BTreeMap<(usize, usize), (u64, u64)>,
     ) {
         let s = &t.spec;
         let nc = s.columns.len();
         if k == x.len() {
-            let mut tt = table.clone();
-            for (idx, v) in x.iter().enumerate() {
-                tt.counts[idx / nc][idx % nc] = *v;
-            }
-            let g = tt.grid();
-            // what the reader would have seen for these counts
+            // what the reader would have seen for these counts (grids
+            // filled in place: this runs millions of times)
             let sum_rounded = policy.round.totals == TotalsRule::SumOfRounded;
-            let mut rg: Vec<Vec<u64>> = g
-                .iter()
-                .map(|r| r.iter().map(|&v| policy.round(v)).collect())
-                .collect();
+            let (g, rg) = (&mut bufs.0, &mut bufs.1);
+            for (idx, v) in x.iter().enumerate() {
+                g[idx / nc][idx % nc] = *v;
+                if sum_rounded {
+                    rg[idx / nc][idx % nc] = policy.round(*v);
+                }
+            }
+            fill(s, g);
             if sum_rounded {
-                let mut tr = tt.clone();
-                tr.counts = tt
-                    .counts
-                    .iter()
-                    .map(|r| r.iter().map(|&v| policy.round(v)).collect())
-                    .collect();
-                rg = tr.grid();
+                fill(s, rg);
             }
             for i in 0..s.grid_rows() {
                 for j in 0..s.grid_columns() {
@@ -144,10 +153,10 @@ fn brute_force(t: &PublishedTable, policy: &Policy, cap: u64) -> Vec<((usize, us
             {
                 break;
             }
-            rec(k + 1, x, ranges, t, table, policy, best);
+            rec(k + 1, x, ranges, t, bufs, policy, best);
         }
     }
-    rec(0, &mut x, &ranges, t, &table, policy, &mut best);
+    rec(0, &mut x, &ranges, t, &mut bufs, policy, &mut best);
     best.into_iter().collect()
 }
 

@@ -1,0 +1,470 @@
+//! The reader's linear program as data, its solution from scratch and
+//! warm-started from a solved feasibility problem, the feasible points met
+//! on the way, and its split into independent parts.
+
+use super::Interval;
+use crate::policy::Policy;
+use microlp::{ComparisonOp, OptimizationDirection, Problem};
+use std::collections::BTreeMap;
+
+/// `sum(coefficient × variable)`.
+pub(super) type Terms = Vec<(usize, f64)>;
+
+/// `sum(coefficient × variable) op rhs`.
+pub(super) type Constraint = (Vec<(usize, f64)>, ComparisonOp, f64);
+
+/// A linear program under construction: variable bounds and constraints.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Lp {
+    pub(super) bounds: Vec<(f64, f64)>,
+    pub(super) constraints: Vec<Constraint>,
+}
+
+impl Lp {
+    pub(super) fn var(&mut self, lo: f64, hi: f64) -> usize {
+        self.bounds.push((lo, hi));
+        self.bounds.len() - 1
+    }
+
+    pub(super) fn constrain(&mut self, terms: Vec<(usize, f64)>, op: ComparisonOp, rhs: f64) {
+        self.constraints.push((terms, op, rhs));
+    }
+
+    /// Optimise a linear objective from scratch; `Ok(None)` when unbounded.
+    pub(super) fn optimise(
+        &self,
+        objective: &[(usize, f64)],
+        dir: OptimizationDirection,
+    ) -> Result<Option<(f64, Vec<f64>)>, microlp::Error> {
+        let mut coeff = vec![0.0; self.bounds.len()];
+        for &(v, c) in objective {
+            coeff[v] += c;
+        }
+        let mut p = Problem::new(dir);
+        let vars: Vec<_> = self
+            .bounds
+            .iter()
+            .zip(&coeff)
+            .map(|(&b, &c)| p.add_var(c, b))
+            .collect();
+        for (terms, op, rhs) in &self.constraints {
+            let t: Vec<_> = terms.iter().map(|&(v, c)| (vars[v], c)).collect();
+            p.add_constraint(t.as_slice(), *op, *rhs);
+        }
+        match p.solve() {
+            Ok(s) => Ok(Some((
+                s.objective(),
+                vars.iter().map(|&v| *s.var_value(v)).collect(),
+            ))),
+            Err(microlp::Error::Unbounded) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Extend a point of an earlier, smaller program over the first
+    /// `p.len()` variables to all of them: those variables are fixed at
+    /// `p` and the rest chosen by a small LP pushing their sum down
+    /// (`sign` 1) or up (`sign` -1). `None` when no extension exists.
+    /// The result is only a candidate: callers check it against every
+    /// constraint ([`Prepared::adopt`]) before relying on it.
+    pub(super) fn extend(&self, p: &[f64], sign: f64) -> Option<Vec<f64>> {
+        let (m, n) = (p.len(), self.bounds.len());
+        if m >= n {
+            return None;
+        }
+        let small = self.restrict(m, n, p);
+        let objective: Vec<(usize, f64)> = (0..n - m).map(|v| (v, sign)).collect();
+        let (_, y) = small
+            .optimise(&objective, OptimizationDirection::Minimize)
+            .ok()??;
+        let mut out = p.to_vec();
+        out.extend(y);
+        Some(out)
+    }
+
+    /// The program over variables `from..to` only (renumbered from 0):
+    /// variables below `fixed.len()` outside that range are fixed at their
+    /// value in `fixed`, and constraints on any other variable (beyond both
+    /// `to` and `fixed`) are left out.
+    pub(super) fn restrict(&self, from: usize, to: usize, fixed: &[f64]) -> Lp {
+        let mut small = Lp {
+            bounds: self.bounds[from..to].to_vec(),
+            constraints: Vec::new(),
+        };
+        'each: for (terms, op, rhs) in &self.constraints {
+            let mut constant = 0.0;
+            let mut free = Vec::new();
+            for &(v, c) in terms {
+                if (from..to).contains(&v) {
+                    free.push((v - from, c));
+                } else if v < fixed.len() {
+                    constant += c * fixed[v];
+                } else {
+                    continue 'each;
+                }
+            }
+            if !free.is_empty() {
+                small.constraints.push((free, *op, rhs - constant));
+            }
+        }
+        small
+    }
+
+    /// A relaxation over variables `from..to` (renumbered from 0): the
+    /// constraints on those variables alone, each variable also bounded by
+    /// `outer` (valid bounds of the whole program).
+    pub(super) fn relax(&self, from: usize, to: usize, outer: &[(f64, f64)]) -> Lp {
+        let bounds = (from..to)
+            .map(|v| {
+                let (a, b) = self.bounds[v];
+                let (c, d) = outer[v];
+                let lo = a.max(c);
+                (lo, b.min(d).max(lo))
+            })
+            .collect();
+        let constraints = self
+            .constraints
+            .iter()
+            .filter(|(terms, _, _)| terms.iter().all(|&(v, _)| (from..to).contains(&v)))
+            .map(|(terms, op, rhs)| (terms.iter().map(|&(v, c)| (v - from, c)).collect(), *op, *rhs))
+            .collect();
+        Lp { bounds, constraints }
+    }
+
+    /// A feasible point built block by block (`starts`: the first variable
+    /// of each block, ascending), each block's variables pushed down given
+    /// the blocks before it, ignoring the blocks after it. `None` when a
+    /// block cannot be completed; the point is only a candidate (callers
+    /// check it against every constraint).
+    pub(super) fn forward_point(&self, starts: &[usize]) -> Option<Vec<f64>> {
+        let n = self.bounds.len();
+        let mut p: Vec<f64> = Vec::with_capacity(n);
+        for (b, &from) in starts.iter().enumerate() {
+            let to = starts.get(b + 1).copied().unwrap_or(n);
+            if from != p.len() || to <= from {
+                return None;
+            }
+            let small = self.restrict(from, to, &p);
+            let objective: Vec<(usize, f64)> = (0..to - from).map(|v| (v, 1.0)).collect();
+            let (_, y) = small
+                .optimise(&objective, OptimizationDirection::Minimize)
+                .ok()??;
+            p.extend(y);
+        }
+        (p.len() == n).then_some(p)
+    }
+
+    /// A prepared program with no point yet, whose feasibility problem is
+    /// solved only when an objective needs the solver.
+    pub(super) fn lazy(&self) -> Prepared {
+        Prepared {
+            base: std::cell::OnceCell::new(),
+            lp: self.clone(),
+            points: std::cell::RefCell::new(Vec::new()),
+            warm: false,
+        }
+    }
+
+    fn solve_base(&self) -> Result<Base, microlp::Error> {
+        let mut p = Problem::new(OptimizationDirection::Minimize);
+        let vars: Vec<_> = self.bounds.iter().map(|&b| p.add_var(0.0, b)).collect();
+        let z = p.add_var(1.0, (-BIG, BIG));
+        for (terms, op, rhs) in &self.constraints {
+            let t: Vec<_> = terms.iter().map(|&(v, c)| (vars[v], c)).collect();
+            p.add_constraint(t.as_slice(), *op, *rhs);
+        }
+        Ok(Base {
+            sol: p.solve()?,
+            vars,
+            z,
+        })
+    }
+}
+
+/// A solved feasibility problem and its variables.
+struct Base {
+    sol: microlp::Solution,
+    vars: Vec<microlp::Variable>,
+    z: microlp::Variable,
+}
+
+/// Most points carried from one release of a series to the next.
+pub(super) const CARRY: usize = 24;
+/// Carried points that stand in for the extreme points of a first round.
+pub(super) const CARRY_WARM: usize = 8;
+
+/// Bound of the objective variable; an optimum at it means unbounded.
+pub(super) const BIG: f64 = 1e10;
+
+/// A solved feasibility problem with a free-standing objective variable
+/// `z` (minimised). Optimising an expression `e` adds `z = e` (or `z = -e`
+/// for a maximum) to a copy of the solved problem — microlp re-solves from
+/// the optimal basis instead of from scratch.
+pub(crate) struct Prepared {
+    lp: Lp,
+    /// Solved on first use.
+    base: std::cell::OnceCell<Base>,
+    /// Feasible points met so far (every optimum found, checked against
+    /// every constraint): the values an expression takes at them lie in
+    /// its feasible interval, which can prove an interval wide enough
+    /// without solving (see [`Prepared::certify`]).
+    pub(super) points: std::cell::RefCell<Vec<Vec<f64>>>,
+    /// Points enough are known already (carried or from a repair round):
+    /// no extreme points are sought.
+    pub(super) warm: bool,
+}
+
+impl Prepared {
+    /// The solved feasibility problem (solved now if not yet).
+    fn base(&self) -> Result<&Base, microlp::Error> {
+        if let Some(b) = self.base.get() {
+            return Ok(b);
+        }
+        let b = self.lp.solve_base()?;
+        Ok(self.base.get_or_init(|| b))
+    }
+
+    /// Solve the feasibility problem and keep its solution as a point.
+    pub(super) fn solve_point(&self) -> Result<(), microlp::Error> {
+        let base = self.base()?;
+        let start: Vec<f64> = base.vars.iter().map(|&v| *base.sol.var_value(v)).collect();
+        self.points.borrow_mut().push(start);
+        Ok(())
+    }
+
+    /// Number of variables.
+    pub(super) fn len(&self) -> usize {
+        self.lp.bounds.len()
+    }
+
+    pub(super) fn min(&self, objective: &[(usize, f64)], sign: f64) -> Result<f64, microlp::Error> {
+        // microlp wants a constraint's variables sorted and distinct (it
+        // fails with "unsorted indices" otherwise): merge, then `z`, which
+        // was added last.
+        let mut merged: BTreeMap<usize, f64> = BTreeMap::new();
+        for &(v, c) in objective {
+            *merged.entry(v).or_default() += -sign * c;
+        }
+        let base = self.base()?;
+        let mut terms: Vec<(microlp::Variable, f64)> = merged
+            .into_iter()
+            .filter(|&(_, c)| c != 0.0)
+            .map(|(v, c)| (base.vars[v], c))
+            .collect();
+        terms.push((base.z, 1.0));
+        match base
+            .sol
+            .clone()
+            .add_constraint(terms.as_slice(), ComparisonOp::Eq, 0.0)
+        {
+            // Accept the incremental optimum only at a point that satisfies
+            // every constraint: then the value is attained, so a minimum can
+            // only be overestimated (a narrower interval: conservative).
+            // Unsafe findings are re-solved from scratch (`exact_interval`).
+            Ok(s) if self.feasible(&base.vars, &s) => {
+                self.points
+                    .borrow_mut()
+                    .push(base.vars.iter().map(|&v| *s.var_value(v)).collect());
+                Ok(s.objective())
+            }
+            Ok(_) => self.scratch(objective, sign),
+            // The base problem is feasible and `z = e` always has a
+            // solution, so this is numerical trouble in the incremental
+            // re-solve: solve from scratch instead.
+            Err(microlp::Error::Infeasible) | Err(microlp::Error::InternalError(_)) => {
+                self.scratch(objective, sign)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Minimum of `sign × objective`, solved from scratch.
+    pub(super) fn scratch(&self, objective: &[(usize, f64)], sign: f64) -> Result<f64, microlp::Error> {
+        let scaled: Vec<(usize, f64)> = objective.iter().map(|&(v, c)| (v, sign * c)).collect();
+        match self.lp.optimise(&scaled, OptimizationDirection::Minimize)? {
+            Some((value, point)) => {
+                if self.satisfies(&point) {
+                    self.points.borrow_mut().push(point);
+                }
+                Ok(value)
+            }
+            None => Ok(-BIG),
+        }
+    }
+
+    /// Add points from an earlier audit of a problem with the same
+    /// variables whose feasible set is contained in this one's (the same
+    /// releases with fewer cells published); each is checked.
+    pub(super) fn adopt(&self, points: &[Vec<f64>]) {
+        let mut mine = self.points.borrow_mut();
+        for p in points {
+            if p.len() == self.len() && self.satisfies(p) {
+                mine.push(p.clone());
+            }
+        }
+    }
+
+    /// The range of an expression over the points met so far.
+    pub(super) fn span(&self, objective: &[(usize, f64)]) -> (f64, f64) {
+        let mut lo = f64::INFINITY;
+        let mut hi = f64::NEG_INFINITY;
+        for p in self.points.borrow().iter() {
+            let v: f64 = objective.iter().map(|&(i, c)| c * p[i]).sum();
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        (lo, hi)
+    }
+
+    /// An interval the points prove safe without solving: its feasible
+    /// interval contains every value at a feasible point, so it starts at
+    /// or below the points' smallest value and is at least as wide as their
+    /// range. `None` when the points prove nothing; the interval returned
+    /// is the points' range (inside the feasible one).
+    pub(super) fn certify(&self, objective: &[(usize, f64)], policy: &Policy) -> Option<Interval> {
+        let (vmin, vmax) = self.span(objective);
+        if !vmin.is_finite() {
+            return None;
+        }
+        let lo = (vmin - 1e-6).ceil().max(0.0) as u64;
+        if vmax >= BIG / 2.0 {
+            return Some(Interval { lo, hi: None });
+        }
+        let hi = ((vmax + 1e-6).floor().max(0.0) as u64).max(lo);
+        let interval = Interval { lo, hi: Some(hi) };
+        let wide = hi - lo >= policy.min_width();
+        (lo < policy.sensitive_range().0 || wide).then_some(interval)
+    }
+
+    /// Push every variable in `vars` towards its lower (`sign` 1) or upper
+    /// (`sign` -1) end at once: one solve that gives a point far from the
+    /// others, so that [`Prepared::certify`] settles many findings.
+    pub(super) fn extreme(&self, vars: &[(usize, f64)], sign: f64) -> Result<(), microlp::Error> {
+        if !vars.is_empty() {
+            self.min(vars, sign)?;
+        }
+        Ok(())
+    }
+
+    /// Does the solution satisfy the bounds and constraints?
+    fn feasible(&self, vars: &[microlp::Variable], s: &microlp::Solution) -> bool {
+        let x: Vec<f64> = vars.iter().map(|&v| *s.var_value(v)).collect();
+        self.satisfies(&x)
+    }
+
+    /// Does a point satisfy the bounds and constraints (relative tolerance
+    /// 1e-5: warm-started optima on large problems miss 1e-6 by a few
+    /// units; an error of that size moves no bound by a whole person)?
+    pub(super) fn satisfies(&self, x: &[f64]) -> bool {
+        let tol = |v: f64| 1e-5 * (1.0 + v.abs());
+        for (k, &(lo, hi)) in self.lp.bounds.iter().enumerate() {
+            if x[k] < lo - tol(lo) || x[k] > hi + tol(hi) {
+                return false;
+            }
+        }
+        self.lp.constraints.iter().all(|(terms, op, rhs)| {
+            let v: f64 = terms.iter().map(|&(i, c)| c * x[i]).sum();
+            match op {
+                ComparisonOp::Eq => (v - rhs).abs() <= tol(*rhs),
+                ComparisonOp::Le => v <= rhs + tol(*rhs),
+                ComparisonOp::Ge => v >= rhs - tol(*rhs),
+            }
+        })
+    }
+
+    /// The interval solved from scratch (to confirm an unsafe finding).
+    pub(super) fn exact_interval(&self, objective: &[(usize, f64)]) -> Result<Interval, microlp::Error> {
+        let lo = self.scratch(objective, 1.0)?;
+        let hi = -self.scratch(objective, -1.0)?;
+        let lo = (lo - 1e-6).ceil().max(0.0) as u64;
+        let hi = if hi >= BIG / 2.0 {
+            None
+        } else {
+            Some(((hi + 1e-6).floor().max(0.0) as u64).max(lo))
+        };
+        Ok(Interval { lo, hi })
+    }
+
+    /// Smallest integer value of the expression.
+    pub(super) fn lower(&self, objective: &[(usize, f64)]) -> Result<u64, microlp::Error> {
+        let lo = self.min(objective, 1.0)?;
+        Ok((lo - 1e-6).ceil().max(0.0) as u64)
+    }
+
+    /// Largest integer value, `None` when unbounded.
+    pub(super) fn upper(&self, objective: &[(usize, f64)], lo: u64) -> Result<Option<u64>, microlp::Error> {
+        let hi = -self.min(objective, -1.0)?;
+        if hi >= BIG / 2.0 {
+            return Ok(None);
+        }
+        Ok(Some(((hi + 1e-6).floor().max(0.0) as u64).max(lo)))
+    }
+
+    /// Integer interval of a linear expression over the polytope.
+    pub(super) fn interval(&self, objective: &[(usize, f64)]) -> Result<Interval, microlp::Error> {
+        let lo = self.lower(objective)?;
+        let hi = self.upper(objective, lo)?;
+        Ok(Interval { lo, hi })
+    }
+}
+
+/// The reader's program split into independent parts: the connected
+/// components of the graph joining variables that share a constraint (or
+/// whose difference is checked).
+pub(super) struct Parts {
+    pub(super) comp: Vec<usize>,
+    pub(super) local: Vec<usize>,
+    pub(super) lps: Vec<Lp>,
+}
+
+pub(super) fn split(lp: &Lp, pairs: &[(usize, usize)]) -> Parts {
+    let n = lp.bounds.len();
+    let mut uf: Vec<usize> = (0..n).collect();
+    pub(super) fn find(uf: &mut [usize], mut x: usize) -> usize {
+        while uf[x] != x {
+            uf[x] = uf[uf[x]];
+            x = uf[x];
+        }
+        x
+    }
+    let mut union = |a: usize, b: usize| {
+        let (ra, rb) = (find(&mut uf, a), find(&mut uf, b));
+        if ra != rb {
+            uf[ra.max(rb)] = ra.min(rb);
+        }
+    };
+    for (terms, _, _) in &lp.constraints {
+        for w in terms.windows(2) {
+            union(w[0].0, w[1].0);
+        }
+    }
+    for &(a, b) in pairs {
+        union(a, b);
+    }
+    let mut id = vec![usize::MAX; n];
+    let mut parts = Parts {
+        comp: vec![0; n],
+        local: vec![0; n],
+        lps: Vec::new(),
+    };
+    for v in 0..n {
+        let r = find(&mut uf, v);
+        if id[r] == usize::MAX {
+            id[r] = parts.lps.len();
+            parts.lps.push(Lp::default());
+        }
+        let c = id[r];
+        parts.comp[v] = c;
+        parts.local[v] = parts.lps[c].bounds.len();
+        parts.lps[c].bounds.push(lp.bounds[v]);
+    }
+    for (terms, op, rhs) in &lp.constraints {
+        let Some(&(first, _)) = terms.first() else {
+            continue;
+        };
+        let c = parts.comp[first];
+        let local: Vec<(usize, f64)> = terms.iter().map(|&(v, x)| (parts.local[v], x)).collect();
+        parts.lps[c].constraints.push((local, *op, *rhs));
+    }
+    parts
+}

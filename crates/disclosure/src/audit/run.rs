@@ -1,0 +1,633 @@
+//! One audit: the reader's program built, its candidate findings listed,
+//! split into independent parts, each part bounded by propagation and
+//! solved once, then every finding settled.
+
+use super::bounds;
+use super::findings::{
+    by_points, cell_candidates, check_robust, check_safe, difference_candidates, settle, Candidate, Check,
+};
+use super::lp::{split, Parts, Prepared, CARRY, CARRY_WARM};
+use super::model::{build_lp, Built};
+use super::window::{self, Window};
+use super::{AuditCache, AuditError, AuditReport, Finding, FindingKey, Interval, Scope};
+use crate::policy::Policy;
+use crate::table::Release;
+use std::collections::BTreeMap;
+
+/// Where each part of the program stands in this audit.
+struct Plan {
+    /// Parts to solve (they hold a candidate and are in scope).
+    solve: Vec<bool>,
+    /// The latest release holding a variable of each part (for errors).
+    owner: Vec<usize>,
+    /// Each part the current release touches, named by its first cell
+    /// there (protection carries points by this name).
+    carry_key: BTreeMap<usize, (usize, (usize, usize))>,
+    /// The first variable of each release in each part (ascending).
+    starts: Vec<Vec<usize>>,
+}
+
+impl Plan {
+    fn new(parts: &Parts, layout: &super::model::Layout, cands: &[Candidate], scope: &Scope) -> Plan {
+        let ncomp = parts.lps.len();
+        let mut needed = vec![scope.touching.is_none(); ncomp];
+        let mut carry_key = BTreeMap::new();
+        if let Some(k) = scope.touching {
+            for (t, rows) in layout[k].iter().enumerate() {
+                for (i, row) in rows.iter().enumerate() {
+                    for (j, &x) in row.iter().enumerate() {
+                        needed[parts.comp[x]] = true;
+                        carry_key.entry(parts.comp[x]).or_insert((t, (i, j)));
+                    }
+                }
+            }
+        }
+        let mut owner = vec![0usize; ncomp];
+        for (k, rel_vars) in layout.iter().enumerate() {
+            for x in rel_vars.iter().flatten().flatten() {
+                owner[parts.comp[*x]] = k;
+            }
+        }
+        // only parts with something to check are solved
+        let mut used = vec![false; ncomp];
+        for c in cands {
+            used[parts.comp[c.objective[0].0]] = true;
+        }
+        let solve = needed.iter().zip(&used).map(|(a, b)| *a && *b).collect();
+        let mut first: Vec<BTreeMap<usize, usize>> = vec![BTreeMap::new(); ncomp];
+        for (k, rel_vars) in layout.iter().enumerate() {
+            for x in rel_vars.iter().flatten().flatten() {
+                let e = first[parts.comp[*x]].entry(k).or_insert(usize::MAX);
+                *e = (*e).min(parts.local[*x]);
+            }
+        }
+        let starts = first
+            .into_iter()
+            .map(|m| {
+                let mut v: Vec<usize> = m.into_values().collect();
+                v.sort_unstable();
+                v
+            })
+            .collect();
+        Plan {
+            solve,
+            owner,
+            carry_key,
+            starts,
+        }
+    }
+}
+
+/// Turns solver errors into audit errors naming a release.
+struct Errors<'a> {
+    releases: &'a [Release],
+}
+
+impl Errors<'_> {
+    fn map(&self, e: microlp::Error, k: usize) -> AuditError {
+        match e {
+            microlp::Error::Infeasible => AuditError::Inconsistent {
+                study: self.releases[k].study.clone(),
+                sequence: self.releases[k].sequence,
+            },
+            other => AuditError::Solver(other.to_string()),
+        }
+    }
+}
+
+/// What the cache hands in for this audit.
+#[derive(Default)]
+struct Inherited {
+    known: BTreeMap<FindingKey, Interval>,
+    old_points: BTreeMap<usize, Vec<Vec<f64>>>,
+    carry_in: super::Carried,
+}
+
+/// Counters for the profile line and the cache.
+#[derive(Default)]
+struct Tally {
+    carried: usize,
+    reused: usize,
+    certified: usize,
+    bounded: usize,
+    /// Findings left to the whole part's solver, by kind (suppressed,
+    /// difference, rounded) and window (none, covering, not covering).
+    solved: [[usize; 3]; 3],
+}
+
+pub(crate) fn audit_scoped(
+    releases: &[Release],
+    policy: &Policy,
+    scope: &Scope,
+    mut cache: Option<&mut AuditCache>,
+) -> Result<AuditReport, AuditError> {
+    let prof = std::env::var_os("TRIALINK_AUDIT_PROFILE").is_some();
+    let t0 = std::time::Instant::now();
+    for r in releases {
+        r.validate()?;
+    }
+    let Built { lp, layout, faithful } = build_lp(releases)?;
+    let mut report = AuditReport::empty(policy, releases.len());
+    if releases.is_empty() {
+        return Ok(report);
+    }
+    let cands = candidates(releases, &layout, &faithful, policy, scope);
+    let pairs: Vec<(usize, usize)> = cands
+        .iter()
+        .filter(|c| c.objective.len() == 2)
+        .map(|c| (c.objective[0].0, c.objective[1].0))
+        .collect();
+    let parts = split(&lp, &pairs);
+    let plan = Plan::new(&parts, &layout, &cands, scope);
+    let errors = Errors { releases };
+    let mut inherited = match cache.as_deref_mut() {
+        Some(c) => Inherited {
+            known: std::mem::take(&mut c.safe),
+            old_points: std::mem::take(&mut c.points),
+            carry_in: std::mem::take(&mut c.carry_in),
+        },
+        None => Inherited::default(),
+    };
+    let local = |obj: &[(usize, f64)]| -> Vec<(usize, f64)> {
+        obj.iter().map(|&(v, c)| (parts.local[v], c)).collect()
+    };
+    let outer = outer_bounds(&parts, &plan);
+    let large = large_by_bounds(&cands, &parts, &outer, policy, scope);
+    let t_build = t0.elapsed().as_secs_f64();
+    let mut tally = Tally::default();
+    let prepared = prepare_parts(&parts, &plan, &mut inherited, &errors, &mut report, &mut tally)?;
+    let windows = build_windows(&parts, &plan, &prepared, &outer, scope);
+    // the window a candidate is offered to: the one whose core holds its
+    // latest variable
+    let window_of = |cand: &Candidate| -> Option<&Window> {
+        let c = parts.comp[cand.objective[0].0];
+        let last = cand.objective.iter().map(|&(v, _)| parts.local[v]).max()?;
+        windows[c]
+            .iter()
+            .find(|(_, core)| core.contains(&last))
+            .map(|(w, _)| w)
+    };
+    if scope.certify {
+        let open: Vec<&Candidate> = cands
+            .iter()
+            .zip(&large)
+            .filter(|(_, l)| !**l)
+            .map(|(c, _)| c)
+            .collect();
+        window_extremes(&open, &parts, &prepared, &window_of, &mut report);
+        let rest: Vec<&Candidate> = open.into_iter().filter(|c| window_of(c).is_none()).collect();
+        extremes(&rest, &parts, &prepared, &plan, &errors, &mut report)?;
+    }
+    let t_prep = t0.elapsed().as_secs_f64();
+    let lps_before = report.linear_programs;
+    let mut safe_now: BTreeMap<FindingKey, Interval> = BTreeMap::new();
+    for (cand, &large) in cands.iter().zip(&large) {
+        let c = parts.comp[cand.objective[0].0];
+        let Some(lpc) = prepared[c].as_ref() else {
+            continue;
+        };
+        let obj = local(&cand.objective);
+        let interval = if let Some(&iv) = inherited.known.get(&cand.key) {
+            tally.reused += 1;
+            iv
+        } else if large {
+            tally.bounded += 1;
+            let b = outer[c].as_ref().expect("bounded");
+            large_interval(lpc, &obj, bounds::lower(b, &obj))
+        } else if let Some(iv) = scope
+            .certify
+            .then(|| windowed(lpc, &obj, cand, &window_of, policy, &mut report))
+            .flatten()
+            // an unsafe verdict is confirmed over the whole part unless
+            // the scope never confirms (protection)
+            .filter(|iv| scope.confirm == super::Confirm::Never || check_safe(cand.check, *iv, policy))
+        {
+            tally.certified += 1;
+            iv
+        } else {
+            if prof {
+                let w = window_of(cand);
+                let k = match cand.check {
+                    Check::Suppressed => 0,
+                    Check::Difference => 1,
+                    Check::Rounded(_) => 2,
+                };
+                let slot = if w.is_none() {
+                    0
+                } else if w.is_some_and(|w| w.covers(&obj)) {
+                    1
+                } else {
+                    2
+                };
+                tally.solved[k][slot] += 1;
+            }
+            settle(
+                lpc,
+                &obj,
+                cand.check,
+                policy,
+                scope,
+                &mut report.linear_programs,
+                &mut tally.certified,
+            )
+            .map_err(|e| errors.map(e, cand.release))?
+        };
+        if check_robust(cand.check, interval, policy) {
+            safe_now.insert(cand.key, interval);
+        }
+        record(&mut report, releases, cand, interval, policy);
+    }
+    if prof {
+        eprintln!(
+            "audit profile: {} releases, {} candidates, vars {}, build+bounds {:.3}s, prepare+extremes {:.3}s ({} lps), findings {:.3}s ({} lps, {} bounded, {} certified, {} reused, whole-part {:?}), {} points carried",
+            releases.len(),
+            cands.len(),
+            lp.bounds.len(),
+            t_build,
+            t_prep - t_build,
+            lps_before,
+            t0.elapsed().as_secs_f64() - t_prep,
+            report.linear_programs - lps_before,
+            tally.bounded,
+            tally.certified,
+            tally.reused,
+            tally.solved,
+            tally.carried
+        );
+    }
+    if let Some(cc) = cache {
+        hand_on(cc, prepared, inherited.old_points, &plan, safe_now, &tally);
+    }
+    Ok(report)
+}
+
+/// What the next audit of the same releases (a repair round) or of the
+/// series' next release starts from: every part's points, the points to
+/// carry, and the findings proven safe in a way more suppression keeps.
+fn hand_on(
+    cc: &mut AuditCache,
+    prepared: Vec<Option<Prepared>>,
+    old_points: BTreeMap<usize, Vec<Vec<f64>>>,
+    plan: &Plan,
+    safe_now: BTreeMap<FindingKey, Interval>,
+    tally: &Tally,
+) {
+    cc.points = prepared
+        .into_iter()
+        .enumerate()
+        .filter_map(|(c, p)| Some((c, p?.points.take())))
+        .collect();
+    // parts not solved this time keep their points
+    for (c, pts) in old_points {
+        cc.points.entry(c).or_insert(pts);
+    }
+    cc.carry_out = plan
+        .carry_key
+        .iter()
+        .filter_map(|(&c, &key)| Some((key, cc.points.get(&c)?.iter().take(CARRY).cloned().collect())))
+        .collect();
+    cc.safe = safe_now;
+    cc.reused = tally.reused;
+    cc.certified = tally.certified;
+}
+
+/// Every candidate finding in scope.
+fn candidates(
+    releases: &[Release],
+    layout: &super::model::Layout,
+    faithful: &super::model::Faithful,
+    policy: &Policy,
+    scope: &Scope,
+) -> Vec<Candidate> {
+    let mut cands = cell_candidates(releases, layout, faithful, policy);
+    cands.extend(difference_candidates(releases, layout, faithful, policy));
+    if let Some(only) = &scope.only {
+        cands.retain(|c| {
+            let r = &releases[c.release];
+            only.contains(&(r.study.clone(), r.sequence, c.table, c.position, c.kind))
+        });
+    }
+    cands
+}
+
+/// Outer bounds of every part to solve, by propagation.
+fn outer_bounds(parts: &Parts, plan: &Plan) -> Vec<Option<Vec<(f64, f64)>>> {
+    (0..parts.lps.len())
+        .map(|c| {
+            if plan.solve[c] {
+                bounds::propagate(&parts.lps[c])
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Which candidates the outer bounds settle: large for every reader (a
+/// difference always; a suppressed cell when intervals need not be exact).
+fn large_by_bounds(
+    cands: &[Candidate],
+    parts: &Parts,
+    outer: &[Option<Vec<(f64, f64)>>],
+    policy: &Policy,
+    scope: &Scope,
+) -> Vec<bool> {
+    cands
+        .iter()
+        .map(|cand| {
+            let c = parts.comp[cand.objective[0].0];
+            let Some(b) = outer[c].as_ref() else {
+                return false;
+            };
+            let settles = match cand.check {
+                Check::Difference => true,
+                Check::Suppressed => scope.certify,
+                Check::Rounded(_) => false,
+            };
+            let obj: Vec<(usize, f64)> = cand.objective.iter().map(|&(v, k)| (parts.local[v], k)).collect();
+            settles && bounds::lower(b, &obj) - 1e-6 > policy.sensitive_range().1 as f64
+        })
+        .collect()
+}
+
+/// Windows over a few releases of each part solved (certifying scopes
+/// only), each with the range of variables whose findings it is offered.
+fn build_windows(
+    parts: &Parts,
+    plan: &Plan,
+    prepared: &[Option<Prepared>],
+    outer: &[Option<Vec<(f64, f64)>>],
+    scope: &Scope,
+) -> Vec<Vec<(Window, std::ops::Range<usize>)>> {
+    (0..parts.lps.len())
+        .map(|c| match prepared[c].as_ref() {
+            Some(lpc) if scope.certify => {
+                let fixed = lpc.points.borrow()[0].clone();
+                window::plan(&plan.starts[c], lpc.len(), scope.touching.is_some())
+                    .into_iter()
+                    .filter_map(|(from, to, core)| {
+                        Some((
+                            Window::new(&parts.lps[c], from, to, &fixed, outer[c].as_deref())?,
+                            core,
+                        ))
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// The interval reported for a quantity whose outer lower bound `lower`
+/// lies above the suppression range: the values met at feasible points (a
+/// reader cannot rule them out), starting no lower than the bound.
+fn large_interval(lpc: &Prepared, obj: &[(usize, f64)], lower: f64) -> Interval {
+    let (vmin, vmax) = lpc.span(obj);
+    let lo = ((lower - 1e-6).ceil().max(0.0) as u64).max(if vmin.is_finite() {
+        (vmin - 1e-6).ceil().max(0.0) as u64
+    } else {
+        0
+    });
+    let hi = if vmax.is_finite() && vmax < super::lp::BIG / 2.0 {
+        Some(((vmax + 1e-6).floor().max(0.0) as u64).max(lo))
+    } else {
+        None
+    };
+    Interval { lo, hi }
+}
+
+/// An interval settled within the candidate's window: feasible points
+/// (those met so far, else those the window finds pushing the candidate
+/// down and up) that prove it safe; or, when the window's relaxation
+/// bounds it, an interval proven large, or exact because the relaxation's
+/// bounds are attained at feasible points. `None`: the whole part decides.
+fn windowed<'w>(
+    lpc: &Prepared,
+    obj: &[(usize, f64)],
+    cand: &Candidate,
+    window_of: &impl Fn(&Candidate) -> Option<&'w Window>,
+    policy: &Policy,
+    report: &mut AuditReport,
+) -> Option<Interval> {
+    if let Some(iv) = by_points(lpc, obj, cand.check, policy) {
+        return Some(iv);
+    }
+    let w = window_of(cand).filter(|w| w.covers(obj))?;
+    report.linear_programs += w.explore(obj, lpc);
+    if let Some(iv) = by_points(lpc, obj, cand.check, policy) {
+        return Some(iv);
+    }
+    let (lo, hi) = w.outer(obj)?;
+    report.linear_programs += 2;
+    let int_lo = (lo - 1e-6).ceil().max(0.0) as u64;
+    if int_lo > policy.sensitive_range().1 && !matches!(cand.check, Check::Rounded(_)) {
+        return Some(large_interval(lpc, obj, lo));
+    }
+    // the relaxation's ends, if feasible points reach them, are the ends
+    let (vmin, vmax) = lpc.span(obj);
+    let p_lo = (vmin - 1e-6).ceil().max(0.0) as u64;
+    if !vmin.is_finite() || p_lo != int_lo {
+        return None;
+    }
+    let hi_exact = if hi.is_infinite() {
+        vmax >= super::lp::BIG / 2.0
+    } else {
+        ((vmax + 1e-6).floor().max(0.0) as u64).max(p_lo) == ((hi + 1e-6).floor().max(0.0) as u64).max(int_lo)
+    };
+    hi_exact.then(|| Interval {
+        lo: int_lo,
+        hi: hi
+            .is_finite()
+            .then(|| ((hi + 1e-6).floor().max(0.0) as u64).max(int_lo)),
+    })
+}
+
+/// Open candidates' expressions gathered by part, window and kind.
+type WindowGroups<'w> = BTreeMap<(usize, usize, u8), (&'w Window, Vec<(usize, f64)>)>;
+
+/// Extreme points found in windows: per window, every open candidate it
+/// holds pushed down at once, then up, by kind.
+fn window_extremes<'w>(
+    open: &[&Candidate],
+    parts: &Parts,
+    prepared: &[Option<Prepared>],
+    window_of: &impl Fn(&Candidate) -> Option<&'w Window>,
+    report: &mut AuditReport,
+) {
+    // keyed by part, window (its address: windows do not move) and kind
+    let mut groups: WindowGroups = BTreeMap::new();
+    for cand in open {
+        let c = parts.comp[cand.objective[0].0];
+        let (Some(lpc), Some(w)) = (prepared[c].as_ref(), window_of(cand)) else {
+            continue;
+        };
+        if lpc.warm {
+            continue;
+        }
+        let g = match cand.check {
+            Check::Suppressed => 0,
+            Check::Difference if cand.objective[0].1 > 0.0 => 1,
+            Check::Difference => 2,
+            Check::Rounded(_) => 3,
+        };
+        groups
+            .entry((c, w as *const Window as usize, g))
+            .or_insert_with(|| (w, Vec::new()))
+            .1
+            .extend(cand.objective.iter().map(|&(v, k)| (parts.local[v], k)));
+    }
+    for ((c, _, _), (w, terms)) in &groups {
+        let lpc = prepared[*c].as_ref().expect("prepared");
+        report.linear_programs += w.explore(terms, lpc);
+    }
+}
+
+/// Count a settled finding and keep it in the report when it is a
+/// suppressed cell or unsafe.
+fn record(
+    report: &mut AuditReport,
+    releases: &[Release],
+    cand: &Candidate,
+    interval: Interval,
+    policy: &Policy,
+) {
+    let safe = check_safe(cand.check, interval, policy);
+    match cand.check {
+        Check::Suppressed => report.suppressed_cells += 1,
+        Check::Difference => report.differences += 1,
+        Check::Rounded(_) => report.rounded_cells += 1,
+    }
+    if safe && !matches!(cand.check, Check::Suppressed) {
+        return;
+    }
+    let rel = &releases[cand.release];
+    let s = &rel.tables[cand.table].spec;
+    report.findings.push(Finding {
+        study: rel.study.clone(),
+        sequence: rel.sequence,
+        table: s.id.clone(),
+        row: s.row_label(cand.position.0).to_string(),
+        column: s.column_label(cand.position.1).to_string(),
+        release_index: cand.release,
+        table_index: cand.table,
+        position: cand.position,
+        kind: cand.kind,
+        interval,
+        safe,
+    });
+}
+
+/// Gather feasible points of each part to solve: the last repair round's
+/// (still feasible: suppressing cells only widens the program), or the
+/// series' previous release's extended over this one, or one built release
+/// by release. The part's feasibility problem is solved only when no point
+/// is found that way, or later when an objective needs the solver.
+fn prepare_parts(
+    parts: &Parts,
+    plan: &Plan,
+    inherited: &mut Inherited,
+    errors: &Errors,
+    report: &mut AuditReport,
+    tally: &mut Tally,
+) -> Result<Vec<Option<Prepared>>, AuditError> {
+    let ncomp = parts.lps.len();
+    let mut prepared: Vec<Option<Prepared>> = Vec::with_capacity(ncomp);
+    for c in 0..ncomp {
+        if !plan.solve[c] {
+            prepared.push(None);
+            continue;
+        }
+        let lp = &parts.lps[c];
+        let mut lpc = lp.lazy();
+        report.components += 1;
+        if let Some(pts) = inherited.old_points.remove(&c) {
+            lpc.adopt(&pts);
+            lpc.warm = lpc.points.borrow().len() > 1;
+        } else if let Some(pts) = plan
+            .carry_key
+            .get(&c)
+            .and_then(|key| inherited.carry_in.remove(key))
+        {
+            let ext: Vec<Vec<f64>> = pts
+                .iter()
+                .enumerate()
+                .filter_map(|(n, p)| carry(lp, &lpc, &plan.starts[c], p, if n % 2 == 0 { 1.0 } else { -1.0 }))
+                .collect();
+            report.linear_programs += pts.len();
+            lpc.adopt(&ext);
+            tally.carried += lpc.points.borrow().len();
+            lpc.warm = lpc.points.borrow().len() > CARRY_WARM;
+        }
+        if lpc.points.borrow().is_empty() {
+            if let Some(p) = lp.forward_point(&plan.starts[c]) {
+                report.linear_programs += plan.starts[c].len();
+                lpc.adopt(&[p]);
+            }
+        }
+        if lpc.points.borrow().is_empty() {
+            lpc.solve_point().map_err(|e| errors.map(e, plan.owner[c]))?;
+            report.linear_programs += 1;
+        }
+        prepared.push(Some(lpc));
+    }
+    Ok(prepared)
+}
+
+/// A point of the series' previous release extended over this one: the
+/// new variables chosen given the old ones, or, failing that, the last 1,
+/// or the releases of a protection window, chosen again given the ones
+/// before them.
+fn carry(lp: &super::lp::Lp, lpc: &Prepared, starts: &[usize], p: &[f64], sign: f64) -> Option<Vec<f64>> {
+    if let Some(x) = lp.extend(p, sign).filter(|x| lpc.satisfies(x)) {
+        return Some(x);
+    }
+    let old: Vec<usize> = starts.iter().copied().filter(|&s| s < p.len()).collect();
+    for back in [1, window::PROTECT_RELEASES - 1] {
+        let Some(&cut) = old.len().checked_sub(back).and_then(|k| old.get(k)) else {
+            continue;
+        };
+        if let Some(x) = lp.extend(&p[..cut], sign).filter(|x| lpc.satisfies(x)) {
+            return Some(x);
+        }
+    }
+    None
+}
+
+/// Points at the ends of everything still open at once, part by part: all
+/// suppressed cells low, then high; all changes between releases; all
+/// rounded counts (parts with points enough already are skipped).
+fn extremes(
+    open: &[&Candidate],
+    parts: &Parts,
+    prepared: &[Option<Prepared>],
+    plan: &Plan,
+    errors: &Errors,
+    report: &mut AuditReport,
+) -> Result<(), AuditError> {
+    let mut groups: BTreeMap<(usize, u8), Vec<(usize, f64)>> = BTreeMap::new();
+    for cand in open {
+        let c = parts.comp[cand.objective[0].0];
+        if prepared[c].as_ref().is_none_or(|p| p.warm) {
+            continue;
+        }
+        let g = match cand.check {
+            Check::Suppressed => 0,
+            Check::Difference if cand.objective[0].1 > 0.0 => 1,
+            Check::Difference => 2,
+            Check::Rounded(_) => 3,
+        };
+        groups
+            .entry((c, g))
+            .or_default()
+            .extend(cand.objective.iter().map(|&(v, k)| (parts.local[v], k)));
+    }
+    for ((c, _), terms) in &groups {
+        let lpc = prepared[*c].as_ref().expect("prepared");
+        for sign in [1.0, -1.0] {
+            lpc.extreme(terms, sign)
+                .map_err(|e| errors.map(e, plan.owner[*c]))?;
+            report.linear_programs += 1;
+        }
+    }
+    Ok(())
+}
