@@ -2,10 +2,10 @@
 //! Each module runs the built `trialink` binary as a user would.
 
 mod attack;
-mod common;
 mod attack_disclosure;
 mod attack_suppression;
 mod audit;
+mod common;
 mod crash;
 mod demo;
 mod disclosure_union;

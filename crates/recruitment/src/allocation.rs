@@ -46,96 +46,11 @@
 //! `invitations`, every target is scaled down by the same factor (the
 //! cohort's distribution is kept; its size is not).
 
-use crate::request::{Quotas, Validated};
+pub use crate::request::target::{Outcome, TargetSpec};
+use crate::request::Validated;
 use crate::select::{largest_remainder, Candidate};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::HashMap;
-
-/// What a stratum's target counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// People enrolled (ever randomised).
-    Enrolled,
-    /// People who responded in any way.
-    Responded,
-}
-
-impl Outcome {
-    /// `enrolled` or `responded`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Outcome::Enrolled => "enrolled",
-            Outcome::Responded => "responded",
-        }
-    }
-}
-
-fn default_min_age() -> u32 {
-    56
-}
-
-fn default_rate() -> f64 {
-    0.05
-}
-
-/// `[quotas.target]`: targets stated as enrolments or responses.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TargetSpec {
-    /// What the targets count (`enrolled` or `responded`).
-    pub outcome: Outcome,
-    /// The total target. Required with `proportional = true` (the eligible
-    /// population's distribution); with listed strata it must equal their
-    /// sum when given.
-    pub total: Option<u32>,
-    /// Only invitations at least this many days before the as-of date are
-    /// evidence (default 56).
-    #[serde(default = "default_min_age")]
-    pub history_min_age_days: u32,
-    /// Fix the prior strength M (pseudo-invitations) instead of estimating it.
-    pub prior_strength: Option<f64>,
-    /// The rate assumed when the store holds no history (default 0.05).
-    #[serde(default = "default_rate")]
-    pub default_rate: f64,
-}
-
-impl TargetSpec {
-    /// Check the target against its quotas: `(key, message)` on failure.
-    pub fn check(&self, q: &Quotas) -> Result<(), (String, String)> {
-        let bad = |k: &str, m: &str| Err((format!("quotas.target.{k}"), m.to_string()));
-        if !(self.default_rate > 0.0 && self.default_rate <= 1.0) {
-            return bad("default_rate", "expected a rate in (0, 1]");
-        }
-        if let Some(m) = self.prior_strength {
-            if !(m.is_finite() && m > 0.0) {
-                return bad(
-                    "prior_strength",
-                    "expected a positive number of pseudo-invitations",
-                );
-            }
-        }
-        if q.allow_fill {
-            return bad(
-                "outcome",
-                "response-adjusted quotas cannot be combined with `allow_fill`",
-            );
-        }
-        let listed: u64 = q.stratum.iter().map(|s| s.count as u64).sum();
-        match (q.proportional, self.total) {
-            (true, None) => bad(
-                "total",
-                "expected the total to match the eligible distribution with",
-            ),
-            (_, Some(0)) => bad("total", "expected at least 1"),
-            (false, Some(t)) if t as u64 != listed => bad(
-                "total",
-                &format!("the strata's targets add up to {listed}, but the total is {t}"),
-            ),
-            _ => Ok(()),
-        }
-    }
-}
 
 /// A rate with its 95% interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -602,7 +517,7 @@ pub fn plan(
     let invited_by = pseudonym::Date::from_days_since_epoch(
         v.as_of.days_since_epoch() - i64::from(t.history_min_age_days),
     )
-    .map(crate::invite::iso)
+    .map(|d| d.to_string())
     .unwrap_or_default();
     let history = store.uptake_history(&invited_by)?;
     let prioritise = v.request.registry.prioritise;

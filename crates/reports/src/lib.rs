@@ -30,8 +30,8 @@ pub mod build;
 pub mod data;
 #[cfg(any(fuzzing, test))]
 pub mod fuzz_hooks;
-pub mod publish;
 pub mod parse;
+pub mod publish;
 pub mod render;
 pub mod stats;
 pub mod store_input;

@@ -3,10 +3,10 @@
 //! published, record it in the store's release log and write its files —
 //! recorded only if its files are written.
 
+use crate::build::store_error;
 use crate::build::{build, Options, Report, ReportError};
 use crate::data::ReportInput;
 use crate::render::{write_report, Formats};
-use crate::store_input::store_error;
 use disclosure::{Policy, Release};
 use std::path::{Path, PathBuf};
 
@@ -15,7 +15,7 @@ pub const RELEASE_TABLE: &str = "report-release";
 
 /// The release-log key of the service evaluation (a key no study can have:
 /// study ids are lowercase trial scopes without a colon).
-pub const SERVICE_KEY: &str = "service:evaluation";
+pub use crate::store_input::SERVICE_KEY;
 
 /// The release-log table name of the service evaluation.
 pub const SERVICE_TABLE: &str = "service-release";

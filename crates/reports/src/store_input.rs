@@ -4,7 +4,7 @@
 //! `invite` recorded with each batch. True counts; nothing here is
 //! published before `build` protects it.
 
-use crate::build::ReportError;
+use crate::build::{store_error, ReportError};
 use crate::data::{
     AllocationRow, AllocationSummary, Breakdown, FrequencyBucket, FunnelStep, GroupSum, ReportInput,
     ReturnReason, ReturnsData, SelectionData, ServiceData, ServiceStudy, StratumRow, SwatArm, SwatData,
@@ -12,10 +12,8 @@ use crate::data::{
 };
 use std::collections::BTreeMap;
 
-/// Wrap a store error with what was being read.
-pub(crate) fn store_error(what: &'static str) -> impl Fn(store::StoreError) -> ReportError {
-    move |source| ReportError::Store { what, source }
-}
+/// The service evaluation's series key in the release log.
+pub const SERVICE_KEY: &str = "service:evaluation";
 
 /// A study's report input from the store: uptake by every label, SWAT
 /// arms (`control` names the control arm; default the first by name),
@@ -131,7 +129,7 @@ pub fn service_input(store: &store::Store) -> Result<ReportInput, ReportError> {
         })
         .collect();
     Ok(ReportInput {
-        study: crate::publish::SERVICE_KEY.to_string(),
+        study: SERVICE_KEY.to_string(),
         as_of: String::new(),
         service: Some(ServiceData {
             studies,

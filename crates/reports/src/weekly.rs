@@ -3,9 +3,9 @@
 //! counted from the first invitation (week 1 starts on its date), with the
 //! study's targets from its batch summaries.
 
+use crate::build::store_error;
 use crate::build::ReportError;
 use crate::data::{RecruitmentData, WeekRow};
-use crate::store_input::store_error;
 use pseudonym::Date;
 use std::collections::BTreeMap;
 

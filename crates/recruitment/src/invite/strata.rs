@@ -2,28 +2,11 @@
 //! then by a seeded rank) and SWAT arms balanced within strata.
 
 use super::cohort::{Demo, Eligible};
+pub(crate) use super::summary::Selection;
 use super::summary::StratumSummary;
 use crate::request::{self, Validated};
 use crate::select::{self, Candidate};
 use std::collections::BTreeMap;
-
-/// The selection: who is invited, in which arm, and the per-stratum
-/// summary.
-pub(crate) struct Selection {
-    /// Stratum labels, in allocation order.
-    pub labels: Vec<String>,
-    /// Per eligible person: their stratum (`u32::MAX`: not requested).
-    pub stratum_of: Vec<u32>,
-    /// `(eligible index, arm index)`, in stratum order.
-    pub chosen: Vec<(usize, usize)>,
-    pub strata: Vec<StratumSummary>,
-    pub arm_totals: BTreeMap<String, u64>,
-    /// Eligible people in strata the request does not list.
-    pub outside: u64,
-    /// The response-adjusted allocation, when the request states targets
-    /// as enrolments or responses.
-    pub allocation: Option<crate::allocation::Plan>,
-}
 
 /// Requested invitations per stratum: the request's explicit strata, or
 /// the invitations allocated in proportion to each stratum's eligible pool

@@ -4,7 +4,6 @@
 use super::cohort::Pass1;
 use super::iso;
 use super::setup::Lists;
-use super::strata::Selection;
 use crate::request::Validated;
 use pseudonym::Date;
 use std::collections::BTreeMap;
@@ -115,6 +114,24 @@ pub(crate) fn funnel_rows(f: &suppression::Funnel) -> Vec<FunnelRow> {
         .collect()
 }
 
+/// The selection: who is invited, in which arm, and the per-stratum
+/// summary.
+pub(crate) struct Selection {
+    /// Stratum labels, in allocation order.
+    pub labels: Vec<String>,
+    /// Per eligible person: their stratum (`u32::MAX`: not requested).
+    pub stratum_of: Vec<u32>,
+    /// `(eligible index, arm index)`, in stratum order.
+    pub chosen: Vec<(usize, usize)>,
+    pub strata: Vec<StratumSummary>,
+    pub arm_totals: BTreeMap<String, u64>,
+    /// Eligible people in strata the request does not list.
+    pub outside: u64,
+    /// The response-adjusted allocation, when the request states targets
+    /// as enrolments or responses.
+    pub allocation: Option<crate::allocation::Plan>,
+}
+
 /// The selection summary of an invitation run.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
@@ -123,7 +140,7 @@ pub(crate) fn build(
     backdate: Option<&str>,
     lists: &Lists,
     p1: &Pass1,
-    sel: super::strata::Selection,
+    sel: Selection,
     invited: u64,
     qa_seeds: u32,
 ) -> Summary {

@@ -4,6 +4,7 @@
 //! `fixtures/requests/example.toml` for a commented example.
 
 mod gp;
+pub mod target;
 
 pub use gp::{is_practice_code, GpCriteria, GpVerdict};
 
@@ -182,7 +183,7 @@ pub struct Quotas {
     /// proportional, `total` spread as the eligible pool is) are enrolments
     /// or responses, and `invitations` is the most to send (see
     /// [`crate::allocation`]).
-    pub target: Option<crate::allocation::TargetSpec>,
+    pub target: Option<target::TargetSpec>,
 }
 
 /// A SWAT arm.

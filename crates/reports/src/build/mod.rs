@@ -474,3 +474,8 @@ pub fn build(
         allocation: input.selection.as_ref().and_then(|s| s.allocation.clone()),
     })
 }
+
+/// Wrap a store error with what was being read.
+pub(crate) fn store_error(what: &'static str) -> impl Fn(store::StoreError) -> ReportError {
+    move |source| ReportError::Store { what, source }
+}
