@@ -137,7 +137,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Invitation, NewBatch, StagedFile, Store};
+    use crate::{Invitation, NewBatch, StagedFile, Store, UptakeStatus};
 
     fn inv(i: u32, sex: &str, registry: bool) -> Invitation {
         let mut t = [0u8; 32];
@@ -210,11 +210,11 @@ mod tests {
         add_batch(&mut s, d.path(), "beta", "2026-03-01", &b);
         // invitation 1: interest then randomised; 2: interest twice (two dates); 7 (too recent): randomised
         for (r, st, date) in [
-            (1, "expressed_interest", "2026-01-10"),
-            (1, "randomised", "2026-01-20"),
-            (2, "expressed_interest", "2026-01-15"),
-            (2, "consented", "2026-01-13"),
-            (7, "randomised", "2026-03-05"),
+            (1, UptakeStatus::ExpressedInterest, "2026-01-10"),
+            (1, UptakeStatus::Randomised, "2026-01-20"),
+            (2, UptakeStatus::ExpressedInterest, "2026-01-15"),
+            (2, UptakeStatus::Consented, "2026-01-13"),
+            (7, UptakeStatus::Randomised, "2026-03-05"),
         ] {
             let id = id_of(&s, &format!("00000000-0000-4000-8000-{r:012}"));
             s.record_outcome(id, st, date, "t").unwrap();

@@ -370,12 +370,12 @@ fn record(store: &mut store::Store, dir: &Path, s: u32, st: &Study, pop: &[Perso
         let id = ids[&inv.reference];
         if o.responded[pos] {
             store
-                .record_outcome(id, "expressed_interest", &later, "sim")
+                .record_outcome(id, store::UptakeStatus::ExpressedInterest, &later, "sim")
                 .expect("outcome");
         }
         if o.enrolled[pos] {
             store
-                .record_outcome(id, "randomised", &later, "sim")
+                .record_outcome(id, store::UptakeStatus::Randomised, &later, "sim")
                 .expect("outcome");
         }
     }
