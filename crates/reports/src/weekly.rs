@@ -9,13 +9,6 @@ use crate::data::{RecruitmentData, WeekRow};
 use pseudonym::Date;
 use std::collections::BTreeMap;
 
-/// Reminders sent by calendar day (`YYYY-MM-DD` → reminders). The store
-/// does not record reminders yet, so every week's `reminded` is 0; this is
-/// the one place that reads them.
-pub fn reminded_by_day(_store: &store::Store, _study: &str) -> Result<BTreeMap<String, u64>, ReportError> {
-    Ok(BTreeMap::new())
-}
-
 /// The week (0-based) of `day` counted from `start`; days before the start
 /// fall in week 0.
 fn week_of(start: Date, day: &str) -> Option<usize> {
@@ -90,18 +83,18 @@ fn targets(store: &store::Store, study: &str) -> Result<(u64, Option<(String, u6
 
 /// The study's recruitment by week, or `None` before its first invitation.
 pub fn recruitment(store: &store::Store, study: &str) -> Result<Option<RecruitmentData>, ReportError> {
+    // Invitations, first reminders, first responses and first enrolments
+    // by day (reminders come from the store's reminder batches).
     let mut days: BTreeMap<String, [u64; 4]> = BTreeMap::new();
     for d in store
-        .recruitment_days(study)
+        .recruitment_by_day(study)
         .map_err(store_error("reading recruitment by day"))?
     {
         let e = days.entry(d.date).or_default();
         e[0] += d.invited;
+        e[1] += d.reminded;
         e[2] += d.responded;
         e[3] += d.enrolled;
-    }
-    for (day, n) in reminded_by_day(store, study)? {
-        days.entry(day).or_default()[1] += n;
     }
     let days: Vec<(String, [u64; 4])> = days.into_iter().collect();
     let weeks = weeks(&days);

@@ -5,9 +5,10 @@
 //!   before a date, by coarse demographics and registry match, with how
 //!   many responded and enrolled: the evidence a new study's
 //!   response-adjusted quotas estimate their rates from.
-//! * [`Store::recruitment_days`] — one study's invitations, first responses
-//!   and first enrolments by calendar day, from which reports build the
-//!   weekly recruitment series.
+//!
+//! One study's invitations, first reminders, first responses and first
+//! enrolments by calendar day (the weekly recruitment series' source) are
+//! [`Store::recruitment_by_day`].
 
 use crate::{params, sql, Result, Store};
 
@@ -47,19 +48,6 @@ impl HistoryCell {
     }
 }
 
-/// One calendar day of a study's recruitment.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecruitmentDay {
-    /// `YYYY-MM-DD`.
-    pub date: String,
-    /// Invitations made that day.
-    pub invited: u64,
-    /// People whose first uptake status is dated that day.
-    pub responded: u64,
-    /// People whose first `randomised` status is dated that day.
-    pub enrolled: u64,
-}
-
 impl Store {
     /// Invitations of every study made on or before `invited_by`
     /// (`YYYY-MM-DD`; invitations too recent to have feedback would read as
@@ -92,42 +80,6 @@ impl Store {
                     invited: r.get::<_, i64>(5)?.max(0) as u64,
                     responded: r.get::<_, i64>(6)?.max(0) as u64,
                     enrolled: r.get::<_, i64>(7)?.max(0) as u64,
-                })
-            })
-            .map_err(e)?;
-        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(e)
-    }
-
-    /// A study's recruitment by calendar day, sorted by date: invitations by
-    /// invitation date, responses by the date of each person's earliest
-    /// uptake status, enrolments by the date of their earliest
-    /// `randomised` status. Days with nothing are left out.
-    pub fn recruitment_days(&self, study: &str) -> Result<Vec<RecruitmentDay>> {
-        let e = |err| sql(self.path(), err);
-        let mut st = self
-            .connection()
-            .prepare(
-                "SELECT d, sum(k = 0), sum(k = 1), sum(k = 2) FROM (
-                   SELECT substr(invited_on, 1, 10) AS d, 0 AS k FROM invitations WHERE study = ?1
-                   UNION ALL
-                   SELECT substr(min(h.status_date), 1, 10), 1 FROM outcome_history h
-                     JOIN invitations i ON i.id = h.invitation_id WHERE i.study = ?1
-                     GROUP BY h.invitation_id
-                   UNION ALL
-                   SELECT substr(min(h.status_date), 1, 10), 2 FROM outcome_history h
-                     JOIN invitations i ON i.id = h.invitation_id
-                     WHERE i.study = ?1 AND h.status = 'randomised'
-                     GROUP BY h.invitation_id)
-                 GROUP BY d ORDER BY d",
-            )
-            .map_err(e)?;
-        let rows = st
-            .query_map(params![study], |r| {
-                Ok(RecruitmentDay {
-                    date: r.get(0)?,
-                    invited: r.get::<_, i64>(1)?.max(0) as u64,
-                    responded: r.get::<_, i64>(2)?.max(0) as u64,
-                    enrolled: r.get::<_, i64>(3)?.max(0) as u64,
                 })
             })
             .map_err(e)?;
@@ -239,7 +191,7 @@ mod tests {
             2
         );
 
-        let days = s.recruitment_days("alpha").unwrap();
+        let days = s.recruitment_by_day("alpha").unwrap();
         let dates: Vec<&str> = days.iter().map(|x| x.date.as_str()).collect();
         assert_eq!(dates, ["2026-01-05", "2026-01-10", "2026-01-13", "2026-01-20"]);
         assert_eq!(days[0].invited, 6);
@@ -250,6 +202,6 @@ mod tests {
         );
         assert_eq!(days[3].enrolled, 1);
         assert_eq!(days.iter().map(|x| x.responded).sum::<u64>(), 2);
-        assert!(s.recruitment_days("nobody").unwrap().is_empty());
+        assert!(s.recruitment_by_day("nobody").unwrap().is_empty());
     }
 }

@@ -317,8 +317,10 @@ impl Store {
     /// left out.
     pub fn recruitment_by_day(&self, study: &str) -> Result<Vec<DayCounts>> {
         let q = format!(
-            "WITH f AS (SELECT substr(i.invited_on, 1, 10) AS invited_on, {FIRST_REMINDER} AS reminded_on,
-                               {FIRST_RESPONSE} AS responded_on, {} AS enrolled_on
+            "WITH f AS (SELECT substr(i.invited_on, 1, 10) AS invited_on,
+                               substr({FIRST_REMINDER}, 1, 10) AS reminded_on,
+                               substr({FIRST_RESPONSE}, 1, 10) AS responded_on,
+                               substr({}, 1, 10) AS enrolled_on
                         FROM invitations i WHERE i.study = ?1),
                   d AS (SELECT invited_on AS day, 1 AS a, 0 AS b, 0 AS c, 0 AS e FROM f
                         UNION ALL SELECT reminded_on, 0, 1, 0, 0 FROM f WHERE reminded_on IS NOT NULL
