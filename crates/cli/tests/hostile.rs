@@ -328,8 +328,8 @@ type Case = (&'static str, fn(&Ctx, &Path, &Path) -> Vec<OsString>);
 
 /// Defects found by this corpus and reported to their owners: (command case,
 /// file, what is wrong). They are printed as notes rather than failing the
-/// suite; `cargo test --test hostile -- --ignored known_defects` runs them
-/// strictly, so an owner can check a fix (then delete the entry).
+/// suite (`only_known` runs just them, strictly, so an owner can check a
+/// fix and delete the entry).
 /// Empty: every defect the corpus has found so far is fixed (the last two,
 /// `encode`/`link` echoing a data-like header row, in session 1).
 const KNOWN_DEFECTS: &[(&str, &str, &str)] = &[];
