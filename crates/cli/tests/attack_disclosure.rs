@@ -8,10 +8,12 @@
 //! outside an interval the attacker derived fails the test as an attacker
 //! bug, not a publisher's.
 //!
-//! Ignored: the attacker's model equates the service report's per-study
-//! cells with the study release published the same day, but the service
-//! report now quotes each study's latest published release (an older
-//! quantity), so the attacker's program is infeasible before it attacks.
+//! Ignored: the attacker's model of the service report predates per-study
+//! quoting: it reads `service_exclusions`' per-study columns as one quantity
+//! and dates the service's per-study figures at the service's own release,
+//! while the service now quotes each study's latest published release (an
+//! older quantity), so the attacker's program is infeasible before it
+//! attacks.
 //! The attacker must learn the quote relation before these can run again.
 
 use crate::attack;
@@ -243,7 +245,7 @@ fn demo(d: &Path, people: &str) -> Vec<Publication> {
 /// (a) `trialink demo --people 2000 --seed 2026`: the funnel's hidden
 /// exclusions against the service report's exclusions by reason.
 #[test]
-#[ignore = "attacker model out of date: it equates the service report's per-study cells with the same day's study release, but the service now quotes each study's latest published release"]
+#[ignore = "attacker model out of date: it reads service_exclusions' per-study columns as one quantity and dates the service's per-study figures at the service's release, but the service now quotes each study's latest published release"]
 fn demo_funnel_against_the_service_report() {
     let _ = IGNORE;
     let dir = workdir();
@@ -254,7 +256,7 @@ fn demo_funnel_against_the_service_report() {
 /// (b) One study released every Monday and the service report every
 /// Tuesday, for several weeks of uptake.
 #[test]
-#[ignore = "attacker model out of date: it equates the service report's per-study cells with the same day's study release, but the service now quotes each study's latest published release"]
+#[ignore = "attacker model out of date: it reads service_exclusions' per-study columns as one quantity and dates the service's per-study figures at the service's release, but the service now quotes each study's latest published release"]
 fn weekly_study_and_next_day_service_report() {
     let dir = workdir();
     let d = dir.path();
@@ -295,7 +297,7 @@ fn weekly_study_and_next_day_service_report() {
 
 /// (c) Two studies, a large and a small one, and the service report.
 #[test]
-#[ignore = "attacker model out of date: it equates the service report's per-study cells with the same day's study release, but the service now quotes each study's latest published release"]
+#[ignore = "attacker model out of date: it reads service_exclusions' per-study columns as one quantity and dates the service's per-study figures at the service's release, but the service now quotes each study's latest published release"]
 fn two_studies_and_the_service_report() {
     let dir = workdir();
     let d = dir.path();
@@ -320,7 +322,7 @@ fn two_studies_and_the_service_report() {
 /// (d) Rounded cells recovered from totals: every rounded cell of the demo
 /// at a size where the SWAT 2×2 is rounded, not suppressed.
 #[test]
-#[ignore = "attacker model out of date: it equates the service report's per-study cells with the same day's study release, but the service now quotes each study's latest published release"]
+#[ignore = "attacker model out of date: it reads service_exclusions' per-study columns as one quantity and dates the service's per-study figures at the service's release, but the service now quotes each study's latest published release"]
 fn rounded_cells_are_not_recovered_from_totals() {
     let dir = workdir();
     let pubs = demo(dir.path(), "20000");
