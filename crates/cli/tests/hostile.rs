@@ -326,40 +326,15 @@ fn ctx() -> Ctx {
 /// from the file and a fresh run directory.
 type Case = (&'static str, fn(&Ctx, &Path, &Path) -> Vec<OsString>);
 
-/// Defects found by this corpus and reported to their owners: (command case,
-/// file, what is wrong). They are printed as notes rather than failing the
-/// suite (`only_known` runs just them, strictly, so an owner can check a
-/// fix and delete the entry).
-/// Empty: every defect the corpus has found so far is fixed (the last two,
-/// `encode`/`link` echoing a data-like header row, in session 1).
-const KNOWN_DEFECTS: &[(&str, &str, &str)] = &[];
-
-fn known_defect(name: &str, kind: &str, f: &Path) -> Option<&'static str> {
-    let rel = format!("{kind}/{}", f.file_name().unwrap().to_string_lossy());
-    KNOWN_DEFECTS
-        .iter()
-        .find(|(n, file, _)| *n == name && *file == rel)
-        .map(|k| k.2)
-}
-
+/// Run every file of `kind` through every case; every problem fails the
+/// test (a defect the corpus finds is fixed, not listed).
 fn run_cases(kind: &str, cases: &[Case], prepare: fn(&Path, &Path) -> PathBuf) {
-    run_cases_mode(kind, cases, prepare, false)
-}
-
-/// Run every file of `kind` through every case. With `only_known`, run just
-/// the KNOWN_DEFECTS entries, strictly.
-fn run_cases_mode(kind: &str, cases: &[Case], prepare: fn(&Path, &Path) -> PathBuf, only_known: bool) {
     let c = ctx();
     let mut problems = Vec::new();
-    let mut known = Vec::new();
     let mut ran = 0;
     let mut skipped = BTreeMap::new();
     for f in files(kind) {
         for (name, build) in cases {
-            let defect = known_defect(name, kind, &f);
-            if only_known && defect.is_none() {
-                continue;
-            }
             let dir = tempfile::tempdir().unwrap();
             let input = prepare(&f, dir.path());
             let args = build(&c, &input, dir.path());
@@ -377,21 +352,14 @@ fn run_cases_mode(kind: &str, cases: &[Case], prepare: fn(&Path, &Path) -> PathB
                 continue;
             }
             ran += 1;
-            let found = check(&label, &r, dir.path(), false);
-            match defect {
-                Some(why) if !only_known && !found.is_empty() => known.push(format!("{label}: {why}")),
-                _ => problems.extend(found),
-            }
+            problems.extend(check(&label, &r, dir.path(), false));
         }
-    }
-    for k in &known {
-        eprintln!("note: known defect (reported): {k}");
     }
     for (name, why) in &skipped {
         eprintln!("note: skipped {name} for hostile/{kind}: {why}");
     }
     eprintln!("hostile/{kind}: {ran} runs, {} problems", problems.len());
-    assert!(ran > 0 || only_known, "no command could read hostile/{kind}");
+    assert!(ran > 0, "no command could read hostile/{kind}");
     assert!(
         problems.is_empty(),
         "{} problem(s):\n{}",
@@ -422,10 +390,6 @@ const AS_OF: &str = "2026-11-21";
 
 #[test]
 fn hostile_csv_inputs() {
-    hostile_csv_cases(false);
-}
-
-fn hostile_csv_cases(only_known: bool) {
     let cases: &[Case] = &[
         ("pseudonymise", |c, f, d| {
             os(&[
@@ -546,7 +510,7 @@ fn hostile_csv_cases(only_known: bool) {
         }),
         ("audit --table", |_, f, _| os(&[&"audit", &"--table", &s(f)])),
     ];
-    run_cases_mode("csv", cases, as_is, only_known);
+    run_cases("csv", cases, as_is);
 }
 
 #[test]
@@ -1401,13 +1365,11 @@ fn stdout_to_a_full_device() {
     );
 }
 
-/// Commands whose stdout write failure still panics (`println!`), reported to
-/// their owners; `known_stdout_panics` (ignored) checks them strictly.
-const KNOWN_STDOUT_PANICS: &[&str] = &[];
-
 /// Every command, with stdout on a full device (/dev/full): an `error:` and
 /// exit 2 (or success when it prints nothing), never a panic.
-fn stdout_full_cases(only_known: bool) {
+#[cfg(target_os = "linux")]
+#[test]
+fn stdout_failures_are_errors_not_panics() {
     let c = ctx();
     let d = tempfile::tempdir().unwrap();
     let f = |p: &str| fixtures().join(p);
@@ -1514,8 +1476,7 @@ fn stdout_full_cases(only_known: bool) {
     ];
     let mut problems = Vec::new();
     for (label, args) in cases {
-        let known = KNOWN_STDOUT_PANICS.contains(&label);
-        if only_known != known || supports(&args).is_err() {
+        if supports(&args).is_err() {
             continue;
         }
         let full = File::options().write(true).open("/dev/full").expect("/dev/full");
@@ -1526,11 +1487,4 @@ fn stdout_full_cases(only_known: bool) {
         problems.extend(check(&format!("{label} > /dev/full"), &r, d.path(), true));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-}
-
-#[cfg(target_os = "linux")]
-#[test]
-fn stdout_failures_are_errors_not_panics() {
-    stdout_full_cases(false);
-    eprintln!("note: known stdout panics (reported): {KNOWN_STDOUT_PANICS:?}");
 }
