@@ -211,14 +211,7 @@ fn check(a: CheckArgs) -> CliResult {
         keep,
         width: header.len(),
     };
-    run.write(&job.header(&header))?;
-    let (mut rows_out, mut hits) = (0u64, 0u64);
-    tabular::run_ordered(&mut src, &job, |done, _| -> Result<(), CliError> {
-        run.write_rows(&done.rows, &header)?;
-        rows_out += done.rows.rows_out;
-        hits += done.hits;
-        Ok(())
-    })?;
+    let (rows_out, hits) = job.run(&mut src, &mut run)?;
     let input = src.finish()?;
     manifest.option("filter", a.filter.display().to_string());
     manifest.option("tokens", a.tokens.clone());

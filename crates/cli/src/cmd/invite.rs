@@ -2,9 +2,8 @@
 //! batch (or, with `--reminder-of`, a reminder batch), recorded in the
 //! service store together with its file.
 
-use crate::cmd::noncontact::{load_master, open_store};
-use crate::cmd::pseudonymise::{dob_formats, tab_err};
-use crate::error::{CliError, CliResult};
+use crate::error::{tab_err, CliError, CliResult};
+use crate::open::{dob_formats, load_master, open_store};
 use pseudonym::Date;
 use recruitment::reminder::BatchRef;
 use recruitment::{InviteError, InviteOptions, ReminderError, ReminderOptions};

@@ -1,8 +1,7 @@
 //! `trialink link`: exact token joins, then fuzzy CLK matching with keyed
 //! blocking and greedy 1:1 assignment (DESIGN §4.6, §8).
 
-use crate::cmd::pseudonymise::{sidecar, tab_err};
-use crate::error::{CliError, CliResult, Context};
+use crate::error::{tab_err, CliError, CliResult, Context};
 use linkage::{
     blocking_quality, evaluate, link, parse_blocking, Blocking, Config, Mode, Side, DEFAULT_MAX_BLOCK_PAIRS,
 };
@@ -12,7 +11,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tabular::{sidecar_path, FileRecord, Manifest, OutputMode, RowCounts, Source, TableOutput};
+use tabular::{sidecar, sidecar_path, FileRecord, Manifest, OutputMode, RowCounts, Source, TableOutput};
 
 /// Options for `trialink link`.
 ///

@@ -126,18 +126,8 @@ pub fn reference(key: &TokenKey, study: &str, seed: u64, position: u32) -> Strin
     msg.push(0);
     msg.extend_from_slice(&seed.to_be_bytes());
     msg.extend_from_slice(&position.to_be_bytes());
-    let mut b: [u8; 16] = key.mac_of(&msg).0[..16].try_into().expect("16 bytes");
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let b: [u8; 16] = key.mac_of(&msg).0[..16].try_into().expect("16 bytes");
+    uuid::Builder::from_random_bytes(b).into_uuid().to_string()
 }
 
 /// Run the pipeline and record the batch. See the module docs.
