@@ -43,6 +43,13 @@ pub(super) fn table(rc: &RecruitmentData, links: &Links, out: &mut Vec<Table>) -
     );
     s.cumulative = true;
     s.may_fall = vec!["responded".into(), "enrolled".into()];
+    // the counts to date a reader draws: they never fall between releases
+    // (responses only appear or move earlier), and each column's stays
+    // within another's where the data keep it so (declared only then: a
+    // relation the counts break would only make the reader's program
+    // infeasible)
+    s.running_cumulative = true;
+    s.running_order = running_order(rc);
     let total = |f: fn(&crate::data::WeekRow) -> u64| rc.weeks.iter().map(f).sum::<u64>();
     if let Some(t) = links.uptake_totals {
         for (c, value, known) in [
@@ -64,6 +71,35 @@ pub(super) fn table(rc: &RecruitmentData, links: &Links, out: &mut Vec<Table>) -
             .collect(),
     });
     Ok(())
+}
+
+/// Column pairs `[a, b]` whose counts to date keep `a ≤ b` at every week:
+/// enrolled within responded (a first enrolment is a response), reminded
+/// and responded within invited (reminders and responses follow the
+/// invitation).
+fn running_order(rc: &RecruitmentData) -> Vec<[String; 2]> {
+    let field = |w: &crate::data::WeekRow, c: &str| match c {
+        "invited" => w.invited,
+        "reminded" => w.reminded,
+        "responded" => w.responded,
+        _ => w.enrolled,
+    };
+    [
+        ("enrolled", "responded"),
+        ("reminded", "invited"),
+        ("responded", "invited"),
+    ]
+    .into_iter()
+    .filter(|(a, b)| {
+        let (mut sa, mut sb) = (0u64, 0u64);
+        rc.weeks.iter().all(|w| {
+            sa += field(w, a);
+            sb += field(w, b);
+            sa <= sb
+        })
+    })
+    .map(|(a, b)| [a.to_string(), b.to_string()])
+    .collect()
 }
 
 /// The targets shown with the series: invitations requested and, with
