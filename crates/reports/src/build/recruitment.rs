@@ -114,3 +114,50 @@ pub(super) fn targets(rc: &RecruitmentData) -> Vec<(String, u64)> {
     }
     t
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::WeekRow;
+
+    fn data(rows: &[[u64; 4]]) -> RecruitmentData {
+        RecruitmentData {
+            weeks: rows
+                .iter()
+                .enumerate()
+                .map(|(k, r)| WeekRow {
+                    week: format!("2026-11-{:02}", 2 + 7 * k),
+                    invited: r[0],
+                    reminded: r[1],
+                    responded: r[2],
+                    enrolled: r[3],
+                })
+                .collect(),
+            target_invitations: None,
+            target_outcome_count: None,
+            target_outcome: None,
+        }
+    }
+
+    #[test]
+    fn the_running_order_is_declared_where_the_data_keep_it() {
+        let pairs = |rows: &[[u64; 4]]| {
+            let mut out = Vec::new();
+            table(&data(rows), &Links::default(), &mut out).unwrap();
+            assert!(out[0].spec.running_cumulative);
+            out[0].spec.running_order.clone()
+        };
+        let all = pairs(&[[100, 0, 10, 2], [0, 50, 20, 8]]);
+        assert_eq!(all.len(), 3, "{all:?}");
+        // a response dated before its invitation (week 1 before week 2's
+        // invitations): responded to date exceeds invited to date in week 1
+        let early = pairs(&[[0, 0, 3, 0], [100, 10, 5, 1]]);
+        assert_eq!(
+            early,
+            vec![
+                ["enrolled".to_string(), "responded".to_string()],
+                ["reminded".to_string(), "invited".to_string()]
+            ]
+        );
+    }
+}
