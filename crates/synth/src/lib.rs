@@ -64,6 +64,8 @@
 mod batch;
 pub mod codes;
 pub mod date;
+pub mod demo;
+pub mod followup;
 pub mod messy;
 pub mod names;
 pub mod nhs;
