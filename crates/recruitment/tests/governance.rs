@@ -1,4 +1,4 @@
-//! Route gating against the study register (issue 10): a route, channel,
+//! Route gating against the study register: a route, channel,
 //! expired agreement or missing basis the register refuses stops `invite`
 //! before any file is written; a permitted route makes the batch.
 

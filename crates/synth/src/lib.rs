@@ -1,7 +1,7 @@
 //! Synthetic populations with realistic errors and ground truth.
 //!
 //! [`generate`] writes, for one seed, a directory of CSV files that stand in
-//! for every party's data in the recruitment service (DESIGN §1, §10):
+//! for every party's data in the recruitment service:
 //!
 //! | file | who holds it | columns |
 //! |---|---|---|

@@ -1,7 +1,7 @@
 //! Simulated uptake feedback: what a trial sends back about an invitation
 //! batch.
 //!
-//! Input is an invitation batch in the DESIGN §8 format (postal:
+//! Input is an invitation batch in the service's batch format (postal:
 //! `reference, template, given_name, family_name, address_line_1 … 5,
 //! postcode`; SMS: `… mobile`; email: `… email`); `template` tells the SWAT
 //! arms apart. Arms are taken in sorted order of template name; arm `k`
