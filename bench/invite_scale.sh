@@ -8,7 +8,8 @@
 # With BASE=/path/to/baseline/trialink (and optionally ROUNDS, default 3) it
 # is a paired before/after run: the baseline and this tree's binary invite
 # the same batch from fresh copies of the same store, alternately, ROUNDS
-# times each, and the medians and their ratio are printed.
+# times each, and the medians and their ratio are printed. FEATURES (e.g.
+# parquet) builds this tree with the features the baseline was built with.
 # The expensive state (synthetic cohort, populated store) is kept in WORKDIR
 # and reused by later runs; each run invites from a fresh copy of the store.
 set -euo pipefail
@@ -19,7 +20,7 @@ NC=${3:-4000000}
 HIST=${4:-10000000}
 N=${5:-100000}
 mkdir -p "$W"
-cargo build --release -q -p trialink-cli
+cargo build --release -q -p trialink-cli ${FEATURES:+--features "$FEATURES"}
 cargo build --release -q -p recruitment --example bench_state
 T=target/release/trialink
 

@@ -19,7 +19,10 @@
 //! recorded in the store (a temporary directory), so each later study
 //! learns from the earlier ones. Also shown: the invitations proportional
 //! allocation needs for the expected enrolment of *every* stratum to reach
-//! its target (the truth's rates, volunteers first).
+//! its target (the truth's rates, volunteers first); the adjusted plan
+//! sent in waves with top-ups of each stratum's shortfall once outcomes
+//! are known ([`waves`]); and the sampling floor of a one-shot allocation
+//! ([`noise_floor`]).
 //!
 //! `cargo run --release -p synth --example allocation_sim -- [--people N] [--studies S] [--target T] [--seed X]`
 
@@ -253,7 +256,7 @@ fn run(st: &Study, requested: &[u32], rng: &mut ChaCha8Rng) -> Outcome {
 /// Share of the adjusted plan sent in the first wave of the top-up strategy.
 const FIRST_WAVE: f64 = 0.6;
 /// Waves of the top-up strategy (the first, then top-ups).
-const WAVES: usize = 3;
+const WAVES: usize = 4;
 
 /// The adjusted allocation sent in waves: the first wave is [`FIRST_WAVE`]
 /// of the plan; each later wave invites, per stratum, the shortfall of
@@ -530,9 +533,11 @@ fn main() {
             tv(&wave, &tf),
             floor,
         ];
-        for (m, x) in per_study.into_iter().enumerate() {
-            worst[m] = worst[m].max(x);
-            mean[m] += x / f64::from(a.studies);
+        if s > 0 {
+            for (m, x) in per_study.into_iter().enumerate() {
+                worst[m] = worst[m].max(x);
+                mean[m] += x / f64::from(a.studies - 1).max(1.0);
+            }
         }
         println!(
             "{:>5} {:>7} {:>6} | {:>8} {:>8} {:>7.4} {:>7.4} {:>6} | {:>8} {:>8} {:>7.4} {:>7.4} | {:>9} | {:>8} {:>8} {:>7.4} | {:>6.4}",
@@ -597,7 +602,7 @@ fn main() {
         totals[4] / n
     );
     println!(
-        "per-study TV of the enrolled cohort from the target (mean / worst over {} studies): adjusted {:.4} / {:.4}, proportional {:.4} / {:.4}, adjusted in waves {:.4} / {:.4}; sampling floor (a cohort of the target size drawn from exactly the target distribution) {:.4} / {:.4}",
+        "per-study TV of the enrolled cohort from the target (mean / worst over studies 2..{}): adjusted {:.4} / {:.4}, proportional {:.4} / {:.4}, adjusted in waves {:.4} / {:.4}; sampling floor (a cohort of the target size drawn from exactly the target distribution) {:.4} / {:.4}",
         a.studies, mean[0], worst[0], mean[1], worst[1], mean[2], worst[2], mean[3], worst[3]
     );
     println!("done in {:.1} s", t0.elapsed().as_secs_f64());
