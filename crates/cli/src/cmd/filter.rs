@@ -46,6 +46,8 @@ pub struct BuildArgs {
     /// The TLBF file to write. Must not exist unless --force.
     #[arg(long, value_name = "FILE")]
     pub output: String,
+    #[command(flatten)]
+    pub format: crate::args::FormatArgs,
     /// The token column (default `token`).
     #[arg(long, value_name = "NAME")]
     pub column: Option<String>,
@@ -75,6 +77,8 @@ pub struct CheckArgs {
     /// Where to write `token,in_filter` (`-` for stdout).
     #[arg(long, value_name = "FILE")]
     pub output: String,
+    #[command(flatten)]
+    pub format: crate::args::FormatArgs,
     /// The token column (default `token`).
     #[arg(long, value_name = "NAME")]
     pub column: Option<String>,

@@ -40,9 +40,11 @@ pub struct Args {
     /// The service's master key file.
     #[arg(long, value_name = "MASTER")]
     pub key: PathBuf,
-    /// The identifiable cohort CSV (a file: it is read twice).
+    /// The identifiable cohort CSV or Parquet file (a file: it is read twice).
     #[arg(long, value_name = "FILE")]
     pub cohort: PathBuf,
+    #[command(flatten)]
+    pub format: crate::args::FormatArgs,
     /// The study request (TOML).
     #[arg(long, value_name = "FILE")]
     pub request: PathBuf,

@@ -57,6 +57,8 @@ pub struct Args {
     /// The match file to write (`-` for stdout). Must not exist unless --force.
     #[arg(long, value_name = "FILE")]
     pub output: String,
+    #[command(flatten)]
+    pub format: crate::args::FormatArgs,
     /// Column whose values identify rows in the output (default: 1-based row numbers).
     #[arg(long, value_name = "NAME")]
     pub id_column: Option<String>,
