@@ -1715,3 +1715,96 @@ fn unreadable_duplicate_row_with_an_exclusion_is_not_silent() {
         );
     }
 }
+
+/// D15. Uptake feedback by token matches on the NHS+DOB token only: a
+/// person who consented, whose DOB in the trial's records is one day out,
+/// is `unmatched` even though the file carries `nhs_token`
+/// (`pseudonymise --with-nhs-token`); `uptake` exits 0 and the enrolled
+/// person is reminded.
+#[test]
+#[ignore = "defect: uptake by token ignores nhs_token; a DOB one day out leaves a consented person unmatched (exit 0) and reminded"]
+fn consented_person_with_a_dob_one_day_out_is_not_reminded() {
+    let env = Env::new();
+    let (o, _) = env.invite(&csv(HDR, &clean_rows(12)), 1, "b1");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = env.run(&[
+        "keys",
+        "derive",
+        "--from",
+        "master.key",
+        "--scope",
+        "trial:adv-1",
+        "--store",
+        "s.sqlite",
+        "--out",
+        "trial.key",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(dob(0), "1940-01-01");
+    let fb = format!(
+        "nhs_number,date_of_birth,status,date\n{},1940-01-02,consented,2026-11-25\n{},{},consented,2026-11-25\n",
+        nhs(0),
+        nhs(1),
+        dob(1)
+    );
+    env.write("fb.csv", fb.as_bytes());
+    let o = env.run(&[
+        "pseudonymise",
+        "--key",
+        "trial.key",
+        "--input",
+        "fb.csv",
+        "--output",
+        "fb.tokens.csv",
+        "--keep",
+        "status",
+        "--keep",
+        "date",
+        "--with-nhs-token",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let up = env.run_today(
+        "2026-11-26",
+        &[
+            "uptake",
+            "--store",
+            "s.sqlite",
+            "--key",
+            "master.key",
+            "--study",
+            "adv-1",
+            "--input",
+            "fb.tokens.csv",
+        ],
+    );
+    env.write("rem.toml", REMINDER.as_bytes());
+    let o = env.run_today(
+        "2026-12-21",
+        &[
+            "invite",
+            "--store",
+            "s.sqlite",
+            "--key",
+            "master.key",
+            "--cohort",
+            "cohort.csv",
+            "--request",
+            "rem.toml",
+            "--out",
+            "r1",
+            "--reminder-of",
+            "1",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reminded = env.batch("r1");
+    assert!(
+        !reminded.contains(&nhs(1)),
+        "the exactly matched consenter was reminded"
+    );
+    assert!(
+        !reminded.contains(&nhs(0)) || !up.status.success(),
+        "uptake exited 0 with the consenter unmatched, and they were reminded: {}",
+        stdout(&up)
+    );
+}
