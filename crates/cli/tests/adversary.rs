@@ -1862,3 +1862,43 @@ fn invite_never_creates_a_store() {
         stdout(&o)
     );
 }
+
+/// D17. The store is not bound to a master key: `noncontact add` run with
+/// another master key (a newly generated one, a test key, a key file from
+/// the wrong folder) records tokens that the real key never reproduces;
+/// `invite` with the real key then invites the objector. Both exit 0 and
+/// neither says anything. The store should record the `service:store`
+/// key's fingerprint on first use and refuse any other key.
+#[test]
+#[ignore = "defect: the store accepts any master key; objections recorded under another key never match (objector invited, exit 0)"]
+fn the_store_refuses_a_second_master_key() {
+    let env = Env::new();
+    let o = env.run(&[
+        "keys",
+        "generate",
+        "--out",
+        "other.key",
+        "--scope",
+        "service:master",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    env.write(
+        "obj.csv",
+        format!("nhs_number,date_of_birth\n{},{}\n", nhs(0), dob(0)).as_bytes(),
+    );
+    let nc = env.run(&[
+        "noncontact",
+        "add",
+        "--store",
+        "s.sqlite",
+        "--key",
+        "other.key",
+        "--input",
+        "obj.csv",
+    ]);
+    let (o, invited) = env.invite(&csv(HDR, &clean_rows(12)), 1, "b1");
+    assert!(
+        !invited.contains(&nhs(0)) || !nc.status.success() || !o.status.success(),
+        "objection recorded under another master key; the objector was invited, exit 0"
+    );
+}
