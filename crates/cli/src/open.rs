@@ -41,7 +41,7 @@ pub fn open_existing_store(p: Option<&Path>) -> Result<store::Store, CliError> {
     let path = p.map(Path::to_path_buf).unwrap_or_else(store::default_path);
     if !path.exists() {
         return Err(CliError::new(format!("no store at {}", path.display()))
-            .hint("pass the --store that `trialink invite` used"));
+            .hint("check the --store path; `trialink study add` makes a new store"));
     }
     open_store(Some(&path))
 }

@@ -43,6 +43,7 @@ fn world() -> World {
     let d = dir.path();
     let key = master_key(d);
     let store = d.join("s.sqlite");
+    create_store(&store, &key);
     std::fs::write(d.join("req.toml"), REQ).unwrap();
     let qa = fixtures().join("synth/qa_seeds.csv");
     let cohort = fixtures().join("synth/cohort.csv");

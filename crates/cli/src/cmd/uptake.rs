@@ -1,6 +1,6 @@
 //! `trialink uptake`: record a trial's uptake feedback.
 
-use crate::cmd::noncontact::{load_master, open_existing_store};
+use crate::cmd::noncontact::{bind_master, load_master, open_existing_store};
 use crate::cmd::pseudonymise::tab_err;
 use crate::error::{CliError, CliResult};
 use recruitment::feedback::{self, FeedbackError};
@@ -64,6 +64,7 @@ pub fn run(a: Args) -> CliResult {
     })?;
     let mode = notes::claim(&a.input, &notes::UPTAKE, a.force).map_err(tab_err)?;
     let mut store = open_existing_store(a.store.as_deref())?;
+    bind_master(&mut store, &master)?;
     if !store.study_exists(&a.study).map_err(CliError::new)? {
         return Err(
             CliError::new(format!("study `{}` has no invitations in this store", a.study))
