@@ -1692,7 +1692,6 @@ fn audit_table_with_a_count_near_u64_max_is_refused_not_a_panic() {
 /// not report success when a rejected row carries an exclusion (or should
 /// read the digits, failing closed).
 #[test]
-#[ignore = "defect: a rejected cohort row (unreadable NHS number) carrying deceased=1 is dropped silently; the person is invited (exit 0)"]
 fn unreadable_duplicate_row_with_an_exclusion_is_not_silent() {
     let base = clean_rows(20);
     let n1 = nhs(1);
@@ -1713,7 +1712,21 @@ fn unreadable_duplicate_row_with_an_exclusion_is_not_silent() {
             !o.status.success() || !invited.contains(&n1),
             "form {k}: the deceased person was invited and the run exited 0"
         );
+        // Refused whole, by position and reason code, never by value.
+        assert_error(&o, "line 22, column nhs_number: nhs_format", &[&n1, &n1[3..]]);
+        assert!(stderr(&o).contains("hint:"), "form {k}: no hint");
+        assert!(
+            !env.p("b1").join("invitations.csv").exists(),
+            "form {k}: a batch was written"
+        );
     }
+    // The same unreadable cell with no exclusion only rejects its row.
+    let env = Env::new();
+    let extra = crow(&forms[0], &dob(1), 1, "0,0,0,0,0");
+    let (o, _) = env.invite(&csv(HDR, &[base.clone(), vec![extra]].concat()), 810, "b1");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rejects = std::fs::read_to_string(env.p("b1").join("cohort.rejects.csv")).unwrap();
+    assert!(rejects.contains("22,nhs_number,nhs_format"), "{rejects}");
 }
 
 /// D15. Uptake feedback by token matches on the NHS+DOB token only: a

@@ -114,6 +114,9 @@ pub(crate) fn hint_for(e: &InviteError) -> &'static str {
         InviteError::NoQaSeedsFile(_) => "pass --qa-seeds FILE, or set qa_seeds = 0 in the request",
         InviteError::TooFewQaSeeds { .. } => "add QA seed rows with the channel's contact details",
         InviteError::CohortFromStdin => "save the cohort to a file and pass its path",
+        InviteError::UnidentifiedExclusion { .. } => {
+            "correct the NHS number on that line (ten digits, spaces allowed, nothing else) or ask the data provider for a corrected extract, and run again; nothing was written"
+        }
         InviteError::Tabular(_) => "check the cohort's header: it needs nhs_number, date_of_birth, the flag columns and the channel's contact columns",
         InviteError::Links(recruitment::links::LinksError::NotForCohort { .. }) => {
             "pseudonymise and link this --cohort file again: row numbers only mean something for the cohort they were made from"

@@ -116,6 +116,10 @@ struct Run<'a, 'c> {
     clk_people: HashSet<Tok>,
     need_study_all: bool,
     need_study_nhs: bool,
+    /// The first row (line, reason code) that carries an exclusion but
+    /// whose NHS number cannot be read, and how many such rows there are.
+    unidentified_exclusion: Option<(u64, &'static str)>,
+    unidentified_exclusions: u64,
 }
 
 /// Read the cohort once, classifying every row (see the module docs).
@@ -146,6 +150,8 @@ pub(crate) fn pass1(mut src: tabular::Source, ctx: &Pass1Context<'_>) -> Result<
         clk_people: HashSet::new(),
         need_study_all: !sup.enrolled.is_empty() || !sup.invited.is_empty(),
         need_study_nhs: !sup.enrolled_nhs.is_empty(),
+        unidentified_exclusion: None,
+        unidentified_exclusions: 0,
     };
     let mut rec = csv::ByteRecord::new();
     while src.read(&mut rec)? {
@@ -156,6 +162,17 @@ pub(crate) fn pass1(mut src: tabular::Source, ctx: &Pass1Context<'_>) -> Result<
             }
         }
         run.row(&rec, pos.line, pos.record);
+    }
+    // A rejected row that may exclude someone: nobody is invited (and no
+    // reminder sent) until it is corrected.
+    if let Some((line, code)) = run.unidentified_exclusion {
+        return Err(InviteError::UnidentifiedExclusion {
+            path: src.path().to_string(),
+            line,
+            column: run.header[ctx.cols.nhs].clone(),
+            code,
+            rows: run.unidentified_exclusions,
+        });
     }
     let mut out = run.out;
     out.suppressed_by_clk = run.clk_people.len() as u64;
@@ -199,6 +216,22 @@ impl Run<'_, '_> {
         }
     }
 
+    /// A row whose NHS number cannot be read is rejected. When it carries an
+    /// exclusion (or an unreadable flag, which is doubt), the person it
+    /// excludes cannot be known: they may be another row's person, who would
+    /// then be invited. The run fails (see [`pass1`]); the row is never read
+    /// "leniently", since a guessed number could exclude the wrong person and
+    /// leave the right one invitable.
+    fn unreadable_nhs(&mut self, rec: &csv::ByteRecord, line: u64, code: &'static str) {
+        let cols = self.ctx.cols;
+        let (flags, bad_flag) = read_flags(rec, &cols.flags);
+        if bad_flag.is_some() || flags.exclusion().is_some() {
+            self.unidentified_exclusions += 1;
+            self.unidentified_exclusion.get_or_insert((line, code));
+        }
+        self.reject(line, Some(cols.nhs), code)
+    }
+
     fn seen(&mut self, person: Tok, reason: Reason) {
         self.out
             .persons
@@ -213,7 +246,7 @@ impl Run<'_, '_> {
         }
         let nhs = match NhsNumber::parse_normalised(&rec[cols.nhs]) {
             Ok(n) => n,
-            Err(e) => return self.reject(line, Some(cols.nhs), e.code()),
+            Err(e) => return self.unreadable_nhs(rec, line, e.code()),
         };
         // The person is their NHS number: every list and every exclusion is
         // decided per person, whatever their rows say.

@@ -122,4 +122,20 @@ pub enum InviteError {
     /// invitation pipeline.
     #[error("the request has a [reminder] table: it asks for a reminder batch, not invitations")]
     ReminderRequest,
+    /// A cohort row carrying an exclusion (deceased, opt-out or another
+    /// flag, or an unreadable flag) whose NHS number cannot be read: the
+    /// person it excludes cannot be known, so nobody is invited.
+    #[error("{path}: line {line}, column {column}: {code}: the row carries an exclusion flag but its NHS number cannot be read, so the person it excludes is unknown ({rows} such rows in all); nobody is invited")]
+    UnidentifiedExclusion {
+        /// The cohort.
+        path: String,
+        /// The line of the first such row.
+        line: u64,
+        /// The NHS number column's name.
+        column: String,
+        /// Why the NHS number was rejected (`nhs_format`, ...).
+        code: &'static str,
+        /// How many such rows.
+        rows: u64,
+    },
 }
