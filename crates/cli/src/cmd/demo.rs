@@ -468,6 +468,9 @@ fn invite_and_uptake(d: &mut Demo, a: &Args, seed: &str, store: &str, master: &s
             STUDY,
             "--input",
             &d.p(&format!("trial/feedback-week{n}.tokens.csv")),
+            // the simulated trial sends some rows naming nobody invited
+            // (listed by line in the notes); an operator reviews them
+            "--allow-unmatched",
         ])?;
         if n == 1 {
             // 9. Returns arrive during the first week

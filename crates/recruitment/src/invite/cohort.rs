@@ -27,6 +27,10 @@ pub(crate) struct Eligible {
     pub record: u64,
     pub service: Tok,
     pub study: Tok,
+    /// `token_nhs` under `service:store`: the person.
+    pub person: Tok,
+    /// `token_nhs` under the study key.
+    pub study_nhs: Tok,
     pub demo: u32,
     pub registry: bool,
     pub rank: u64,
@@ -289,7 +293,7 @@ impl Run<'_, '_> {
         } else {
             [0u8; 32]
         };
-        let study_nhs = if self.need_study_nhs {
+        let study_nhs = if ok || self.need_study_all || self.need_study_nhs {
             self.ctx.keys.study_tk.token_nhs(&nhs).0
         } else {
             [0u8; 32]
@@ -325,7 +329,9 @@ impl Run<'_, '_> {
             self.out.funnel.add(reason);
             return self.seen(person, reason);
         }
-        self.eligible_row(rec, line, record, person, service, study, &l, age, region);
+        self.eligible_row(
+            rec, line, record, person, service, study, study_nhs, &l, age, region,
+        );
     }
 
     /// Date of birth, sex, ethnic group and GP practice of a row, or `None`
@@ -463,6 +469,7 @@ impl Run<'_, '_> {
         person: Tok,
         service: Tok,
         study: Tok,
+        study_nhs: Tok,
         l: &Labels,
         age: u16,
         region: &'static str,
@@ -510,6 +517,8 @@ impl Run<'_, '_> {
             record,
             service,
             study,
+            person,
+            study_nhs,
             demo: id,
             registry,
             rank: select::rank(self.ctx.seed, &service),

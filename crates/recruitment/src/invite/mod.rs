@@ -415,6 +415,8 @@ fn write_invitations(
                     position,
                     service_token: e.service,
                     study_token: e.study,
+                    service_nhs_token: Some(e.person),
+                    study_nhs_token: Some(e.study_nhs),
                     arm: arm.name.clone(),
                     template: arm.template.clone(),
                     registry: e.registry,
