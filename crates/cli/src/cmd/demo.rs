@@ -679,7 +679,16 @@ fn small_study(d: &mut Demo, a: &Args, store: &str, master: &str, seed: &str) ->
             &format!("records the small study's week-{n} uptake; the analyst publishes its week-{n} reports"),
         );
         d.run(&[
-            "uptake", "--store", store, "--key", master, "--study", SMALL, "--input", &tokens,
+            "uptake",
+            "--store",
+            store,
+            "--key",
+            master,
+            "--study",
+            SMALL,
+            "--input",
+            &tokens,
+            "--allow-unmatched",
         ])?;
         let dir = a.out.join(format!("small-week{n}"));
         clear_reports(&dir)?;
