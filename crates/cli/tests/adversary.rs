@@ -1675,13 +1675,16 @@ fn qa_seeds_never_carry_an_objectors_nhs_number() {
 /// (`v + b - 1`); a release build wraps and computes a wrong interval.
 /// Must be exit 2 at line 2, column 2 (or a count cap), never a panic.
 #[test]
-#[ignore = "defect: audit --table with a count near u64::MAX panics (add with overflow in published_interval)"]
 fn audit_table_with_a_count_near_u64_max_is_refused_not_a_panic() {
     let d = tempfile::tempdir().unwrap();
     let t = d.path().join("u1.csv");
     std::fs::write(&t, "label,a\nx,18446744073709551615\n").unwrap();
     let o = run(&["audit", "--table", t.to_str().unwrap()]);
-    assert_error(&o, "line 2", &[]);
+    assert_error(&o, "line 2, column 2: count_too_large", &["18446744073709551615"]);
+    // any count within the rounding base of u64::MAX, and a release file
+    std::fs::write(&t, "label,a\nx,18446744073709551612\n").unwrap();
+    let o = run(&["audit", "--table", t.to_str().unwrap()]);
+    assert_error(&o, "line 2, column 2", &["18446744073709551612"]);
 }
 
 /// D14. A person's duplicate cohort row carrying `deceased=1` whose NHS
