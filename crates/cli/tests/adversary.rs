@@ -1305,7 +1305,6 @@ fn invite_with_every_row_rejected_does_not_report_success() {
 /// the same study invites them a second time, and another study invites
 /// them past `max_invitations`, exit 0.
 #[test]
-#[ignore = "defect: already-invited and the frequency cap key on NHS+DOB; a DOB one day out re-invites the person (exit 0)"]
 fn already_invited_and_the_cap_are_per_nhs_number() {
     let env = Env::new();
     std::fs::write(env.p("study2.toml"), STUDY.replace("adv-1", "adv-2")).unwrap();
@@ -1340,6 +1339,9 @@ fn already_invited_and_the_cap_are_per_nhs_number() {
         "b3",
     );
     assert!(!other.contains(&nhs(0)), "invited past the frequency cap");
+    // everyone is counted once, under the person's reason
+    assert_eq!(stage(&env.summary("b2"), "already_invited"), 12);
+    assert_eq!(stage(&env.summary("b3"), "frequency_cap"), 12);
 }
 
 fn report_input() -> serde_json::Value {

@@ -152,7 +152,7 @@ pub(crate) fn pass1(mut src: tabular::Source, ctx: &Pass1Context<'_>) -> Result<
         demo_ids: HashMap::new(),
         clk_coder: (!ctx.lists.clk_list.is_empty()).then(|| suppression::ClkCoder::new(ctx.master)),
         clk_people: HashSet::new(),
-        need_study_all: !sup.enrolled.is_empty() || !sup.invited.is_empty(),
+        need_study_all: !sup.enrolled.is_empty() || !sup.invited.is_empty() || !sup.invited_nhs.is_empty(),
         need_study_nhs: !sup.enrolled_nhs.is_empty(),
         unidentified_exclusion: None,
         unidentified_exclusions: 0,

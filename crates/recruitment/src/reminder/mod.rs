@@ -326,7 +326,7 @@ pub fn remind(store: &mut Store, o: &ReminderOptions<'_>) -> Result<ReminderRepo
     let out_dir = prepare_out_dir(o.out_dir)?;
     let mut keys = RunKeys::derive(store, o.master, &r.study)?;
     let cap = invite::frequency_cap(v);
-    let capped = invite::capped(store, v, o.today, Some(batch.batch_id))?;
+    let (capped, capped_nhs) = invite::capped(store, v, o.today, Some(batch.batch_id))?;
     let sources = ListSources {
         master: o.master,
         study: &r.study,
@@ -336,6 +336,7 @@ pub fn remind(store: &mut Store, o: &ReminderOptions<'_>) -> Result<ReminderRepo
         enrolled: o.enrolled,
         already_invited: false,
         capped,
+        capped_nhs,
     };
     let mut lists = Lists::load(store, sources, &mut keys)?;
     invite::run_extra(&mut lists.extra, o.clk_threshold, o.today, backdate, &cap);
