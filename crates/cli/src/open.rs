@@ -8,7 +8,7 @@ use bloom::clk::{schema::Schema, schema_digest, ClkSecret};
 use bloom::tlbf::Tlbf;
 use pseudonym::keyfile::{self, KeyFile};
 use pseudonym::{Date, DobFormat, DobFormats, Scope};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tabular::KeyRecord;
 
 /// Open the store at `--store` or the default path (created on first use),
@@ -44,6 +44,22 @@ pub fn open_existing_store(p: Option<&Path>) -> Result<store::Store, CliError> {
             .hint("check the --store path; `trialink study add` makes a new store"));
     }
     open_store(Some(&path))
+}
+
+/// Refuse a master key other than the one the store was first used with
+/// (the first key is recorded): tokens under two master keys never match,
+/// so objections recorded under one would not suppress under the other.
+/// The message names fingerprints, never keys.
+pub fn bind_master(store: &mut store::Store, master: &pseudonym::Key) -> Result<(), CliError> {
+    let fp = master.fingerprint().to_string();
+    match store.bind_master(&fp).context("reading the store's master key fingerprint")? {
+        None => Ok(()),
+        Some(recorded) => Err(CliError::new(format!(
+            "{} belongs to the master key with fingerprint {recorded}; the key given has fingerprint {fp}",
+            store.path().display()
+        ))
+        .hint("pass the service's master key (the one this store was first used with), or check the --store path")),
+    }
 }
 
 /// Read a key file, turning every failure into a clear error that names
@@ -195,14 +211,4 @@ pub fn input(path: &str, what: &str) -> Result<(tabular::Source, Option<u64>), C
         .then(|| std::fs::metadata(path).ok().map(|m| m.len()))
         .flatten();
     Ok((src, size))
-}
-
-/// A sidecar beside an input (rejects, manifests of commands that write no
-/// output file): explicit, else `<input><suffix>`, else none for stdin.
-pub fn input_sidecar(input: &str, explicit: Option<&PathBuf>, suffix: &str) -> Option<PathBuf> {
-    match (explicit, input) {
-        (Some(p), _) => Some(p.clone()),
-        (None, "-") => None,
-        (None, i) => Some(tabular::sidecar_path(Path::new(i), suffix)),
-    }
 }

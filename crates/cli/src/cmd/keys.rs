@@ -84,7 +84,7 @@ pub fn run(c: KeysCommand) -> CliResult {
             let key = match (study, store) {
                 (Some(study), Some(db)) => {
                     let mut store = open_existing_store(Some(&db))?;
-                    crate::cmd::noncontact::bind_master(&mut store, &master.key)?;
+                    crate::open::bind_master(&mut store, &master.key)?;
                     let sk = store.study_key(&master.key, study).map_err(|e| {
                         CliError::new(e).hint("a purged study's key is destroyed; it cannot be derived again")
                     })?;

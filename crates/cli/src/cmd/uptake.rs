@@ -1,9 +1,8 @@
 //! `trialink uptake`: record a trial's uptake feedback.
 
-use crate::cmd::noncontact::{bind_master, load_master, open_existing_store};
-use crate::cmd::pseudonymise::tab_err;
 use crate::error::{CliError, CliResult};
-use recruitment::feedback::{self, FeedbackError};
+use crate::open::{bind_master, load_master, open_existing_store};
+use recruitment::feedback;
 use recruitment::notes;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,27 +50,13 @@ pub struct Args {
     pub force: bool,
 }
 
-pub fn feedback_error(e: FeedbackError) -> CliError {
-    let hint = match &e {
-        FeedbackError::List(_) => {
-            "the file was made with another key or for another study: ask the trial to pseudonymise with the key from `trialink keys derive --scope trial:<study>`"
-        }
-        FeedbackError::NoKeyColumn { .. } => {
-            "add a `reference` column (invitation references) or `token` / `nhs_token` columns"
-        }
-        FeedbackError::Tabular(t) => t.hint().unwrap_or("check the file's header and CSV syntax"),
-        _ => "see the message above",
-    };
-    CliError::new(e).hint(hint)
-}
-
 pub fn run(a: Args) -> CliResult {
     let master = load_master(&a.key)?;
     pseudonym::Scope::trial(&a.study).map_err(|_| {
         CliError::new(format!("--study `{}` is not a valid study id", a.study))
             .hint("study ids are lowercase letters, digits and `:._-`, as in the request file")
     })?;
-    let mode = notes::claim(&a.input, &notes::UPTAKE, a.force).map_err(tab_err)?;
+    let mode = notes::claim(&a.input, &notes::UPTAKE, a.force)?;
     let mut store = open_existing_store(a.store.as_deref())?;
     bind_master(&mut store, &master)?;
     if !store.study_exists(&a.study).map_err(CliError::new)? {
@@ -83,9 +68,9 @@ pub fn run(a: Args) -> CliResult {
     let mut total = feedback::FeedbackCounts::default();
     let mut unmatched_in = Vec::new();
     for input in &a.input {
-        let r = feedback::record_uptake(&mut store, &master, &a.study, input).map_err(feedback_error)?;
-        let written = notes::write_notes(input, notes::UPTAKE[0], &r.notes, mode).map_err(tab_err)?;
-        notes::uptake_manifest(store.path(), &a.study, input, &r, &written).map_err(tab_err)?;
+        let r = feedback::record_uptake(&mut store, &master, &a.study, input)?;
+        let written = notes::write_notes(input, notes::UPTAKE[0], &r.notes, mode)?;
+        notes::uptake_manifest(store.path(), &a.study, input, &r, &written)?;
         let c = &r.counts;
         outln!(
             "{}: {} rows — matched by reference {}, matched by token {}, unmatched {}, QA seed {}, rejected {}",
