@@ -74,7 +74,9 @@ impl From<recruitment::feedback::FeedbackError> for CliError {
             FeedbackError::List(_) => {
                 "the file was made with another key or for another study: ask the trial to pseudonymise with the key from `trialink keys derive --scope trial:<study>`"
             }
-            FeedbackError::NoKeyColumn { .. } => "add a `reference` column (invitation references) or a `token` column",
+            FeedbackError::NoKeyColumn { .. } => {
+                "add a `reference` column (invitation references) or `token` / `nhs_token` columns"
+            }
             FeedbackError::Tabular(t) => t.hint().unwrap_or("check the file's header and CSV syntax"),
             _ => "see the message above",
         };

@@ -41,9 +41,25 @@ pub fn open_existing_store(p: Option<&Path>) -> Result<store::Store, CliError> {
     let path = p.map(Path::to_path_buf).unwrap_or_else(store::default_path);
     if !path.exists() {
         return Err(CliError::new(format!("no store at {}", path.display()))
-            .hint("pass the --store that `trialink invite` used"));
+            .hint("check the --store path; `trialink study add` makes a new store"));
     }
     open_store(Some(&path))
+}
+
+/// Refuse a master key other than the one the store was first used with
+/// (the first key is recorded): tokens under two master keys never match,
+/// so objections recorded under one would not suppress under the other.
+/// The message names fingerprints, never keys.
+pub fn bind_master(store: &mut store::Store, master: &pseudonym::Key) -> Result<(), CliError> {
+    let fp = master.fingerprint().to_string();
+    match store.bind_master(&fp).context("reading the store's master key fingerprint")? {
+        None => Ok(()),
+        Some(recorded) => Err(CliError::new(format!(
+            "{} belongs to the master key with fingerprint {recorded}; the key given has fingerprint {fp}",
+            store.path().display()
+        ))
+        .hint("pass the service's master key (the one this store was first used with), or check the --store path")),
+    }
 }
 
 /// Read a key file, turning every failure into a clear error that names

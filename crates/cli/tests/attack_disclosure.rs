@@ -80,6 +80,10 @@ fn request(study: &str, seed: u64, n: u64) -> String {
 /// the invitations that are not QA seeds.
 fn invite(d: &Path, store: &Path, study: &str, seed: u64, n: u64) -> Vec<String> {
     let key = master_key(d);
+    if !store.exists() {
+        // invite never makes a store
+        create_store(store, &key);
+    }
     let req = d.join(format!("{study}.toml"));
     std::fs::write(&req, request(study, seed, n)).unwrap();
     let out = d.join(format!("batch-{study}"));

@@ -1,6 +1,7 @@
 //! The CLI integration tests: one test binary, one module per area.
 //! Each module runs the built `trialink` binary as a user would.
 
+mod adversary;
 mod attack;
 mod attack_disclosure;
 mod attack_suppression;

@@ -132,3 +132,26 @@ pub fn kill_after(mut cmd: Command, delay: std::time::Duration) -> bool {
     let _ = child.wait();
     done
 }
+
+/// Create an empty store bound to the master key `key`: `noncontact add
+/// --create` of an empty list read from stdin (no side files). Only `study
+/// add` and `noncontact add --create` make a store; every other command
+/// refuses a missing one.
+pub fn create_store(store: &Path, key: &Path) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut c = bin()
+        .args(["noncontact", "add", "--create", "--store"])
+        .arg(store)
+        .arg("--key")
+        .arg(key)
+        .args(["--input", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn trialink");
+    c.stdin.take().unwrap().write_all(b"nhs_number\n").unwrap();
+    let o = c.wait_with_output().unwrap();
+    assert!(o.status.success(), "creating the store: {}", stderr(&o));
+}

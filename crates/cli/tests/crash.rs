@@ -247,7 +247,7 @@ fn noncontact_add_killed_at_random_points_leaves_a_consistent_store() {
     let mut rng = Rng::from_env();
     let add = |db: &Path| {
         let mut c = bin();
-        c.args(["noncontact", "add", "--store"])
+        c.args(["noncontact", "add", "--create", "--store"])
             .arg(db)
             .arg("--key")
             .arg(&s.master)

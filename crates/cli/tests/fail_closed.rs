@@ -55,6 +55,9 @@ fn request(dir: &Path, name: &str, study: &str, as_of: &str, extra: &str) -> Str
 fn invite(dir: &Path, cohort: &str, req: &str, out: &str, more: &[&str]) -> std::process::Output {
     let store = dir.join("s.sqlite");
     let key = dir.join("master.key");
+    if !store.exists() {
+        create_store(&store, &key);
+    }
     let outp = dir.join(out);
     let mut a = vec![
         "invite",
@@ -106,6 +109,7 @@ fn noncontact(dir: &Path, input: &str, more: &[&str]) -> std::process::Output {
     let mut a = vec![
         "noncontact",
         "add",
+        "--create",
         "--store",
         store.to_str().unwrap(),
         "--key",
@@ -447,6 +451,10 @@ fn readme_service_steps_work_verbatim() {
     for c in &cmds {
         if c.contains("--store service.sqlite --out") {
             continue; // a registered study's key: covered by the study tests
+        }
+        if c.starts_with("trialink noncontact ") && !dir.join("service.sqlite").exists() {
+            // step 2 (`study add`, covered by the study tests) made the store
+            create_store(&dir.join("service.sqlite"), &dir.join("master.key"));
         }
         let args: Vec<&str> = c.split_whitespace().skip(1).collect();
         let o = bin().current_dir(dir).args(&args).output().unwrap();

@@ -342,6 +342,7 @@ fn run_cases(kind: &str, cases: &[Case], prepare: fn(&Path, &Path) -> PathBuf) {
                 skipped.insert(*name, why);
                 continue;
             }
+            store_for(&args, dir.path(), &c.master);
             let label = format!(
                 "{name} <- hostile/{kind}/{}",
                 f.file_name().unwrap().to_string_lossy()
@@ -380,6 +381,16 @@ fn private_copy(f: &Path, dir: &Path) -> PathBuf {
     std::fs::copy(f, &p).unwrap();
     set_private(&p);
     p
+}
+
+/// Only `study add` and `noncontact add --create` make a store: give a case
+/// that names `<dir>/s.sqlite` an empty one bound to the test master key, so
+/// that the hostile file (not a missing store) is what the run meets.
+fn store_for(args: &[OsString], dir: &Path, master: &Path) {
+    let st = dir.join("s.sqlite");
+    if !st.exists() && args.iter().any(|a| Path::new(a) == st) {
+        create_store(&st, master);
+    }
 }
 
 fn s(p: &Path) -> &std::ffi::OsStr {
@@ -957,6 +968,7 @@ fn fuzz_regressions() {
             eprintln!("note: regression {n}: command not available yet");
             continue;
         }
+        store_for(&args, d.path(), &c.master);
         let r = run_deadline(&args, d.path(), None);
         ran += 1;
         problems.extend(check(&format!("regression {n}"), &r, d.path(), false));
@@ -1013,6 +1025,7 @@ fn csv_reader(text: &str) -> csv::Reader<&[u8]> {
 fn formula_cells_are_neutralised_in_the_invitation_batch() {
     let c = ctx();
     let d = tempfile::tempdir().unwrap();
+    create_store(&d.path().join("s.sqlite"), &c.master);
     let args = os(&[
         &"invite",
         &"--store",
@@ -1163,6 +1176,7 @@ fn traversal_in_data_derived_output_names_is_refused() {
     };
     // The control (same request, harmless study id) succeeds, so the refusal
     // below is about the study id and nothing else.
+    create_store(&d.path().join("control.sqlite"), &c.master);
     let ok = run_deadline(
         &invite("requests/traversal_control.toml", "control"),
         d.path(),
@@ -1372,6 +1386,7 @@ fn stdout_to_a_full_device() {
 fn stdout_failures_are_errors_not_panics() {
     let c = ctx();
     let d = tempfile::tempdir().unwrap();
+    create_store(&d.path().join("s.sqlite"), &c.master);
     let f = |p: &str| fixtures().join(p);
     let cases: Vec<(&str, Vec<OsString>)> = vec![
         ("keys fingerprint", os(&[&"keys", &"fingerprint", &s(&c.master)])),

@@ -34,6 +34,9 @@ fn setup(d: &Path, req: &str) -> (PathBuf, PathBuf) {
 }
 
 fn invite(d: &Path, key: &Path, req: &Path, out: &str, store: &str) -> std::process::Command {
+    if !d.join(store).exists() {
+        create_store(&d.join(store), key);
+    }
     let mut c = bin();
     c.args([
         "invite",

@@ -535,6 +535,7 @@ fn world(invitations: usize) -> World {
     let d = dir.path();
     let key = master_key(d);
     let store = d.join("base.sqlite");
+    create_store(&store, &key);
     std::fs::write(
         d.join("req.toml"),
         format!(

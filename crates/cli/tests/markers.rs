@@ -133,6 +133,7 @@ fn world() -> World {
     )
     .unwrap();
     let store = d.join("base.sqlite");
+    create_store(&store, &master);
     let o = run(&[
         "invite",
         "--store",
@@ -394,6 +395,7 @@ fn noncontact(d: &Path, master: &Path, input: &Path, extra: &[&str]) -> std::pro
     let mut a = vec![
         "noncontact".to_string(),
         "add".into(),
+        "--create".into(),
         "--store".into(),
         s(&d.join("s.sqlite")),
         "--key".into(),

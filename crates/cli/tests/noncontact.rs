@@ -27,6 +27,7 @@ fn add_is_idempotent_and_counts_rejects() {
         vec![
             "noncontact".to_string(),
             "add".into(),
+            "--create".into(),
             "--store".into(),
             store.display().to_string(),
             "--key".into(),
@@ -132,8 +133,7 @@ fn newer_store_is_refused() {
 /// Make a store with a future schema version by opening it and bumping
 /// `user_version` through the sqlite3 file header (offset 60, big-endian).
 fn rusqlite_like_create(p: &std::path::Path) -> bool {
-    let o = run(&["noncontact", "count", "--store", p.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    create_store(p, &master_key(p.parent().unwrap()));
     // Checkpointed on close; the main file holds the header.
     let mut b = std::fs::read(p).unwrap();
     b[60..64].copy_from_slice(&999u32.to_be_bytes());

@@ -103,6 +103,9 @@ fn report_from_json_input_all_formats() {
 
 fn invite(d: &Path, store: &Path) {
     let key = master_key(d);
+    if !store.exists() {
+        create_store(store, &key);
+    }
     std::fs::write(d.join("req.toml"), REQ).unwrap();
     let o = run(&[
         "invite",

@@ -23,6 +23,9 @@ fn request(study: &str, as_of: &str, invitations: u32, target: &str) -> String {
 
 fn invite(d: &Path, store: &Path, name: &str, req: &str, today: &str) {
     let key = master_key(d);
+    if !store.exists() {
+        create_store(store, &key);
+    }
     std::fs::write(d.join(format!("{name}.toml")), req).unwrap();
     let o = run(&[
         "invite",

@@ -32,6 +32,9 @@ template = "letter-b"
 
 fn invite(d: &Path, store: &Path) {
     let key = master_key(d);
+    if !store.exists() {
+        create_store(store, &key);
+    }
     std::fs::write(d.join("req.toml"), REQ).unwrap();
     let o = run(&[
         "invite",

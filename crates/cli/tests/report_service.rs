@@ -34,6 +34,9 @@ template = "letter-b"
 
 fn invite(d: &Path, store: &Path, study: &str, seed: u64, n: u64) -> Vec<String> {
     let key = master_key(d);
+    if !store.exists() {
+        create_store(store, &key);
+    }
     let req = d.join(format!("{study}.toml"));
     std::fs::write(&req, request(study, seed, n)).unwrap();
     let out = d.join(format!("batch-{study}"));
@@ -269,6 +272,7 @@ fn service_evaluation_end_to_end() {
 fn service_evaluation_of_an_empty_store_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("empty.sqlite");
+    create_store(&store, &master_key(dir.path()));
     let o = service(&store, &dir.path().join("out"));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("no invitation batch"), "{}", stderr(&o));

@@ -9,6 +9,7 @@ fn returns_recorded_unknown_and_qa_counted_idempotent() {
     let d = dir.path();
     let key = master_key(d);
     let store = d.join("s.sqlite");
+    create_store(&store, &key);
     std::fs::write(
         d.join("req.toml"),
         "study = \"r1\"\nchannel = \"postal\"\ninvitations = 10\nseed = 1\nas_of = \"2026-11-21\"\n[[arms]]\nname = \"A\"\ntemplate = \"t\"\n",

@@ -43,6 +43,7 @@ fn world() -> World {
     let d = dir.path();
     let key = master_key(d);
     let store = d.join("s.sqlite");
+    create_store(&store, &key);
     std::fs::write(d.join("req.toml"), REQ).unwrap();
     let qa = fixtures().join("synth/qa_seeds.csv");
     let cohort = fixtures().join("synth/cohort.csv");
@@ -175,11 +176,26 @@ fn count(out: &str, file: &Path, what: &str) -> u64 {
         .unwrap()
 }
 
+/// Uptake with `unmatched` rows that name no invitation: the matched rows
+/// are recorded, and the run exits 1 when any row is unmatched.
+fn assert_recorded(o: &std::process::Output, unmatched: u64) {
+    if unmatched == 0 {
+        assert!(o.status.success(), "{}", stderr(o));
+    } else {
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(o));
+        assert!(
+            stderr(o).contains(&format!("{unmatched} feedback rows matched no invitation")),
+            "{}",
+            stderr(o)
+        );
+    }
+}
+
 #[test]
 fn counts_equal_the_simulation_truth_and_reruns_are_idempotent() {
     let w = world();
     let o = uptake(&w, &[&w.refs, &w.raw]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_recorded(&o, w.truth["expected_uptake"]["unmatched"].as_u64().unwrap());
     let out = stdout(&o);
     let t = &w.truth["expected_uptake"];
     let mbr = count(&out, &w.refs, "matched by reference");
@@ -279,7 +295,7 @@ fn counts_equal_the_simulation_truth_and_reruns_are_idempotent() {
     );
     // Re-running changes nothing.
     let o = uptake_again(&w, &[&w.refs, &w.raw]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_recorded(&o, t["unmatched"].as_u64().unwrap());
     let out2 = stdout(&o);
     assert!(
         out2.contains("recorded 0, history only 0, already recorded"),
@@ -515,9 +531,9 @@ fn one_file_with_references_and_tokens_matches_the_truth() {
     assert!(o.status.success(), "{}", stderr(&o));
     let f = d.join("fb.tokens.csv");
     let o = uptake(&w, &[&f]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = stdout(&o);
     let t = &w.truth["expected_uptake"];
+    assert_recorded(&o, t["unmatched"].as_u64().unwrap());
+    let out = stdout(&o);
     assert_eq!(
         count(&out, &f, "matched by reference"),
         t["matched_by_reference"].as_u64().unwrap(),

@@ -272,16 +272,24 @@ impl Policy {
         if b <= 1 {
             return count;
         }
-        (count + b / 2) / b * b
+        // (count + b/2) / b * b, without overflow near u64::MAX
+        let r = count / b * b;
+        if count - r >= b - b / 2 {
+            r.saturating_add(b)
+        } else {
+            r
+        }
     }
 
     /// The range of true counts a reader infers from a published value `v`
     /// of a rounded cell: `[v - ⌊b/2⌋, v - ⌊b/2⌋ + b - 1]`, clipped at 0,
     /// less the suppression range (those counts would have been `*`).
+    /// Saturating at `u64::MAX` (counts are capped far below it when read,
+    /// see [`crate::table::MAX_PUBLISHED_COUNT`]).
     pub fn published_interval(&self, v: u64) -> (u64, u64) {
         let b = self.round.base.max(1);
         let lo = v.saturating_sub(b / 2);
-        let hi = (v + b - 1).saturating_sub(b / 2);
+        let hi = v.saturating_add(b - 1).saturating_sub(b / 2);
         let (mut lo, mut hi) = (lo, hi.max(lo));
         let (smin, smax) = self.sensitive_range();
         if lo >= smin && lo <= smax && smax < hi {
@@ -395,6 +403,15 @@ mod tests {
         p10.round.base = 10;
         assert_eq!(p10.round(15), 20);
         assert_eq!(p10.published_interval(20), (15, 24));
+        // near u64::MAX: no overflow, the interval saturates
+        assert_eq!(p10.round(u64::MAX), u64::MAX);
+        assert_eq!(p10.round(u64::MAX - 10), u64::MAX - 5);
+        assert_eq!(p10.published_interval(u64::MAX), (u64::MAX - 5, u64::MAX - 5));
+        assert_eq!(hes.published_interval(u64::MAX - 3), (u64::MAX - 5, u64::MAX - 2));
+        for x in (u64::MAX - 100)..=u64::MAX {
+            let (lo, hi) = p10.published_interval(x);
+            assert!(lo <= hi);
+        }
     }
 
     #[test]

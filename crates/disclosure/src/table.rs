@@ -636,6 +636,12 @@ pub(crate) fn fill_totals(s: &TableSpec, g: &mut [Vec<u64>]) {
     }
 }
 
+/// The largest published count read: 2^53, the largest integer a double
+/// (which the audit's linear programs use) holds exactly. Larger counts in
+/// a release or CSV table are refused at their position; no count of people
+/// comes near it, and below it no interval or sum the audit forms overflows.
+pub const MAX_PUBLISHED_COUNT: u64 = 1 << 53;
+
 /// A published cell: a number or `*`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Published {
@@ -684,15 +690,21 @@ impl<'de> Deserialize<'de> for Published {
         impl serde::de::Visitor<'_> for V {
             type Value = Published;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a non-negative integer count or \"*\"")
+                f.write_str("a non-negative integer count (at most 2^53) or \"*\"")
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Published, E> {
+                if v > MAX_PUBLISHED_COUNT {
+                    return Err(E::invalid_value(
+                        serde::de::Unexpected::Other("a count above 2^53"),
+                        &self,
+                    ));
+                }
                 Ok(Published::Count(v))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Published, E> {
                 u64::try_from(v)
-                    .map(Published::Count)
                     .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+                    .and_then(|v| self.visit_u64(v))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Published, E> {
                 if v == "*" {

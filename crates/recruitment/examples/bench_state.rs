@@ -89,6 +89,8 @@ fn main() {
                     rng.gen()
                 },
                 study_token: rng.gen(),
+                service_nhs_token: None,
+                study_nhs_token: None,
                 arm: "A".into(),
                 template: "t".into(),
                 registry: false,

@@ -27,7 +27,7 @@ pub enum FeedbackError {
     #[error(transparent)]
     Tabular(#[from] tabular::TabularError),
     /// Neither a `reference` nor a `token` column.
-    #[error("{path}: no `reference` or `token` column; feedback rows need one or the other")]
+    #[error("{path}: no `reference`, `token` or `nhs_token` column; feedback rows need one of them")]
     NoKeyColumn {
         /// The file.
         path: String,
@@ -161,8 +161,11 @@ fn is_date(s: &[u8]) -> bool {
 }
 
 /// Record a trial's uptake feedback for `study`. Columns: `reference` and/or
-/// `token`, `status`, `date` (also `status_date`). A file with a `token`
-/// column must have its manifest, made under the study key (`Store::study_key`) of
+/// `token` and/or `nhs_token`, `status`, `date` (also `status_date`). A row
+/// without a reference is matched by `token` (NHS number + DOB), else by
+/// `nhs_token` (the NHS number alone: a date of birth one day out in the
+/// trial's records still finds the person). A file with a token column
+/// must have its manifest, made under the study key (`Store::study_key`) of
 /// `trial:<study>`; any manifest present is checked.
 pub fn record_uptake(
     store: &mut Store,
@@ -176,11 +179,12 @@ pub fn record_uptake(
     let mut src = tabular::Source::open(&p)?;
     let ref_col = src.optional_column(None, &["reference", "invitation_reference"], "reference")?;
     let tok_col = src.optional_column(None, &["token", "token_nhs_dob"], "token")?;
-    if ref_col.is_none() && tok_col.is_none() {
+    let nhs_col = src.optional_column(None, &["nhs_token", "token_nhs"], "nhs_token")?;
+    if ref_col.is_none() && tok_col.is_none() && nhs_col.is_none() {
         return Err(FeedbackError::NoKeyColumn { path: p });
     }
-    let (fp, manifest_checked) =
-        suppression::check_manifest_key(path, &study_key.key, &scope, tok_col.is_some())?;
+    let tokens = tok_col.is_some() || nhs_col.is_some();
+    let (fp, manifest_checked) = suppression::check_manifest_key(path, &study_key.key, &scope, tokens)?;
     let status_col = src.column(None, &["status", "outcome"], "status")?;
     let date_col = src.column(None, &["date", "status_date"], "date")?;
     let header = src.header().to_vec();
@@ -223,7 +227,8 @@ pub fn record_uptake(
             let date = std::str::from_utf8(date).expect("checked ISO date");
             let reference = ref_col.map(|i| rec[i].trim_ascii()).filter(|r| !r.is_empty());
             let token = tok_col.map(|i| rec[i].trim_ascii()).filter(|t| !t.is_empty());
-            let (found, by) = match (reference, token) {
+            let nhs_token = nhs_col.map(|i| rec[i].trim_ascii()).filter(|t| !t.is_empty());
+            let (found, by) = match (reference, token.or(nhs_token)) {
                 (Some(r), _) => {
                     if !is_uuid(r) {
                         counts.rejected += 1;
@@ -250,17 +255,37 @@ pub fn record_uptake(
                         }
                     }
                 }
-                (None, Some(t)) => {
-                    let Ok(t) = Token::from_hex_bytes(t) else {
+                (None, Some(_)) => {
+                    // The person is their NHS number: the NHS+DOB token
+                    // first (the exact person and date of birth), then the
+                    // NHS number alone, so that a date of birth that differs
+                    // in the trial's records still finds the invitation.
+                    let dob_tok = token.map(Token::from_hex_bytes);
+                    let nhs_tok = nhs_token.map(Token::from_hex_bytes);
+                    if let Some(Err(_)) = dob_tok {
                         counts.rejected += 1;
                         note(tok_col, RowOutcome::Rejected("bad_token"));
                         continue;
+                    }
+                    if let Some(Err(_)) = nhs_tok {
+                        counts.rejected += 1;
+                        note(nhs_col, RowOutcome::Rejected("bad_nhs_token"));
+                        continue;
+                    }
+                    let by_dob = match dob_tok {
+                        Some(Ok(t)) => store.invitation_by_study_token(study, &t.0)?,
+                        _ => None,
                     };
-                    match store.invitation_by_study_token(study, &t.0)? {
+                    let found = match (by_dob, nhs_tok) {
+                        (Some(f), _) => Some(f),
+                        (None, Some(Ok(t))) => store.invitation_by_study_nhs_token(study, &t.0)?,
+                        _ => None,
+                    };
+                    match found {
                         Some(f) => (f, RowOutcome::MatchedByToken),
                         None => {
                             counts.unmatched += 1;
-                            note(tok_col, RowOutcome::UnmatchedToken);
+                            note(tok_col.or(nhs_col), RowOutcome::UnmatchedToken);
                             continue;
                         }
                     }

@@ -607,6 +607,8 @@ proptest! {
                 position: j as u32 + 1,
                 service_token: token(&svc, p),
                 study_token: [0; 32],
+                service_nhs_token: None,
+                study_nhs_token: None,
                 arm: "A".into(), template: "t".into(), registry: false, stratum: "all".into(),
                 age_band: "x".into(), sex: "x".into(), ethnic_group: "x".into(), region: "x".into(),
             }).collect();

@@ -95,6 +95,9 @@ pub enum TableCsvError {
     /// A cell is neither a count nor `*`.
     #[error("{}: line {line}, column {column}: expected a count or `*`", path.display())]
     NotACount { path: PathBuf, line: u64, column: usize },
+    /// A count above [`disclosure::table::MAX_PUBLISHED_COUNT`].
+    #[error("{}: line {line}, column {column}: count_too_large: a count above 2^53 (9007199254740992)", path.display())]
+    CountTooLarge { path: PathBuf, line: u64, column: usize },
     /// The labels do not make a table.
     #[error("{}: {what}", path.display())]
     Invalid { path: PathBuf, what: String },
@@ -107,6 +110,9 @@ impl TableCsvError {
             TableCsvError::Csv(e) => e.hint(),
             TableCsvError::Ragged { .. } => Some("every line needs the same number of fields"),
             TableCsvError::Invalid { .. } => Some("row and column labels must be unique and non-empty"),
+            TableCsvError::CountTooLarge { .. } => {
+                Some("published counts of people are far below 2^53; check the cell (a misplaced identifier or a corrupted file?)")
+            }
             _ => None,
         }
     }
@@ -144,11 +150,30 @@ pub fn read_table_csv(path: &Path, exempt: &[String]) -> Result<PublishedTable, 
             row.push(if v == "*" {
                 Published::Suppressed
             } else {
-                Published::Count(v.parse().map_err(|_| TableCsvError::NotACount {
-                    path: p.clone(),
-                    line,
-                    column: j + 1,
-                })?)
+                let n: u64 = v.parse().map_err(|_| {
+                    // all digits but too long for u64 is a count too large
+                    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+                        TableCsvError::CountTooLarge {
+                            path: p.clone(),
+                            line,
+                            column: j + 1,
+                        }
+                    } else {
+                        TableCsvError::NotACount {
+                            path: p.clone(),
+                            line,
+                            column: j + 1,
+                        }
+                    }
+                })?;
+                if n > disclosure::table::MAX_PUBLISHED_COUNT {
+                    return Err(TableCsvError::CountTooLarge {
+                        path: p,
+                        line,
+                        column: j + 1,
+                    });
+                }
+                Published::Count(n)
             });
         }
         cells.push(row);
@@ -266,5 +291,39 @@ mod tests {
             read("Arm,X\nA,1\nA,2\n").unwrap_err(),
             TableCsvError::Invalid { .. }
         ));
+    }
+
+    #[test]
+    fn counts_above_two_to_the_53_are_refused_by_position() {
+        for big in [
+            "18446744073709551615",
+            "18446744073709551612",
+            "99999999999999999999999",
+            "9007199254740993",
+        ] {
+            let e = read(&format!("label,a,b\nx,1,{big}\n")).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    TableCsvError::CountTooLarge {
+                        line: 2,
+                        column: 3,
+                        ..
+                    }
+                ),
+                "{big}: {e}"
+            );
+            assert!(!e.to_string().contains(big), "{e}");
+        }
+        let t = read("label,a\nx,9007199254740992\n").unwrap();
+        assert_eq!(t.cells[0][0], Published::Count(1 << 53));
+        // a release file too
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tables.json");
+        let c: serde_json::Result<Published> = serde_json::from_str("18446744073709551615");
+        assert!(c.is_err());
+        let c: serde_json::Result<Published> = serde_json::from_str("9007199254740992");
+        assert_eq!(c.unwrap(), Published::Count(1 << 53));
+        drop(p);
     }
 }

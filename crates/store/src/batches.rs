@@ -18,6 +18,12 @@ pub struct Invitation {
     pub service_token: TokenBytes,
     /// `token_nhs_dob` under `trial:<study>`.
     pub study_token: TokenBytes,
+    /// `token_nhs` (the NHS number alone) under `service:store`: the person,
+    /// for the frequency cap (`None` only in history loaded without it).
+    pub service_nhs_token: Option<TokenBytes>,
+    /// `token_nhs` under `trial:<study>`: the person, for "already invited"
+    /// and uptake feedback by `nhs_token`.
+    pub study_nhs_token: Option<TokenBytes>,
     /// SWAT arm name.
     pub arm: String,
     /// Letter/SMS/email template of the arm.
@@ -491,8 +497,9 @@ impl Store {
             let mut st = tx
                 .prepare(
                     "INSERT INTO invitations (reference, study, batch_id, position, service_token, study_token,
-                        arm, channel, template, registry, stratum, age_band, sex, ethnic_group, region, invited_on)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'postal', ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                        arm, channel, template, registry, stratum, age_band, sex, ethnic_group, region, invited_on,
+                        service_nhs_token, study_nhs_token)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'postal', ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 )
                 .map_err(e)?;
             for i in invitations {
@@ -511,7 +518,9 @@ impl Store {
                     i.sex,
                     i.ethnic_group,
                     i.region,
-                    invited_on
+                    invited_on,
+                    i.service_nhs_token.as_ref().map(|t| &t[..]),
+                    i.study_nhs_token.as_ref().map(|t| &t[..])
                 ])
                 .map_err(e)?;
             }
@@ -566,8 +575,9 @@ fn insert_invitations(
 ) -> rusqlite::Result<()> {
     let mut st = tx.prepare(
         "INSERT INTO invitations (reference, study, batch_id, position, service_token, study_token,
-            arm, channel, template, registry, stratum, age_band, sex, ethnic_group, region, invited_on)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            arm, channel, template, registry, stratum, age_band, sex, ethnic_group, region, invited_on,
+            service_nhs_token, study_nhs_token)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?;
     for i in b.invitations {
         st.execute(params![
@@ -586,7 +596,9 @@ fn insert_invitations(
             i.sex,
             i.ethnic_group,
             i.region,
-            b.invited_on
+            b.invited_on,
+            i.service_nhs_token.as_ref().map(|t| &t[..]),
+            i.study_nhs_token.as_ref().map(|t| &t[..])
         ])?;
     }
     Ok(())

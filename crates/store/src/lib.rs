@@ -52,6 +52,7 @@
 #![forbid(unsafe_code)]
 
 mod batches;
+mod binding;
 mod error;
 pub mod figures;
 #[cfg(any(fuzzing, test))]

@@ -68,6 +68,29 @@ impl Store {
         Ok(v)
     }
 
+    /// `service:store` `token_nhs` (the person) with at least `max`
+    /// invitations (any study) on or after `since`, sorted. Invitations made
+    /// before schema version 8 have no such token; they are counted by
+    /// [`Store::capped_tokens`].
+    pub fn capped_nhs_tokens(&self, since: &str, max: u32) -> Result<Vec<TokenBytes>> {
+        self.token_column(
+            "SELECT service_nhs_token FROM invitations INDEXED BY invitations_cap_nhs
+             WHERE service_nhs_token IS NOT NULL AND invited_on >= ?1
+             GROUP BY service_nhs_token HAVING count(*) >= ?2 ORDER BY service_nhs_token",
+            params![since, max as i64],
+        )
+    }
+
+    /// Study-scope `token_nhs` (the person) of everyone already invited to
+    /// `study` since schema version 8, sorted.
+    pub fn invited_study_nhs_tokens(&self, study: &str) -> Result<Vec<TokenBytes>> {
+        self.token_column(
+            "SELECT DISTINCT study_nhs_token FROM invitations INDEXED BY invitations_study_nhs_token
+             WHERE study = ?1 AND study_nhs_token IS NOT NULL ORDER BY study_nhs_token",
+            params![study],
+        )
+    }
+
     /// Study-scope tokens recorded as enrolled in `study`, sorted.
     pub fn enrolled_tokens(&self, study: &str) -> Result<Vec<TokenBytes>> {
         self.token_column(

@@ -451,6 +451,8 @@ mod tests {
                     position: i + 1,
                     service_token: tok(0x10 + k as u8, i),
                     study_token: tok(0x20 + k as u8, i),
+                    service_nhs_token: None,
+                    study_nhs_token: None,
                     arm: "A".into(),
                     template: "t".into(),
                     registry: i % 2 == 0,

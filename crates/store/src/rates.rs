@@ -101,6 +101,8 @@ mod tests {
             position: i,
             service_token: t,
             study_token: u,
+            service_nhs_token: None,
+            study_nhs_token: None,
             arm: "A".into(),
             template: "letter-a".into(),
             registry,

@@ -243,6 +243,30 @@ impl Store {
         )
     }
 
+    /// [`Store::capped_tokens_counting`] by `service:store` `token_nhs` (the
+    /// person), over invitations that carry it (made since schema version 8).
+    pub fn capped_nhs_tokens_counting(
+        &self,
+        since: &str,
+        max: u32,
+        count_reminders: bool,
+        except_batch: Option<i64>,
+    ) -> Result<Vec<TokenBytes>> {
+        if !count_reminders && except_batch.is_none() {
+            return self.capped_nhs_tokens(since, max);
+        }
+        self.token_column(
+            "SELECT service_nhs_token FROM (
+               SELECT service_nhs_token FROM invitations INDEXED BY invitations_cap_nhs
+                 WHERE service_nhs_token IS NOT NULL AND invited_on >= ?1 AND batch_id IS NOT ?3
+               UNION ALL
+               SELECT i.service_nhs_token FROM reminders m JOIN invitations i ON i.id = m.invitation_id
+                 WHERE ?4 AND m.reminded_on >= ?1 AND i.service_nhs_token IS NOT NULL
+             ) GROUP BY service_nhs_token HAVING count(*) >= ?2 ORDER BY service_nhs_token",
+            params![since, max as i64, except_batch, count_reminders],
+        )
+    }
+
     /// Reminders recorded (QA seeds never included), optionally for one study.
     pub fn reminder_count(&self, study: Option<&str>) -> Result<u64> {
         match study {

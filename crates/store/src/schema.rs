@@ -4,7 +4,7 @@
 //! refused (it was written by a newer trialink).
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// Migration `i` takes the store from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -352,5 +352,23 @@ CREATE TRIGGER study_register_changed AFTER UPDATE ON study_register BEGIN
         NEW.dsa_reference, NEW.dsa_expires, NEW.registry_basis, NEW.enrolled_basis, NEW.routes,
         NEW.channels, NEW.retain_until, NEW.status, NEW.version, NEW.changed, NEW.operator, NEW.reminders);
 END;
+"#,
+    // 7 -> 8: a person is their NHS number for "already invited", the
+    // frequency cap and uptake feedback by token too. Each invitation keeps
+    // `token_nhs` under `service:store` and under `trial:<study>` beside its
+    // `token_nhs_dob` tokens, so that a date of birth corrected between
+    // extracts (or one day out in a trial's records) still finds the
+    // person. Invitations made before this version have neither (a keyed
+    // hash cannot be re-keyed without the identifiers): they still match on
+    // NHS number + date of birth, as before.
+    r#"
+ALTER TABLE invitations ADD COLUMN service_nhs_token BLOB
+    CHECK (service_nhs_token IS NULL OR length(service_nhs_token) = 32);
+ALTER TABLE invitations ADD COLUMN study_nhs_token BLOB
+    CHECK (study_nhs_token IS NULL OR length(study_nhs_token) = 32);
+CREATE INDEX invitations_cap_nhs ON invitations (service_nhs_token, invited_on)
+    WHERE service_nhs_token IS NOT NULL;
+CREATE INDEX invitations_study_nhs_token ON invitations (study, study_nhs_token)
+    WHERE study_nhs_token IS NOT NULL;
 "#,
 ];

@@ -14,6 +14,8 @@ fn inv(i: u32) -> Invitation {
         position: i,
         service_token: tok(i),
         study_token: tok(i + 1_000_000),
+        service_nhs_token: Some(tok(i + 2_000_000)),
+        study_nhs_token: Some(tok(i + 3_000_000)),
         arm: "A".into(),
         template: "letter-a".into(),
         registry: false,
@@ -657,11 +659,73 @@ fn version_6_store_is_migrated_with_invitation_batches() {
         .unwrap();
     }
     let s = Store::open(&p).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 7);
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
     let b = s.batch(1).unwrap().unwrap();
     assert_eq!(
         (b.kind, b.reminder_of, b.reminders),
         (BatchKind::Invitation, None, 0)
     );
     assert_eq!(s.reminder_count(None).unwrap(), 0);
+}
+
+/// Invitations made before schema version 8 have no NHS-number tokens: they
+/// stay readable and keep matching on NHS number + DOB; new ones match on
+/// the NHS number alone too.
+#[test]
+fn version_7_invitations_keep_matching_on_nhs_dob() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("s.sqlite");
+    {
+        let c = Connection::open(&p).unwrap();
+        for m in &schema::MIGRATIONS[..7] {
+            c.execute_batch(m).unwrap();
+        }
+        c.execute_batch("PRAGMA user_version = 7").unwrap();
+    }
+    let mut s = Store::open(&p).unwrap();
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    let old = Invitation {
+        service_nhs_token: None,
+        study_nhs_token: None,
+        ..inv(1)
+    };
+    s.load_history("galleri-2", 1, "2026-11-01", &[old, inv(2)])
+        .unwrap();
+    // by NHS+DOB: both
+    assert!(s
+        .invitation_by_study_token("galleri-2", &tok(1_000_001))
+        .unwrap()
+        .is_some());
+    assert!(s
+        .invitation_by_study_token("galleri-2", &tok(1_000_002))
+        .unwrap()
+        .is_some());
+    // by NHS number alone: only the new one
+    assert!(s
+        .invitation_by_study_nhs_token("galleri-2", &tok(3_000_001))
+        .unwrap()
+        .is_none());
+    let f = s
+        .invitation_by_study_nhs_token("galleri-2", &tok(3_000_002))
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.study_token, tok(1_000_002));
+    assert!(s
+        .invitation_by_study_nhs_token("other", &tok(3_000_002))
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        s.invited_study_nhs_tokens("galleri-2").unwrap(),
+        vec![tok(3_000_002)]
+    );
+    assert_eq!(
+        s.invited_study_tokens("galleri-2").unwrap(),
+        vec![tok(1_000_001), tok(1_000_002)]
+    );
+    // the cap by person counts only invitations that carry the person
+    assert_eq!(
+        s.capped_nhs_tokens("2026-01-01", 1).unwrap(),
+        vec![tok(2_000_002)]
+    );
+    assert_eq!(s.capped_tokens("2026-01-01", 1).unwrap(), vec![tok(1), tok(2)]);
 }

@@ -158,6 +158,24 @@ impl Store {
             .map_err(self.e())
     }
 
+    /// The most recent invitation of `study` for a study-scope `token_nhs`
+    /// (the NHS number alone). Invitations made before schema version 8
+    /// have none and are found only by [`Store::invitation_by_study_token`].
+    pub fn invitation_by_study_nhs_token(
+        &self,
+        study: &str,
+        token: &TokenBytes,
+    ) -> Result<Option<FoundInvitation>> {
+        self.conn
+            .prepare_cached(
+                "SELECT id, study, batch_id, study_token FROM invitations INDEXED BY invitations_study_nhs_token
+                 WHERE study = ?1 AND study_nhs_token = ?2
+                 ORDER BY invited_on DESC, id DESC LIMIT 1",
+            )
+            .and_then(|mut st| st.query_row(params![study, &token[..]], found).optional())
+            .map_err(self.e())
+    }
+
     /// Begin a transaction for a run of outcome/return writes (commit with
     /// [`Store::commit`]). Everything recorded in between is one unit: a kill
     /// leaves none of it.

@@ -334,16 +334,20 @@ impl FrequencyCap {
         String::from_utf8(iso.to_vec()).expect("ASCII")
     }
 
-    /// The `service:store` tokens over the cap on `as_of`, from the store.
+    /// The `service:store` tokens over the cap on `as_of`, from the store:
+    /// `token_nhs_dob` counting every invitation, and `token_nhs` (the
+    /// person) counting invitations that carry it.
     pub fn capped(
         &self,
         store: &store::Store,
         as_of: pseudonym::Date,
-    ) -> Result<TokenSet, store::StoreError> {
-        Ok(TokenSet::sorted(store.capped_tokens(
-            &self.window_start(as_of),
-            self.max_invitations.max(1),
-        )?))
+    ) -> Result<(TokenSet, TokenSet), store::StoreError> {
+        let since = self.window_start(as_of);
+        let max = self.max_invitations.max(1);
+        Ok((
+            TokenSet::sorted(store.capped_tokens(&since, max)?),
+            TokenSet::sorted(store.capped_nhs_tokens(&since, max)?),
+        ))
     }
 }
 
@@ -374,10 +378,18 @@ pub struct Suppressor {
     /// Already enrolled (study-scope `token_nhs`, from an `nhs_token`
     /// column sent alongside).
     pub enrolled_nhs: TokenSet,
-    /// Already invited to this study (study-scope tokens).
+    /// Already invited to this study (study-scope `token_nhs_dob`; every
+    /// invitation, including those made before schema version 8).
     pub invited: TokenSet,
-    /// Over the frequency cap (`service:store` tokens).
+    /// Already invited to this study (study-scope `token_nhs`: the person,
+    /// whatever their date of birth; invitations since schema version 8).
+    pub invited_nhs: TokenSet,
+    /// Over the frequency cap (`service:store` `token_nhs_dob`, counting
+    /// every invitation).
     pub capped: TokenSet,
+    /// Over the frequency cap (`service:store` `token_nhs`: the person,
+    /// counting invitations since schema version 8).
+    pub capped_nhs: TokenSet,
 }
 
 impl Suppressor {
@@ -387,9 +399,9 @@ impl Suppressor {
             Some(Reason::NonContactList)
         } else if self.enrolled.contains(p.study_nhs_dob) || self.enrolled_nhs.contains(p.study_nhs) {
             Some(Reason::AlreadyEnrolled)
-        } else if self.invited.contains(p.study_nhs_dob) {
+        } else if self.invited.contains(p.study_nhs_dob) || self.invited_nhs.contains(p.study_nhs) {
             Some(Reason::AlreadyInvited)
-        } else if self.capped.contains(p.service_nhs_dob) {
+        } else if self.capped.contains(p.service_nhs_dob) || self.capped_nhs.contains(p.service_nhs) {
             Some(Reason::FrequencyCap)
         } else {
             None
@@ -500,7 +512,9 @@ mod tests {
             enrolled: TokenSet::from_unsorted(vec![t(2), t(11)]),
             enrolled_nhs: TokenSet::from_unsorted(vec![t(22)]),
             invited: TokenSet::from_unsorted(vec![t(3)]),
+            invited_nhs: TokenSet::from_unsorted(vec![t(23)]),
             capped: TokenSet::from_unsorted(vec![t(4), t(1)]),
+            capped_nhs: TokenSet::from_unsorted(vec![t(24)]),
         };
         // (service nhs, service nhs+dob, study nhs+dob, study nhs)
         let c = |a: u8, b: u8, c: u8, d: u8| {
@@ -517,6 +531,9 @@ mod tests {
         assert_eq!(c(9, 9, 9, 22), Some(Reason::AlreadyEnrolled));
         assert_eq!(c(9, 9, 3, 9), Some(Reason::AlreadyInvited));
         assert_eq!(c(9, 4, 9, 9), Some(Reason::FrequencyCap));
+        // the person (NHS number alone), whatever the date of birth
+        assert_eq!(c(9, 9, 9, 23), Some(Reason::AlreadyInvited));
+        assert_eq!(c(24, 9, 9, 9), Some(Reason::FrequencyCap));
         assert_eq!(c(5, 5, 5, 5), None);
         assert!(Reason::DuplicatePersonExcluded.excludes_person());
         assert!(!Reason::NoContactDetails.excludes_person());

@@ -391,6 +391,8 @@ fn record(store: &mut store::Store, dir: &Path, s: u32, st: &Study, pop: &[Perso
                 position: pos as u32 + 1,
                 service_token: t,
                 study_token: u,
+                service_nhs_token: None,
+                study_nhs_token: None,
                 arm: "A".into(),
                 template: "a".into(),
                 registry: pr.registry,

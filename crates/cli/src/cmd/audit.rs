@@ -68,7 +68,7 @@ pub fn run(args: Args) -> CliResult {
     };
     let mut releases: Vec<Release> = Vec::new();
     if let Some(db) = &args.store {
-        let st = crate::open::open_store(Some(db))?;
+        let st = crate::open::open_existing_store(Some(db))?;
         for (k, (_, _, _, content)) in st
             .all_releases(&["report-release", "service-release"])
             .context("reading the release log")?

@@ -3,7 +3,7 @@
 //! service store together with its file.
 
 use crate::error::{tab_err, CliError, CliResult};
-use crate::open::{dob_formats, load_master, open_store};
+use crate::open::{bind_master, dob_formats, load_master, open_existing_store};
 use pseudonym::Date;
 use recruitment::reminder::BatchRef;
 use recruitment::{BatchOptions, InviteError, InviteOptions, ReminderError, ReminderOptions};
@@ -34,7 +34,7 @@ trialink link --left bpor.tokens.csv --right cohort.bpor.csv --output bpor-links
 trialink invite ... --registry-links bpor-links.csv\n\n\
 The request file format is documented in fixtures/requests/example.toml.")]
 pub struct Args {
-    /// The service store, created on first use (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
+    /// The service store, which must exist (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
     #[arg(long, value_name = "DB")]
     pub store: Option<PathBuf>,
     /// The service's master key file.
@@ -162,7 +162,9 @@ pub fn run(a: Args) -> CliResult {
         tabular::limited::check_regular(&a.cohort, "cohort")
             .map_err(|e| CliError::new(format!("cohort {}: {e}", a.cohort.display())))?;
     }
-    let mut store = open_store(a.store.as_deref())?;
+    let mut store = open_existing_store(a.store.as_deref())?;
+    bind_master(&mut store, &master)?;
+    check_clk_columns(&store, &a.cohort)?;
     if !reminder && matches!(store.study_get(&v.request.study), Ok(None)) {
         eprintln!(
             "trialink: note: study {} has no entry in the study register; only route 2 (service-mailer) is open to it. \
@@ -238,4 +240,45 @@ pub fn run(a: Args) -> CliResult {
         a.out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The cohort columns an objection kept as a CLK (no NHS number) is
+/// compared on, with the names each may go by.
+const CLK_COLUMNS: [(&str, &[&str]); 3] = [
+    ("given_name", &["given_name", "first_name", "forename"]),
+    ("family_name", &["family_name", "surname", "last_name"]),
+    ("postcode", &["postcode", "post_code"]),
+];
+
+/// Refuse a cohort that cannot be compared with the objections kept as
+/// CLKs (name, date of birth, postcode): without those columns the CLK
+/// objectors would go unchecked, in silence. (A cohort that cannot be
+/// opened is reported where `invite` opens it.)
+fn check_clk_columns(store: &store::Store, cohort: &std::path::Path) -> Result<(), CliError> {
+    let clks = store
+        .noncontact_clks()
+        .map_err(|e| CliError::new(e).hint("check the --store path"))?
+        .len();
+    let Some(src) = (clks > 0)
+        .then(|| cohort.to_str().filter(|c| *c != "-"))
+        .flatten()
+        .and_then(|c| tabular::Source::open(c).ok())
+    else {
+        return Ok(());
+    };
+    let missing: Vec<&str> = CLK_COLUMNS
+        .iter()
+        .filter(|(_, names)| !matches!(src.optional_column(None, names, "CLK column"), Ok(Some(_))))
+        .map(|(name, _)| *name)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::new(format!(
+        "cohort {}: the non-contact list holds {clks} objection(s) kept without an NHS number (CLKs), \
+         compared on name, date of birth and postcode, but the cohort has no {} column",
+        cohort.display(),
+        missing.join(", ")
+    ))
+    .hint("add the given_name, family_name and postcode columns to the cohort extract, so those objectors can be recognised"))
 }

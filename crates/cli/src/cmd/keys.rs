@@ -83,7 +83,8 @@ pub fn run(c: KeysCommand) -> CliResult {
             let study = scope.as_str().strip_prefix("trial:");
             let key = match (study, store) {
                 (Some(study), Some(db)) => {
-                    let store = open_existing_store(Some(&db))?;
+                    let mut store = open_existing_store(Some(&db))?;
+                    crate::open::bind_master(&mut store, &master.key)?;
                     let sk = store.study_key(&master.key, study).map_err(|e| {
                         CliError::new(e).hint("a purged study's key is destroyed; it cannot be derived again")
                     })?;

@@ -3,7 +3,7 @@
 
 use crate::args::IdentifierArgs;
 use crate::error::{CliError, CliResult, Context};
-use crate::open::{self, load_master, open_store};
+use crate::open::{self, bind_master, load_master, open_existing_store, open_store};
 use pseudonym::{Pseudonymiser, Scope, TokenKey};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -39,11 +39,16 @@ pub enum NoncontactCommand {
 #[command(after_help = "Example:\n  \
 trialink noncontact add --store service.sqlite --key master.key --input objections.csv\n\n\
 Exit status: 0 all rows recorded; 1 some rows rejected (the rest recorded; see the rejects file); 2 error.\n\
-The store is created on first use (default path: $TRIALINK_STORE, else ./trialink-store.sqlite).")]
+The store must exist (made by `trialink study add`) unless --create is given, so that a mistyped \
+path never records objections where no run will look (default path: $TRIALINK_STORE, else ./trialink-store.sqlite).")]
 pub struct AddArgs {
-    /// The service store, created on first use (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
+    /// The service store; it must exist unless --create (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
     #[arg(long, value_name = "DB")]
     pub store: Option<PathBuf>,
+    /// Create the store if it does not exist (without it, a missing store is
+    /// an error: a mistyped path must not hold the objections).
+    #[arg(long)]
+    pub create: bool,
     /// The service's master key file.
     #[arg(long, value_name = "MASTER")]
     pub key: PathBuf,
@@ -84,7 +89,7 @@ pub fn run(c: NoncontactCommand) -> CliResult {
     match c {
         NoncontactCommand::Add(a) => add(*a),
         NoncontactCommand::Count(a) => {
-            let s = open_store(a.store.as_deref())?;
+            let s = open_existing_store(a.store.as_deref())?;
             outln!(
                 "{}",
                 s.noncontact_count().context("counting the non-contact list")?
@@ -110,6 +115,8 @@ fn add(a: AddArgs) -> CliResult {
         .chain(mpath.iter())
         .map(PathBuf::as_path)
         .collect();
+    let store_path = a.store.clone().unwrap_or_else(store::default_path);
+    refuse_new_store(&store_path, a.create)?;
     let sidecar_mode = tabular::claim_sidecars(&sidecars, a.force)?;
     let service_key = master.derive(&Scope::service_store());
     let p = Pseudonymiser::new(TokenKey::new(&service_key), formats, as_of, false);
@@ -120,7 +127,6 @@ fn add(a: AddArgs) -> CliResult {
     // DOB tokens are computed only when an existing store still holds
     // legacy entries they could re-key (a new store is made only after the
     // input has been read whole without error).
-    let store_path = a.store.clone().unwrap_or_else(store::default_path);
     let mut early = if store_path.exists() {
         Some(open_store(Some(&store_path))?)
     } else {
@@ -154,6 +160,7 @@ fn add(a: AddArgs) -> CliResult {
         Some(s) => s,
         None => open_store(Some(&store_path))?,
     };
+    bind_master(&mut store, &master)?;
     let added = suppression::add_objections(&mut store, &got, &source).map_err(CliError::new)?;
     let mut fin = rejects.finish()?;
     if let Some(pending) = fin.pending.take() {
@@ -243,4 +250,15 @@ fn report(
         failed = true;
     }
     failed
+}
+
+/// A missing store is created only when asked (`--create`): otherwise a
+/// mistyped `--store` would hold objections that no `invite` reads.
+fn refuse_new_store(path: &Path, create: bool) -> Result<(), crate::error::CliError> {
+    if create || path.exists() {
+        return Ok(());
+    }
+    Err(crate::error::CliError::new(format!("no store at {}", path.display())).hint(
+        "check the --store path (and $TRIALINK_STORE); create a new store with `trialink study add`, or pass --create",
+    ))
 }

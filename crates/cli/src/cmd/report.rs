@@ -7,7 +7,7 @@
 //! release in the store.
 
 use crate::error::{CliError, CliResult};
-use crate::open::open_store;
+use crate::open::open_existing_store;
 use disclosure::Policy;
 use reports::{Formats, IntervalMethod, Options, ReportError, ReportInput};
 use std::path::PathBuf;
@@ -105,8 +105,8 @@ pub fn run(args: Args) -> CliResult {
         return Err(CliError::new("--service needs --store").hint("pass --store DB"));
     }
     let mut store = match (&args.store, &args.input) {
-        (Some(p), _) => Some(open_store(Some(p))?),
-        (None, None) => Some(open_store(None)?),
+        (Some(p), _) => Some(open_existing_store(Some(p))?),
+        (None, None) => Some(open_existing_store(None)?),
         (None, Some(_)) => None,
     };
     let mut input = input(&args, store.as_ref())?;

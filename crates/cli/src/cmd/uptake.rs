@@ -1,7 +1,7 @@
 //! `trialink uptake`: record a trial's uptake feedback.
 
 use crate::error::{CliError, CliResult};
-use crate::open::{load_master, open_existing_store};
+use crate::open::{bind_master, load_master, open_existing_store};
 use recruitment::feedback;
 use recruitment::notes;
 use std::path::PathBuf;
@@ -10,8 +10,9 @@ use std::process::ExitCode;
 /// Options for `trialink uptake`.
 ///
 /// Each feedback row names an invitation by `reference`, or a person by
-/// `token` (NHS number + DOB under `trial:<study>`, made by the trial with
-/// `trialink pseudonymise`; the file's manifest fingerprint must match the
+/// `token` (NHS number + DOB under `trial:<study>`) and/or `nhs_token` (the
+/// NHS number alone), made by the trial with `trialink pseudonymise
+/// --with-nhs-token` (the file's manifest fingerprint must match the
 /// key the master key derives for the study), with a `status`
 /// (expressed_interest, consented, randomised, ineligible, withdrawn) and a
 /// `date`. Matched rows become outcomes (history kept; a later status
@@ -19,7 +20,9 @@ use std::process::ExitCode;
 /// later batches. Every row is accounted for: matched by reference, matched
 /// by token, unmatched, QA seed, rejected — unmatched, QA-seed and rejected
 /// rows are listed by line in `<input>.uptake.csv`. Re-running the same file
-/// changes nothing; the whole file is one store transaction.
+/// changes nothing; the whole file is one store transaction. Unmatched rows
+/// make the run exit 1 (the matched rows are recorded) unless
+/// `--allow-unmatched`.
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  \
 trialink uptake --store service.sqlite --key master.key --study galleri-2 --input uptake.tokens.csv\n\n\
@@ -34,9 +37,13 @@ pub struct Args {
     /// The study the feedback is for.
     #[arg(long, value_name = "ID")]
     pub study: String,
-    /// Feedback CSV (`reference` and/or `token`, `status`, `date`). Repeat for several.
+    /// Feedback CSV (`reference` and/or `token`/`nhs_token`, `status`, `date`). Repeat for several.
     #[arg(long, value_name = "FILE", required = true)]
     pub input: Vec<PathBuf>,
+    /// Exit 0 even when rows matched no invitation: for a file whose
+    /// unmatched rows (listed in `<input>.uptake.csv`) have been reviewed.
+    #[arg(long)]
+    pub allow_unmatched: bool,
     /// Replace the notes and manifest of an earlier run (without it, an
     /// existing one is an error, checked before the store is touched).
     #[arg(long)]
@@ -51,6 +58,7 @@ pub fn run(a: Args) -> CliResult {
     })?;
     let mode = notes::claim(&a.input, &notes::UPTAKE, a.force)?;
     let mut store = open_existing_store(a.store.as_deref())?;
+    bind_master(&mut store, &master)?;
     if !store.study_exists(&a.study).map_err(CliError::new)? {
         return Err(
             CliError::new(format!("study `{}` has no invitations in this store", a.study))
@@ -58,6 +66,7 @@ pub fn run(a: Args) -> CliResult {
         );
     }
     let mut total = feedback::FeedbackCounts::default();
+    let mut unmatched_in = Vec::new();
     for input in &a.input {
         let r = feedback::record_uptake(&mut store, &master, &a.study, input)?;
         let written = notes::write_notes(input, notes::UPTAKE[0], &r.notes, mode)?;
@@ -84,6 +93,14 @@ pub fn run(a: Args) -> CliResult {
         if c.unmatched + c.qa_seed + c.rejected > 0 {
             outln!("  lines not matched are listed in {}", written.path);
         }
+        if c.unmatched > 0 {
+            unmatched_in.push(format!(
+                "{} ({} rows, listed in {})",
+                input.display(),
+                c.unmatched,
+                written.path
+            ));
+        }
     }
     if a.input.len() > 1 {
         outln!(
@@ -94,6 +111,23 @@ pub fn run(a: Args) -> CliResult {
             total.qa_seed,
             total.rejected
         );
+    }
+    // A row that names no invitation may be a person who consented or
+    // declined: left unrecorded they are remindable. The matched rows are
+    // recorded; the run does not report success.
+    if !unmatched_in.is_empty() && !a.allow_unmatched {
+        return Err(CliError::check_failed(format!(
+            "{} feedback rows matched no invitation of study {}: {}",
+            total.unmatched,
+            a.study,
+            unmatched_in.join("; ")
+        ))
+        .hint(
+            "the other rows were recorded. Check --study, and that token rows were pseudonymised with \
+             `--with-nhs-token` under the key from `trialink keys derive --scope trial:<study>` \
+             (nhs_token finds a person whose date of birth differs); people not matched can still be reminded. \
+             --allow-unmatched once the listed lines are reviewed",
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -323,6 +323,7 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let key = master_key(dir.path());
         let store = dir.path().join("service.sqlite");
+        create_store(&store, &key);
         World {
             dir,
             key,

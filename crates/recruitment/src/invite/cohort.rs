@@ -27,6 +27,10 @@ pub(crate) struct Eligible {
     pub record: u64,
     pub service: Tok,
     pub study: Tok,
+    /// `token_nhs` under `service:store`: the person.
+    pub person: Tok,
+    /// `token_nhs` under the study key.
+    pub study_nhs: Tok,
     pub demo: u32,
     pub registry: bool,
     pub rank: u64,
@@ -116,6 +120,10 @@ struct Run<'a, 'c> {
     clk_people: HashSet<Tok>,
     need_study_all: bool,
     need_study_nhs: bool,
+    /// The first row (line, reason code) that carries an exclusion but
+    /// whose NHS number cannot be read, and how many such rows there are.
+    unidentified_exclusion: Option<(u64, &'static str)>,
+    unidentified_exclusions: u64,
 }
 
 /// Read the cohort once, classifying every row (see the module docs).
@@ -145,8 +153,10 @@ pub(crate) fn pass1(mut src: tabular::Source, ctx: &Pass1Context<'_>) -> Result<
         demo_ids: HashMap::new(),
         clk_coder: (!ctx.lists.clk_list.is_empty()).then(|| suppression::ClkCoder::new(ctx.master)),
         clk_people: HashSet::new(),
-        need_study_all: !sup.enrolled.is_empty() || !sup.invited.is_empty(),
+        need_study_all: !sup.enrolled.is_empty() || !sup.invited.is_empty() || !sup.invited_nhs.is_empty(),
         need_study_nhs: !sup.enrolled_nhs.is_empty(),
+        unidentified_exclusion: None,
+        unidentified_exclusions: 0,
     };
     let mut rec = csv::ByteRecord::new();
     while src.read(&mut rec)? {
@@ -157,6 +167,17 @@ pub(crate) fn pass1(mut src: tabular::Source, ctx: &Pass1Context<'_>) -> Result<
             }
         }
         run.row(&rec, pos.line, pos.record);
+    }
+    // A rejected row that may exclude someone: nobody is invited (and no
+    // reminder sent) until it is corrected.
+    if let Some((line, code)) = run.unidentified_exclusion {
+        return Err(InviteError::UnidentifiedExclusion {
+            path: src.path().to_string(),
+            line,
+            column: run.header[ctx.cols.nhs].clone(),
+            code,
+            rows: run.unidentified_exclusions,
+        });
     }
     let mut out = run.out;
     out.suppressed_by_clk = run.clk_people.len() as u64;
@@ -200,6 +221,22 @@ impl Run<'_, '_> {
         }
     }
 
+    /// A row whose NHS number cannot be read is rejected. When it carries an
+    /// exclusion (or an unreadable flag, which is doubt), the person it
+    /// excludes cannot be known: they may be another row's person, who would
+    /// then be invited. The run fails (see [`pass1`]); the row is never read
+    /// "leniently", since a guessed number could exclude the wrong person and
+    /// leave the right one invitable.
+    fn unreadable_nhs(&mut self, rec: &csv::ByteRecord, line: u64, code: &'static str) {
+        let cols = self.ctx.cols;
+        let (flags, bad_flag) = read_flags(rec, &cols.flags);
+        if bad_flag.is_some() || flags.exclusion().is_some() {
+            self.unidentified_exclusions += 1;
+            self.unidentified_exclusion.get_or_insert((line, code));
+        }
+        self.reject(line, Some(cols.nhs), code)
+    }
+
     fn seen(&mut self, person: Tok, reason: Reason) {
         self.out
             .persons
@@ -214,7 +251,7 @@ impl Run<'_, '_> {
         }
         let nhs = match NhsNumber::parse_normalised(&rec[cols.nhs]) {
             Ok(n) => n,
-            Err(e) => return self.reject(line, Some(cols.nhs), e.code()),
+            Err(e) => return self.unreadable_nhs(rec, line, e.code()),
         };
         // The person is their NHS number: every list and every exclusion is
         // decided per person, whatever their rows say.
@@ -257,7 +294,7 @@ impl Run<'_, '_> {
         } else {
             [0u8; 32]
         };
-        let study_nhs = if self.need_study_nhs {
+        let study_nhs = if ok || self.need_study_all || self.need_study_nhs {
             self.ctx.keys.study_tk.token_nhs(&nhs).0
         } else {
             [0u8; 32]
@@ -293,7 +330,9 @@ impl Run<'_, '_> {
             self.out.funnel.add(reason);
             return self.seen(person, reason);
         }
-        self.eligible_row(rec, line, record, person, service, study, &l, age, region);
+        self.eligible_row(
+            rec, line, record, person, service, study, study_nhs, &l, age, region,
+        );
     }
 
     /// Date of birth, sex, ethnic group and GP practice of a row, or `None`
@@ -431,6 +470,7 @@ impl Run<'_, '_> {
         person: Tok,
         service: Tok,
         study: Tok,
+        study_nhs: Tok,
         l: &Labels,
         age: u16,
         region: &'static str,
@@ -478,6 +518,8 @@ impl Run<'_, '_> {
             record,
             service,
             study,
+            person,
+            study_nhs,
             demo: id,
             registry,
             rank: select::rank(self.ctx.seed, &service),

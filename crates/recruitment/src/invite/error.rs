@@ -122,6 +122,22 @@ pub enum InviteError {
     /// invitation pipeline.
     #[error("the request has a [reminder] table: it asks for a reminder batch, not invitations")]
     ReminderRequest,
+    /// A cohort row carrying an exclusion (deceased, opt-out or another
+    /// flag, or an unreadable flag) whose NHS number cannot be read: the
+    /// person it excludes cannot be known, so nobody is invited.
+    #[error("{path}: line {line}, column {column}: {code}: the row carries an exclusion flag but its NHS number cannot be read, so the person it excludes is unknown ({rows} such rows in all); nobody is invited")]
+    UnidentifiedExclusion {
+        /// The cohort.
+        path: String,
+        /// The line of the first such row.
+        line: u64,
+        /// The NHS number column's name.
+        column: String,
+        /// Why the NHS number was rejected (`nhs_format`, ...).
+        code: &'static str,
+        /// How many such rows.
+        rows: u64,
+    },
 }
 
 impl InviteError {
@@ -138,6 +154,9 @@ impl InviteError {
         InviteError::NoQaSeedsFile(_) => "pass --qa-seeds FILE, or set qa_seeds = 0 in the request",
         InviteError::TooFewQaSeeds { .. } => "add QA seed rows with the channel's contact details",
         InviteError::CohortFromStdin => "save the cohort to a file and pass its path",
+        InviteError::UnidentifiedExclusion { .. } => {
+            "correct the NHS number on that line (ten digits, spaces allowed, nothing else) or ask the data provider for a corrected extract, and run again; nothing was written"
+        }
         InviteError::Tabular(_) => "check the cohort's header: it needs nhs_number, date_of_birth, the flag columns and the channel's contact columns",
         InviteError::Links(crate::links::LinksError::NotForCohort { .. }) => {
             "pseudonymise and link this --cohort file again: row numbers only mean something for the cohort they were made from"

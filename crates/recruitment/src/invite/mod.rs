@@ -146,7 +146,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     let mut keys = RunKeys::derive(store, o.batch.master, &r.study)?;
     let cap = frequency_cap(v);
     // The cap counts real invitation dates, in the window ending today.
-    let capped = capped(store, v, o.batch.today, None)?;
+    let (capped, capped_nhs) = capped(store, v, o.batch.today, None)?;
     let sources = ListSources {
         master: o.batch.master,
         study: &r.study,
@@ -156,6 +156,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         enrolled: o.batch.enrolled,
         already_invited: !r.reinvite,
         capped,
+        capped_nhs,
     };
     let mut lists = Lists::load(store, sources, &mut keys)?;
     run_extra(
@@ -424,6 +425,8 @@ fn write_invitations(
                     position,
                     service_token: e.service,
                     study_token: e.study,
+                    service_nhs_token: Some(e.person),
+                    study_nhs_token: Some(e.study_nhs),
                     arm: arm.name.clone(),
                     template: arm.template.clone(),
                     registry: e.registry,
@@ -509,24 +512,25 @@ pub(crate) fn frequency_cap(v: &Validated) -> suppression::FrequencyCap {
 
 /// People over the request's frequency cap on `today`: invitations in the
 /// window ending today (except those of `except_batch`), plus reminders
-/// when the request counts them.
+/// when the request counts them. `(token_nhs_dob, token_nhs)` under
+/// `service:store`: the first counts every invitation, the second (the
+/// person, whatever their date of birth) those made since schema version 8.
 pub(crate) fn capped(
     store: &Store,
     v: &Validated,
     today: Date,
     except_batch: Option<i64>,
-) -> Result<TokenSet, InviteError> {
+) -> Result<(TokenSet, TokenSet), InviteError> {
     let cap = frequency_cap(v);
     let count_reminders = v.request.frequency_cap.count_reminders;
     if !count_reminders && except_batch.is_none() {
         return Ok(cap.capped(store, today)?);
     }
-    Ok(TokenSet::sorted(store.capped_tokens_counting(
-        &cap.window_start(today),
-        cap.max_invitations.max(1),
-        count_reminders,
-        except_batch,
-    )?))
+    let (since, max) = (cap.window_start(today), cap.max_invitations.max(1));
+    Ok((
+        TokenSet::sorted(store.capped_tokens_counting(&since, max, count_reminders, except_batch)?),
+        TokenSet::sorted(store.capped_nhs_tokens_counting(&since, max, count_reminders, except_batch)?),
+    ))
 }
 
 /// Manifest fields every run records about its settings.

@@ -78,6 +78,8 @@ pub(crate) struct ListSources<'a> {
     pub already_invited: bool,
     /// People over the frequency cap (`service:store` `token_nhs_dob`).
     pub capped: TokenSet,
+    /// People over the frequency cap (`service:store` `token_nhs`).
+    pub capped_nhs: TokenSet,
 }
 
 impl Lists {
@@ -156,7 +158,13 @@ impl Lists {
             } else {
                 TokenSet::empty()
             },
+            invited_nhs: if src.already_invited {
+                TokenSet::sorted(store.invited_study_nhs_tokens(src.study)?)
+            } else {
+                TokenSet::empty()
+            },
             capped: src.capped,
+            capped_nhs: src.capped_nhs,
         };
         let clk_list = ClkList::new(&store.noncontact_clks()?);
         extra.insert("non_contact_tokens".into(), suppressor.non_contact.len().into());

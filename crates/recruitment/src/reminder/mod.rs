@@ -310,7 +310,7 @@ pub fn remind(store: &mut Store, o: &ReminderOptions<'_>) -> Result<ReminderRepo
     let out_dir = prepare_out_dir(o.batch.out_dir)?;
     let mut keys = RunKeys::derive(store, o.batch.master, &r.study)?;
     let cap = invite::frequency_cap(v);
-    let capped = invite::capped(store, v, o.batch.today, Some(batch.batch_id))?;
+    let (capped, capped_nhs) = invite::capped(store, v, o.batch.today, Some(batch.batch_id))?;
     let sources = ListSources {
         master: o.batch.master,
         study: &r.study,
@@ -320,6 +320,7 @@ pub fn remind(store: &mut Store, o: &ReminderOptions<'_>) -> Result<ReminderRepo
         enrolled: o.batch.enrolled,
         already_invited: false,
         capped,
+        capped_nhs,
     };
     let mut lists = Lists::load(store, sources, &mut keys)?;
     invite::run_extra(
