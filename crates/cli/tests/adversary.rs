@@ -1233,7 +1233,6 @@ fn clk_objection_with_swapped_names_suppresses() {
 /// exits 0 with an empty batch. (Its cost is also rows × listed regions
 /// label normalisations: see the findings for the figures.)
 #[test]
-#[ignore = "defect: criteria.regions outside the fixed vocabulary are accepted (typo -> empty batch, exit 0; cost rows x regions)"]
 fn request_regions_outside_the_vocabulary_are_refused() {
     let env = Env::new();
     let req = request(600, "regions = [\"Londn\"]");
