@@ -1434,7 +1434,6 @@ fn references(env: &Env, out: &str) -> Vec<(String, String)> {
 /// sent a reminder. `noncontact add` exits 1 on any rejected row; `uptake`
 /// should too (or accept the unambiguous spellings).
 #[test]
-#[ignore = "defect: uptake exits 0 when status spellings (Consented, randomized) are rejected; the enrolled are then reminded"]
 fn enrolled_people_with_capitalised_status_are_not_reminded() {
     let env = Env::new();
     let (o, _) = env.invite(&csv(HDR, &clean_rows(12)), 1, "b1");
@@ -1492,7 +1491,6 @@ fn enrolled_people_with_capitalised_status_are_not_reminded() {
 /// instead of a code, a `dd/mm/yyyy` date): the returned invitations are
 /// not recorded and the run reports success.
 #[test]
-#[ignore = "defect: returns exits 0 when rows are rejected (bad_reason, bad_date)"]
 fn returns_with_rejected_rows_does_not_report_success() {
     let env = Env::new();
     let (o, _) = env.invite(&csv(HDR, &clean_rows(6)), 1, "b1");

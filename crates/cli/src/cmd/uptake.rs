@@ -20,11 +20,17 @@ use std::process::ExitCode;
 /// later batches. Every row is accounted for: matched by reference, matched
 /// by token, unmatched, QA seed, rejected — unmatched, QA-seed and rejected
 /// rows are listed by line in `<input>.uptake.csv`. Re-running the same file
-/// changes nothing; the whole file is one store transaction.
+/// changes nothing; the whole file is one store transaction. Statuses are
+/// read in any letter case, with spaces or hyphens, and `randomized`.
+///
+/// Exit status 1 when any row was rejected (the good rows are recorded
+/// first; a rejected consent would leave the person remindable), unless
+/// --allow-rejects.
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  \
 trialink uptake --store service.sqlite --key master.key --study galleri-2 --input uptake.tokens.csv\n\n\
-Several --input files may be given (e.g. rows by reference and rows by token).")]
+Several --input files may be given (e.g. rows by reference and rows by token).\n\
+Exit status: 0 all rows read; 1 some rows rejected (the rest recorded; see <input>.uptake.csv); 2 error.")]
 pub struct Args {
     /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
     #[arg(long, value_name = "DB")]
@@ -42,6 +48,10 @@ pub struct Args {
     /// existing one is an error, checked before the store is touched).
     #[arg(long)]
     pub force: bool,
+    /// Exit 0 even when rows were rejected (for reruns of a file whose
+    /// rejected rows have been reviewed).
+    #[arg(long)]
+    pub allow_rejects: bool,
 }
 
 pub fn feedback_error(e: FeedbackError) -> CliError {
@@ -108,5 +118,16 @@ pub fn run(a: Args) -> CliResult {
             total.rejected
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(rejects_exit(total.rejected, a.allow_rejects))
+}
+
+/// Exit 1 (with a hint) when rows were rejected, unless `allow`.
+pub fn rejects_exit(rejected: u64, allow: bool) -> ExitCode {
+    if rejected == 0 || allow {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "hint: {rejected} row(s) rejected and not recorded (listed by line in the notes file): fix them and run the file again (recording is idempotent), or pass --allow-rejects once they are reviewed"
+    );
+    ExitCode::from(1)
 }
