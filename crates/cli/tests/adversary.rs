@@ -1170,7 +1170,6 @@ fn hostile_requests_are_refused_by_key_or_position() {
 /// exclusion; a ragged row whose NHS number cell reads as one must too (or
 /// the run must fail).
 #[test]
-#[ignore = "defect: a ragged duplicate cohort row's exclusion flag is dropped and the person invited (exit 0)"]
 fn ragged_duplicate_row_keeps_its_exclusion() {
     let base = clean_rows(20);
     let cases = [
@@ -1195,7 +1194,6 @@ fn ragged_duplicate_row_keeps_its_exclusion() {
 /// names are swapped — the commonest name error — matches nobody: the
 /// objector is invited, both runs exit 0.
 #[test]
-#[ignore = "defect: a CLK objection with given/family names swapped does not suppress (objector invited, exit 0)"]
 fn clk_objection_with_swapped_names_suppresses() {
     let cohort_hdr = "nhs_number,given_name,family_name,date_of_birth,sex,region,postcode,deceased,armed_forces,prison,s_flag,national_data_opt_out";
     let names = [
@@ -1288,7 +1286,6 @@ fn audit_table_memory_is_bounded() {
 /// `ragged_row`), writing an empty batch; `noncontact add` exits 1 on any
 /// rejected row. An all-rejected cohort should not report success.
 #[test]
-#[ignore = "defect: invite exits 0 with an empty batch when every cohort row is rejected"]
 fn invite_with_every_row_rejected_does_not_report_success() {
     let env = Env::new();
     let rows: Vec<String> = clean_rows(20).into_iter().map(|r| format!("{r},")).collect();
@@ -1620,7 +1617,6 @@ fn enrolled_filters_suppress_like_token_lists() {
 /// NHS number in the batch, exit 0. A QA seed whose NHS number is on the
 /// non-contact list or in the cohort should be refused.
 #[test]
-#[ignore = "defect: a QA seed with an objector's NHS number is put in a route-1 batch unchecked (exit 0)"]
 fn qa_seeds_never_carry_an_objectors_nhs_number() {
     let env = Env::new();
     let o = env.noncontact(
@@ -1661,4 +1657,26 @@ fn qa_seeds_never_carry_an_objectors_nhs_number() {
         !batch.contains(&nhs(0)) || !o.status.success(),
         "the objector's NHS number is in the route-1 batch (as a QA seed), exit 0"
     );
+    // refused by the QA file's line, without the value
+    assert_error(&o, "qa.csv: line 2", &[&nhs(0)]);
+    // a QA seed that is a cohort member (not an objector) is refused too
+    let qa = qa.replace(&nhs(0), &nhs(5)).replace(&dob(0), &dob(5));
+    env.write("qa.csv", qa.as_bytes());
+    let o = env.run(&[
+        "invite",
+        "--store",
+        "s.sqlite",
+        "--key",
+        "master.key",
+        "--cohort",
+        "cohort.csv",
+        "--request",
+        "req.toml",
+        "--out",
+        "b2",
+        "--qa-seeds",
+        "qa.csv",
+    ]);
+    assert_error(&o, "in the cohort", &[&nhs(5)]);
+    assert!(!env.p("b2").join("invitations.csv").exists());
 }

@@ -113,6 +113,10 @@ pub(crate) fn hint_for(e: &InviteError) -> &'static str {
         InviteError::AlreadyRun { .. } => "use a new seed in the request for a new batch of this study",
         InviteError::NoQaSeedsFile(_) => "pass --qa-seeds FILE, or set qa_seeds = 0 in the request",
         InviteError::TooFewQaSeeds { .. } => "add QA seed rows with the channel's contact details",
+        InviteError::AllRowsRejected { .. } => {
+            "check the cohort's delimiter and header against its rows (a trailing comma on every row, a column added or dropped)"
+        }
+        InviteError::QaSeedIsAPerson { .. } => "replace that row of the QA seeds file with one of the service's own test identities",
         InviteError::CohortFromStdin => "save the cohort to a file and pass its path",
         InviteError::Tabular(_) => "check the cohort's header: it needs nhs_number, date_of_birth, the flag columns and the channel's contact columns",
         InviteError::Links(recruitment::links::LinksError::NotForCohort { .. }) => {

@@ -103,6 +103,28 @@ pub enum InviteError {
         /// Days between them.
         days: i64,
     },
+    /// Every row of the cohort was rejected: nothing to select from.
+    #[error("{path}: every one of its {rows} rows was rejected (the first at line {line}: {code}); no batch was made")]
+    AllRowsRejected {
+        /// The cohort.
+        path: String,
+        /// Its data rows.
+        rows: u64,
+        /// The first rejected row's line.
+        line: u64,
+        /// Its reason code.
+        code: &'static str,
+    },
+    /// A QA seed row carries the NHS number of a real person the run knows.
+    #[error("{path}: line {line}: a QA seed carries the NHS number of someone {why}; QA seeds are the service's own test addresses, never a real person")]
+    QaSeedIsAPerson {
+        /// The QA seeds file.
+        path: String,
+        /// The row's line.
+        line: u64,
+        /// Which list the person is on.
+        why: &'static str,
+    },
     /// QA seeds requested but no file given.
     #[error("the request asks for {0} QA seeds but no QA seeds file was given")]
     NoQaSeedsFile(u32),

@@ -30,7 +30,7 @@ pub use summary::{summary_markdown, FunnelRow, StratumSummary, Summary};
 pub(crate) use cohort::{pass1, read_contacts, Pass1, Pass1Context, PersonState};
 pub(crate) use columns::Columns;
 pub(crate) use output::{
-    pick_qa_seeds, prepare_out_dir, qa_record, write_side_files, BatchWriter, ManifestParts,
+    check_qa_people, pick_qa_seeds, prepare_out_dir, qa_record, write_side_files, BatchWriter, ManifestParts,
 };
 pub(crate) use setup::{ListSources, Lists, RunKeys};
 pub(crate) use summary::funnel_rows;
@@ -181,6 +181,27 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         watch: None,
     };
     let mut p1 = pass1(src, &ctx)?;
+    if let Some(&(line, _, code)) = p1
+        .rejects
+        .first()
+        .filter(|_| p1.rejects.len() as u64 == p1.cohort.rows)
+    {
+        return Err(InviteError::AllRowsRejected {
+            path: p1.cohort.path.clone(),
+            rows: p1.cohort.rows,
+            line,
+            code,
+        });
+    }
+    check_qa_people(o.qa_seeds, r.qa_seeds as usize, &|n| {
+        let person = keys.service_tk.token_nhs(n).0;
+        if lists.suppressor.non_contact.contains(&person) {
+            Some("on the non-contact list")
+        } else {
+            p1.persons.contains_key(&person).then_some("in the cohort")
+        }
+    })?;
+    p1.persons = Default::default();
     if let (Some(l), Some(p)) = (&lists.links, o.registry_links) {
         l.check_cohort(p, cohort, &p1.cohort.blake3, p1.cohort.rows)?;
     }
