@@ -1503,10 +1503,11 @@ fn returns_with_rejected_rows_does_not_report_success() {
     assert_ne!(o.status.code(), Some(0));
 }
 
-/// Make an enrolled list for people 0..4 under the trial's key: people 2
-/// and 3 have their DOB written `yyyy/mm/dd`, which `pseudonymise` rejects
-/// (exit 0, recorded in the manifest). Returns the token file's name.
-fn enrolled_tokens(env: &Env) -> &'static str {
+/// Make an enrolled list for people 0..4 under the trial's key: with
+/// `rejected`, people 2 and 3 have their DOB written `yyyy/mm/dd`, which
+/// `pseudonymise` rejects (exit 0, recorded in the manifest). Returns the
+/// token file's name.
+fn enrolled_tokens(env: &Env, rejected: bool) -> &'static str {
     let o = env.run(&[
         "keys",
         "derive",
@@ -1522,7 +1523,11 @@ fn enrolled_tokens(env: &Env) -> &'static str {
     assert!(o.status.success(), "{}", stderr(&o));
     let mut enr = String::from("nhs_number,date_of_birth\n");
     for i in 0..4 {
-        let d = if i < 2 { dob(i) } else { dob(i).replace('-', "/") };
+        let d = if i < 2 || !rejected {
+            dob(i)
+        } else {
+            dob(i).replace('-', "/")
+        };
         enr.push_str(&format!("{},{d}\n", nhs(i)));
     }
     env.write("enr.csv", enr.as_bytes());
@@ -1536,7 +1541,8 @@ fn enrolled_tokens(env: &Env) -> &'static str {
         "enr.tokens.csv",
         "--with-nhs-token",
     ]);
-    assert!(stderr(&o).contains("2 rejected"), "{}", stderr(&o));
+    let want = if rejected { "2 rejected" } else { "0 rejected" };
+    assert!(stderr(&o).contains(want), "{}", stderr(&o));
     "enr.tokens.csv"
 }
 
@@ -1545,7 +1551,7 @@ fn enrolled_tokens(env: &Env) -> &'static str {
 #[test]
 fn enrolled_token_list_with_rejected_rows_is_refused() {
     let env = Env::new();
-    let tokens = enrolled_tokens(&env);
+    let tokens = enrolled_tokens(&env, true);
     env.write("cohort.csv", &csv(HDR, &clean_rows(12)));
     env.write("req.toml", request(1, "").as_bytes());
     let o = env.run(&[
@@ -1567,26 +1573,20 @@ fn enrolled_token_list_with_rejected_rows_is_refused() {
     assert!(!env.p("b1").join("invitations.csv").exists());
 }
 
-/// D11. An enrolled list sent as a TLBF filter escapes both guards of the
+/// D11. An enrolled list sent as a TLBF filter escaped both guards of the
 /// token-list route: (a) a filter built from the `nhs_token` column — the
-/// column README asks trials for — matches nobody, and every enrolled
-/// person is invited, exit 0 (the filter does not say which token kind it
-/// holds); (b) a filter built from a token file whose manifest records
-/// rejected rows is accepted, and the missing people are invited, exit 0.
+/// column README asks trials for — matched nobody (the filter does not say
+/// which token kind it holds); (b) a filter built from a token file whose
+/// manifest records rejected rows was accepted, and the missing people
+/// invited. Now: (a) a filter of either column suppresses every enrolled
+/// person; (b) `filter build` refuses such a token file (exit 2), and a
+/// filter built from it with `--allow-source-rejects` is refused by invite
+/// as an enrolled list, as the token list is.
 #[test]
-#[ignore = "defect: enrolled TLBF of nhs_token matches nobody; TLBF bypasses the rejected-rows guard (enrolled invited, exit 0)"]
 fn enrolled_filters_suppress_like_token_lists() {
-    for (k, column) in ["nhs_token", "token"].iter().enumerate() {
-        let env = Env::new();
-        let tokens = enrolled_tokens(&env);
-        let tlbf = format!("enr-{column}.tlbf");
-        let o = env.run(&[
-            "filter", "build", "--tokens", tokens, "--column", column, "--fpr", "0.0001", "--output", &tlbf,
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+    let invite = |env: &Env, tlbf: &str, out: &str| {
         env.write("cohort.csv", &csv(HDR, &clean_rows(12)));
-        env.write("req.toml", request(10 + k as u32, "").as_bytes());
-        let out = format!("b{k}");
+        env.write("req.toml", request(10, "").as_bytes());
         let o = env.run(&[
             "invite",
             "--store",
@@ -1598,16 +1598,42 @@ fn enrolled_filters_suppress_like_token_lists() {
             "--request",
             "req.toml",
             "--out",
-            &out,
+            out,
             "--enrolled",
-            &tlbf,
+            tlbf,
         ]);
-        let invited = env.batch(&out);
+        (o, env.batch(out))
+    };
+    for (k, column) in ["nhs_token", "token"].iter().enumerate() {
+        // (a) a clean list: every enrolled person suppressed, whichever column
+        let env = Env::new();
+        let tokens = enrolled_tokens(&env, false);
+        let tlbf = format!("enr-{column}.tlbf");
+        let o = env.run(&[
+            "filter", "build", "--tokens", tokens, "--column", column, "--fpr", "0.0001", "--output", &tlbf,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let (o, invited) = invite(&env, &tlbf, &format!("b{k}"));
+        assert!(o.status.success(), "{}", stderr(&o));
         let enrolled_invited: Vec<u32> = (0..4).filter(|i| invited.contains(&nhs(*i))).collect();
         assert!(
-            enrolled_invited.is_empty() || !o.status.success(),
-            "{column} filter: enrolled people {enrolled_invited:?} invited, exit 0"
+            enrolled_invited.is_empty(),
+            "{column} filter: enrolled people {enrolled_invited:?} invited"
         );
+        // (b) a list made with rejected rows: refused at build, and at invite
+        let env = Env::new();
+        let tokens = enrolled_tokens(&env, true);
+        let args = [
+            "filter", "build", "--tokens", tokens, "--column", column, "--fpr", "0.0001", "--output", &tlbf,
+        ];
+        let o = env.run(&args);
+        assert_error(&o, "rejected row", &[]);
+        assert!(!env.p(&tlbf).exists(), "{column}: a filter was written");
+        let o = env.run(&[&args[..], &["--allow-source-rejects"]].concat());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let (o, invited) = invite(&env, &tlbf, "b9");
+        assert_error(&o, "rejected row", &[]);
+        assert!(invited.is_empty(), "{column}: a batch was written");
     }
 }
 

@@ -160,6 +160,11 @@ pub struct TokenList {
     pub bytes: u64,
 }
 
+/// The key, in a TLBF filter's manifest, of the rows its token file's maker
+/// rejected (`filter build --allow-source-rejects`): a safety list (enrolled)
+/// with any is refused, like a token list.
+pub const SOURCE_ROWS_REJECTED: &str = "source_rows_rejected";
+
 /// Read a token list, check its key against `master` derived for its scope,
 /// and return it with the derived scope key (to pseudonymise the cohort
 /// under the same scope). A TLBF file is recognised by its magic bytes.
@@ -247,6 +252,17 @@ pub fn load_token_list_with(
             if fp != expected {
                 return Err(mismatch(fp));
             }
+        }
+        let source_rejected = manifest
+            .as_ref()
+            .and_then(|m| m.extra.get(SOURCE_ROWS_REJECTED))
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        if !allow_blank && source_rejected > 0 {
+            return Err(ListError::SourceRowsRejected {
+                path: path.to_path_buf(),
+                rejected: source_rejected,
+            });
         }
         let rows = filter.n();
         return Ok((
