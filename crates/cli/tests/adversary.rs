@@ -1705,4 +1705,49 @@ fn qa_seeds_never_carry_an_objectors_nhs_number() {
     ]);
     assert_error(&o, "in the cohort", &[&nhs(5)]);
     assert!(!env.p("b2").join("invitations.csv").exists());
+    // a reminder batch's QA seeds are checked the same way
+    let clean_qa = qa.replace(&nhs(5), &nhs(41)).replace(&dob(5), "1970-01-01");
+    env.write("qa.csv", clean_qa.as_bytes());
+    let invite = [
+        "invite",
+        "--store",
+        "s.sqlite",
+        "--key",
+        "master.key",
+        "--cohort",
+        "cohort.csv",
+        "--qa-seeds",
+        "qa.csv",
+    ];
+    let o = env.run(&[&invite[..], &["--request", "req.toml", "--out", "b3"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rem = r#"study = "adv-1"
+route = "nhs-notification"
+channel = "postal"
+seed = 99
+qa_seeds = 2
+[reminder]
+of_batch = 1
+after_days = 14
+max_reminders = 2
+[[arms]]
+name = "R"
+template = "r"
+"#;
+    env.write("rem.toml", rem.as_bytes());
+    env.write(
+        "qa.csv",
+        qa.replace(&nhs(5), &nhs(0)).replace(&dob(5), &dob(0)).as_bytes(),
+    );
+    let args = [
+        &invite[..],
+        &["--request", "rem.toml", "--out", "r1", "--reminder-of", "1"],
+    ]
+    .concat();
+    let o = env.run_today("2026-12-21", &args);
+    assert_error(&o, "on the non-contact list", &[&nhs(0)]);
+    assert!(!env.p("r1").join("invitations.csv").exists());
+    env.write("qa.csv", clean_qa.as_bytes());
+    let o = env.run_today("2026-12-21", &args);
+    assert!(o.status.success(), "{}", stderr(&o));
 }
