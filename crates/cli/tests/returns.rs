@@ -60,6 +60,13 @@ fn returns_recorded_unknown_and_qa_counted_idempotent() {
     // Two rows rejected (not recorded): the run does not report success.
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("--allow-rejects"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("2 of 6 rows were rejected")
+            && stderr(&o).contains("line 6, column reason: bad_reason"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains(inv[2]), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
         out.contains("6 rows — recorded 2, already recorded 0, QA seed 1, unknown reference 1, rejected 2"),

@@ -130,6 +130,23 @@ pub struct Note {
     pub outcome: &'static str,
 }
 
+impl Note {
+    /// Whether the row was rejected (unreadable), as opposed to read but
+    /// not matched (an unknown reference, a QA seed, another study's).
+    pub fn is_rejection(&self) -> bool {
+        !matches!(
+            self.outcome,
+            "matched_by_reference"
+                | "matched_by_token"
+                | "unmatched_reference"
+                | "unmatched_token"
+                | "other_study"
+                | "qa_seed"
+                | "unknown_reference"
+        )
+    }
+}
+
 /// The result of one file.
 #[derive(Debug)]
 pub struct FileResult {

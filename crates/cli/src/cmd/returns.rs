@@ -57,5 +57,14 @@ pub fn run(a: Args) -> CliResult {
     if c.qa_seed + c.unknown_reference + c.rejected > 0 {
         outln!("  lines not recorded are listed in {}", written.path);
     }
-    Ok(rejects_exit(c.rejected, a.allow_rejects))
+    let first = found
+        .iter()
+        .find(|n| n.is_rejection())
+        .map(|n| (a.input.clone(), n.clone()));
+    Ok(rejects_exit(
+        c.rejected,
+        c.rows_in,
+        first.as_ref(),
+        a.allow_rejects,
+    ))
 }

@@ -81,10 +81,18 @@ pub fn run(a: Args) -> CliResult {
         );
     }
     let mut total = feedback::FeedbackCounts::default();
+    let mut first_reject = None;
     for input in &a.input {
         let r = feedback::record_uptake(&mut store, &master, &a.study, input).map_err(feedback_error)?;
         let written = notes::write_notes(input, notes::UPTAKE[0], &r.notes, mode).map_err(tab_err)?;
         notes::uptake_manifest(store.path(), &a.study, input, &r, &written).map_err(tab_err)?;
+        if first_reject.is_none() {
+            first_reject = r
+                .notes
+                .iter()
+                .find(|n| n.is_rejection())
+                .map(|n| (input.clone(), n.clone()));
+        }
         let c = &r.counts;
         outln!(
             "{}: {} rows — matched by reference {}, matched by token {}, unmatched {}, QA seed {}, rejected {}",
@@ -118,16 +126,43 @@ pub fn run(a: Args) -> CliResult {
             total.rejected
         );
     }
-    Ok(rejects_exit(total.rejected, a.allow_rejects))
+    Ok(rejects_exit(
+        total.rejected,
+        total.rows_in,
+        first_reject.as_ref(),
+        a.allow_rejects,
+    ))
 }
 
-/// Exit 1 (with a hint) when rows were rejected, unless `allow`.
-pub fn rejects_exit(rejected: u64, allow: bool) -> ExitCode {
+/// Exit 1 when rows were rejected (unless `allow`), naming the first
+/// rejected row's file, line, column and reason code (never its value).
+pub fn rejects_exit(
+    rejected: u64,
+    rows: u64,
+    first: Option<&(PathBuf, feedback::Note)>,
+    allow: bool,
+) -> ExitCode {
     if rejected == 0 || allow {
         return ExitCode::SUCCESS;
     }
+    let at = first.map_or(String::new(), |(path, n)| {
+        let col = if n.column.is_empty() {
+            String::new()
+        } else {
+            format!(", column {}", n.column)
+        };
+        format!(
+            " (the first: {}: line {}{col}: {})",
+            path.display(),
+            n.line,
+            n.outcome
+        )
+    });
     eprintln!(
-        "hint: {rejected} row(s) rejected and not recorded (listed by line in the notes file): fix them and run the file again (recording is idempotent), or pass --allow-rejects once they are reviewed"
+        "trialink: {rejected} of {rows} rows were rejected and not recorded{at}; the other rows are recorded"
+    );
+    eprintln!(
+        "hint: fix the rejected rows (each listed by line, column and reason in the notes file beside the input) and run the file again with --force (recording is idempotent), or pass --allow-rejects once they are reviewed"
     );
     ExitCode::from(1)
 }
