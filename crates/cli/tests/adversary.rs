@@ -1634,6 +1634,15 @@ fn enrolled_filters_suppress_like_token_lists() {
         let (o, invited) = invite(&env, &tlbf, "b9");
         assert_error(&o, "rejected row", &[]);
         assert!(invited.is_empty(), "{column}: a batch was written");
+        // nor can the filter escape by travelling without its manifest
+        let manifest = env.p(&format!("{tlbf}.manifest.json"));
+        std::fs::remove_file(&manifest).unwrap();
+        let (o, invited) = invite(&env, &tlbf, "b10");
+        assert_error(&o, "no manifest beside it", &[]);
+        assert!(
+            invited.is_empty(),
+            "{column}: a batch was written without the filter's manifest"
+        );
     }
 }
 

@@ -253,16 +253,34 @@ pub fn load_token_list_with(
                 return Err(mismatch(fp));
             }
         }
-        let source_rejected = manifest
-            .as_ref()
-            .and_then(|m| m.extra.get(SOURCE_ROWS_REJECTED))
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0);
-        if !allow_blank && source_rejected > 0 {
-            return Err(ListError::SourceRowsRejected {
+        if !allow_blank {
+            // A safety list fails closed, as a token list does: the filter
+            // needs the manifest `filter build` wrote beside it, describing
+            // this very file, and made from tokens without a lost row.
+            let m = manifest.as_ref().ok_or_else(|| ListError::NoManifest {
                 path: path.to_path_buf(),
-                rejected: source_rejected,
-            });
+                manifest: manifest_path.clone(),
+            })?;
+            if !m.outputs.is_empty() && !m.outputs.iter().any(|o| o.blake3 == blake3) {
+                return Err(ListError::ChangedSinceManifest {
+                    path: path.to_path_buf(),
+                    manifest: manifest_path.clone(),
+                });
+            }
+            // rows lost when the tokens were made, or when the filter was
+            // built from them (an unreadable token)
+            let source_rejected = m
+                .extra
+                .get(SOURCE_ROWS_REJECTED)
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0);
+            let source_rejected = source_rejected.saturating_add(m.rows.rows_rejected);
+            if source_rejected > 0 {
+                return Err(ListError::SourceRowsRejected {
+                    path: path.to_path_buf(),
+                    rejected: source_rejected,
+                });
+            }
         }
         let rows = filter.n();
         return Ok((
