@@ -10,7 +10,13 @@
 # with an uptake history to learn from) and the mean invitations per study:
 # adjusted, proportional sized for the total at the history's rate, and
 # proportional sized so that every stratum's expected enrolment reaches its
-# target.
+# target. Also per study: the adjusted allocation sent in waves (the first
+# part of the plan, then top-up batches of each stratum's shortfall of
+# enrolments so far, divided by its estimated rate: how a service reaches a
+# per-study target once feedback arrives), and the sampling floor — the TV a
+# cohort of the target size shows when drawn at random from exactly the
+# target distribution, which no one-shot allocation can beat; then the mean
+# and worst per-study TV over studies 2.. for each.
 #
 #   bench/allocation.sh [PEOPLE] [STUDIES] [TARGET] [SEED]
 set -euo pipefail

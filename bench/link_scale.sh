@@ -2,7 +2,11 @@
 # End-to-end blocked linkage at scale: a registry of PEOPLE synthetic records
 # (every cohort member, with FEBRL-style errors) against a cohort of PEOPLE.
 # Prints encode throughput, link time, pair completeness, precision, recall
-# and peak memory (/usr/bin/time -v) for CLK-only and hybrid linkage.
+# and peak memory (/usr/bin/time -v) for CLK-only and hybrid linkage, with
+# default settings (the fitted model, no --threshold). SCHEMA picks the
+# encoding (default: the field schema the model weighs field by field;
+# fixtures/linkage/schema.json for record CLKs and blocking keys only);
+# MODES the link modes (default "clk hybrid").
 # Usage: bench/link_scale.sh [PEOPLE] [SEED]   (default 1000000, 11)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,9 +14,10 @@ PEOPLE=${1:-1000000}
 SEED=${2:-11}
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release -q -p trialink-cli
 T=${TRIALINK:-target/release/trialink}
-W=bench/out/link_scale_${PEOPLE}_${SEED}
+SCHEMA=${SCHEMA:-fixtures/linkage/schema_fields.json}
+MODES=${MODES-clk hybrid}
+W=bench/out/link_scale_${PEOPLE}_${SEED}_$(basename "$SCHEMA" .json)
 mkdir -p "$W"
-SCHEMA=fixtures/linkage/schema.json
 if [ ! -f "$W/synth/truth_registry.csv" ]; then
   rm -rf "$W/synth"
   $T synth --people "$PEOPLE" --seed "$SEED" --registry-fraction 1 --outsider-fraction 0 --out "$W/synth" 2>/dev/null
@@ -20,6 +25,7 @@ fi
 [ -f "$W/master.key" ] || $T keys generate --out "$W/master.key" >/dev/null 2>&1
 [ -f "$W/registry.key" ] || $T keys derive --from "$W/master.key" --scope registry:bench --out "$W/registry.key" >/dev/null 2>&1
 for side in registry cohort; do
+  [ -f "$W/$side.csv" ] && [ -n "${REUSE:-}" ] && continue
   rm -f "$W/$side".tok.csv* "$W/$side".clk.csv*
   $T pseudonymise --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.tok.csv" --as-of 2026-01-01 --with-nhs-token 2>/dev/null
   /usr/bin/time -f "%e %U %S" -o "$W/encode_time.txt" $T encode --schema "$SCHEMA" --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.clk.csv" 2>/dev/null
@@ -43,9 +49,10 @@ for i, c in enumerate(clks):
     t = {"token": "", "nhs_token": ""} if i + 2 in rejected else next(toks)
     w.writerow([t["token"], t["nhs_token"], c["clk"], c["blocking"]])
 PY
+  rm -f "$W/$side.tok.csv" "$W/$side.clk.csv"
 done
 TRUTH="$W/synth/truth_registry.csv"
-for mode in clk hybrid; do
+for mode in $MODES; do
   rm -f "$W/matches_$mode.csv"*
   /usr/bin/time -v $T link --left "$W/registry.csv" --right "$W/cohort.csv" --output "$W/matches_$mode.csv" --mode $mode --truth "$TRUTH" > "$W/eval_$mode.txt" 2> "$W/time_$mode.txt"
   python3 - "$mode" "$W/eval_$mode.txt" "$W/time_$mode.txt" "$W/matches_$mode.csv.manifest.json" <<'PY'

@@ -11,7 +11,7 @@
 # release_bench.rs) has three SWAT arms, registry volunteers, quota strata
 # sex x age band, skewed ethnic groups and nine regions: 11 tables, 236
 # cells per release. The service evaluation quotes each study's latest
-# release. Targets (issue 16): <= 10 s for any single release and <= 120 s
+# release. Targets: <= 10 s for any single release and <= 120 s
 # for the full audit on a 2-core machine. Pass `exact` to time the exact
 # joint audit instead of the fast one (same verdict). Set
 # TRIALINK_AUDIT_PROFILE=1 to print where each audit spends its time.

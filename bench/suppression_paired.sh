@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 14: what fail-closed suppression costs (NHS-only non-contact tokens,
+# What fail-closed suppression costs (NHS-only non-contact tokens,
 # per-person exclusions over duplicate rows, CLK objections, lenient parsing),
 # paired against a baseline tree in one script.
 #

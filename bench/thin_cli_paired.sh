@@ -5,7 +5,8 @@
 # pseudonymise and encode, bloom_bench.sh's CLI encode (with and without
 # blocking keys), pseudonymise.sh's two variants — alternating binaries so
 # both see the same load. Prints each median and the ratio after/before
-# (the bar is < 1.05).
+# (the bar is < 1.05), for wall-clock seconds and for CPU seconds (user +
+# system, less sensitive to other load on a shared machine).
 #
 #   BEFORE=/tmp/trialink-base/trialink bench/thin_cli_paired.sh [ROWS] [PAIRS]
 #
@@ -27,7 +28,8 @@ KEY="$OUT/bench.key"
 [ -f "$KEY" ] || "$AFTER" keys generate --out "$KEY" --scope registry:bench >/dev/null 2>&1
 printf 'bench-secret\n' >"$OUT/secret.txt"
 
-secs() { rm -f "$OUT"/o.csv*; /usr/bin/time -f %e "$@" 2>&1 >/dev/null | tail -1; }
+# "wall cpu" seconds of one run.
+secs() { rm -f "$OUT"/o.csv*; /usr/bin/time -f '%e %U %S' "$@" 2>&1 >/dev/null | tail -1 | awk '{printf "%s %.2f\n", $1, $2 + $3}'; }
 ps_blank() { secs "$1" pseudonymise --key "$KEY" --input "$IN/cohort.csv" --output "$OUT/o.csv" --as-of 2026-01-01 --allow-blank; }
 ps_nhs_keep() { secs "$1" pseudonymise --key "$KEY" --input "$IN/encode.csv" --output "$OUT/o.csv" --as-of 2026-11-21 --allow-blank --with-nhs-token --keep ref; }
 enc_vector() { secs "$1" encode --schema fixtures/vectors/clk_schema_blake.json --key "$KEY" --input "$IN/encode.csv" --output "$OUT/o.csv"; }
@@ -36,15 +38,17 @@ enc_no_blocking() { secs "$1" encode --schema fixtures/linkage/schema.json --sec
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "rows $ROWS, pairs $PAIRS, before $BEFORE, after $AFTER; load $(cut -d' ' -f1-3 /proc/loadavg)"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", a/b}'; }
 for cmd in ps_blank ps_nhs_keep enc_vector enc_blocking enc_no_blocking; do
   b=(); a=()
   for i in $(seq "$PAIRS"); do
     if [ $((i % 2)) = 1 ]; then b+=("$($cmd "$BEFORE")"); a+=("$($cmd "$AFTER")");
     else a+=("$($cmd "$AFTER")"); b+=("$($cmd "$BEFORE")"); fi
   done
-  mb=$(printf '%s\n' "${b[@]}" | median)
-  ma=$(printf '%s\n' "${a[@]}" | median)
-  echo "$cmd: before ${b[*]} s (median $mb), after ${a[*]} s (median $ma), ratio after/before $(awk -v a="$ma" -v b="$mb" 'BEGIN{printf "%.3f", a/b}')"
+  bw=$(printf '%s\n' "${b[@]}" | cut -d' ' -f1); aw=$(printf '%s\n' "${a[@]}" | cut -d' ' -f1)
+  mbw=$(echo "$bw" | median); maw=$(echo "$aw" | median)
+  mbc=$(printf '%s\n' "${b[@]}" | cut -d' ' -f2 | median); mac=$(printf '%s\n' "${a[@]}" | cut -d' ' -f2 | median)
+  echo "$cmd: wall before $(echo $bw) s (median $mbw), after $(echo $aw) s (median $maw), ratio $(ratio "$maw" "$mbw"); cpu median before $mbc s, after $mac s, ratio $(ratio "$mac" "$mbc")"
 done
 rm -f "$OUT"/o.csv*
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Uptake benchmark (issue 6): 1,000,000 feedback rows against a 100,000-
+# Uptake benchmark: 1,000,000 feedback rows against a 100,000-
 # invitation batch in a service-scale store. Run bench/invite_scale.sh first
 # (it leaves WORKDIR/run/store.sqlite and the batch). Prints wall time and
 # peak RSS of `trialink uptake` (target < 20 s).

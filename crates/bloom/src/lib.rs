@@ -2,10 +2,10 @@
 //! with a fast Dice kernel.
 //!
 //! - [`tlbf`]: TLBF v1, the exchangeable Bloom filter of 32-byte tokens
-//!   (DESIGN §4.5): build, write, read (magic, version, length and checksum
+//!   (format in docs/formats.md): build, write, read (magic, version, length and checksum
 //!   checked), membership.
 //! - [`clk`]: Cryptographic Long-term Keys byte-identical to clkhash 0.18 for
-//!   linkage schema v3 (DESIGN §4.6), plus trialink's opt-in hardening.
+//!   linkage schema v3, plus trialink's opt-in hardening.
 //! - [`dice`]: Dice similarity over packed `u64` words with runtime CPU
 //!   dispatch (AVX-512 VPOPCNTDQ / AVX2 / POPCNT / scalar).
 

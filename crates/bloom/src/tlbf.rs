@@ -1,4 +1,4 @@
-//! TLBF v1: the exchangeable Bloom filter of 32-byte tokens (DESIGN §4.5).
+//! TLBF v1: the exchangeable Bloom filter of 32-byte tokens (format in docs/formats.md).
 //!
 //! Layout (little-endian throughout):
 //!

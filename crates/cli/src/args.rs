@@ -35,6 +35,8 @@ pub struct OutputArgs {
     /// Where to write rejects (default `<output>.rejects.csv`).
     #[arg(long, value_name = "FILE")]
     pub rejects: Option<PathBuf>,
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 impl OutputArgs {
@@ -46,6 +48,24 @@ impl OutputArgs {
             manifest: self.manifest.as_deref(),
             rejects: self.rejects.as_deref(),
         }
+    }
+}
+
+/// The table format of inputs and outputs whose names do not say.
+#[derive(clap::Args, Debug, Default)]
+pub struct FormatArgs {
+    /// Table format (csv or parquet) of every input and output whose name
+    /// has no .csv, .parquet, .parq or .pq extension, and of `-`; a named
+    /// extension always decides. Default: CSV. A file that is Parquet but
+    /// would be read as CSV is refused. Rejects files are always CSV.
+    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "parquet"])]
+    pub format: Option<String>,
+}
+
+impl FormatArgs {
+    /// The format asked for, if any.
+    pub fn get(&self) -> Option<tabular::Format> {
+        self.format.as_deref().and_then(tabular::Format::parse)
     }
 }
 

@@ -66,6 +66,22 @@ impl From<tabular::TabularError> for CliError {
     }
 }
 
+/// A feedback (uptake or returns) error, with a hint on what to fix.
+impl From<recruitment::feedback::FeedbackError> for CliError {
+    fn from(e: recruitment::feedback::FeedbackError) -> Self {
+        use recruitment::feedback::FeedbackError;
+        let hint = match &e {
+            FeedbackError::List(_) => {
+                "the file was made with another key or for another study: ask the trial to pseudonymise with the key from `trialink keys derive --scope trial:<study>`"
+            }
+            FeedbackError::NoKeyColumn { .. } => "add a `reference` column (invitation references) or a `token` column",
+            FeedbackError::Tabular(t) => t.hint().unwrap_or("check the file's header and CSV syntax"),
+            _ => "see the message above",
+        };
+        CliError::new(e).hint(hint)
+    }
+}
+
 /// A tabular error with its hint (for `map_err`).
 pub fn tab_err(e: tabular::TabularError) -> CliError {
     e.into()

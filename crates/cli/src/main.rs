@@ -86,6 +86,19 @@ enum Command {
     Study(cmd::study::StudyCommand),
 }
 
+/// The `--format` of the commands that read and write tables.
+fn table_format(c: &Command) -> Option<tabular::Format> {
+    match c {
+        Command::Pseudonymise(a) => a.out.format.get(),
+        Command::Encode(a) => a.out.format.get(),
+        Command::Link(a) => a.format.get(),
+        Command::Filter(cmd::filter::FilterCommand::Build(a)) => a.format.get(),
+        Command::Filter(cmd::filter::FilterCommand::Check(a)) => a.format.get(),
+        Command::Invite(a) => a.format.get(),
+        _ => None,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -99,6 +112,7 @@ fn main() -> ExitCode {
         max_record_bytes: cli.max_record_bytes,
         max_columns: tabular::DEFAULT_MAX_COLUMNS,
     });
+    tabular::set_default_format(table_format(&cli.command));
     let result = match cli.command {
         Command::Keys(c) => cmd::keys::run(c),
         Command::Pseudonymise(a) => cmd::pseudonymise::run(a),

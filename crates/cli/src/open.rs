@@ -8,7 +8,7 @@ use bloom::clk::{schema::Schema, schema_digest, ClkSecret};
 use bloom::tlbf::Tlbf;
 use pseudonym::keyfile::{self, KeyFile};
 use pseudonym::{Date, DobFormat, DobFormats, Scope};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tabular::KeyRecord;
 
 /// Open the store at `--store` or the default path (created on first use),
@@ -195,14 +195,4 @@ pub fn input(path: &str, what: &str) -> Result<(tabular::Source, Option<u64>), C
         .then(|| std::fs::metadata(path).ok().map(|m| m.len()))
         .flatten();
     Ok((src, size))
-}
-
-/// A sidecar beside an input (rejects, manifests of commands that write no
-/// output file): explicit, else `<input><suffix>`, else none for stdin.
-pub fn input_sidecar(input: &str, explicit: Option<&PathBuf>, suffix: &str) -> Option<PathBuf> {
-    match (explicit, input) {
-        (Some(p), _) => Some(p.clone()),
-        (None, "-") => None,
-        (None, i) => Some(tabular::sidecar_path(Path::new(i), suffix)),
-    }
 }

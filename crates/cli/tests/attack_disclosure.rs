@@ -1,20 +1,15 @@
-//! Issue 16, "Must show": an independent attacker (tests/attack) that reads
-//! only the published CSV files of every release — every study's and the
-//! service evaluation's — recovers nothing the policy promises to hide.
+//! An independent attacker (tests/attack) that reads only the published
+//! CSV files of every release — every study's and the service
+//! evaluation's — recovers nothing the policy promises to hide: the
+//! 2000-person demo funnel against the service report, a weekly study with
+//! the service report the next day, two studies and the service report,
+//! and rounded cells against their totals.
 //!
 //! Each test also checks the attacker against the truth (the true tables at
 //! each publication date, written from a copy of the store by a report under
 //! a test-only policy that publishes every count as it is): a true value
 //! outside an interval the attacker derived fails the test as an attacker
 //! bug, not a publisher's.
-//!
-//! Ignored: the attacker's model of the service report predates per-study
-//! quoting: it reads `service_exclusions`' per-study columns as one quantity
-//! and dates the service's per-study figures at the service's own release,
-//! while the service now quotes each study's latest published release (an
-//! older quantity), so the attacker's program is infeasible before it
-//! attacks.
-//! The attacker must learn the quote relation before these can run again.
 
 use crate::attack;
 use crate::common;
@@ -22,8 +17,6 @@ use attack::{Attack, Kind, Publication, Series, NHS_HES};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-const IGNORE: &str = "attacker model out of date (service quotes each study's latest published release)";
 
 fn p(x: &Path) -> String {
     x.to_str().unwrap().to_string()
@@ -174,6 +167,12 @@ fn publish(d: &Path, store: &Path, study: Option<&str>, label: &str) -> Option<P
 fn attack(name: &str, pubs: &[Publication], select: impl Fn(&attack::Target) -> bool) {
     let start = Instant::now();
     let a = Attack::build(NHS_HES, pubs);
+    let broken = a.broken_by_truth();
+    assert!(
+        broken.is_empty(),
+        "{name}: the truth breaks relations the attacker assumes:\n{}",
+        broken.join("\n")
+    );
     let targets = a.targets.iter().filter(|t| select(t)).count();
     assert!(targets > 0, "{name}: nothing to attack");
     let out = attack::run(&a, select);
@@ -210,10 +209,12 @@ fn not_rounded(t: &attack::Target) -> bool {
     !matches!(t.kind, Kind::Rounded(_))
 }
 
-/// Run `trialink demo` at a size and seed; its three publications in date
-/// order, with the truth where it is known (the store ends at the final
-/// release, so week 1's uptake truth is gone; its selection and returns
-/// tables did not change after it).
+/// Run `trialink demo` at a size and seed; its publications (two
+/// releases of the demo study, two weekly releases of the small study and
+/// the service report) in date order, with the truth where it is known
+/// (the store ends at the final releases, so week 1's uptake truth is
+/// gone; the demo study's selection and returns tables did not change
+/// after it).
 fn demo(d: &Path, people: &str) -> Vec<Publication> {
     let out = d.join("demo");
     let o = run(&["demo", "--people", people, "--seed", "2026", "--out", &p(&out)]);
@@ -234,10 +235,16 @@ fn demo(d: &Path, people: &str) -> Vec<Publication> {
     ] {
         std::fs::copy(tr.join(f), tw.join(f)).unwrap();
     }
+    // the small study's week 2 is its final state (week 1's truth is gone)
+    let tsmall = d.join("truth-small");
+    truth(d, &store, Some("demo-small"), &tsmall);
     let study = || Series::Study("demo-study".into());
+    let small = || Series::Study("demo-small".into());
     vec![
         Publication::new("week1", study(), &out.join("week1"), Some(&tw)),
         Publication::new("report", study(), &out.join("report"), Some(&tr)),
+        Publication::new("small-week1", small(), &out.join("small-week1"), None),
+        Publication::new("small-week2", small(), &out.join("small-week2"), Some(&tsmall)),
         Publication::new("service", Series::Service, &out.join("service-report"), Some(&ts)),
     ]
 }
@@ -245,9 +252,7 @@ fn demo(d: &Path, people: &str) -> Vec<Publication> {
 /// (a) `trialink demo --people 2000 --seed 2026`: the funnel's hidden
 /// exclusions against the service report's exclusions by reason.
 #[test]
-#[ignore = "attacker model out of date: it reads service_exclusions' per-study columns as one quantity and dates the service's per-study figures at the service's release, but the service now quotes each study's latest published release"]
 fn demo_funnel_against_the_service_report() {
-    let _ = IGNORE;
     let dir = workdir();
     let pubs = demo(dir.path(), "2000");
     attack("demo 2000", &pubs, not_rounded);
@@ -256,7 +261,6 @@ fn demo_funnel_against_the_service_report() {
 /// (b) One study released every Monday and the service report every
 /// Tuesday, for several weeks of uptake.
 #[test]
-#[ignore = "attacker model out of date: it reads service_exclusions' per-study columns as one quantity and dates the service's per-study figures at the service's release, but the service now quotes each study's latest published release"]
 fn weekly_study_and_next_day_service_report() {
     let dir = workdir();
     let d = dir.path();
@@ -297,7 +301,6 @@ fn weekly_study_and_next_day_service_report() {
 
 /// (c) Two studies, a large and a small one, and the service report.
 #[test]
-#[ignore = "attacker model out of date: it reads service_exclusions' per-study columns as one quantity and dates the service's per-study figures at the service's release, but the service now quotes each study's latest published release"]
 fn two_studies_and_the_service_report() {
     let dir = workdir();
     let d = dir.path();
@@ -322,7 +325,6 @@ fn two_studies_and_the_service_report() {
 /// (d) Rounded cells recovered from totals: every rounded cell of the demo
 /// at a size where the SWAT 2×2 is rounded, not suppressed.
 #[test]
-#[ignore = "attacker model out of date: it reads service_exclusions' per-study columns as one quantity and dates the service's per-study figures at the service's release, but the service now quotes each study's latest published release"]
 fn rounded_cells_are_not_recovered_from_totals() {
     let dir = workdir();
     let pubs = demo(dir.path(), "20000");

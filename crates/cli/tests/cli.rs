@@ -14,6 +14,7 @@ mod encode;
 mod encode_schema;
 mod fail_closed;
 mod filter;
+mod formats;
 mod hostile;
 mod hostile_formats;
 mod hygiene;

@@ -1,6 +1,6 @@
 //! End-to-end: `trialink demo` on a small population, checking the promises
-//! no single command can check (issue 8): no leak, nothing lost, suppression
-//! holds, determinism, disclosure.
+//! no single command can check: no leak, nothing lost, suppression holds,
+//! the reminder round reminds only those it may, determinism, disclosure.
 
 use crate::common;
 use common::*;
@@ -147,6 +147,164 @@ fn normalised(p: &Path) -> Vec<u8> {
     bytes
 }
 
+/// Contact key of a batch or cohort row: name and address.
+fn contact(r: &[String], h: &[String]) -> String {
+    ["given_name", "family_name", "address_line_1", "postcode"]
+        .map(|c| r[col(h, c)].as_str())
+        .join("|")
+}
+
+/// The demo's reminder round: the reminder batch follows up batch 1 under
+/// its references, and nobody who responded (as the service could know it:
+/// by reference, or by an NHS number + DOB that are the invitee's), was
+/// returned, objected (before or after the invitation), died, enrolled or
+/// is otherwise excluded is reminded; the summary's counts add up.
+fn reminder_round(work: &Path, forbidden: &BTreeSet<usize>) {
+    let synth = work.join("synth");
+    let (bh, brows) = read_csv(&work.join("mailer/batch-001/invitations.csv"));
+    let (rh, rrows) = read_csv(&work.join("mailer/batch-001-reminder/invitations.csv"));
+    assert_eq!(rh, bh, "the reminder letter has the invitation's columns");
+    let by_ref: BTreeMap<&str, &Vec<String>> = brows.iter().map(|r| (r[0].as_str(), r)).collect();
+    let ref_of_contact: BTreeMap<String, &str> =
+        brows.iter().map(|r| (contact(r, &bh), r[0].as_str())).collect();
+    // cohort rows by NHS number + DOB, and their batch-1 references
+    let (ch, crows) = read_csv(&synth.join("cohort.csv"));
+    let (nhs, dob) = (col(&ch, "nhs_number"), col(&ch, "date_of_birth"));
+    let row_of_id: BTreeMap<(String, String), usize> = crows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ((r[nhs].clone(), r[dob].clone()), i))
+        .collect();
+    let ref_of_row = |i: usize| ref_of_contact.get(&contact(&crows[i], &ch)).copied();
+    let mut not_to_remind: BTreeMap<String, &'static str> = BTreeMap::new();
+    // batch-1 references of the people a file names by NHS number + DOB
+    let refs_by_id = |file: &str| -> Vec<String> {
+        let (h, rows) = read_csv(&work.join(file));
+        let (n, d) = (col(&h, "nhs_number"), col(&h, "date_of_birth"));
+        rows.iter()
+            .filter_map(|r| row_of_id.get(&(r[n].clone(), r[d].clone())))
+            .filter_map(|&i| ref_of_row(i))
+            .map(str::to_string)
+            .collect()
+    };
+    let mut note = |refs: Vec<String>, why: &'static str| {
+        let n = refs.len();
+        for r in refs {
+            not_to_remind.insert(r, why);
+        }
+        n
+    };
+    let mut responders = 0;
+    for week in ["trial/feedback-week1.csv", "trial/feedback-week2.csv"] {
+        responders += note(refs_by_id(week), "responded by NHS number + DOB");
+        let (h, rows) = read_csv(&work.join(week));
+        let by_reference = rows
+            .iter()
+            .map(|r| r[col(&h, "reference")].clone())
+            .filter(|r| by_ref.contains_key(r.as_str()))
+            .collect();
+        responders += note(by_reference, "responded by reference");
+    }
+    let objected = note(
+        refs_by_id("synth/objections-later.csv"),
+        "objected after the invitation",
+    );
+    note(refs_by_id("synth/objections.csv"), "objected");
+    note(refs_by_id("synth/enrolled.csv"), "enrolled");
+    let (rth, returns) = read_csv(&work.join("mailer/returns.csv"));
+    let returned: Vec<String> = returns
+        .iter()
+        .map(|r| r[col(&rth, "reference")].clone())
+        .collect();
+    assert!(
+        returned.iter().all(|r| by_ref.contains_key(r.as_str())),
+        "returns are batch 1's"
+    );
+    note(returned, "was returned");
+    let (lh, later) = read_csv(&synth.join("cohort-later.csv"));
+    assert_eq!(later.len(), crows.len(), "the later extract has every cohort row");
+    let died: Vec<String> = (0..later.len())
+        .filter(|&i| later[i][col(&lh, "deceased")] == "1" && crows[i][col(&ch, "deceased")] != "1")
+        .filter_map(|i| ref_of_row(i).map(str::to_string))
+        .collect();
+    let died = note(died, "died after the invitation");
+    assert!(
+        responders > 100 && objected > 5 && died > 5 && !returns.is_empty(),
+        "{responders} {objected} {died}"
+    );
+    let (qh, qrows) = read_csv(&synth.join("qa_seeds.csv"));
+    let qa: BTreeSet<String> = qrows.iter().map(|r| contact(r, &qh)).collect();
+    let mut reminded = 0;
+    let mut seeds = 0;
+    for r in &rrows {
+        match by_ref.get(r[0].as_str()) {
+            Some(inv) => {
+                reminded += 1;
+                if let Some(why) = not_to_remind.get(r[0].as_str()) {
+                    panic!("an invitee who {why} was reminded");
+                }
+                assert_eq!(
+                    contact(r, &rh),
+                    contact(inv, &bh),
+                    "a reminder goes to its invitation's person"
+                );
+            }
+            None => {
+                seeds += 1;
+                assert!(
+                    qa.contains(&contact(r, &rh)),
+                    "a new reference in a reminder batch is a QA seed's"
+                );
+            }
+        }
+    }
+    let by_contact_row: BTreeMap<String, usize> = crows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (contact(r, &ch), i))
+        .collect();
+    for r in &rrows {
+        if let Some(&i) = by_contact_row.get(&contact(r, &rh)) {
+            assert!(
+                !forbidden.contains(&i),
+                "an excluded person (cohort row {}) was reminded",
+                i + 1
+            );
+        }
+    }
+    let s: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(work.join("mailer/batch-001-reminder/selection-summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(s["kind"], "reminder");
+    assert_eq!(
+        s["invitations"].as_u64(),
+        Some(brows.len() as u64 - 2),
+        "batch 1 less its 2 QA seeds"
+    );
+    assert_eq!(s["reminded"].as_u64(), Some(reminded));
+    assert_eq!(s["qa_seeds"].as_u64(), Some(seeds));
+    let funnel = s["funnel"].as_array().unwrap();
+    let reasons: u64 = funnel
+        .iter()
+        .filter(|f| f["stage"] != "reminded")
+        .map(|f| f["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        reasons + reminded,
+        s["invitations"].as_u64().unwrap(),
+        "in = reminded + reasons"
+    );
+    for stage in ["responded", "returned", "deceased", "non_contact_list"] {
+        let n = funnel
+            .iter()
+            .find(|f| f["stage"] == stage)
+            .and_then(|f| f["count"].as_u64());
+        assert!(n.is_some_and(|n| n > 0), "no invitee left out as {stage}: {n:?}");
+    }
+    assert!(reminded as f64 > 0.5 * brows.len() as f64, "{reminded} reminded");
+}
+
 #[test]
 fn demo_end_to_end_promises() {
     let d = tempfile::tempdir().unwrap();
@@ -168,6 +326,7 @@ fn demo_end_to_end_promises() {
         work.join("trial/feedback.csv"),
         work.join("trial/feedback-week1.csv"),
         work.join("trial/feedback-week2.csv"),
+        work.join("trial/feedback-week3.csv"),
         work.join("trial/small-feedback.csv"),
         work.join("trial/small-feedback-week1.csv"),
         work.join("trial/small-feedback-week2.csv"),
@@ -177,9 +336,11 @@ fn demo_end_to_end_promises() {
     batch.sort();
     assert_eq!(
         batch.len(),
-        2,
-        "two invitation batches: the main study's and the small one's"
+        3,
+        "three batches: the main study's invitations, their reminders and the small study's invitations"
     );
+    let first_batch = work.join("mailer/batch-001/invitations.csv");
+    assert!(batch.contains(&&first_batch));
     // One Aho-Corasick automaton over every identifier; names must match as
     // whole words (a short name may occur inside base64 or a longer word).
     let needles: Vec<&String> = ids.exact.iter().chain(ids.names.iter()).collect();
@@ -214,7 +375,7 @@ fn demo_end_to_end_promises() {
     assert!(scanned > 20, "scanned {scanned} files");
 
     // The batch holds only its channel's columns (postal in the demo).
-    let (h, rows) = read_csv(batch[0]);
+    let (h, rows) = read_csv(&first_batch);
     let mut expected = vec!["reference", "template", "given_name", "family_name"];
     expected.extend([
         "address_line_1",
@@ -313,6 +474,7 @@ fn demo_end_to_end_promises() {
         "matched {matched} of {}",
         rows.len()
     );
+    reminder_round(&work, &forbidden);
 
     // --- The reports: selection, uptake, SWAT and returns, in three formats.
     for name in ["selection", "uptake", "swat", "returns"] {

@@ -155,7 +155,7 @@ fn demographic_uptake_tables_are_linked_and_protected() {
             );
         }
     }
-    // issue 16 changed this promise: totals are sums of the published rows
+    // totals are sums of the published rows
     // (controlled rounding), so a margin carries nothing its rows do not;
     // the same grand total may therefore read a few apart in two breakdowns
     // (it was one value rounded afresh, which let readers undo the rounding)

@@ -124,7 +124,7 @@ fn service_evaluation_end_to_end() {
     let b = invite(d, &store, "svc-b", 4, 60);
     uptake(d, &store, "svc-a", &a[..20], "a1.csv");
     uptake(d, &store, "svc-b", &b[..3], "b1.csv");
-    // issue 16: the service evaluation quotes each study's latest
+    // the service evaluation quotes each study's latest
     // published release (publish each quantity once), so the studies
     // publish first
     for s in ["svc-a", "svc-b"] {

@@ -158,6 +158,18 @@ pub struct TableSpec {
     /// Cells quoting cells of other releases.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quotes: Vec<Quote>,
+    /// Pairs `[a, b]` for a table whose leaf rows are consecutive periods
+    /// of new counts (e.g. recruitment by week): to every row, the running
+    /// sum of column `a` is at most that of column `b` (enrolled to date ≤
+    /// responded to date). Readers are assumed to know this.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub running_order: Vec<[String; 2]>,
+    /// For such a table, also cumulative: the running sum of every column
+    /// to each row (the count to date at the end of that period) never
+    /// falls between releases, even in columns whose cells may (a response
+    /// moved to an earlier week).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub running_cumulative: bool,
 }
 
 /// An equation of a table: `total = sum(parts)`, grid positions.
@@ -331,6 +343,14 @@ impl TableSpec {
             .collect()
     }
 
+    /// Running-sum pairs as grid column indices `(smaller, larger)`.
+    pub fn running_pairs(&self) -> Vec<(usize, usize)> {
+        self.running_order
+            .iter()
+            .filter_map(|[a, b]| Some((self.column_index(a)?, self.column_index(b)?)))
+            .collect()
+    }
+
     /// Shared cells as `(grid position, key)`.
     pub fn shared_positions(&self) -> Vec<((usize, usize), &str)> {
         self.shared
@@ -362,6 +382,12 @@ impl TableSpec {
             return Err(TableError::Reference {
                 table: t(),
                 field: "column_order",
+            });
+        }
+        if self.running_pairs().len() != self.running_order.len() {
+            return Err(TableError::Reference {
+                table: t(),
+                field: "running_order",
             });
         }
         if self.exempt_columns.iter().any(|c| !self.columns.contains(c)) {
@@ -525,6 +551,8 @@ impl Table {
                 row_sums: vec![],
                 weighted_sums: vec![],
                 quotes: vec![],
+                running_order: vec![],
+                running_cumulative: false,
             },
             counts: rows.iter().map(|r| vec![r.1]).collect(),
         }
@@ -556,6 +584,8 @@ impl Table {
                 row_sums: vec![],
                 weighted_sums: vec![],
                 quotes: vec![],
+                running_order: vec![],
+                running_cumulative: false,
             },
             counts,
         }

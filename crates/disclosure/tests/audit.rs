@@ -23,7 +23,7 @@ fn hes() -> Policy {
     Policy::builtin("nhs-hes").unwrap()
 }
 
-/// nhs-hes with totals rounded afresh (its rule before issue 16 made it
+/// nhs-hes with totals rounded afresh (its rule before it became
 /// controlled rounding): the cases below are about what such totals reveal.
 fn hes_round_true() -> Policy {
     let mut p = hes();
@@ -498,7 +498,7 @@ fn differencing_rounded_counts_nhs_hes() {
     assert_eq!(w1.suppressed(), 0);
     let w1 = w1.release();
     // Week 2 published naively (30, 35, total 60). Since rounded cells are
-    // audited too (issue 16), week 2 alone already fails: A + B is 58..62
+    // audited too, week 2 alone already fails: A + B is 58..62
     // and B is 33..37, so A is 28..29 — two values, fewer than the
     // policy's three; protection now hides a cell of week 2 on its own.
     let alone = protect_release("S2", &[mk(29, 33)], &policy, &[]).unwrap();

@@ -1,4 +1,4 @@
-//! The reader holding every release of every series (issue 16): rounded
+//! The reader holding every release of every series: rounded
 //! counts, quotes across series, and the brute-force check that the
 //! audit's linear program contains every integer table consistent with
 //! what is published — and flags what brute force finds too narrow.

@@ -19,7 +19,7 @@
 //! ([`FILTER_EDGES`]) with exact agreement on top; for a key field 1 + the
 //! highest level of an agreeing key.
 
-use crate::Side;
+use crate::side::Side;
 
 /// Lower edges of a filter field's Dice levels above "different": level 2
 /// from the first edge, …, and the top level for Dice exactly 1.

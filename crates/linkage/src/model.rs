@@ -146,15 +146,21 @@ impl Model {
     /// of `fields.len()` levels per candidate); `u0` the u-probabilities
     /// to start from (or keep, under [`Fit::AllPairs`]).
     pub fn fit(fields: Vec<Field>, vectors: &[u8], u0: Vec<Vec<f64>>, how: Fit) -> Model {
-        let nf = fields.len();
-        let n = vectors.len().checked_div(nf).unwrap_or(0);
-        let pats = patterns(vectors, nf);
+        let pats = patterns(vectors, fields.len());
+        Model::fit_patterns(fields, &pats, u0, how)
+    }
+
+    /// Fit by EM over distinct comparison vectors and their counts
+    /// (`pats`, sorted by vector, each vector `fields.len()` levels), as
+    /// [`Model::fit`] does over the candidates they count.
+    pub fn fit_patterns(fields: Vec<Field>, pats: &[(&[u8], f64)], u0: Vec<Vec<f64>>, how: Fit) -> Model {
+        let n = pats.iter().map(|p| p.1).sum::<f64>() as usize;
         let mass: Vec<Vec<f64>> = fields
             .iter()
             .enumerate()
             .map(|(f, fd)| {
                 let mut c = vec![0.0; fd.levels];
-                for (p, k) in &pats {
+                for (p, k) in pats {
                     c[p[f] as usize] += k;
                 }
                 c
@@ -179,7 +185,7 @@ impl Model {
         }
         for it in 0..200 {
             model.iterations = it + 1;
-            let (new_lambda, new_m, new_u) = model.em_step(&pats, space);
+            let (new_lambda, new_m, new_u) = model.em_step(pats, space);
             let delta = (new_lambda / model.lambda).ln().abs()
                 + new_m
                     .iter()

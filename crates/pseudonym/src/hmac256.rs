@@ -10,6 +10,11 @@
 //! SHA-NI / SSSE3 / portable code `Sha256` uses), so a token still costs two
 //! compressions. Checked against the `hmac` crate for messages of every length
 //! up to several blocks (unit tests) and by the token known-answer vectors (fixtures/vectors).
+//!
+//! This is trialink's one HMAC-SHA256 core: tokens use it with 32-byte keys,
+//! and keyed blocking (`bloom`'s `PrefixMac`) with any key length and a
+//! message in parts ([`PrekeyedHmac::mac_parts`]), so a fixed prefix is never
+//! copied or re-hashed.
 
 use sha2::digest::generic_array::GenericArray;
 use zeroize::Zeroize;
@@ -26,7 +31,7 @@ fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
 /// A keyed HMAC-SHA256 state: `[inner, outer]` chaining values. Zeroized on
 /// drop; no `Debug` (its owner prints a redacted form).
 #[derive(Clone)]
-pub(crate) struct PrekeyedHmac {
+pub struct PrekeyedHmac {
     state: Box<[[u32; 8]; 2]>,
 }
 
@@ -45,40 +50,79 @@ impl Drop for PrekeyedHmac {
 impl PrekeyedHmac {
     /// Key the state with a 32-byte key (shorter than the 64-byte block, so
     /// it is used as is, zero-padded).
-    pub(crate) fn new(key: &[u8; 32]) -> PrekeyedHmac {
+    pub fn new(key: &[u8; 32]) -> PrekeyedHmac {
+        Self::new_any(key)
+    }
+
+    /// Key the state with a key of any length, as HMAC allows: one longer
+    /// than the 64-byte block is hashed first (RFC 2104).
+    pub fn new_any(key: &[u8]) -> PrekeyedHmac {
+        let mut k = [0u8; 64];
+        if key.len() > 64 {
+            use sha2::Digest;
+            k[..32].copy_from_slice(&sha2::Sha256::digest(key));
+        } else {
+            k[..key.len()].copy_from_slice(key);
+        }
         let mut h = PrekeyedHmac {
             state: Box::new([IV; 2]),
         };
         let mut block = [0u8; 64];
         for (pad, st) in [0x36u8, 0x5c].into_iter().zip(h.state.iter_mut()) {
-            block.fill(pad);
-            for (b, k) in block.iter_mut().zip(key) {
-                *b ^= k;
+            for (b, k) in block.iter_mut().zip(&k) {
+                *b = k ^ pad;
             }
             compress(st, &block);
         }
         block.zeroize();
+        k.zeroize();
         h
     }
 
     /// `HMAC-SHA256(key, msg)`. The block buffer that held message bytes is
     /// zeroized before returning (messages carry identifiers).
-    pub(crate) fn mac(&self, msg: &[u8]) -> [u8; 32] {
+    pub fn mac(&self, msg: &[u8]) -> [u8; 32] {
+        self.mac_parts(&[msg])
+    }
+
+    /// `HMAC-SHA256(key, parts[0] || parts[1] || …)`, without joining the
+    /// parts: full blocks are compressed where they lie.
+    pub fn mac_parts(&self, parts: &[&[u8]]) -> [u8; 32] {
         let mut inner = self.state[0];
-        let mut chunks = msg.chunks_exact(64);
-        for c in &mut chunks {
-            compress(&mut inner, c.try_into().expect("64-byte chunk"));
-        }
-        let rem = chunks.remainder();
         let mut block = [0u8; 64];
-        block[..rem.len()].copy_from_slice(rem);
-        block[rem.len()] = 0x80;
-        if rem.len() + 1 + 8 > 64 {
+        let mut fill = 0usize;
+        let mut total = 0u64;
+        for part in parts {
+            let mut p = *part;
+            total += p.len() as u64;
+            if fill > 0 {
+                let n = (64 - fill).min(p.len());
+                block[fill..fill + n].copy_from_slice(&p[..n]);
+                fill += n;
+                p = &p[n..];
+                if fill < 64 {
+                    continue;
+                }
+                compress(&mut inner, &block);
+            }
+            let mut chunks = p.chunks_exact(64);
+            for c in &mut chunks {
+                compress(&mut inner, c.try_into().expect("64-byte chunk"));
+            }
+            // The block is empty here: `fill` was 0 or its block was just
+            // compressed.
+            let rem = chunks.remainder();
+            block[..rem.len()].copy_from_slice(rem);
+            fill = rem.len();
+        }
+        block[fill..].fill(0);
+        block[fill] = 0x80;
+        if fill + 1 + 8 > 64 {
             compress(&mut inner, &block);
             block.fill(0);
         }
         // The inner hash covers the 64-byte `key ⊕ ipad` block too.
-        let bits = (64 + msg.len() as u64) * 8;
+        let bits = (64 + total) * 8;
         block[56..].copy_from_slice(&bits.to_be_bytes());
         compress(&mut inner, &block);
         block.zeroize();
@@ -150,7 +194,46 @@ mod tests {
         assert_eq!(c.mac(b"x"), reference(&[0x42; 32], b"x"));
     }
 
+    fn reference_any(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+        for p in parts {
+            m.update(p);
+        }
+        m.finalize().into_bytes().into()
+    }
+
+    #[test]
+    fn parts_split_anywhere_and_keys_of_any_length_match_the_hmac_crate() {
+        let msg: Vec<u8> = (0..200u32).map(|i| (i * 11 + 5) as u8).collect();
+        for klen in [0usize, 1, 32, 63, 64, 65, 100] {
+            let key: Vec<u8> = (0..klen).map(|i| i as u8 ^ 0x5a).collect();
+            let h = PrekeyedHmac::new_any(&key);
+            for n in [0usize, 1, 55, 56, 63, 64, 65, 119, 120, 128, 200] {
+                for cut in [0, n / 3, n / 2, n.saturating_sub(1), n] {
+                    let (a, b) = msg[..n].split_at(cut);
+                    let want = reference_any(&key, &[a, b]);
+                    assert_eq!(h.mac_parts(&[a, b]), want, "key {klen} len {n} cut {cut}");
+                    assert_eq!(h.mac_parts(&[a, &[], b]), want, "empty middle part");
+                }
+            }
+        }
+        // RFC 4231 test case 2 (key "Jefe"), the message in two parts.
+        let h = PrekeyedHmac::new_any(b"Jefe");
+        assert_eq!(
+            hex::encode(h.mac_parts(&[b"what do ya want ", b"for nothing?"])),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
     proptest! {
+        #[test]
+        fn parts_match_the_hmac_crate(key in proptest::collection::vec(any::<u8>(), 0..100),
+                                      a in proptest::collection::vec(any::<u8>(), 0..140),
+                                      b in proptest::collection::vec(any::<u8>(), 0..140),
+                                      c in proptest::collection::vec(any::<u8>(), 0..70)) {
+            prop_assert_eq!(PrekeyedHmac::new_any(&key).mac_parts(&[&a, &b, &c]), reference_any(&key, &[&a, &b, &c]));
+        }
+
         #[test]
         fn matches_the_hmac_crate(key in proptest::array::uniform32(any::<u8>()),
                                   msg in proptest::collection::vec(any::<u8>(), 0..200)) {

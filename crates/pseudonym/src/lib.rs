@@ -28,7 +28,7 @@ mod date;
 mod dob;
 #[cfg(any(fuzzing, test))]
 pub mod fuzz_hooks;
-mod hmac256;
+pub mod hmac256;
 mod key;
 pub mod keyfile;
 mod nhs;
@@ -46,7 +46,7 @@ pub use normalise::normalise;
 pub use row::{Objection, Pseudonymiser, RowField, RowReject, RowTokens};
 pub use scope::{Scope, ScopeError};
 pub use token::{Token, TokenKey, TokenParseError};
-pub use token_rows::{TokenColumns, TokenOut, TokenRows};
+pub use token_rows::{TokenColumns, TokenOut, TokenRows, TokenTotals};
 
 /// Fuzzing and property-test hooks: parse arbitrary input, never panic.
 #[doc(hidden)]

@@ -50,6 +50,11 @@ impl Pseudonymiser {
         }
     }
 
+    /// The accepted date-of-birth formats.
+    pub fn formats(&self) -> &DobFormats {
+        &self.formats
+    }
+
     /// Whether `nhs_token` is produced.
     pub fn with_nhs_token(&self) -> bool {
         self.with_nhs_token

@@ -9,8 +9,11 @@
 //! reason), or rejected by line, column and reason.
 
 use crate::row::{Pseudonymiser, RowField};
+use std::collections::BTreeMap;
 use tabular::cell::Line;
-use tabular::{BatchOut, ByteRecord, RowCells, RowJob, RowsOut};
+use tabular::{
+    BatchOut, ByteRecord, Committed, Manifest, RowCells, RowJob, RowsOut, RunOutputs, Source, TabularError,
+};
 
 /// Where the job finds its columns.
 #[derive(Debug, Clone)]
@@ -64,6 +67,107 @@ impl<C: RowCells> TokenRows<C> {
         }
         names.extend(self.cols.keep.iter().map(|&k| input_header[k].as_bytes()));
         tabular::cell::header_line(&names)
+    }
+}
+
+/// What a whole run wrote: [`TokenOut`] summed over the batches.
+#[derive(Default, Debug, Clone, PartialEq, Eq)]
+pub struct TokenTotals {
+    /// Rows written (with a token, a blank token, or cells only).
+    pub rows_out: u64,
+    /// Rows written with a blank token (`allow_blank`).
+    pub blank_rows: u64,
+    /// Rows written with the extra cells but no token, by why the token failed.
+    pub cells_only: BTreeMap<&'static str, u64>,
+}
+
+impl TokenTotals {
+    fn add(&mut self, o: &TokenOut) {
+        self.rows_out += o.rows.rows_out;
+        self.blank_rows += o.blank_rows;
+        for code in &o.cells_only {
+            *self.cells_only.entry(code).or_default() += 1;
+        }
+    }
+
+    /// Rows written with the extra cells but no token.
+    pub fn cells_only_total(&self) -> u64 {
+        self.cells_only.values().sum()
+    }
+
+    /// One line for the operator: rows read, written (with how many had a
+    /// CLK but no token, or blank identifiers), rejected and why.
+    pub fn summary(&self, rows_in: u64, done: &Committed) -> String {
+        let mut msg = format!("pseudonymised {rows_in} rows: {} written", self.rows_out);
+        let cells_only = self.cells_only_total();
+        if cells_only > 0 {
+            let reasons: Vec<String> = self.cells_only.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            msg.push_str(&format!(
+                " ({cells_only} with a CLK but no token: {})",
+                reasons.join(", ")
+            ));
+        }
+        if self.blank_rows > 0 {
+            msg.push_str(&format!(" ({} with blank identifiers)", self.blank_rows));
+        }
+        msg.push_str(&format!(", {} rejected", done.rejected));
+        if done.rejected > 0 {
+            msg.push_str(&format!(" ({})", done.reasons()));
+        }
+        msg
+    }
+}
+
+impl<C: RowCells> TokenRows<C> {
+    /// Write the header and every row of `src` to `out` (rejects by line,
+    /// column and reason), in input order, calling `progress` with the
+    /// bytes read after each batch.
+    pub fn run(
+        &self,
+        src: &mut Source,
+        out: &mut RunOutputs,
+        mut progress: impl FnMut(u64),
+    ) -> Result<TokenTotals, TabularError> {
+        let header = src.header().to_vec();
+        out.write(&self.header(&header))?;
+        let mut totals = TokenTotals::default();
+        tabular::run_ordered(src, self, |done, bytes_read| -> Result<(), TabularError> {
+            out.write_rows(&done.rows, &header)?;
+            totals.add(done);
+            progress(bytes_read);
+            Ok(())
+        })?;
+        Ok(totals)
+    }
+
+    /// Record the columns read and kept (named from `header`), the date
+    /// formats and options, and the counts the row accounting needs beyond
+    /// rows in/out/rejected: rows with extra cells (the CLK) but no token,
+    /// by reason, and blank-identifier rows.
+    pub fn record(&self, totals: &TokenTotals, header: &[String], manifest: &mut Manifest) {
+        let p = &self.pseudonymiser;
+        manifest.option("nhs_column", header[self.cols.nhs].clone());
+        manifest.option("dob_column", header[self.cols.dob].clone());
+        manifest.option("dob_formats", p.formats().patterns());
+        manifest.option("with_nhs_token", p.with_nhs_token());
+        manifest.option("allow_blank", self.cols.allow_blank);
+        let keep: Vec<String> = self.cols.keep.iter().map(|&i| header[i].clone()).collect();
+        manifest.option("keep", keep);
+        if self.cells.is_some() {
+            let x = &mut manifest.extra;
+            x.insert("clk_only_rows".into(), totals.cells_only_total().into());
+            let by_reason = totals
+                .cells_only
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect();
+            x.insert("clk_only_by_reason".into(), by_reason);
+        }
+        if self.cols.allow_blank {
+            manifest
+                .extra
+                .insert("blank_identifier_rows".into(), totals.blank_rows.into());
+        }
     }
 }
 
@@ -233,5 +337,56 @@ mod tests {
         j.cols.keep.clear();
         let o = run(&j, &[&["", "", "a", "b"]]);
         assert_eq!(o.rows.bytes, b"\"\"\n");
+    }
+
+    #[test]
+    fn a_run_writes_every_row_in_order_and_records_what_it_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("o.csv");
+        let csv = "nhs,dob,g,k\n9991335056,1980-01-05,Ann,x\n,,Bo,y\n9991335055,1980-01-05,Cy,z\nshort\n";
+        let reader = Box::new(std::io::Cursor::new(csv.as_bytes().to_vec()));
+        let mut src = tabular::Source::from_reader("in", reader).unwrap();
+        let header = src.header().to_vec();
+        let j = job(Some(Len), true, false);
+        let plan = tabular::OutputPlan {
+            output: out.to_str().unwrap(),
+            force: false,
+            manifest: None,
+            rejects: None,
+        };
+        let mut run = RunOutputs::create(plan).unwrap();
+        let mut batches = 0;
+        let t = j.run(&mut src, &mut run, |_| batches += 1).unwrap();
+        assert!(batches >= 1);
+        assert_eq!(t.rows_out, 3);
+        assert_eq!(t.blank_rows, 1);
+        assert_eq!(t.cells_only, BTreeMap::from([("nhs_check_digit", 1)]));
+        let input = src.finish().unwrap();
+        let mut m = Manifest::new("pseudonymise", "0");
+        j.record(&t, &header, &mut m);
+        let done = run
+            .commit(&mut m, ("input", &input), "tokens", t.rows_out, true)
+            .unwrap();
+        assert!(m.rows.balanced(), "{:?}", m.rows);
+        assert_eq!(m.extra["clk_only_rows"], 1);
+        assert_eq!(m.extra["clk_only_by_reason"]["nhs_check_digit"], 1);
+        assert_eq!(m.extra["blank_identifier_rows"], 1);
+        assert_eq!(m.options["keep"], serde_json::json!(["k"]));
+        assert_eq!(m.options["nhs_column"], "nhs");
+        assert_eq!(
+            t.summary(input.rows, &done),
+            "pseudonymised 4 rows: 3 written (1 with a CLK but no token: nhs_check_digit: 1) \
+             (1 with blank identifiers), 1 rejected (ragged_row: 1)"
+        );
+        let text = std::fs::read_to_string(&out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "token,len,k");
+        assert_eq!(
+            &lines[1..]
+                .iter()
+                .map(|l| l.rsplit(',').next().unwrap())
+                .collect::<Vec<_>>(),
+            &["x", "y", "z"]
+        );
     }
 }

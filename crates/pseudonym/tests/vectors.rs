@@ -1,5 +1,5 @@
 //! Known-answer tests over the independent vectors in `fixtures/vectors/`
-//! (copied byte for byte from `../shared/vectors/`).
+//! (copied byte for byte from the project's shared vectors).
 
 use pseudonym::{keyfile, Date, Dob, DobFormats, Key, NhsNumber, Scope, TokenKey};
 use std::path::PathBuf;

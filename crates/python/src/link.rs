@@ -47,12 +47,13 @@ fn clk(side: &str, col: &Text, i: usize, bytes: &mut Option<usize>) -> PyResult<
     Ok(Some(words))
 }
 
+/// One side: its rows, its counted row rejects, whether it has a
+/// `blocking` column.
+type Built = (Side, std::collections::BTreeMap<&'static str, u64>, bool);
+
 /// Build one side from a dict of optional arrays `token`, `nhs_token`,
-/// `clk`, `blocking`. Returns the side and its counted row rejects.
-fn side(
-    name: &str,
-    cols: &Bound<'_, PyDict>,
-) -> PyResult<(Side, std::collections::BTreeMap<&'static str, u64>)> {
+/// `clk`, `blocking`.
+fn side(name: &str, cols: &Bound<'_, PyDict>) -> PyResult<Built> {
     let get = |k: &str| -> PyResult<Option<Text>> {
         match cols.get_item(k)? {
             Some(v) if !v.is_none() => Text::from_py(&v, k).map(Some),
@@ -118,27 +119,32 @@ fn side(
             *rejected.entry(why.code()).or_insert(0) += 1;
         }
     }
-    Ok((s, rejected))
+    Ok((s, rejected, blk.is_some()))
 }
 
 /// Link two sides (dicts of pyarrow arrays: any of ``token``,
-/// ``nhs_token``, ``clk``, ``blocking``) as ``trialink link --threshold``
-/// does. Returns ``(left, right, method, score, evidence, stats)``: 0-based
-/// row indices, ``exact``/``fuzzy``, the score (1 for exact, Dice for
-/// fuzzy), the strongest evidence, and a dict of run statistics.
+/// ``nhs_token``, ``clk``, ``blocking``) as ``trialink link`` does: with
+/// ``threshold`` as ``--threshold``, without it by the fitted model (or the
+/// automatic Dice threshold) with the CLI's defaults. Without ``blocking``,
+/// every pass when both sides have a ``blocking`` column, else all pairs.
+/// Returns ``(left, right, method, score, probability, evidence, stats)``:
+/// 0-based row indices, ``exact``/``fuzzy``, the score (1 for exact, Dice
+/// for fuzzy), the match probability, the strongest evidence, and a dict of
+/// run statistics.
 #[pyfunction]
-#[pyo3(signature = (left, right, *, threshold, mode="hybrid", blocking=None, all_pairs=false, max_block_pairs=linkage::DEFAULT_MAX_BLOCK_PAIRS))]
+#[pyo3(signature = (left, right, *, threshold=None, mode="hybrid", blocking=None, all_pairs=false, max_block_pairs=linkage::DEFAULT_MAX_BLOCK_PAIRS))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 pub fn link_arrays<'py>(
     py: Python<'py>,
     left: &Bound<'py, PyDict>,
     right: &Bound<'py, PyDict>,
-    threshold: f64,
+    threshold: Option<f64>,
     mode: &str,
     blocking: Option<Vec<String>>,
     all_pairs: bool,
     max_block_pairs: u64,
 ) -> PyResult<(
+    Bound<'py, PyAny>,
     Bound<'py, PyAny>,
     Bound<'py, PyAny>,
     Bound<'py, PyAny>,
@@ -152,19 +158,26 @@ pub fn link_arrays<'py>(
         "clk" => Mode::ClkOnly,
         _ => return Err(errors::argument("mode must be `hybrid`, `token` or `clk`")),
     };
+    let (ls, lrej, lblk) = side("left", left)?;
+    let (rs, rrej, rblk) = side("right", right)?;
     let blocking = match (blocking, all_pairs) {
         (_, true) => Blocking::AllPairs,
         (Some(p), false) => Blocking::Passes(p),
-        (None, false) => Blocking::All,
+        (None, false) if lblk && rblk => Blocking::All,
+        (None, false) => Blocking::AllPairs,
     };
-    let (ls, lrej) = side("left", left)?;
-    let (rs, rrej) = side("right", right)?;
+    // The CLI's defaults: the model's floor and fallback threshold.
+    let both_nhs = mode == Mode::Hybrid && ls.has_nhs_tokens() && rs.has_nhs_tokens();
     let cfg = Config {
         mode,
-        threshold,
+        threshold: threshold.unwrap_or(if both_nhs {
+            linkage::DEFAULT_THRESHOLD_WITH_NHS
+        } else {
+            linkage::DEFAULT_THRESHOLD
+        }),
         blocking,
         max_block_pairs,
-        model: false,
+        model: threshold.is_none(),
     };
     let (matches, stats) = py.detach(|| linkage::link(&ls, &rs, &cfg)).map_err(|e| {
         let code = match &e {
@@ -184,12 +197,14 @@ pub fn link_arrays<'py>(
     let mut r = UInt64Builder::with_capacity(matches.len());
     let mut method = StringBuilder::new();
     let mut score = Float64Builder::with_capacity(matches.len());
+    let mut probability = Float64Builder::with_capacity(matches.len());
     let mut evidence = StringBuilder::new();
     for m in &matches {
         l.append_value(m.left as u64);
         r.append_value(m.right as u64);
         method.append_value(m.method.as_str());
         score.append_value(m.score);
+        probability.append_value(m.probability);
         evidence.append_value(m.evidence);
     }
     let st = PyDict::new(py);
@@ -201,6 +216,9 @@ pub fn link_arrays<'py>(
     st.set_item("nhs_vetoed", stats.nhs_vetoed)?;
     st.set_item("skipped_blocks", stats.skipped_blocks)?;
     st.set_item("skipped_pairs", stats.skipped_pairs)?;
+    st.set_item("rule", stats.rule)?;
+    st.set_item("dice_threshold", stats.dice_threshold)?;
+    st.set_item("threshold", cfg.threshold)?;
     st.set_item("left_rows_rejected", lrej.into_iter().collect::<Vec<_>>())?;
     st.set_item("right_rows_rejected", rrej.into_iter().collect::<Vec<_>>())?;
     Ok((
@@ -208,6 +226,7 @@ pub fn link_arrays<'py>(
         to_py(py, &r.finish())?,
         to_py(py, &method.finish())?,
         to_py(py, &score.finish())?,
+        to_py(py, &probability.finish())?,
         to_py(py, &evidence.finish())?,
         st,
     ))

@@ -72,6 +72,43 @@ def test_link_matches_the_cli(world, cli):
     assert any(m == "fuzzy" for _, _, m, _, _ in rows) and any(m == "exact" for _, _, m, _, _ in rows)
 
 
+def cli_matches(path):
+    """left, right (0-based), method, score, probability, evidence of a CLI match file."""
+    return [(int(r["left"]) - 1, int(r["right"]) - 1, r["method"], r["score"], r["probability"], r["evidence"])
+            for r in csv.DictReader(open(path))]
+
+
+def match_rows(t):
+    fmt = lambda s: "1" if s == 1.0 else f"{s:.6f}"  # noqa: E731
+    return list(zip(t["left"].to_pylist(), t["right"].to_pylist(), t["method"].to_pylist(),
+                    [fmt(s) for s in t["score"].to_pylist()], [f"{p:.6f}" for p in t["probability"].to_pylist()],
+                    t["evidence"].to_pylist()))
+
+
+def test_link_by_default_fits_the_clis_model(world, cli):
+    """No threshold: the CLI's default decision (the fitted model), the same
+    matches, scores, probabilities and evidence."""
+    left, right = combined(world, "registry"), combined(world, "cohort")
+    for name, t in (("l", left), ("r", right)):
+        (world / f"{name}.link.csv").write_bytes(csv_bytes(t))
+    out = world / "matches.model.csv"
+    cli("link", "--left", world / "l.link.csv", "--right", world / "r.link.csv", "--output", out, "--force")
+    got = trialink.link(left, right)
+    rows = match_rows(got)
+    assert rows == cli_matches(out)
+    import json
+
+    stats = json.loads(got.schema.metadata[b"stats"])
+    assert stats["rule"] in ("model", "valley", "fallback")
+    assert any(r[2] == "fuzzy" for r in rows)
+    # Tokens or CLKs alone follow the CLI too (no blocking column: all pairs).
+    lc, rc = left.select(["clk"]), right.select(["clk"])
+    (world / "lc.csv").write_bytes(csv_bytes(lc))
+    (world / "rc.csv").write_bytes(csv_bytes(rc))
+    cli("link", "--left", world / "lc.csv", "--right", world / "rc.csv", "--output", world / "mc.csv", "--force")
+    assert match_rows(trialink.link(lc, rc)) == cli_matches(world / "mc.csv")
+
+
 def test_parquet_in_and_out_of_the_cli_equals_csv(world, cli):
     if not cli.parquet:
         pytest.skip("this trialink was built without the parquet feature")

@@ -95,6 +95,25 @@ def test_blocked_linkage_equals_cli_link(spark, world, cli):
     assert sum(1 for r in rows if r[2] == "fuzzy") > 0
 
 
+def test_default_linkage_equals_cli_link(spark, world, cli):
+    """Without a threshold Spark's matches are `trialink link`'s default
+    (the fitted model): same pairs, methods, scores, probabilities, evidence."""
+    from test_cli_roundtrip import cli_matches, csv_bytes, match_rows
+
+    left, right = combined(world, "registry"), combined(world, "cohort")
+    (world / "spl.csv").write_bytes(csv_bytes(left))
+    (world / "spr.csv").write_bytes(csv_bytes(right))
+    out = world / "sp.model.csv"
+    cli("link", "--left", world / "spl.csv", "--right", world / "spr.csv", "--output", out, "--force")
+    # Ids that are not row positions come back as given.
+    lt = left.append_column("row", pa.array([10 * i + 3 for i in range(left.num_rows)], pa.int64()))
+    rt = right.append_column("row", pa.array(range(right.num_rows), pa.int64()))
+    got = tls.link(frame(spark, lt), frame(spark, rt, 2), id_column="row").toArrow()
+    want = [((l * 10) + 3, *rest) for l, *rest in cli_matches(out)]
+    assert match_rows(got) == want
+    assert any(r[2] == "fuzzy" for r in want) and any(r[2] == "exact" for r in want)
+
+
 def test_keys_cannot_be_captured(spark, world):
     k = trialink.Key.load(str(world / "registry.key"))
     df = spark.createDataFrame(pa.table({"x": ["1"]}))

@@ -1,5 +1,5 @@
 //! Coarse demographics, the only person-level attributes kept beside tokens
-//! (DESIGN §5, §10): five-year age band, sex, ONS ethnic group, region.
+//! for reports: five-year age band, sex, ONS ethnic group, region.
 
 /// Sex codes (NHS Data Dictionary 1/2/9/X as words).
 pub const SEXES: [&str; 4] = ["male", "female", "other", "unknown"];

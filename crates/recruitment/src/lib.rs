@@ -46,6 +46,6 @@ pub mod reminder;
 pub mod request;
 pub mod select;
 
-pub use invite::{invite, InviteError, InviteOptions, InviteReport, Summary};
+pub use invite::{invite, BatchOptions, InviteError, InviteOptions, InviteReport, Summary};
 pub use reminder::{remind, ReminderError, ReminderOptions, ReminderReport};
 pub use request::{Channel, Request, RequestError, Validated};

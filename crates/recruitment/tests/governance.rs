@@ -1,9 +1,9 @@
-//! Route gating against the study register (issue 10): a route, channel,
+//! Route gating against the study register: a route, channel,
 //! expired agreement or missing basis the register refuses stops `invite`
 //! before any file is written; a permitted route makes the batch.
 
 use pseudonym::{Date, DobFormats, Key};
-use recruitment::invite::{self, InviteOptions};
+use recruitment::invite::{self, BatchOptions, InviteOptions};
 use recruitment::{request, InviteError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -104,21 +104,23 @@ impl T {
         invite::invite(
             &mut self.store,
             &InviteOptions {
-                master: &self.master,
-                cohort: &self.cohort,
-                request_path: &rp,
-                request: &v,
-                out_dir: &self.dir.path().join(out),
+                batch: BatchOptions {
+                    master: &self.master,
+                    cohort: &self.cohort,
+                    request_path: &rp,
+                    request: &v,
+                    out_dir: &self.dir.path().join(out),
+                    enrolled,
+                    qa_seeds: None,
+                    dob_formats: DobFormats::default(),
+                    today: pseudonym::Date::new(2026, 11, 21).unwrap(),
+                    backdate: None,
+                    clk_threshold: suppression::clk::DEFAULT_THRESHOLD,
+                    manifest_options: BTreeMap::new(),
+                    progress: None,
+                },
                 registry: None,
                 registry_links: None,
-                enrolled,
-                qa_seeds: None,
-                dob_formats: DobFormats::default(),
-                today: pseudonym::Date::new(2026, 11, 21).unwrap(),
-                backdate: None,
-                clk_threshold: suppression::clk::DEFAULT_THRESHOLD,
-                manifest_options: BTreeMap::new(),
-                progress: None,
             },
         )
     }
@@ -282,21 +284,23 @@ fn each_route_batch_holds_exactly_its_data() {
         let rep = invite::invite(
             &mut t.store,
             &InviteOptions {
-                master: &t.master,
-                cohort: &t.cohort,
-                request_path: &rp,
-                request: &v,
-                out_dir: &t.dir.path().join(&out),
+                batch: BatchOptions {
+                    master: &t.master,
+                    cohort: &t.cohort,
+                    request_path: &rp,
+                    request: &v,
+                    out_dir: &t.dir.path().join(&out),
+                    enrolled: None,
+                    qa_seeds: None,
+                    dob_formats: DobFormats::default(),
+                    today: pseudonym::Date::new(2026, 11, 21).unwrap(),
+                    backdate: None,
+                    clk_threshold: suppression::clk::DEFAULT_THRESHOLD,
+                    manifest_options: BTreeMap::new(),
+                    progress: None,
+                },
                 registry: None,
                 registry_links: None,
-                enrolled: None,
-                qa_seeds: None,
-                dob_formats: DobFormats::default(),
-                today: pseudonym::Date::new(2026, 11, 21).unwrap(),
-                backdate: None,
-                clk_threshold: suppression::clk::DEFAULT_THRESHOLD,
-                manifest_options: BTreeMap::new(),
-                progress: None,
             },
         )
         .unwrap();

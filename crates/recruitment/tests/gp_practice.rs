@@ -3,7 +3,7 @@
 //! the summary, malformed cells rejected by line).
 
 use pseudonym::{Date, DobFormats, Key};
-use recruitment::invite::{self, InviteOptions};
+use recruitment::invite::{self, BatchOptions, InviteOptions};
 use recruitment::request;
 use std::collections::BTreeMap;
 
@@ -59,21 +59,23 @@ fn run(
     let r = invite::invite(
         &mut store,
         &InviteOptions {
-            master: &Key::from_bytes([7; 32]),
-            cohort: &cohort,
-            request_path: &rp,
-            request: &v,
-            out_dir: &dir.path().join("out"),
+            batch: BatchOptions {
+                master: &Key::from_bytes([7; 32]),
+                cohort: &cohort,
+                request_path: &rp,
+                request: &v,
+                out_dir: &dir.path().join("out"),
+                enrolled: None,
+                qa_seeds: None,
+                dob_formats: DobFormats::default(),
+                today,
+                backdate: None,
+                clk_threshold: suppression::clk::DEFAULT_THRESHOLD,
+                manifest_options: BTreeMap::new(),
+                progress: None,
+            },
             registry: None,
             registry_links: None,
-            enrolled: None,
-            qa_seeds: None,
-            dob_formats: DobFormats::default(),
-            today,
-            backdate: None,
-            clk_threshold: suppression::clk::DEFAULT_THRESHOLD,
-            manifest_options: BTreeMap::new(),
-            progress: None,
         },
     );
     let rejects = std::fs::read_to_string(dir.path().join("out").join(invite::REJECTS)).unwrap_or_default();

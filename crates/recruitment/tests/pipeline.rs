@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use pseudonym::{Date, Dob, DobFormats, Key, NhsNumber, Scope, TokenKey};
-use recruitment::invite::{self, InviteOptions};
+use recruitment::invite::{self, BatchOptions, InviteOptions};
 use recruitment::request;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -200,21 +200,23 @@ impl Setup {
         invite::invite(
             store,
             &InviteOptions {
-                master: &self.master,
-                cohort,
-                request_path: &rp,
-                request: &v,
-                out_dir: &self.path(out),
+                batch: BatchOptions {
+                    master: &self.master,
+                    cohort,
+                    request_path: &rp,
+                    request: &v,
+                    out_dir: &self.path(out),
+                    enrolled,
+                    qa_seeds: Some(&qa),
+                    dob_formats: DobFormats::default(),
+                    today: pseudonym::Date::new(2026, 11, 21).unwrap(),
+                    backdate: None,
+                    clk_threshold: suppression::clk::DEFAULT_THRESHOLD,
+                    manifest_options: BTreeMap::new(),
+                    progress: None,
+                },
                 registry,
                 registry_links: None,
-                enrolled,
-                qa_seeds: Some(&qa),
-                dob_formats: DobFormats::default(),
-                today: pseudonym::Date::new(2026, 11, 21).unwrap(),
-                backdate: None,
-                clk_threshold: suppression::clk::DEFAULT_THRESHOLD,
-                manifest_options: BTreeMap::new(),
-                progress: None,
             },
         )
     }

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use pseudonym::{Date, Dob, DobFormats, Key, NhsNumber, Scope, TokenKey};
-use recruitment::invite::{self, InviteOptions};
+use recruitment::invite::{self, BatchOptions, InviteOptions};
 use recruitment::reminder::{self, BatchRef, ReminderError, ReminderOptions};
 use recruitment::request;
 use std::collections::{BTreeMap, BTreeSet};
@@ -164,21 +164,23 @@ impl World {
         invite::invite(
             &mut self.store,
             &InviteOptions {
-                master: &self.master,
-                cohort: &cohort,
-                request_path: &rp,
-                request: &v,
-                out_dir: &out,
+                batch: BatchOptions {
+                    master: &self.master,
+                    cohort: &cohort,
+                    request_path: &rp,
+                    request: &v,
+                    out_dir: &out,
+                    enrolled: None,
+                    qa_seeds: Some(&qa),
+                    dob_formats: DobFormats::default(),
+                    today: d("2026-11-21"),
+                    backdate: None,
+                    clk_threshold: suppression::clk::DEFAULT_THRESHOLD,
+                    manifest_options: BTreeMap::new(),
+                    progress: None,
+                },
                 registry: None,
                 registry_links: None,
-                enrolled: None,
-                qa_seeds: Some(&qa),
-                dob_formats: DobFormats::default(),
-                today: d("2026-11-21"),
-                backdate: None,
-                clk_threshold: suppression::clk::DEFAULT_THRESHOLD,
-                manifest_options: BTreeMap::new(),
-                progress: None,
             },
         )
         .unwrap()
@@ -211,20 +213,22 @@ impl World {
         reminder::remind(
             &mut self.store,
             &ReminderOptions {
-                master: &self.master,
-                cohort: &cohort,
-                request_path: &rp,
-                request: &v,
+                batch: BatchOptions {
+                    master: &self.master,
+                    cohort: &cohort,
+                    request_path: &rp,
+                    request: &v,
+                    out_dir: &out,
+                    enrolled: None,
+                    qa_seeds: Some(&qa),
+                    dob_formats: DobFormats::default(),
+                    today: d(today),
+                    backdate: None,
+                    clk_threshold: suppression::clk::DEFAULT_THRESHOLD,
+                    manifest_options: BTreeMap::new(),
+                    progress: None,
+                },
                 of_batch: of,
-                out_dir: &out,
-                enrolled: None,
-                qa_seeds: Some(&qa),
-                dob_formats: DobFormats::default(),
-                today: d(today),
-                backdate: None,
-                clk_threshold: suppression::clk::DEFAULT_THRESHOLD,
-                manifest_options: BTreeMap::new(),
-                progress: None,
             },
         )
     }

@@ -184,6 +184,8 @@ pub fn read_table_csv(path: &Path, exempt: &[String]) -> Result<PublishedTable, 
         row_sums: vec![],
         weighted_sums: vec![],
         quotes: vec![],
+        running_order: vec![],
+        running_cumulative: false,
     };
     let t = PublishedTable { spec, cells };
     t.validate().map_err(|e| TableCsvError::Invalid {

@@ -60,7 +60,7 @@ fn service_tables_protected_and_audited() {
     let policy = Policy::builtin("nhs-hes").unwrap();
     let r = build(&inp, &policy, &[], Options::default()).unwrap();
     let rel = r.release();
-    // issue 16: per-study figures and exclusions quote the studies' own
+    // per-study figures and exclusions quote the studies' own
     // published releases; with none published yet, only the service's own
     // counts (and the days, which are not counts of people) are published
     let ids: Vec<&str> = rel.tables.iter().map(|t| t.spec.id.as_str()).collect();

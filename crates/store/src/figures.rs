@@ -115,19 +115,12 @@ fn days_between(from: &str, to: &str) -> Option<i64> {
     fn day_number(d: &str) -> Option<i64> {
         let mut it = d.get(..10)?.split('-');
         let y: i64 = it.next()?.parse().ok()?;
-        let m: i64 = it.next()?.parse().ok()?;
-        let dd: i64 = it.next()?.parse().ok()?;
+        let m: u32 = it.next()?.parse().ok()?;
+        let dd: u32 = it.next()?.parse().ok()?;
         if !(1..=12).contains(&m) || !(1..=31).contains(&dd) {
             return None;
         }
-        // days from civil (Howard Hinnant's algorithm)
-        let y = if m <= 2 { y - 1 } else { y };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let mp = (m + 9) % 12;
-        let doy = (153 * mp + 2) / 5 + dd - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        Some(era * 146097 + doe - 719468)
+        Some(tabular::calendar::days_from_civil(y, m, dd))
     }
     Some(day_number(to)? - day_number(from)?)
 }

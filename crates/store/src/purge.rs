@@ -1,10 +1,10 @@
-//! Retention and destruction (issue 10): study keys with a destroyable
+//! Retention and destruction: study keys with a destroyable
 //! secret, and the purge of a study's person-level data.
 //!
 //! # Study keys
 //!
-//! A study's tokens are HMACs under its study key. DESIGN §4.1 derives scope
-//! keys from the master key alone, so whoever holds the master key could
+//! A study's tokens are HMACs under its study key. Scope keys derive from
+//! the master key alone (docs/formats.md, scope derivation), so whoever holds the master key could
 //! re-derive a study's key forever, and "destroying" it would mean nothing.
 //! For a study registered before any of its data reached the store,
 //! [`Store::study_add`](crate::Store::study_add) draws a 32-byte secret from
@@ -15,7 +15,7 @@
 //! study_key = HKDF-SHA256(salt = "trialink-v1", ikm = key_scope,
 //!                         info = "trialink-study-key-v1" || 0x00 || secret)
 //! key_scope = HKDF-SHA256(salt = "trialink-v1", ikm = master,
-//!                         info = "scope:trial:" || study)        (DESIGN §4.1)
+//!                         info = "scope:trial:" || study)   (docs/formats.md)
 //! ```
 //!
 //! The trial receives it as an ordinary key file (`trialink keys derive

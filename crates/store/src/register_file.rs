@@ -40,6 +40,14 @@ pub enum RegisterFileError {
         /// The parser's message (names the key for unknown/missing keys).
         message: String,
     },
+    /// The file could not be read (missing, too large, not UTF-8).
+    #[error("reading {origin}: {detail}")]
+    Read {
+        /// The file.
+        origin: String,
+        /// Why (from the operating system or the size limit; no content).
+        detail: String,
+    },
     /// A value that is not one of those allowed.
     #[error("{origin}: key {key}: expected {expected}")]
     Invalid {
@@ -82,6 +90,19 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
+}
+
+/// Read (at most [`tabular::limited::STUDY`] bytes of UTF-8) and parse a
+/// register file; errors name the file.
+pub fn read_entry(path: &std::path::Path) -> Result<StudyEntry, RegisterFileError> {
+    let origin = path.display().to_string();
+    let text = tabular::limited::read_to_string(path, tabular::limited::STUDY).map_err(|e| {
+        RegisterFileError::Read {
+            origin: origin.clone(),
+            detail: e.to_string(),
+        }
+    })?;
+    parse_entry(&text, &origin)
 }
 
 /// Parse and check a register entry from TOML text; `origin` names the

@@ -8,7 +8,9 @@ pub const SCHEMA_VERSION: i64 = 7;
 
 /// Migration `i` takes the store from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
-    // 0 -> 1: the initial schema (DESIGN §5).
+    // 0 -> 1: the initial schema: the non-contact list, studies, batches and
+    // their files, invitations, QA seeds, outcomes and their history,
+    // enrolments, returns and releases.
     r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -143,7 +145,7 @@ CREATE INDEX releases_study ON releases (study, table_name, released);
     r#"
 ALTER TABLE batches ADD COLUMN summary TEXT NOT NULL DEFAULT '{}';
 "#,
-    // 2 -> 3: the study register (issue 10): each study's requesting
+    // 2 -> 3: the study register: each study's requesting
     // organisation, approvals, permitted output routes and channels and
     // retention, with an append-only history written by triggers (so no
     // change, through trialink or plain SQL, escapes it).
@@ -222,7 +224,7 @@ CREATE TRIGGER study_register_history_no_delete BEFORE DELETE ON study_register_
     SELECT RAISE(ABORT, 'study_register_history is append-only');
 END;
 "#,
-    // 3 -> 4: retention and destruction (issue 10). Each registered study's
+    // 3 -> 4: retention and destruction. Each registered study's
     // key secret (mixed into its study key, so destroying it makes the
     // study's tokens unlinkable even to the holder of the master key); the
     // purge record, append-only; the route of each batch.
@@ -258,7 +260,7 @@ END;
 
 ALTER TABLE batches ADD COLUMN route TEXT NOT NULL DEFAULT 'service-mailer';
 "#,
-    // 4 -> 5: suppression fails closed (issue 14). The non-contact list is
+    // 4 -> 5: suppression fails closed. The non-contact list is
     // keyed on `token_nhs` (the NHS number alone) under `service:store`;
     // `kind` says what a token is over. Entries made before this version are
     // `token_nhs_dob` tokens: a keyed hash cannot be re-keyed without the

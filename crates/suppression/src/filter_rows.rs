@@ -8,7 +8,7 @@
 use bloom::tlbf::Tlbf;
 use pseudonym::Token;
 use tabular::cell::Line;
-use tabular::{ByteRecord, Rejects, RowJob, RowsOut, Source, TabularError};
+use tabular::{ByteRecord, Rejects, RowJob, RowsOut, RunOutputs, Source, TabularError};
 
 fn token_of(cell: &[u8]) -> Result<Token, &'static str> {
     Token::from_hex_bytes(cell).map_err(|_| {
@@ -73,6 +73,22 @@ impl tabular::BatchOut for CheckOut {
 }
 
 impl FilterCheck<'_> {
+    /// Write the header and a line for every row of `src` to `out` (rejects
+    /// by line, column and reason), in input order; returns the rows
+    /// written and how many of them were in the filter.
+    pub fn run(&self, src: &mut Source, out: &mut RunOutputs) -> Result<(u64, u64), TabularError> {
+        let header = src.header().to_vec();
+        out.write(&self.header(&header))?;
+        let (mut rows_out, mut hits) = (0u64, 0u64);
+        tabular::run_ordered(src, self, |done, _| -> Result<(), TabularError> {
+            out.write_rows(&done.rows, &header)?;
+            rows_out += done.rows.rows_out;
+            hits += done.hits;
+            Ok(())
+        })?;
+        Ok((rows_out, hits))
+    }
+
     /// The output's header line.
     pub fn header(&self, input_header: &[String]) -> Vec<u8> {
         let mut names: Vec<&[u8]> = vec![b"token", b"in_filter"];

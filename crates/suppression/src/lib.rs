@@ -29,7 +29,9 @@ pub use lists::{
     blake3_file, check_manifest, check_manifest_key, load_token_list, load_token_list_with, ListError,
     ScopeRule, TokenList, SOURCE_ROWS_REJECTED,
 };
-pub use objections::{read_objections, ObjectionColumns, Objections};
+pub use objections::{
+    add_objections, read_objections, Added, NoncontactAddError, ObjectionColumns, Objections,
+};
 
 use std::collections::BTreeMap;
 

@@ -199,38 +199,7 @@ pub fn load_token_list_with(
     } else {
         None
     };
-    let named_scope = match manifest.as_ref().and_then(|m| m.scope.clone()) {
-        Some(s) => Some(Scope::new(&s).map_err(|_| ListError::BadScope {
-            path: path.to_path_buf(),
-        })?),
-        None => None,
-    };
-    let scope = match rule {
-        ScopeRule::Exactly(want) => {
-            if let Some(found) = &named_scope {
-                if found != want {
-                    return Err(ListError::WrongScope {
-                        path: path.to_path_buf(),
-                        found: found.to_string(),
-                        found_fingerprint: manifest
-                            .as_ref()
-                            .and_then(|m| m.key_fingerprint.clone())
-                            .unwrap_or_else(|| "unknown".into()),
-                        expected: want.to_string(),
-                        expected_fingerprint: derive(want).fingerprint().to_string(),
-                    });
-                }
-            }
-            want.clone()
-        }
-        ScopeRule::NamedOr(default) => {
-            named_scope
-                .or_else(|| default.clone())
-                .ok_or_else(|| ListError::NoScope {
-                    path: path.to_path_buf(),
-                })?
-        }
-    };
+    let scope = choose_scope(path, manifest.as_ref(), derive, rule)?;
     let key = derive(&scope);
     let expected = key.fingerprint().to_string();
     let mismatch = |found: String| ListError::FingerprintMismatch {
@@ -324,6 +293,76 @@ pub fn load_token_list_with(
             });
         }
     }
+    let (v, vn, rows) = read_token_rows(path, allow_blank)?;
+    Ok((
+        TokenList {
+            set: TokenSet::from_unsorted(v),
+            nhs_set: TokenSet::from_unsorted(vn),
+            scope,
+            fingerprint: expected,
+            rows,
+            is_filter: false,
+            blake3,
+            bytes,
+        },
+        key,
+    ))
+}
+
+/// The scope a token list's tokens are under: the one `rule` requires (a
+/// manifest naming another is refused), or the manifest's, else the rule's
+/// default.
+fn choose_scope(
+    path: &Path,
+    manifest: Option<&tabular::Manifest>,
+    derive: &dyn Fn(&Scope) -> Key,
+    rule: &ScopeRule,
+) -> Result<Scope, ListError> {
+    let named_scope = match manifest.and_then(|m| m.scope.clone()) {
+        Some(s) => Some(Scope::new(&s).map_err(|_| ListError::BadScope {
+            path: path.to_path_buf(),
+        })?),
+        None => None,
+    };
+    let scope = match rule {
+        ScopeRule::Exactly(want) => {
+            if let Some(found) = &named_scope {
+                if found != want {
+                    return Err(ListError::WrongScope {
+                        path: path.to_path_buf(),
+                        found: found.to_string(),
+                        found_fingerprint: manifest
+                            .and_then(|m| m.key_fingerprint.clone())
+                            .unwrap_or_else(|| "unknown".into()),
+                        expected: want.to_string(),
+                        expected_fingerprint: derive(want).fingerprint().to_string(),
+                    });
+                }
+            }
+            want.clone()
+        }
+        ScopeRule::NamedOr(default) => {
+            named_scope
+                .or_else(|| default.clone())
+                .ok_or_else(|| ListError::NoScope {
+                    path: path.to_path_buf(),
+                })?
+        }
+    };
+    Ok(scope)
+}
+
+/// The `token` and `nhs_token` columns of a token CSV (unsorted) and the
+/// rows read. A row with neither is skipped when `allow_blank`, else
+/// refused; a cell that is not a token is refused by line and column.
+fn read_token_rows(
+    path: &Path,
+    allow_blank: bool,
+) -> Result<(Vec<TokenBytes>, Vec<TokenBytes>, u64), ListError> {
+    let io = |source| ListError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let p = path.to_str().ok_or_else(|| {
         io(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -376,20 +415,7 @@ pub fn load_token_list_with(
             vn.push(t.0);
         }
     }
-    let rows = src.rows();
-    Ok((
-        TokenList {
-            set: TokenSet::from_unsorted(v),
-            nhs_set: TokenSet::from_unsorted(vn),
-            scope,
-            fingerprint: expected,
-            rows,
-            is_filter: false,
-            blake3,
-            bytes,
-        },
-        key,
-    ))
+    Ok((v, vn, src.rows()))
 }
 
 /// BLAKE3 of a file, lowercase hex.

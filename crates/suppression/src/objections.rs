@@ -10,8 +10,12 @@
 //! a reject.
 
 use crate::clk::ClkCoder;
-use pseudonym::Pseudonymiser;
-use tabular::{columns, Rejects, Source, TabularError};
+use pseudonym::{Date, Key, Pseudonymiser, Scope};
+use store::{AddCounts, Store, StoreError};
+use tabular::{
+    columns, FileRecord, FinishedRejects, InputSummary, KeyRecord, Manifest, Rejects, RowCounts, Source,
+    TabularError,
+};
 
 /// The columns of an objections file.
 #[derive(Debug, Clone)]
@@ -113,6 +117,105 @@ pub fn read_objections(
     Ok(got)
 }
 
+/// A store error while adding objections, with what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum NoncontactAddError {
+    /// Adding entries or CLKs failed (the transaction is rolled back).
+    #[error("adding to the non-contact list: {0}")]
+    Add(StoreError),
+    /// Counting the list afterwards failed.
+    #[error("counting the non-contact list: {0}")]
+    Count(StoreError),
+}
+
+/// What adding a file's objections did to the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Added {
+    /// Entries and CLKs newly added, and those already on the list.
+    pub counts: AddCounts,
+    /// People on the list afterwards.
+    pub list_size: u64,
+    /// Entries from before schema version 5 still keyed on NHS number + DOB.
+    pub legacy: u64,
+}
+
+/// Add what a file held to the store's non-contact list under `source`
+/// (adding someone twice changes nothing), and count the list.
+pub fn add_objections(
+    store: &mut Store,
+    got: &Objections,
+    source: &str,
+) -> Result<Added, NoncontactAddError> {
+    let mut counts = store
+        .noncontact_add(&got.entries, source)
+        .map_err(NoncontactAddError::Add)?;
+    let clk = store
+        .noncontact_add_clks(&got.clks, source)
+        .map_err(NoncontactAddError::Add)?;
+    counts.added += clk.added;
+    counts.already_present += clk.already_present;
+    Ok(Added {
+        counts,
+        list_size: store.noncontact_count().map_err(NoncontactAddError::Count)?,
+        legacy: store
+            .noncontact_legacy_count()
+            .map_err(NoncontactAddError::Count)?,
+    })
+}
+
+impl Added {
+    /// Complete a `noncontact add` manifest: as-of date, the master and
+    /// `service:store` key fingerprints (`master` → `service`), the input,
+    /// the row accounting (every row an entry, a CLK or a reject) and the
+    /// list's counts.
+    pub fn record(
+        &self,
+        got: &Objections,
+        input: &InputSummary,
+        rejects: &FinishedRejects,
+        keys: (&Key, &Key),
+        as_of: Date,
+        manifest: &mut Manifest,
+    ) {
+        let (master, service) = keys;
+        let scope = Scope::service_store().to_string();
+        manifest.as_of = Some(as_of.to_string());
+        manifest.scope = Some(scope.clone());
+        manifest.key_fingerprint = Some(service.fingerprint().to_string());
+        manifest.keys = vec![
+            KeyRecord {
+                role: "master".into(),
+                scope: None,
+                fingerprint: master.fingerprint().to_string(),
+            },
+            KeyRecord {
+                role: "service".into(),
+                scope: Some(scope),
+                fingerprint: service.fingerprint().to_string(),
+            },
+        ];
+        manifest.inputs.push(FileRecord::input("objections", input));
+        manifest.rows = RowCounts {
+            rows_in: input.rows,
+            rows_out: (got.entries.len() + got.clks.len()) as u64,
+            rows_rejected: rejects.total,
+            rejected_by_reason: rejects.by_reason.clone(),
+        };
+        let extra = [
+            ("added", self.counts.added),
+            ("already_present", self.counts.already_present),
+            ("kept_as_clk", got.clks.len() as u64),
+            ("dob_unusable", got.dob_unusable),
+            ("unreadable_nhs_kept_as_clk", got.unreadable_nhs_kept.len() as u64),
+            ("legacy_entries_not_rekeyed", self.legacy),
+            ("list_size", self.list_size),
+        ];
+        for (k, v) in extra {
+            manifest.extra.insert(k.into(), v.into());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +257,57 @@ mod tests {
         assert_eq!(rejects.total(), 2);
         assert_eq!(rejects.by_reason().get("nhs_missing"), Some(&1));
         assert_eq!(rejects.by_reason().get("ragged_row"), Some(&1));
+    }
+
+    #[test]
+    fn adding_twice_changes_nothing_and_the_manifest_accounts_for_every_row() {
+        let csv = "NHS,dob,surname,postcode\n9991335056,1980-01-05,Smith,LS1\n,1980-01-05,Jones,LS2\n,,,\n";
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        let master = Key::from_bytes([5; 32]);
+        let service = master.derive(&Scope::service_store());
+        let as_of = Date::new(2026, 11, 21).unwrap();
+        let p = Pseudonymiser::new(
+            pseudonym::TokenKey::new(&service),
+            pseudonym::DobFormats::lenient(),
+            as_of,
+            false,
+        );
+        for round in 0..2 {
+            let mut src =
+                Source::from_reader("o", Box::new(std::io::Cursor::new(csv.as_bytes().to_vec()))).unwrap();
+            let cols = ObjectionColumns::find(&src, None, None).unwrap();
+            let mut rejects = Rejects::create(None, tabular::OutputMode::New).unwrap();
+            let got = read_objections(
+                &mut src,
+                &cols,
+                &p,
+                &mut ClkCoder::new(&master),
+                false,
+                &mut rejects,
+                || {},
+            )
+            .unwrap();
+            let input = src.finish().unwrap();
+            let added = add_objections(&mut store, &got, "o.csv").unwrap();
+            assert_eq!(added.list_size, 2);
+            assert_eq!(added.legacy, 0);
+            let fresh = if round == 0 { 2 } else { 0 };
+            assert_eq!(
+                (added.counts.added, added.counts.already_present),
+                (fresh, 2 - fresh)
+            );
+            let fin = rejects.finish().unwrap();
+            let mut m = Manifest::new("noncontact add", "0");
+            added.record(&got, &input, &fin, (&master, &service), as_of, &mut m);
+            assert!(m.rows.balanced(), "{:?}", m.rows);
+            assert_eq!((m.rows.rows_in, m.rows.rows_out, m.rows.rows_rejected), (3, 2, 1));
+            assert_eq!(m.extra["kept_as_clk"], 1);
+            assert_eq!(m.extra["list_size"], 2);
+            assert_eq!(m.scope.as_deref(), Some("service:store"));
+            assert_eq!(m.key_fingerprint, Some(service.fingerprint().to_string()));
+            assert_eq!(m.keys[0].fingerprint, master.fingerprint().to_string());
+            assert_eq!(m.as_of.as_deref(), Some("2026-11-21"));
+        }
     }
 }

@@ -19,7 +19,10 @@
 //! recorded in the store (a temporary directory), so each later study
 //! learns from the earlier ones. Also shown: the invitations proportional
 //! allocation needs for the expected enrolment of *every* stratum to reach
-//! its target (the truth's rates, volunteers first).
+//! its target (the truth's rates, volunteers first); the adjusted plan
+//! sent in waves with top-ups of each stratum's shortfall once outcomes
+//! are known ([`waves`]); and the sampling floor of a one-shot allocation
+//! ([`noise_floor`]).
 //!
 //! `cargo run --release -p synth --example allocation_sim -- [--people N] [--studies S] [--target T] [--seed X]`
 
@@ -250,6 +253,77 @@ fn run(st: &Study, requested: &[u32], rng: &mut ChaCha8Rng) -> Outcome {
     o
 }
 
+/// Share of the adjusted plan sent in the first wave of the top-up strategy.
+const FIRST_WAVE: f64 = 0.6;
+/// Waves of the top-up strategy (the first, then top-ups).
+const WAVES: usize = 4;
+
+/// The adjusted allocation sent in waves: the first wave is [`FIRST_WAVE`]
+/// of the plan; each later wave invites, per stratum, the shortfall of
+/// enrolments so far divided by the plan's expected rate for the stratum.
+/// Each eligible person's answer is drawn once (`draws`), so a later
+/// wave's selection, which extends the earlier one, keeps earlier answers.
+/// Returns (invitations, enrolled per stratum).
+fn waves(st: &Study, plan: &recruitment::allocation::Plan, draws: &[bool]) -> (u64, Vec<f64>) {
+    let k = st.labels.len();
+    let rate: Vec<f64> = plan
+        .strata
+        .iter()
+        .map(|p| (p.expected.rate / p.invitations.max(1) as f64).max(1e-3))
+        .collect();
+    let mut req: Vec<u32> = plan
+        .requested_invitations()
+        .iter()
+        .map(|&r| (f64::from(r) * FIRST_WAVE).round() as u32)
+        .collect();
+    let mut enrolled = vec![0.0; k];
+    let mut invited = 0;
+    for w in 0..WAVES {
+        let sel = select::select(&st.cands, &req, true, false);
+        enrolled = vec![0.0; k];
+        invited = 0;
+        for (s, idxs) in sel.chosen.iter().enumerate() {
+            invited += idxs.len() as u64;
+            enrolled[s] = idxs.iter().filter(|&&c| draws[c]).count() as f64;
+        }
+        if w + 1 == WAVES {
+            break;
+        }
+        for (s, p) in plan.strata.iter().enumerate() {
+            let short = p.target as f64 - enrolled[s];
+            if short > 0.0 {
+                req[s] += (short / rate[s]).round() as u32;
+            }
+        }
+    }
+    (invited, enrolled)
+}
+
+/// The sampling floor: the mean TV from the target of a cohort of `n`
+/// people drawn at random from exactly the target distribution.
+fn noise_floor(target: &[f64], n: usize, rng: &mut ChaCha8Rng) -> f64 {
+    let total: f64 = target.iter().sum();
+    let cum: Vec<f64> = target
+        .iter()
+        .scan(0.0, |a, x| {
+            *a += x / total;
+            Some(*a)
+        })
+        .collect();
+    let reps = 200;
+    let mut sum = 0.0;
+    for _ in 0..reps {
+        let mut counts = vec![0.0; target.len()];
+        for _ in 0..n {
+            let u: f64 = rng.gen();
+            let k = cum.partition_point(|&c| c < u).min(target.len() - 1);
+            counts[k] += 1.0;
+        }
+        sum += tv(&counts, target);
+    }
+    sum / reps as f64
+}
+
 fn tv(a: &[f64], b: &[f64]) -> f64 {
     let (sa, sb): (f64, f64) = (a.iter().sum(), b.iter().sum());
     if sa == 0.0 || sb == 0.0 {
@@ -397,7 +471,7 @@ fn main() {
         a.target
     );
     println!(
-        "{:>5} {:>7} {:>6} | {:>8} {:>8} {:>7} {:>7} {:>6} | {:>8} {:>8} {:>7} {:>7} | {:>9}",
+        "{:>5} {:>7} {:>6} | {:>8} {:>8} {:>7} {:>7} {:>6} | {:>8} {:>8} {:>7} {:>7} | {:>9} | {:>8} {:>8} {:>7} | {:>6}",
         "study",
         "pool",
         "strata",
@@ -410,10 +484,16 @@ fn main() {
         "enrolled",
         "TV",
         "TV(exp)",
-        "prop.all"
+        "prop.all",
+        "wave.inv",
+        "enrolled",
+        "TV",
+        "floor"
     );
     let mut pooled = [Vec::new(), Vec::new(), Vec::new()]; // target, adjusted, proportional (by label)
-    let mut totals = [0u64; 4];
+    let mut totals = [0u64; 5];
+    // per-study TV: adjusted, proportional, adjusted in waves, sampling floor
+    let (mut worst, mut mean) = ([0.0f64; 4], [0.0f64; 4]);
     for s in 0..a.studies {
         let st = study(&pop, s, a.seed, &model);
         let v = request_for(s, &st, a.target);
@@ -443,8 +523,24 @@ fn main() {
         let all = proportional_for_all(&st, &targets);
         let tf: Vec<f64> = targets.iter().map(|&t| t as f64).collect();
         let ran_out = plan.strata.iter().filter(|p| p.pool_exhausted).count();
+        let mut rng = ChaCha8Rng::seed_from_u64(a.seed.wrapping_add(3000 + s as u64));
+        let draws: Vec<bool> = st.p_enrol.iter().map(|&p| rng.gen::<f64>() < p).collect();
+        let (wave_inv, wave) = waves(&st, &plan, &draws);
+        let floor = noise_floor(&tf, a.target as usize, &mut rng);
+        let per_study = [
+            tv(&adj.by_stratum, &tf),
+            tv(&prop.by_stratum, &tf),
+            tv(&wave, &tf),
+            floor,
+        ];
+        if s > 0 {
+            for (m, x) in per_study.into_iter().enumerate() {
+                worst[m] = worst[m].max(x);
+                mean[m] += x / f64::from(a.studies - 1).max(1.0);
+            }
+        }
         println!(
-            "{:>5} {:>7} {:>6} | {:>8} {:>8} {:>7.4} {:>7.4} {:>6} | {:>8} {:>8} {:>7.4} {:>7.4} | {:>9}",
+            "{:>5} {:>7} {:>6} | {:>8} {:>8} {:>7.4} {:>7.4} {:>6} | {:>8} {:>8} {:>7.4} {:>7.4} | {:>9} | {:>8} {:>8} {:>7.4} | {:>6.4}",
             s + 1,
             st.members.len(),
             st.labels.len(),
@@ -457,7 +553,11 @@ fn main() {
             prop.by_stratum.iter().sum::<f64>(),
             tv(&prop.by_stratum, &tf),
             tv(&prop.expected, &tf),
-            all
+            all,
+            wave_inv,
+            wave.iter().sum::<f64>(),
+            tv(&wave, &tf),
+            floor
         );
         if s > 0 {
             for (k, l) in st.labels.iter().enumerate() {
@@ -472,6 +572,7 @@ fn main() {
             totals[1] += prop.invited;
             totals[2] += all;
             totals[3] += 1;
+            totals[4] += wave_inv;
         }
         record(&mut store, dir.path(), s, &st, &pop, &adj);
     }
@@ -495,6 +596,14 @@ fn main() {
         totals[0] / n,
         totals[1] / n,
         totals[2] / n
+    );
+    println!(
+        "mean invitations per study, adjusted in {WAVES} waves (first {FIRST_WAVE} of the plan, then top-ups of each stratum's shortfall): {}",
+        totals[4] / n
+    );
+    println!(
+        "per-study TV of the enrolled cohort from the target (mean / worst over studies 2..{}): adjusted {:.4} / {:.4}, proportional {:.4} / {:.4}, adjusted in waves {:.4} / {:.4}; sampling floor (a cohort of the target size drawn from exactly the target distribution) {:.4} / {:.4}",
+        a.studies, mean[0], worst[0], mean[1], worst[1], mean[2], worst[2], mean[3], worst[3]
     );
     println!("done in {:.1} s", t0.elapsed().as_secs_f64());
 }

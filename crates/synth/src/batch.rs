@@ -47,7 +47,7 @@ impl Channel {
     }
 }
 
-fn csv_error(path: &Path, e: csv::Error) -> SynthError {
+pub(crate) fn csv_error(path: &Path, e: csv::Error) -> SynthError {
     let line = e.position().map_or(0, csv::Position::line);
     let message = match e.kind() {
         csv::ErrorKind::UnequalLengths {
@@ -66,7 +66,7 @@ fn csv_error(path: &Path, e: csv::Error) -> SynthError {
     }
 }
 
-fn open(path: &Path) -> Result<(csv::Reader<std::fs::File>, Vec<String>), SynthError> {
+pub(crate) fn open(path: &Path) -> Result<(csv::Reader<std::fs::File>, Vec<String>), SynthError> {
     let mut r = csv::ReaderBuilder::new()
         .flexible(false)
         .from_path(path)
@@ -87,7 +87,7 @@ fn open(path: &Path) -> Result<(csv::Reader<std::fs::File>, Vec<String>), SynthE
     Ok((r, h))
 }
 
-fn column(path: &Path, header: &[String], name: &str) -> Result<usize, SynthError> {
+pub(crate) fn column(path: &Path, header: &[String], name: &str) -> Result<usize, SynthError> {
     header
         .iter()
         .position(|h| h.eq_ignore_ascii_case(name))
@@ -181,7 +181,7 @@ pub(crate) fn read(batch: &Path) -> Result<Batch, SynthError> {
     Ok(b)
 }
 
-fn contact_indices(path: &Path, h: &[String], channel: Channel) -> Result<Vec<usize>, SynthError> {
+pub(crate) fn contact_indices(path: &Path, h: &[String], channel: Channel) -> Result<Vec<usize>, SynthError> {
     channel
         .contact_columns()
         .iter()
@@ -190,6 +190,11 @@ fn contact_indices(path: &Path, h: &[String], channel: Channel) -> Result<Vec<us
 }
 
 impl Batch {
+    /// The batch rows whose contact fields are those of `rec` (columns `cols`).
+    pub(crate) fn rows_of(&self, rec: &csv::ByteRecord, cols: &[usize]) -> Option<&[usize]> {
+        self.by_key.get(&key(rec, cols)).map(Vec::as_slice)
+    }
+
     /// Mark the QA seeds (rows whose contact fields are a seed's).
     pub fn mark_qa(&mut self, qa: &Path) -> Result<(), SynthError> {
         let (mut r, h) = open(qa)?;

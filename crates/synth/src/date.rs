@@ -1,9 +1,11 @@
-//! Calendar dates (proleptic Gregorian) as day numbers, with ISO formatting.
+//! Calendar dates (proleptic Gregorian) as day numbers, with ISO formatting;
+//! the arithmetic is `tabular::calendar`'s.
 //!
 //! Only what synthetic data needs: build from year/month/day with validation,
 //! add days, step back whole years, and write `YYYY-MM-DD`.
 
 use std::fmt;
+use tabular::calendar;
 
 /// A real calendar date, stored as days since 1970-01-01.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -17,43 +19,23 @@ impl fmt::Debug for Date {
     }
 }
 
-/// Whether `y` is a Gregorian leap year.
+/// True for Gregorian leap years.
 pub fn is_leap(y: i32) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    calendar::is_leap(i64::from(y))
 }
 
-/// Days in month `m` (1–12) of year `y`.
+/// Days in month `m` (1..=12) of year `y`; 0 for any other month.
 pub fn days_in_month(y: i32, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(y) => 29,
-        2 => 28,
-        _ => 0,
-    }
+    calendar::days_in_month(i64::from(y), m)
 }
 
 fn days_from_civil(y: i32, m: u32, d: u32) -> i32 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = (y - era * 400) as u32;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe as i32 - 719_468
+    calendar::days_from_civil(i64::from(y), m, d) as i32
 }
 
 fn civil_from_days(z: i32) -> (i32, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = (z - era * 146_097) as u32;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe as i32 + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let (y, m, d) = calendar::civil_from_days(i64::from(z));
+    (y as i32, m, d)
 }
 
 impl Date {

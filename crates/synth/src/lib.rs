@@ -1,7 +1,7 @@
 //! Synthetic populations with realistic errors and ground truth.
 //!
 //! [`generate`] writes, for one seed, a directory of CSV files that stand in
-//! for every party's data in the recruitment service (DESIGN §1, §10):
+//! for every party's data in the recruitment service:
 //!
 //! | file | who holds it | columns |
 //! |---|---|---|
@@ -64,6 +64,8 @@
 mod batch;
 pub mod codes;
 pub mod date;
+pub mod demo;
+pub mod followup;
 pub mod messy;
 pub mod names;
 pub mod nhs;
@@ -131,6 +133,18 @@ pub enum SynthError {
 }
 
 impl SynthError {
+    /// What to do about this error, for the command line.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            SynthError::Exists { .. } => "pass --force to overwrite, or choose another --out directory",
+            SynthError::Config { .. } => "see `trialink synth --help` for the ranges",
+            SynthError::MissingColumn { .. } => {
+                "the batch needs reference, template, given_name, family_name and the channel's contact columns"
+            }
+            _ => "check the files named above",
+        }
+    }
+
     pub(crate) fn io(path: &Path, source: std::io::Error) -> SynthError {
         SynthError::Io {
             path: path.to_path_buf(),

@@ -1,5 +1,5 @@
-//! Objection lists as careless operators and spreadsheets really write them
-//! (issue 14): the same people, with NHS numbers and dates of birth in forms
+//! Objection lists as careless operators and spreadsheets really write them:
+//! the same people, with NHS numbers and dates of birth in forms
 //! that an unambiguous normaliser must accept — Unicode spaces inside the
 //! number, full-width or Arabic-Indic digits, a spreadsheet's leading `'`,
 //! and dates as `dd.mm.yyyy`, `dd-mm-yyyy`, `yyyy/mm/dd` or an ISO

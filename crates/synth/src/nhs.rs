@@ -5,7 +5,7 @@
 //! 909,090 usable numbers (909,091 pass Modulus 11, less the placeholder
 //! 999 999 9999). Populations that need more numbers continue in the
 //! "never issued" blocks 998 000 000n, 997 000 000n, … down to 900 000 000n
-//! (DESIGN §10); any population that fits in the test block stays in it.
+//! (test-only ranges); any population that fits in the test block stays in it.
 
 use rand::seq::SliceRandom;
 use rand::Rng;

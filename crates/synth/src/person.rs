@@ -88,7 +88,7 @@ pub struct Person {
     pub opt_out: bool,
 }
 
-// Identifiers stay out of Debug output, synthetic or not (DESIGN §9).
+// Identifiers stay out of Debug output, synthetic or not.
 impl std::fmt::Debug for Address {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Address(..)")

@@ -128,6 +128,34 @@ pub struct Summary {
     pub nhs_outside_test_block: u64,
 }
 
+impl Summary {
+    /// One line for the terminal: the row counts, the time and rate, and
+    /// where the files went; a second line if NHS numbers came from outside
+    /// the test block.
+    pub fn console(&self, secs: f64, out: &Path) -> String {
+        let mut o = format!(
+            "synth: {} people, {} registry rows ({} outside the cohort), {} enrolled, {} objections, {} QA seeds \
+             in {:.2} s ({:.0} people/s) -> {}",
+            self.cohort,
+            self.registry,
+            self.registry_outsiders,
+            self.enrolled,
+            self.objections,
+            self.qa_seeds,
+            secs,
+            self.cohort as f64 / secs.max(1e-9),
+            out.display()
+        );
+        if self.nhs_outside_test_block > 0 {
+            o.push_str(&format!(
+                "\nsynth: note: {} NHS numbers come from the never-issued 998…900 blocks (the 999 test block holds 909,090)",
+                self.nhs_outside_test_block
+            ));
+        }
+        o
+    }
+}
+
 /// Who appears where: person indices, shuffled.
 struct Plan {
     people: u64,

@@ -1,7 +1,7 @@
 //! Simulated uptake feedback: what a trial sends back about an invitation
 //! batch.
 //!
-//! Input is an invitation batch in the DESIGN §8 format (postal:
+//! Input is an invitation batch in the service's batch format (postal:
 //! `reference, template, given_name, family_name, address_line_1 … 5,
 //! postcode`; SMS: `… mobile`; email: `… email`); `template` tells the SWAT
 //! arms apart. Arms are taken in sorted order of template name; arm `k`
@@ -156,6 +156,40 @@ pub struct UptakeTruth {
     pub rows: u64,
     /// Rows by route.
     pub rows_by_route: BTreeMap<&'static str, u64>,
+}
+
+impl UptakeTruth {
+    /// One line for the terminal: rows by route and where they went.
+    pub fn console(&self, out: &Path) -> String {
+        let routes: Vec<String> = self
+            .rows_by_route
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        format!(
+            "synth uptake: {} feedback rows ({}) -> {} and {}",
+            self.rows,
+            routes.join(", "),
+            out.display(),
+            truth_path(out).display()
+        )
+    }
+}
+
+/// `--arm-rate` values: `TEMPLATE=RATE`, the rate between 0 and 1.
+pub fn parse_arm_rates(specs: &[String]) -> Result<Vec<(String, f64)>, String> {
+    specs
+        .iter()
+        .map(|spec| {
+            let (t, r) = spec
+                .split_once('=')
+                .ok_or_else(|| "expected TEMPLATE=RATE, e.g. letter_b=0.15".to_string())?;
+            match r.trim().parse::<f64>() {
+                Ok(v) if (0.0..=1.0).contains(&v) => Ok((t.to_string(), v)),
+                _ => Err(format!("{t}: expected a rate between 0 and 1")),
+            }
+        })
+        .collect()
 }
 
 /// The truth file path for feedback file `out`: `<out>.truth.json`.
@@ -625,4 +659,21 @@ pub fn simulate(
         rows: sim.rows.len() as u64,
         rows_by_route: sim.rows_by_route,
     })
+}
+
+#[cfg(test)]
+mod arm_rate_tests {
+    use super::parse_arm_rates;
+
+    #[test]
+    fn arm_rates_are_template_equals_a_probability() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parse_arm_rates(&v(&["a=0.1", "b= 1"])).unwrap(),
+            vec![("a".to_string(), 0.1), ("b".to_string(), 1.0)]
+        );
+        for bad in ["a", "a=1.5", "a=-0.1", "a=x", "a=NaN"] {
+            assert!(parse_arm_rates(&v(&[bad])).is_err(), "{bad}");
+        }
+    }
 }

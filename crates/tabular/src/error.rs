@@ -86,6 +86,9 @@ pub enum TabularError {
     /// A Parquet file could not be read or written (row group and row where known).
     #[error("{path}: {what}")]
     Parquet { path: String, what: String },
+    /// A table's format is not the one it would be read or written as.
+    #[error("{path}: {what}")]
+    FormatMismatch { path: String, what: String },
     /// A Parquet path given to a build without Parquet support.
     #[error("{path}: this trialink was built without Parquet support")]
     ParquetUnavailable { path: String },
@@ -127,6 +130,9 @@ impl TabularError {
             TabularError::Read { .. } => "check the file is a comma-separated CSV with a header row",
             TabularError::Parquet { .. } => {
                 "check the file is a Parquet file with columns of strings, numbers, booleans or dates"
+            }
+            TabularError::FormatMismatch { .. } => {
+                "name the file for its format (.csv; .parquet, .parq or .pq), or say which it is with --format csv|parquet"
             }
             TabularError::ParquetUnavailable { .. } => {
                 "convert the file to CSV, or use a trialink built with `--features parquet`"

@@ -44,6 +44,8 @@ pub struct InputSummary {
     pub bytes: u64,
     /// Data rows read (the header excluded).
     pub rows: u64,
+    /// The format the file was read as (none for a summary made by hand).
+    pub format: Option<crate::format::Format>,
 }
 
 /// A CSV (or, with the `parquet` feature, Parquet) file being read: header,
@@ -193,7 +195,8 @@ impl Source {
 
     /// Open a path, or stdin for `-`, with the given limits.
     pub fn open_with(path: &str, limits: Limits) -> Result<Source, TabularError> {
-        if crate::parquet::Format::of_path(path) == crate::parquet::Format::Parquet {
+        let format = crate::format::Format::for_input(path, crate::format::default_format())?;
+        if format == crate::format::Format::Parquet {
             return crate::parquet::open_source(path, limits);
         }
         let inner: Box<dyn Read + Send> = if path == "-" {
@@ -418,6 +421,7 @@ impl Source {
             blake3: hr.hasher.finalize().to_hex().to_string(),
             bytes: hr.bytes,
             rows,
+            format: Some(crate::format::Format::Csv),
         })
     }
 }

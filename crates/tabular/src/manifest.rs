@@ -21,6 +21,10 @@ pub struct FileRecord {
     /// Data rows (header excluded), where the file is a table.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub rows: Option<u64>,
+    /// The table format (`csv` or `parquet`), where the file is a table
+    /// read or written as one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub format: Option<String>,
 }
 
 impl FileRecord {
@@ -32,6 +36,7 @@ impl FileRecord {
             blake3: s.blake3.clone(),
             bytes: s.bytes,
             rows: Some(s.rows),
+            format: s.format.map(|f| f.as_str().to_string()),
         }
     }
     /// From an output summary.
@@ -42,6 +47,7 @@ impl FileRecord {
             blake3: s.blake3.clone(),
             bytes: s.bytes,
             rows,
+            format: s.format.map(|f| f.as_str().to_string()),
         }
     }
 }

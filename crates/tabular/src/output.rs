@@ -30,6 +30,9 @@ pub struct OutputSummary {
     pub blake3: String,
     /// Size in bytes.
     pub bytes: u64,
+    /// The table format written, where the output is a table
+    /// ([`crate::TableOutput`] sets it; a plain [`AtomicOutput`] does not).
+    pub format: Option<crate::format::Format>,
 }
 
 enum Sink {
@@ -224,6 +227,7 @@ impl AtomicOutput {
             path: path.clone(),
             blake3: sw.hasher.finalize().to_hex().to_string(),
             bytes: sw.bytes,
+            format: None,
         };
         match sw.sink {
             Sink::File { tmp, target } => {
@@ -270,6 +274,11 @@ impl PendingOutput {
     /// Digest and size of what was written.
     pub fn summary(&self) -> &OutputSummary {
         &self.summary
+    }
+
+    /// Record the table format written, for the manifest.
+    pub(crate) fn set_format(&mut self, f: crate::format::Format) {
+        self.summary.format = Some(f);
     }
 
     /// Rename into place (refusing an existing target unless

@@ -1,6 +1,7 @@
 //! Parquet input and output, chosen by file extension (`.parquet`, `.parq`,
-//! `.pq`), so every command that reads through [`Source`] and writes through
-//! [`TableOutput`] handles Parquet as it handles CSV.
+//! `.pq`) or the process's table format (see [`crate::format`]), so every
+//! command that reads through [`Source`] and writes through [`TableOutput`]
+//! handles Parquet as it handles CSV.
 //!
 //! * Reading (the `parquet` cargo feature): [`Source::open`] on a Parquet
 //!   path yields the same records as the CSV reader would for the same table
@@ -22,6 +23,7 @@
 //! [`TabularError::ParquetUnavailable`] rather than read as CSV.
 
 use crate::error::TabularError;
+pub use crate::format::Format;
 #[cfg(feature = "parquet")]
 use crate::input::Position;
 #[cfg(feature = "parquet")]
@@ -32,44 +34,6 @@ use std::io::Write;
 
 /// Rows per Parquet row group written.
 pub const ROW_GROUP_ROWS: usize = 65_536;
-
-/// A table file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Comma-separated values with a header row.
-    Csv,
-    /// Apache Parquet.
-    Parquet,
-}
-
-impl Format {
-    /// The format a path's extension names: Parquet for `.parquet`, `.parq`
-    /// and `.pq` (any case), CSV otherwise (and for `-`).
-    pub fn of_path(path: &str) -> Format {
-        let ext = std::path::Path::new(path)
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(|e| e.to_ascii_lowercase());
-        match ext.as_deref() {
-            Some("parquet" | "parq" | "pq") => Format::Parquet,
-            _ => Format::Csv,
-        }
-    }
-
-    /// Parse a `--format` value: `csv` or `parquet`.
-    pub fn parse(s: &str) -> Option<Format> {
-        match s.to_ascii_lowercase().as_str() {
-            "csv" => Some(Format::Csv),
-            "parquet" => Some(Format::Parquet),
-            _ => None,
-        }
-    }
-
-    /// Whether this build reads and writes the format.
-    pub fn available(self) -> bool {
-        self == Format::Csv || cfg!(feature = "parquet")
-    }
-}
 
 /// The position of the `record`-th row (1-based) of a Parquet file.
 #[cfg(feature = "parquet")]
@@ -317,6 +281,7 @@ mod read {
                 path,
                 bytes,
                 rows,
+                format: Some(Format::Parquet),
             })
         }
     }
@@ -389,9 +354,11 @@ pub enum TableOutput {
 }
 
 impl TableOutput {
-    /// Start writing `path` in the format its extension names.
+    /// Start writing `path` in the format its extension names, else the
+    /// process's table format, else CSV ([`Format::for_output`]).
     pub fn create(path: &str, mode: OutputMode) -> Result<TableOutput, TabularError> {
-        Self::create_as(path, mode, Format::of_path(path))
+        let format = Format::for_output(path, crate::format::default_format())?;
+        Self::create_as(path, mode, format)
     }
 
     /// Start writing `path` as `format` (`-` is stdout, CSV only).
@@ -424,11 +391,13 @@ impl TableOutput {
     /// Complete the file (for Parquet: the last row group and the footer)
     /// and fsync it; it is not yet in place.
     pub fn finish(self) -> Result<PendingOutput, TabularError> {
-        match self {
-            TableOutput::Csv(o) => o.finish(),
+        let (mut pending, format) = match self {
+            TableOutput::Csv(o) => (o.finish()?, Format::Csv),
             #[cfg(feature = "parquet")]
-            TableOutput::Parquet(p) => p.finish(),
-        }
+            TableOutput::Parquet(p) => (p.finish()?, Format::Parquet),
+        };
+        pending.set_format(format);
+        Ok(pending)
     }
 }
 

@@ -146,7 +146,7 @@ impl DateFormat {
         if !(1..=9999).contains(&year)
             || !(1..=12).contains(&month)
             || day < 1
-            || day > days_in_month(year, month)
+            || day > tabular::calendar::days_in_month(i64::from(year), month)
         {
             return false;
         }
@@ -290,20 +290,6 @@ impl DateFormat {
             }
         }
         None
-    }
-}
-
-fn days_in_month(y: i32, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ => {
-            if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 {
-                29
-            } else {
-                28
-            }
-        }
     }
 }
 

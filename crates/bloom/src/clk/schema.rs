@@ -697,6 +697,33 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
         path,
         &["identifier", "ignored", "description", "format", "hashing"],
     )?;
+    let (format, encoding) = parse_format(o, path)?;
+    let hpath = format!("{path}.hashing");
+    let ho = obj(
+        o.get("hashing")
+            .ok_or_else(|| missing(&hpath, "an object (or \"ignored\": true)"))?,
+        &hpath,
+    )?;
+    only(ho, &hpath, &["comparison", "strategy", "hash", "missingValue"])?;
+    let comparison = parse_comparison(ho, &hpath)?;
+    let strategy = parse_strategy(ho, &hpath)?;
+    let hash = parse_hash(ho, &hpath, hash_l)?;
+    let missing_v = parse_missing(ho, &hpath)?;
+    Ok(Feature {
+        identifier,
+        spec: Some(FeatureSpec {
+            format,
+            encoding,
+            comparison,
+            strategy,
+            hash,
+            missing: missing_v,
+        }),
+    })
+}
+
+/// A feature's `format` object: the format and the text encoding.
+fn parse_format(o: &Map<String, Value>, path: &str) -> Result<(Format, TextEncoding), SchemaError> {
     let fpath = format!("{path}.format");
     let fo = obj(
         o.get("format")
@@ -712,71 +739,9 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
     let mut encoding = TextEncoding::Utf8;
     let format = match ftype {
         "string" => {
-            only(
-                fo,
-                &fpath,
-                &[
-                    "type",
-                    "encoding",
-                    "case",
-                    "minLength",
-                    "maxLength",
-                    "pattern",
-                    "description",
-                ],
-            )?;
-            if let Some(e) = fo.get("encoding") {
-                let epath = format!("{fpath}.encoding");
-                let norm: String = string(e, &epath)?
-                    .to_ascii_lowercase()
-                    .chars()
-                    .filter(|c| *c != '-' && *c != '_')
-                    .collect();
-                encoding = match norm.as_str() {
-                    "utf8" => TextEncoding::Utf8,
-                    "ascii" | "usascii" => TextEncoding::Ascii,
-                    "latin1" | "iso88591" | "l1" => TextEncoding::Latin1,
-                    _ => return Err(invalid(&epath, "one of utf-8, ascii, latin-1")),
-                };
-            }
-            let case = match fo.get("case") {
-                None => Case::Mixed,
-                Some(c) => match string(c, &format!("{fpath}.case"))? {
-                    "mixed" => Case::Mixed,
-                    "upper" => Case::Upper,
-                    "lower" => Case::Lower,
-                    _ => return Err(invalid(&format!("{fpath}.case"), "one of mixed, upper, lower")),
-                },
-            };
-            let min_length = fo
-                .get("minLength")
-                .map(|m| uint(m, &format!("{fpath}.minLength")).map(|x| x as usize))
-                .transpose()?;
-            let max_length = fo
-                .get("maxLength")
-                .map(|m| uint(m, &format!("{fpath}.maxLength")).map(|x| x as usize))
-                .transpose()?;
-            if max_length == Some(0) {
-                return Err(invalid(&format!("{fpath}.maxLength"), "a positive integer"));
-            }
-            let pattern = fo
-                .get("pattern")
-                .map(|p| {
-                    let ppath = format!("{fpath}.pattern");
-                    Pattern::new(string(p, &ppath)?).ok_or_else(|| {
-                        invalid(
-                            &ppath,
-                            "a regular expression without look-around or backreferences",
-                        )
-                    })
-                })
-                .transpose()?;
-            Format::String {
-                case,
-                min_length,
-                max_length,
-                pattern,
-            }
+            let (format, enc) = parse_string_format(fo, &fpath)?;
+            encoding = enc;
+            format
         }
         "integer" => {
             only(fo, &fpath, &["type", "minimum", "maximum", "description"])?;
@@ -824,13 +789,85 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
         }
         _ => return Err(invalid(&tpath, "one of string, integer, date, enum")),
     };
-    let hpath = format!("{path}.hashing");
-    let ho = obj(
-        o.get("hashing")
-            .ok_or_else(|| missing(&hpath, "an object (or \"ignored\": true)"))?,
-        &hpath,
+    Ok((format, encoding))
+}
+
+/// A `string` format object (its `type` already read): the format and the
+/// text encoding.
+fn parse_string_format(fo: &Map<String, Value>, fpath: &str) -> Result<(Format, TextEncoding), SchemaError> {
+    let mut encoding = TextEncoding::Utf8;
+    only(
+        fo,
+        fpath,
+        &[
+            "type",
+            "encoding",
+            "case",
+            "minLength",
+            "maxLength",
+            "pattern",
+            "description",
+        ],
     )?;
-    only(ho, &hpath, &["comparison", "strategy", "hash", "missingValue"])?;
+    if let Some(e) = fo.get("encoding") {
+        let epath = format!("{fpath}.encoding");
+        let norm: String = string(e, &epath)?
+            .to_ascii_lowercase()
+            .chars()
+            .filter(|c| *c != '-' && *c != '_')
+            .collect();
+        encoding = match norm.as_str() {
+            "utf8" => TextEncoding::Utf8,
+            "ascii" | "usascii" => TextEncoding::Ascii,
+            "latin1" | "iso88591" | "l1" => TextEncoding::Latin1,
+            _ => return Err(invalid(&epath, "one of utf-8, ascii, latin-1")),
+        };
+    }
+    let case = match fo.get("case") {
+        None => Case::Mixed,
+        Some(c) => match string(c, &format!("{fpath}.case"))? {
+            "mixed" => Case::Mixed,
+            "upper" => Case::Upper,
+            "lower" => Case::Lower,
+            _ => return Err(invalid(&format!("{fpath}.case"), "one of mixed, upper, lower")),
+        },
+    };
+    let min_length = fo
+        .get("minLength")
+        .map(|m| uint(m, &format!("{fpath}.minLength")).map(|x| x as usize))
+        .transpose()?;
+    let max_length = fo
+        .get("maxLength")
+        .map(|m| uint(m, &format!("{fpath}.maxLength")).map(|x| x as usize))
+        .transpose()?;
+    if max_length == Some(0) {
+        return Err(invalid(&format!("{fpath}.maxLength"), "a positive integer"));
+    }
+    let pattern = fo
+        .get("pattern")
+        .map(|p| {
+            let ppath = format!("{fpath}.pattern");
+            Pattern::new(string(p, &ppath)?).ok_or_else(|| {
+                invalid(
+                    &ppath,
+                    "a regular expression without look-around or backreferences",
+                )
+            })
+        })
+        .transpose()?;
+    Ok((
+        Format::String {
+            case,
+            min_length,
+            max_length,
+            pattern,
+        },
+        encoding,
+    ))
+}
+
+/// A feature's `hashing.comparison` object.
+fn parse_comparison(ho: &Map<String, Value>, hpath: &str) -> Result<Comparison, SchemaError> {
     let cpath = format!("{hpath}.comparison");
     let co = obj(
         ho.get("comparison")
@@ -838,36 +875,42 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
         &cpath,
     )?;
     let ctpath = format!("{cpath}.type");
-    let comparison = match string(
-        co.get("type").ok_or_else(|| missing(&ctpath, "ngram or exact"))?,
-        &ctpath,
-    )? {
-        "ngram" => {
-            only(co, &cpath, &["type", "n", "positional"])?;
-            let n = uint(
-                co.get("n")
-                    .ok_or_else(|| missing(&format!("{cpath}.n"), "a non-negative integer"))?,
-                &format!("{cpath}.n"),
-            )? as usize;
-            if n > MAX_NGRAM {
-                return Err(invalid(
+    Ok(
+        match string(
+            co.get("type").ok_or_else(|| missing(&ctpath, "ngram or exact"))?,
+            &ctpath,
+        )? {
+            "ngram" => {
+                only(co, &cpath, &["type", "n", "positional"])?;
+                let n = uint(
+                    co.get("n")
+                        .ok_or_else(|| missing(&format!("{cpath}.n"), "a non-negative integer"))?,
                     &format!("{cpath}.n"),
-                    format!("an integer from 0 to {MAX_NGRAM}"),
-                ));
+                )? as usize;
+                if n > MAX_NGRAM {
+                    return Err(invalid(
+                        &format!("{cpath}.n"),
+                        format!("an integer from 0 to {MAX_NGRAM}"),
+                    ));
+                }
+                let positional = co
+                    .get("positional")
+                    .map(|p| boolean(p, &format!("{cpath}.positional")))
+                    .transpose()?
+                    .unwrap_or(false);
+                Comparison::Ngram { n, positional }
             }
-            let positional = co
-                .get("positional")
-                .map(|p| boolean(p, &format!("{cpath}.positional")))
-                .transpose()?
-                .unwrap_or(false);
-            Comparison::Ngram { n, positional }
-        }
-        "exact" => {
-            only(co, &cpath, &["type"])?;
-            Comparison::Exact
-        }
-        _ => return Err(invalid(&ctpath, "ngram or exact")),
-    };
+            "exact" => {
+                only(co, &cpath, &["type"])?;
+                Comparison::Exact
+            }
+            _ => return Err(invalid(&ctpath, "ngram or exact")),
+        },
+    )
+}
+
+/// A feature's `hashing.strategy` object, within the caps.
+fn parse_strategy(ho: &Map<String, Value>, hpath: &str) -> Result<Strategy, SchemaError> {
     let spath = format!("{hpath}.strategy");
     let so = obj(
         ho.get("strategy")
@@ -895,6 +938,11 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
         }
         _ => {}
     }
+    Ok(strategy)
+}
+
+/// A feature's `hashing.hash` object, checked against the hashed length.
+fn parse_hash(ho: &Map<String, Value>, hpath: &str, hash_l: usize) -> Result<HashType, SchemaError> {
     let hashpath = format!("{hpath}.hash");
     let hash = match ho.get("hash") {
         None => HashType::Blake,
@@ -947,7 +995,12 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
             "doubleHash when l·2^xor_folds is not a power of two (blakeHash needs a power of two)",
         ));
     }
-    let missing_v = match ho.get("missingValue") {
+    Ok(hash)
+}
+
+/// A feature's `hashing.missingValue` object.
+fn parse_missing(ho: &Map<String, Value>, hpath: &str) -> Result<Option<MissingValue>, SchemaError> {
+    Ok(match ho.get("missingValue") {
         None => None,
         Some(m) => {
             let mpath = format!("{hpath}.missingValue");
@@ -968,17 +1021,6 @@ fn parse_feature(v: &Value, path: &str, hash_l: usize) -> Result<Feature, Schema
                 replace_with,
             })
         }
-    };
-    Ok(Feature {
-        identifier,
-        spec: Some(FeatureSpec {
-            format,
-            encoding,
-            comparison,
-            strategy,
-            hash,
-            missing: missing_v,
-        }),
     })
 }
 

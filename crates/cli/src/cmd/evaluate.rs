@@ -1,9 +1,8 @@
 //! `trialink evaluate`: precision, recall and F1 of a match file against
-//! ground truth (DESIGN §8).
+//! ground truth, overall, by evidence type and by method.
 
-use crate::cmd::link::read_pairs;
-use crate::error::CliResult;
-use linkage::evaluate;
+use crate::error::{CliError, CliResult};
+use linkage::{by_label, evaluate, read_column, read_pairs};
 use std::path::Path;
 use std::process::ExitCode;
 use tabular::{sidecar_path, Manifest};
@@ -29,8 +28,9 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> CliResult {
-    let matches = read_pairs(&a.matches)?;
-    let truth = read_pairs(&a.truth)?;
+    let read = |p: &str| read_pairs(p).map_err(|e| CliError::new(&e).maybe_hint(e.hint()));
+    let matches = read(&a.matches)?;
+    let truth = read(&a.truth)?;
     let e = evaluate(&matches, &truth);
     outln!("precision {:.4}", e.precision);
     outln!("recall {:.4}", e.recall);
@@ -42,13 +42,7 @@ pub fn run(a: Args) -> CliResult {
     // share of true pairs found that way (recall) and their F1.
     if let Ok(ev) = read_column(&a.matches, "evidence") {
         let truth_set: std::collections::BTreeSet<&(String, String)> = truth.iter().collect();
-        let mut by: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-        for (pair, m) in matches.iter().zip(ev) {
-            let entry = by.entry(m).or_default();
-            entry.0 += 1;
-            entry.1 += truth_set.contains(pair) as usize;
-        }
-        for (m, (n, tp)) in by {
+        for (m, (n, tp)) in by_label(&matches, &ev, &truth) {
             let p = if n == 0 { 1.0 } else { tp as f64 / n as f64 };
             let r = if truth.is_empty() {
                 0.0
@@ -60,15 +54,8 @@ pub fn run(a: Args) -> CliResult {
         }
     }
     // Per-method precision, when the file says how each pair was matched.
-    if let Ok(methods) = read_methods(&a.matches) {
-        let truth_set: std::collections::BTreeSet<&(String, String)> = truth.iter().collect();
-        let mut by: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-        for (pair, m) in matches.iter().zip(methods) {
-            let entry = by.entry(m).or_default();
-            entry.0 += 1;
-            entry.1 += truth_set.contains(pair) as usize;
-        }
-        for (m, (n, tp)) in by {
+    if let Ok(methods) = read_column(&a.matches, "method") {
+        for (m, (n, tp)) in by_label(&matches, &methods, &truth) {
             outln!(
                 "precision_{m} {:.4} ({tp}/{n})",
                 if n == 0 { 1.0 } else { tp as f64 / n as f64 }
@@ -93,22 +80,4 @@ pub fn run(a: Args) -> CliResult {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn read_methods(path: &str) -> Result<Vec<String>, crate::error::CliError> {
-    read_column(path, "method")
-}
-
-fn read_column(path: &str, name: &str) -> Result<Vec<String>, crate::error::CliError> {
-    let mut src = tabular::Source::open(path).map_err(crate::error::CliError::new)?;
-    let c = src
-        .optional_column(None, &[name], name)
-        .map_err(crate::error::CliError::new)?
-        .ok_or_else(|| crate::error::CliError::new(format!("no {name} column")))?;
-    let mut out = Vec::new();
-    let mut rec = csv::ByteRecord::new();
-    while src.read(&mut rec).map_err(crate::error::CliError::new)? {
-        out.push(String::from_utf8_lossy(rec.get(c).unwrap_or_default()).into_owned());
-    }
-    Ok(out)
 }

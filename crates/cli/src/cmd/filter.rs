@@ -46,6 +46,8 @@ pub struct BuildArgs {
     /// The TLBF file to write. Must not exist unless --force.
     #[arg(long, value_name = "FILE")]
     pub output: String,
+    #[command(flatten)]
+    pub format: crate::args::FormatArgs,
     /// The token column (default `token`).
     #[arg(long, value_name = "NAME")]
     pub column: Option<String>,
@@ -80,6 +82,8 @@ pub struct CheckArgs {
     /// Where to write `token,in_filter` (`-` for stdout).
     #[arg(long, value_name = "FILE")]
     pub output: String,
+    #[command(flatten)]
+    pub format: crate::args::FormatArgs,
     /// The token column (default `token`).
     #[arg(long, value_name = "NAME")]
     pub column: Option<String>,
@@ -241,14 +245,7 @@ fn check(a: CheckArgs) -> CliResult {
         keep,
         width: header.len(),
     };
-    run.write(&job.header(&header))?;
-    let (mut rows_out, mut hits) = (0u64, 0u64);
-    tabular::run_ordered(&mut src, &job, |done, _| -> Result<(), CliError> {
-        run.write_rows(&done.rows, &header)?;
-        rows_out += done.rows.rows_out;
-        hits += done.hits;
-        Ok(())
-    })?;
+    let (rows_out, hits) = job.run(&mut src, &mut run)?;
     let input = src.finish()?;
     manifest.option("filter", a.filter.display().to_string());
     manifest.option("tokens", a.tokens.clone());

@@ -2,12 +2,11 @@
 //! batch (or, with `--reminder-of`, a reminder batch), recorded in the
 //! service store together with its file.
 
-use crate::cmd::noncontact::{load_master, open_store};
-use crate::cmd::pseudonymise::{dob_formats, tab_err};
-use crate::error::{CliError, CliResult};
+use crate::error::{tab_err, CliError, CliResult};
+use crate::open::{dob_formats, load_master, open_store};
 use pseudonym::Date;
 use recruitment::reminder::BatchRef;
-use recruitment::{InviteError, InviteOptions, ReminderError, ReminderOptions};
+use recruitment::{BatchOptions, InviteError, InviteOptions, ReminderError, ReminderOptions};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,9 +40,11 @@ pub struct Args {
     /// The service's master key file.
     #[arg(long, value_name = "MASTER")]
     pub key: PathBuf,
-    /// The identifiable cohort CSV (a file: it is read twice).
+    /// The identifiable cohort CSV or Parquet file (a file: it is read twice).
     #[arg(long, value_name = "FILE")]
     pub cohort: PathBuf,
+    #[command(flatten)]
+    pub format: crate::args::FormatArgs,
     /// The study request (TOML).
     #[arg(long, value_name = "FILE")]
     pub request: PathBuf,
@@ -102,61 +103,6 @@ pub fn today(opt: Option<&str>) -> Result<Date, CliError> {
     }
 }
 
-pub(crate) fn hint_for(e: &InviteError) -> &'static str {
-    match e {
-        InviteError::AsOfFarFromToday { .. } => {
-            "set as_of near today, or pass --backdate \"REASON\" (recorded); invitations are dated today either way"
-        }
-        InviteError::Request(_) => "fix the request file; fixtures/requests/example.toml documents every key",
-        InviteError::List(_) => "ask the sender to pseudonymise with the key derived for that scope (`trialink keys derive`)",
-        InviteError::OutputExists { .. } => "choose a new --out directory for each batch",
-        InviteError::AlreadyRun { .. } => "use a new seed in the request for a new batch of this study",
-        InviteError::NoQaSeedsFile(_) => "pass --qa-seeds FILE, or set qa_seeds = 0 in the request",
-        InviteError::TooFewQaSeeds { .. } => "add QA seed rows with the channel's contact details",
-        InviteError::AllRowsRejected { .. } => {
-            "check the cohort's delimiter and header against its rows (a trailing comma on every row, a column added or dropped)"
-        }
-        InviteError::QaSeedIsAPerson { .. } => "replace that row of the QA seeds file with one of the service's own test identities",
-        InviteError::CohortFromStdin => "save the cohort to a file and pass its path",
-        InviteError::Tabular(_) => "check the cohort's header: it needs nhs_number, date_of_birth, the flag columns and the channel's contact columns",
-        InviteError::Links(recruitment::links::LinksError::NotForCohort { .. }) => {
-            "pseudonymise and link this --cohort file again: row numbers only mean something for the cohort they were made from"
-        }
-        InviteError::Links(_) => {
-            "pass the matches file `trialink link` wrote (with its manifest), linked against the cohort pseudonymised under the registry key with --allow-blank and no --id-column"
-        }
-        InviteError::NotRegistered { .. } => {
-            "register the study first: `trialink study add --operator NAME STUDY.toml` (see fixtures/studies/example.toml)"
-        }
-        InviteError::UnregisteredProcessing { .. } => {
-            "register the study with its legal basis (`trialink study add`, approvals.registry_basis / enrolled_basis), or run without that list"
-        }
-        InviteError::NoBasis { .. } => {
-            "record the legal basis in the study's register entry (`trialink study update`), or run without that list"
-        }
-        InviteError::Route(r) => match r {
-            store::RouteRefusal::Closed { .. } => "a closed study cannot invite; `trialink study show ID` gives its history",
-            store::RouteRefusal::RouteNotPermitted { .. } => {
-                "use a permitted route in the request's `route`, or update the register entry (`trialink study update`)"
-            }
-            store::RouteRefusal::ChannelNotPermitted { .. } => {
-                "use a permitted channel in the request, or update the register entry (`trialink study update`)"
-            }
-            store::RouteRefusal::DsaExpired { .. } => {
-                "renew the data sharing agreement and record its new expiry with `trialink study update`"
-            }
-            store::RouteRefusal::NoSection251 { .. } => {
-                "record section 251 support (section_251_reference) or consent in the register, or use route 1 or 2"
-            }
-        },
-        InviteError::Store(store::StoreError::StudyPurged { .. }) => {
-            "a purged study's data and key are destroyed; a new study needs a new id"
-        }
-        InviteError::Store(_) => "check the --store path; `trialink study list` shows the register",
-        _ => "see the message above",
-    }
-}
-
 fn request_error(e: recruitment::RequestError) -> CliError {
     let hint = match e {
         recruitment::RequestError::Io { .. } => "check the --request path",
@@ -197,7 +143,14 @@ pub fn run(a: Args) -> CliResult {
             .hint("the default 0.75 is deliberately low: a false match only means one person not invited"));
     }
     let v = recruitment::request::load(&a.request, today).map_err(request_error)?;
-    let formats = if a.dob_format.is_empty() {
+    let reminder = a.reminder_of.is_some() || v.request.reminder.is_some();
+    if reminder && (a.registry.is_some() || a.registry_links.is_some()) {
+        return Err(
+            CliError::new("--registry / --registry-links: a reminder batch follows up invitees; registry prioritisation does not apply")
+                .hint("leave them out of a reminder run"),
+        );
+    }
+    let dob_formats = if a.dob_format.is_empty() {
         pseudonym::DobFormats::lenient()
     } else {
         dob_formats(&a.dob_format)?
@@ -210,15 +163,7 @@ pub fn run(a: Args) -> CliResult {
             .map_err(|e| CliError::new(format!("cohort {}: {e}", a.cohort.display())))?;
     }
     let mut store = open_store(a.store.as_deref())?;
-    let opts = manifest_options(&a, &store);
-    if a.reminder_of.is_some() || v.request.reminder.is_some() {
-        return remind(&a, &master, &mut store, &v, formats, today, opts);
-    }
-    if store
-        .study_get(&v.request.study)
-        .map(|e| e.is_none())
-        .unwrap_or(false)
-    {
+    if !reminder && matches!(store.study_get(&v.request.study), Ok(None)) {
         eprintln!(
             "trialink: note: study {} has no entry in the study register; only route 2 (service-mailer) is open to it. \
              Register it with `trialink study add`.",
@@ -227,200 +172,67 @@ pub fn run(a: Args) -> CliResult {
     }
     let pb = crate::progress::rows("cohort", None);
     let progress = |_: &str, n: u64| pb.set_position(n);
+    let batch = BatchOptions {
+        master: &master,
+        cohort: &a.cohort,
+        request_path: &a.request,
+        request: &v,
+        out_dir: &a.out,
+        enrolled: a.enrolled.as_deref(),
+        qa_seeds: a.qa_seeds.as_deref(),
+        dob_formats,
+        today,
+        backdate: a.backdate.as_deref(),
+        clk_threshold: a.clk_threshold,
+        manifest_options: manifest_options(&a, &store),
+        progress: Some(&progress),
+    };
     let out_existed = a.out.exists();
-    let rep = recruitment::invite(
-        &mut store,
-        &InviteOptions {
-            master: &master,
-            cohort: &a.cohort,
-            request_path: &a.request,
-            request: &v,
-            out_dir: &a.out,
+    // A refused run leaves no trace: remove the directory it made (only if
+    // empty; never anything in it).
+    let tidy = || {
+        if !out_existed {
+            let _ = std::fs::remove_dir(&a.out);
+        }
+    };
+    let text = if reminder {
+        let of_batch = a.reminder_of.as_deref().map(BatchRef::parse);
+        let rep = recruitment::remind(&mut store, &ReminderOptions { batch, of_batch })
+            .inspect_err(|_| tidy())
+            .map_err(|e| match e {
+                ReminderError::Run(InviteError::Tabular(t)) => tab_err(t),
+                e => {
+                    let h = e.hint();
+                    CliError::new(e).hint(h)
+                }
+            })?;
+        rep.console()
+    } else {
+        let opts = InviteOptions {
+            batch,
             registry: a.registry.as_deref(),
             registry_links: a.registry_links.as_deref(),
-            enrolled: a.enrolled.as_deref(),
-            qa_seeds: a.qa_seeds.as_deref(),
-            dob_formats: formats,
-            today,
-            backdate: a.backdate.as_deref(),
-            clk_threshold: a.clk_threshold,
-            manifest_options: opts,
-            progress: Some(&progress),
-        },
-    )
-    .inspect_err(|_| {
-        if !out_existed {
-            // A refused run leaves no trace: remove the directory it made
-            // (only if empty; never anything in it).
-            let _ = std::fs::remove_dir(&a.out);
-        }
-    })
-    .map_err(|e| match e {
-        InviteError::Tabular(t) => tab_err(t),
-        e => {
-            let h = hint_for(&e);
-            CliError::new(e).hint(h)
-        }
-    })?;
-    pb.finish_and_clear();
-    let s = &rep.summary;
-    outln!(
-        "batch {} for study {}: {} invitations (requested {}) + {} QA seeds, route {}, {} channel",
-        rep.batch_id,
-        s.study,
-        s.invited,
-        s.requested,
-        s.qa_seeds,
-        s.route,
-        s.channel
-    );
-    outln!("funnel (cohort rows {}):", s.cohort_rows);
-    for f in &s.funnel {
-        outln!(
-            "  {:<24} {:>10}   remaining {:>10}",
-            f.stage,
-            f.count,
-            f.remaining
-        );
-    }
-    if s.suppressed_by_clk > 0 {
-        outln!(
-            "not invited: {} people matched an objection kept without a usable NHS number (CLK)",
-            s.suppressed_by_clk
-        );
-    }
-    if s.region_unknown > 0 {
-        outln!(
-            "{} rows had a region outside the fixed vocabulary; recorded as Unknown",
-            s.region_unknown
-        );
-    }
-    if s.non_contact_legacy_entries > 0 {
-        eprintln!(
-            "warning: {} non-contact entries from before schema version 5 match on NHS number + date of birth only; \
-             ingest those objections again with `trialink noncontact add`",
-            s.non_contact_legacy_entries
-        );
-    }
-    if s.shortfall > 0 {
-        outln!("shortfall {} — by stratum:", s.shortfall);
-        for t in s.strata.iter().filter(|t| t.shortfall > 0) {
-            outln!(
-                "  {:<40} requested {:>7} eligible {:>7} invited {:>7}",
-                t.stratum,
-                t.requested,
-                t.available,
-                t.selected
+        };
+        let rep = recruitment::invite(&mut store, &opts)
+            .inspect_err(|_| tidy())
+            .map_err(|e| match e {
+                InviteError::Tabular(t) => tab_err(t),
+                e => {
+                    let h = e.hint();
+                    CliError::new(e).hint(h)
+                }
+            })?;
+        if rep.summary.non_contact_legacy_entries > 0 {
+            eprintln!(
+                "warning: {} non-contact entries from before schema version 5 match on NHS number + date of birth only; \
+                 ingest those objections again with `trialink noncontact add`",
+                rep.summary.non_contact_legacy_entries
             );
         }
-    }
-    outln!("wrote {}", rep.batch_file.display());
-    outln!(
-        "summary, manifest and rejects are beside it in {}",
-        a.out.display()
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-fn reminder_hint(e: &ReminderError) -> &'static str {
-    match e {
-        ReminderError::Run(e) => hint_for(e),
-        ReminderError::NotReminderRequest => {
-            "add a [reminder] table to the request (after_days = N, optionally max_reminders); see fixtures/requests/reminder.toml"
-        }
-        ReminderError::NoBatch | ReminderError::BatchConflict { .. } => {
-            "name the invitation batch once: --reminder-of BATCH or [reminder] of_batch"
-        }
-        ReminderError::NotRegistered { .. } | ReminderError::NotPermitted { .. } => {
-            "record `reminders = true` in the study's register entry (`trialink study update`) if its approvals allow reminders"
-        }
-        ReminderError::UnknownBatch { .. } | ReminderError::UnknownBatchFile { .. } => {
-            "give the id the invite run printed (`batch N for study ...`) or the path of its invitations.csv, with the same --store"
-        }
-        ReminderError::OtherStudy { .. } => "a reminder follows up a batch of the request's own study",
-        ReminderError::ReminderBatch { .. } => "name the invitation batch; every reminder points at an invitation",
-        ReminderError::NotCommitted { .. } => "run any trialink command on the store to finish or undo the batch first",
-        ReminderError::Tampered { .. } => {
-            "restore the batch file as it was written, or move the edited copy away (the store holds the invitations)"
-        }
-        ReminderError::TooSoon { .. } => "wait until after_days have passed since the invitation",
-        ReminderError::NoneToRemind { .. } => "nothing to send: every invitee responded, was excluded or has had their reminders",
-    }
-}
-
-/// `invite --reminder-of`, or a request with a `[reminder]` table.
-fn remind(
-    a: &Args,
-    master: &pseudonym::Key,
-    store: &mut store::Store,
-    v: &recruitment::Validated,
-    formats: pseudonym::DobFormats,
-    today: Date,
-    opts: BTreeMap<String, serde_json::Value>,
-) -> CliResult {
-    if a.registry.is_some() || a.registry_links.is_some() {
-        return Err(
-            CliError::new("--registry / --registry-links: a reminder batch follows up invitees; registry prioritisation does not apply")
-                .hint("leave them out of a reminder run"),
-        );
-    }
-    let pb = crate::progress::rows("cohort", None);
-    let progress = |_: &str, n: u64| pb.set_position(n);
-    let out_existed = a.out.exists();
-    let rep = recruitment::remind(
-        store,
-        &ReminderOptions {
-            master,
-            cohort: &a.cohort,
-            request_path: &a.request,
-            request: v,
-            of_batch: a.reminder_of.as_deref().map(BatchRef::parse),
-            out_dir: &a.out,
-            enrolled: a.enrolled.as_deref(),
-            qa_seeds: a.qa_seeds.as_deref(),
-            dob_formats: formats,
-            today,
-            backdate: a.backdate.as_deref(),
-            clk_threshold: a.clk_threshold,
-            manifest_options: opts,
-            progress: Some(&progress),
-        },
-    )
-    .inspect_err(|_| {
-        if !out_existed {
-            let _ = std::fs::remove_dir(&a.out);
-        }
-    })
-    .map_err(|e| match e {
-        ReminderError::Run(InviteError::Tabular(t)) => tab_err(t),
-        e => {
-            let h = reminder_hint(&e);
-            CliError::new(e).hint(h)
-        }
-    })?;
+        rep.console()
+    };
     pb.finish_and_clear();
-    let s = &rep.summary;
-    outln!(
-        "reminder batch {} for study {}: {} reminders of batch {} ({} invitations) + {} QA seeds, route {}, {} channel",
-        rep.batch_id,
-        s.study,
-        s.reminded,
-        s.reminder_of,
-        s.invitations,
-        s.qa_seeds,
-        s.route,
-        s.channel
-    );
-    outln!("invitations followed up ({}):", s.invitations);
-    for f in s.funnel.iter().filter(|f| f.count > 0) {
-        outln!(
-            "  {:<26} {:>10}   remaining {:>10}",
-            f.stage,
-            f.count,
-            f.remaining
-        );
-    }
-    outln!("wrote {}", rep.batch_file.display());
+    outln!("{text}");
     outln!(
         "summary, manifest and rejects are beside it in {}",
         a.out.display()

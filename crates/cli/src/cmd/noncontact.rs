@@ -2,16 +2,13 @@
 //! contact, keyed on the NHS number; see SECURITY.md).
 
 use crate::args::IdentifierArgs;
-use crate::error::{CliResult, Context};
-use crate::open;
+use crate::error::{CliError, CliResult, Context};
+use crate::open::{self, load_master, open_store};
 use pseudonym::{Pseudonymiser, Scope, TokenKey};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use suppression::{read_objections, ObjectionColumns, Objections};
-use tabular::{FileRecord, KeyRecord, Manifest, Rejects, RowCounts};
-
-/// Compatibility for command modules that still import these from here.
-pub use crate::open::{load_master, open_existing_store, open_store};
+use tabular::{FileRecord, Manifest, Rejects};
 
 /// `trialink noncontact` subcommands.
 #[derive(clap::Subcommand)]
@@ -106,8 +103,8 @@ fn add(a: AddArgs) -> CliResult {
     } else {
         open::dob_formats(&a.ids.dob_format)?
     };
-    let rejects_path = open::input_sidecar(&a.input, a.rejects.as_ref(), ".rejects.csv");
-    let mpath = open::input_sidecar(&a.input, a.manifest.as_ref(), ".noncontact.manifest.json");
+    let rejects_path = tabular::sidecar(&a.input, a.rejects.as_deref(), ".rejects.csv");
+    let mpath = tabular::sidecar(&a.input, a.manifest.as_deref(), ".noncontact.manifest.json");
     let sidecars: Vec<&Path> = rejects_path
         .iter()
         .chain(mpath.iter())
@@ -157,14 +154,7 @@ fn add(a: AddArgs) -> CliResult {
         Some(s) => s,
         None => open_store(Some(&store_path))?,
     };
-    let mut counts = store
-        .noncontact_add(&got.entries, &source)
-        .context("adding to the non-contact list")?;
-    let clk_counts = store
-        .noncontact_add_clks(&got.clks, &source)
-        .context("adding to the non-contact list")?;
-    counts.added += clk_counts.added;
-    counts.already_present += clk_counts.already_present;
+    let added = suppression::add_objections(&mut store, &got, &source).map_err(CliError::new)?;
     let mut fin = rejects.finish()?;
     if let Some(pending) = fin.pending.take() {
         let s = pending.persist()?;
@@ -172,61 +162,22 @@ fn add(a: AddArgs) -> CliResult {
             .outputs
             .push(FileRecord::output("rejects", &s, Some(fin.total)));
     }
-    let total = store
-        .noncontact_count()
-        .context("counting the non-contact list")?;
-    let legacy = store
-        .noncontact_legacy_count()
-        .context("counting the non-contact list")?;
     manifest.option("store", store.path().display().to_string());
     manifest.option("input", a.input.clone());
     manifest.option("source", source);
-    manifest.as_of = Some(recruitment::invite::iso(as_of));
-    manifest.scope = Some("service:store".into());
-    manifest.key_fingerprint = Some(service_key.fingerprint().to_string());
-    manifest.keys = vec![
-        KeyRecord {
-            role: "master".into(),
-            scope: None,
-            fingerprint: master.fingerprint().to_string(),
-        },
-        KeyRecord {
-            role: "service".into(),
-            scope: Some("service:store".into()),
-            fingerprint: service_key.fingerprint().to_string(),
-        },
-    ];
-    manifest.inputs.push(FileRecord::input("objections", &input));
-    manifest.rows = RowCounts {
-        rows_in: input.rows,
-        rows_out: (got.entries.len() + got.clks.len()) as u64,
-        rows_rejected: fin.total,
-        rejected_by_reason: fin.by_reason.clone(),
-    };
-    let extra = [
-        ("added", counts.added),
-        ("already_present", counts.already_present),
-        ("kept_as_clk", got.clks.len() as u64),
-        ("dob_unusable", got.dob_unusable),
-        ("unreadable_nhs_kept_as_clk", got.unreadable_nhs_kept.len() as u64),
-        ("legacy_entries_not_rekeyed", legacy),
-        ("list_size", total),
-    ];
-    for (k, v) in extra {
-        manifest.extra.insert(k.into(), v.into());
-    }
+    added.record(&got, &input, &fin, (&master, &service_key), as_of, &mut manifest);
     if let Some(p) = mpath {
         manifest.write(&p)?;
     }
     outln!(
         "added {}, already present {}, rejected {} (of {} rows); the non-contact list now holds {}",
-        counts.added,
-        counts.already_present,
+        added.counts.added,
+        added.counts.already_present,
         fin.total,
         input.rows,
-        total
+        added.list_size
     );
-    let failed = report(&got, legacy, &fin, input.rows, rejects_path.as_deref());
+    let failed = report(&got, added.legacy, &fin, input.rows, rejects_path.as_deref());
     if failed && !a.allow_rejects {
         eprintln!(
             "hint: fix those rows and add the file again (adding is idempotent), or pass --allow-rejects once they are reviewed"

@@ -6,7 +6,6 @@ use crate::error::{CliError, CliResult};
 use crate::open;
 use bloom::clk::row::RowEncoder;
 use pseudonym::{Pseudonymiser, TokenColumns, TokenKey, TokenRows};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tabular::{columns, KeyRecord, Manifest, RowCells, RunOutputs};
@@ -54,11 +53,6 @@ pub struct Args {
     pub allow_blank: bool,
 }
 
-/// Compatibility for command modules that still import these from here.
-pub use crate::error::tab_err;
-pub use crate::open::dob_formats;
-pub use tabular::sidecar;
-
 pub fn run(a: Args) -> CliResult {
     let mut manifest = Manifest::new("pseudonymise", env!("CARGO_PKG_VERSION"));
     let kf = open::load_key(&a.key)?;
@@ -84,57 +78,25 @@ pub fn run(a: Args) -> CliResult {
 
     let mut run = RunOutputs::create(a.out.plan())?;
     let job = TokenRows {
-        pseudonymiser: Pseudonymiser::new(TokenKey::new(&kf.key), formats.clone(), as_of, a.with_nhs_token),
+        pseudonymiser: Pseudonymiser::new(TokenKey::new(&kf.key), formats, as_of, a.with_nhs_token),
         cols: TokenColumns {
             nhs,
             dob,
-            keep: keep.clone(),
+            keep,
             width: header.len(),
             allow_blank: a.allow_blank,
         },
         cells: clk,
     };
-    run.write(&job.header(&header))?;
     let pb = crate::progress::rows("pseudonymise", size);
-    let (mut rows_out, mut blank_rows) = (0u64, 0u64);
-    let mut clk_only: BTreeMap<String, u64> = BTreeMap::new();
-    tabular::run_ordered(&mut src, &job, |done, bytes_read| -> Result<(), CliError> {
-        run.write_rows(&done.rows, &header)?;
-        rows_out += done.rows.rows_out;
-        blank_rows += done.blank_rows;
-        for code in &done.cells_only {
-            *clk_only.entry(code.to_string()).or_default() += 1;
-        }
-        pb.set_position(bytes_read);
-        Ok(())
-    })?;
+    let totals = job.run(&mut src, &mut run, |bytes_read| pb.set_position(bytes_read))?;
     pb.finish_and_clear();
     let input = src.finish()?;
 
     manifest.option("key", a.key.display().to_string());
     manifest.option("input", a.input.clone());
     manifest.option("output", a.out.output.clone());
-    manifest.option("nhs_column", header[nhs].clone());
-    manifest.option("dob_column", header[dob].clone());
-    manifest.option("dob_formats", formats.patterns());
-    manifest.option("with_nhs_token", a.with_nhs_token);
-    manifest.option("allow_blank", a.allow_blank);
-    manifest.option("keep", KeepArgs::names(&keep, &header));
-    let clk_only_total: u64 = clk_only.values().sum();
-    if job.cells.is_some() {
-        manifest
-            .extra
-            .insert("clk_only_rows".into(), clk_only_total.into());
-        manifest.extra.insert(
-            "clk_only_by_reason".into(),
-            serde_json::to_value(&clk_only).unwrap_or_default(),
-        );
-    }
-    if a.allow_blank {
-        manifest
-            .extra
-            .insert("blank_identifier_rows".into(), blank_rows.into());
-    }
+    job.record(&totals, &header, &mut manifest);
     manifest.as_of = Some(as_of.to_string());
     manifest.scope = scope.as_ref().map(|s| s.to_string());
     manifest.key_fingerprint = Some(kf.key.fingerprint().to_string());
@@ -143,25 +105,9 @@ pub fn run(a: Args) -> CliResult {
         scope: manifest.scope.clone(),
         fingerprint: kf.key.fingerprint().to_string(),
     });
-    let done = run.commit(&mut manifest, ("input", &input), "tokens", rows_out, true)?;
+    let done = run.commit(&mut manifest, ("input", &input), "tokens", totals.rows_out, true)?;
     debug_assert!(manifest.rows.balanced());
-
-    let mut msg = format!("pseudonymised {} rows: {} written", input.rows, rows_out);
-    if clk_only_total > 0 {
-        let reasons: Vec<String> = clk_only.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-        msg.push_str(&format!(
-            " ({clk_only_total} with a CLK but no token: {})",
-            reasons.join(", ")
-        ));
-    }
-    if blank_rows > 0 {
-        msg.push_str(&format!(" ({blank_rows} with blank identifiers)"));
-    }
-    msg.push_str(&format!(", {} rejected", done.rejected));
-    if done.rejected > 0 {
-        msg.push_str(&format!(" ({})", done.reasons()));
-    }
-    eprintln!("{msg}");
+    eprintln!("{}", totals.summary(input.rows, &done));
     if let Some(mp) = &done.manifest {
         eprintln!("manifest: {}", mp.display());
     }

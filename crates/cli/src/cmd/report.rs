@@ -6,8 +6,8 @@
 //! recorded in the store — writes CSV, Markdown and HTML, and records the
 //! release in the store.
 
-use crate::cmd::noncontact::open_store;
 use crate::error::{CliError, CliResult};
+use crate::open::open_store;
 use disclosure::Policy;
 use reports::{Formats, IntervalMethod, Options, ReportError, ReportInput};
 use std::path::PathBuf;

@@ -1,9 +1,8 @@
 //! `trialink returns`: record the mailer's return-to-sender file.
 
-use crate::cmd::noncontact::open_existing_store;
-use crate::cmd::pseudonymise::tab_err;
-use crate::cmd::uptake::{feedback_error, rejects_exit};
+use crate::cmd::uptake::rejects_exit;
 use crate::error::CliResult;
+use crate::open::open_existing_store;
 use recruitment::notes;
 use std::path::PathBuf;
 
@@ -38,12 +37,11 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> CliResult {
-    let mode = notes::claim(std::slice::from_ref(&a.input), &notes::RETURNS, a.force).map_err(tab_err)?;
+    let mode = notes::claim(std::slice::from_ref(&a.input), &notes::RETURNS, a.force)?;
     let mut store = open_existing_store(a.store.as_deref())?;
-    let (c, found, input) =
-        recruitment::feedback::record_returns(&mut store, &a.input).map_err(feedback_error)?;
-    let written = notes::write_notes(&a.input, notes::RETURNS[0], &found, mode).map_err(tab_err)?;
-    notes::returns_manifest(store.path(), &a.input, &c, &input, &found, &written).map_err(tab_err)?;
+    let (c, found, input) = recruitment::feedback::record_returns(&mut store, &a.input)?;
+    let written = notes::write_notes(&a.input, notes::RETURNS[0], &found, mode)?;
+    notes::returns_manifest(store.path(), &a.input, &c, &input, &found, &written)?;
     outln!(
         "{}: {} rows — recorded {}, already recorded {}, QA seed {}, unknown reference {}, rejected {}",
         a.input.display(),

@@ -4,12 +4,13 @@
 //! named `--operator` and recorded in an append-only history that
 //! `study show` prints and nothing in trialink can edit.
 
-use crate::cmd::noncontact::{open_existing_store, open_store};
 use crate::error::{CliError, CliResult};
-use std::fmt::Write as _;
+use crate::open::{open_existing_store, open_store};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use store::{RegisterRecord, StoreError};
+use store::register::text;
+use store::register_file::RegisterFileError;
+use store::StoreError;
 
 /// Manage the study register.
 #[derive(clap::Subcommand)]
@@ -150,12 +151,13 @@ fn register_error(e: StoreError) -> CliError {
 }
 
 fn read_entry(path: &Path) -> Result<store::StudyEntry, CliError> {
-    let text = tabular::limited::read_to_string(path, tabular::limited::STUDY).map_err(|e| {
-        CliError::new(format!("reading {}: {e}", path.display()))
-            .hint("give the path of a study register TOML file")
-    })?;
-    store::register_file::parse_entry(&text, &path.display().to_string())
-        .map_err(|e| CliError::new(e).hint("see fixtures/studies/example.toml for every key, with comments"))
+    store::register_file::read_entry(path).map_err(|e| {
+        let hint = match e {
+            RegisterFileError::Read { .. } => "give the path of a study register TOML file",
+            _ => "see fixtures/studies/example.toml for every key, with comments",
+        };
+        CliError::new(e).hint(hint)
+    })
 }
 
 fn change(a: ChangeArgs, add: bool) -> CliResult {
@@ -200,171 +202,18 @@ fn purge(a: PurgeArgs) -> CliResult {
     let r = s
         .study_purge(&a.study, &a.operator, today, a.override_reason.as_deref())
         .map_err(register_error)?;
-    out(&format!(
-        "study {}: purged by {} at {}{}\n  deleted: {} batches, {} invitations, {} QA seeds, {} outcomes ({} history rows), {} returns, {} enrolments\n  key secret: {}\n  kept: {} published releases and this purge record\n",
-        r.study,
-        r.operator,
-        r.purged,
-        r.override_reason
-            .as_deref()
-            .map(|x| format!(" (override before retention date: {x})"))
-            .unwrap_or_default(),
-        r.batches,
-        r.invitations,
-        r.qa_seeds,
-        r.outcomes,
-        r.outcome_history,
-        r.returns,
-        r.enrolled,
-        if r.key_destroyed {
-            "destroyed: the study's tokens can no longer be linked to anyone"
-        } else {
-            "none held (the study's key derives from the master key alone and could not be destroyed)"
-        },
-        r.releases_kept
-    ));
-    if let Some(fp) = fingerprint {
-        out(&format!(
-            "  the trial's copy of the study key (fingerprint {fp}) and files made under it are the trial's to destroy under its agreement\n"
-        ));
-    }
+    out(&text::purge_summary(&r, fingerprint.as_deref()));
     Ok(ExitCode::SUCCESS)
-}
-
-fn describe(r: &RegisterRecord) -> String {
-    let e = &r.entry;
-    let a = &e.approvals;
-    let mut t = String::new();
-    let routes = e
-        .routes
-        .iter()
-        .map(|x| format!("{x} ({})", x.number()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let channels = e.channels.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ");
-    let _ = writeln!(t, "study                  {}", e.study);
-    let _ = writeln!(t, "status                 {}", r.status.name());
-    let _ = writeln!(
-        t,
-        "version                {} ({} by {})",
-        r.version, r.changed, r.operator
-    );
-    let _ = writeln!(t, "organisation           {}", e.organisation);
-    let _ = writeln!(t, "ethics_reference       {}", a.ethics_reference);
-    let _ = writeln!(
-        t,
-        "section_251_reference  {}",
-        a.section_251_reference.as_deref().unwrap_or("(none)")
-    );
-    let _ = writeln!(t, "dsa_reference          {}", a.dsa_reference);
-    let _ = writeln!(t, "dsa_expires            {}", a.dsa_expires);
-    let _ = writeln!(t, "registry_basis         {}", a.registry_basis);
-    let _ = writeln!(t, "enrolled_basis         {}", a.enrolled_basis);
-    let _ = writeln!(t, "routes                 {routes}");
-    let _ = writeln!(t, "channels               {channels}");
-    let _ = writeln!(t, "retain_until           {}", e.retain_until);
-    let _ = writeln!(
-        t,
-        "reminders              {}",
-        if e.reminders { "yes" } else { "no" }
-    );
-    t
 }
 
 fn show(a: ShowArgs) -> CliResult {
     let s = open_existing_store(a.store.as_deref())?;
-    let rec = s.study_get(&a.study).map_err(register_error)?.ok_or_else(|| {
-        register_error(StoreError::StudyNotRegistered {
-            study: a.study.clone(),
-        })
-    })?;
-    let mut t = describe(&rec);
-    match s.study_purge_record(&a.study).map_err(register_error)? {
-        Some(p) => {
-            let _ = writeln!(
-                t,
-                "purged                 {} by {}{}; key secret {}; deleted {} invitations, {} outcomes, {} returns, {} enrolments; {} releases kept",
-                p.purged,
-                p.operator,
-                p.override_reason
-                    .as_deref()
-                    .map(|x| format!(" (override: {x})"))
-                    .unwrap_or_default(),
-                if p.key_destroyed { "destroyed" } else { "none held" },
-                p.invitations,
-                p.outcomes,
-                p.returns,
-                p.enrolled,
-                p.releases_kept
-            );
-        }
-        None => {
-            let held = s.study_has_secret(&a.study).map_err(register_error)?;
-            let _ = writeln!(
-                t,
-                "study key              {}",
-                if held {
-                    "includes a secret held in the store (destroyed by a purge)"
-                } else {
-                    "derives from the master key alone (no secret in the store)"
-                }
-            );
-        }
-    }
-    let history = s.study_history(&a.study).map_err(register_error)?;
-    let _ = writeln!(t, "history ({} changes, append-only):", history.len());
-    let _ = writeln!(t, "  seq\tversion\taction\tchanged\toperator\tstatus\tchanges");
-    let mut prev: Option<&RegisterRecord> = None;
-    for h in &history {
-        let r = &h.record;
-        let changes = match prev {
-            None => "-".to_string(),
-            Some(p) => {
-                let keys = r.changed_keys(p);
-                if keys.is_empty() {
-                    "(none)".to_string()
-                } else {
-                    keys.join(",")
-                }
-            }
-        };
-        let _ = writeln!(
-            t,
-            "  {}\t{}\t{}\t{}\t{}\t{}\t{}",
-            h.seq,
-            r.version,
-            h.action.name(),
-            r.changed,
-            r.operator,
-            r.status.name(),
-            changes
-        );
-        prev = Some(r);
-    }
-    out(&t);
+    out(&s.study_show(&a.study).map_err(register_error)?);
     Ok(ExitCode::SUCCESS)
 }
 
 fn list(a: ListArgs) -> CliResult {
     let s = open_existing_store(a.store.as_deref())?;
-    let all = s.study_list().map_err(register_error)?;
-    let mut t = String::from("study\tstatus\tversion\tdsa_expires\tretain_until\troutes\torganisation\n");
-    for r in &all {
-        let e = &r.entry;
-        let routes = e.routes.iter().map(|x| x.name()).collect::<Vec<_>>().join(",");
-        let purged = s.study_purge_record(&e.study).map_err(register_error)?.is_some();
-        let _ = writeln!(
-            t,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            e.study,
-            if purged { "purged" } else { r.status.name() },
-            r.version,
-            e.approvals.dsa_expires,
-            e.retain_until,
-            routes,
-            e.organisation
-        );
-    }
-    out(&t);
+    out(&s.study_list_table().map_err(register_error)?);
     Ok(ExitCode::SUCCESS)
 }

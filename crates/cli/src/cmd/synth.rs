@@ -267,47 +267,19 @@ fn run_population(a: PopulationArgs) -> CliResult {
     let pb = crate::progress::rows("synth", Some(people));
     let result = synth::generate_with_progress(&cfg, &out, a.force, &mut |done| pb.set_position(done));
     pb.finish_and_clear();
-    let s = result.map_err(|e| match e {
-        synth::SynthError::Exists { .. } => {
-            CliError::new(e).hint("pass --force to overwrite, or choose another --out directory")
-        }
-        synth::SynthError::Config { .. } => {
-            CliError::new(e).hint("see `trialink synth --help` for the ranges")
-        }
-        other => CliError::new(format!("writing the population: {other}")),
-    })?;
-    let secs = started.elapsed().as_secs_f64();
-    eprintln!(
-        "synth: {} people, {} registry rows ({} outside the cohort), {} enrolled, {} objections, {} QA seeds \
-         in {:.2} s ({:.0} people/s) -> {}",
-        s.cohort,
-        s.registry,
-        s.registry_outsiders,
-        s.enrolled,
-        s.objections,
-        s.qa_seeds,
-        secs,
-        s.cohort as f64 / secs.max(1e-9),
-        out.display()
-    );
-    if s.nhs_outside_test_block > 0 {
-        eprintln!(
-            "synth: note: {} NHS numbers come from the never-issued 998…900 blocks (the 999 test block holds 909,090)",
-            s.nhs_outside_test_block
-        );
-    }
+    let s = result.map_err(synth_error)?;
+    eprintln!("{}", s.console(started.elapsed().as_secs_f64(), &out));
     Ok(ExitCode::SUCCESS)
 }
 
+fn synth_error(e: synth::SynthError) -> CliError {
+    let hint = e.hint();
+    CliError::new(e).hint(hint)
+}
+
 fn run_uptake(a: UptakeArgs) -> CliResult {
-    let mut arm_rates = Vec::new();
-    for spec in &a.arm_rate {
-        let (t, r) = spec.split_once('=').ok_or_else(|| {
-            CliError::new("--arm-rate expects TEMPLATE=RATE").hint("e.g. --arm-rate letter_b=0.15")
-        })?;
-        let r = parse_rate(r).map_err(|e| CliError::new(format!("--arm-rate {t}: {e}")))?;
-        arm_rates.push((t.to_string(), r));
-    }
+    let arm_rates = synth::uptake::parse_arm_rates(&a.arm_rate)
+        .map_err(|e| CliError::new(format!("--arm-rate {e}")).hint("e.g. --arm-rate letter_b=0.15"))?;
     let cfg = UptakeConfig {
         seed: a.seed,
         rate: a.rate,
@@ -335,20 +307,7 @@ fn run_uptake(a: UptakeArgs) -> CliResult {
         &a.out,
         a.force,
     )
-    .map_err(|e| match e {
-        synth::SynthError::Exists { .. } => CliError::new(e).hint("pass --force to overwrite"),
-        synth::SynthError::MissingColumn { .. } => CliError::new(e).hint(
-            "the batch needs reference, template, given_name, family_name and the channel's contact columns",
-        ),
-        other => CliError::new(format!("simulating uptake: {other}")),
-    })?;
-    let routes: Vec<String> = t.rows_by_route.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    eprintln!(
-        "synth uptake: {} feedback rows ({}) -> {} and {}",
-        t.rows,
-        routes.join(", "),
-        a.out.display(),
-        synth::uptake::truth_path(&a.out).display()
-    );
+    .map_err(synth_error)?;
+    eprintln!("{}", t.console(&a.out));
     Ok(ExitCode::SUCCESS)
 }

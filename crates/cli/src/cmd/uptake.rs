@@ -1,9 +1,8 @@
 //! `trialink uptake`: record a trial's uptake feedback.
 
-use crate::cmd::noncontact::{load_master, open_existing_store};
-use crate::cmd::pseudonymise::tab_err;
 use crate::error::{CliError, CliResult};
-use recruitment::feedback::{self, FeedbackError};
+use crate::open::{load_master, open_existing_store};
+use recruitment::feedback;
 use recruitment::notes;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,25 +53,13 @@ pub struct Args {
     pub allow_rejects: bool,
 }
 
-pub fn feedback_error(e: FeedbackError) -> CliError {
-    let hint = match &e {
-        FeedbackError::List(_) => {
-            "the file was made with another key or for another study: ask the trial to pseudonymise with the key from `trialink keys derive --scope trial:<study>`"
-        }
-        FeedbackError::NoKeyColumn { .. } => "add a `reference` column (invitation references) or a `token` column",
-        FeedbackError::Tabular(t) => t.hint().unwrap_or("check the file's header and CSV syntax"),
-        _ => "see the message above",
-    };
-    CliError::new(e).hint(hint)
-}
-
 pub fn run(a: Args) -> CliResult {
     let master = load_master(&a.key)?;
     pseudonym::Scope::trial(&a.study).map_err(|_| {
         CliError::new(format!("--study `{}` is not a valid study id", a.study))
             .hint("study ids are lowercase letters, digits and `:._-`, as in the request file")
     })?;
-    let mode = notes::claim(&a.input, &notes::UPTAKE, a.force).map_err(tab_err)?;
+    let mode = notes::claim(&a.input, &notes::UPTAKE, a.force)?;
     let mut store = open_existing_store(a.store.as_deref())?;
     if !store.study_exists(&a.study).map_err(CliError::new)? {
         return Err(
@@ -83,9 +70,9 @@ pub fn run(a: Args) -> CliResult {
     let mut total = feedback::FeedbackCounts::default();
     let mut first_reject = None;
     for input in &a.input {
-        let r = feedback::record_uptake(&mut store, &master, &a.study, input).map_err(feedback_error)?;
-        let written = notes::write_notes(input, notes::UPTAKE[0], &r.notes, mode).map_err(tab_err)?;
-        notes::uptake_manifest(store.path(), &a.study, input, &r, &written).map_err(tab_err)?;
+        let r = feedback::record_uptake(&mut store, &master, &a.study, input)?;
+        let written = notes::write_notes(input, notes::UPTAKE[0], &r.notes, mode)?;
+        notes::uptake_manifest(store.path(), &a.study, input, &r, &written)?;
         if first_reject.is_none() {
             first_reject = r
                 .notes

@@ -1,12 +1,13 @@
-//! An independent disclosure attacker (issue 16): it reads only the CSV
-//! tables `trialink report` publishes (never the store, never tables.json,
-//! never `disclosure`'s code) and the relations any reader of those files
-//! can know, builds one linear program over every publication it is given
-//! (all releases of all studies and of the service evaluation, in date
-//! order), and bounds every suppressed cell, every rounded cell and every
+//! An independent disclosure attacker: it reads only the CSV tables
+//! `trialink report` publishes (never the store, never tables.json, never
+//! `disclosure`'s code) and the relations any reader of those files can
+//! know, builds one linear program over every publication it is given (all
+//! releases of all studies and of the service evaluation, in date order),
+//! and bounds every suppressed cell, every rounded cell and every
 //! difference between consecutive publications of a cumulative count.
 //!
-//! Relations used (all stated in DESIGN §6 / issue 16 as known to readers):
+//! Relations used (what the published files and their documentation tell
+//! any reader):
 //! * the policy (nhs-hes): `0` is exact, `*` is at least 1 (zeros are never
 //!   suppressed; a `*` may be a secondary suppression, so no upper bound),
 //!   a published `v > 0` is a true count in `[max(v - 2, 8), v + 2]`;
@@ -17,19 +18,29 @@
 //!   the uptake-by-arm rows (`enrolled`, and `Total` = delivered), the
 //!   returns table's `delivered` and `Total` are the uptake totals,
 //!   the funnel's `invited` is the number invited, the strata table's
-//!   `actual` is the uptake-by-stratum `invited`, and each demographic group
-//!   named in the strata (e.g. `female`, `50-54`) is the sum of its strata;
+//!   `actual` is the uptake-by-stratum `invited`, each demographic group
+//!   named in the strata (e.g. `female`, `50-54`) is the sum of its strata,
+//!   and recruitment by week's `Total` (the count to date) is the uptake
+//!   totals' invited, responded and enrolled;
 //! * nesting: enrolled <= responded <= delivered <= invited, per row;
+//! * recruitment by week publishes each week's new counts: to every week,
+//!   enrolled to date <= responded to date, and reminded and responded to
+//!   date <= invited to date;
 //! * growth: invited, responded, enrolled, the funnel's steps, returns by
-//!   reason and the number returned (invited - delivered) never fall between
-//!   two publications in date order, across series;
-//! * the service evaluation's per-study row is that study's own counts at
-//!   the service report's date, and its Total row their sum;
-//! * the service's exclusions by reason are the sum over the studies of
-//!   their funnels' `excluded: <reason>` at that date;
-//! * invitations per person: the number of people invited at least once is
-//!   at least each study's invited, and `1*n1 + 2*n2 + 3*n3 + 4*n4+` is at
-//!   most the sum of the studies' invited (equal when `4 or more` is 0).
+//!   reason, the number returned (invited - delivered), each week's
+//!   invitations and reminders, and every count to date of recruitment by
+//!   week never fall between two publications in date order, across
+//!   series;
+//! * the service evaluation quotes each study's latest release published
+//!   before it: its per-study row is that release's uptake totals, and its
+//!   exclusions by reason and study are that release's funnel steps — the
+//!   same quantities, not new ones;
+//! * invitations per person (the service's own count, at its date): the
+//!   number of people invited at least once is at least each study's
+//!   invited at that date, and `1*n1 + 2*n2 + 3*n3 + 4*n4+` is at most the
+//!   sum of the studies' invited then (equal when `4 or more` is 0), each
+//!   study's invited at that date lying between its releases before and
+//!   after by growth.
 //!
 //! Intervals come from the LP relaxation (rounded inwards to integers, which
 //! is exact for a reader who knows the counts are integers) and, for every
@@ -231,7 +242,13 @@ struct Var {
     lo: f64,
     hi: f64,
     name: String,
+    /// Published somewhere (the first text).
     published: Option<String>,
+    /// Published as a rounded count of its own (not a sum of published
+    /// parts, not a quote).
+    leaf: Option<u64>,
+    /// Published `*` somewhere.
+    starred: bool,
     truth: Option<i64>,
 }
 
@@ -248,6 +265,9 @@ pub struct Attack {
 
 const COUNTS: [&str; 4] = ["invited", "delivered", "responded", "enrolled"];
 
+/// The recruitment-by-week table.
+const RECRUITMENT: &str = "recruitment_by_week";
+
 impl Attack {
     fn var(&mut self, p: usize, ns: &str, key: &str) -> usize {
         if let Some(&v) = self.index.get(&(p, ns.to_string(), key.to_string())) {
@@ -258,6 +278,8 @@ impl Attack {
             hi: f64::INFINITY,
             name: format!("#{p} {ns}: {key}"),
             published: None,
+            leaf: None,
+            starred: false,
             truth: None,
         });
         let v = self.vars.len() - 1;
@@ -265,14 +287,26 @@ impl Attack {
         v
     }
 
-    fn publish(&mut self, v: usize, text: &str, truth: Option<i64>, what: &str) {
+    /// A published cell of quantity `v`. A `derived` cell (a total, a row
+    /// that adds up rows of another table, a quote) is published as the
+    /// sum of the published values of its parts: it says nothing of its
+    /// own beyond being `*`, or exactly 0.
+    fn publish(&mut self, v: usize, text: &str, truth: Option<i64>, what: &str, derived: bool) {
         let (lo, hi) = self
             .rule
             .interval(text)
             .unwrap_or_else(|| panic!("{what}: not a published count"));
         let var = &mut self.vars[v];
-        var.lo = var.lo.max(lo);
-        var.hi = var.hi.min(hi);
+        let count = text.parse::<u64>().ok();
+        if !derived || count.is_none_or(|c| c == 0) {
+            var.lo = var.lo.max(lo);
+            var.hi = var.hi.min(hi);
+        }
+        var.starred |= count.is_none();
+        if !derived && count.is_some() && var.leaf.is_none() {
+            var.leaf = count;
+            var.name = what.to_string();
+        }
         if var.published.is_none() {
             var.published = Some(text.to_string());
             var.name = what.to_string();
@@ -298,58 +332,99 @@ impl Attack {
         self.cons.push((vec![(big, 1.0), (small, -1.0)], Op::Ge, 0.0));
     }
 
-    /// Map a published cell of a table to (namespace, key); None = not a
-    /// count of people.
-    fn key(series: &Series, stem: &str, header0: &str, row: &str, col: &str) -> Option<(String, String)> {
+    /// Map a published cell of a study's table to its key in the study's
+    /// namespace; None = not a count of people.
+    fn study_key(stem: &str, header0: &str, row: &str, col: &str) -> Option<String> {
         let total = row == "Total";
-        match series {
-            Series::Study(s) => {
-                let k = if let Some(_var) = stem.strip_prefix("uptake_by_") {
-                    if total {
-                        format!("U|*|{col}")
-                    } else {
-                        format!("U|{header0}={row}|{col}")
-                    }
-                } else if stem == "swat_outcome" {
-                    let r = if total {
-                        "*".to_string()
-                    } else {
-                        format!("arm={row}")
-                    };
-                    match col {
-                        "enrolled" => format!("U|{r}|enrolled"),
-                        "Total" => format!("U|{r}|delivered"),
-                        _ => format!("SW|{r}|{col}"),
-                    }
-                } else if stem == "returns_by_reason" {
-                    match row {
-                        "delivered" => "U|*|delivered".into(),
-                        "Total" => "U|*|invited".into(),
-                        _ => format!("R|{row}"),
-                    }
-                } else if stem == "selection_funnel" {
-                    match row {
-                        "invited" => "U|*|invited".into(),
-                        _ => format!("F|{row}"),
-                    }
-                } else if stem == "selection_strata" {
-                    match col {
-                        "actual" if total => "U|*|invited".into(),
-                        "actual" => format!("U|stratum={row}|invited"),
-                        _ => return None,
-                    }
-                } else {
-                    format!("{stem}|{row}|{col}")
-                };
-                Some((s.clone(), k))
+        let k = if stem.starts_with("uptake_by_") {
+            if total {
+                format!("U|*|{col}")
+            } else {
+                format!("U|{header0}={row}|{col}")
             }
+        } else if stem == "swat_outcome" {
+            let r = if total {
+                "*".to_string()
+            } else {
+                format!("arm={row}")
+            };
+            match col {
+                "enrolled" => format!("U|{r}|enrolled"),
+                "Total" => format!("U|{r}|delivered"),
+                _ => format!("SW|{r}|{col}"),
+            }
+        } else if stem == "returns_by_reason" {
+            match row {
+                "delivered" => "U|*|delivered".into(),
+                "Total" => "U|*|invited".into(),
+                _ => format!("R|{row}"),
+            }
+        } else if stem == "selection_funnel" {
+            match row {
+                "invited" => "U|*|invited".into(),
+                _ => format!("F|{row}"),
+            }
+        } else if stem == "selection_strata" {
+            match col {
+                "actual" if total => "U|*|invited".into(),
+                "actual" => format!("U|stratum={row}|invited"),
+                _ => return None,
+            }
+        } else if stem == RECRUITMENT {
+            match (total, col) {
+                // the count to date: the uptake tables' people
+                (true, "invited" | "responded" | "enrolled") => format!("U|*|{col}"),
+                (true, _) => format!("W|*|{col}"),
+                (false, _) => format!("W|{row}|{col}"),
+            }
+        } else {
+            format!("{stem}|{row}|{col}")
+        };
+        Some(k)
+    }
+
+    /// Map a published cell to where it lives: (publication, namespace,
+    /// key, quoted). The service evaluation's per-study cells quote the
+    /// study's latest publication before it (`latest`: study -> index):
+    /// they are that publication's cells, not new quantities. None = not a
+    /// count of people.
+    fn locate(
+        pubs: &[Publication],
+        p: usize,
+        latest: &BTreeMap<String, usize>,
+        stem: &str,
+        header0: &str,
+        row: &str,
+        col: &str,
+    ) -> Option<(usize, String, String, bool)> {
+        let quoted = |study: &str| {
+            *latest
+                .get(study)
+                .unwrap_or_else(|| panic!("the service quotes {study}, of which no release was given"))
+        };
+        match &pubs[p].series {
+            Series::Study(s) => Self::study_key(stem, header0, row, col).map(|k| (p, s.clone(), k, false)),
             Series::Service => match stem {
                 "service_studies" if col == "requested" => None,
-                "service_studies" if total => Some(("service".into(), format!("SS|*|{col}"))),
-                "service_studies" => Some((row.to_string(), format!("U|*|{col}"))),
-                "service_exclusions" => Some(("service".into(), format!("X|{row}"))),
-                "service_frequency" => Some(("service".into(), format!("Q|{row}"))),
-                _ => Some(("service".into(), format!("{stem}|{row}|{col}"))),
+                "service_studies" if row == "Total" => {
+                    Some((p, "service".into(), format!("SS|*|{col}"), false))
+                }
+                // the study's uptake totals as of its latest release
+                "service_studies" => Some((quoted(row), row.to_string(), format!("U|*|{col}"), true)),
+                // reason by study: the study's latest funnel row (a study
+                // whose funnel lacks the reason is quoted as 0: nothing
+                // known about the study)
+                "service_exclusions" => {
+                    let q = quoted(col);
+                    let funnel = pubs[q].tables.get("selection_funnel")?;
+                    let step = format!("excluded: {row}");
+                    funnel.rows.iter().any(|r| r.0 == step).then(|| {
+                        let k = Self::study_key("selection_funnel", &funnel.header[0], &step, "people");
+                        (q, col.to_string(), k.expect("a count"), true)
+                    })
+                }
+                "service_frequency" => Some((p, "service".into(), format!("Q|{row}"), false)),
+                _ => Some((p, "service".into(), format!("{stem}|{row}|{col}"), false)),
             },
         }
     }
@@ -364,7 +439,9 @@ impl Attack {
             targets: Vec::new(),
             publications: pubs.len(),
         };
+        let mut latest: BTreeMap<String, usize> = BTreeMap::new();
         for (p, publ) in pubs.iter().enumerate() {
+            let sums = Self::group_rows(publ);
             for (stem, csv) in &publ.tables {
                 let h0 = csv.header[0].as_str();
                 let cols: Vec<&str> = csv.header[1..].iter().map(String::as_str).collect();
@@ -374,24 +451,28 @@ impl Attack {
                     let mut line = Vec::new();
                     for (j, text) in cells.iter().enumerate() {
                         let col = cols[j];
-                        let Some((ns, key)) = Self::key(&publ.series, stem, h0, row, col) else {
+                        let Some((at, ns, key, quoted)) = Self::locate(pubs, p, &latest, stem, h0, row, col)
+                        else {
                             line.push(None);
                             continue;
                         };
-                        let v = a.var(p, &ns, &key);
+                        let v = a.var(at, &ns, &key);
+                        // A quoted cell is the published text in the truth
+                        // run too (the truth report quotes the same
+                        // release): its truth is the quoted publication's.
                         let truth = publ
                             .truth
                             .as_ref()
+                            .filter(|_| !quoted)
                             .and_then(|t| t.get(stem))
                             .and_then(|t| t.cell(row, col))
-                            // A quoted cell (the service report quoting a
-                            // study's published release) is the published
-                            // text in the truth run too, `*` included: its
-                            // truth is then unknown, and only the attack's
-                            // findings, not the sanity check, cover it.
                             .and_then(|s| s.parse::<i64>().ok());
                         let what = format!("{} {stem} [{row}, {col}]", publ.label);
-                        a.publish(v, text, truth, &what);
+                        let derived = quoted
+                            || row == "Total"
+                            || col == "Total"
+                            || sums.contains(&(stem.as_str(), row.as_str()));
+                        a.publish(v, text, truth, &what, derived);
                         line.push(Some(v));
                     }
                     grid.push(line);
@@ -433,13 +514,39 @@ impl Attack {
                 }
             }
             a.group_sums(p, publ);
-            if publ.series == Series::Service {
-                a.service_relations(p, publ);
+            a.recruitment_relations(p, publ);
+            match &publ.series {
+                Series::Service => a.service_relations(p, publ),
+                Series::Study(s) => {
+                    latest.insert(s.clone(), p);
+                }
             }
         }
         a.growth_and_differences(pubs);
         a.targets_of_cells();
         a
+    }
+
+    /// The rows of uptake tables that add up quota strata (`(table,
+    /// row)`), published as the sum of the strata's published rows.
+    fn group_rows(publ: &Publication) -> std::collections::BTreeSet<(&str, &str)> {
+        let mut out = std::collections::BTreeSet::new();
+        let Some(strata) = publ.tables.get("selection_strata") else {
+            return out;
+        };
+        for (k, variable) in strata.header[0].split(" / ").enumerate() {
+            let stem = format!("uptake_by_{}", variable.replace(' ', "_"));
+            let Some((name, table)) = publ.tables.get_key_value(&stem) else {
+                continue;
+            };
+            for (label, _) in strata.rows.iter().filter(|r| r.0 != "Total") {
+                let part = label.split(" / ").nth(k).unwrap_or_default();
+                if let Some((row, _)) = table.rows.iter().find(|r| r.0 == part) {
+                    out.insert((name.as_str(), row.as_str()));
+                }
+            }
+        }
+        out
     }
 
     /// Demographic groups named in the quota strata are sums of strata.
@@ -483,6 +590,16 @@ impl Attack {
         }
     }
 
+    /// The service's own counts against its studies'. The per-study cells
+    /// quote the studies' latest releases (the same variables, see
+    /// [`Attack::locate`]); what remains is people by invitations received,
+    /// counted at the service report's date: each study's invited at that
+    /// date (a variable of the study dated at the service report, between
+    /// the study's releases before and after it by growth) is at most the
+    /// people invited at least once, and the people weighted by their
+    /// invitations add up to at most the studies' invited (exactly, when
+    /// the open bucket is 0). The reader takes the service's studies to be
+    /// those its studies table lists.
     fn service_relations(&mut self, p: usize, publ: &Publication) {
         let studies: Vec<String> = publ
             .tables
@@ -495,19 +612,6 @@ impl Attack {
                     .collect()
             })
             .unwrap_or_default();
-        if let Some(ex) = publ.tables.get("service_exclusions") {
-            for (reason, _) in &ex.rows {
-                if reason == "Total" {
-                    continue;
-                }
-                let x = self.var(p, "service", &format!("X|{reason}"));
-                let parts: Vec<usize> = studies
-                    .iter()
-                    .map(|s| self.var(p, s, &format!("F|excluded: {reason}")))
-                    .collect();
-                self.eq(x, &parts);
-            }
-        }
         if let Some(fr) = publ.tables.get("service_frequency") {
             let invited: Vec<usize> = studies.iter().map(|s| self.var(p, s, "U|*|invited")).collect();
             let total = self.var(p, "service", "Q|Total");
@@ -537,6 +641,42 @@ impl Attack {
         }
     }
 
+    /// Recruitment by week: each row is the week's new counts, so the
+    /// running sums are the cumulative series a reader draws. Every
+    /// person's first enrolment is on or after their first response, so
+    /// enrolled to date never exceeds responded to date; reminders and
+    /// responses come after invitations (reminded and responded to date
+    /// at most invited to date). Across releases, invited and reminded
+    /// per week never fall, and the running sums of every column never
+    /// fall (responses only appear, or move to an earlier week).
+    fn recruitment_relations(&mut self, p: usize, publ: &Publication) {
+        let Series::Study(s) = &publ.series else { return };
+        let Some(t) = publ.tables.get(RECRUITMENT) else {
+            return;
+        };
+        let weeks: Vec<&String> = t.rows.iter().map(|r| &r.0).filter(|l| *l != "Total").collect();
+        let cols = ["invited", "reminded", "responded", "enrolled"];
+        let mut running: BTreeMap<&str, usize> = BTreeMap::new();
+        for w in weeks {
+            for col in cols {
+                let x = self.var(p, s, &format!("W|{w}|{col}"));
+                let run = self.var(p, s, &format!("S|{w}|{col}"));
+                match running.get(col) {
+                    Some(&prev) => self.eq(run, &[prev, x]),
+                    None => self.eq(run, &[x]),
+                }
+                running.insert(col, run);
+            }
+            for (small, big) in [
+                ("enrolled", "responded"),
+                ("reminded", "invited"),
+                ("responded", "invited"),
+            ] {
+                self.ge(running[big], running[small]);
+            }
+        }
+    }
+
     fn growth_and_differences(&mut self, pubs: &[Publication]) {
         // chains: (ns, key) -> vars in date order
         let mut chains: BTreeMap<(String, String), Vec<(usize, usize)>> = BTreeMap::new();
@@ -546,6 +686,8 @@ impl Attack {
         let grows = |key: &str| {
             key.starts_with("F|")
                 || key.starts_with("R|")
+                || key.starts_with("S|")
+                || (key.starts_with("W|") && (key.ends_with("|invited") || key.ends_with("|reminded")))
                 || (key.starts_with("U|") && !key.ends_with("|delivered"))
         };
         let mut targets = Vec::new();
@@ -621,14 +763,14 @@ impl Attack {
     fn targets_of_cells(&mut self) {
         let mut cells = Vec::new();
         for (v, var) in self.vars.iter().enumerate() {
-            let Some(text) = &var.published else { continue };
-            let kind = if text == "*" {
-                Kind::Suppressed
-            } else {
-                match text.parse::<u64>().unwrap() {
-                    0 => continue,
-                    x => Kind::Rounded(x),
-                }
+            // a rounded count of its own; else hidden (`*`) everywhere it
+            // is published on its own; a quantity published only as sums
+            // of published parts is not a target of its own
+            let kind = match var.leaf {
+                Some(0) => continue,
+                Some(x) => Kind::Rounded(x),
+                None if var.starred => Kind::Suppressed,
+                None => continue,
             };
             cells.push(Target {
                 name: var.name.clone(),
@@ -640,6 +782,45 @@ impl Attack {
         // cells first, then differences
         cells.append(&mut self.targets);
         self.targets = cells;
+    }
+
+    /// The relations (and published bounds) the truth breaks, where every
+    /// quantity in them has a known truth: each is a relation the attacker
+    /// assumes wrongly.
+    pub fn broken_by_truth(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for v in &self.vars {
+            if let Some(t) = v.truth {
+                if (t as f64) < v.lo || (t as f64) > v.hi {
+                    out.push(format!("{}: true {t} outside [{}, {}]", v.name, v.lo, v.hi));
+                }
+            }
+        }
+        for (e, op, rhs) in &self.cons {
+            let Some(lhs) = e
+                .iter()
+                .map(|&(v, c)| self.vars[v].truth.map(|t| c * t as f64))
+                .sum::<Option<f64>>()
+            else {
+                continue;
+            };
+            let ok = match op {
+                Op::Eq => (lhs - rhs).abs() < 1e-6,
+                Op::Ge => lhs >= rhs - 1e-6,
+            };
+            if !ok {
+                let terms: Vec<String> = e
+                    .iter()
+                    .map(|&(v, c)| format!("{c:+} x [{}] (true {:?})", self.vars[v].name, self.vars[v].truth))
+                    .collect();
+                out.push(format!(
+                    "{} {} {rhs}",
+                    terms.join(" "),
+                    if matches!(op, Op::Eq) { "=" } else { ">=" }
+                ));
+            }
+        }
+        out
     }
 
     pub fn variables(&self) -> usize {

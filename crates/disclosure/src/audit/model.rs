@@ -48,19 +48,56 @@ pub(crate) struct Built {
 /// every other pair).
 pub(crate) fn build_lp(releases: &[Release]) -> Result<Built, AuditError> {
     let mut lp = Lp::default();
+    let mut running = Running::new();
     let layout: Layout = releases
         .iter()
-        .map(|rel| release_relations(&mut lp, rel))
+        .enumerate()
+        .map(|(k, rel)| release_relations(&mut lp, rel, k, &mut running))
         .collect();
     let faithful = quote_relations(&mut lp, releases, &layout)?;
     chain_relations(&mut lp, releases, &layout);
+    running_chain_relations(&mut lp, releases, &running);
     Ok(Built { lp, layout, faithful })
 }
 
+/// Running sums of tables of periods, `(release, table)` ->
+/// `[leaf row][leaf column]` -> variable: the count to date at the end of
+/// that row's period.
+type Running = BTreeMap<(usize, usize), Vec<Vec<usize>>>;
+
+/// The running sums of a table of periods (each a variable in the
+/// release's own block, tied to the cells by `S_i = S_{i-1} + x_i`), and
+/// the running order between its columns (`S_i[a] ≤ S_i[b]`).
+fn running_relations(lp: &mut Lp, s: &crate::table::TableSpec, xs: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let (rows, cols) = (s.rows.len(), s.columns.len());
+    let mut sums: Vec<Vec<usize>> = Vec::with_capacity(rows);
+    for i in 0..rows {
+        let line: Vec<usize> = (0..cols)
+            .map(|j| {
+                let v = lp.var(0.0, f64::INFINITY);
+                let mut terms = vec![(v, 1.0), (xs[i][j], -1.0)];
+                if i > 0 {
+                    terms.push((sums[i - 1][j], -1.0));
+                }
+                lp.constrain(terms, ComparisonOp::Eq, 0.0);
+                v
+            })
+            .collect();
+        for (a, b) in s.running_pairs() {
+            if a < cols && b < cols {
+                lp.constrain(vec![(line[a], 1.0), (line[b], -1.0)], ComparisonOp::Le, 0.0);
+            }
+        }
+        sums.push(line);
+    }
+    sums
+}
+
 /// One release's cells and relations: published bounds, totals, nested
-/// columns, shared cells, weighted and row sums (and under a sum-of-rounded
-/// totals rule, each rounded value and the sums among them).
-fn release_relations(lp: &mut Lp, rel: &Release) -> Vec<Vec<Vec<usize>>> {
+/// columns, shared cells, weighted and row sums, running sums of tables of
+/// periods (and under a sum-of-rounded totals rule, each rounded value and
+/// the sums among them).
+fn release_relations(lp: &mut Lp, rel: &Release, k: usize, running: &mut Running) -> Vec<Vec<Vec<usize>>> {
     let inf = f64::INFINITY;
     let p = &rel.policy;
     let b = p.round.base.max(1);
@@ -131,6 +168,9 @@ fn release_relations(lp: &mut Lp, rel: &Release) -> Vec<Vec<Vec<usize>>> {
             for row in &xs {
                 lp.constrain(vec![(row[a], 1.0), (row[bcol], -1.0)], ComparisonOp::Le, 0.0);
             }
+        }
+        if !s.running_order.is_empty() || s.running_cumulative {
+            running.insert((k, ti), running_relations(lp, s, &xs));
         }
         for ((i, j), key) in s.shared_positions() {
             match shared.get(key) {
@@ -293,6 +333,45 @@ fn chain_relations(lp: &mut Lp, releases: &[Release], layout: &Layout) {
                             lp.constrain(vec![(a, 1.0), (b, -1.0)], ComparisonOp::Le, 0.0);
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Tables of periods declared running-cumulative: the count to date at the
+/// end of each period never falls from one release of a series to the
+/// next (matched by row and column label).
+fn running_chain_relations(lp: &mut Lp, releases: &[Release], running: &Running) {
+    for (&(k2, t2), sums2) in running {
+        let (rel2, s2) = (&releases[k2], &releases[k2].tables[t2].spec);
+        if !s2.running_cumulative {
+            continue;
+        }
+        let prev = running
+            .keys()
+            .filter(|&&(k, t)| {
+                let r = &releases[k];
+                r.study == rel2.study
+                    && r.sequence < rel2.sequence
+                    && r.tables[t].spec.id == s2.id
+                    && r.tables[t].spec.running_cumulative
+            })
+            .max_by_key(|&&(k, _)| releases[k].sequence);
+        let Some(&(k1, t1)) = prev else { continue };
+        let s1 = &releases[k1].tables[t1].spec;
+        let sums1 = &running[&(k1, t1)];
+        for (i1, row) in s1.rows.iter().enumerate() {
+            let Some(i2) = s2.rows.iter().position(|r| r == row) else {
+                continue;
+            };
+            for (j1, col) in s1.columns.iter().enumerate() {
+                if let Some(j2) = s2.columns.iter().position(|c| c == col) {
+                    lp.constrain(
+                        vec![(sums1[i1][j1], 1.0), (sums2[i2][j2], -1.0)],
+                        ComparisonOp::Le,
+                        0.0,
+                    );
                 }
             }
         }

@@ -270,26 +270,28 @@ def link(
     all_pairs: bool = False,
     max_block_pairs: int = 10_000 * 10_000,
 ) -> pa.Table:
-    """Link two tables as ``trialink link --threshold T``.
+    """Link two tables as ``trialink link`` does.
 
     Each side has any of ``token``, ``nhs_token`` (from ``pseudonymise``),
     ``clk`` and ``blocking`` (from ``encode``). Exact token matches first,
-    then fuzzy CLK matches at Dice ``>= threshold`` among rows sharing a
-    blocking key (``blocking`` selects passes; ``all_pairs`` compares every
-    pair), assigned greedily one to one. ``threshold`` defaults as in the CLI
-    (0.80 in hybrid mode when both sides carry ``nhs_token``, else 0.85); the
-    CLI's fitted model (``link`` without ``--threshold``) is not offered.
+    then fuzzy CLK matches among rows sharing a blocking key (``blocking``
+    selects passes; by default every pass when both sides have a
+    ``blocking`` column, else all pairs; ``all_pairs`` compares every pair),
+    assigned greedily one to one. Without ``threshold`` the decision is the
+    CLI's default: a Fellegi–Sunter model fitted to the candidates (or an
+    automatic Dice threshold), as ``trialink link`` without ``--threshold``;
+    with it, Dice ``>= threshold`` as ``trialink link --threshold T``.
 
     Returns ``left``, ``right`` (0-based row numbers), ``method``
-    (``exact``/``fuzzy``), ``score`` and ``evidence``, sorted by left then
-    right row; run statistics are in the schema metadata key ``stats``.
+    (``exact``/``fuzzy``), ``score``, ``probability`` and ``evidence``,
+    sorted by left then right row; run statistics (among them ``rule`` and
+    ``dice_threshold``) are in the schema metadata key ``stats``.
+
+    >>> m = trialink.link(registry_clks, cohort_clks)  # doctest: +SKIP
     """
     left, right = _table(left), _table(right)
     ls, rs = _side(left), _side(right)
-    if threshold is None:
-        both_nhs = mode == "hybrid" and "nhs_token" in ls and "nhs_token" in rs
-        threshold = 0.80 if both_nhs else 0.85
-    lcol, rcol, method, score, evidence, stats = _native.link_arrays(
+    lcol, rcol, method, score, probability, evidence, stats = _native.link_arrays(
         ls,
         rs,
         threshold=threshold,
@@ -301,8 +303,8 @@ def link(
     import json
 
     out = pa.Table.from_arrays(
-        [lcol, rcol, method, score, evidence],
-        names=["left", "right", "method", "score", "evidence"],
+        [lcol, rcol, method, score, probability, evidence],
+        names=["left", "right", "method", "score", "probability", "evidence"],
     )
     return out.replace_schema_metadata({"stats": json.dumps(stats)})
 

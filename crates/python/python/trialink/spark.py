@@ -1,6 +1,8 @@
 """trialink on Apache Spark: tokens and CLKs computed per partition with
-``mapInArrow``, and blocked linkage whose matches equal ``trialink link
---threshold T`` on the same inputs.
+``mapInArrow``, and linkage whose matches equal ``trialink link`` on the
+same inputs: with a fixed ``threshold`` (as ``--threshold T``) blocked on
+the cluster, without one (the CLI's default, a model fitted to every
+candidate pair) decided on the driver.
 
 Keys and secrets reach executors as files: functions take the *path* of a
 key or secret file, which every executor must be able to read (a mounted
@@ -13,7 +15,8 @@ by accident.
 >>> from trialink import spark as tls                                         # doctest: +SKIP
 >>> tokens = tls.pseudonymise(df, "/secrets/registry.key", keep=["ref"])       # doctest: +SKIP
 >>> clks = tls.encode(df, "schema.json", "/secrets/clk.secret", keep=["row"])  # doctest: +SKIP
->>> matches = tls.link(left, right, id_column="row", threshold=0.85)           # doctest: +SKIP
+>>> matches = tls.link(left, right, id_column="row")                           # doctest: +SKIP
+>>> blocked = tls.link(left, right, id_column="row", threshold=0.85)          # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -177,38 +180,85 @@ def _exploded(df, id_column, eligible_ids):
     )
 
 
+_LINK_COLUMNS = ("token", "nhs_token", "clk", "blocking")
+
+
+def _link_on_driver(left, right, id_column, mode, blocking, max_block_pairs):
+    """``trialink.link`` without a threshold (the fitted model) over both
+    sides collected in ``id_column`` order; rows are reported by their ids."""
+    from pyspark.sql import functions as F
+
+    def collect(df):
+        cols = [c for c in _LINK_COLUMNS if c in df.columns]
+        t = df.select(F.col(id_column).cast("long").alias("__id"), *cols).orderBy("__id").toArrow()
+        ids = t.column("__id").combine_chunks()
+        return ids, t.drop_columns(["__id"])
+
+    lids, lt = collect(left)
+    rids, rt = collect(right)
+    m = trialink.link(lt, rt, mode=mode, blocking=blocking, max_block_pairs=max_block_pairs)
+    out = pa.table(
+        {
+            "left": lids.take(m.column("left").combine_chunks()),
+            "right": rids.take(m.column("right").combine_chunks()),
+            "method": m.column("method"),
+            "score": m.column("score"),
+            "probability": m.column("probability"),
+            "evidence": m.column("evidence"),
+        }
+    )
+    return out.replace_schema_metadata(m.schema.metadata)
+
+
 def link(
     left,
     right,
     *,
     id_column: str = "row",
-    threshold: float = 0.85,
+    threshold: Optional[float] = None,
     mode: str = "hybrid",
     blocking: Optional[Sequence[str]] = None,
     max_block_pairs: int = 10_000 * 10_000,
 ):
-    """Blocked linkage on Spark, equal to ``trialink link --threshold T``
-    when ``id_column`` holds each row's 0-based position in its file.
+    """Linkage on Spark whose matches equal ``trialink link``'s when
+    ``id_column`` holds each row's 0-based position in its file.
 
     Each side has ``id_column`` (non-negative integers: the row order that
     breaks ties), and any of ``token``, ``nhs_token``, ``clk``,
-    ``blocking``. Exact matches pair equal tokens one to one in id order;
-    fuzzy candidates are the pairs sharing a keyed blocking key (a Spark
-    join; blocks with more than ``max_block_pairs`` comparisons are skipped,
-    as in the CLI) scored by Dice per partition with ``mapInArrow``; pairs at
-    or above ``threshold`` are collected to the driver and assigned greedily
-    one to one, as the CLI does. Returns a DataFrame ``left``, ``right``,
-    ``method``, ``score``, ``evidence``.
+    ``blocking``.
+
+    Without ``threshold`` (the CLI's default) the decision is the model
+    ``trialink link`` fits to every candidate pair of the two files (or its
+    automatic Dice threshold): the link columns of both sides are collected
+    to the driver in id order and linked there by the same library, so the
+    driver must hold them (about 0.6 KB a row with CLKs, blocking keys and
+    tokens).
+
+    With ``threshold`` (as ``trialink link --threshold T``) the work is
+    spread over the cluster: exact matches pair equal tokens one to one in
+    id order (a window over ``token``); fuzzy candidates are the pairs
+    sharing a keyed blocking key (a Spark join; blocks with more than
+    ``max_block_pairs`` comparisons are skipped, as in the CLI) scored by
+    Dice per partition with ``mapInArrow``; pairs at or above ``threshold``
+    are collected to the driver and assigned greedily one to one, as the
+    CLI does.
+
+    Returns a DataFrame ``left``, ``right`` (ids), ``method``, ``score``,
+    ``probability`` and ``evidence``, sorted by left then right.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
-    if not (0 < threshold <= 1):
+    if threshold is not None and not (0 < threshold <= 1):
         raise ValueError("threshold must be greater than 0 and at most 1")
     if mode not in ("hybrid", "token", "clk"):
         raise ValueError("mode must be `hybrid`, `token` or `clk`")
     spark = left.sparkSession
+    if threshold is None:
+        blk = list(blocking) if blocking is not None else None
+        out = _link_on_driver(left, right, id_column, mode, blk, max_block_pairs)
+        return spark.createDataFrame(out)
     lcols, rcols = set(left.columns), set(right.columns)
     left = left.withColumn(id_column, F.col(id_column).cast("long"))
     right = right.withColumn(id_column, F.col(id_column).cast("long"))
@@ -267,6 +317,7 @@ def link(
             "right": pa.concat_arrays([ex.column("r").combine_chunks().cast(pa.int64()), pa.array(fr, pa.int64())]),
             "method": pa.array(["exact"] * n_ex + ["fuzzy"] * len(fl)),
             "score": pa.concat_arrays([pa.array([1.0] * n_ex), fz.column("score").combine_chunks().cast(pa.float64())]),
+            "probability": pa.array([1.0] * (n_ex + len(fl)), pa.float64()),
             "evidence": pa.array(["token"] * n_ex + ["nhs" if (l, r) in agreeing else "keys" for l, r in zip(fl, fr)]),
         }
     ).sort_by([("left", "ascending"), ("right", "ascending")])

@@ -137,6 +137,7 @@ pub(crate) fn pass1(mut src: tabular::Source, ctx: &Pass1Context<'_>) -> Result<
                 blake3: String::new(),
                 bytes: 0,
                 rows: 0,
+                format: None,
             },
             persons: HashMap::new(),
             watched: HashMap::new(),

@@ -145,3 +145,63 @@ pub enum InviteError {
     #[error("the request has a [reminder] table: it asks for a reminder batch, not invitations")]
     ReminderRequest,
 }
+
+impl InviteError {
+    /// What to do about this error, for the command line.
+    pub fn hint(&self) -> &'static str {
+        match self {
+        InviteError::AsOfFarFromToday { .. } => {
+            "set as_of near today, or pass --backdate \"REASON\" (recorded); invitations are dated today either way"
+        }
+        InviteError::Request(_) => "fix the request file; fixtures/requests/example.toml documents every key",
+        InviteError::List(_) => "ask the sender to pseudonymise with the key derived for that scope (`trialink keys derive`)",
+        InviteError::OutputExists { .. } => "choose a new --out directory for each batch",
+        InviteError::AlreadyRun { .. } => "use a new seed in the request for a new batch of this study",
+        InviteError::NoQaSeedsFile(_) => "pass --qa-seeds FILE, or set qa_seeds = 0 in the request",
+        InviteError::TooFewQaSeeds { .. } => "add QA seed rows with the channel's contact details",
+        InviteError::AllRowsRejected { .. } => {
+            "check the cohort's delimiter and header against its rows (a trailing comma on every row, a column added or dropped)"
+        }
+        InviteError::QaSeedIsAPerson { .. } => {
+            "replace that row of the QA seeds file with one of the service's own test identities"
+        }
+        InviteError::CohortFromStdin => "save the cohort to a file and pass its path",
+        InviteError::Tabular(_) => "check the cohort's header: it needs nhs_number, date_of_birth, the flag columns and the channel's contact columns",
+        InviteError::Links(crate::links::LinksError::NotForCohort { .. }) => {
+            "pseudonymise and link this --cohort file again: row numbers only mean something for the cohort they were made from"
+        }
+        InviteError::Links(_) => {
+            "pass the matches file `trialink link` wrote (with its manifest), linked against the cohort pseudonymised under the registry key with --allow-blank and no --id-column"
+        }
+        InviteError::NotRegistered { .. } => {
+            "register the study first: `trialink study add --operator NAME STUDY.toml` (see fixtures/studies/example.toml)"
+        }
+        InviteError::UnregisteredProcessing { .. } => {
+            "register the study with its legal basis (`trialink study add`, approvals.registry_basis / enrolled_basis), or run without that list"
+        }
+        InviteError::NoBasis { .. } => {
+            "record the legal basis in the study's register entry (`trialink study update`), or run without that list"
+        }
+        InviteError::Route(r) => match r {
+            store::RouteRefusal::Closed { .. } => "a closed study cannot invite; `trialink study show ID` gives its history",
+            store::RouteRefusal::RouteNotPermitted { .. } => {
+                "use a permitted route in the request's `route`, or update the register entry (`trialink study update`)"
+            }
+            store::RouteRefusal::ChannelNotPermitted { .. } => {
+                "use a permitted channel in the request, or update the register entry (`trialink study update`)"
+            }
+            store::RouteRefusal::DsaExpired { .. } => {
+                "renew the data sharing agreement and record its new expiry with `trialink study update`"
+            }
+            store::RouteRefusal::NoSection251 { .. } => {
+                "record section 251 support (section_251_reference) or consent in the register, or use route 1 or 2"
+            }
+        },
+        InviteError::Store(store::StoreError::StudyPurged { .. }) => {
+            "a purged study's data and key are destroyed; a new study needs a new id"
+        }
+        InviteError::Store(_) => "check the --store path; `trialink study list` shows the register",
+        _ => "see the message above",
+    }
+    }
+}

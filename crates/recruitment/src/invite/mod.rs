@@ -49,11 +49,11 @@ pub const MAX_AS_OF_DAYS: i64 = 31;
 /// A progress callback: `(pass, rows read so far)`.
 pub type Progress<'a> = &'a dyn Fn(&str, u64);
 
-/// Everything an invitation run needs.
-pub struct InviteOptions<'a> {
+/// What every batch run (invitations or reminders) reads and how.
+pub struct BatchOptions<'a> {
     /// The service's master key.
     pub master: &'a Key,
-    /// The identifiable cohort CSV.
+    /// The identifiable cohort CSV (for a reminder, the current extract).
     pub cohort: &'a Path,
     /// The request file (path, for messages and the manifest).
     pub request_path: &'a Path,
@@ -61,19 +61,15 @@ pub struct InviteOptions<'a> {
     pub request: &'a Validated,
     /// Output directory (created if missing).
     pub out_dir: &'a Path,
-    /// Registry volunteers (token CSV + manifest, or TLBF).
-    pub registry: Option<&'a Path>,
-    /// Registry volunteers found by `trialink link` (exact and fuzzy) in
-    /// the cohort pseudonymised under the registry key (see [`crate::links`]).
-    pub registry_links: Option<&'a Path>,
     /// The trial's already-enrolled list (token CSV + manifest, or TLBF).
     pub enrolled: Option<&'a Path>,
     /// The service's QA seeds (contact details).
     pub qa_seeds: Option<&'a Path>,
     /// Date-of-birth formats.
     pub dob_formats: DobFormats,
-    /// The clock date: recorded as the invitation date, the end of the
-    /// frequency-cap window, and the date `as_of` is checked against.
+    /// The clock date: recorded as the invitation (or reminder) date, the
+    /// end of the frequency-cap window, and the date `as_of` is checked
+    /// against.
     pub today: Date,
     /// Why `as_of` may be more than [`MAX_AS_OF_DAYS`] from `today`
     /// (recorded in the batch and the manifest).
@@ -85,6 +81,17 @@ pub struct InviteOptions<'a> {
     pub manifest_options: BTreeMap<String, serde_json::Value>,
     /// Called with rows read so far, every 65,536 rows of each pass.
     pub progress: Option<Progress<'a>>,
+}
+
+/// Options for an invitation run.
+pub struct InviteOptions<'a> {
+    /// What every batch run reads.
+    pub batch: BatchOptions<'a>,
+    /// Registry volunteers (token CSV + manifest, or TLBF).
+    pub registry: Option<&'a Path>,
+    /// Registry volunteers found by `trialink link` (exact and fuzzy) in
+    /// the cohort pseudonymised under the registry key (see [`crate::links`]).
+    pub registry_links: Option<&'a Path>,
 }
 
 /// What a run did.
@@ -126,42 +133,38 @@ pub fn reference(key: &TokenKey, study: &str, seed: u64, position: u32) -> Strin
     msg.push(0);
     msg.extend_from_slice(&seed.to_be_bytes());
     msg.extend_from_slice(&position.to_be_bytes());
-    let mut b: [u8; 16] = key.mac_of(&msg).0[..16].try_into().expect("16 bytes");
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let b: [u8; 16] = key.mac_of(&msg).0[..16].try_into().expect("16 bytes");
+    uuid::Builder::from_random_bytes(b).into_uuid().to_string()
 }
 
 /// Run the pipeline and record the batch. See the module docs.
 pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, InviteError> {
     let started = tabular::now_rfc3339();
-    let v = o.request;
+    let v = o.batch.request;
     let r = &v.request;
     let (cohort, backdate, out_dir) = begin(store, o)?;
-    let mut keys = RunKeys::derive(store, o.master, &r.study)?;
+    let mut keys = RunKeys::derive(store, o.batch.master, &r.study)?;
     let cap = frequency_cap(v);
     // The cap counts real invitation dates, in the window ending today.
-    let capped = capped(store, v, o.today, None)?;
+    let capped = capped(store, v, o.batch.today, None)?;
     let sources = ListSources {
-        master: o.master,
+        master: o.batch.master,
         study: &r.study,
         registry: o.registry,
         registry_scope: r.registry.scope.as_deref(),
         registry_links: o.registry_links,
-        enrolled: o.enrolled,
+        enrolled: o.batch.enrolled,
         already_invited: !r.reinvite,
         capped,
     };
     let mut lists = Lists::load(store, sources, &mut keys)?;
-    run_extra(&mut lists.extra, o.clk_threshold, o.today, backdate, &cap);
+    run_extra(
+        &mut lists.extra,
+        o.batch.clk_threshold,
+        o.batch.today,
+        backdate,
+        &cap,
+    );
 
     // Pass 1.
     let src = tabular::Source::open(cohort)?;
@@ -172,12 +175,12 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         gp: &v.gp,
         as_of: v.as_of,
         seed: r.seed,
-        dob_formats: &o.dob_formats,
+        dob_formats: &o.batch.dob_formats,
         keys: &keys,
         lists: &lists,
-        master: o.master,
-        clk_threshold: o.clk_threshold,
-        progress: o.progress,
+        master: o.batch.master,
+        clk_threshold: o.batch.clk_threshold,
+        progress: o.batch.progress,
         watch: None,
     };
     let mut p1 = pass1(src, &ctx)?;
@@ -193,7 +196,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
             code,
         });
     }
-    check_qa_seed_people(o.qa_seeds, r.qa_seeds, &keys, &lists, &p1)?;
+    check_qa_seed_people(o.batch.qa_seeds, r.qa_seeds, &keys, &lists, &p1)?;
     p1.persons = Default::default();
     if let (Some(l), Some(p)) = (&lists.links, o.registry_links) {
         l.check_cohort(p, cohort, &p1.cohort.blake3, p1.cohort.rows)?;
@@ -223,12 +226,12 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         &wanted,
         sel.chosen.len(),
         &p1.cohort.blake3,
-        o.progress,
+        o.batch.progress,
     )?;
     lists
         .inputs
         .insert(0, tabular::FileRecord::input("cohort", &p1.cohort));
-    let qa = pick_qa_seeds(o.qa_seeds, v.route, r.channel, r.qa_seeds as usize, r.seed)?;
+    let qa = pick_qa_seeds(o.batch.qa_seeds, v.route, r.channel, r.qa_seeds as usize, r.seed)?;
     if let Some(q) = &qa.input {
         lists
             .extra
@@ -243,7 +246,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     let batch_path = written.path;
     let summary = summary::build(
         v,
-        o.today,
+        o.batch.today,
         backdate,
         &lists,
         &p1,
@@ -263,12 +266,12 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         &summary_markdown(&summary),
         &p1.rejects,
         manifest_parts(
-            o.manifest_options.clone(),
+            o.batch.manifest_options.clone(),
             v,
             &mut keys,
             &mut lists,
             extra,
-            o.request_path,
+            o.batch.request_path,
             &p1,
             written.rows,
             started,
@@ -279,7 +282,7 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     let batch_id = record(
         store,
         v,
-        o.today,
+        o.batch.today,
         backdate,
         &keys,
         &side,
@@ -338,20 +341,26 @@ fn begin<'a>(
     store: &Store,
     o: &InviteOptions<'a>,
 ) -> Result<(&'a str, Option<&'a str>, PathBuf), InviteError> {
-    let v = o.request;
+    let v = o.batch.request;
     if v.request.reminder.is_some() {
         return Err(InviteError::ReminderRequest);
     }
-    let (cohort, backdate) = precheck(o.cohort, v, o.qa_seeds, o.today, o.backdate)?;
+    let (cohort, backdate) = precheck(
+        o.batch.cohort,
+        v,
+        o.batch.qa_seeds,
+        o.batch.today,
+        o.batch.backdate,
+    )?;
     check_governance(
         store,
         v,
         o.registry.is_some() || o.registry_links.is_some(),
-        o.enrolled.is_some(),
-        o.today,
+        o.batch.enrolled.is_some(),
+        o.batch.today,
     )?;
     check_not_run(store, v)?;
-    Ok((cohort, backdate, prepare_out_dir(o.out_dir)?))
+    Ok((cohort, backdate, prepare_out_dir(o.batch.out_dir)?))
 }
 
 /// Checks made before anything is read: the cohort is a file, a QA seeds

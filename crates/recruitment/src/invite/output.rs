@@ -278,6 +278,7 @@ pub(crate) fn write_side_files(
         blake3: request_digest.clone(),
         bytes: req_bytes.len() as u64,
         rows: None,
+        format: None,
     });
     let batch_rows = Some(m.batch_rows);
     let outputs = [
@@ -343,6 +344,7 @@ fn manifest_text(
             blake3: blake3::hash(&bytes).to_hex().to_string(),
             bytes: bytes.len() as u64,
             rows: *rows,
+            format: None,
         });
     }
     let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();

@@ -114,6 +114,7 @@ impl Lists {
                     blake3: l.blake3.clone(),
                     bytes: l.bytes,
                     rows: Some(l.exact + l.fuzzy),
+                    format: None,
                 });
                 extra.insert(
                     "registry_links".into(),
@@ -194,5 +195,6 @@ fn list_record(role: &str, p: &Path, l: &suppression::TokenList) -> tabular::Fil
         blake3: l.blake3.clone(),
         bytes: l.bytes,
         rows: Some(l.rows),
+        format: None,
     }
 }

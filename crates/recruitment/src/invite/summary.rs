@@ -255,3 +255,51 @@ pub fn summary_markdown(s: &Summary) -> String {
     }
     o
 }
+
+impl super::InviteReport {
+    /// What the run did, for a person at a terminal: the batch, the funnel,
+    /// what was not invited and why, any shortfall, and where the files
+    /// are (counts only).
+    pub fn console(&self) -> String {
+        use std::fmt::Write as _;
+        let s = &self.summary;
+        let mut o = format!(
+            "batch {} for study {}: {} invitations (requested {}) + {} QA seeds, route {}, {} channel\n\
+             funnel (cohort rows {}):\n",
+            self.batch_id, s.study, s.invited, s.requested, s.qa_seeds, s.route, s.channel, s.cohort_rows
+        );
+        for f in &s.funnel {
+            let _ = writeln!(
+                o,
+                "  {:<24} {:>10}   remaining {:>10}",
+                f.stage, f.count, f.remaining
+            );
+        }
+        if s.suppressed_by_clk > 0 {
+            let _ = writeln!(
+                o,
+                "not invited: {} people matched an objection kept without a usable NHS number (CLK)",
+                s.suppressed_by_clk
+            );
+        }
+        if s.region_unknown > 0 {
+            let _ = writeln!(
+                o,
+                "{} rows had a region outside the fixed vocabulary; recorded as Unknown",
+                s.region_unknown
+            );
+        }
+        if s.shortfall > 0 {
+            let _ = writeln!(o, "shortfall {} — by stratum:", s.shortfall);
+            for t in s.strata.iter().filter(|t| t.shortfall > 0) {
+                let _ = writeln!(
+                    o,
+                    "  {:<40} requested {:>7} eligible {:>7} invited {:>7}",
+                    t.stratum, t.requested, t.available, t.selected
+                );
+            }
+        }
+        let _ = write!(o, "wrote {}", self.batch_file.display());
+        o
+    }
+}

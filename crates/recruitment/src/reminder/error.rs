@@ -119,3 +119,32 @@ impl From<tabular::TabularError> for ReminderError {
         ReminderError::Run(e.into())
     }
 }
+
+impl ReminderError {
+    /// What to do about this error, for the command line.
+    pub fn hint(&self) -> &'static str {
+        match self {
+        ReminderError::Run(e) => e.hint(),
+        ReminderError::NotReminderRequest => {
+            "add a [reminder] table to the request (after_days = N, optionally max_reminders); see fixtures/requests/reminder.toml"
+        }
+        ReminderError::NoBatch | ReminderError::BatchConflict { .. } => {
+            "name the invitation batch once: --reminder-of BATCH or [reminder] of_batch"
+        }
+        ReminderError::NotRegistered { .. } | ReminderError::NotPermitted { .. } => {
+            "record `reminders = true` in the study's register entry (`trialink study update`) if its approvals allow reminders"
+        }
+        ReminderError::UnknownBatch { .. } | ReminderError::UnknownBatchFile { .. } => {
+            "give the id the invite run printed (`batch N for study ...`) or the path of its invitations.csv, with the same --store"
+        }
+        ReminderError::OtherStudy { .. } => "a reminder follows up a batch of the request's own study",
+        ReminderError::ReminderBatch { .. } => "name the invitation batch; every reminder points at an invitation",
+        ReminderError::NotCommitted { .. } => "run any trialink command on the store to finish or undo the batch first",
+        ReminderError::Tampered { .. } => {
+            "restore the batch file as it was written, or move the edited copy away (the store holds the invitations)"
+        }
+        ReminderError::TooSoon { .. } => "wait until after_days have passed since the invitation",
+        ReminderError::NoneToRemind { .. } => "nothing to send: every invitee responded, was excluded or has had their reminders",
+    }
+    }
+}

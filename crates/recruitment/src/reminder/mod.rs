@@ -36,13 +36,13 @@
 use crate::invite::{
     self, batch_columns, check_governance, iso, pass1, pick_qa_seeds, prepare_out_dir, qa_record,
     read_contacts, reference, write_side_files, BatchWriter, Columns, ListSources, Lists, Pass1,
-    Pass1Context, PersonState, Progress, RunKeys,
+    Pass1Context, PersonState, RunKeys,
 };
 use crate::request::Validated;
 use crate::select;
-use pseudonym::{Date, DobFormats, Key};
+use pseudonym::Date;
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use store::{BatchInfo, BatchKind, NewBatch, NewReminderBatch, Reminder, ReminderCandidate, Store};
 use suppression::Reason;
 
@@ -74,34 +74,11 @@ impl BatchRef {
 
 /// Everything a reminder run needs.
 pub struct ReminderOptions<'a> {
-    /// The service's master key.
-    pub master: &'a Key,
-    /// The identifiable cohort CSV (the current extract).
-    pub cohort: &'a Path,
-    /// The request file (path, for messages and the manifest).
-    pub request_path: &'a Path,
-    /// The validated reminder request (with a `[reminder]` table).
-    pub request: &'a Validated,
+    /// What every batch run reads (the request with a `[reminder]` table;
+    /// the cohort as it is now).
+    pub batch: invite::BatchOptions<'a>,
     /// The batch to follow up, when not (or also) named in the request.
     pub of_batch: Option<BatchRef>,
-    /// Output directory (created if missing).
-    pub out_dir: &'a Path,
-    /// The trial's already-enrolled list (token CSV + manifest, or TLBF).
-    pub enrolled: Option<&'a Path>,
-    /// The service's QA seeds (contact details).
-    pub qa_seeds: Option<&'a Path>,
-    /// Date-of-birth formats.
-    pub dob_formats: DobFormats,
-    /// The clock date: the reminder date.
-    pub today: Date,
-    /// Why `as_of` may be far from `today` (as for invitations).
-    pub backdate: Option<&'a str>,
-    /// Dice threshold for suppression by CLK.
-    pub clk_threshold: f64,
-    /// Options for the manifest (no secrets).
-    pub manifest_options: BTreeMap<String, serde_json::Value>,
-    /// Progress callback.
-    pub progress: Option<Progress<'a>>,
 }
 
 /// What a reminder run did.
@@ -292,21 +269,28 @@ fn decide<'c>(
 /// Make a reminder batch and record it. See the module docs.
 pub fn remind(store: &mut Store, o: &ReminderOptions<'_>) -> Result<ReminderReport, ReminderError> {
     let started = tabular::now_rfc3339();
-    let v = o.request;
+    let v = o.batch.request;
     let r = &v.request;
     let spec = r.reminder.as_ref().ok_or(ReminderError::NotReminderRequest)?;
-    let (cohort, backdate) = invite::precheck(o.cohort, v, o.qa_seeds, o.today, o.backdate)?;
-    check_register(store, v, o.enrolled.is_some(), o.today)?;
+    let (cohort, backdate) = invite::precheck(
+        o.batch.cohort,
+        v,
+        o.batch.qa_seeds,
+        o.batch.today,
+        o.batch.backdate,
+    )?;
+    check_register(store, v, o.batch.enrolled.is_some(), o.batch.today)?;
     let batch = resolve_batch(store, v, o.of_batch.as_ref())?;
     invite::check_not_run(store, v)?;
     let invited_on = batch.invited_on.clone().unwrap_or_else(|| batch.as_of.clone());
-    let days =
-        Date::parse_iso(&invited_on).map_or(i64::MAX, |d| o.today.days_since_epoch() - d.days_since_epoch());
+    let days = Date::parse_iso(&invited_on).map_or(i64::MAX, |d| {
+        o.batch.today.days_since_epoch() - d.days_since_epoch()
+    });
     if days < spec.after_days as i64 {
         return Err(ReminderError::TooSoon {
             batch_id: batch.batch_id,
             invited_on,
-            today: iso(o.today),
+            today: iso(o.batch.today),
             days,
             after_days: spec.after_days,
         });
@@ -314,7 +298,7 @@ pub fn remind(store: &mut Store, o: &ReminderOptions<'_>) -> Result<ReminderRepo
     let cands = store.reminder_candidates(batch.batch_id)?;
     let early: Vec<Option<&'static str>> = cands
         .iter()
-        .map(|c| store_reason(c, spec.max_reminders, spec.after_days, o.today))
+        .map(|c| store_reason(c, spec.max_reminders, spec.after_days, o.batch.today))
         .collect();
     let watch: HashSet<[u8; 32]> = cands
         .iter()
@@ -323,22 +307,28 @@ pub fn remind(store: &mut Store, o: &ReminderOptions<'_>) -> Result<ReminderRepo
         .map(|(c, _)| c.service_token)
         .collect();
 
-    let out_dir = prepare_out_dir(o.out_dir)?;
-    let mut keys = RunKeys::derive(store, o.master, &r.study)?;
+    let out_dir = prepare_out_dir(o.batch.out_dir)?;
+    let mut keys = RunKeys::derive(store, o.batch.master, &r.study)?;
     let cap = invite::frequency_cap(v);
-    let capped = invite::capped(store, v, o.today, Some(batch.batch_id))?;
+    let capped = invite::capped(store, v, o.batch.today, Some(batch.batch_id))?;
     let sources = ListSources {
-        master: o.master,
+        master: o.batch.master,
         study: &r.study,
         registry: None,
         registry_scope: None,
         registry_links: None,
-        enrolled: o.enrolled,
+        enrolled: o.batch.enrolled,
         already_invited: false,
         capped,
     };
     let mut lists = Lists::load(store, sources, &mut keys)?;
-    invite::run_extra(&mut lists.extra, o.clk_threshold, o.today, backdate, &cap);
+    invite::run_extra(
+        &mut lists.extra,
+        o.batch.clk_threshold,
+        o.batch.today,
+        backdate,
+        &cap,
+    );
     let src = tabular::Source::open(cohort)?;
     let cols = Columns::find(&src, &r.criteria, &v.gp, v.route, r.channel)?;
     let p1 = pass1(
@@ -349,16 +339,16 @@ pub fn remind(store: &mut Store, o: &ReminderOptions<'_>) -> Result<ReminderRepo
             gp: &v.gp,
             as_of: v.as_of,
             seed: r.seed,
-            dob_formats: &o.dob_formats,
+            dob_formats: &o.batch.dob_formats,
             keys: &keys,
             lists: &lists,
-            master: o.master,
-            clk_threshold: o.clk_threshold,
-            progress: o.progress,
+            master: o.batch.master,
+            clk_threshold: o.batch.clk_threshold,
+            progress: o.batch.progress,
             watch: Some(&watch),
         },
     )?;
-    invite::check_qa_seed_people(o.qa_seeds, r.qa_seeds, &keys, &lists, &p1)?;
+    invite::check_qa_seed_people(o.batch.qa_seeds, r.qa_seeds, &keys, &lists, &p1)?;
     let mut tally = Tally::default();
     let chosen = decide(v, &cands, &early, &p1, &mut tally);
     if chosen.is_empty() {
@@ -477,12 +467,12 @@ impl Run<'_, '_> {
             &wanted,
             chosen.len(),
             &p1.cohort.blake3,
-            o.progress,
+            o.batch.progress,
         )?;
         lists
             .inputs
             .insert(0, tabular::FileRecord::input("cohort", &p1.cohort));
-        let qa = pick_qa_seeds(o.qa_seeds, v.route, r.channel, r.qa_seeds as usize, r.seed)?;
+        let qa = pick_qa_seeds(o.batch.qa_seeds, v.route, r.channel, r.qa_seeds as usize, r.seed)?;
         if let Some(q) = &qa.input {
             lists
                 .extra
@@ -505,7 +495,7 @@ impl Run<'_, '_> {
             seed: r.seed,
             reminder_of: self.batch.batch_id,
             invited_on: self.invited_on.to_string(),
-            reminded_on: iso(o.today),
+            reminded_on: iso(o.batch.today),
             after_days: spec.after_days,
             max_reminders: spec.max_reminders,
             invitations,
@@ -528,19 +518,19 @@ impl Run<'_, '_> {
             &summary_markdown(&summary),
             &p1.rejects,
             invite::manifest_parts(
-                o.manifest_options.clone(),
+                o.batch.manifest_options.clone(),
                 v,
                 &mut keys,
                 &mut lists,
                 extra,
-                o.request_path,
+                o.batch.request_path,
                 &p1,
                 batch_rows,
                 self.started.clone(),
             ),
         )?;
         store.ensure_study(&r.study, &keys.trial_fp)?;
-        let (today_iso, as_of_iso) = (iso(o.today), iso(v.as_of));
+        let (today_iso, as_of_iso) = (iso(o.batch.today), iso(v.as_of));
         let batch_id = store.stage_reminder_batch(&NewReminderBatch {
             batch: NewBatch {
                 study: &r.study,

@@ -143,6 +143,29 @@ pub fn summary_markdown(s: &ReminderSummary) -> String {
     o
 }
 
+impl super::ReminderReport {
+    /// What the run did, for a person at a terminal: the reminder batch,
+    /// why invitations were not followed up, and the file (counts only).
+    pub fn console(&self) -> String {
+        use std::fmt::Write as _;
+        let s = &self.summary;
+        let mut o = format!(
+            "reminder batch {} for study {}: {} reminders of batch {} ({} invitations) + {} QA seeds, route {}, {} channel\n\
+             invitations followed up ({}):\n",
+            self.batch_id, s.study, s.reminded, s.reminder_of, s.invitations, s.qa_seeds, s.route, s.channel, s.invitations
+        );
+        for f in s.funnel.iter().filter(|f| f.count > 0) {
+            let _ = writeln!(
+                o,
+                "  {:<26} {:>10}   remaining {:>10}",
+                f.stage, f.count, f.remaining
+            );
+        }
+        let _ = write!(o, "wrote {}", self.batch_file.display());
+        o
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

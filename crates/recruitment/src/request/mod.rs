@@ -27,7 +27,7 @@ pub enum Channel {
 }
 
 impl Channel {
-    /// The batch file's columns, exactly (DESIGN §8).
+    /// The batch file's columns, exactly.
     pub fn columns(self) -> &'static [&'static str] {
         match self {
             Channel::Postal => &[

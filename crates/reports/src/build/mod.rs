@@ -370,6 +370,8 @@ fn spec(id: &str, title: &str, row_header: &str, rows: Vec<String>, columns: &[&
         row_sums: vec![],
         weighted_sums: vec![],
         quotes: vec![],
+        running_order: vec![],
+        running_cumulative: false,
     }
 }
 

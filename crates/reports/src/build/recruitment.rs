@@ -43,6 +43,13 @@ pub(super) fn table(rc: &RecruitmentData, links: &Links, out: &mut Vec<Table>) -
     );
     s.cumulative = true;
     s.may_fall = vec!["responded".into(), "enrolled".into()];
+    // the counts to date a reader draws: they never fall between releases
+    // (responses only appear or move earlier), and each column's stays
+    // within another's where the data keep it so (declared only then: a
+    // relation the counts break would only make the reader's program
+    // infeasible)
+    s.running_cumulative = true;
+    s.running_order = running_order(rc);
     let total = |f: fn(&crate::data::WeekRow) -> u64| rc.weeks.iter().map(f).sum::<u64>();
     if let Some(t) = links.uptake_totals {
         for (c, value, known) in [
@@ -66,6 +73,35 @@ pub(super) fn table(rc: &RecruitmentData, links: &Links, out: &mut Vec<Table>) -
     Ok(())
 }
 
+/// Column pairs `[a, b]` whose counts to date keep `a ≤ b` at every week:
+/// enrolled within responded (a first enrolment is a response), reminded
+/// and responded within invited (reminders and responses follow the
+/// invitation).
+fn running_order(rc: &RecruitmentData) -> Vec<[String; 2]> {
+    let field = |w: &crate::data::WeekRow, c: &str| match c {
+        "invited" => w.invited,
+        "reminded" => w.reminded,
+        "responded" => w.responded,
+        _ => w.enrolled,
+    };
+    [
+        ("enrolled", "responded"),
+        ("reminded", "invited"),
+        ("responded", "invited"),
+    ]
+    .into_iter()
+    .filter(|(a, b)| {
+        let (mut sa, mut sb) = (0u64, 0u64);
+        rc.weeks.iter().all(|w| {
+            sa += field(w, a);
+            sb += field(w, b);
+            sa <= sb
+        })
+    })
+    .map(|(a, b)| [a.to_string(), b.to_string()])
+    .collect()
+}
+
 /// The targets shown with the series: invitations requested and, with
 /// response-adjusted quotas, the enrolments (or responses) aimed at.
 pub(super) fn targets(rc: &RecruitmentData) -> Vec<(String, u64)> {
@@ -77,4 +113,51 @@ pub(super) fn targets(rc: &RecruitmentData) -> Vec<(String, u64)> {
         t.push((format!("{what} target"), n));
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::WeekRow;
+
+    fn data(rows: &[[u64; 4]]) -> RecruitmentData {
+        RecruitmentData {
+            weeks: rows
+                .iter()
+                .enumerate()
+                .map(|(k, r)| WeekRow {
+                    week: format!("2026-11-{:02}", 2 + 7 * k),
+                    invited: r[0],
+                    reminded: r[1],
+                    responded: r[2],
+                    enrolled: r[3],
+                })
+                .collect(),
+            target_invitations: None,
+            target_outcome_count: None,
+            target_outcome: None,
+        }
+    }
+
+    #[test]
+    fn the_running_order_is_declared_where_the_data_keep_it() {
+        let pairs = |rows: &[[u64; 4]]| {
+            let mut out = Vec::new();
+            table(&data(rows), &Links::default(), &mut out).unwrap();
+            assert!(out[0].spec.running_cumulative);
+            out[0].spec.running_order.clone()
+        };
+        let all = pairs(&[[100, 0, 10, 2], [0, 50, 20, 8]]);
+        assert_eq!(all.len(), 3, "{all:?}");
+        // a response dated before its invitation (week 1 before week 2's
+        // invitations): responded to date exceeds invited to date in week 1
+        let early = pairs(&[[0, 0, 3, 0], [100, 10, 5, 1]]);
+        assert_eq!(
+            early,
+            vec![
+                ["enrolled".to_string(), "responded".to_string()],
+                ["reminded".to_string(), "invited".to_string()]
+            ]
+        );
+    }
 }

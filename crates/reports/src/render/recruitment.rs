@@ -158,6 +158,8 @@ mod tests {
             row_sums: vec![],
             weighted_sums: vec![],
             quotes: vec![],
+            running_order: vec![],
+            running_cumulative: false,
         };
         let p = disclosure::protect_release(
             "s",

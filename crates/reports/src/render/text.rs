@@ -18,19 +18,13 @@ pub fn esc(s: &str) -> String {
     o
 }
 
-/// A CSV text field: quoted when needed, and neutralised when a spreadsheet
-/// would take it for a formula.
+/// A CSV text field under the one rule for every CSV trialink writes
+/// (`tabular::cell`): neutralised when a spreadsheet would take it for a
+/// formula, quoted when needed.
 pub fn csv_text(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
+    let mut out = Vec::with_capacity(s.len() + 2);
+    tabular::cell::push_field(&mut out, tabular::cell::neutralise_str(s).as_bytes());
+    String::from_utf8(out).expect("quoting UTF-8 text keeps it UTF-8")
 }
 
 /// Markdown table text: pipes and markup neutralised.
@@ -77,5 +71,30 @@ pub fn p_fmt(p: f64) -> String {
         "<0.001".into()
     } else {
         format!("{p:.3}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_text;
+
+    #[test]
+    fn csv_text_follows_the_tabular_cell_rule() {
+        for (raw, want) in [
+            ("=SUM(A1)", "'=SUM(A1)"),
+            ("+1+1", "'+1+1"),
+            ("-5", "-5"),
+            ("'=A1", "''=A1"),
+            ("@x", "'@x"),
+            ("a,b", "\"a,b\""),
+            ("say \"hi\"", "\"say \"\"hi\"\"\""),
+            ("50-54", "50-54"),
+        ] {
+            assert_eq!(csv_text(raw), want, "{raw}");
+            assert_eq!(
+                tabular::cell::restore(&csv_text(raw).replace('"', "")),
+                raw.replace('"', "")
+            );
+        }
     }
 }

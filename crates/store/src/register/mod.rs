@@ -12,6 +12,7 @@
 //! them.
 
 mod db;
+pub mod text;
 
 pub(crate) use db::check_operator;
 

@@ -349,3 +349,54 @@ fn changed_keys_name_what_differs_in_file_order() {
     assert!(b.changed_keys(&b).is_empty());
     assert!(s.study_get("t-1").unwrap().unwrap().entry.reminders);
 }
+
+#[test]
+fn show_and_list_describe_the_entry_its_key_and_its_history() {
+    let (dir, mut s) = open();
+    s.study_add(entry("t-1"), "alice").unwrap();
+    let mut e = entry("t-1");
+    e.reminders = true;
+    s.study_update(e, "bob").unwrap();
+    let t = s.study_show("t-1").unwrap();
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(lines[0], "study                  t-1");
+    assert!(lines[2].starts_with("version                2 ("), "{t}");
+    assert!(lines[2].ends_with(" by bob)"), "{t}");
+    assert!(t.contains("\nsection_251_reference  (none)\n"), "{t}");
+    assert!(t.contains("\nreminders              yes\n"), "{t}");
+    assert!(
+        t.contains("\nstudy key              includes a secret held in the store"),
+        "{t}"
+    );
+    assert!(t.contains("history (2 changes, append-only):\n"), "{t}");
+    assert!(lines[lines.len() - 2].contains("\tadd\t"), "{t}");
+    assert!(lines[lines.len() - 2].ends_with("\t-"), "{t}");
+    assert!(lines[lines.len() - 1].ends_with("\treminders"), "{t}");
+    assert!(matches!(
+        s.study_show("nope"),
+        Err(StoreError::StudyNotRegistered { .. })
+    ));
+
+    let list = s.study_list_table().unwrap();
+    let rows: Vec<&str> = list.lines().collect();
+    assert_eq!(
+        rows[0],
+        "study\tstatus\tversion\tdsa_expires\tretain_until\troutes\torganisation"
+    );
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows[1].starts_with("t-1\topen\t2\t2027-03-31\t2032-12-31\t"),
+        "{list}"
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "study = 1\n").unwrap();
+    let e = crate::register_file::read_entry(&bad).unwrap_err();
+    assert!(
+        matches!(e, crate::register_file::RegisterFileError::Parse { line: 1, .. }),
+        "{e}"
+    );
+    let e = crate::register_file::read_entry(&dir.path().join("missing.toml")).unwrap_err();
+    assert!(e.to_string().starts_with("reading "), "{e}");
+    assert!(matches!(e, crate::register_file::RegisterFileError::Read { .. }));
+}
