@@ -58,7 +58,16 @@ fn returns_recorded_unknown_and_qa_counted_idempotent() {
     )
     .unwrap();
     let o = run(&["returns", "--store", &p(&store), "--input", &p(&f)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    // Two rows rejected (not recorded): the run does not report success.
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--allow-rejects"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("2 of 6 rows were rejected")
+            && stderr(&o).contains("line 6, column reason: bad_reason"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains(inv[2]), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
         out.contains("6 rows — recorded 2, already recorded 0, QA seed 1, unknown reference 1, rejected 2"),
@@ -75,7 +84,16 @@ fn returns_recorded_unknown_and_qa_counted_idempotent() {
         stderr(&o)
     );
     assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
-    let o = run(&["returns", "--store", &p(&store), "--input", &p(&f), "--force"]);
+    let o = run(&[
+        "returns",
+        "--store",
+        &p(&store),
+        "--input",
+        &p(&f),
+        "--force",
+        "--allow-rejects",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stdout(&o).contains("recorded 0, already recorded 2"),
         "{}",

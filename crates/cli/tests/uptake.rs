@@ -407,7 +407,17 @@ fn malformed_rows_are_counted_rejects_with_line_numbers() {
     )
     .unwrap();
     let o = uptake(&w, &[&f]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    // Rejected rows are not recorded: the run does not report success.
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--allow-rejects"), "{}", stderr(&o));
+    // the first rejected row by file, line, column and reason, no value
+    assert!(
+        stderr(&o).contains("4 of 5 rows were rejected")
+            && stderr(&o).contains("line 2, column status: bad_status"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains(&first_ref), "{}", stderr(&o));
     let out = stdout(&o);
     assert_eq!(count(&out, &f, "rejected"), 4, "{out}");
     assert_eq!(count(&out, &f, "matched by reference"), 1, "{out}");

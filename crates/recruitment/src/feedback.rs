@@ -130,6 +130,23 @@ pub struct Note {
     pub outcome: &'static str,
 }
 
+impl Note {
+    /// Whether the row was rejected (unreadable), as opposed to read but
+    /// not matched (an unknown reference, a QA seed, another study's).
+    pub fn is_rejection(&self) -> bool {
+        !matches!(
+            self.outcome,
+            "matched_by_reference"
+                | "matched_by_token"
+                | "unmatched_reference"
+                | "unmatched_token"
+                | "other_study"
+                | "qa_seed"
+                | "unknown_reference"
+        )
+    }
+}
+
 /// The result of one file.
 #[derive(Debug)]
 pub struct FileResult {
@@ -151,6 +168,23 @@ fn is_uuid(s: &[u8]) -> bool {
             8 | 13 | 18 | 23 => c == b'-',
             _ => c.is_ascii_hexdigit(),
         })
+}
+
+/// A feedback status as trials write it: the code in any letter case, with
+/// spaces or hyphens for underscores, and the US spelling `randomized`.
+/// Anything else is not a status (the row is rejected, never guessed).
+fn parse_status(s: &[u8]) -> Option<UptakeStatus> {
+    let mut code: Vec<u8> = s
+        .iter()
+        .map(|&b| match b.to_ascii_lowercase() {
+            b' ' | b'-' => b'_',
+            c => c,
+        })
+        .collect();
+    if code == b"randomized" {
+        code = b"randomised".to_vec();
+    }
+    UptakeStatus::from_code(&code)
 }
 
 fn is_date(s: &[u8]) -> bool {
@@ -213,7 +247,7 @@ pub fn record_uptake(
                 continue;
             }
             let status = rec[status_col].trim_ascii();
-            let Some(status) = UptakeStatus::from_code(status) else {
+            let Some(status) = parse_status(status) else {
                 counts.rejected += 1;
                 note(Some(status_col), RowOutcome::Rejected("bad_status"));
                 continue;
@@ -444,4 +478,27 @@ pub fn record_returns(
     }
     let input = src.finish()?;
     Ok((c, notes, input))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_read_in_the_spellings_trials_use() {
+        for (s, want) in [
+            (&b"consented"[..], UptakeStatus::Consented),
+            (b"Consented", UptakeStatus::Consented),
+            (b"CONSENTED", UptakeStatus::Consented),
+            (b"randomized", UptakeStatus::Randomised),
+            (b"Randomised", UptakeStatus::Randomised),
+            (b"Expressed interest", UptakeStatus::ExpressedInterest),
+            (b"expressed-interest", UptakeStatus::ExpressedInterest),
+        ] {
+            assert_eq!(parse_status(s), Some(want), "{}", String::from_utf8_lossy(s));
+        }
+        for s in [&b"signed_up"[..], b"", b"consent", b"randomisedd", b"consented!"] {
+            assert_eq!(parse_status(s), None, "{}", String::from_utf8_lossy(s));
+        }
+    }
 }

@@ -27,7 +27,7 @@ pub mod objections;
 pub use clk::{ClkCoder, ClkList};
 pub use lists::{
     blake3_file, check_manifest, check_manifest_key, load_token_list, load_token_list_with, ListError,
-    ScopeRule, TokenList,
+    ScopeRule, TokenList, SOURCE_ROWS_REJECTED,
 };
 pub use objections::{
     add_objections, read_objections, Added, NoncontactAddError, ObjectionColumns, Objections,

@@ -160,6 +160,11 @@ pub struct TokenList {
     pub bytes: u64,
 }
 
+/// The key, in a TLBF filter's manifest, of the rows its token file's maker
+/// rejected (`filter build --allow-source-rejects`): a safety list (enrolled)
+/// with any is refused, like a token list.
+pub const SOURCE_ROWS_REJECTED: &str = "source_rows_rejected";
+
 /// Read a token list, check its key against `master` derived for its scope,
 /// and return it with the derived scope key (to pseudonymise the cohort
 /// under the same scope). A TLBF file is recognised by its magic bytes.
@@ -215,6 +220,35 @@ pub fn load_token_list_with(
         if let Some(fp) = manifest.as_ref().and_then(|m| m.key_fingerprint.clone()) {
             if fp != expected {
                 return Err(mismatch(fp));
+            }
+        }
+        if !allow_blank {
+            // A safety list fails closed, as a token list does: the filter
+            // needs the manifest `filter build` wrote beside it, describing
+            // this very file, and made from tokens without a lost row.
+            let m = manifest.as_ref().ok_or_else(|| ListError::NoManifest {
+                path: path.to_path_buf(),
+                manifest: manifest_path.clone(),
+            })?;
+            if !m.outputs.is_empty() && !m.outputs.iter().any(|o| o.blake3 == blake3) {
+                return Err(ListError::ChangedSinceManifest {
+                    path: path.to_path_buf(),
+                    manifest: manifest_path.clone(),
+                });
+            }
+            // rows lost when the tokens were made, or when the filter was
+            // built from them (an unreadable token)
+            let source_rejected = m
+                .extra
+                .get(SOURCE_ROWS_REJECTED)
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0);
+            let source_rejected = source_rejected.saturating_add(m.rows.rows_rejected);
+            if source_rejected > 0 {
+                return Err(ListError::SourceRowsRejected {
+                    path: path.to_path_buf(),
+                    rejected: source_rejected,
+                });
             }
         }
         let rows = filter.n();

@@ -110,6 +110,7 @@ pub fn run(args: Args) -> CliResult {
             });
         }
     }
+    check_size(&releases)?;
     let report = if args.fast {
         disclosure::audit_fast(&releases, &policy)
     } else {
@@ -156,6 +157,28 @@ pub fn run(args: Args) -> CliResult {
         outln!("audit passed");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The most published cells one audit takes, over all its releases: the
+/// audit holds about 4 KB per cell (its parts and linear programs), so the
+/// cap keeps it under about 1 GB; a larger input is refused, not run out
+/// of memory.
+pub const MAX_AUDIT_CELLS: usize = 200_000;
+
+fn check_size(releases: &[Release]) -> Result<(), CliError> {
+    let cells: usize = releases
+        .iter()
+        .flat_map(|r| &r.tables)
+        .flat_map(|t| &t.cells)
+        .map(Vec::len)
+        .sum();
+    if cells > MAX_AUDIT_CELLS {
+        return Err(CliError::new(format!(
+            "the input holds {cells} published cells; one audit takes at most {MAX_AUDIT_CELLS}"
+        ))
+        .hint("audit the tables or releases in smaller groups (each table's rows and columns are audited together)"));
+    }
+    Ok(())
 }
 
 fn read_release(path: &Path) -> Result<Release, CliError> {

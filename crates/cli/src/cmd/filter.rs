@@ -63,6 +63,11 @@ pub struct BuildArgs {
     /// Where to write the manifest (default `<output>.manifest.json`).
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
+    /// Build even though the token file's manifest records rejected rows
+    /// (the count is kept in the filter's manifest, and `invite` still
+    /// refuses such a filter as an enrolled list).
+    #[arg(long)]
+    pub allow_source_rejects: bool,
 }
 
 /// Options for `trialink filter check`.
@@ -144,12 +149,32 @@ fn header_fingerprint(a: &BuildArgs) -> Result<(String, Option<KeyRecord>), CliE
     Ok((fp_hex, key_rec))
 }
 
+/// Rows the token file's manifest records as rejected when it was made
+/// (those people are missing from a filter built from it): refused unless
+/// `--allow-source-rejects`.
+fn source_rows_rejected(a: &BuildArgs) -> Result<u64, CliError> {
+    let p = tabular::sidecar_path(std::path::Path::new(&a.tokens), ".manifest.json");
+    if a.tokens == "-" || !p.exists() {
+        return Ok(0);
+    }
+    let rejected = Manifest::read(&p)?.rows.rows_rejected;
+    if rejected > 0 && !a.allow_source_rejects {
+        return Err(CliError::new(format!(
+            "{}: its manifest records {rejected} rejected row(s) when the tokens were made: those people would be missing from the filter",
+            a.tokens
+        ))
+        .hint("fix the rows at source (see the rejects file beside the token file) and make the tokens again, or pass --allow-source-rejects for a list where missing people do no harm (never an enrolled or objection list)"));
+    }
+    Ok(rejected)
+}
+
 fn build(a: BuildArgs) -> CliResult {
     let mut manifest = Manifest::new("filter build", env!("CARGO_PKG_VERSION"));
     if !(a.fpr > 0.0 && a.fpr < 1.0) {
         return Err(CliError::new("--fpr must be between 0 and 1 (exclusive)").hint("e.g. --fpr 0.001"));
     }
     let (fp_hex, key_rec) = header_fingerprint(&a)?;
+    let source_rejected = source_rows_rejected(&a)?;
     let fp = fingerprint_bytes(&fp_hex).map_err(|e| CliError::new(format!("--fingerprint: {e}")))?;
 
     let (mut src, _) = open::input(&a.tokens, "tokens")?;
@@ -170,6 +195,11 @@ fn build(a: BuildArgs) -> CliResult {
     manifest.key_fingerprint = Some(fp_hex.clone());
     manifest.keys.extend(key_rec);
     manifest.extra.insert("tlbf".into(), describe(&filter));
+    if source_rejected > 0 {
+        manifest
+            .extra
+            .insert(suppression::SOURCE_ROWS_REJECTED.into(), source_rejected.into());
+    }
     let done = run.commit(&mut manifest, ("tokens", &input), "filter", rows_ok, false)?;
     eprintln!(
         "filter of {} distinct tokens ({} rows, {} rejected): m = {} bits, k = {}, key {}",

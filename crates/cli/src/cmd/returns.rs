@@ -1,10 +1,10 @@
 //! `trialink returns`: record the mailer's return-to-sender file.
 
+use crate::cmd::uptake::rejects_exit;
 use crate::error::CliResult;
 use crate::open::open_existing_store;
 use recruitment::notes;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// Options for `trialink returns`.
 ///
@@ -12,9 +12,13 @@ use std::process::ExitCode;
 /// Each return is recorded against its invitation (delivered = invited −
 /// returned in reports); references of QA seeds and unknown references are
 /// counted and listed by line in `<input>.returns.csv`. Re-running the same
-/// file changes nothing.
+/// file changes nothing. Exit status 1 when any row was rejected (a return
+/// not recorded leaves its invitee remindable), unless --allow-rejects.
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  trialink returns --store service.sqlite --input rts-2026-11-28.csv")]
+#[command(
+    after_help = "Example:\n  trialink returns --store service.sqlite --input rts-2026-11-28.csv\n\n\
+Exit status: 0 all rows read; 1 some rows rejected (the rest recorded; see <input>.returns.csv); 2 error."
+)]
 pub struct Args {
     /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
     #[arg(long, value_name = "DB")]
@@ -26,6 +30,10 @@ pub struct Args {
     /// existing one is an error, checked before the store is touched).
     #[arg(long)]
     pub force: bool,
+    /// Exit 0 even when rows were rejected (for reruns of a file whose
+    /// rejected rows have been reviewed).
+    #[arg(long)]
+    pub allow_rejects: bool,
 }
 
 pub fn run(a: Args) -> CliResult {
@@ -47,5 +55,14 @@ pub fn run(a: Args) -> CliResult {
     if c.qa_seed + c.unknown_reference + c.rejected > 0 {
         outln!("  lines not recorded are listed in {}", written.path);
     }
-    Ok(ExitCode::SUCCESS)
+    let first = found
+        .iter()
+        .find(|n| n.is_rejection())
+        .map(|n| (a.input.clone(), n.clone()));
+    Ok(rejects_exit(
+        c.rejected,
+        c.rows_in,
+        first.as_ref(),
+        a.allow_rejects,
+    ))
 }

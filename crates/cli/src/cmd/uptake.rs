@@ -23,10 +23,17 @@ use std::process::ExitCode;
 /// changes nothing; the whole file is one store transaction. Unmatched rows
 /// make the run exit 1 (the matched rows are recorded) unless
 /// `--allow-unmatched`.
+///
+/// Statuses are read in any letter case, with spaces or hyphens, and `randomized`.
+///
+/// Exit status 1 when any row was rejected (the good rows are recorded
+/// first; a rejected consent would leave the person remindable), unless
+/// --allow-rejects.
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  \
 trialink uptake --store service.sqlite --key master.key --study galleri-2 --input uptake.tokens.csv\n\n\
-Several --input files may be given (e.g. rows by reference and rows by token).")]
+Several --input files may be given (e.g. rows by reference and rows by token).\n\
+Exit status: 0 all rows read and matched; 1 some rows rejected or matching no invitation (the rest recorded; see <input>.uptake.csv); 2 error.")]
 pub struct Args {
     /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
     #[arg(long, value_name = "DB")]
@@ -48,6 +55,10 @@ pub struct Args {
     /// existing one is an error, checked before the store is touched).
     #[arg(long)]
     pub force: bool,
+    /// Exit 0 even when rows were rejected (for reruns of a file whose
+    /// rejected rows have been reviewed).
+    #[arg(long)]
+    pub allow_rejects: bool,
 }
 
 pub fn run(a: Args) -> CliResult {
@@ -67,10 +78,18 @@ pub fn run(a: Args) -> CliResult {
     }
     let mut total = feedback::FeedbackCounts::default();
     let mut unmatched_in = Vec::new();
+    let mut first_reject = None;
     for input in &a.input {
         let r = feedback::record_uptake(&mut store, &master, &a.study, input)?;
         let written = notes::write_notes(input, notes::UPTAKE[0], &r.notes, mode)?;
         notes::uptake_manifest(store.path(), &a.study, input, &r, &written)?;
+        if first_reject.is_none() {
+            first_reject = r
+                .notes
+                .iter()
+                .find(|n| n.is_rejection())
+                .map(|n| (input.clone(), n.clone()));
+        }
         let c = &r.counts;
         outln!(
             "{}: {} rows — matched by reference {}, matched by token {}, unmatched {}, QA seed {}, rejected {}",
@@ -112,6 +131,9 @@ pub fn run(a: Args) -> CliResult {
             total.rejected
         );
     }
+    // Rejected rows are reported (exit 1) first; rows matching no
+    // invitation are an error of their own.
+    let code = rejects_exit(total.rejected, total.rows_in, first_reject.as_ref(), a.allow_rejects);
     // A row that names no invitation may be a person who consented or
     // declined: left unrecorded they are remindable. The matched rows are
     // recorded; the run does not report success.
@@ -129,5 +151,38 @@ pub fn run(a: Args) -> CliResult {
              --allow-unmatched once the listed lines are reviewed",
         ));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
+}
+
+/// Exit 1 when rows were rejected (unless `allow`), naming the first
+/// rejected row's file, line, column and reason code (never its value).
+pub fn rejects_exit(
+    rejected: u64,
+    rows: u64,
+    first: Option<&(PathBuf, feedback::Note)>,
+    allow: bool,
+) -> ExitCode {
+    if rejected == 0 || allow {
+        return ExitCode::SUCCESS;
+    }
+    let at = first.map_or(String::new(), |(path, n)| {
+        let col = if n.column.is_empty() {
+            String::new()
+        } else {
+            format!(", column {}", n.column)
+        };
+        format!(
+            " (the first: {}: line {}{col}: {})",
+            path.display(),
+            n.line,
+            n.outcome
+        )
+    });
+    eprintln!(
+        "trialink: {rejected} of {rows} rows were rejected and not recorded{at}; the other rows are recorded"
+    );
+    eprintln!(
+        "hint: fix the rejected rows (each listed by line, column and reason in the notes file beside the input) and run the file again with --force (recording is idempotent), or pass --allow-rejects once they are reviewed"
+    );
+    ExitCode::from(1)
 }

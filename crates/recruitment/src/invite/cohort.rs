@@ -97,7 +97,8 @@ pub(crate) struct Pass1 {
     pub suppressed_by_clk: u64,
     pub not_eligible_by: BTreeMap<&'static str, u64>,
     pub cohort: tabular::InputSummary,
-    /// Every person's state (kept only with [`Pass1Context::watch`]).
+    /// Every person's state (an invite run checks its QA seeds against it,
+    /// then drops it).
     pub persons: HashMap<Tok, PersonState>,
     /// Watched service `token_nhs_dob` → person.
     pub watched: HashMap<Tok, Tok>,
@@ -181,9 +182,6 @@ pub(crate) fn pass1(mut src: tabular::Source, ctx: &Pass1Context<'_>) -> Result<
     }
     let mut out = run.out;
     out.suppressed_by_clk = run.clk_people.len() as u64;
-    if ctx.watch.is_none() {
-        out.persons = HashMap::new();
-    }
     // People excluded by a later row of theirs leave the pool (counted as
     // duplicate_person_excluded).
     if ctx.watch.is_none() {
@@ -237,6 +235,17 @@ impl Run<'_, '_> {
         self.reject(line, Some(cols.nhs), code)
     }
 
+    /// A ragged row's cells cannot be trusted, so its flags cannot be read:
+    /// when its NHS number cell still reads as an NHS number, that person is
+    /// excluded (doubt resolves towards not inviting).
+    fn exclude_ragged(&mut self, rec: &csv::ByteRecord) {
+        let cell = rec.get(self.ctx.cols.nhs).unwrap_or_default();
+        if let Ok(nhs) = NhsNumber::parse_normalised(cell) {
+            let person = self.ctx.keys.service_tk.token_nhs(&nhs).0;
+            self.exclude_person(person, Reason::Rejected);
+        }
+    }
+
     fn seen(&mut self, person: Tok, reason: Reason) {
         self.out
             .persons
@@ -247,6 +256,7 @@ impl Run<'_, '_> {
     fn row(&mut self, rec: &csv::ByteRecord, line: u64, record: u64) {
         let cols = self.ctx.cols;
         if rec.len() != self.header.len() {
+            self.exclude_ragged(rec);
             return self.reject(line, None, "ragged_row");
         }
         let nhs = match NhsNumber::parse_normalised(&rec[cols.nhs]) {
@@ -451,14 +461,16 @@ impl Run<'_, '_> {
                 .unwrap_or("")
                 .to_string()
         };
-        coder
-            .encode(
-                &cell(cols.given),
-                &cell(cols.family),
-                Some(dob.iso()),
-                &cell(cols.postcode),
-            )
-            .is_some_and(|clk| self.ctx.lists.clk_list.matches(&clk, self.ctx.clk_threshold))
+        let (given, family, postcode) = (cell(cols.given), cell(cols.family), cell(cols.postcode));
+        // Given and family names swapped (the commonest name error) on either
+        // side: the row is compared both ways round; a false match only costs
+        // an invitation.
+        let hit = [(&given, &family), (&family, &given)].iter().any(|&(g, f)| {
+            coder
+                .encode(g, f, Some(dob.iso()), &postcode)
+                .is_some_and(|clk| self.ctx.lists.clk_list.matches(&clk, self.ctx.clk_threshold))
+        });
+        hit
     }
 
     #[allow(clippy::too_many_arguments)]

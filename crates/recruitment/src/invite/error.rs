@@ -103,6 +103,28 @@ pub enum InviteError {
         /// Days between them.
         days: i64,
     },
+    /// Every row of the cohort was rejected: nothing to select from.
+    #[error("{path}: every one of its {rows} rows was rejected (the first at line {line}: {code}); no batch was made")]
+    AllRowsRejected {
+        /// The cohort.
+        path: String,
+        /// Its data rows.
+        rows: u64,
+        /// The first rejected row's line.
+        line: u64,
+        /// Its reason code.
+        code: &'static str,
+    },
+    /// A QA seed row carries the NHS number of a real person the run knows.
+    #[error("{path}: line {line}: a QA seed carries the NHS number of someone {why}; QA seeds are the service's own test addresses, never a real person")]
+    QaSeedIsAPerson {
+        /// The QA seeds file.
+        path: String,
+        /// The row's line.
+        line: u64,
+        /// Which list the person is on.
+        why: &'static str,
+    },
     /// QA seeds requested but no file given.
     #[error("the request asks for {0} QA seeds but no QA seeds file was given")]
     NoQaSeedsFile(u32),
@@ -153,6 +175,12 @@ impl InviteError {
         InviteError::AlreadyRun { .. } => "use a new seed in the request for a new batch of this study",
         InviteError::NoQaSeedsFile(_) => "pass --qa-seeds FILE, or set qa_seeds = 0 in the request",
         InviteError::TooFewQaSeeds { .. } => "add QA seed rows with the channel's contact details",
+        InviteError::AllRowsRejected { .. } => {
+            "check the cohort's delimiter and header against its rows (a trailing comma on every row, a column added or dropped)"
+        }
+        InviteError::QaSeedIsAPerson { .. } => {
+            "replace that row of the QA seeds file with one of the service's own test identities"
+        }
         InviteError::CohortFromStdin => "save the cohort to a file and pass its path",
         InviteError::UnidentifiedExclusion { .. } => {
             "correct the NHS number on that line (ten digits, spaces allowed, nothing else) or ask the data provider for a corrected extract, and run again; nothing was written"

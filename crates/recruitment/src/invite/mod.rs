@@ -30,7 +30,7 @@ pub use summary::{summary_markdown, FunnelRow, StratumSummary, Summary};
 pub(crate) use cohort::{pass1, read_contacts, Pass1, Pass1Context, PersonState};
 pub(crate) use columns::Columns;
 pub(crate) use output::{
-    pick_qa_seeds, prepare_out_dir, qa_record, write_side_files, BatchWriter, ManifestParts,
+    check_qa_people, pick_qa_seeds, prepare_out_dir, qa_record, write_side_files, BatchWriter, ManifestParts,
 };
 pub(crate) use setup::{ListSources, Lists, RunKeys};
 pub(crate) use summary::funnel_rows;
@@ -185,6 +185,20 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         watch: None,
     };
     let mut p1 = pass1(src, &ctx)?;
+    if let Some(&(line, _, code)) = p1
+        .rejects
+        .first()
+        .filter(|_| p1.rejects.len() as u64 == p1.cohort.rows)
+    {
+        return Err(InviteError::AllRowsRejected {
+            path: p1.cohort.path.clone(),
+            rows: p1.cohort.rows,
+            line,
+            code,
+        });
+    }
+    check_qa_seed_people(o.batch.qa_seeds, r.qa_seeds, &keys, &lists, &p1)?;
+    p1.persons = Default::default();
     if let (Some(l), Some(p)) = (&lists.links, o.registry_links) {
         l.check_cohort(p, cohort, &p1.cohort.blake3, p1.cohort.rows)?;
     }
@@ -371,6 +385,26 @@ pub(crate) fn precheck<'a>(
 }
 
 /// Refuse a second batch of the study with the same seed.
+/// Refuse QA seeds (when the request wants any) one of which carries the
+/// NHS number of someone on the non-contact list or in the cohort (`p1`
+/// must still hold its persons).
+pub(crate) fn check_qa_seed_people(
+    qa_seeds: Option<&Path>,
+    n: u32,
+    keys: &RunKeys,
+    lists: &Lists,
+    p1: &Pass1,
+) -> Result<(), InviteError> {
+    check_qa_people(qa_seeds, n as usize, &|nhs| {
+        let person = keys.service_tk.token_nhs(nhs).0;
+        if lists.suppressor.non_contact.contains(&person) {
+            Some("on the non-contact list")
+        } else {
+            p1.persons.contains_key(&person).then_some("in the cohort")
+        }
+    })
+}
+
 pub(crate) fn check_not_run(store: &Store, v: &Validated) -> Result<(), InviteError> {
     let r = &v.request;
     match store.find_batch(&r.study, r.seed)? {

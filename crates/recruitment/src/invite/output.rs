@@ -112,6 +112,39 @@ pub(crate) fn pick_qa_seeds(
     Ok(pick)
 }
 
+/// Refuse a QA seeds file (when seeds are wanted) with a row whose NHS
+/// number `is_person` names (on the non-contact list, in the cohort): on
+/// route 1 the NHS number is the address, so such a seed would write to a
+/// real person, perhaps one who objected.
+pub(crate) fn check_qa_people(
+    path: Option<&Path>,
+    n: usize,
+    is_person: &dyn Fn(&pseudonym::NhsNumber) -> Option<&'static str>,
+) -> Result<(), InviteError> {
+    let Some(qp) = path.filter(|_| n > 0) else {
+        return Ok(());
+    };
+    let qs = path_str(qp)?;
+    let mut q = tabular::Source::open(qs)?;
+    let Some(col) = q.optional_column(None, &["nhs_number", "nhs_no", "nhsnumber"], "NHS number")? else {
+        return Ok(());
+    };
+    let mut rec = csv::ByteRecord::new();
+    while q.read(&mut rec)? {
+        let Some(Ok(nhs)) = rec.get(col).map(pseudonym::NhsNumber::parse_normalised) else {
+            continue;
+        };
+        if let Some(why) = is_person(&nhs) {
+            return Err(InviteError::QaSeedIsAPerson {
+                path: qs.to_string(),
+                line: q.position().line,
+                why,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The batch file being written (to its temporary name).
 pub(crate) struct BatchWriter {
     w: csv::Writer<std::io::BufWriter<std::fs::File>>,

@@ -143,8 +143,14 @@ impl Lists {
             )?;
             inputs.push(list_record("enrolled", p, &list));
             extra.insert("enrolled_nhs_tokens".into(), list.nhs_set.len().into());
+            // A filter does not say whether it holds NHS number + DOB or NHS
+            // number tokens: it is probed with both.
+            let nhs_set = match &list.set {
+                TokenSet::Filter(f) => TokenSet::Filter(f.clone()),
+                _ => list.nhs_set,
+            };
             enrolled_sets.push(list.set);
-            enrolled_nhs_sets.push(list.nhs_set);
+            enrolled_nhs_sets.push(nhs_set);
         }
         let legacy = store.noncontact_legacy_tokens()?;
         let legacy_count = legacy.len() as u64;

@@ -349,6 +349,7 @@ pub fn remind(store: &mut Store, o: &ReminderOptions<'_>) -> Result<ReminderRepo
             watch: Some(&watch),
         },
     )?;
+    invite::check_qa_seed_people(o.batch.qa_seeds, r.qa_seeds, &keys, &lists, &p1)?;
     let mut tally = Tally::default();
     let chosen = decide(v, &cands, &early, &p1, &mut tally);
     if chosen.is_empty() {

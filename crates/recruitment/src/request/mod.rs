@@ -508,6 +508,7 @@ fn validate_criteria(bad: &Bad<'_>, c: &Criteria) -> Result<(), RequestError> {
             ));
         }
     }
+    validate_regions(bad, &c.regions)?;
     for (k, v) in [
         ("criteria.required_conditions", &c.required_conditions),
         ("criteria.excluded_conditions", &c.excluded_conditions),
@@ -523,6 +524,34 @@ fn validate_criteria(bad: &Bad<'_>, c: &Criteria) -> Result<(), RequestError> {
         return Err(bad.at(
             "criteria.required_conditions",
             "a code is both required and excluded: nobody can be eligible".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `criteria.regions`: each from the fixed vocabulary (or `Unknown`), so a
+/// typo is an error rather than an empty batch, and no more entries than
+/// there are labels.
+fn validate_regions(bad: &Bad<'_>, regions: &[String]) -> Result<(), RequestError> {
+    let expected = || {
+        format!(
+            "expected regions from {}, or Unknown",
+            demographics::REGIONS.join(", ")
+        )
+    };
+    for (i, r) in regions.iter().enumerate() {
+        if demographics::region_label(r).is_none() {
+            return Err(bad.at(&format!("criteria.regions[{i}]"), expected()));
+        }
+    }
+    if regions.len() > demographics::REGIONS.len() + 1 {
+        return Err(bad.at(
+            "criteria.regions",
+            format!(
+                "{} entries, but there are only {} labels",
+                regions.len(),
+                demographics::REGIONS.len() + 1
+            ),
         ));
     }
     Ok(())

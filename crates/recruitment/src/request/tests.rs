@@ -191,3 +191,15 @@ fn the_committed_reminder_example_parses() {
     let text = include_str!("../../../../fixtures/requests/example.toml");
     parse("example.toml", text, today()).unwrap();
 }
+
+#[test]
+fn criteria_regions_come_from_the_vocabulary() {
+    let with = |regions: &str| BASE.replace("max_age = 77", &format!("max_age = 77\nregions = {regions}"));
+    let v = parse("r.toml", &with(r#"["London", "north west", "Unknown"]"#), today()).unwrap();
+    assert_eq!(v.request.criteria.regions.len(), 3);
+    let e = parse("r.toml", &with(r#"["London", "Londn"]"#), today()).unwrap_err();
+    assert!(e.to_string().contains("criteria.regions[1]"), "{e}");
+    let many = format!("[{}]", vec!["\"London\""; 14].join(", "));
+    let e = parse("r.toml", &with(&many), today()).unwrap_err();
+    assert!(e.to_string().contains("criteria.regions"), "{e}");
+}

@@ -6,6 +6,11 @@ use crate::build::ReportError;
 use crate::data::SelectionData;
 use disclosure::{Table, TOTAL};
 
+/// The most strata a selection report takes: protecting the strata table
+/// costs time and memory growing faster than its size (about 8 s and 200 MB
+/// at this cap in a debug build), so a larger input is refused.
+pub const MAX_STRATA: usize = 2_000;
+
 /// The funnel (its `invited` cell shared with the uptake tables' total when
 /// they agree) and, with strata, requested vs actual by stratum.
 pub(super) fn tables(sel: &SelectionData, links: &Links, out: &mut Vec<Table>) -> Result<(), ReportError> {
@@ -19,8 +24,9 @@ pub(super) fn tables(sel: &SelectionData, links: &Links, out: &mut Vec<Table>) -
     let mut counts: Vec<Vec<u64>> = sel.funnel.iter().map(|s| vec![s.count]).collect();
     counts.push(vec![sel.not_selected]);
     counts.push(vec![sel.invited]);
-    let sum: u64 = counts.iter().map(|c| c[0]).sum();
-    if sum != sel.cohort {
+    // checked: a crafted file's huge counts must not wrap to the cohort
+    let sum = counts.iter().try_fold(0u64, |a, c| a.checked_add(c[0]));
+    if sum != Some(sel.cohort) {
         return Err(bad(
             "selection.cohort",
             "the sum of the funnel's exclusions, not_selected and invited",
@@ -35,6 +41,15 @@ pub(super) fn tables(sel: &SelectionData, links: &Links, out: &mut Vec<Table>) -
     };
     share(&mut s, "invited", "people", invited_key);
     out.push(Table { spec: s, counts });
+    if sel.strata.len() > MAX_STRATA {
+        return Err(bad(
+            "selection.strata",
+            format!(
+                "at most {MAX_STRATA} strata (the file has {}): coarsen the stratification (fewer quota dimensions or wider bands)",
+                sel.strata.len()
+            ),
+        ));
+    }
     if !sel.strata.is_empty() {
         let nvars = sel.strata_variables.len().max(1);
         let mut rows = Vec::new();
