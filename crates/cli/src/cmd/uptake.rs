@@ -133,7 +133,12 @@ pub fn run(a: Args) -> CliResult {
     }
     // Rejected rows are reported (exit 1) first; rows matching no
     // invitation are an error of their own.
-    let code = rejects_exit(total.rejected, total.rows_in, first_reject.as_ref(), a.allow_rejects);
+    let code = rejects_exit(
+        total.rejected,
+        total.rows_in,
+        first_reject.as_ref(),
+        a.allow_rejects,
+    );
     // A row that names no invitation may be a person who consented or
     // declined: left unrecorded they are remindable. The matched rows are
     // recorded; the run does not report success.
