@@ -1,7 +1,6 @@
 //! `trialink returns`: record the mailer's return-to-sender file.
 
-use crate::cmd::uptake::rejects_exit;
-use crate::error::CliResult;
+use crate::error::{rejects_exit, CliResult};
 use crate::open::open_existing_store;
 use recruitment::notes;
 use std::path::PathBuf;

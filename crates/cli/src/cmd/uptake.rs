@@ -1,11 +1,10 @@
 //! `trialink uptake`: record a trial's uptake feedback.
 
-use crate::error::{CliError, CliResult};
+use crate::error::{rejects_exit, CliError, CliResult};
 use crate::open::{bind_master, load_master, open_existing_store};
 use recruitment::feedback;
 use recruitment::notes;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// Options for `trialink uptake`.
 ///
@@ -157,37 +156,4 @@ pub fn run(a: Args) -> CliResult {
         ));
     }
     Ok(code)
-}
-
-/// Exit 1 when rows were rejected (unless `allow`), naming the first
-/// rejected row's file, line, column and reason code (never its value).
-pub fn rejects_exit(
-    rejected: u64,
-    rows: u64,
-    first: Option<&(PathBuf, feedback::Note)>,
-    allow: bool,
-) -> ExitCode {
-    if rejected == 0 || allow {
-        return ExitCode::SUCCESS;
-    }
-    let at = first.map_or(String::new(), |(path, n)| {
-        let col = if n.column.is_empty() {
-            String::new()
-        } else {
-            format!(", column {}", n.column)
-        };
-        format!(
-            " (the first: {}: line {}{col}: {})",
-            path.display(),
-            n.line,
-            n.outcome
-        )
-    });
-    eprintln!(
-        "trialink: {rejected} of {rows} rows were rejected and not recorded{at}; the other rows are recorded"
-    );
-    eprintln!(
-        "hint: fix the rejected rows (each listed by line, column and reason in the notes file beside the input) and run the file again with --force (recording is idempotent), or pass --allow-rejects once they are reviewed"
-    );
-    ExitCode::from(1)
 }
