@@ -6,6 +6,7 @@
 # /tmp/trialink-base/trialink) on the match-key schema it supports.
 # `trialink demo --people 200000 --seed 2026` links the population of
 # `bench/link_quality.sh 200000 2026`.
+# SKIP_BASE=1 leaves out today's method (no baseline binary needed).
 # Usage: bench/link_quality.sh [PEOPLE] [SEED]   (default 100000, 7)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,11 +31,12 @@ $T keys derive --from "$W/master.key" --scope registry:bench --out "$W/registry.
 for side in registry cohort; do
   $T pseudonymise --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.tok.csv" --as-of 2026-01-01 --with-nhs-token 2>/dev/null
   $T encode --schema "$SCHEMA" --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.clk.csv" 2>/dev/null
-  $BASE encode --schema "$BASE_SCHEMA" --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.base.clk.csv" 2>/dev/null
+  [ -n "${SKIP_BASE:-}" ] || $BASE encode --schema "$BASE_SCHEMA" --key "$W/registry.key" --input "$W/synth/$side.csv" --output "$W/$side.base.clk.csv" 2>/dev/null
   # Put token, clk and blocking side by side, row for row: rows pseudonymise
   # rejected (no usable NHS number or DOB) keep their CLK with an empty token,
   # as DESIGN §4.4 allows. (`pseudonymise --clk-schema` will do this in one step.)
-  for v in "" .base; do
+  for v in "" ${SKIP_BASE:+-}.base; do
+  [ "$v" = "-.base" ] && continue
   python3 - "$W/$side.tok.csv" "$W/$side.tok.csv.rejects.csv" "$W/$side$v.clk.csv" "$W/$side$v.csv" <<'PY'
 import csv, sys
 tok, rej, clk, out = sys.argv[1:]
@@ -58,6 +60,7 @@ done
 
 # CLK-only inputs: no NHS numbers on either side (no token, no nhs_token).
 for side in registry cohort registry.base cohort.base; do
+  [ -f "$W/$side.csv" ] || continue
   python3 - "$W/$side.csv" "$W/$side.clkonly.csv" <<'PY'
 import csv, sys
 r = csv.DictReader(open(sys.argv[1]))
@@ -79,9 +82,9 @@ run() { # binary label left right extra-args...
   printf "%-26s %9s %9s %9s %9s %12s %9s %s\n" "$label" "$(get precision)" "$(get recall)" "$(get f1)" "$(get pair_completeness)" $extra
 }
 # Today's method (baseline binary, its defaults), then this build's defaults.
-run "$BASE" today_hybrid "$W/registry.base.csv" "$W/cohort.base.csv" --mode hybrid
+[ -n "${SKIP_BASE:-}" ] || run "$BASE" today_hybrid "$W/registry.base.csv" "$W/cohort.base.csv" --mode hybrid
 run "$T" hybrid "$W/registry.csv" "$W/cohort.csv" --mode hybrid
-run "$BASE" today_clk_only "$W/registry.base.clkonly.csv" "$W/cohort.base.clkonly.csv" --mode clk
+[ -n "${SKIP_BASE:-}" ] || run "$BASE" today_clk_only "$W/registry.base.clkonly.csv" "$W/cohort.base.clkonly.csv" --mode clk
 run "$T" clk_only "$W/registry.clkonly.csv" "$W/cohort.clkonly.csv" --mode clk
 run "$T" token "$W/registry.csv" "$W/cohort.csv" --mode token
 for label in hybrid clk_only; do

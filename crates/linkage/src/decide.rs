@@ -5,6 +5,8 @@
 //! Each step is one scan of the blocks ([`Plan::fold`]): comparison
 //! patterns are counted (distinct level vectors, not one per candidate),
 //! rows' best scores are kept per row, and only accepted pairs are stored.
+//! Under the all-pairs prior one more scan sums each row's candidate odds
+//! for the one-to-one posterior ([`model::one_to_one_posterior`]).
 
 use crate::blocks::{Cand, Plan};
 use crate::evidence::{random_pair_u, sampled_u, Evidence};
@@ -173,16 +175,121 @@ fn sorted_with_non_best(p: &Patterns) -> Vec<(&[u8], (f64, f64))> {
     v
 }
 
+/// Fixed-point unit of the pair odds summed per row: sums of integers do
+/// not depend on the order the candidates arrive in (threads), so the
+/// decision is deterministic.
+const ODDS_UNIT: f64 = (1u64 << 20) as f64;
+/// Pair odds above this count as this (a probability of 1 − 1e-6) in the
+/// sums, so a row's sum cannot overflow.
+const ODDS_CAP: f64 = (1u64 << 20) as f64;
+
+fn odds_units(o: f64) -> u64 {
+    if o.is_nan() {
+        return 0;
+    }
+    (o.min(ODDS_CAP) * ODDS_UNIT).round() as u64
+}
+
+/// What the one-to-one posterior ([`model::one_to_one_posterior`]) needs:
+/// every eligible row's summed candidate odds, and per side the scale and
+/// the share of rows with a partner.
+pub(crate) struct OneToOne {
+    left: Vec<u64>,
+    right: Vec<u64>,
+    /// (scale, rho) for left rows, then right rows.
+    pub(crate) left_view: (f64, f64),
+    pub(crate) right_view: (f64, f64),
+}
+
+impl OneToOne {
+    fn posterior(&self, o: f64, c: Cand) -> f64 {
+        let q = odds_units(o);
+        if q == 0 {
+            return 0.0;
+        }
+        let own = q as f64 / ODDS_UNIT;
+        let sl = self.left[c.l as usize] as f64 / ODDS_UNIT;
+        let sr = self.right[c.r as usize] as f64 / ODDS_UNIT;
+        let pl = model::one_to_one_posterior(own, sl, self.left_view.0, self.left_view.1);
+        let pr = model::one_to_one_posterior(own, sr, self.right_view.0, self.right_view.1);
+        pl.min(pr)
+    }
+}
+
+/// One scan: every eligible row's sum of its eligible candidates' odds
+/// under `m`, for the one-to-one posterior. `matched` rows were paired by
+/// tokens already; `rows` the rows (left, right) the prior was fitted over,
+/// `eligible` those left for the fuzzy decision.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn one_to_one(
+    plan: &Plan<'_>,
+    left: &Side,
+    right: &Side,
+    l_ok: &[bool],
+    r_ok: &[bool],
+    ev: &Evidence<'_>,
+    m: &model::Model,
+    matched: usize,
+) -> OneToOne {
+    let sl: Vec<AtomicU64> = (0..left.len()).map(|_| AtomicU64::new(0)).collect();
+    let sr: Vec<AtomicU64> = (0..right.len()).map(|_| AtomicU64::new(0)).collect();
+    plan.fold(
+        Vec::new,
+        |v: &mut Vec<u8>, c| {
+            if !l_ok[c.l as usize] || !r_ok[c.r as usize] {
+                return;
+            }
+            v.clear();
+            ev.pair_levels(left, right, c.l as usize, c.r as usize, c.score, v);
+            let q = odds_units(m.odds(v));
+            if q > 0 {
+                sl[c.l as usize].fetch_add(q, Ordering::Relaxed);
+                sr[c.r as usize].fetch_add(q, Ordering::Relaxed);
+            }
+        },
+        |a, _| a,
+    );
+    let nl = l_ok.iter().filter(|x| **x).count().max(1) as f64;
+    let nr = r_ok.iter().filter(|x| **x).count().max(1) as f64;
+    let (al, ar) = (
+        left.has_clk.iter().filter(|x| **x).count() as f64,
+        right.has_clk.iter().filter(|x| **x).count() as f64,
+    );
+    // Matches the prior implies among the fitted rows, less the pairs
+    // tokens made: those left among the eligible rows.
+    let expected = (m.lambda * al * ar - matched as f64).max(0.0);
+    // A left row's partner is one of the nr eligible right rows: pair
+    // prior rho_l / nr where the model's is lambda.
+    let view = |n: f64, other: f64| {
+        let rho = (expected / n).clamp(0.0, model::RHO_MAX);
+        let scale = if m.lambda > 0.0 {
+            rho / other / m.lambda
+        } else {
+            0.0
+        };
+        (scale, rho)
+    };
+    OneToOne {
+        left: sl.into_iter().map(AtomicU64::into_inner).collect(),
+        right: sr.into_iter().map(AtomicU64::into_inner).collect(),
+        left_view: view(nl, nr),
+        right_view: view(nr, nl),
+    }
+}
+
 /// How a candidate is accepted.
 pub(crate) enum Rule<'m> {
-    /// Match probability at least 0.5 under the model.
-    Model(&'m model::Model),
+    /// Match probability (or, with [`OneToOne`], one-to-one posterior) at
+    /// least 0.5 under the model.
+    Model(&'m model::Model, Option<&'m OneToOne>),
     /// Record Dice at least this.
     Dice(f64),
 }
 
 /// One scan: the candidates between eligible rows that `rule` accepts, with
-/// their probabilities (1 under a Dice rule), in assignment order: most
+/// their probabilities (1 under a Dice rule; the larger of the match
+/// probability and the one-to-one posterior under the model) and whether
+/// only the one-to-one posterior accepted them, in assignment order: most
 /// probable first, then by Dice, then left row, then right row.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn accepted(
@@ -193,26 +300,27 @@ pub(crate) fn accepted(
     r_ok: &[bool],
     ev: &Evidence<'_>,
     rule: &Rule<'_>,
-) -> Vec<(f64, Cand)> {
+) -> Vec<(f64, bool, Cand)> {
     let mut out = plan
         .fold(
             || (Vec::new(), Vec::new()),
-            |(acc, v): &mut (Vec<(f64, Cand)>, Vec<u8>), c| {
+            |(acc, v): &mut (Vec<(f64, bool, Cand)>, Vec<u8>), c| {
                 if !l_ok[c.l as usize] || !r_ok[c.r as usize] {
                     return;
                 }
                 match rule {
-                    Rule::Model(m) => {
+                    Rule::Model(m, one) => {
                         v.clear();
                         ev.pair_levels(left, right, c.l as usize, c.r as usize, c.score, v);
                         let p = m.probability(v);
-                        if p >= 0.5 {
-                            acc.push((p, c));
+                        let q = one.map_or(0.0, |o| o.posterior(m.odds(v), c));
+                        if p >= 0.5 || q >= 0.5 {
+                            acc.push((p.max(q), p < 0.5, c));
                         }
                     }
                     Rule::Dice(t) => {
                         if c.score >= *t {
-                            acc.push((1.0, c));
+                            acc.push((1.0, false, c));
                         }
                     }
                 }
@@ -225,9 +333,53 @@ pub(crate) fn accepted(
         .0;
     out.sort_by(|a, b| {
         b.0.total_cmp(&a.0)
-            .then(b.1.score.total_cmp(&a.1.score))
-            .then(a.1.l.cmp(&b.1.l))
-            .then(a.1.r.cmp(&b.1.r))
+            .then(b.2.score.total_cmp(&a.2.score))
+            .then(a.2.l.cmp(&b.2.l))
+            .then(a.2.r.cmp(&b.2.r))
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(left: Vec<f64>, right: Vec<f64>, rho: f64) -> OneToOne {
+        let u = |v: Vec<f64>| v.into_iter().map(odds_units).collect();
+        OneToOne {
+            left: u(left),
+            right: u(right),
+            left_view: (1.0, rho),
+            right_view: (1.0, rho),
+        }
+    }
+
+    fn cand(l: u32, r: u32) -> Cand {
+        Cand { score: 0.9, l, r }
+    }
+
+    #[test]
+    fn uncontested_pairs_pass_contested_do_not() {
+        // Left 0 has one candidate (right 0, odds 0.25: probability 0.2).
+        // Left 1 has two of equal odds (right 1 and right 2).
+        let o = one(vec![0.25, 0.5], vec![0.25, 0.25, 0.25], 0.99);
+        assert!(o.posterior(0.25, cand(0, 0)) >= 0.5);
+        assert!(o.posterior(0.25, cand(1, 1)) < 0.5);
+        assert!(o.posterior(0.25, cand(1, 2)) < 0.5);
+        // Few rows with partners: no more than the match probability.
+        let o = one(vec![0.25], vec![0.25], 0.0);
+        assert!((o.posterior(0.25, cand(0, 0)) - 0.2).abs() < 1e-6);
+        // A rival on the right side alone is enough to refuse.
+        let o = one(vec![0.25], vec![0.5], 0.99);
+        assert!(o.posterior(0.25, cand(0, 0)) < 0.5);
+    }
+
+    #[test]
+    fn odds_units_are_capped_and_ordered() {
+        assert_eq!(odds_units(f64::NAN), 0);
+        assert_eq!(odds_units(f64::INFINITY), odds_units(ODDS_CAP));
+        assert!(odds_units(0.5) < odds_units(0.6));
+        // A row can sum 2^24 capped candidates without overflow.
+        assert!(odds_units(ODDS_CAP).checked_mul(1 << 23).is_some());
+    }
 }

@@ -28,6 +28,11 @@
 //! weighed field by field, with u from random pairs and the prior over all
 //! pairs; pairs sharing a match key (`mk_…`) or, in hybrid mode, an NHS
 //! token are candidates at any record Dice.
+//! A candidate is accepted at match probability 0.5, or when it outweighs
+//! all its two rows' other candidates together by enough that, with each
+//! row having at most one partner, it is more likely than not the partner
+//! of both (the one-to-one posterior, see [`model`]); that keeps recall
+//! from falling as the files grow and the prior of a single pair shrinks.
 //!
 //! Candidates are streamed, never collected: each decision step is one scan
 //! of the blocks, so memory grows with the rows, not the candidate pairs.

@@ -3,7 +3,7 @@
 
 use crate::blocks::{selected_passes, Plan};
 use crate::config::{Blocking, Config, Mode, FIELD_FLOOR};
-use crate::decide::{accepted, bests, fit_model, Rule};
+use crate::decide::{accepted, bests, fit_model, one_to_one, Rule};
 use crate::evidence::Evidence;
 use crate::fields;
 use crate::model;
@@ -147,7 +147,22 @@ fn fuzzy(
     let decided = match &fitted {
         Some(m) => {
             stats.rule = "model";
-            accepted(&plan, left, right, &l_ok, &r_ok, &ev, &Rule::Model(m))
+            // The one-to-one posterior needs the prior over all pairs.
+            let one = m
+                .all_pairs
+                .then(|| one_to_one(&plan, left, right, &l_ok, &r_ok, &ev, m, stats.exact));
+            if let Some(o) = &one {
+                stats.partnered_share = Some((o.left_view.1, o.right_view.1));
+            }
+            accepted(
+                &plan,
+                left,
+                right,
+                &l_ok,
+                &r_ok,
+                &ev,
+                &Rule::Model(m, one.as_ref()),
+            )
         }
         None => {
             let t = dice_rule(&plan, left, right, cfg, floor, stats);
@@ -157,7 +172,7 @@ fn fuzzy(
     stats.model = fitted;
     stats.candidates = decided.len();
     let model_rule = stats.rule == "model";
-    for (p, c) in decided {
+    for (p, one_to_one_only, c) in decided {
         let (l, r) = (c.l as usize, c.r as usize);
         let nhs_agree = matches!((&left.nhs_tokens[l], &right.nhs_tokens[r]), (Some(a), Some(b)) if a == b);
         if cfg.mode == Mode::Hybrid && !model_rule {
@@ -191,6 +206,9 @@ fn fuzzy(
                 },
             });
             stats.fuzzy += 1;
+            if one_to_one_only {
+                stats.one_to_one += 1;
+            }
         }
     }
     Ok(())

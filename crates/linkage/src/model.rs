@@ -17,6 +17,29 @@
 //! groups (blocking keys, `mk_` match keys), each group one field whose
 //! level counts its agreeing keys. All weights are clamped to ±[`MAX_WEIGHT`] bits so they stay
 //! finite however small a count is.
+//!
+//! A candidate is accepted when its match probability is at least 0.5, or
+//! when its one-to-one posterior is. The probability weighs the pair as if
+//! it were any one of the two files' pairs: under the all-pairs prior a
+//! row's partner could be any of the other file's `n` rows, so the evidence
+//! needed grows as `log2 n` and true pairs with a field or two wrong fall
+//! under 0.5 as the files grow. But each row has at most one partner, and
+//! the blocked candidates are the only places it can plausibly be. The
+//! one-to-one posterior is the probability that `r` is row `l`'s partner
+//! given all of `l`'s candidates (the one-partner-per-row model of Bayesian
+//! record linkage with a one-to-one constraint): with `ρ` the share of `l`'s
+//! side that has a partner and `o_j` the pair odds of `l`'s candidates `j`
+//! (prior odds times Bayes factor; pairs that are no candidate contribute
+//! next to nothing), it is `o_r / ((1 − ρ) + Σ_j o_j)`. It is taken from
+//! both rows' points of view and the smaller kept. When few rows have a
+//! partner (`ρ` near 0) and `r` is `l`'s only candidate it equals the match
+//! probability `o_r / (1 + o_r)`; when most do, a pair that outweighs all
+//! its rows' other candidates together no longer has to beat the whole
+//! other file. At least 0.5 implies the pair is both rows' clearly best
+//! candidate, so it never contests a pair the match probability accepts.
+//! `ρ` comes from the fitted prior (expected matches over the side's rows,
+//! less those tokens paired) and is capped at [`RHO_MAX`]. It needs the
+//! all-pairs prior; a prior fitted over the candidates has no `ρ`.
 
 /// Lower edge of each Dice level; the last level is `[0.95, 1]`.
 pub const DICE_EDGES: [f64; 9] = [0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95];
@@ -31,6 +54,29 @@ pub const VALLEY_FLOOR: f64 = 0.7;
 
 /// Largest absolute weight of one level, in bits.
 pub const MAX_WEIGHT: f64 = 20.0;
+
+/// Largest share of a side's rows taken to have a partner among their
+/// candidates in the one-to-one posterior: at least one row in a hundred is
+/// assumed to have none (absent from the other file, or lost to blocking),
+/// however many matches the fitted prior implies.
+pub const RHO_MAX: f64 = 0.99;
+
+/// The one-to-one posterior that a candidate is its row's partner: `own`
+/// the pair's odds, `row_sum` the sum of the odds of all the row's
+/// candidates (the pair's own included), `scale` the factor that turns the
+/// model's pair odds into this side's (1 when the prior's rows are the
+/// side's rows), `rho` the share of the side's rows that have a partner
+/// (capped at [`RHO_MAX`]). Non-decreasing in `own`, non-increasing in the
+/// other candidates' odds (`row_sum − own`).
+pub fn one_to_one_posterior(own: f64, row_sum: f64, scale: f64, rho: f64) -> f64 {
+    let rho = rho.clamp(0.0, RHO_MAX);
+    let own = own * scale;
+    let sum = (row_sum * scale).max(own);
+    if own <= 0.0 {
+        return 0.0;
+    }
+    (own / ((1.0 - rho) + sum)).clamp(0.0, 1.0)
+}
 
 /// Dice level of a score (index into [`DICE_EDGES`]).
 pub fn dice_level(s: f64) -> u8 {
@@ -112,6 +158,13 @@ impl Model {
             .zip(&self.weights)
             .map(|(&l, w)| w[l as usize])
             .sum()
+    }
+
+    /// Posterior odds of a match for a comparison vector: prior odds times
+    /// the Bayes factor.
+    pub fn odds(&self, levels: &[u8]) -> f64 {
+        let prior = (self.lambda / (1.0 - self.lambda)).log2();
+        (prior + self.weight(levels)).exp2()
     }
 
     /// Match probability of a comparison vector.
@@ -424,7 +477,53 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn one_to_one_posterior_rule() {
+        // Alone, with no row assumed partnered: the match probability.
+        let o = 0.25;
+        assert!((one_to_one_posterior(o, o, 1.0, 0.0) - o / (1.0 + o)).abs() < 1e-12);
+        // Most rows partnered and no rival: a pair at probability 0.2 is
+        // accepted; with a rival of equal odds it is not.
+        assert!(one_to_one_posterior(o, o, 1.0, 0.999) >= 0.5);
+        assert!(one_to_one_posterior(o, 2.0 * o, 1.0, 0.999) < 0.5);
+        // rho is capped: a negligible pair is never accepted for being alone.
+        assert!(one_to_one_posterior(1e-4, 1e-4, 1.0, 1.0) < 0.5);
+        assert_eq!(one_to_one_posterior(0.0, 1.0, 1.0, 0.5), 0.0);
+    }
+
     proptest! {
+        /// The one-to-one posterior never rises when the pair's odds fall
+        /// (a field goes from agree to disagree) or a rival's odds rise, and
+        /// stays in [0, 1].
+        #[test]
+        fn one_to_one_posterior_monotone(o in 0.0f64..1e6, d in 0.0f64..1.0, rest in 0.0f64..1e6, more in 0.0f64..1e3,
+                                         scale in 0.01f64..100.0, rho in 0.0f64..1.0) {
+            let p = one_to_one_posterior(o, o + rest, scale, rho);
+            prop_assert!((0.0..=1.0).contains(&p));
+            let lower = o * d;
+            prop_assert!(one_to_one_posterior(lower, lower + rest, scale, rho) <= p + 1e-12);
+            prop_assert!(one_to_one_posterior(o, o + rest + more, scale, rho) <= p + 1e-12);
+        }
+
+        /// Through a fitted model: a field going from agree to disagree
+        /// never raises the one-to-one posterior of a pair, rivals fixed.
+        #[test]
+        fn one_to_one_through_model(raw in proptest::collection::vec((0u8..9, 0u8..3, 0u8..3), 1..300),
+                                    pick in proptest::collection::vec((0u8..9, 0u8..3, 0u8..3), 1..20),
+                                    rest in 0.0f64..10.0, rho in 0.0f64..1.0, pairs in 1e3f64..1e12) {
+            let mut v = Vec::new();
+            for (a, b, c) in &raw { v.extend_from_slice(&[*a, *b, *c]); }
+            let f = fields();
+            let m = Model::fit(f.clone(), &v, uniform(&f), Fit::AllPairs { pairs, expected: (pairs / 2.0).min(1e4) });
+            let post = |x: [u8; 3]| { let o = m.odds(&x); one_to_one_posterior(o, o + rest, 1.0, rho) };
+            for &(a, b, c) in &pick {
+                let p = post([a, b, c]);
+                if b == 2 { prop_assert!(post([a, 1, c]) <= p); }
+                if c == 2 { prop_assert!(post([a, b, 1]) <= p); }
+                if a > 0 { prop_assert!(post([a - 1, b, c]) <= p); }
+            }
+        }
+
         /// Fitted weights are finite and non-decreasing in agreement, and a
         /// pair's probability never rises when a field goes from agree to
         /// disagree (or from a higher Dice level to a lower one).

@@ -78,8 +78,15 @@ pub struct LinkStats {
     /// How the decision rule was chosen: `fixed` (the configured Dice
     /// threshold), `valley` (Dice threshold from the score distribution),
     /// `fallback` (model asked for but too little data: fixed threshold), or
-    /// `model` (match probability at least 0.5).
+    /// `model` (match probability or one-to-one posterior at least 0.5).
     pub rule: &'static str,
     /// The Dice threshold applied (for `fixed`, `valley`, `fallback`).
     pub dice_threshold: Option<f64>,
+    /// Under the model with the all-pairs prior: the share of eligible
+    /// left and right rows taken to have a partner in the one-to-one
+    /// posterior.
+    pub partnered_share: Option<(f64, f64)>,
+    /// Fuzzy pairs matched on the one-to-one posterior whose match
+    /// probability is under 0.5.
+    pub one_to_one: usize,
 }

@@ -96,6 +96,9 @@ pub fn facts(stats: &LinkStats, left: &LinkInput, right: &LinkInput, seconds: f6
         "rule": stats.rule,
         "dice_threshold": stats.dice_threshold,
         "model": stats.model.as_ref().map(model_json),
+        "one_to_one": stats.partnered_share.map(|(l, r)| serde_json::json!({
+            "partnered_share_left": l, "partnered_share_right": r, "matched_below_probability_threshold": stats.one_to_one,
+        })),
     })
 }
 

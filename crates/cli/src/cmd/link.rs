@@ -245,6 +245,14 @@ fn print_decision(stats: &LinkStats) {
                     .collect();
                 eprintln!("  {}: {}", f.name, cells.join(", "));
             }
+            if let Some((l, r)) = stats.partnered_share {
+                eprintln!(
+                    "one-to-one posterior >= 0.5 also accepts a pair that outweighs its rows' other candidates (rows with a partner: left {:.1} %, right {:.1} %): {} pairs under probability 0.5 matched",
+                    100.0 * l,
+                    100.0 * r,
+                    stats.one_to_one
+                );
+            }
         }
         (None, Some(t)) if !stats.rule.is_empty() => eprintln!(
             "Dice threshold {t:.2} ({})",
