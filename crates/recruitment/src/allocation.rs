@@ -57,7 +57,9 @@
 //! matched to the request's strata by their recorded stratum label, so the
 //! request must stratify as the study's earlier batches did; invitations
 //! whose label is not one of the request's strata are counted and shown
-//! but not netted. `wave_fraction` sends only that share of the allocation
+//! but not netted. With `proportional = true` the distribution matched is
+//! that of the eligible pool together with the people the study already
+//! invited (a top-up's pool lacks them). `wave_fraction` sends only that share of the allocation
 //! (a first wave, to be topped up once outcomes arrive).
 
 pub use crate::request::target::{Outcome, TargetSpec};
@@ -262,6 +264,8 @@ pub fn invitations_for(s: &StratumInput, target: f64) -> u64 {
 /// What a study already has in one stratum (for `net_of_study`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct SoFar {
+    /// The study's invitations in the stratum.
+    pub invited: u64,
     /// Enrolments (or responses) recorded so far.
     pub achieved: u64,
     /// Invitations to people who are not volunteers still awaiting an outcome.
@@ -339,6 +343,7 @@ pub fn study_so_far(
             continue;
         };
         let o = &mut out[k];
+        o.invited += invited;
         o.achieved += match outcome {
             Outcome::Enrolled => enrolled,
             Outcome::Responded => responded,
@@ -657,8 +662,24 @@ pub fn plan(
             p.1 += u64::from(c.registry && prioritise);
         }
     }
+    let so_far = if t.net_of_study {
+        Some(study_so_far(
+            store,
+            &v.request.study,
+            labels,
+            t.outcome,
+            &invited_by,
+        )?)
+    } else {
+        None
+    };
     let mut targets: Vec<u64> = if v.proportional() {
-        let weights: Vec<u64> = pools.iter().map(|p| p.0).collect();
+        // a top-up's pool lacks the people the study already invited: the
+        // distribution to match is that of the pool with them
+        let weights: Vec<u64> = match &so_far {
+            Some((f, _)) => pools.iter().zip(f).map(|(p, f)| p.0 + f.invited).collect(),
+            None => pools.iter().map(|p| p.0).collect(),
+        };
         largest_remainder(t.total.unwrap_or(0) as u64, &weights)
     } else {
         targets.iter().map(|&x| x as u64).collect()
@@ -668,8 +689,7 @@ pub fn plan(
     let (rates, priors) = estimate(t, &hist, &values);
     let mut study = None;
     let mut unmatched = None;
-    if t.net_of_study {
-        let (so_far, other) = study_so_far(store, &v.request.study, labels, t.outcome, &invited_by)?;
+    if let Some((so_far, other)) = so_far {
         let mut per = Vec::with_capacity(labels.len());
         for (k, f) in so_far.iter().enumerate() {
             let (r, rr) = (rates[k][0].rate, rates[k][1].rate);
@@ -1099,6 +1119,7 @@ by = ["sex"]
         assert_eq!(net_target(45, &met, 0.1, 0.3), 0);
         // pending invitations count at their group's rate: 10 + 50·0.1 + 10·0.3 = 18
         let f = SoFar {
+            invited: 100,
             achieved: 10,
             pending: 50,
             pending_registry: 10,
@@ -1251,6 +1272,7 @@ by = ["sex"]
         assert_eq!(
             m.so_far,
             SoFar {
+                invited: 200,
                 achieved: 10,
                 pending: 91,
                 pending_registry: 5
@@ -1271,6 +1293,19 @@ by = ["sex"]
             md.contains("Net of the study so far") && md.contains("20 of the study's earlier invitations"),
             "{md}"
         );
+
+        // proportional targets: the distribution of the pool together with
+        // those the study already invited (2000 + 400 : 1000 + 200)
+        let v = parse(
+            "proportional = true\n[quotas.target]\noutcome = \"enrolled\"\ntotal = 100\nnet_of_study = true\n",
+        )
+        .unwrap();
+        let p = plan(&s, &v, &labels, &[0, 0], &cands).unwrap().unwrap();
+        let (f, m) = (p.strata[0].study.unwrap(), p.strata[1].study.unwrap());
+        assert_eq!((f.target, m.target), (67, 33));
+        assert_eq!(p.strata[0].target, 0);
+        let (r, rr) = (p.strata[1].rate.rate, p.strata[1].registry_rate.rate);
+        assert_eq!(p.strata[1].target, net_target(33, &m.so_far, r, rr));
 
         // responses instead: the 4 who answered count, and they are not pending
         let v = parse(&format!(
