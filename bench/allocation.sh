@@ -12,7 +12,8 @@
 # proportional sized so that every stratum's expected enrolment reaches its
 # target. Also per study: the adjusted allocation sent in waves (the first
 # part of the plan, then top-up batches of each stratum's shortfall of
-# enrolments so far, divided by its estimated rate: how a service reaches a
+# enrolments so far, divided by its estimated rate, computed as a top-up
+# request with `net_of_study = true` computes it: how a service reaches a
 # per-study target once feedback arrives), and the sampling floor — the TV a
 # cohort of the target size shows when drawn at random from exactly the
 # target distribution, which no one-shot allocation can beat; then the mean

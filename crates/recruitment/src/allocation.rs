@@ -45,6 +45,22 @@
 //! shortfall shown. When the invitations needed exceed the request's
 //! `invitations`, every target is scaled down by the same factor (the
 //! cohort's distribution is kept; its size is not).
+//!
+//! **Top-ups.** With `net_of_study = true` a batch allocates only what the
+//! study still lacks: per stratum, the target less the study's own
+//! enrolments (or responses) recorded so far, and less the expected
+//! successes of its invitations still awaiting an outcome — those made after
+//! the history cut-off (as-of date − `history_min_age_days`) with no outcome
+//! yet, each at its group's estimated rate — rounded to the nearest and never
+//! below 0 ([`net_target`], from [`study_so_far`]). Older invitations
+//! without an outcome count as final non-responses. Past invitations are
+//! matched to the request's strata by their recorded stratum label, so the
+//! request must stratify as the study's earlier batches did; invitations
+//! whose label is not one of the request's strata are counted and shown
+//! but not netted. With `proportional = true` the distribution matched is
+//! that of the eligible pool together with the people the study already
+//! invited (a top-up's pool lacks them). `wave_fraction` sends only that share of the allocation
+//! (a first wave, to be topped up once outcomes arrive).
 
 pub use crate::request::target::{Outcome, TargetSpec};
 use crate::request::Validated;
@@ -245,6 +261,102 @@ pub fn invitations_for(s: &StratumInput, target: f64) -> u64 {
     }
 }
 
+/// What a study already has in one stratum (for `net_of_study`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct SoFar {
+    /// The study's invitations in the stratum.
+    pub invited: u64,
+    /// Enrolments (or responses) recorded so far.
+    pub achieved: u64,
+    /// Invitations to people who are not volunteers still awaiting an outcome.
+    pub pending: u64,
+    /// Invitations to registry volunteers still awaiting an outcome.
+    pub pending_registry: u64,
+}
+
+impl SoFar {
+    /// Expected successes of the pending invitations at `(rate, registry_rate)`.
+    pub fn pending_expected(&self, rate: f64, registry_rate: f64) -> f64 {
+        self.pending as f64 * rate + self.pending_registry as f64 * registry_rate
+    }
+}
+
+/// A stratum's remaining target: `target` less what the study has achieved
+/// and expects from its pending invitations at the stratum's rates
+/// (`rate` for people who are not volunteers, `registry_rate` for
+/// volunteers), rounded to the nearest and never below 0.
+pub fn net_target(target: u64, so_far: &SoFar, rate: f64, registry_rate: f64) -> u64 {
+    let left = target as f64 - so_far.achieved as f64 - so_far.pending_expected(rate, registry_rate);
+    left.max(0.0).round() as u64
+}
+
+/// The study's invitations so far by the request's strata (`labels`, matched
+/// on the stratum label each invitation recorded): successes (`outcome`)
+/// and invitations made after `invited_by` with no outcome yet. Also the
+/// study's invitations whose stratum is not one of `labels`. QA seeds are
+/// never counted.
+pub fn study_so_far(
+    store: &store::Store,
+    study: &str,
+    labels: &[String],
+    outcome: Outcome,
+    invited_by: &str,
+) -> store::Result<(Vec<SoFar>, u64)> {
+    let e = |source| store::StoreError::Sqlite {
+        path: store.path().to_path_buf(),
+        source,
+    };
+    let mut st = store
+        .connection()
+        .prepare(
+            "SELECT i.stratum, i.registry, count(*),
+               sum(EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id)),
+               sum(EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id
+                           AND h.status = 'randomised')),
+               sum(substr(i.invited_on, 1, 10) > ?2
+                   AND NOT EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id))
+             FROM invitations i
+             WHERE i.study = ?1
+             GROUP BY 1, 2",
+        )
+        .map_err(e)?;
+    let rows = st
+        .query_map([study, invited_by], |r| {
+            let n = |i: usize| r.get::<_, Option<i64>>(i).map(|x| x.unwrap_or(0).max(0) as u64);
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)? != 0,
+                n(2)?,
+                n(3)?,
+                n(4)?,
+                n(5)?,
+            ))
+        })
+        .map_err(e)?;
+    let idx: HashMap<&str, usize> = labels.iter().enumerate().map(|(k, l)| (l.as_str(), k)).collect();
+    let mut out = vec![SoFar::default(); labels.len()];
+    let mut unmatched = 0;
+    for row in rows {
+        let (label, registry, invited, responded, enrolled, pending) = row.map_err(e)?;
+        let Some(&k) = idx.get(label.as_str()) else {
+            unmatched += invited;
+            continue;
+        };
+        let o = &mut out[k];
+        o.invited += invited;
+        o.achieved += match outcome {
+            Outcome::Enrolled => enrolled,
+            Outcome::Responded => responded,
+        };
+        if registry {
+            o.pending_registry += pending;
+        } else {
+            o.pending += pending;
+        }
+    }
+    Ok((out, unmatched))
+}
+
 /// Invitations per stratum for the targets scaled by the largest factor
 /// `f ≤ 1` whose invitations fit `budget`.
 pub fn allocate(strata: &[StratumInput], budget: u64) -> (Vec<u64>, f64) {
@@ -296,6 +408,21 @@ pub struct PlanStratum {
     pub expected: Rate,
     /// The eligible pool runs out before the target is expected to be met.
     pub pool_exhausted: bool,
+    /// With `net_of_study`: the study's target for the stratum, and what it
+    /// has so far (`target` above is then what remains).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub study: Option<StudyStratum>,
+}
+
+/// One stratum of a study's progress, as a `net_of_study` plan used it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct StudyStratum {
+    /// The study's target for the stratum.
+    pub target: u64,
+    /// Recorded so far, and invitations awaiting an outcome.
+    pub so_far: SoFar,
+    /// Expected successes of the pending invitations.
+    pub pending_expected: f64,
 }
 
 /// A response-adjusted allocation (recorded in the selection summary).
@@ -321,6 +448,13 @@ pub struct Plan {
     pub scaled: f64,
     /// Per stratum.
     pub strata: Vec<PlanStratum>,
+    /// With `net_of_study`: the study's earlier invitations whose stratum is
+    /// not one of this request's (not netted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub study_unmatched: Option<u64>,
+    /// The share of the allocation sent now, when less than all of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wave_fraction: Option<f64>,
 }
 
 impl Plan {
@@ -528,8 +662,24 @@ pub fn plan(
             p.1 += u64::from(c.registry && prioritise);
         }
     }
-    let targets: Vec<u64> = if v.proportional() {
-        let weights: Vec<u64> = pools.iter().map(|p| p.0).collect();
+    let so_far = if t.net_of_study {
+        Some(study_so_far(
+            store,
+            &v.request.study,
+            labels,
+            t.outcome,
+            &invited_by,
+        )?)
+    } else {
+        None
+    };
+    let mut targets: Vec<u64> = if v.proportional() {
+        // a top-up's pool lacks the people the study already invited: the
+        // distribution to match is that of the pool with them
+        let weights: Vec<u64> = match &so_far {
+            Some((f, _)) => pools.iter().zip(f).map(|(p, f)| p.0 + f.invited).collect(),
+            None => pools.iter().map(|p| p.0).collect(),
+        };
         largest_remainder(t.total.unwrap_or(0) as u64, &weights)
     } else {
         targets.iter().map(|&x| x as u64).collect()
@@ -537,6 +687,22 @@ pub fn plan(
     let hist = group_histories(v, labels, &history, t.outcome);
     let values: Vec<Vec<String>> = labels.iter().map(|l| label_values(l, v.dims.len())).collect();
     let (rates, priors) = estimate(t, &hist, &values);
+    let mut study = None;
+    let mut unmatched = None;
+    if let Some((so_far, other)) = so_far {
+        let mut per = Vec::with_capacity(labels.len());
+        for (k, f) in so_far.iter().enumerate() {
+            let (r, rr) = (rates[k][0].rate, rates[k][1].rate);
+            per.push(StudyStratum {
+                target: targets[k],
+                so_far: *f,
+                pending_expected: f.pending_expected(r, rr),
+            });
+            targets[k] = net_target(targets[k], f, r, rr);
+        }
+        study = Some(per);
+        unmatched = Some(other);
+    }
     let inputs: Vec<StratumInput> = (0..labels.len())
         .map(|k| StratumInput {
             target: targets[k],
@@ -556,9 +722,40 @@ pub fn plan(
         .collect();
     let budget = v.request.invitations as u64;
     let (alloc, scaled) = allocate(&inputs, budget);
-    Ok(Some(assemble(
+    let mut p = assemble(
         t, invited_by, priors, labels, &evidence, &inputs, &alloc, scaled, budget,
-    )))
+    );
+    if let Some(per) = study {
+        for (s, st) in p.strata.iter_mut().zip(per) {
+            s.study = Some(st);
+        }
+        p.study_unmatched = unmatched;
+    }
+    Ok(Some(match t.wave_fraction {
+        Some(f) if f < 1.0 => {
+            let part: Vec<u64> = alloc.iter().map(|&n| (n as f64 * f).round() as u64).collect();
+            let mut q = assemble(
+                t,
+                p.history_invited_by.clone(),
+                priors,
+                labels,
+                &evidence,
+                &inputs,
+                &part,
+                scaled,
+                budget,
+            );
+            // whether a pool runs out is a property of the whole allocation
+            for (a, b) in q.strata.iter_mut().zip(&p.strata) {
+                a.pool_exhausted = b.pool_exhausted;
+                a.study = b.study;
+            }
+            q.study_unmatched = p.study_unmatched;
+            q.wave_fraction = Some(f);
+            q
+        }
+        _ => p,
+    }))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -596,6 +793,7 @@ fn assemble(
                 invitations: n,
                 pool_exhausted: n == s.pool && expected.rate + 0.5 < scaled * s.target as f64,
                 expected,
+                study: None,
             }
         })
         .collect();
@@ -615,6 +813,8 @@ fn assemble(
         budget,
         scaled,
         strata,
+        study_unmatched: None,
+        wave_fraction: None,
     }
 }
 
@@ -678,6 +878,39 @@ pub fn markdown(p: &Plan) -> String {
             } else {
                 "enough"
             },
+        ));
+    }
+    if p.strata.iter().any(|s| s.study.is_some()) {
+        o.push_str(&format!(
+            "\nNet of the study so far (`net_of_study`): each stratum's target above is what remains of the study's target after the {o} recorded so far \
+             and the expected {o} of invitations still awaiting an outcome (made after {d}, no outcome yet); a stratum already met gets none.\n\n\
+             | stratum | study target | {o} so far | awaiting an outcome | expected from them | remaining |\n|---|---:|---:|---:|---:|---:|\n",
+            o = p.outcome,
+            d = p.history_invited_by,
+        ));
+        for s in &p.strata {
+            if let Some(st) = &s.study {
+                o.push_str(&format!(
+                    "| {} | {} | {} | {} | {:.1} | {} |\n",
+                    s.stratum.replace('|', "\\|"),
+                    st.target,
+                    st.so_far.achieved,
+                    st.so_far.pending + st.so_far.pending_registry,
+                    st.pending_expected,
+                    s.target,
+                ));
+            }
+        }
+        if let Some(n) = p.study_unmatched.filter(|&n| n > 0) {
+            o.push_str(&format!(
+                "\n{n} of the study's earlier invitations are in strata this request does not list (stratified differently): not netted.\n"
+            ));
+        }
+    }
+    if let Some(f) = p.wave_fraction {
+        o.push_str(&format!(
+            "\nFirst wave (`wave_fraction`): {:.0}% of each stratum's allocation is sent now; the invitations and expected figures above are this wave's.\n",
+            100.0 * f
         ));
     }
     let short: Vec<&str> = p
@@ -870,6 +1103,245 @@ by = ["sex"]
         // no target: no plan
         let v = parse("proportional = true\n").unwrap();
         assert!(plan(&s, &v, &labels, &[0, 0], &cands).unwrap().is_none());
+    }
+
+    #[test]
+    fn net_targets_subtract_what_the_study_has() {
+        let none = SoFar::default();
+        assert_eq!(
+            net_target(40, &none, 0.1, 0.3),
+            40,
+            "nothing yet: the whole target"
+        );
+        // a stratum already met, or over-met, gets nothing
+        let met = SoFar { achieved: 45, ..none };
+        assert_eq!(net_target(40, &met, 0.1, 0.3), 0);
+        assert_eq!(net_target(45, &met, 0.1, 0.3), 0);
+        // pending invitations count at their group's rate: 10 + 50·0.1 + 10·0.3 = 18
+        let f = SoFar {
+            invited: 100,
+            achieved: 10,
+            pending: 50,
+            pending_registry: 10,
+        };
+        assert!((f.pending_expected(0.1, 0.3) - 8.0).abs() < 1e-12);
+        assert_eq!(net_target(40, &f, 0.1, 0.3), 22);
+        // expected pending successes beyond the target: 0, never negative
+        let lots = SoFar { pending: 1000, ..f };
+        assert_eq!(net_target(40, &lots, 0.1, 0.3), 0);
+        // shortfalls: each stratum's own, summed; met strata add nothing
+        let targets = [40u64, 100, 5];
+        let so_far = [f, met, none];
+        let left: Vec<u64> = targets
+            .iter()
+            .zip(&so_far)
+            .map(|(&t, s)| net_target(t, s, 0.1, 0.3))
+            .collect();
+        assert_eq!(left, [22, 55, 5]);
+        assert_eq!(left.iter().sum::<u64>(), 82);
+    }
+
+    fn study_invitation(i: u32, sex: &str, registry: bool) -> store::Invitation {
+        let mut t = [0u8; 32];
+        t[..4].copy_from_slice(&i.to_be_bytes());
+        let mut u = t;
+        u[31] = 1;
+        store::Invitation {
+            reference: format!("00000000-0000-4000-8000-{i:012}"),
+            position: i,
+            service_token: t,
+            study_token: u,
+            service_nhs_token: None,
+            study_nhs_token: None,
+            arm: "A".into(),
+            template: "a".into(),
+            registry,
+            stratum: format!("sex={sex}"),
+            age_band: "50-54".into(),
+            sex: sex.into(),
+            ethnic_group: "White".into(),
+            region: "London".into(),
+        }
+    }
+
+    fn add_study_batch(
+        s: &mut store::Store,
+        dir: &std::path::Path,
+        seed: u64,
+        on: &str,
+        invs: &[store::Invitation],
+    ) {
+        let temp = dir.join(format!(".b{seed}.tmp"));
+        std::fs::write(&temp, "x").unwrap();
+        let files = [store::StagedFile {
+            temp,
+            final_path: dir.join(format!("b{seed}.csv")),
+            primary: true,
+        }];
+        s.ensure_study("s", "fp").unwrap();
+        let id = s
+            .stage_batch(&store::NewBatch {
+                study: "s",
+                seed,
+                request_digest: "r",
+                channel: "postal",
+                route: "service-mailer",
+                as_of: on,
+                invited_on: on,
+                backdate_reason: None,
+                files: &files,
+                invitations: invs,
+                qa_seeds: &[],
+                summary_json: "{}",
+            })
+            .unwrap();
+        s.publish_batch(id).unwrap();
+    }
+
+    fn record(s: &mut store::Store, i: u32, status: store::UptakeStatus) {
+        let id: i64 = s
+            .connection()
+            .query_row(
+                "SELECT id FROM invitations WHERE reference = ?1",
+                [format!("00000000-0000-4000-8000-{i:012}")],
+                |r| r.get(0),
+            )
+            .unwrap();
+        s.record_outcome(id, status, "2026-11-10", "t").unwrap();
+    }
+
+    #[test]
+    fn net_of_study_tops_up_only_the_shortfall() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = store::Store::open(&d.path().join("s.sqlite")).unwrap();
+        // an old batch (before the history cut-off 2026-09-26): 400 women,
+        // 70 enrolled; 100 men, 10 enrolled; 20 people of another stratum
+        let mut old: Vec<store::Invitation> =
+            (1..=400).map(|i| study_invitation(i, "female", false)).collect();
+        old.extend((401..=500).map(|i| study_invitation(i, "male", false)));
+        old.extend((501..=520).map(|i| study_invitation(i, "other", false)));
+        add_study_batch(&mut s, d.path(), 1, "2026-06-01", &old);
+        // a recent batch: 100 men (5 of them volunteers), 4 answered, none enrolled yet
+        let recent: Vec<store::Invitation> = (601..=700)
+            .map(|i| study_invitation(i, "male", i > 695))
+            .collect();
+        add_study_batch(&mut s, d.path(), 2, "2026-11-01", &recent);
+        s.begin().unwrap();
+        for i in (1..=70).chain(401..=410) {
+            record(&mut s, i, store::UptakeStatus::Randomised);
+        }
+        for i in 601..=604 {
+            record(&mut s, i, store::UptakeStatus::ExpressedInterest);
+        }
+        s.commit().unwrap();
+
+        let listed = "[[quotas.stratum]]\nsex = \"female\"\ncount = 60\n[[quotas.stratum]]\nsex = \"male\"\ncount = 40\n";
+        let labels = vec!["sex=female".to_string(), "sex=male".to_string()];
+        let cands: Vec<Candidate> = (0..3000u32)
+            .map(|i| Candidate {
+                stratum: u32::from(i % 3 == 0),
+                registry: i % 100 == 0,
+                rank: i as u64,
+            })
+            .collect();
+        let v = parse(&format!("{listed}[quotas.target]\noutcome = \"enrolled\"\n")).unwrap();
+        let before = plan(&s, &v, &labels, &[60, 40], &cands).unwrap().unwrap();
+        assert_eq!(
+            (before.strata[0].target, before.strata[1].target),
+            (60, 40),
+            "without the option the study's own progress is not netted"
+        );
+        assert!(before.strata.iter().all(|s| s.study.is_none()) && before.study_unmatched.is_none());
+        let json = serde_json::to_string(&before).unwrap();
+        assert!(
+            !json.contains("study") && !json.contains("wave_fraction"),
+            "{json}"
+        );
+
+        let v = parse(&format!(
+            "{listed}[quotas.target]\noutcome = \"enrolled\"\nnet_of_study = true\n"
+        ))
+        .unwrap();
+        let p = plan(&s, &v, &labels, &[60, 40], &cands).unwrap().unwrap();
+        // women: 70 enrolled of a target of 60: met, no invitations
+        let f = p.strata[0].study.unwrap();
+        assert_eq!((f.target, f.so_far.achieved), (60, 70));
+        assert_eq!((p.strata[0].target, p.strata[0].invitations), (0, 0));
+        // men: 10 enrolled, 96 recent invitations without an outcome (91 + 5 volunteers) at their rates
+        let m = p.strata[1].study.unwrap();
+        assert_eq!(
+            m.so_far,
+            SoFar {
+                invited: 200,
+                achieved: 10,
+                pending: 91,
+                pending_registry: 5
+            }
+        );
+        let (r, rr) = (p.strata[1].rate.rate, p.strata[1].registry_rate.rate);
+        assert!((m.pending_expected - (91.0 * r + 5.0 * rr)).abs() < 1e-9);
+        assert!(m.pending_expected > 5.0, "{m:?}");
+        assert_eq!(p.strata[1].target, net_target(40, &m.so_far, r, rr));
+        assert_eq!(p.requested, p.strata[1].target);
+        assert_eq!(
+            p.strata[1].invitations,
+            invitations_for(&inputs_of(&p, 1), p.strata[1].target as f64)
+        );
+        assert_eq!(p.study_unmatched, Some(20));
+        let md = markdown(&p);
+        assert!(
+            md.contains("Net of the study so far") && md.contains("20 of the study's earlier invitations"),
+            "{md}"
+        );
+
+        // proportional targets: the distribution of the pool together with
+        // those the study already invited (2000 + 400 : 1000 + 200)
+        let v = parse(
+            "proportional = true\n[quotas.target]\noutcome = \"enrolled\"\ntotal = 100\nnet_of_study = true\n",
+        )
+        .unwrap();
+        let p = plan(&s, &v, &labels, &[0, 0], &cands).unwrap().unwrap();
+        let (f, m) = (p.strata[0].study.unwrap(), p.strata[1].study.unwrap());
+        assert_eq!((f.target, m.target), (67, 33));
+        assert_eq!(p.strata[0].target, 0);
+        let (r, rr) = (p.strata[1].rate.rate, p.strata[1].registry_rate.rate);
+        assert_eq!(p.strata[1].target, net_target(33, &m.so_far, r, rr));
+
+        // responses instead: the 4 who answered count, and they are not pending
+        let v = parse(&format!(
+            "{listed}[quotas.target]\noutcome = \"responded\"\nnet_of_study = true\n"
+        ))
+        .unwrap();
+        let p = plan(&s, &v, &labels, &[60, 40], &cands).unwrap().unwrap();
+        assert_eq!(p.strata[1].study.unwrap().so_far.achieved, 14);
+
+        // a first wave: the share of each stratum's allocation
+        let v = parse(&format!(
+            "{listed}[quotas.target]\noutcome = \"enrolled\"\nwave_fraction = 0.5\n"
+        ))
+        .unwrap();
+        let half = plan(&s, &v, &labels, &[60, 40], &cands).unwrap().unwrap();
+        for (a, b) in half.strata.iter().zip(&before.strata) {
+            assert_eq!(a.invitations, (b.invitations as f64 * 0.5).round() as u64);
+        }
+        assert_eq!(half.wave_fraction, Some(0.5));
+        assert!(markdown(&half).contains("First wave"));
+        let e = parse(&format!(
+            "{listed}[quotas.target]\noutcome = \"enrolled\"\nwave_fraction = 1.5\n"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("wave_fraction"), "{e}");
+    }
+
+    fn inputs_of(p: &Plan, k: usize) -> StratumInput {
+        let s = &p.strata[k];
+        StratumInput {
+            target: s.target,
+            pool: s.pool,
+            registry_pool: s.registry_pool,
+            rate: s.rate,
+            registry_rate: s.registry_rate,
+        }
     }
 
     #[test]

@@ -21,13 +21,15 @@
 //! allocation needs for the expected enrolment of *every* stratum to reach
 //! its target (the truth's rates, volunteers first); the adjusted plan
 //! sent in waves with top-ups of each stratum's shortfall once outcomes
-//! are known ([`waves`]); and the sampling floor of a one-shot allocation
+//! are known, computed by the product's `net_of_study` arithmetic
+//! ([`waves`]); and the sampling floor of a one-shot allocation
 //! ([`noise_floor`]).
 //!
 //! `cargo run --release -p synth --example allocation_sim -- [--people N] [--studies S] [--target T] [--seed X]`
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use recruitment::allocation;
 use recruitment::request::{self, Dim, Validated};
 use recruitment::select::{self, Candidate};
 use std::collections::BTreeMap;
@@ -259,18 +261,17 @@ const FIRST_WAVE: f64 = 0.6;
 const WAVES: usize = 4;
 
 /// The adjusted allocation sent in waves: the first wave is [`FIRST_WAVE`]
-/// of the plan; each later wave invites, per stratum, the shortfall of
-/// enrolments so far divided by the plan's expected rate for the stratum.
+/// of the plan (as `wave_fraction` sends it); each later wave is a top-up
+/// computed as a `net_of_study` request does: per stratum, the remaining
+/// target is [`allocation::net_target`] of the study's enrolments so far
+/// (every earlier answer is known by then, so nothing is pending), and its
+/// invitations are [`allocation::invitations_for`] that remainder from the
+/// people not yet invited (volunteers first) at the plan's rates.
 /// Each eligible person's answer is drawn once (`draws`), so a later
 /// wave's selection, which extends the earlier one, keeps earlier answers.
 /// Returns (invitations, enrolled per stratum).
-fn waves(st: &Study, plan: &recruitment::allocation::Plan, draws: &[bool]) -> (u64, Vec<f64>) {
+fn waves(st: &Study, plan: &allocation::Plan, draws: &[bool]) -> (u64, Vec<f64>) {
     let k = st.labels.len();
-    let rate: Vec<f64> = plan
-        .strata
-        .iter()
-        .map(|p| (p.expected.rate / p.invitations.max(1) as f64).max(1e-3))
-        .collect();
     let mut req: Vec<u32> = plan
         .requested_invitations()
         .iter()
@@ -282,18 +283,28 @@ fn waves(st: &Study, plan: &recruitment::allocation::Plan, draws: &[bool]) -> (u
         let sel = select::select(&st.cands, &req, true, false);
         enrolled = vec![0.0; k];
         invited = 0;
+        let mut so_far = vec![allocation::SoFar::default(); k];
         for (s, idxs) in sel.chosen.iter().enumerate() {
             invited += idxs.len() as u64;
-            enrolled[s] = idxs.iter().filter(|&&c| draws[c]).count() as f64;
+            let n = idxs.iter().filter(|&&c| draws[c]).count();
+            enrolled[s] = n as f64;
+            so_far[s].invited = idxs.len() as u64;
+            so_far[s].achieved = n as u64;
         }
         if w + 1 == WAVES {
             break;
         }
         for (s, p) in plan.strata.iter().enumerate() {
-            let short = p.target as f64 - enrolled[s];
-            if short > 0.0 {
-                req[s] += (short / rate[s]).round() as u32;
-            }
+            let left = allocation::net_target(p.target, &so_far[s], p.rate.rate, p.registry_rate.rate);
+            let n = so_far[s].invited;
+            let rest = allocation::StratumInput {
+                target: left,
+                pool: p.pool.saturating_sub(n),
+                registry_pool: p.registry_pool.saturating_sub(n.min(p.registry_pool)),
+                rate: p.rate,
+                registry_rate: p.registry_rate,
+            };
+            req[s] += allocation::invitations_for(&rest, left as f64) as u32;
         }
     }
     (invited, enrolled)
@@ -499,10 +510,9 @@ fn main() {
     for s in 0..a.studies {
         let st = study(&pop, s, a.seed, &model);
         let v = request_for(s, &st, a.target);
-        let plan =
-            recruitment::allocation::plan(&store, &v, &st.labels, &vec![0; st.labels.len()], &st.cands)
-                .expect("plan")
-                .expect("a target");
+        let plan = allocation::plan(&store, &v, &st.labels, &vec![0; st.labels.len()], &st.cands)
+            .expect("plan")
+            .expect("a target");
         let targets: Vec<u64> = plan.strata.iter().map(|p| p.target).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(a.seed.wrapping_add(1000 + s as u64));
         let adj = run(&st, &plan.requested_invitations(), &mut rng);

@@ -51,6 +51,16 @@ pub struct TargetSpec {
     /// The rate assumed when the store holds no history (default 0.05).
     #[serde(default = "default_rate")]
     pub default_rate: f64,
+    /// Allocate only what the study still lacks: per stratum, the target
+    /// minus the study's own enrolments (or responses) recorded so far and
+    /// the expected successes of its invitations still awaiting an outcome
+    /// (made after the history cut-off, no outcome yet), never below 0.
+    /// For top-up batches of a study sent in waves.
+    #[serde(default)]
+    pub net_of_study: bool,
+    /// Send only this share of the allocation now (a first wave, topped up
+    /// later with `net_of_study`); default 1.
+    pub wave_fraction: Option<f64>,
 }
 
 impl TargetSpec {
@@ -66,6 +76,11 @@ impl TargetSpec {
                     "prior_strength",
                     "expected a positive number of pseudo-invitations",
                 );
+            }
+        }
+        if let Some(f) = self.wave_fraction {
+            if !(f > 0.0 && f <= 1.0) {
+                return bad("wave_fraction", "expected a share in (0, 1]");
             }
         }
         if q.allow_fill {
