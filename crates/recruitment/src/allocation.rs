@@ -302,42 +302,19 @@ pub fn study_so_far(
     outcome: Outcome,
     invited_by: &str,
 ) -> store::Result<(Vec<SoFar>, u64)> {
-    let e = |source| store::StoreError::Sqlite {
-        path: store.path().to_path_buf(),
-        source,
-    };
-    let mut st = store
-        .connection()
-        .prepare(
-            "SELECT i.stratum, i.registry, count(*),
-               sum(EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id)),
-               sum(EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id
-                           AND h.status = 'randomised')),
-               sum(substr(i.invited_on, 1, 10) > ?2
-                   AND NOT EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id))
-             FROM invitations i
-             WHERE i.study = ?1
-             GROUP BY 1, 2",
-        )
-        .map_err(e)?;
-    let rows = st
-        .query_map([study, invited_by], |r| {
-            let n = |i: usize| r.get::<_, Option<i64>>(i).map(|x| x.unwrap_or(0).max(0) as u64);
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)? != 0,
-                n(2)?,
-                n(3)?,
-                n(4)?,
-                n(5)?,
-            ))
-        })
-        .map_err(e)?;
+    let rows = store.study_strata_so_far(study, invited_by)?;
     let idx: HashMap<&str, usize> = labels.iter().enumerate().map(|(k, l)| (l.as_str(), k)).collect();
     let mut out = vec![SoFar::default(); labels.len()];
     let mut unmatched = 0;
-    for row in rows {
-        let (label, registry, invited, responded, enrolled, pending) = row.map_err(e)?;
+    for store::rates::StratumSoFar {
+        stratum: label,
+        registry,
+        invited,
+        responded,
+        enrolled,
+        pending,
+    } in rows
+    {
         let Some(&k) = idx.get(label.as_str()) else {
             unmatched += invited;
             continue;

@@ -12,6 +12,24 @@
 
 use crate::{params, sql, Result, Store};
 
+/// One stratum label and registry match of a study's own invitations
+/// ([`Store::study_strata_so_far`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StratumSoFar {
+    /// The stratum label recorded with the invitations.
+    pub stratum: String,
+    /// Whether they matched the registry (volunteers).
+    pub registry: bool,
+    /// Invitations made.
+    pub invited: u64,
+    /// With any outcome recorded.
+    pub responded: u64,
+    /// Randomised.
+    pub enrolled: u64,
+    /// Made after the history cut-off and still without an outcome.
+    pub pending: u64,
+}
+
 /// Invitations sharing every demographic label, over the studies of the
 /// history, with their uptake.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +67,42 @@ impl HistoryCell {
 }
 
 impl Store {
+    /// A study's own invitations by recorded stratum label and registry
+    /// match: invited, with any outcome, randomised (the same "enrolled" as
+    /// [`Store::uptake_history`]), and still awaiting an outcome having been
+    /// made after `invited_by` (`YYYY-MM-DD`). QA seeds are never counted.
+    pub fn study_strata_so_far(&self, study: &str, invited_by: &str) -> Result<Vec<StratumSoFar>> {
+        let e = |err| sql(self.path(), err);
+        let mut st = self
+            .connection()
+            .prepare(
+                "SELECT i.stratum, i.registry, count(*),
+                   sum(EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id)),
+                   sum(EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id
+                               AND h.status = 'randomised')),
+                   sum(substr(i.invited_on, 1, 10) > ?2
+                       AND NOT EXISTS (SELECT 1 FROM outcome_history h WHERE h.invitation_id = i.id))
+                 FROM invitations i
+                 WHERE i.study = ?1
+                 GROUP BY 1, 2",
+            )
+            .map_err(e)?;
+        let rows = st
+            .query_map(params![study, invited_by], |r| {
+                let n = |i: usize| r.get::<_, Option<i64>>(i).map(|x| x.unwrap_or(0).max(0) as u64);
+                Ok(StratumSoFar {
+                    stratum: r.get(0)?,
+                    registry: r.get::<_, i64>(1)? != 0,
+                    invited: n(2)?,
+                    responded: n(3)?,
+                    enrolled: n(4)?,
+                    pending: n(5)?,
+                })
+            })
+            .map_err(e)?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(e)
+    }
+
     /// Invitations of every study made on or before `invited_by`
     /// (`YYYY-MM-DD`; invitations too recent to have feedback would read as
     /// non-response), by age band, sex, ethnic group, region and registry
