@@ -302,11 +302,30 @@ pub fn protect_release(
             baseline_keys.extend(base.iter().map(key));
             out.preexisting.extend(base);
         }
-        let failures: Vec<Finding> = report
+        let mut report = report;
+        // Protection's rounds take warm-started optima as they are (an
+        // interval can only come out narrower). A failure about an earlier
+        // release, which this release can only reach through counts that
+        // never fall, is confirmed from scratch before anything is
+        // suppressed for it.
+        let earlier_failures: BTreeSet<crate::audit::OnlyKey> = report
+            .failures()
+            .filter(|f| in_earlier(f) && !baseline_keys.contains(&key(f)))
+            .map(only_key)
+            .collect();
+        confirm_exactly(&mut report, &releases, policy, earlier_failures)?;
+        let mut failures: Vec<Finding> = report
             .failures()
             .filter(|f| !baseline_keys.contains(&key(f)))
             .cloned()
             .collect();
+        if !failures.is_empty() && !can_repair(&out.tables, &releases, cur, &failures, policy) {
+            // nothing left to suppress for them: confirm the rest too
+            // before refusing
+            let rest = failures.iter().map(only_key).collect();
+            confirm_exactly(&mut report, &releases, policy, rest)?;
+            failures.retain(|f| report.failures().any(|g| key(g) == key(f)));
+        }
         out.audit = report;
         if failures.is_empty() {
             if std::env::var_os("TRIALINK_AUDIT_PROFILE").is_some() {
@@ -333,6 +352,66 @@ pub fn protect_release(
         }
         secondary(&mut out.tables, policy, CellStatus::Secondary);
     }
+}
+
+/// A finding's name across audits of different lists of releases.
+fn only_key(f: &Finding) -> crate::audit::OnlyKey {
+    (f.study.clone(), f.sequence, f.table_index, f.position, f.kind)
+}
+
+/// Re-settle the named findings of `report` over `releases`, unsafe
+/// intervals solved from scratch, and put the exact verdicts in `report`.
+fn confirm_exactly(
+    report: &mut AuditReport,
+    releases: &[Release],
+    policy: &Policy,
+    only: BTreeSet<crate::audit::OnlyKey>,
+) -> Result<(), ProtectError> {
+    if only.is_empty() {
+        return Ok(());
+    }
+    let scope = Scope {
+        only: Some(only.clone()),
+        ..Scope::FAST
+    };
+    let exact = audit_scoped(releases, policy, &scope, None)?;
+    let verdicts: BTreeMap<crate::audit::OnlyKey, (crate::audit::Interval, bool)> = exact
+        .findings
+        .iter()
+        .map(|f| (only_key(f), (f.interval, f.safe)))
+        .collect();
+    report.findings.retain_mut(|f| {
+        let k = only_key(f);
+        if !only.contains(&k) {
+            return true;
+        }
+        match verdicts.get(&k) {
+            Some(&(interval, safe)) => {
+                f.interval = interval;
+                f.safe = safe;
+                // safe differences and rounded counts are not listed
+                safe && f.kind == FindingKind::Suppressed || !safe
+            }
+            // settled safe without being listed (a safe difference or
+            // rounded count)
+            None => false,
+        }
+    });
+    Ok(())
+}
+
+/// Would the repair loop find a cell to suppress for any of `failures`?
+fn can_repair(
+    tables: &[ProtectedTable],
+    releases: &[Release],
+    cur: usize,
+    failures: &[Finding],
+    policy: &Policy,
+) -> bool {
+    let mut trial = tables.to_vec();
+    failures
+        .iter()
+        .any(|f| repair_one(&mut trial, releases, cur, f, policy))
 }
 
 thread_local! {
@@ -625,5 +704,90 @@ fn repair_one(
             true
         }
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A warm-started optimum can only make an interval come out too
+    /// narrow; a failure like that, confirmed from scratch, gets its exact
+    /// interval and verdict back (and an unsafe one stays unsafe).
+    #[test]
+    fn confirmation_restores_an_artefact_and_keeps_a_real_failure() {
+        let t = Table::one_way(
+            "uptake",
+            "Enrolled by arm",
+            "arm",
+            "enrolled",
+            &[("A", 3), ("B", 40), ("C", 52)],
+        );
+        let policy = Policy::default_policy();
+        let p = protect_release("S", std::slice::from_ref(&t), &policy, &[]).unwrap();
+        let releases = vec![p.release()];
+        let exact = crate::audit(&releases, &policy).unwrap();
+        assert!(exact.passed());
+        let truth = exact
+            .findings
+            .iter()
+            .find(|f| f.kind == FindingKind::Suppressed)
+            .expect("a suppressed cell")
+            .clone();
+        let mut report = exact.clone();
+        for f in report
+            .findings
+            .iter_mut()
+            .filter(|f| only_key(f) == only_key(&truth))
+        {
+            f.interval = crate::audit::Interval { lo: 3, hi: Some(4) };
+            f.safe = false;
+        }
+        assert!(!report.passed());
+        let only: BTreeSet<_> = [only_key(&truth)].into_iter().collect();
+        confirm_exactly(&mut report, &releases, &policy, only).unwrap();
+        assert!(report.passed());
+        let back = report
+            .findings
+            .iter()
+            .find(|f| only_key(f) == only_key(&truth))
+            .unwrap();
+        assert_eq!(back.interval, truth.interval);
+
+        // only the small cell hidden, its total and the rest published
+        // unrounded: a real failure, which confirmation keeps
+        let policy = Policy::builtin("threshold-10").unwrap();
+        let p = protect_release("S", std::slice::from_ref(&t), &policy, &[]).unwrap();
+        let grid = &p.tables[0].true_grid;
+        let bare = Release {
+            tables: vec![crate::table::PublishedTable {
+                spec: t.spec.clone(),
+                cells: grid
+                    .iter()
+                    .map(|row| {
+                        row.iter()
+                            .map(|&v| {
+                                if v == 3 {
+                                    Published::Suppressed
+                                } else {
+                                    Published::Count(v)
+                                }
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            }],
+            ..p.release()
+        };
+        let releases = vec![bare];
+        let mut report = crate::audit(&releases, &policy).unwrap();
+        let before = report.failures().count();
+        assert!(
+            before > 0,
+            "a lone suppressed cell beside its total is disclosive"
+        );
+        let only: BTreeSet<_> = report.failures().map(only_key).collect();
+        confirm_exactly(&mut report, &releases, &policy, only).unwrap();
+        assert_eq!(report.failures().count(), before);
     }
 }
