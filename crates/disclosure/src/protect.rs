@@ -390,7 +390,7 @@ fn confirm_exactly(
                 f.interval = interval;
                 f.safe = safe;
                 // safe differences and rounded counts are not listed
-                safe && f.kind == FindingKind::Suppressed || !safe
+                !safe || f.kind == FindingKind::Suppressed
             }
             // settled safe without being listed (a safe difference or
             // rounded count)
