@@ -303,25 +303,17 @@ pub fn protect_release(
             out.preexisting.extend(base);
         }
         let mut report = report;
-        // Protection's rounds take warm-started optima as they are (an
-        // interval can only come out narrower). A failure about an earlier
-        // release, which this release can only reach through counts that
-        // never fall, is confirmed from scratch before anything is
-        // suppressed for it.
-        let earlier_failures: BTreeSet<crate::audit::OnlyKey> = report
-            .failures()
-            .filter(|f| in_earlier(f) && !baseline_keys.contains(&key(f)))
-            .map(only_key)
-            .collect();
-        confirm_exactly(&mut report, &releases, policy, earlier_failures)?;
         let mut failures: Vec<Finding> = report
             .failures()
             .filter(|f| !baseline_keys.contains(&key(f)))
             .cloned()
             .collect();
         if !failures.is_empty() && !can_repair(&out.tables, &releases, cur, &failures, policy) {
-            // nothing left to suppress for them: confirm the rest too
-            // before refusing
+            // Protection's rounds take warm-started optima as they are (an
+            // interval can only come out narrower, so more is suppressed,
+            // never less). With nothing left to suppress for them, the
+            // failures are confirmed from scratch before the release is
+            // refused.
             let rest = failures.iter().map(only_key).collect();
             confirm_exactly(&mut report, &releases, policy, rest)?;
             failures.retain(|f| report.failures().any(|g| key(g) == key(f)));
