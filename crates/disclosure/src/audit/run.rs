@@ -256,8 +256,7 @@ pub(crate) fn audit_scoped(
         );
     }
     if let Some(cc) = cache {
-        let carry = to_carry(&cands, &large, &parts, &prepared, &plan, policy);
-        hand_on(cc, prepared, inherited.old_points, &plan, safe_now, &tally, carry);
+        hand_on(cc, prepared, inherited.old_points, &plan, safe_now, &tally);
     }
     Ok(report)
 }
@@ -272,7 +271,6 @@ fn hand_on(
     plan: &Plan,
     safe_now: BTreeMap<FindingKey, Interval>,
     tally: &Tally,
-    carry: BTreeMap<usize, Vec<usize>>,
 ) {
     cc.points = prepared
         .into_iter()
@@ -286,99 +284,11 @@ fn hand_on(
     cc.carry_out = plan
         .carry_key
         .iter()
-        .filter_map(|(&c, &key)| {
-            let pts = cc.points.get(&c)?;
-            let picked = carry.get(&c)?;
-            Some((key, picked.iter().filter_map(|&n| pts.get(n).cloned()).collect()))
-        })
+        .filter_map(|(&c, &key)| Some((key, cc.points.get(&c)?.iter().take(CARRY).cloned().collect())))
         .collect();
     cc.safe = safe_now;
     cc.reused = tally.reused;
     cc.certified = tally.certified;
-}
-
-/// Most points carried from one release of a series to the next.
-const CARRY_MAX: usize = CARRY_BUDGET;
-
-/// The points of each part touching the new release to carry to the
-/// series' next release: the first [`CARRY`] (carried before, or pushed to
-/// the ends of everything), then, finding by finding, the two points at
-/// the ends of its range whenever the points picked so far do not prove
-/// it safe and those two do. Carried and extended (most findings of a
-/// series concern its earlier releases, which a new release rarely
-/// narrows), they settle the same findings again without solving.
-fn to_carry(
-    cands: &[Candidate],
-    large: &[bool],
-    parts: &Parts,
-    prepared: &[Option<Prepared>],
-    plan: &Plan,
-    policy: &Policy,
-) -> BTreeMap<usize, Vec<usize>> {
-    let mut out: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for &c in plan.carry_key.keys() {
-        let Some(lpc) = prepared[c].as_ref() else {
-            continue;
-        };
-        let pts = lpc.points.borrow();
-        let mut picked: Vec<usize> = (0..pts.len().min(CARRY)).collect();
-        let mut is_picked = vec![false; pts.len()];
-        for &n in &picked {
-            is_picked[n] = true;
-        }
-        let proves = |lo: f64, hi: f64, check: Check| -> bool {
-            if !lo.is_finite() {
-                return false;
-            }
-            let l = (lo - 1e-6).ceil().max(0.0) as u64;
-            if hi >= super::lp::BIG / 2.0 {
-                return true;
-            }
-            let h = ((hi + 1e-6).floor().max(0.0) as u64).max(l);
-            match check {
-                Check::Rounded(need) => h - l + 1 >= need,
-                _ => l < policy.sensitive_range().0 || h - l >= policy.min_width(),
-            }
-        };
-        for (cand, &lg) in cands.iter().zip(large) {
-            if lg || parts.comp[cand.objective[0].0] != c || picked.len() >= CARRY_MAX {
-                continue;
-            }
-            let obj: Vec<(usize, f64)> = cand.objective.iter().map(|&(v, k)| (parts.local[v], k)).collect();
-            let value = |p: &Vec<f64>| -> f64 { obj.iter().map(|&(i, k)| k * p[i]).sum() };
-            let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-            for &n in &picked {
-                let v = value(&pts[n]);
-                lo = lo.min(v);
-                hi = hi.max(v);
-            }
-            if proves(lo, hi, cand.check) {
-                continue;
-            }
-            let (mut a, mut b) = (usize::MAX, usize::MAX);
-            let (mut alo, mut bhi) = (f64::INFINITY, f64::NEG_INFINITY);
-            for (n, p) in pts.iter().enumerate() {
-                let v = value(p);
-                if v < alo {
-                    (alo, a) = (v, n);
-                }
-                if v > bhi {
-                    (bhi, b) = (v, n);
-                }
-            }
-            if a == usize::MAX || !proves(alo.min(lo), bhi.max(hi), cand.check) {
-                continue;
-            }
-            for n in [a, b] {
-                if !is_picked[n] {
-                    is_picked[n] = true;
-                    picked.push(n);
-                }
-            }
-        }
-        out.insert(c, picked);
-    }
-    out
 }
 
 /// Every candidate finding in scope.
@@ -638,8 +548,12 @@ fn prepare_parts(
             .get(&c)
             .and_then(|key| inherited.carry_in.remove(key))
         {
-            let (ext, solved) = carry_all(lp, &lpc, &plan.starts[c], &pts);
-            report.linear_programs += solved;
+            let ext: Vec<Vec<f64>> = pts
+                .iter()
+                .enumerate()
+                .filter_map(|(n, p)| carry(lp, &lpc, &plan.starts[c], p, if n % 2 == 0 { 1.0 } else { -1.0 }))
+                .collect();
+            report.linear_programs += pts.len();
             lpc.adopt(&ext);
             tally.carried += lpc.points.borrow().len();
             lpc.warm = lpc.points.borrow().len() > CARRY_WARM;
@@ -657,40 +571,6 @@ fn prepare_parts(
         prepared.push(Some(lpc));
     }
     Ok(prepared)
-}
-
-/// Most small programs spent extending carried points over a new release
-/// (each costs about what two warm-started programs over a part of ten
-/// releases do; a finding settled over the whole part costs two to seven).
-const CARRY_BUDGET: usize = 96;
-
-/// Points of the series' previous release extended over this one, in
-/// their order (the first [`CARRY`], then the witnesses of findings; see
-/// [`to_carry`]), alternately pushed down and up, one small program each
-/// ([`carry`]), at most [`CARRY_BUDGET`] of them. Returns the points
-/// extended and the programs solved.
-fn carry_all(
-    lp: &super::lp::Lp,
-    lpc: &Prepared,
-    starts: &[usize],
-    pts: &[Vec<f64>],
-) -> (Vec<Vec<f64>>, usize) {
-    let Some(m) = pts.first().map(Vec::len) else {
-        return (Vec::new(), 0);
-    };
-    let mut out = Vec::new();
-    let mut solved = 0usize;
-    for (n, p) in pts.iter().enumerate() {
-        if solved >= CARRY_BUDGET {
-            break;
-        }
-        if p.len() != m {
-            continue;
-        }
-        solved += 1;
-        out.extend(carry(lp, lpc, starts, p, if n % 2 == 0 { 1.0 } else { -1.0 }));
-    }
-    (out, solved)
 }
 
 /// A point of the series' previous release extended over this one: the
