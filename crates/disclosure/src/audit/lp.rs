@@ -40,25 +40,106 @@ impl Lp {
         for &(v, c) in objective {
             coeff[v] += c;
         }
+        let red = self.reduce()?;
+        // objective coefficients go on the free columns; fixed variables
+        // add a constant
+        let mut constant = 0.0;
+        let mut obj = vec![0.0; red.bounds.len()];
+        for (v, &c) in coeff.iter().enumerate() {
+            match red.col[v] {
+                Some(k) => obj[k] += c,
+                None => constant += c * red.value[v],
+            }
+        }
         let mut p = Problem::new(dir);
-        let vars: Vec<_> = self
+        let vars: Vec<_> = red
             .bounds
             .iter()
-            .zip(&coeff)
+            .zip(&obj)
             .map(|(&b, &c)| p.add_var(c, b))
             .collect();
-        for (terms, op, rhs) in &self.constraints {
-            let t: Vec<_> = terms.iter().map(|&(v, c)| (vars[v], c)).collect();
+        for (terms, op, rhs) in &red.rows {
+            let t: Vec<_> = terms.iter().map(|&(k, c)| (vars[k], c)).collect();
             p.add_constraint(t.as_slice(), *op, *rhs);
         }
         match p.solve() {
             Ok(s) => Ok(Some((
-                s.objective(),
-                vars.iter().map(|&v| *s.var_value(v)).collect(),
+                s.objective() + constant,
+                red.expand(|k| *s.var_value(vars[k])),
             ))),
             Err(microlp::Error::Unbounded) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The program as handed to the solver: variables fixed by their
+    /// bounds become constants, and constraints left with one variable
+    /// become bounds. microlp keeps every column and row it is given, and
+    /// under a sum-of-rounded totals rule about half the variables are
+    /// fixed published values, each tied to its count by two rows: the
+    /// reduced program has the same feasible counts with about half the
+    /// columns and fewer rows. `Infeasible` when the fixed values alone
+    /// break a constraint.
+    fn reduce(&self) -> Result<Reduced, microlp::Error> {
+        let n = self.bounds.len();
+        let mut col = vec![None; n];
+        let mut value = vec![0.0; n];
+        let mut bounds: Vec<(f64, f64)> = Vec::new();
+        for (v, &(lo, hi)) in self.bounds.iter().enumerate() {
+            if lo == hi && lo.is_finite() {
+                value[v] = lo;
+            } else {
+                col[v] = Some(bounds.len());
+                bounds.push((lo, hi));
+            }
+        }
+        let mut rows: Vec<Constraint> = Vec::new();
+        for (terms, op, rhs) in &self.constraints {
+            let mut constant = 0.0;
+            let mut free: Vec<(usize, f64)> = Vec::with_capacity(terms.len());
+            for &(v, c) in terms {
+                match col[v] {
+                    Some(k) => free.push((k, c)),
+                    None => constant += c * value[v],
+                }
+            }
+            let r = rhs - constant;
+            match free.as_slice() {
+                [] => {
+                    let tol = 1e-9 * (1.0 + r.abs());
+                    let ok = match op {
+                        ComparisonOp::Eq => r.abs() <= tol,
+                        ComparisonOp::Le => 0.0 <= r + tol,
+                        ComparisonOp::Ge => 0.0 >= r - tol,
+                    };
+                    if !ok {
+                        return Err(microlp::Error::Infeasible);
+                    }
+                }
+                &[(k, c)] if c != 0.0 => {
+                    let lim = r / c;
+                    let (lo, hi) = bounds[k];
+                    let (nlo, nhi) = match (op, c > 0.0) {
+                        (ComparisonOp::Eq, _) => (lo.max(lim), hi.min(lim)),
+                        (ComparisonOp::Le, true) | (ComparisonOp::Ge, false) => (lo, hi.min(lim)),
+                        (ComparisonOp::Le, false) | (ComparisonOp::Ge, true) => (lo.max(lim), hi),
+                    };
+                    if nlo <= nhi {
+                        bounds[k] = (nlo, nhi);
+                    } else {
+                        // crossing bounds: leave the row for the solver
+                        rows.push((free, *op, r));
+                    }
+                }
+                _ => rows.push((free, *op, r)),
+            }
+        }
+        Ok(Reduced {
+            col,
+            value,
+            bounds,
+            rows,
+        })
     }
 
     /// Extend a point of an earlier, smaller program over the first
@@ -166,26 +247,60 @@ impl Lp {
     }
 
     fn solve_base(&self) -> Result<Base, microlp::Error> {
+        let red = self.reduce()?;
         let mut p = Problem::new(OptimizationDirection::Minimize);
-        let vars: Vec<_> = self.bounds.iter().map(|&b| p.add_var(0.0, b)).collect();
+        let vars: Vec<_> = red.bounds.iter().map(|&b| p.add_var(0.0, b)).collect();
         let z = p.add_var(1.0, (-BIG, BIG));
-        for (terms, op, rhs) in &self.constraints {
-            let t: Vec<_> = terms.iter().map(|&(v, c)| (vars[v], c)).collect();
+        for (terms, op, rhs) in &red.rows {
+            let t: Vec<_> = terms.iter().map(|&(k, c)| (vars[k], c)).collect();
             p.add_constraint(t.as_slice(), *op, *rhs);
         }
         Ok(Base {
             sol: p.solve()?,
             vars,
+            red,
             z,
         })
     }
 }
 
-/// A solved feasibility problem and its variables.
+/// A program reduced for the solver (see [`Lp::reduce`]).
+struct Reduced {
+    /// Each variable's column among the free ones (`None`: fixed).
+    col: Vec<Option<usize>>,
+    /// Each fixed variable's value.
+    value: Vec<f64>,
+    /// Bounds of the free columns.
+    bounds: Vec<(f64, f64)>,
+    /// Constraints over the free columns.
+    rows: Vec<Constraint>,
+}
+
+impl Reduced {
+    /// A point over every variable from the free columns' values.
+    fn expand(&self, free: impl Fn(usize) -> f64) -> Vec<f64> {
+        self.col
+            .iter()
+            .zip(&self.value)
+            .map(|(c, &v)| c.map_or(v, &free))
+            .collect()
+    }
+}
+
+/// A solved feasibility problem and its columns.
 struct Base {
     sol: microlp::Solution,
+    /// The free columns.
     vars: Vec<microlp::Variable>,
+    red: Reduced,
     z: microlp::Variable,
+}
+
+impl Base {
+    /// A solution's point over every variable.
+    fn point(&self, s: &microlp::Solution) -> Vec<f64> {
+        self.red.expand(|k| *s.var_value(self.vars[k]))
+    }
 }
 
 /// Most points carried from one release of a series to the next.
@@ -227,7 +342,7 @@ impl Prepared {
     /// Solve the feasibility problem and keep its solution as a point.
     pub(super) fn solve_point(&self) -> Result<(), microlp::Error> {
         let base = self.base()?;
-        let start: Vec<f64> = base.vars.iter().map(|&v| *base.sol.var_value(v)).collect();
+        let start = base.point(&base.sol);
         self.points.borrow_mut().push(start);
         Ok(())
     }
@@ -246,25 +361,30 @@ impl Prepared {
             *merged.entry(v).or_default() += -sign * c;
         }
         let base = self.base()?;
-        let mut terms: Vec<(microlp::Variable, f64)> = merged
-            .into_iter()
-            .filter(|&(_, c)| c != 0.0)
-            .map(|(v, c)| (base.vars[v], c))
-            .collect();
+        // fixed variables' part of the expression moves to the right
+        let mut rhs = 0.0;
+        let mut terms: Vec<(microlp::Variable, f64)> = Vec::with_capacity(merged.len() + 1);
+        for (v, c) in merged {
+            if c == 0.0 {
+                continue;
+            }
+            match base.red.col[v] {
+                Some(k) => terms.push((base.vars[k], c)),
+                None => rhs -= c * base.red.value[v],
+            }
+        }
         terms.push((base.z, 1.0));
         match base
             .sol
             .clone()
-            .add_constraint(terms.as_slice(), ComparisonOp::Eq, 0.0)
+            .add_constraint(terms.as_slice(), ComparisonOp::Eq, rhs)
         {
             // Accept the incremental optimum only at a point that satisfies
             // every constraint: then the value is attained, so a minimum can
             // only be overestimated (a narrower interval: conservative).
             // Unsafe findings are re-solved from scratch (`exact_interval`).
-            Ok(s) if self.feasible(&base.vars, &s) => {
-                self.points
-                    .borrow_mut()
-                    .push(base.vars.iter().map(|&v| *s.var_value(v)).collect());
+            Ok(s) if self.satisfies(&base.point(&s)) => {
+                self.points.borrow_mut().push(base.point(&s));
                 Ok(s.objective())
             }
             Ok(_) => self.scratch(objective, sign),
@@ -344,12 +464,6 @@ impl Prepared {
             self.min(vars, sign)?;
         }
         Ok(())
-    }
-
-    /// Does the solution satisfy the bounds and constraints?
-    fn feasible(&self, vars: &[microlp::Variable], s: &microlp::Solution) -> bool {
-        let x: Vec<f64> = vars.iter().map(|&v| *s.var_value(v)).collect();
-        self.satisfies(&x)
     }
 
     /// Does a point satisfy the bounds and constraints (relative tolerance
@@ -467,4 +581,61 @@ pub(super) fn split(lp: &Lp, pairs: &[(usize, usize)]) -> Parts {
         parts.lps[c].constraints.push((local, *op, *rhs));
     }
     parts
+}
+
+#[cfg(test)]
+mod reduce_tests {
+    use super::*;
+
+    /// A rounded value fixed by its bounds, tied to its count by two rows:
+    /// the reduced program gives the same optimum and a point over every
+    /// variable (the fixed one at its value), cold and warm-started.
+    #[test]
+    fn fixed_values_and_one_variable_rows_solve_as_the_full_program() {
+        let mut lp = Lp::default();
+        let r = lp.var(10.0, 10.0);
+        let x = lp.var(0.0, f64::INFINITY);
+        let y = lp.var(0.0, f64::INFINITY);
+        lp.constrain(vec![(x, 1.0), (r, -1.0)], ComparisonOp::Ge, -2.0);
+        lp.constrain(vec![(x, 1.0), (r, -1.0)], ComparisonOp::Le, 2.0);
+        lp.constrain(vec![(x, 1.0), (y, 1.0)], ComparisonOp::Eq, 15.0);
+        let red = lp.reduce().unwrap();
+        assert_eq!(red.bounds.len(), 2, "the fixed value is not a column");
+        assert_eq!(red.rows.len(), 1, "the two one-variable rows are bounds");
+        let (v, p) = lp
+            .optimise(&[(x, 1.0), (r, 1.0)], OptimizationDirection::Minimize)
+            .unwrap()
+            .unwrap();
+        assert!((v - 18.0).abs() < 1e-9, "{v}");
+        assert_eq!(p.len(), 3);
+        assert!((p[r] - 10.0).abs() < 1e-12 && (p[x] - 8.0).abs() < 1e-9 && (p[y] - 7.0).abs() < 1e-9);
+        let prepared = lp.lazy();
+        let iv = prepared.interval(&[(x, 1.0), (r, -1.0), (y, 0.5)]).unwrap();
+        // x - r + y/2 = x/2 - 2.5 with x in [8, 12]: [1.5, 3.5]
+        assert_eq!(iv, Interval { lo: 2, hi: Some(3) });
+        let lo = prepared.min(&[(x, 1.0), (r, -1.0)], 1.0).unwrap();
+        assert!((lo + 2.0).abs() < 1e-9);
+        assert!(prepared
+            .points
+            .borrow()
+            .iter()
+            .all(|q| q.len() == 3 && (q[r] - 10.0).abs() < 1e-12));
+    }
+
+    /// Fixed values that break a constraint on their own make the
+    /// program infeasible, as the full program is.
+    #[test]
+    fn fixed_values_breaking_a_row_are_infeasible() {
+        let mut lp = Lp::default();
+        let a = lp.var(3.0, 3.0);
+        let b = lp.var(4.0, 4.0);
+        let c = lp.var(0.0, 9.0);
+        lp.constrain(vec![(a, 1.0), (b, 1.0)], ComparisonOp::Eq, 8.0);
+        lp.constrain(vec![(a, 1.0), (c, 1.0)], ComparisonOp::Le, 9.0);
+        assert!(matches!(lp.reduce(), Err(microlp::Error::Infeasible)));
+        assert!(matches!(
+            lp.optimise(&[(c, 1.0)], OptimizationDirection::Minimize),
+            Err(microlp::Error::Infeasible)
+        ));
+    }
 }
