@@ -235,6 +235,26 @@ impl Lp {
         (p.len() == n).then_some(p)
     }
 
+    /// Does a point satisfy the bounds and constraints (relative tolerance
+    /// 1e-5: warm-started optima on large problems miss 1e-6 by a few
+    /// units; an error of that size moves no bound by a whole person)?
+    pub(super) fn satisfies(&self, x: &[f64]) -> bool {
+        let tol = |v: f64| 1e-5 * (1.0 + v.abs());
+        for (k, &(lo, hi)) in self.bounds.iter().enumerate() {
+            if x[k] < lo - tol(lo) || x[k] > hi + tol(hi) {
+                return false;
+            }
+        }
+        self.constraints.iter().all(|(terms, op, rhs)| {
+            let v: f64 = terms.iter().map(|&(i, c)| c * x[i]).sum();
+            match op {
+                ComparisonOp::Eq => (v - rhs).abs() <= tol(*rhs),
+                ComparisonOp::Le => v <= rhs + tol(*rhs),
+                ComparisonOp::Ge => v >= rhs - tol(*rhs),
+            }
+        })
+    }
+
     /// A prepared program with no point yet, whose feasibility problem is
     /// solved only when an objective needs the solver.
     pub(super) fn lazy(&self) -> Prepared {
@@ -466,24 +486,10 @@ impl Prepared {
         Ok(())
     }
 
-    /// Does a point satisfy the bounds and constraints (relative tolerance
-    /// 1e-5: warm-started optima on large problems miss 1e-6 by a few
-    /// units; an error of that size moves no bound by a whole person)?
+    /// Does a point satisfy the bounds and constraints? (See
+    /// [`Lp::satisfies`].)
     pub(super) fn satisfies(&self, x: &[f64]) -> bool {
-        let tol = |v: f64| 1e-5 * (1.0 + v.abs());
-        for (k, &(lo, hi)) in self.lp.bounds.iter().enumerate() {
-            if x[k] < lo - tol(lo) || x[k] > hi + tol(hi) {
-                return false;
-            }
-        }
-        self.lp.constraints.iter().all(|(terms, op, rhs)| {
-            let v: f64 = terms.iter().map(|&(i, c)| c * x[i]).sum();
-            match op {
-                ComparisonOp::Eq => (v - rhs).abs() <= tol(*rhs),
-                ComparisonOp::Le => v <= rhs + tol(*rhs),
-                ComparisonOp::Ge => v >= rhs - tol(*rhs),
-            }
-        })
+        self.lp.satisfies(x)
     }
 
     /// The interval solved from scratch (to confirm an unsafe finding).

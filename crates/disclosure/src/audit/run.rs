@@ -12,6 +12,7 @@ use super::window::{self, Window};
 use super::{AuditCache, AuditError, AuditReport, Finding, FindingKey, Interval, Scope};
 use crate::policy::Policy;
 use crate::table::Release;
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 
 /// Where each part of the program stands in this audit.
@@ -548,10 +549,11 @@ fn prepare_parts(
             .get(&c)
             .and_then(|key| inherited.carry_in.remove(key))
         {
+            // one small program each, independent: spread over the cores
             let ext: Vec<Vec<f64>> = pts
-                .iter()
+                .par_iter()
                 .enumerate()
-                .filter_map(|(n, p)| carry(lp, &lpc, &plan.starts[c], p, if n % 2 == 0 { 1.0 } else { -1.0 }))
+                .filter_map(|(n, p)| carry(lp, &plan.starts[c], p, if n % 2 == 0 { 1.0 } else { -1.0 }))
                 .collect();
             report.linear_programs += pts.len();
             lpc.adopt(&ext);
@@ -577,8 +579,8 @@ fn prepare_parts(
 /// new variables chosen given the old ones, or, failing that, the last 1,
 /// or the releases of a protection window, chosen again given the ones
 /// before them.
-fn carry(lp: &super::lp::Lp, lpc: &Prepared, starts: &[usize], p: &[f64], sign: f64) -> Option<Vec<f64>> {
-    if let Some(x) = lp.extend(p, sign).filter(|x| lpc.satisfies(x)) {
+fn carry(lp: &super::lp::Lp, starts: &[usize], p: &[f64], sign: f64) -> Option<Vec<f64>> {
+    if let Some(x) = lp.extend(p, sign).filter(|x| lp.satisfies(x)) {
         return Some(x);
     }
     let old: Vec<usize> = starts.iter().copied().filter(|&s| s < p.len()).collect();
@@ -586,7 +588,7 @@ fn carry(lp: &super::lp::Lp, lpc: &Prepared, starts: &[usize], p: &[f64], sign: 
         let Some(&cut) = old.len().checked_sub(back).and_then(|k| old.get(k)) else {
             continue;
         };
-        if let Some(x) = lp.extend(&p[..cut], sign).filter(|x| lpc.satisfies(x)) {
+        if let Some(x) = lp.extend(&p[..cut], sign).filter(|x| lp.satisfies(x)) {
             return Some(x);
         }
     }
