@@ -92,14 +92,15 @@ pub(super) fn settle(
     }
     let mut interval = match check {
         Check::Difference => {
-            let lo = lp.lower(obj)?;
-            *programs += 1;
-            let mut interval = Interval { lo, hi: None };
-            if lo >= policy.sensitive_range().0 {
-                interval.hi = lp.upper(obj, lo)?;
-                *programs += 1;
+            // both ends at once (two cores); the upper end is only used
+            // when the lower one lies in the suppression range or above
+            let iv = lp.interval(obj)?;
+            *programs += 2;
+            if iv.lo >= policy.sensitive_range().0 {
+                iv
+            } else {
+                Interval { lo: iv.lo, hi: None }
             }
-            interval
         }
         _ => {
             *programs += 2;

@@ -323,6 +323,58 @@ impl Base {
     }
 }
 
+/// The minimum of `sign × objective` warm-started from the solved
+/// feasibility problem, with the point where it is reached; `Ok(None)`
+/// when the incremental re-solve gives no point satisfying every
+/// constraint (then the caller solves from scratch). Shared by threads:
+/// it reads the base and the program only.
+fn warm_min(
+    base: &Base,
+    lp: &Lp,
+    objective: &[(usize, f64)],
+    sign: f64,
+) -> Result<Option<(f64, Vec<f64>)>, microlp::Error> {
+    // microlp wants a constraint's variables sorted and distinct (it
+    // fails with "unsorted indices" otherwise): merge, then `z`, which
+    // was added last.
+    let mut merged: BTreeMap<usize, f64> = BTreeMap::new();
+    for &(v, c) in objective {
+        *merged.entry(v).or_default() += -sign * c;
+    }
+    // fixed variables' part of the expression moves to the right
+    let mut rhs = 0.0;
+    let mut terms: Vec<(microlp::Variable, f64)> = Vec::with_capacity(merged.len() + 1);
+    for (v, c) in merged {
+        if c == 0.0 {
+            continue;
+        }
+        match base.red.col[v] {
+            Some(k) => terms.push((base.vars[k], c)),
+            None => rhs -= c * base.red.value[v],
+        }
+    }
+    terms.push((base.z, 1.0));
+    match base
+        .sol
+        .clone()
+        .add_constraint(terms.as_slice(), ComparisonOp::Eq, rhs)
+    {
+        // Accept the incremental optimum only at a point that satisfies
+        // every constraint: then the value is attained, so a minimum can
+        // only be overestimated (a narrower interval: conservative).
+        // Unsafe findings are re-solved from scratch (`exact_interval`).
+        Ok(s) => {
+            let point = base.point(&s);
+            Ok(lp.satisfies(&point).then(|| (s.objective(), point)))
+        }
+        // The base problem is feasible and `z = e` always has a
+        // solution, so this is numerical trouble in the incremental
+        // re-solve: solve from scratch instead.
+        Err(microlp::Error::Infeasible) | Err(microlp::Error::InternalError(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Most points carried from one release of a series to the next.
 pub(super) const CARRY: usize = 24;
 /// Carried points that stand in for the extreme points of a first round.
@@ -372,48 +424,44 @@ impl Prepared {
         self.lp.bounds.len()
     }
 
-    pub(super) fn min(&self, objective: &[(usize, f64)], sign: f64) -> Result<f64, microlp::Error> {
-        // microlp wants a constraint's variables sorted and distinct (it
-        // fails with "unsorted indices" otherwise): merge, then `z`, which
-        // was added last.
-        let mut merged: BTreeMap<usize, f64> = BTreeMap::new();
-        for &(v, c) in objective {
-            *merged.entry(v).or_default() += -sign * c;
-        }
-        let base = self.base()?;
-        // fixed variables' part of the expression moves to the right
-        let mut rhs = 0.0;
-        let mut terms: Vec<(microlp::Variable, f64)> = Vec::with_capacity(merged.len() + 1);
-        for (v, c) in merged {
-            if c == 0.0 {
-                continue;
+    /// The minimum of the expression and the minimum of its negation
+    /// (`(min, -max)`), each warm-started from the solved feasibility
+    /// problem (the optimum is kept only at a point satisfying every
+    /// constraint, else solved from scratch), the two programs solved at
+    /// once on two cores. Each optimum's point is kept.
+    pub(super) fn min_both(
+        &self,
+        objective: &[(usize, f64)],
+    ) -> (Result<f64, microlp::Error>, Result<f64, microlp::Error>) {
+        let base = match self.base() {
+            Ok(b) => b,
+            Err(e) => return (Err(e.clone()), Err(e)),
+        };
+        let lp = &self.lp;
+        let (down, up) = rayon::join(
+            || warm_min(base, lp, objective, 1.0),
+            || warm_min(base, lp, objective, -1.0),
+        );
+        (
+            self.settle_min(down, objective, 1.0),
+            self.settle_min(up, objective, -1.0),
+        )
+    }
+
+    /// Keep a warm-started optimum's point, or solve from scratch when
+    /// the warm start gave none.
+    fn settle_min(
+        &self,
+        found: Result<Option<(f64, Vec<f64>)>, microlp::Error>,
+        objective: &[(usize, f64)],
+        sign: f64,
+    ) -> Result<f64, microlp::Error> {
+        match found {
+            Ok(Some((value, point))) => {
+                self.points.borrow_mut().push(point);
+                Ok(value)
             }
-            match base.red.col[v] {
-                Some(k) => terms.push((base.vars[k], c)),
-                None => rhs -= c * base.red.value[v],
-            }
-        }
-        terms.push((base.z, 1.0));
-        match base
-            .sol
-            .clone()
-            .add_constraint(terms.as_slice(), ComparisonOp::Eq, rhs)
-        {
-            // Accept the incremental optimum only at a point that satisfies
-            // every constraint: then the value is attained, so a minimum can
-            // only be overestimated (a narrower interval: conservative).
-            // Unsafe findings are re-solved from scratch (`exact_interval`).
-            Ok(s) if self.satisfies(&base.point(&s)) => {
-                self.points.borrow_mut().push(base.point(&s));
-                Ok(s.objective())
-            }
-            Ok(_) => self.scratch(objective, sign),
-            // The base problem is feasible and `z = e` always has a
-            // solution, so this is numerical trouble in the incremental
-            // re-solve: solve from scratch instead.
-            Err(microlp::Error::Infeasible) | Err(microlp::Error::InternalError(_)) => {
-                self.scratch(objective, sign)
-            }
+            Ok(None) => self.scratch(objective, sign),
             Err(e) => Err(e),
         }
     }
@@ -476,16 +524,6 @@ impl Prepared {
         (lo < policy.sensitive_range().0 || wide).then_some(interval)
     }
 
-    /// Push every variable in `vars` towards its lower (`sign` 1) or upper
-    /// (`sign` -1) end at once: one solve that gives a point far from the
-    /// others, so that [`Prepared::certify`] settles many findings.
-    pub(super) fn extreme(&self, vars: &[(usize, f64)], sign: f64) -> Result<(), microlp::Error> {
-        if !vars.is_empty() {
-            self.min(vars, sign)?;
-        }
-        Ok(())
-    }
-
     /// Does a point satisfy the bounds and constraints? (See
     /// [`Lp::satisfies`].)
     pub(super) fn satisfies(&self, x: &[f64]) -> bool {
@@ -505,25 +543,12 @@ impl Prepared {
         Ok(Interval { lo, hi })
     }
 
-    /// Smallest integer value of the expression.
-    pub(super) fn lower(&self, objective: &[(usize, f64)]) -> Result<u64, microlp::Error> {
-        let lo = self.min(objective, 1.0)?;
-        Ok((lo - 1e-6).ceil().max(0.0) as u64)
-    }
-
-    /// Largest integer value, `None` when unbounded.
-    pub(super) fn upper(&self, objective: &[(usize, f64)], lo: u64) -> Result<Option<u64>, microlp::Error> {
-        let hi = -self.min(objective, -1.0)?;
-        if hi >= BIG / 2.0 {
-            return Ok(None);
-        }
-        Ok(Some(((hi + 1e-6).floor().max(0.0) as u64).max(lo)))
-    }
-
     /// Integer interval of a linear expression over the polytope.
     pub(super) fn interval(&self, objective: &[(usize, f64)]) -> Result<Interval, microlp::Error> {
-        let lo = self.lower(objective)?;
-        let hi = self.upper(objective, lo)?;
+        let (down, up) = self.min_both(objective);
+        let lo = (down? - 1e-6).ceil().max(0.0) as u64;
+        let hi = -up?;
+        let hi = (hi < BIG / 2.0).then(|| ((hi + 1e-6).floor().max(0.0) as u64).max(lo));
         Ok(Interval { lo, hi })
     }
 }
@@ -619,8 +644,9 @@ mod reduce_tests {
         let iv = prepared.interval(&[(x, 1.0), (r, -1.0), (y, 0.5)]).unwrap();
         // x - r + y/2 = x/2 - 2.5 with x in [8, 12]: [1.5, 3.5]
         assert_eq!(iv, Interval { lo: 2, hi: Some(3) });
-        let lo = prepared.min(&[(x, 1.0), (r, -1.0)], 1.0).unwrap();
-        assert!((lo + 2.0).abs() < 1e-9);
+        let (lo, hi) = prepared.min_both(&[(x, 1.0), (r, -1.0)]);
+        assert!((lo.unwrap() + 2.0).abs() < 1e-9);
+        assert!((hi.unwrap() + 2.0).abs() < 1e-9);
         assert!(prepared
             .points
             .borrow()

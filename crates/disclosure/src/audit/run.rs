@@ -625,11 +625,11 @@ fn extremes(
     }
     for ((c, _), terms) in &groups {
         let lpc = prepared[*c].as_ref().expect("prepared");
-        for sign in [1.0, -1.0] {
-            lpc.extreme(terms, sign)
-                .map_err(|e| errors.map(e, plan.owner[*c]))?;
-            report.linear_programs += 1;
+        if !terms.is_empty() {
+            let (down, up) = lpc.min_both(terms);
+            down.and(up).map_err(|e| errors.map(e, plan.owner[*c]))?;
         }
+        report.linear_programs += 2;
     }
     Ok(())
 }

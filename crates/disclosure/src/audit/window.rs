@@ -71,8 +71,9 @@ impl Window {
             return None;
         }
         let local: Vec<(usize, f64)> = objective.iter().map(|&(v, c)| (v - self.from, c)).collect();
-        let lo = relaxed.min(&local, 1.0).ok()?;
-        let hi = -relaxed.min(&local, -1.0).ok()?;
+        let (down, up) = relaxed.min_both(&local);
+        let lo = down.ok()?;
+        let hi = -up.ok()?;
         relaxed.points.borrow_mut().clear();
         let hi = if hi >= super::lp::BIG / 2.0 {
             f64::INFINITY
@@ -99,12 +100,8 @@ impl Window {
         if local.is_empty() {
             return 0;
         }
-        let mut solved = 0;
-        for sign in [1.0, -1.0] {
-            if self.program.min(&local, sign).is_ok() {
-                solved += 1;
-            }
-        }
+        let (down, up) = self.program.min_both(&local);
+        let solved = usize::from(down.is_ok()) + usize::from(up.is_ok());
         self.lift(whole);
         solved
     }
