@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # trialink on Spark local[2] against the CLI on the same 2 cores: wall
 # seconds, CPU seconds and peak memory of each, matches compared.
-#  1. tokenisation (pseudonymise) of ROWS rows (skipped when ROWS is 0);
+#  1. tokenisation (pseudonymise) and CLKs with blocking keys (encode) of
+#     ROWS rows (skipped when ROWS is 0);
 #  2. the distributed blocked linkage (`trialink.spark.link(threshold=0.85)`:
 #     exact matches by a window over tokens, the blocking items shuffled
 #     once so that each block is in one partition, Dice per block in Rust
@@ -98,7 +99,9 @@ class Meter:
 def cli(*args):
     """wall s, CPU s, peak RSS bytes of one CLI run."""
     p = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", T, *map(str, args)], capture_output=True, text=True, check=True)
-    e, u, s, m = p.stderr.strip().splitlines()[-1].split()
+    lines = p.stderr.strip().splitlines()
+    e, u, s, m = lines[-1].split()
+    cli.said = [x for x in lines[:-1] if x.startswith(("linked", "skipped"))]
     return float(e), float(u) + float(s), int(m) * 1024
 
 def strings(p):
@@ -122,6 +125,13 @@ if ROWS:
     print(f"tokenise {rows} rows: CLI {c[0]:.2f} s wall, {c[1]:.2f} CPU-s, peak {c[2]/GB:.2f} GB; "
           f"Spark local[2] {m.wall:.2f} s wall, {m.cpu:.1f} CPU-s, peak {m.peak/GB:.2f} GB "
           f"({rows/m.cpu:,.0f} rows per CPU-s against the CLI's {rows/c[1]:,.0f}; {n} tokens)", flush=True)
+    c = cli("encode", "--schema", "fixtures/linkage/schema.json", "--key", f"{W}/k.key", "--input", f"{W}/tok/cohort.csv",
+            "--output", f"{W}/clk.csv")
+    with Meter() as m:
+        n = tls.encode(df, "fixtures/linkage/schema.json", key_path=f"{W}/k.key").where("reject is null").count()
+    print(f"encode {rows} rows (CLKs and blocking keys): CLI {c[0]:.2f} s wall, {c[1]:.2f} CPU-s, peak {c[2]/GB:.2f} GB; "
+          f"Spark local[2] {m.wall:.2f} s wall, {m.cpu:.1f} CPU-s, peak {m.peak/GB:.2f} GB "
+          f"({rows/m.cpu:,.0f} rows per CPU-s against the CLI's {rows/c[1]:,.0f}; {n} CLKs)", flush=True)
     df.unpersist()
     del df
     gc.collect()
@@ -144,6 +154,8 @@ def compare(d, sides, threshold):
     args = ["--threshold", str(threshold)] if threshold else []
     c = cli("link", "--left", f"{W}/{d}.registry.link.csv", "--right", f"{W}/{d}.cohort.link.csv", *args,
             "--output", f"{W}/{d}.m.csv")
+    for x in cli.said:
+        print(f"  trialink link: {x}", flush=True)
     want = [(int(r["left"]) - 1, int(r["right"]) - 1, r["method"]) for r in csv.DictReader(open(f"{W}/{d}.m.csv"))]
     frames = {}
     for s, t in sides.items():
