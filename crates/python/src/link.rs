@@ -430,7 +430,7 @@ fn items(
     for i in 0..n {
         let parsed = item
             .str(i)
-            .and_then(|s| s.trim().split_once('='))
+            .and_then(|s| s.split_once('='))
             .filter(|(name, hex)| !name.is_empty() && hex.len() == 16)
             .and_then(|(name, hex)| Some((name.as_bytes().to_vec(), u64::from_str_radix(hex, 16).ok()?)));
         let Some(block) = parsed else {
