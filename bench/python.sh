@@ -6,9 +6,10 @@
 #
 #   bench/python.sh [ROWS]          (default 2,000,000)
 #
-# Builds target/release/trialink and the extension in release mode into the
-# venv target/venv (unless SKIP_BUILD=1). Prints rows per CPU-second for each
-# and the ratio CLI/Python (the bar: Python within 1.2x of the CLI).
+# Builds target/release/trialink (with Parquet) and the extension in release
+# mode into the venv target/venv (unless SKIP_BUILD=1). Prints rows per
+# CPU-second for each and the ratio CLI/Python (the bar: Python within 1.2x
+# of the CLI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${1:-2000000}
@@ -18,7 +19,8 @@ VENV=${VENV:-target/venv}
 if [ -z "${SKIP_BUILD:-}" ]; then
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q -r crates/python/requirements-dev.txt
-  cargo build --release -q -p trialink-cli
+  # With Parquet, so that bench/parquet.sh and bench/spark.sh use the same binary.
+  cargo build --release -q -p trialink-cli --features parquet
   (cd crates/python && VIRTUAL_ENV="$PWD/../../$VENV" PATH="$PWD/../../$VENV/bin:$PATH" maturin develop -q --release)
 fi
 T=${TRIALINK:-target/release/trialink}

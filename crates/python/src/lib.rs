@@ -38,6 +38,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(link::candidates, m)?)?;
     m.add_function(wrap_pyfunction!(link::dice_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(link::assign_greedy, m)?)?;
+    m.add_function(wrap_pyfunction!(link::block_pairs, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

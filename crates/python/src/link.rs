@@ -375,3 +375,190 @@ pub fn assign_greedy<'py>(
     }
     to_py(py, &out.finish())
 }
+
+/// Rows of one partition of blocking items, decoded.
+struct Items {
+    /// (pass name, key) per row.
+    block: Vec<(Vec<u8>, u64)>,
+    right: Vec<bool>,
+    id: Vec<i64>,
+    clk: Vec<Option<Vec<u64>>>,
+    nhs: Vec<Vec<u8>>,
+    words: usize,
+}
+
+fn items(
+    right_side: &Bound<'_, PyAny>,
+    item: &Bound<'_, PyAny>,
+    id: &Bound<'_, PyAny>,
+    clks: &Bound<'_, PyAny>,
+    nhs: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Items> {
+    let side = make_array(arrow_data::ArrayData::from_pyarrow_bound(
+        &crate::arrays::single(right_side)?,
+    )?);
+    let ids = make_array(arrow_data::ArrayData::from_pyarrow_bound(
+        &crate::arrays::single(id)?,
+    )?);
+    let (Some(side), Some(ids)) = (side.as_boolean_opt(), ids.as_primitive_opt::<Int64Type>()) else {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "right_side must be a boolean array and id an int64 array",
+        ));
+    };
+    let item = Text::from_py(item, "item")?;
+    let clks = Text::from_py(clks, "clks")?;
+    let nhs = nhs.map(|n| Text::from_py(n, "nhs")).transpose()?;
+    let n = item.len();
+    same_length(n, &clks, "clks")?;
+    if let Some(t) = &nhs {
+        same_length(n, t, "nhs")?;
+    }
+    if side.len() != n || ids.len() != n || side.null_count() + ids.null_count() > 0 {
+        return Err(errors::argument(
+            "right_side, item, id and clks must have equal lengths; right_side and id no nulls",
+        ));
+    }
+    let mut bytes = None;
+    let mut out = Items {
+        block: Vec::with_capacity(n),
+        right: Vec::with_capacity(n),
+        id: Vec::with_capacity(n),
+        clk: Vec::with_capacity(n),
+        nhs: Vec::with_capacity(n),
+        words: 0,
+    };
+    for i in 0..n {
+        let parsed = item
+            .str(i)
+            .and_then(|s| s.split_once('='))
+            .filter(|(name, hex)| !name.is_empty() && hex.len() == 16)
+            .and_then(|(name, hex)| Some((name.as_bytes().to_vec(), u64::from_str_radix(hex, 16).ok()?)));
+        let Some(block) = parsed else {
+            return Err(bad_cell(
+                "items",
+                i,
+                "blocking",
+                "expected `name=16 hex digits` items separated by `;`",
+            ));
+        };
+        out.block.push(block);
+        out.right.push(side.value(i));
+        out.id.push(ids.value(i));
+        out.clk.push(clk("items", &clks, i, &mut bytes)?);
+        out.nhs
+            .push(nhs.as_ref().map(|t| t.get(i).to_vec()).unwrap_or_default());
+    }
+    out.words = bytes.unwrap_or(0).div_ceil(8).max(1);
+    Ok(out)
+}
+
+/// Dice of every left × right pair within each block of one partition of
+/// blocking items, keeping those at or above ``threshold``: the distributed
+/// half of ``trialink.spark.link`` with a threshold. Each row is one
+/// blocking item of one eligible row: ``right_side`` (bool: the item is
+/// the right side's), ``item`` (``pass=key``, the block), ``id`` (int64),
+/// ``clks`` (base64) and optionally ``nhs`` (NHS tokens, empty or null when
+/// absent). Every item of a block must be in the partition. Blocks with
+/// more than ``max_block_pairs`` comparisons are skipped, as ``trialink
+/// link`` skips them; pairs whose NHS tokens are both present and differ
+/// are left out (two people). Returns ``(left, right, score, agree)``:
+/// ids, Dice, and whether both NHS tokens are present and equal. A pair
+/// sharing several blocks is given once per block.
+#[pyfunction]
+#[pyo3(signature = (right_side, item, id, clks, nhs, threshold, max_block_pairs))]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+pub fn block_pairs<'py>(
+    py: Python<'py>,
+    right_side: &Bound<'py, PyAny>,
+    item: &Bound<'py, PyAny>,
+    id: &Bound<'py, PyAny>,
+    clks: &Bound<'py, PyAny>,
+    nhs: Option<&Bound<'py, PyAny>>,
+    threshold: f64,
+    max_block_pairs: u64,
+) -> PyResult<(
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+)> {
+    if !(threshold > 0.0 && threshold <= 1.0) {
+        return Err(errors::argument("threshold must be greater than 0 and at most 1"));
+    }
+    let it = items(right_side, item, id, clks, nhs)?;
+    if let Some(c) = it.clk.iter().flatten().find(|c| c.len() != it.words) {
+        return Err(errors::raise::<errors::LinkError>(
+            format!(
+                "CLKs differ in length: {} and {} bits",
+                c.len() * 64,
+                it.words * 64
+            ),
+            "clk_length",
+            Some("check both sides were encoded with the same schema"),
+            &[],
+        ));
+    }
+    let found: Vec<(i64, i64, f64, bool)> = py.detach(|| {
+        // Rows by block, then side, then id; each block's left and right rows.
+        let mut order: Vec<usize> = (0..it.id.len()).filter(|&i| it.clk[i].is_some()).collect();
+        order.sort_unstable_by(|&a, &b| {
+            it.block[a]
+                .cmp(&it.block[b])
+                .then(it.right[a].cmp(&it.right[b]))
+                .then(it.id[a].cmp(&it.id[b]))
+        });
+        let mut blocks = Vec::new();
+        let mut s = 0;
+        while s < order.len() {
+            let e = s + order[s..]
+                .iter()
+                .take_while(|&&i| it.block[i] == it.block[order[s]])
+                .count();
+            let m = s + order[s..e].iter().take_while(|&&i| !it.right[i]).count();
+            let (nl, nr) = ((m - s) as u64, (e - m) as u64);
+            if nl > 0 && nr > 0 && nl * nr <= max_block_pairs {
+                blocks.push((&order[s..m], &order[m..e]));
+            }
+            s = e;
+        }
+        blocks
+            .par_iter()
+            .map(|(ls, rs)| {
+                let mut g = bloom::dice::ClkMatrix::new(it.words);
+                for &r in rs.iter() {
+                    g.push(it.clk[r].as_deref().unwrap_or_default());
+                }
+                let mut out = Vec::new();
+                for &l in ls.iter() {
+                    let q = it.clk[l].as_deref().unwrap_or_default();
+                    let pop = q.iter().map(|w| w.count_ones()).sum();
+                    g.scan(q, pop, 0, g.len(), threshold, |j, score| {
+                        let r = rs[j];
+                        let (a, b) = (&it.nhs[l], &it.nhs[r]);
+                        if a.is_empty() || b.is_empty() || a == b {
+                            out.push((it.id[l], it.id[r], score, !a.is_empty() && a == b));
+                        }
+                    });
+                }
+                out
+            })
+            .flatten()
+            .collect()
+    });
+    let mut l = arrow_array::builder::Int64Builder::with_capacity(found.len());
+    let mut r = arrow_array::builder::Int64Builder::with_capacity(found.len());
+    let mut score = Float64Builder::with_capacity(found.len());
+    let mut agree = arrow_array::builder::BooleanBuilder::with_capacity(found.len());
+    for (a, b, s, n) in found {
+        l.append_value(a);
+        r.append_value(b);
+        score.append_value(s);
+        agree.append_value(n);
+    }
+    Ok((
+        to_py(py, &l.finish())?,
+        to_py(py, &r.finish())?,
+        to_py(py, &score.finish())?,
+        to_py(py, &agree.finish())?,
+    ))
+}

@@ -95,6 +95,42 @@ def test_blocked_linkage_equals_cli_link(spark, world, cli):
     assert sum(1 for r in rows if r[2] == "fuzzy") > 0
 
 
+@pytest.mark.parametrize(
+    "cli_args, kwargs",
+    [
+        (["--blocking", "dob,family_yob"], dict(blocking=["dob", "family_yob"])),
+        (["--max-block-pairs", "4"], dict(max_block_pairs=4)),
+        (["--mode", "clk"], dict(mode="clk")),
+    ],
+)
+def test_blocked_linkage_options_equal_cli_link(spark, world, cli, cli_args, kwargs):
+    """Chosen passes, a small cap on a block's comparisons (blocks over it
+    skipped whole) and CLK-only linkage: the blocks scored per partition
+    give the CLI's matches."""
+    from test_cli_roundtrip import csv_bytes
+
+    left, right = combined(world, "registry"), combined(world, "cohort")
+    (world / "spl.csv").write_bytes(csv_bytes(left))
+    (world / "spr.csv").write_bytes(csv_bytes(right))
+    out = world / "sp.options.csv"
+    cli("link", "--left", world / "spl.csv", "--right", world / "spr.csv", "--threshold", "0.8", *cli_args,
+        "--output", out, "--force")
+    want = [(int(r["left"]) - 1, int(r["right"]) - 1, r["method"], r["evidence"]) for r in csv.DictReader(open(out))]
+    lt = left.append_column("row", pa.array(range(left.num_rows), pa.int64()))
+    rt = right.append_column("row", pa.array(range(right.num_rows), pa.int64()))
+    got = tls.link(frame(spark, lt), frame(spark, rt, 2), id_column="row", threshold=0.8, **kwargs).toArrow()
+    rows = list(zip(got["left"].to_pylist(), got["right"].to_pylist(), got["method"].to_pylist(), got["evidence"].to_pylist()))
+    assert rows == want
+    assert any(r[2] == "fuzzy" for r in rows)
+
+
+def test_blocked_linkage_unknown_pass(spark, world):
+    left = combined(world, "registry").append_column("row", pa.array(range(combined(world, "registry").num_rows), pa.int64()))
+    with pytest.raises(trialink.LinkError) as e:
+        tls.link(frame(spark, left), frame(spark, left, 2), id_column="row", threshold=0.85, blocking=["no_such_pass"])
+    assert e.value.code == "unknown_pass"
+
+
 def test_default_linkage_equals_cli_link(spark, world, cli):
     """Without a threshold Spark's matches are `trialink link`'s default
     (the fitted model): same pairs, methods, scores, probabilities, evidence."""

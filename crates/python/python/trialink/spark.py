@@ -25,6 +25,7 @@ import os
 from typing import Dict, Optional, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 import trialink
 
@@ -32,6 +33,10 @@ __all__ = ["pseudonymise", "encode", "link"]
 
 # Per Python worker: loaded keys, secrets and schemas, by path.
 _CACHE: Dict[tuple, object] = {}
+
+# Wall seconds of the phases of the last blocked ``link`` on this driver
+# (exact matches, blocks scored, 1:1 assignment), for benchmarks.
+last_phases: Dict[str, float] = {}
 
 
 def _cached(kind: str, path: str):
@@ -52,6 +57,18 @@ def _string_fields(names):
     from pyspark.sql.types import StringType, StructField
 
     return [StructField(n, StringType(), True) for n in names]
+
+
+def _probe(df) -> pa.Table:
+    """An empty table with ``df``'s column names, to choose and check
+    columns on the driver as the per-partition call will."""
+    return pa.Table.from_arrays([pa.array([], pa.string()) for _ in df.columns], names=list(df.columns))
+
+
+def _only(df, names):
+    """``df`` with only the columns ``names`` (each once, in ``df``'s order)."""
+    want = set(names)
+    return df.select(*[df[c] for c in df.columns if c in want])
 
 
 def _kept_fields(df, keep):
@@ -88,7 +105,7 @@ def pseudonymise(
     from pyspark.sql.types import StructType
 
     key_path = os.path.abspath(key_path)
-    trialink.Key.load(key_path)  # fail fast on the driver (permissions, format)
+    checked = trialink.Key.load(key_path)  # fail fast on the driver (permissions, format)
     opts = dict(
         nhs_column=nhs_column,
         dob_column=dob_column,
@@ -100,6 +117,14 @@ def pseudonymise(
     )
     names = ["token"] + (["nhs_token"] if with_nhs_token else []) + ["reject"]
     schema = StructType(_string_fields(names) + _kept_fields(df, keep))
+    # Columns chosen and checked on the driver, on an empty table; only the
+    # columns read go to the Python workers.
+    probe = _probe(df)
+    trialink.pseudonymise(probe, checked, **opts)
+    del checked
+    n = trialink._column(probe, nhs_column, trialink.NHS_COLUMNS, "NHS number")
+    d = trialink._column(probe, dob_column, trialink.DOB_COLUMNS, "date of birth")
+    df = _only(df, [df.columns[n], df.columns[d], *keep])
 
     def run(batches):
         key = _cached("key", key_path)
@@ -131,17 +156,23 @@ def encode(
         raise ValueError("give exactly one of secret_path and key_path")
     schema_path = os.path.abspath(schema_path)
     schema = trialink.Schema.load(schema_path)
+    # Fail fast on the driver (permissions, format); columns are chosen and
+    # checked there, on an empty table, and only those read go to the
+    # Python workers.
     if secret_path is not None:
         kind, path = "secret", os.path.abspath(secret_path)
-        trialink.Secret.load(path)
+        checked = trialink.Secret.load(path)
     else:
         kind, path = "key-secret", os.path.abspath(key_path)
-        trialink.Key.load(path)
-    schema.bind(list(df.columns))
+        checked = trialink.Key.load(path)
+    bound = schema.bind(list(df.columns))
+    trialink.encode(_probe(df), schema, checked, blocking=blocking, keep=list(keep))
+    del checked
     with_blocking = blocking and bool(schema.blocking_passes)
     names = ["clk"] + (["blocking"] if with_blocking else []) + ["reject", "reject_feature"]
     out_schema = StructType(_string_fields(names) + _kept_fields(df, keep))
     keep = list(keep)
+    df = _only(df, [df.columns[c] for c in bound if c is not None] + keep)
 
     def run(batches):
         sch = _cached("schema", schema_path)
@@ -152,32 +183,51 @@ def encode(
     return df.mapInArrow(run, out_schema)
 
 
-def _dice_partition(batches):
-    for b in batches:
-        score = trialink._native.dice_pairs(b.column(2), b.column(3))
-        yield pa.RecordBatch.from_arrays([b.column(0), b.column(1), score], names=["l", "r", "score"])
-
-
-def _exploded(df, id_column, eligible_ids):
-    """(id, pass, key) for each blocking item of each eligible row; rows whose
-    blocking cell repeats a pass or has more than 32 items are left out, as
-    ``link`` leaves them without evidence."""
+def _blocking_items(df, id_column, right_side, with_nhs):
+    """(right_side, id, clk, nhs, item) for each blocking item (``pass=key``)
+    of each row of ``df``; rows whose blocking cell repeats a pass or has
+    more than 32 items are left out, as ``link`` leaves them without
+    evidence."""
     from pyspark.sql import functions as F
 
-    items = F.split(F.col("blocking"), ";")
+    items = F.split(F.trim(F.col("blocking")), ";")
     rows = (
-        df.join(eligible_ids, id_column, "left_semi")
-        .where(F.col("blocking").isNotNull() & (F.trim(F.col("blocking")) != ""))
-        .select(F.col(id_column).alias("id"), items.alias("items"))
+        df.where(F.col("blocking").isNotNull() & (F.trim(F.col("blocking")) != ""))
+        .select(
+            F.col(id_column).alias("id"),
+            "clk",
+            (F.col("nhs_token") if with_nhs else F.lit(None).cast("string")).alias("nhs"),
+            items.alias("items"),
+        )
         .withColumn("passes", F.transform("items", lambda x: F.substring_index(x, "=", 1)))
         .where((F.size("items") <= 32) & (F.size(F.array_distinct("passes")) == F.size("passes")))
     )
-    it = rows.select("id", F.explode("items").alias("item"))
-    return it.select(
-        "id",
-        F.substring_index("item", "=", 1).alias("pass"),
-        F.substring_index("item", "=", -1).alias("key"),
-    )
+    return rows.select(F.lit(right_side).alias("right_side"), "id", "clk", "nhs", F.explode("items").alias("item"))
+
+
+def _block_scorer(threshold, max_block_pairs, with_nhs):
+    """Per partition of blocking items (every item of a block in the same
+    partition): the pairs of each block scoring at least ``threshold``."""
+
+    def run(batches):
+        bs = list(batches)
+        if not bs:
+            return
+        t = pa.Table.from_batches(bs)
+        text = lambda c: t.column(c).combine_chunks().cast(pa.large_string())  # noqa: E731
+        l, r, score, agree = trialink._native.block_pairs(
+            t.column("right_side").combine_chunks(),
+            text("item"),
+            t.column("id").combine_chunks(),
+            text("clk"),
+            text("nhs") if with_nhs else None,
+            threshold,
+            max_block_pairs,
+        )
+        del t, bs
+        yield pa.RecordBatch.from_arrays([l, r, score, agree], names=["l", "r", "score", "agree"])
+
+    return run
 
 
 _LINK_COLUMNS = ("token", "nhs_token", "clk", "blocking")
@@ -236,19 +286,22 @@ def link(
 
     With ``threshold`` (as ``trialink link --threshold T``) the work is
     spread over the cluster: exact matches pair equal tokens one to one in
-    id order (a window over ``token``); fuzzy candidates are the pairs
-    sharing a keyed blocking key (a Spark join; blocks with more than
-    ``max_block_pairs`` comparisons are skipped, as in the CLI) scored by
-    Dice per partition with ``mapInArrow``; pairs at or above ``threshold``
-    are collected to the driver and assigned greedily one to one, as the
-    CLI does.
+    id order (a window over ``token``); fuzzy candidates are the pairs of
+    the other rows sharing a keyed blocking key: the blocking items (row id,
+    CLK and NHS token per ``pass=key``) are shuffled once so that each block
+    is in one partition (``spark.sql.shuffle.partitions`` of them), and
+    there, with ``mapInArrow``, the block's pairs are scored by Dice in Rust
+    (blocks with more than ``max_block_pairs`` comparisons are skipped, as
+    in the CLI) without the candidate pairs ever being materialised by
+    Spark; pairs at or above ``threshold`` are collected to the driver and
+    assigned greedily one to one, as the CLI does.
 
     Returns a DataFrame ``left``, ``right`` (ids), ``method``, ``score``,
     ``probability`` and ``evidence``, sorted by left then right.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
-    from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
+    from pyspark.sql.types import BooleanType, DoubleType, LongType, StructField, StructType
 
     if threshold is not None and not (0 < threshold <= 1):
         raise ValueError("threshold must be greater than 0 and at most 1")
@@ -259,6 +312,10 @@ def link(
         blk = list(blocking) if blocking is not None else None
         out = _link_on_driver(left, right, id_column, mode, blk, max_block_pairs)
         return spark.createDataFrame(out)
+    import time
+
+    last_phases.clear()
+    t0 = time.perf_counter()
     lcols, rcols = set(left.columns), set(right.columns)
     left = left.withColumn(id_column, F.col(id_column).cast("long"))
     right = right.withColumn(id_column, F.col(id_column).cast("long"))
@@ -270,90 +327,89 @@ def link(
         lt = left.where(present("token")).select(F.col(id_column).alias("l"), "token", F.row_number().over(w).alias("k"))
         rt = right.where(present("token")).select(F.col(id_column).alias("r"), "token", F.row_number().over(w).alias("k"))
         exact = lt.join(rt, ["token", "k"]).select("l", "r").cache()
+        n_exact = exact.count()
+    last_phases["exact"] = time.perf_counter() - t0
 
-    empty = pa.table({"l": pa.array([], pa.int64()), "r": pa.array([], pa.int64()), "score": pa.array([], pa.float64())})
-    fuzzy, agreeing = empty, set()
+    empty = pa.table(
+        {
+            "l": pa.array([], pa.int64()),
+            "r": pa.array([], pa.int64()),
+            "score": pa.array([], pa.float64()),
+            "agree": pa.array([], pa.bool_()),
+        }
+    )
+    fuzzy = empty
     if mode != "token" and {"clk", "blocking"} <= lcols and {"clk", "blocking"} <= rcols:
-        el = left.where(present("clk")).select(id_column)
-        er = right.where(present("clk")).select(id_column)
-        if exact is not None:
-            el = el.join(exact.select(F.col("l").alias(id_column)), id_column, "left_anti")
-            er = er.join(exact.select(F.col("r").alias(id_column)), id_column, "left_anti")
-        pairs = _blocked_pairs(left, right, el, er, id_column, blocking, max_block_pairs)
         with_nhs = mode == "hybrid" and "nhs_token" in lcols and "nhs_token" in rcols
-        lsel = [F.col(id_column).alias("l"), F.col("clk").alias("lc")]
-        rsel = [F.col(id_column).alias("r"), F.col("clk").alias("rc")]
-        if with_nhs:
-            lsel.append(F.col("nhs_token").alias("ln"))
-            rsel.append(F.col("nhs_token").alias("rn"))
-        cand = pairs.join(left.select(*lsel), "l").join(right.select(*rsel), "r")
-        if with_nhs:
-            # Two different NHS numbers are two people (the CLI's veto).
-            cand = cand.where(~(present("ln") & present("rn") & (F.col("ln") != F.col("rn"))))
-        schema = StructType([StructField("l", LongType()), StructField("r", LongType()), StructField("score", DoubleType())])
-        scored = cand.select("l", "r", "lc", "rc").mapInArrow(_dice_partition, schema).where(F.col("score") >= threshold)
-        if with_nhs:
-            scored = scored.join(cand.select("l", "r", (present("ln") & (F.col("ln") == F.col("rn"))).alias("agree")), ["l", "r"])
-            fuzzy = scored.toArrow()
-            agree = fuzzy.column("agree").to_pylist()
-            agreeing = {(l, r) for l, r, a in zip(fuzzy.column("l").to_pylist(), fuzzy.column("r").to_pylist(), agree) if a}
+        el, er = left.where(present("clk")), right.where(present("clk"))
+        if exact is not None:
+            # The rows tokens paired are left out; their ids are broadcast
+            # (no shuffle of the rows) unless there are very many.
+            small = F.broadcast if n_exact <= 10_000_000 else (lambda d: d)
+            el = el.join(small(exact.select(F.col("l").alias(id_column))), id_column, "left_anti")
+            er = er.join(small(exact.select(F.col("r").alias(id_column))), id_column, "left_anti")
+        items = _blocking_items(el, id_column, False, with_nhs).unionByName(_blocking_items(er, id_column, True, with_nhs))
+        pass_of = F.substring_index("item", "=", 1)
+        if blocking is not None:
+            passes = list(blocking)
+            for side, x in (("left", el), ("right", er)):
+                have = {r[0] for r in _blocking_items(x, id_column, False, False).select(pass_of).distinct().collect()}
+                missing = [p for p in passes if p not in have]
+                if missing:
+                    e = trialink.LinkError(f"blocking pass `{missing[0]}` is not present on both sides")
+                    e.code = "unknown_pass"
+                    raise e
+            items = items.where(pass_of.isin(passes))
         else:
-            fuzzy = scored.toArrow()
-        if fuzzy.num_rows == 0:
-            fuzzy = empty
+            # Every pass on both sides (a pass on one side only makes no
+            # blocks); field items are evidence, not passes.
+            items = items.where(~(pass_of.startswith("fb_") | pass_of.startswith("fk_")))
+        # One shuffle of the items puts every block in one partition; its
+        # pairs are scored there, in Rust, and only those at or above the
+        # threshold leave it.
+        schema = StructType(
+            [
+                StructField("l", LongType()),
+                StructField("r", LongType()),
+                StructField("score", DoubleType()),
+                StructField("agree", BooleanType()),
+            ]
+        )
+        parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
+        scored = items.repartition(parts, F.lower("item")).mapInArrow(
+            _block_scorer(threshold, max_block_pairs, with_nhs), schema
+        )
+        got = scored.toArrow()
+        last_phases["blocks"] = time.perf_counter() - t0 - last_phases["exact"]
+        if got.num_rows:
+            # A pair sharing blocks in several passes is one candidate.
+            g = got.group_by(["l", "r"], use_threads=False).aggregate([("score", "max"), ("agree", "max")])
+            fuzzy = pa.table([g["l"], g["r"], g["score_max"], g["agree_max"]], names=empty.column_names).cast(empty.schema)
 
+    t1 = time.perf_counter()
     chosen = trialink._native.assign_greedy(
-        fuzzy.column("l").combine_chunks().cast(pa.int64()),
-        fuzzy.column("r").combine_chunks().cast(pa.int64()),
-        fuzzy.column("score").combine_chunks().cast(pa.float64()),
+        fuzzy.column("l").combine_chunks(),
+        fuzzy.column("r").combine_chunks(),
+        fuzzy.column("score").combine_chunks(),
     )
     fz = fuzzy.take(chosen)
-    ex = exact.toArrow() if exact is not None else empty
-    n_ex = ex.num_rows
-    fl, fr = fz.column("l").to_pylist(), fz.column("r").to_pylist()
+    ex = exact.toArrow() if exact is not None else empty.select(["l", "r"])
+    n_ex, n_fz = ex.num_rows, fz.num_rows
+    agree = fz.column("agree").combine_chunks()
     out = pa.table(
         {
-            "left": pa.concat_arrays([ex.column("l").combine_chunks().cast(pa.int64()), pa.array(fl, pa.int64())]),
-            "right": pa.concat_arrays([ex.column("r").combine_chunks().cast(pa.int64()), pa.array(fr, pa.int64())]),
-            "method": pa.array(["exact"] * n_ex + ["fuzzy"] * len(fl)),
-            "score": pa.concat_arrays([pa.array([1.0] * n_ex), fz.column("score").combine_chunks().cast(pa.float64())]),
-            "probability": pa.array([1.0] * (n_ex + len(fl)), pa.float64()),
-            "evidence": pa.array(["token"] * n_ex + ["nhs" if (l, r) in agreeing else "keys" for l, r in zip(fl, fr)]),
+            "left": pa.concat_arrays([ex.column("l").combine_chunks().cast(pa.int64()), fz.column("l").combine_chunks()]),
+            "right": pa.concat_arrays([ex.column("r").combine_chunks().cast(pa.int64()), fz.column("r").combine_chunks()]),
+            "method": pa.concat_arrays([pa.repeat("exact", n_ex), pa.repeat("fuzzy", n_fz)]).cast(pa.string()),
+            "score": pa.concat_arrays([pa.repeat(1.0, n_ex), fz.column("score").combine_chunks()]).cast(pa.float64()),
+            "probability": pa.repeat(1.0, n_ex + n_fz).cast(pa.float64()),
+            "evidence": pa.concat_arrays(
+                [pa.repeat("token", n_ex).cast(pa.string()), pc.if_else(agree, "nhs", "keys").cast(pa.string())]
+            ),
         }
     ).sort_by([("left", "ascending"), ("right", "ascending")])
     if exact is not None:
         exact.unpersist()
+    last_phases["assign"] = time.perf_counter() - t1
     return spark.createDataFrame(out)
 
-
-def _blocked_pairs(left, right, el, er, id_column, blocking, max_block_pairs):
-    """Distinct (l, r) pairs of eligible rows sharing a key in a selected
-    pass, leaving out blocks of more than ``max_block_pairs`` comparisons."""
-    from pyspark.sql import functions as F
-
-    xl, xr = _exploded(left, id_column, el), _exploded(right, id_column, er)
-    passes = sorted(
-        set(r[0] for r in xl.select("pass").distinct().collect()) & set(r[0] for r in xr.select("pass").distinct().collect())
-    )
-    if blocking is not None:
-        missing = [p for p in blocking if p not in passes]
-        if missing:
-            e = trialink.LinkError(f"blocking pass `{missing[0]}` is not present on both sides")
-            e.code = "unknown_pass"
-            raise e
-        passes = list(blocking)
-    xl, xr = xl.where(F.col("pass").isin(passes)), xr.where(F.col("pass").isin(passes))
-    sizes = (
-        xl.groupBy("pass", "key")
-        .agg(F.count("*").alias("nl"))
-        .join(xr.groupBy("pass", "key").agg(F.count("*").alias("nr")), ["pass", "key"])
-        .where(F.col("nl") * F.col("nr") <= max_block_pairs)
-        .select("pass", "key")
-    )
-    return (
-        xl.join(sizes, ["pass", "key"], "left_semi")
-        .select(F.col("id").alias("l"), "pass", "key")
-        .join(xr.select(F.col("id").alias("r"), "pass", "key"), ["pass", "key"])
-        .select("l", "r")
-        .distinct()
-    )
