@@ -191,18 +191,6 @@ pub fn read_filter(path: &Path) -> Result<Tlbf, CliError> {
     })
 }
 
-/// The key fingerprint recorded in a token file's manifest, if there is one.
-pub fn manifest_fingerprint(tokens: &str) -> Result<Option<String>, CliError> {
-    if tokens == "-" {
-        return Ok(None);
-    }
-    let p = tabular::sidecar_path(Path::new(tokens), ".manifest.json");
-    if !p.exists() {
-        return Ok(None);
-    }
-    Ok(tabular::Manifest::read(&p)?.key_fingerprint)
-}
-
 /// Open an input CSV (`-` for stdin), with its size for a progress bar;
 /// errors start with `what` (e.g. `input`).
 pub fn input(path: &str, what: &str) -> Result<(tabular::Source, Option<u64>), CliError> {

@@ -11,9 +11,10 @@
 
 use crate::clk::ClkCoder;
 use pseudonym::{Date, Key, Pseudonymiser, Scope};
+use std::path::Path;
 use store::{AddCounts, Store, StoreError};
 use tabular::{
-    columns, FileRecord, FinishedRejects, InputSummary, KeyRecord, Manifest, Rejects, RowCounts, Source,
+    columns, FileRecord, FinishedRejects, InputSummary, KeyRecord, Manifest, Rejects, RowCounts, Say, Source,
     TabularError,
 };
 
@@ -213,6 +214,85 @@ impl Added {
         for (k, v) in extra {
             manifest.extra.insert(k.into(), v.into());
         }
+    }
+}
+
+/// The source label stored with a file's entries when none is given: the
+/// file's name (`stdin` for `-`).
+pub fn source_label(input: &str) -> String {
+    Path::new(input)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "stdin".into())
+}
+
+impl Added {
+    /// What a `noncontact add` run tells the operator, in order: the
+    /// counts, then what could not be recorded exactly. The flag is true
+    /// when the run must not report success (rows rejected, or objections
+    /// whose NHS number could not be read kept only as CLKs).
+    pub fn tell(
+        &self,
+        got: &Objections,
+        fin: &FinishedRejects,
+        rows: u64,
+        rejects_path: Option<&Path>,
+    ) -> (Vec<Say>, bool) {
+        let mut say = vec![Say::Figure(format!(
+            "added {}, already present {}, rejected {} (of {} rows); the non-contact list now holds {}",
+            self.counts.added, self.counts.already_present, fin.total, rows, self.list_size
+        ))];
+        if !got.clks.is_empty() {
+            say.push(Say::Figure(format!(
+                "{} objections without a usable NHS number were kept as CLKs (name, date of birth, postcode)",
+                got.clks.len()
+            )));
+        }
+        if got.dob_unusable > 0 {
+            say.push(Say::Figure(format!(
+                "{} objections had no usable date of birth: recorded on the NHS number alone (the DOB is never needed for a match)",
+                got.dob_unusable
+            )));
+        }
+        if self.legacy > 0 {
+            say.push(Say::Note(format!(
+                "warning: {} entries from before schema version 5 are still keyed on NHS number + date of birth \
+                 (they still suppress exact matches); add those objections again so they match on the NHS number alone",
+                self.legacy
+            )));
+        }
+        let mut failed = false;
+        let bad = &got.unreadable_nhs_kept;
+        if !bad.is_empty() {
+            // Kept as CLKs, which may match nobody if the names differ: the
+            // run fails loudly.
+            let shown: Vec<String> = bad.iter().take(10).map(u64::to_string).collect();
+            say.push(Say::Note(format!(
+                "trialink: {} objections had an NHS number that could not be read (lines {}{}); they were kept as CLKs \
+                 of name, date of birth and postcode, which match only where those agree",
+                bad.len(),
+                shown.join(", "),
+                if bad.len() > 10 { ", …" } else { "" }
+            )));
+            failed = true;
+        }
+        if fin.total > 0 {
+            let reasons: Vec<String> = fin.by_reason.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            say.push(Say::Note(format!(
+                "trialink: {} of {} rows were rejected ({}); the other rows are recorded",
+                fin.total,
+                rows,
+                reasons.join(", ")
+            )));
+            if let Some(p) = rejects_path {
+                say.push(Say::Note(format!(
+                    "rejected rows (line, column, reason) are in {}",
+                    p.display()
+                )));
+            }
+            failed = true;
+        }
+        (say, failed)
     }
 }
 

@@ -7,7 +7,7 @@ use crate::open::{self, bind_master, load_master, open_existing_store, open_stor
 use pseudonym::{Pseudonymiser, Scope, TokenKey};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use suppression::{read_objections, ObjectionColumns, Objections};
+use suppression::{read_objections, ObjectionColumns};
 use tabular::{FileRecord, Manifest, Rejects};
 
 /// `trialink noncontact` subcommands.
@@ -150,12 +150,10 @@ fn add(a: AddArgs) -> CliResult {
     )?;
     pb.finish_and_clear();
     let input = src.finish()?;
-    let source = a.source.clone().unwrap_or_else(|| {
-        Path::new(&a.input)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "stdin".into())
-    });
+    let source = a
+        .source
+        .clone()
+        .unwrap_or_else(|| suppression::source_label(&a.input));
     let mut store = match early.take() {
         Some(s) => s,
         None => open_store(Some(&store_path))?,
@@ -176,15 +174,8 @@ fn add(a: AddArgs) -> CliResult {
     if let Some(p) = mpath {
         manifest.write(&p)?;
     }
-    outln!(
-        "added {}, already present {}, rejected {} (of {} rows); the non-contact list now holds {}",
-        added.counts.added,
-        added.counts.already_present,
-        fin.total,
-        input.rows,
-        added.list_size
-    );
-    let failed = report(&got, added.legacy, &fin, input.rows, rejects_path.as_deref());
+    let (lines, failed) = added.tell(&got, &fin, input.rows, rejects_path.as_deref());
+    lines.into_iter().for_each(crate::say);
     if failed && !a.allow_rejects {
         eprintln!(
             "hint: fix those rows and add the file again (adding is idempotent), or pass --allow-rejects once they are reviewed"
@@ -192,64 +183,6 @@ fn add(a: AddArgs) -> CliResult {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Print what the run could not record exactly; true when the run must not
-/// report success (rows rejected, or objections kept only as CLKs).
-fn report(
-    got: &Objections,
-    legacy: u64,
-    fin: &tabular::FinishedRejects,
-    rows: u64,
-    rejects_path: Option<&Path>,
-) -> bool {
-    if !got.clks.is_empty() {
-        outln!(
-            "{} objections without a usable NHS number were kept as CLKs (name, date of birth, postcode)",
-            got.clks.len()
-        );
-    }
-    if got.dob_unusable > 0 {
-        outln!(
-            "{} objections had no usable date of birth: recorded on the NHS number alone (the DOB is never needed for a match)",
-            got.dob_unusable
-        );
-    }
-    if legacy > 0 {
-        eprintln!(
-            "warning: {legacy} entries from before schema version 5 are still keyed on NHS number + date of birth \
-             (they still suppress exact matches); add those objections again so they match on the NHS number alone"
-        );
-    }
-    let mut failed = false;
-    let bad = &got.unreadable_nhs_kept;
-    if !bad.is_empty() {
-        // Kept as CLKs, which may match nobody if the names differ: the run
-        // fails loudly.
-        let shown: Vec<String> = bad.iter().take(10).map(u64::to_string).collect();
-        eprintln!(
-            "trialink: {} objections had an NHS number that could not be read (lines {}{}); they were kept as CLKs \
-             of name, date of birth and postcode, which match only where those agree",
-            bad.len(),
-            shown.join(", "),
-            if bad.len() > 10 { ", …" } else { "" }
-        );
-        failed = true;
-    }
-    if fin.total > 0 {
-        let reasons: Vec<String> = fin.by_reason.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        eprintln!(
-            "trialink: {} of {} rows were rejected ({}); the other rows are recorded",
-            fin.total,
-            rows,
-            reasons.join(", ")
-        );
-        if let Some(p) = rejects_path {
-            eprintln!("rejected rows (line, column, reason) are in {}", p.display());
-        }
-        failed = true;
-    }
-    failed
 }
 
 /// A missing store is created only when asked (`--create`): otherwise a

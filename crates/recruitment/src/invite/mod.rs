@@ -24,7 +24,7 @@ mod summary;
 
 pub use columns::batch_columns;
 pub use error::InviteError;
-pub use governance::{check_as_of, check_governance};
+pub use governance::{check_as_of, check_clk_columns, check_governance, unregistered_note};
 pub use summary::{summary_markdown, FunnelRow, StratumSummary, Summary};
 
 pub(crate) use cohort::{pass1, read_contacts, Pass1, Pass1Context, PersonState};
@@ -208,41 +208,20 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     for _ in 0..sel.chosen.len() {
         p1.funnel.moved(Reason::NotSelected, Reason::Invited);
     }
-    let mut order_rng = select::rng_for(r.seed, "order");
-    rand::seq::SliceRandom::shuffle(sel.chosen.as_mut_slice(), &mut order_rng);
-    let slots = select::interleave(sel.chosen.len(), r.qa_seeds as usize, &mut order_rng);
-
     // Pass 2: contact details of the selected rows only.
-    let mut wanted: Vec<(u64, usize)> = sel
-        .chosen
-        .iter()
-        .enumerate()
-        .map(|(k, &(i, _))| (p1.eligible[i].record, k))
-        .collect();
-    wanted.sort_unstable();
-    let contact = read_contacts(
+    let p2 = pass2(
+        &o.batch,
         cohort,
         &cols,
-        v.route,
-        &wanted,
-        sel.chosen.len(),
-        &p1.cohort.blake3,
-        o.batch.progress,
+        &p1,
+        &mut lists,
+        &mut sel.chosen,
+        |&(i, _)| p1.eligible[i].record,
     )?;
-    lists
-        .inputs
-        .insert(0, tabular::FileRecord::input("cohort", &p1.cohort));
-    let qa = pick_qa_seeds(o.batch.qa_seeds, v.route, r.channel, r.qa_seeds as usize, r.seed)?;
-    if let Some(q) = &qa.input {
-        lists
-            .extra
-            .insert("qa_seed_rows".into(), qa.file_rows.clone().into());
-        lists.inputs.push(tabular::FileRecord::input("qa_seeds", q));
-    }
 
     // The batch file and its store records.
-    let written = write_invitations(&out_dir, v, &keys, &p1, &sel, &slots, &contact, &qa.rows)?;
-    drop(contact);
+    let written = write_invitations(&out_dir, v, &keys, &p1, &sel, &p2)?;
+    drop(p2);
     let (invitations, qa_records) = (written.invitations, written.qa_seeds);
     let batch_path = written.path;
     let summary = summary::build(
@@ -256,27 +235,17 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         qa_records.len() as u32,
     );
     debug_assert_eq!(p1.funnel.total(), p1.cohort.rows);
-    let mut text = serde_json::to_string_pretty(&summary).expect("summary serialises");
-    text.push('\n');
-    let mut extra = batch_extra(&mut lists, v, &summary.funnel, store);
-    extra.insert("invitations".into(), (invitations.len() as u64).into());
-    extra.insert("qa_seeds".into(), (qa_records.len() as u64).into());
-    let side = write_side_files(
-        &batch_path,
-        &text,
-        &summary_markdown(&summary),
-        &p1.rejects,
-        manifest_parts(
-            o.batch.manifest_options.clone(),
-            v,
-            &mut keys,
-            &mut lists,
-            extra,
-            o.batch.request_path,
-            &p1,
-            written.rows,
-            started,
-        ),
+    let counts = [
+        ("invitations", invitations.len() as u64),
+        ("qa_seeds", qa_records.len() as u64),
+    ];
+    let (text, side) = side_files(
+        &o.batch,
+        store,
+        (&summary, &summary_markdown(&summary), &summary.funnel),
+        &counts,
+        (&batch_path, written.rows),
+        (&mut keys, &mut lists, &p1, started),
     )?;
 
     // Record and publish together.
@@ -429,17 +398,15 @@ struct Written {
 /// Write the batch file in slot order: invitees and QA seeds (which take
 /// the arms' templates in turn, so the QA team receives what invitees of
 /// those arms receive).
-#[allow(clippy::too_many_arguments)]
 fn write_invitations(
     out_dir: &Path,
     v: &Validated,
     keys: &RunKeys,
     p1: &Pass1,
     sel: &strata::Selection,
-    slots: &[Option<usize>],
-    contact: &[Vec<Vec<u8>>],
-    qa_rows: &[Vec<Vec<u8>>],
+    p2: &Pass2,
 ) -> Result<Written, InviteError> {
+    let (slots, contact, qa_rows) = (&p2.slots, &p2.contact, &p2.qa_rows);
     let r = &v.request;
     let mut w = BatchWriter::create(out_dir, batch_columns(v.route, r.channel))?;
     let mut invitations: Vec<Invitation> = Vec::with_capacity(sel.chosen.len());
@@ -488,8 +455,104 @@ fn write_invitations(
     })
 }
 
+/// What the second pass over the cohort gives a batch: the order of its
+/// rows (`Some(k)`: the k-th chosen person, `None`: a QA seed), the chosen
+/// people's contact cells and the QA seeds' cells.
+pub(crate) struct Pass2 {
+    pub slots: Vec<Option<usize>>,
+    pub contact: Vec<Vec<Vec<u8>>>,
+    pub qa_rows: Vec<Vec<Vec<u8>>>,
+}
+
+/// The second pass of a batch run (invitations or reminders): shuffle the
+/// `chosen` people into batch order by the request's seed and place the QA
+/// seeds among them, read the chosen rows' contact details (`record` gives
+/// a chosen person's cohort record; the cohort must be the file pass 1
+/// read), pick the QA seeds, and list the cohort and QA seed files among
+/// the run's inputs.
+pub(crate) fn pass2<T>(
+    b: &BatchOptions<'_>,
+    cohort: &str,
+    cols: &Columns,
+    p1: &Pass1,
+    lists: &mut Lists,
+    chosen: &mut [T],
+    record: impl Fn(&T) -> u64,
+) -> Result<Pass2, InviteError> {
+    let v = b.request;
+    let r = &v.request;
+    let mut order_rng = select::rng_for(r.seed, "order");
+    rand::seq::SliceRandom::shuffle(chosen, &mut order_rng);
+    let slots = select::interleave(chosen.len(), r.qa_seeds as usize, &mut order_rng);
+    let mut wanted: Vec<(u64, usize)> = chosen.iter().enumerate().map(|(k, c)| (record(c), k)).collect();
+    wanted.sort_unstable();
+    let contact = read_contacts(
+        cohort,
+        cols,
+        v.route,
+        &wanted,
+        chosen.len(),
+        &p1.cohort.blake3,
+        b.progress,
+    )?;
+    lists
+        .inputs
+        .insert(0, tabular::FileRecord::input("cohort", &p1.cohort));
+    let qa = pick_qa_seeds(b.qa_seeds, v.route, r.channel, r.qa_seeds as usize, r.seed)?;
+    if let Some(q) = &qa.input {
+        lists
+            .extra
+            .insert("qa_seed_rows".into(), qa.file_rows.clone().into());
+        lists.inputs.push(tabular::FileRecord::input("qa_seeds", q));
+    }
+    Ok(Pass2 {
+        slots,
+        contact,
+        qa_rows: qa.rows,
+    })
+}
+
+/// The files beside a batch file (already written at its temporary name):
+/// the summary as JSON (whose text is returned, for the store) and
+/// Markdown, the cohort's rejects, and the manifest, whose extra fields
+/// hold the funnel and `counts`.
+pub(crate) fn side_files<S: serde::Serialize>(
+    b: &BatchOptions<'_>,
+    store: &Store,
+    (summary, markdown, funnel): (&S, &str, &[FunnelRow]),
+    counts: &[(&str, u64)],
+    (batch_path, batch_rows): (&Path, u64),
+    (keys, lists, p1, started): (&mut RunKeys, &mut Lists, &Pass1, String),
+) -> Result<(String, output::SideFiles), InviteError> {
+    let v = b.request;
+    let mut text = serde_json::to_string_pretty(summary).expect("summary serialises");
+    text.push('\n');
+    let mut extra = batch_extra(lists, v, funnel, store);
+    for &(k, n) in counts {
+        extra.insert(k.into(), n.into());
+    }
+    let side = write_side_files(
+        batch_path,
+        &text,
+        markdown,
+        &p1.rejects,
+        manifest_parts(
+            b.manifest_options.clone(),
+            v,
+            keys,
+            lists,
+            extra,
+            b.request_path,
+            p1,
+            batch_rows,
+            started,
+        ),
+    )?;
+    Ok((text, side))
+}
+
 /// Manifest fields every batch records about its output.
-pub(crate) fn batch_extra(
+fn batch_extra(
     lists: &mut Lists,
     v: &Validated,
     funnel: &[FunnelRow],
@@ -508,7 +571,7 @@ pub(crate) fn batch_extra(
 
 /// The manifest of a batch run.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn manifest_parts<'a>(
+fn manifest_parts<'a>(
     options: BTreeMap<String, serde_json::Value>,
     v: &Validated,
     keys: &mut RunKeys,

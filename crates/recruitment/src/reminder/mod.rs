@@ -34,9 +34,8 @@
 //! and, separately, for every cohort row.
 
 use crate::invite::{
-    self, batch_columns, check_governance, iso, pass1, pick_qa_seeds, prepare_out_dir, qa_record,
-    read_contacts, reference, write_side_files, BatchWriter, Columns, ListSources, Lists, Pass1,
-    Pass1Context, PersonState, RunKeys,
+    self, batch_columns, check_governance, iso, pass1, prepare_out_dir, qa_record, reference, BatchWriter,
+    Columns, ListSources, Lists, Pass1, Pass1Context, PersonState, RunKeys,
 };
 use crate::request::Validated;
 use crate::select;
@@ -393,9 +392,7 @@ impl Run<'_, '_> {
         &self,
         keys: &RunKeys,
         chosen: &[Chosen<'_>],
-        slots: &[Option<usize>],
-        contact: &[Vec<Vec<u8>>],
-        qa_rows: &[Vec<Vec<u8>>],
+        p2: &invite::Pass2,
     ) -> Result<
         (
             PathBuf,
@@ -408,6 +405,7 @@ impl Run<'_, '_> {
     > {
         let v = self.v;
         let r = &v.request;
+        let (slots, contact, qa_rows) = (&p2.slots, &p2.contact, &p2.qa_rows);
         let mut w = BatchWriter::create(&self.out_dir, batch_columns(v.route, r.channel))?;
         let mut reminders = Vec::with_capacity(chosen.len());
         let mut qa_records = Vec::new();
@@ -452,37 +450,18 @@ impl Run<'_, '_> {
     ) -> Result<ReminderReport, ReminderError> {
         let (o, v) = (self.o, self.v);
         let r = &v.request;
-        let mut order_rng = select::rng_for(r.seed, "order");
-        rand::seq::SliceRandom::shuffle(chosen.as_mut_slice(), &mut order_rng);
-        let slots = select::interleave(chosen.len(), r.qa_seeds as usize, &mut order_rng);
-        let mut wanted: Vec<(u64, usize)> = chosen
-            .iter()
-            .enumerate()
-            .map(|(k, c)| (p1.eligible[c.eligible].record, k))
-            .collect();
-        wanted.sort_unstable();
-        let contact = read_contacts(
+        let eligible = &p1.eligible;
+        let p2 = invite::pass2(
+            &o.batch,
             self.cohort,
             self.cols,
-            v.route,
-            &wanted,
-            chosen.len(),
-            &p1.cohort.blake3,
-            o.batch.progress,
+            &p1,
+            &mut lists,
+            &mut chosen,
+            |c| eligible[c.eligible].record,
         )?;
-        lists
-            .inputs
-            .insert(0, tabular::FileRecord::input("cohort", &p1.cohort));
-        let qa = pick_qa_seeds(o.batch.qa_seeds, v.route, r.channel, r.qa_seeds as usize, r.seed)?;
-        if let Some(q) = &qa.input {
-            lists
-                .extra
-                .insert("qa_seed_rows".into(), qa.file_rows.clone().into());
-            lists.inputs.push(tabular::FileRecord::input("qa_seeds", q));
-        }
-        let (batch_path, batch_rows, reminders, qa_records, arms) =
-            self.write_rows(&keys, &chosen, &slots, &contact, &qa.rows)?;
-        drop(contact);
+        let (batch_path, batch_rows, reminders, qa_records, arms) = self.write_rows(&keys, &chosen, &p2)?;
+        drop(p2);
         // Cohort rows of people not reminded stay `not_selected`.
         for _ in 0..reminders.len() {
             p1.funnel.moved(Reason::NotSelected, Reason::Invited);
@@ -507,28 +486,18 @@ impl Run<'_, '_> {
             cohort_funnel: invite::funnel_rows(&p1.funnel),
             arms,
         };
-        let mut text = serde_json::to_string_pretty(&summary).expect("summary serialises");
-        text.push('\n');
-        let mut extra = invite::batch_extra(&mut lists, v, &summary.funnel, store);
-        extra.insert("reminder_of".into(), self.batch.batch_id.into());
-        extra.insert("reminders".into(), (reminders.len() as u64).into());
-        extra.insert("qa_seeds".into(), (qa_records.len() as u64).into());
-        let side = write_side_files(
-            &batch_path,
-            &text,
-            &summary_markdown(&summary),
-            &p1.rejects,
-            invite::manifest_parts(
-                o.batch.manifest_options.clone(),
-                v,
-                &mut keys,
-                &mut lists,
-                extra,
-                o.batch.request_path,
-                &p1,
-                batch_rows,
-                self.started.clone(),
-            ),
+        let counts = [
+            ("reminder_of", self.batch.batch_id as u64),
+            ("reminders", reminders.len() as u64),
+            ("qa_seeds", qa_records.len() as u64),
+        ];
+        let (text, side) = invite::side_files(
+            &o.batch,
+            store,
+            (&summary, &summary_markdown(&summary), &summary.funnel),
+            &counts,
+            (&batch_path, batch_rows),
+            (&mut keys, &mut lists, &p1, self.started.clone()),
         )?;
         store.ensure_study(&r.study, &keys.trial_fp)?;
         let (today_iso, as_of_iso) = (iso(o.batch.today), iso(v.as_of));
