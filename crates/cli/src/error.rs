@@ -84,6 +84,14 @@ impl From<recruitment::feedback::FeedbackError> for CliError {
     }
 }
 
+/// A feedback run's error: the file's, with its hint, or a sidecar's.
+pub fn feedback_run_err(e: recruitment::notes::RunError) -> CliError {
+    match e {
+        recruitment::notes::RunError::Feedback(e) => e.into(),
+        recruitment::notes::RunError::Sidecar(e) => e.into(),
+    }
+}
+
 /// A tabular error with its hint (for `map_err`).
 pub fn tab_err(e: tabular::TabularError) -> CliError {
     e.into()

@@ -80,7 +80,7 @@ pub use linker::link;
 pub use outcome::{LinkStats, Match, Method};
 pub use output::{default_threshold, evaluate_run, evaluation_json, facts, matches_csv, model_json};
 pub use quality::{blocking_quality, by_label, evaluate, BlockingQuality, Evaluation};
-pub use run::{decision_lines, LinkRun, RunError};
+pub use run::{decision_lines, evaluate_files, LinkRun, RunError};
 pub use side::{parse_blocking, RowReject, Side, MAX_PASSES};
 
 /// Why linkage could not run. Carries positions and names, never tokens or keys.

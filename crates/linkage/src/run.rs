@@ -1,14 +1,17 @@
 //! One `trialink link` run: the inputs and their manifests checked and
 //! read, the link made, the match file written with its manifest, the
 //! decision and counts told line by line, and the evaluation against
-//! ground truth when one is given.
+//! ground truth when one is given; and one `trialink evaluate` run, a match
+//! file against ground truth ([`evaluate_files`]).
 
 use crate::config::{Blocking, Config, Mode};
+use crate::input::read_column;
 use crate::input::{
     check_manifests, manifest_of, read_pairs, read_side, InputError, LinkInput, ManifestMismatch,
 };
 use crate::outcome::LinkStats;
 use crate::output::{default_threshold, evaluate_run, evaluation_json, facts, matches_csv};
+use crate::quality::{by_label, evaluate};
 use crate::{link, LinkError};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -288,4 +291,62 @@ fn rejected(left: &LinkInput, right: &LinkInput, say: &mut dyn FnMut(Say)) -> BT
         )));
     }
     by_reason
+}
+
+/// A match file (`left`, `right`[, `method`, `evidence`]) against a truth
+/// file (`left`, `right`), as `name value` lines: precision, recall, F1 and
+/// the counts behind them; per evidence type and per method when the file
+/// has those columns; the reduction ratio and pair completeness its
+/// manifest records of the linkage run that made it.
+pub fn evaluate_files(matches_path: &str, truth_path: &str) -> Result<Vec<String>, InputError> {
+    let matches = read_pairs(matches_path)?;
+    let truth = read_pairs(truth_path)?;
+    let e = evaluate(&matches, &truth);
+    let mut out = vec![
+        format!("precision {:.4}", e.precision),
+        format!("recall {:.4}", e.recall),
+        format!("f1 {:.4}", e.f1),
+        format!("true_positives {}", e.true_positives),
+        format!("false_positives {}", e.false_positives),
+        format!("false_negatives {}", e.false_negatives),
+    ];
+    // Per evidence type (from `link`'s `evidence` column): precision, the
+    // share of true pairs found that way (recall) and their F1.
+    if let Ok(ev) = read_column(matches_path, "evidence") {
+        let truth_set: std::collections::BTreeSet<&(String, String)> = truth.iter().collect();
+        for (m, (n, tp)) in by_label(&matches, &ev, &truth) {
+            let p = if n == 0 { 1.0 } else { tp as f64 / n as f64 };
+            let r = if truth.is_empty() {
+                0.0
+            } else {
+                tp as f64 / truth_set.len() as f64
+            };
+            let f = if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) };
+            out.push(format!(
+                "evidence_{m} precision {p:.4} recall_share {r:.4} f1 {f:.4} ({tp}/{n})"
+            ));
+        }
+    }
+    // Per-method precision, when the file says how each pair was matched.
+    if let Ok(methods) = read_column(matches_path, "method") {
+        for (m, (n, tp)) in by_label(&matches, &methods, &truth) {
+            out.push(format!(
+                "precision_{m} {:.4} ({tp}/{n})",
+                if n == 0 { 1.0 } else { tp as f64 / n as f64 }
+            ));
+        }
+    }
+    if let Some(link) = manifest_of(matches_path).and_then(|m| m.extra.get("link").cloned()) {
+        if let Some(rr) = link.get("reduction_ratio").and_then(|v| v.as_f64()) {
+            out.push(format!("reduction_ratio {rr:.6}"));
+        }
+        if let Some(pc) = link
+            .get("evaluation")
+            .and_then(|e| e.get("pair_completeness"))
+            .and_then(|v| v.as_f64())
+        {
+            out.push(format!("pair_completeness {pc:.4}"));
+        }
+    }
+    Ok(out)
 }

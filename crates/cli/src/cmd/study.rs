@@ -174,24 +174,14 @@ fn change(a: ChangeArgs, add: bool) -> CliResult {
         s.study_update(entry, &a.operator)
     }
     .map_err(register_error)?;
-    out(&format!(
-        "study {}: {} by {} at {} (version {})\n",
-        rec.entry.study,
-        if add { "added" } else { "updated" },
-        rec.operator,
-        rec.changed,
-        rec.version
-    ));
+    out(&text::change_line(&rec, if add { "added" } else { "updated" }));
     Ok(ExitCode::SUCCESS)
 }
 
 fn close(a: CloseArgs) -> CliResult {
     let mut s = open_existing_store(a.store.as_deref())?;
     let rec = s.study_close(&a.study, &a.operator).map_err(register_error)?;
-    out(&format!(
-        "study {}: closed by {} at {} (version {})\n",
-        rec.entry.study, rec.operator, rec.changed, rec.version
-    ));
+    out(&text::change_line(&rec, "closed"));
     Ok(ExitCode::SUCCESS)
 }
 

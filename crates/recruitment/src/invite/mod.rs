@@ -143,48 +143,31 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     let v = o.batch.request;
     let r = &v.request;
     let (cohort, backdate, out_dir) = begin(store, o)?;
-    let mut keys = RunKeys::derive(store, o.batch.master, &r.study)?;
-    let cap = frequency_cap(v);
     // The cap counts real invitation dates, in the window ending today.
-    let (capped, capped_nhs) = capped(store, v, o.batch.today, None)?;
-    let sources = ListSources {
-        master: o.batch.master,
-        study: &r.study,
-        registry: o.registry,
-        registry_scope: r.registry.scope.as_deref(),
-        registry_links: o.registry_links,
-        enrolled: o.batch.enrolled,
-        already_invited: !r.reinvite,
-        capped,
-        capped_nhs,
-    };
-    let mut lists = Lists::load(store, sources, &mut keys)?;
-    run_extra(
-        &mut lists.extra,
-        o.batch.clk_threshold,
-        o.batch.today,
+    let FirstPass {
+        mut keys,
+        mut lists,
+        cols,
+        mut p1,
+    } = first_pass(
+        store,
+        &o.batch,
+        cohort,
         backdate,
-        &cap,
-    );
-
-    // Pass 1.
-    let src = tabular::Source::open(cohort)?;
-    let cols = Columns::find(&src, &r.criteria, &v.gp, v.route, r.channel)?;
-    let ctx = Pass1Context {
-        cols: &cols,
-        criteria: &r.criteria,
-        gp: &v.gp,
-        as_of: v.as_of,
-        seed: r.seed,
-        dob_formats: &o.batch.dob_formats,
-        keys: &keys,
-        lists: &lists,
-        master: o.batch.master,
-        clk_threshold: o.batch.clk_threshold,
-        progress: o.batch.progress,
-        watch: None,
-    };
-    let mut p1 = pass1(src, &ctx)?;
+        None,
+        None,
+        |capped, capped_nhs| ListSources {
+            master: o.batch.master,
+            study: &r.study,
+            registry: o.registry,
+            registry_scope: r.registry.scope.as_deref(),
+            registry_links: o.registry_links,
+            enrolled: o.batch.enrolled,
+            already_invited: !r.reinvite,
+            capped,
+            capped_nhs,
+        },
+    )?;
     if let Some(&(line, _, code)) = p1
         .rejects
         .first()
@@ -455,6 +438,63 @@ fn write_invitations(
     })
 }
 
+/// What the first half of a batch run works with and gives.
+pub(crate) struct FirstPass {
+    pub keys: RunKeys,
+    pub lists: Lists,
+    pub cols: Columns,
+    pub p1: Pass1,
+}
+
+/// The first half of a batch run (invitations or reminders): the run's
+/// keys, the suppression lists (`sources` given the people over the
+/// frequency cap on `today`, not counting `except_batch`), the run's
+/// settings among the manifest's extra fields, the cohort's columns, and
+/// pass 1 over the cohort (`watch`: the service tokens of people whose
+/// state a reminder run needs).
+pub(crate) fn first_pass<'s>(
+    store: &Store,
+    b: &BatchOptions<'s>,
+    cohort: &str,
+    backdate: Option<&str>,
+    except_batch: Option<i64>,
+    watch: Option<&std::collections::HashSet<[u8; 32]>>,
+    sources: impl FnOnce(TokenSet, TokenSet) -> ListSources<'s>,
+) -> Result<FirstPass, InviteError> {
+    let v = b.request;
+    let r = &v.request;
+    let mut keys = RunKeys::derive(store, b.master, &r.study)?;
+    let cap = frequency_cap(v);
+    let (capped, capped_nhs) = capped(store, v, b.today, except_batch)?;
+    let mut lists = Lists::load(store, sources(capped, capped_nhs), &mut keys)?;
+    run_extra(&mut lists.extra, b.clk_threshold, b.today, backdate, &cap);
+    let src = tabular::Source::open(cohort)?;
+    let cols = Columns::find(&src, &r.criteria, &v.gp, v.route, r.channel)?;
+    let p1 = pass1(
+        src,
+        &Pass1Context {
+            cols: &cols,
+            criteria: &r.criteria,
+            gp: &v.gp,
+            as_of: v.as_of,
+            seed: r.seed,
+            dob_formats: &b.dob_formats,
+            keys: &keys,
+            lists: &lists,
+            master: b.master,
+            clk_threshold: b.clk_threshold,
+            progress: b.progress,
+            watch,
+        },
+    )?;
+    Ok(FirstPass {
+        keys,
+        lists,
+        cols,
+        p1,
+    })
+}
+
 /// What the second pass over the cohort gives a batch: the order of its
 /// rows (`Some(k)`: the k-th chosen person, `None`: a QA seed), the chosen
 /// people's contact cells and the QA seeds' cells.
@@ -600,7 +640,7 @@ fn manifest_parts<'a>(
 }
 
 /// The request's frequency cap.
-pub(crate) fn frequency_cap(v: &Validated) -> suppression::FrequencyCap {
+fn frequency_cap(v: &Validated) -> suppression::FrequencyCap {
     suppression::FrequencyCap {
         max_invitations: v.request.frequency_cap.max_invitations,
         within_days: v.request.frequency_cap.within_days,
@@ -612,7 +652,7 @@ pub(crate) fn frequency_cap(v: &Validated) -> suppression::FrequencyCap {
 /// when the request counts them. `(token_nhs_dob, token_nhs)` under
 /// `service:store`: the first counts every invitation, the second (the
 /// person, whatever their date of birth) those made since schema version 8.
-pub(crate) fn capped(
+fn capped(
     store: &Store,
     v: &Validated,
     today: Date,
@@ -631,7 +671,7 @@ pub(crate) fn capped(
 }
 
 /// Manifest fields every run records about its settings.
-pub(crate) fn run_extra(
+fn run_extra(
     extra: &mut BTreeMap<String, serde_json::Value>,
     clk_threshold: f64,
     today: Date,

@@ -34,8 +34,8 @@
 //! and, separately, for every cohort row.
 
 use crate::invite::{
-    self, batch_columns, check_governance, iso, pass1, prepare_out_dir, qa_record, reference, BatchWriter,
-    Columns, ListSources, Lists, Pass1, Pass1Context, PersonState, RunKeys,
+    self, batch_columns, check_governance, iso, prepare_out_dir, qa_record, reference, BatchWriter, Columns,
+    FirstPass, ListSources, Lists, Pass1, PersonState, RunKeys,
 };
 use crate::request::Validated;
 use crate::select;
@@ -307,45 +307,28 @@ pub fn remind(store: &mut Store, o: &ReminderOptions<'_>) -> Result<ReminderRepo
         .collect();
 
     let out_dir = prepare_out_dir(o.batch.out_dir)?;
-    let mut keys = RunKeys::derive(store, o.batch.master, &r.study)?;
-    let cap = invite::frequency_cap(v);
-    let (capped, capped_nhs) = invite::capped(store, v, o.batch.today, Some(batch.batch_id))?;
-    let sources = ListSources {
-        master: o.batch.master,
-        study: &r.study,
-        registry: None,
-        registry_scope: None,
-        registry_links: None,
-        enrolled: o.batch.enrolled,
-        already_invited: false,
-        capped,
-        capped_nhs,
-    };
-    let mut lists = Lists::load(store, sources, &mut keys)?;
-    invite::run_extra(
-        &mut lists.extra,
-        o.batch.clk_threshold,
-        o.batch.today,
+    let FirstPass {
+        keys,
+        lists,
+        cols,
+        p1,
+    } = invite::first_pass(
+        store,
+        &o.batch,
+        cohort,
         backdate,
-        &cap,
-    );
-    let src = tabular::Source::open(cohort)?;
-    let cols = Columns::find(&src, &r.criteria, &v.gp, v.route, r.channel)?;
-    let p1 = pass1(
-        src,
-        &Pass1Context {
-            cols: &cols,
-            criteria: &r.criteria,
-            gp: &v.gp,
-            as_of: v.as_of,
-            seed: r.seed,
-            dob_formats: &o.batch.dob_formats,
-            keys: &keys,
-            lists: &lists,
+        Some(batch.batch_id),
+        Some(&watch),
+        |capped, capped_nhs| ListSources {
             master: o.batch.master,
-            clk_threshold: o.batch.clk_threshold,
-            progress: o.batch.progress,
-            watch: Some(&watch),
+            study: &r.study,
+            registry: None,
+            registry_scope: None,
+            registry_links: None,
+            enrolled: o.batch.enrolled,
+            already_invited: false,
+            capped,
+            capped_nhs,
         },
     )?;
     invite::check_qa_seed_people(o.batch.qa_seeds, r.qa_seeds, &keys, &lists, &p1)?;
