@@ -32,7 +32,8 @@ pub use lists::{
     ScopeRule, TokenList, SOURCE_ROWS_REJECTED,
 };
 pub use objections::{
-    add_objections, read_objections, source_label, Added, NoncontactAddError, ObjectionColumns, Objections,
+    add_objections, read_objections, source_label, AddError, AddRun, Added, NoncontactAddError,
+    ObjectionColumns, Objections,
 };
 
 use std::collections::BTreeMap;

@@ -11,7 +11,7 @@
 
 use crate::clk::ClkCoder;
 use pseudonym::{Date, Key, Pseudonymiser, Scope};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use store::{AddCounts, Store, StoreError};
 use tabular::{
     columns, FileRecord, FinishedRejects, InputSummary, KeyRecord, Manifest, Rejects, RowCounts, Say, Source,
@@ -214,6 +214,104 @@ impl Added {
         for (k, v) in extra {
             manifest.extra.insert(k.into(), v.into());
         }
+    }
+}
+
+/// Why adding objections stopped after the file was read.
+#[derive(Debug, thiserror::Error)]
+pub enum AddError {
+    /// The store refused (the transaction is rolled back).
+    #[error(transparent)]
+    Add(#[from] NoncontactAddError),
+    /// The rejects file or the manifest could not be written.
+    #[error(transparent)]
+    Tabular(#[from] TabularError),
+}
+
+/// A `noncontact add` run: what it reads and where its rejects file and
+/// manifest go (the caller claims them before the store is touched).
+pub struct AddRun<'a> {
+    /// The service's master key (`service:store` tokens derive from it).
+    pub master: &'a Key,
+    /// The date dates of birth are checked against.
+    pub as_of: Date,
+    /// The objections file (`-` for stdin).
+    pub input: &'a str,
+    /// The source label stored with each entry (default: the file's name).
+    pub source: Option<&'a str>,
+    /// Where rejected rows go.
+    pub rejects: Option<PathBuf>,
+    /// Where the manifest goes.
+    pub manifest: Option<PathBuf>,
+    /// The version recorded in the manifest.
+    pub version: &'a str,
+}
+
+impl AddRun<'_> {
+    /// The rejects file and manifest paths.
+    pub fn sidecars(&self) -> Vec<&Path> {
+        self.rejects
+            .iter()
+            .chain(self.manifest.iter())
+            .map(PathBuf::as_path)
+            .collect()
+    }
+
+    /// Read every row of `src` (see [`read_objections`]) under the
+    /// `service:store` key, with `formats` for dates of birth.
+    pub fn read(
+        &self,
+        src: &mut Source,
+        cols: &ObjectionColumns,
+        formats: pseudonym::DobFormats,
+        with_dob_tokens: bool,
+        rejects: &mut Rejects,
+        progress: impl FnMut(),
+    ) -> Result<Objections, TabularError> {
+        let service_key = self.master.derive(&Scope::service_store());
+        let p = Pseudonymiser::new(pseudonym::TokenKey::new(&service_key), formats, self.as_of, false);
+        let mut coder = ClkCoder::new(self.master);
+        read_objections(src, cols, &p, &mut coder, with_dob_tokens, rejects, progress)
+    }
+
+    /// Add what was read to the store's list, put the rejects file in
+    /// place, write the manifest, and return what to tell the operator
+    /// with whether the run must not report success (see [`Added::tell`]).
+    pub fn add(
+        &self,
+        store: &mut Store,
+        got: &Objections,
+        input: &InputSummary,
+        rejects: Rejects,
+    ) -> Result<(Vec<Say>, bool), AddError> {
+        let mut manifest = Manifest::new("noncontact add", self.version);
+        let source = self
+            .source
+            .map_or_else(|| source_label(self.input), str::to_string);
+        let added = add_objections(store, got, &source)?;
+        let mut fin = rejects.finish()?;
+        if let Some(pending) = fin.pending.take() {
+            let s = pending.persist()?;
+            manifest
+                .outputs
+                .push(FileRecord::output("rejects", &s, Some(fin.total)));
+        }
+        manifest.option("store", store.path().display().to_string());
+        manifest.option("input", self.input.to_string());
+        manifest.option("source", source);
+        let service_key = self.master.derive(&Scope::service_store());
+        added.record(
+            got,
+            input,
+            &fin,
+            (self.master, &service_key),
+            self.as_of,
+            &mut manifest,
+        );
+        if let Some(p) = &self.manifest {
+            manifest.write(p)?;
+        }
+        Ok(added.tell(got, &fin, input.rows, self.rejects.as_deref()))
     }
 }
 

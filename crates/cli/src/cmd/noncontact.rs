@@ -4,11 +4,10 @@
 use crate::args::IdentifierArgs;
 use crate::error::{CliError, CliResult, Context};
 use crate::open::{self, bind_master, load_master, open_existing_store, open_store};
-use pseudonym::{Pseudonymiser, Scope, TokenKey};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use suppression::{read_objections, ObjectionColumns};
-use tabular::{FileRecord, Manifest, Rejects};
+use suppression::{AddError, AddRun, ObjectionColumns};
+use tabular::Rejects;
 
 /// `trialink noncontact` subcommands.
 #[derive(clap::Subcommand)]
@@ -100,30 +99,27 @@ pub fn run(c: NoncontactCommand) -> CliResult {
 }
 
 fn add(a: AddArgs) -> CliResult {
-    let mut manifest = Manifest::new("noncontact add", env!("CARGO_PKG_VERSION"));
     let master = load_master(&a.key)?;
-    let as_of = open::as_of(a.ids.as_of.as_deref())?;
+    let run = AddRun {
+        master: &master,
+        as_of: open::as_of(a.ids.as_of.as_deref())?,
+        input: &a.input,
+        source: a.source.as_deref(),
+        rejects: tabular::sidecar(&a.input, a.rejects.as_deref(), ".rejects.csv"),
+        manifest: tabular::sidecar(&a.input, a.manifest.as_deref(), ".noncontact.manifest.json"),
+        version: env!("CARGO_PKG_VERSION"),
+    };
     let formats = if a.ids.dob_format.is_empty() {
         pseudonym::DobFormats::lenient()
     } else {
         open::dob_formats(&a.ids.dob_format)?
     };
-    let rejects_path = tabular::sidecar(&a.input, a.rejects.as_deref(), ".rejects.csv");
-    let mpath = tabular::sidecar(&a.input, a.manifest.as_deref(), ".noncontact.manifest.json");
-    let sidecars: Vec<&Path> = rejects_path
-        .iter()
-        .chain(mpath.iter())
-        .map(PathBuf::as_path)
-        .collect();
     let store_path = a.store.clone().unwrap_or_else(store::default_path);
     refuse_new_store(&store_path, a.create)?;
-    let sidecar_mode = tabular::claim_sidecars(&sidecars, a.force)?;
-    let service_key = master.derive(&Scope::service_store());
-    let p = Pseudonymiser::new(TokenKey::new(&service_key), formats, as_of, false);
-    let mut coder = suppression::ClkCoder::new(&master);
+    let sidecar_mode = tabular::claim_sidecars(&run.sidecars(), a.force)?;
     let mut src = tabular::Source::open(&a.input)?;
     let cols = ObjectionColumns::find(&src, a.ids.nhs_column.as_deref(), a.ids.dob_column.as_deref())?;
-    let mut rejects = Rejects::create(rejects_path.clone(), sidecar_mode)?;
+    let mut rejects = Rejects::create(run.rejects.clone(), sidecar_mode)?;
     // DOB tokens are computed only when an existing store still holds
     // legacy entries they could re-key (a new store is made only after the
     // input has been read whole without error).
@@ -139,42 +135,20 @@ fn add(a: AddArgs) -> CliResult {
         None => false,
     };
     let pb = crate::progress::rows("noncontact", None);
-    let got = read_objections(
-        &mut src,
-        &cols,
-        &p,
-        &mut coder,
-        want_dob_tokens,
-        &mut rejects,
-        || pb.inc(1),
-    )?;
+    let got = run.read(&mut src, &cols, formats, want_dob_tokens, &mut rejects, || {
+        pb.inc(1)
+    })?;
     pb.finish_and_clear();
     let input = src.finish()?;
-    let source = a
-        .source
-        .clone()
-        .unwrap_or_else(|| suppression::source_label(&a.input));
     let mut store = match early.take() {
         Some(s) => s,
         None => open_store(Some(&store_path))?,
     };
     bind_master(&mut store, &master)?;
-    let added = suppression::add_objections(&mut store, &got, &source).map_err(CliError::new)?;
-    let mut fin = rejects.finish()?;
-    if let Some(pending) = fin.pending.take() {
-        let s = pending.persist()?;
-        manifest
-            .outputs
-            .push(FileRecord::output("rejects", &s, Some(fin.total)));
-    }
-    manifest.option("store", store.path().display().to_string());
-    manifest.option("input", a.input.clone());
-    manifest.option("source", source);
-    added.record(&got, &input, &fin, (&master, &service_key), as_of, &mut manifest);
-    if let Some(p) = mpath {
-        manifest.write(&p)?;
-    }
-    let (lines, failed) = added.tell(&got, &fin, input.rows, rejects_path.as_deref());
+    let (lines, failed) = run.add(&mut store, &got, &input, rejects).map_err(|e| match e {
+        AddError::Add(e) => CliError::new(e),
+        AddError::Tabular(e) => e.into(),
+    })?;
     lines.into_iter().for_each(crate::say);
     if failed && !a.allow_rejects {
         eprintln!(
