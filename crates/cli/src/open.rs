@@ -16,13 +16,7 @@ use tabular::KeyRecord;
 pub fn open_store(p: Option<&Path>) -> Result<store::Store, CliError> {
     let path = p.map(Path::to_path_buf).unwrap_or_else(store::default_path);
     let s = store::Store::open(&path).map_err(|e| {
-        let hint = match &e {
-            store::StoreError::Busy { .. } => "wait for the other run to finish, then try again",
-            store::StoreError::NewerSchema { .. } => {
-                "use the trialink version that wrote this store, or a newer one"
-            }
-            _ => "check the --store path and that the file is a trialink store",
-        };
+        let hint = e.open_hint();
         CliError::new(e).hint(hint)
     })?;
     let r = s.reconciled();

@@ -37,6 +37,22 @@ pub enum FeedbackError {
     BadStudy(String),
 }
 
+impl FeedbackError {
+    /// What to fix, for the command line.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            FeedbackError::List(_) => {
+                "the file was made with another key or for another study: ask the trial to pseudonymise with the key from `trialink keys derive --scope trial:<study>`"
+            }
+            FeedbackError::NoKeyColumn { .. } => {
+                "add a `reference` column (invitation references) or `token` / `nhs_token` columns"
+            }
+            FeedbackError::Tabular(t) => t.hint().unwrap_or("check the file's header and CSV syntax"),
+            _ => "see the message above",
+        }
+    }
+}
+
 /// The row outcome codes used in reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RowOutcome {

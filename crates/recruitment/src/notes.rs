@@ -25,6 +25,32 @@ pub enum RunError {
     Sidecar(#[from] TabularError),
 }
 
+/// What to tell the operator when `rejected` of `rows` rows were rejected
+/// (nothing when none were): the count, and the first rejected row's file,
+/// line, column and reason code (never its value), then what to do.
+pub fn rejected_lines(rejected: u64, rows: u64, first: Option<&(PathBuf, Note)>) -> Vec<String> {
+    if rejected == 0 {
+        return Vec::new();
+    }
+    let at = first.map_or(String::new(), |(path, n)| {
+        let col = if n.column.is_empty() {
+            String::new()
+        } else {
+            format!(", column {}", n.column)
+        };
+        format!(
+            " (the first: {}: line {}{col}: {})",
+            path.display(),
+            n.line,
+            n.outcome
+        )
+    });
+    vec![
+        format!("trialink: {rejected} of {rows} rows were rejected and not recorded{at}; the other rows are recorded"),
+        "hint: fix the rejected rows (each listed by line, column and reason in the notes file beside the input) and run the file again with --force (recording is idempotent), or pass --allow-rejects once they are reviewed".into(),
+    ]
+}
+
 /// What an uptake run over one or more files found.
 #[derive(Debug, Default)]
 pub struct UptakeTotals {

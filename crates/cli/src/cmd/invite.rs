@@ -5,8 +5,7 @@
 use crate::error::{tab_err, CliError, CliResult};
 use crate::open::{bind_master, dob_formats, load_master, open_existing_store};
 use pseudonym::Date;
-use recruitment::reminder::BatchRef;
-use recruitment::{BatchOptions, InviteError, InviteOptions, ReminderError, ReminderOptions};
+use recruitment::{BatchError, BatchOptions, InviteError};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -198,41 +197,20 @@ pub fn run(a: Args) -> CliResult {
         manifest_options: manifest_options(&a, &store),
         progress: Some(&progress),
     };
-    let out_existed = a.out.exists();
-    // A refused run leaves no trace: remove the directory it made (only if
-    // empty; never anything in it).
-    let tidy = || {
-        if !out_existed {
-            let _ = std::fs::remove_dir(&a.out);
-        }
-    };
-    let text = if reminder {
-        let of_batch = a.reminder_of.as_deref().map(BatchRef::parse);
-        let rep = recruitment::remind(&mut store, &ReminderOptions { batch, of_batch })
-            .inspect_err(|_| tidy())
-            .map_err(|e| match e {
-                ReminderError::Run(e) => invite_err(e),
-                e => {
-                    let h = e.hint();
-                    CliError::new(e).hint(h)
-                }
-            })?;
-        rep.console()
-    } else {
-        let opts = InviteOptions {
-            batch,
-            registry: a.registry.as_deref(),
-            registry_links: a.registry_links.as_deref(),
-        };
-        let rep = recruitment::invite(&mut store, &opts)
-            .inspect_err(|_| tidy())
-            .map_err(invite_err)?;
-        if let Some(w) = rep.legacy_warning() {
-            eprintln!("{w}");
-        }
-        rep.console()
-    };
+    let registry = (a.registry.as_deref(), a.registry_links.as_deref());
+    let done = recruitment::run_batch(&mut store, batch, reminder, a.reminder_of.as_deref(), registry)
+        .map_err(|e| match e {
+            BatchError::Invite(e) => invite_err(e),
+            BatchError::Reminder(e) => {
+                let h = e.hint();
+                CliError::new(e).hint(h)
+            }
+        })?;
+    if let Some(w) = &done.warning {
+        eprintln!("{w}");
+    }
     pb.finish_and_clear();
+    let text = done.text;
     outln!("{text}");
     outln!(
         "summary, manifest and rejects are beside it in {}",
