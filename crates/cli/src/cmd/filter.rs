@@ -3,7 +3,7 @@
 
 use crate::error::{CliError, CliResult};
 use crate::open;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use suppression::filter_run::{FilterBuild, FilterCheckRun, FilterRunError};
 use tabular::{KeyRecord, OutputPlan};
@@ -107,9 +107,25 @@ pub fn run(c: FilterCommand) -> CliResult {
     }
 }
 
-fn filter_err(e: FilterRunError) -> CliError {
-    let hint = e.hint();
-    CliError::new(e).maybe_hint(hint)
+/// The filter file (or checked file) and its manifest; no rejects path
+/// option (beside the output).
+fn plan<'a>(output: &'a str, force: bool, manifest: Option<&'a Path>) -> OutputPlan<'a> {
+    OutputPlan {
+        output,
+        force,
+        manifest,
+        rejects: None,
+    }
+}
+
+/// Print the line a run ends with, or its error with the hint.
+fn told(r: Result<String, FilterRunError>) -> CliResult {
+    let line = r.map_err(|e| {
+        let hint = e.hint();
+        CliError::new(e).maybe_hint(hint)
+    })?;
+    eprintln!("{line}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn build(a: BuildArgs) -> CliResult {
@@ -133,21 +149,14 @@ fn build(a: BuildArgs) -> CliResult {
     let line = FilterBuild {
         tokens: &a.tokens,
         fpr: a.fpr,
-        plan: OutputPlan {
-            output: &a.output,
-            force: a.force,
-            manifest: a.manifest.as_deref(),
-            rejects: None,
-        },
+        plan: plan(&a.output, a.force, a.manifest.as_deref()),
         column: a.column.as_deref(),
         fingerprint,
         allow_source_rejects: a.allow_source_rejects,
         version: env!("CARGO_PKG_VERSION"),
     }
-    .run()
-    .map_err(filter_err)?;
-    eprintln!("{line}");
-    Ok(ExitCode::SUCCESS)
+    .run();
+    told(line)
 }
 
 fn check(a: CheckArgs) -> CliResult {
@@ -155,19 +164,12 @@ fn check(a: CheckArgs) -> CliResult {
     let line = FilterCheckRun {
         filter: (&filter, &a.filter),
         tokens: &a.tokens,
-        plan: OutputPlan {
-            output: &a.output,
-            force: a.force,
-            manifest: a.manifest.as_deref(),
-            rejects: None,
-        },
+        plan: plan(&a.output, a.force, a.manifest.as_deref()),
         column: a.column.as_deref(),
         keep: &a.keep,
         ignore_fingerprint: a.ignore_fingerprint,
         version: env!("CARGO_PKG_VERSION"),
     }
-    .run()
-    .map_err(filter_err)?;
-    eprintln!("{line}");
-    Ok(ExitCode::SUCCESS)
+    .run();
+    told(line)
 }
