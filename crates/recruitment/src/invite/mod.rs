@@ -11,7 +11,9 @@
 //! cohort's columns ([`columns`]), pass 1, strata, selection and arms
 //! ([`strata`]), batch order and QA seeds, pass 2, the batch file and its
 //! side files ([`output`]), and the store records, committed together with
-//! the files. Reminder batches ([`crate::reminder`]) reuse every phase.
+//! the files. Reminder batches ([`crate::reminder`]) reuse every phase:
+//! the first half (`first_pass`), the second pass (`pass2`) and the
+//! side files (`side_files`) are one function each for both runs.
 
 mod cohort;
 mod columns;
@@ -143,7 +145,8 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     let v = o.batch.request;
     let r = &v.request;
     let (cohort, backdate, out_dir) = begin(store, o)?;
-    // The cap counts real invitation dates, in the window ending today.
+    // Keys, lists and pass 1 (the frequency cap counts real invitation
+    // dates, in the window ending today).
     let FirstPass {
         mut keys,
         mut lists,
