@@ -350,3 +350,28 @@ pub fn evaluate_files(matches_path: &str, truth_path: &str) -> Result<Vec<String
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fixed_threshold_is_told_with_its_rule() {
+        let mut stats = LinkStats {
+            dice_threshold: Some(0.8),
+            rule: "fixed",
+            ..LinkStats::default()
+        };
+        assert_eq!(
+            decision_lines(&stats),
+            vec!["Dice threshold 0.80 (fixed)".to_string()]
+        );
+        stats.rule = "valley";
+        assert_eq!(
+            decision_lines(&stats),
+            vec!["Dice threshold 0.80 (valley of the score distribution)".to_string()]
+        );
+        stats.rule = "";
+        assert!(decision_lines(&stats).is_empty());
+    }
+}

@@ -305,4 +305,23 @@ mod tests {
             BTreeMap::from([("bad_date".into(), 2), ("bad_status".into(), 1)])
         );
     }
+
+    #[test]
+    fn rejected_lines_name_the_first_row_by_position_only() {
+        assert!(rejected_lines(0, 5, None).is_empty());
+        let first = (
+            PathBuf::from("u.csv"),
+            Note {
+                line: 3,
+                column: "status".into(),
+                outcome: "bad_status",
+            },
+        );
+        let lines = rejected_lines(2, 5, Some(&first));
+        assert_eq!(
+            lines[0],
+            "trialink: 2 of 5 rows were rejected and not recorded (the first: u.csv: line 3, column status: bad_status); the other rows are recorded"
+        );
+        assert!(lines[1].starts_with("hint: "));
+    }
 }

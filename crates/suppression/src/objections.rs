@@ -245,6 +245,8 @@ pub struct AddRun<'a> {
     pub manifest: Option<PathBuf>,
     /// The version recorded in the manifest.
     pub version: &'a str,
+    /// When the run started (the manifest's `started`).
+    pub started: String,
 }
 
 impl AddRun<'_> {
@@ -285,6 +287,7 @@ impl AddRun<'_> {
         rejects: Rejects,
     ) -> Result<(Vec<Say>, bool), AddError> {
         let mut manifest = Manifest::new("noncontact add", self.version);
+        manifest.started = self.started.clone();
         let source = self
             .source
             .map_or_else(|| source_label(self.input), str::to_string);

@@ -99,8 +99,10 @@ pub fn run(c: NoncontactCommand) -> CliResult {
 }
 
 fn add(a: AddArgs) -> CliResult {
+    let started = tabular::now_rfc3339();
     let master = load_master(&a.key)?;
     let run = AddRun {
+        started,
         master: &master,
         as_of: open::as_of(a.ids.as_of.as_deref())?,
         input: &a.input,
