@@ -237,14 +237,14 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     // Record and publish together.
     let batch_id = record(
         store,
-        v,
-        o.batch.today,
+        &o.batch,
+        (&keys, &side, &text),
         backdate,
-        &keys,
-        &side,
-        &invitations,
-        &qa_records,
-        &text,
+        Records {
+            invitations: &invitations,
+            qa_seeds: &qa_records,
+            reminders: None,
+        },
     )?;
     Ok(InviteReport {
         batch_id,
@@ -255,24 +255,29 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     })
 }
 
-/// Stage the batch's records with its files, then publish both.
-#[allow(clippy::too_many_arguments)]
-fn record(
+/// What a batch records beside its file: its invitations (none for a
+/// reminder batch), its QA seeds, and for a reminder batch the batch it
+/// follows up and its reminders.
+pub(crate) struct Records<'r> {
+    pub invitations: &'r [Invitation],
+    pub qa_seeds: &'r [store::QaSeed],
+    pub reminders: Option<(i64, &'r [store::Reminder])>,
+}
+
+/// Stage the batch's records with its files, then publish both (for
+/// invitation and reminder batches).
+pub(crate) fn record(
     store: &mut Store,
-    v: &Validated,
-    today: Date,
+    b: &BatchOptions<'_>,
+    (keys, side, text): (&RunKeys, &output::SideFiles, &str),
     backdate: Option<&str>,
-    keys: &RunKeys,
-    side: &output::SideFiles,
-    invitations: &[Invitation],
-    qa_records: &[store::QaSeed],
-    text: &str,
+    records: Records<'_>,
 ) -> Result<i64, InviteError> {
+    let v = b.request;
     let r = &v.request;
     store.ensure_study(&r.study, &keys.trial_fp)?;
-    let today_iso = iso(today);
-    let as_of_iso = iso(v.as_of);
-    let batch_id = store.stage_batch(&NewBatch {
+    let (today_iso, as_of_iso) = (iso(b.today), iso(v.as_of));
+    let batch = NewBatch {
         study: &r.study,
         seed: r.seed,
         request_digest: &side.request_digest,
@@ -282,10 +287,18 @@ fn record(
         invited_on: &today_iso,
         backdate_reason: backdate,
         files: &side.staged,
-        invitations,
-        qa_seeds: qa_records,
+        invitations: records.invitations,
+        qa_seeds: records.qa_seeds,
         summary_json: text,
-    })?;
+    };
+    let batch_id = match records.reminders {
+        None => store.stage_batch(&batch)?,
+        Some((of_batch, reminders)) => store.stage_reminder_batch(&store::NewReminderBatch {
+            batch,
+            of_batch,
+            reminders,
+        })?,
+    };
     store.publish_batch(batch_id)?;
     Ok(batch_id)
 }

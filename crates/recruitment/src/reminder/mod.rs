@@ -42,7 +42,7 @@ use crate::select;
 use pseudonym::Date;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
-use store::{BatchInfo, BatchKind, NewBatch, NewReminderBatch, Reminder, ReminderCandidate, Store};
+use store::{BatchInfo, BatchKind, Reminder, ReminderCandidate, Store};
 use suppression::Reason;
 
 mod error;
@@ -482,27 +482,17 @@ impl Run<'_, '_> {
             (&batch_path, batch_rows),
             (&mut keys, &mut lists, &p1, self.started.clone()),
         )?;
-        store.ensure_study(&r.study, &keys.trial_fp)?;
-        let (today_iso, as_of_iso) = (iso(o.batch.today), iso(v.as_of));
-        let batch_id = store.stage_reminder_batch(&NewReminderBatch {
-            batch: NewBatch {
-                study: &r.study,
-                seed: r.seed,
-                request_digest: &side.request_digest,
-                channel: r.channel.name(),
-                route: v.route.name(),
-                as_of: &as_of_iso,
-                invited_on: &today_iso,
-                backdate_reason: self.backdate,
-                files: &side.staged,
+        let batch_id = invite::record(
+            store,
+            &o.batch,
+            (&keys, &side, &text),
+            self.backdate,
+            invite::Records {
                 invitations: &[],
                 qa_seeds: &qa_records,
-                summary_json: &text,
+                reminders: Some((self.batch.batch_id, &reminders)),
             },
-            of_batch: self.batch.batch_id,
-            reminders: &reminders,
-        })?;
-        store.publish_batch(batch_id)?;
+        )?;
         Ok(ReminderReport {
             batch_id,
             batch_file: batch_path,
