@@ -4,7 +4,7 @@
 //! error into a [`CliError`] naming the file, with a hint.
 
 use crate::error::{CliError, Context};
-use bloom::clk::{schema::Schema, schema_digest, ClkSecret};
+use bloom::clk::{schema::Schema, ClkSecret};
 use bloom::tlbf::Tlbf;
 use pseudonym::keyfile::{self, KeyFile};
 use pseudonym::{Date, DobFormat, DobFormats, Scope};
@@ -136,14 +136,10 @@ pub fn dob_formats(patterns: &[String]) -> Result<DobFormats, CliError> {
 /// Load and parse a linkage schema, with the file name in errors; returns
 /// the schema and the SHA-256 of its bytes.
 pub fn load_schema(path: &Path) -> Result<(Schema, String), CliError> {
-    let bytes = tabular::limited::read(path, tabular::limited::SCHEMA)
-        .map_err(|e| CliError::new(format!("schema {}: cannot read: {e}", path.display())))?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| CliError::new(format!("schema {}: not UTF-8", path.display())))?;
-    let schema = Schema::from_json(text).map_err(|e| {
-        CliError::new(format!("schema {}: {e}", path.display())).hint("the schema must be an anonlink/clkhash linkage schema v3; see fixtures/vectors/clk_schema_blake.json")
-    })?;
-    Ok((schema, schema_digest(&bytes)))
+    Schema::read_file(path).map_err(|e| {
+        let hint = e.hint();
+        CliError::new(e).maybe_hint(hint)
+    })
 }
 
 /// The CLK secret from `--secret-file` or `--key`, with a key record for the manifest.
