@@ -69,18 +69,16 @@ impl From<tabular::TabularError> for CliError {
 /// A feedback (uptake or returns) error, with a hint on what to fix.
 impl From<recruitment::feedback::FeedbackError> for CliError {
     fn from(e: recruitment::feedback::FeedbackError) -> Self {
-        use recruitment::feedback::FeedbackError;
-        let hint = match &e {
-            FeedbackError::List(_) => {
-                "the file was made with another key or for another study: ask the trial to pseudonymise with the key from `trialink keys derive --scope trial:<study>`"
-            }
-            FeedbackError::NoKeyColumn { .. } => {
-                "add a `reference` column (invitation references) or `token` / `nhs_token` columns"
-            }
-            FeedbackError::Tabular(t) => t.hint().unwrap_or("check the file's header and CSV syntax"),
-            _ => "see the message above",
-        };
+        let hint = e.hint();
         CliError::new(e).hint(hint)
+    }
+}
+
+/// A feedback run's error: the file's, with its hint, or a sidecar's.
+pub fn feedback_run_err(e: recruitment::notes::RunError) -> CliError {
+    match e {
+        recruitment::notes::RunError::Feedback(e) => e.into(),
+        recruitment::notes::RunError::Sidecar(e) => e.into(),
     }
 }
 
@@ -110,27 +108,14 @@ pub fn rejects_exit(
     first: Option<&(std::path::PathBuf, recruitment::feedback::Note)>,
     allow: bool,
 ) -> ExitCode {
-    if rejected == 0 || allow {
+    if allow {
         return ExitCode::SUCCESS;
     }
-    let at = first.map_or(String::new(), |(path, n)| {
-        let col = if n.column.is_empty() {
-            String::new()
-        } else {
-            format!(", column {}", n.column)
-        };
-        format!(
-            " (the first: {}: line {}{col}: {})",
-            path.display(),
-            n.line,
-            n.outcome
-        )
-    });
-    eprintln!(
-        "trialink: {rejected} of {rows} rows were rejected and not recorded{at}; the other rows are recorded"
-    );
-    eprintln!(
-        "hint: fix the rejected rows (each listed by line, column and reason in the notes file beside the input) and run the file again with --force (recording is idempotent), or pass --allow-rejects once they are reviewed"
-    );
-    ExitCode::from(1)
+    let lines = recruitment::notes::rejected_lines(rejected, rows, first);
+    lines.iter().for_each(|l| eprintln!("{l}"));
+    if lines.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

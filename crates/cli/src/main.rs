@@ -19,6 +19,14 @@ macro_rules! outln {
     }};
 }
 
+/// Print a line a library run tells: notes to stderr, figures to stdout.
+fn say(s: tabular::Say) {
+    match s {
+        tabular::Say::Note(l) => eprintln!("{l}"),
+        tabular::Say::Figure(l) => outln!("{l}"),
+    }
+}
+
 mod args;
 mod cmd;
 mod error;

@@ -4,7 +4,7 @@
 //! error into a [`CliError`] naming the file, with a hint.
 
 use crate::error::{CliError, Context};
-use bloom::clk::{schema::Schema, schema_digest, ClkSecret};
+use bloom::clk::{schema::Schema, ClkSecret};
 use bloom::tlbf::Tlbf;
 use pseudonym::keyfile::{self, KeyFile};
 use pseudonym::{Date, DobFormat, DobFormats, Scope};
@@ -16,13 +16,7 @@ use tabular::KeyRecord;
 pub fn open_store(p: Option<&Path>) -> Result<store::Store, CliError> {
     let path = p.map(Path::to_path_buf).unwrap_or_else(store::default_path);
     let s = store::Store::open(&path).map_err(|e| {
-        let hint = match &e {
-            store::StoreError::Busy { .. } => "wait for the other run to finish, then try again",
-            store::StoreError::NewerSchema { .. } => {
-                "use the trialink version that wrote this store, or a newer one"
-            }
-            _ => "check the --store path and that the file is a trialink store",
-        };
+        let hint = e.open_hint();
         CliError::new(e).hint(hint)
     })?;
     let r = s.reconciled();
@@ -142,14 +136,10 @@ pub fn dob_formats(patterns: &[String]) -> Result<DobFormats, CliError> {
 /// Load and parse a linkage schema, with the file name in errors; returns
 /// the schema and the SHA-256 of its bytes.
 pub fn load_schema(path: &Path) -> Result<(Schema, String), CliError> {
-    let bytes = tabular::limited::read(path, tabular::limited::SCHEMA)
-        .map_err(|e| CliError::new(format!("schema {}: cannot read: {e}", path.display())))?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| CliError::new(format!("schema {}: not UTF-8", path.display())))?;
-    let schema = Schema::from_json(text).map_err(|e| {
-        CliError::new(format!("schema {}: {e}", path.display())).hint("the schema must be an anonlink/clkhash linkage schema v3; see fixtures/vectors/clk_schema_blake.json")
-    })?;
-    Ok((schema, schema_digest(&bytes)))
+    Schema::read_file(path).map_err(|e| {
+        let hint = e.hint();
+        CliError::new(e).maybe_hint(hint)
+    })
 }
 
 /// The CLK secret from `--secret-file` or `--key`, with a key record for the manifest.
@@ -189,18 +179,6 @@ pub fn read_filter(path: &Path) -> Result<Tlbf, CliError> {
             "ask the sender for the file again; a TLBF file is checked end to end by its SHA-256 trailer",
         )
     })
-}
-
-/// The key fingerprint recorded in a token file's manifest, if there is one.
-pub fn manifest_fingerprint(tokens: &str) -> Result<Option<String>, CliError> {
-    if tokens == "-" {
-        return Ok(None);
-    }
-    let p = tabular::sidecar_path(Path::new(tokens), ".manifest.json");
-    if !p.exists() {
-        return Ok(None);
-    }
-    Ok(tabular::Manifest::read(&p)?.key_fingerprint)
 }
 
 /// Open an input CSV (`-` for stdin), with its size for a progress bar;

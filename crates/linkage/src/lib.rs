@@ -45,7 +45,9 @@
 //! `evidence` and [`model`] compare and weigh them; `decide` fits and
 //! accepts; `linker` runs it all; `quality` measures the result; `input`
 //! reads link files, pair files and manifests; `output` writes the match
-//! file and the run's facts.
+//! file and the run's facts; `run` is one whole `trialink link` run
+//! ([`LinkRun`]): inputs checked and read, the link, the match file and its
+//! manifest, and the lines that tell the operator what was decided.
 
 #![forbid(unsafe_code)]
 
@@ -63,6 +65,7 @@ pub mod model;
 mod outcome;
 mod output;
 mod quality;
+mod run;
 mod side;
 
 pub use assign::greedy_one_to_one;
@@ -77,6 +80,7 @@ pub use linker::link;
 pub use outcome::{LinkStats, Match, Method};
 pub use output::{default_threshold, evaluate_run, evaluation_json, facts, matches_csv, model_json};
 pub use quality::{blocking_quality, by_label, evaluate, BlockingQuality, Evaluation};
+pub use run::{decision_lines, evaluate_files, LinkRun, RunError};
 pub use side::{parse_blocking, RowReject, Side, MAX_PASSES};
 
 /// Why linkage could not run. Carries positions and names, never tokens or keys.

@@ -140,6 +140,26 @@ impl<C: RowCells> TokenRows<C> {
         Ok(totals)
     }
 
+    /// Record what the tokens are made under: the key's scope and
+    /// fingerprint (as the manifest's and as a `token` key record) and the
+    /// date dates of birth were checked against.
+    pub fn record_key(
+        &self,
+        key: &crate::Key,
+        scope: Option<&crate::Scope>,
+        as_of: crate::Date,
+        manifest: &mut Manifest,
+    ) {
+        manifest.as_of = Some(as_of.to_string());
+        manifest.scope = scope.map(|s| s.to_string());
+        manifest.key_fingerprint = Some(key.fingerprint().to_string());
+        manifest.keys.push(tabular::KeyRecord {
+            role: "token".into(),
+            scope: manifest.scope.clone(),
+            fingerprint: key.fingerprint().to_string(),
+        });
+    }
+
     /// Record the columns read and kept (named from `header`), the date
     /// formats and options, and the counts the row accounting needs beyond
     /// rows in/out/rejected: rows with extra cells (the CLK) but no token,

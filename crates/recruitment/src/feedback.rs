@@ -37,6 +37,22 @@ pub enum FeedbackError {
     BadStudy(String),
 }
 
+impl FeedbackError {
+    /// What to fix, for the command line.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            FeedbackError::List(_) => {
+                "the file was made with another key or for another study: ask the trial to pseudonymise with the key from `trialink keys derive --scope trial:<study>`"
+            }
+            FeedbackError::NoKeyColumn { .. } => {
+                "add a `reference` column (invitation references) or `token` / `nhs_token` columns"
+            }
+            FeedbackError::Tabular(t) => t.hint().unwrap_or("check the file's header and CSV syntax"),
+            _ => "see the message above",
+        }
+    }
+}
+
 /// The row outcome codes used in reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RowOutcome {
@@ -219,8 +235,13 @@ pub fn record_uptake(
     }
     let tokens = tok_col.is_some() || nhs_col.is_some();
     let (fp, manifest_checked) = suppression::check_manifest_key(path, &study_key.key, &scope, tokens)?;
-    let status_col = src.column(None, &["status", "outcome"], "status")?;
-    let date_col = src.column(None, &["date", "status_date"], "date")?;
+    let cols = UptakeColumns {
+        reference: ref_col,
+        token: tok_col,
+        nhs: nhs_col,
+        status: src.column(None, &["status", "outcome"], "status")?,
+        date: src.column(None, &["date", "status_date"], "date")?,
+    };
     let header = src.header().to_vec();
     let source = path
         .file_name()
@@ -234,113 +255,21 @@ pub fn record_uptake(
         while src.read(&mut rec)? {
             counts.rows_in += 1;
             let line = src.position().line;
-            let mut note = |col: Option<usize>, o: RowOutcome| {
-                notes.push(Note {
-                    line,
-                    column: col.map(|i| header[i].clone()).unwrap_or_default(),
-                    outcome: o.code(),
-                });
+            let verdict = if rec.len() != header.len() {
+                Verdict::Skip(None, RowOutcome::Rejected("ragged_row"))
+            } else {
+                judge_row(store, study, &cols, &rec)?
             };
-            if rec.len() != header.len() {
-                counts.rejected += 1;
-                note(None, RowOutcome::Rejected("ragged_row"));
-                continue;
-            }
-            let status = rec[status_col].trim_ascii();
-            let Some(status) = parse_status(status) else {
-                counts.rejected += 1;
-                note(Some(status_col), RowOutcome::Rejected("bad_status"));
-                continue;
-            };
-            let date = rec[date_col].trim_ascii();
-            if !is_date(date) {
-                counts.rejected += 1;
-                note(Some(date_col), RowOutcome::Rejected("bad_date"));
-                continue;
-            }
-            let date = std::str::from_utf8(date).expect("checked ISO date");
-            let reference = ref_col.map(|i| rec[i].trim_ascii()).filter(|r| !r.is_empty());
-            let token = tok_col.map(|i| rec[i].trim_ascii()).filter(|t| !t.is_empty());
-            let nhs_token = nhs_col.map(|i| rec[i].trim_ascii()).filter(|t| !t.is_empty());
-            let (found, by) = match (reference, token.or(nhs_token)) {
-                (Some(r), _) => {
-                    if !is_uuid(r) {
-                        counts.rejected += 1;
-                        note(ref_col, RowOutcome::Rejected("bad_reference"));
-                        continue;
-                    }
-                    let r = std::str::from_utf8(r).expect("ASCII").to_ascii_lowercase();
-                    match store.invitation_by_reference(&r)? {
-                        Some(f) if f.study == study => (f, RowOutcome::MatchedByReference),
-                        Some(_) => {
-                            counts.unmatched += 1;
-                            note(ref_col, RowOutcome::OtherStudy);
-                            continue;
-                        }
-                        None if store.is_qa_reference(&r)? => {
-                            counts.qa_seed += 1;
-                            note(ref_col, RowOutcome::QaSeed);
-                            continue;
-                        }
-                        None => {
-                            counts.unmatched += 1;
-                            note(ref_col, RowOutcome::UnmatchedReference);
-                            continue;
-                        }
-                    }
+            match verdict {
+                Verdict::Skip(col, outcome) => {
+                    counts.skipped(outcome);
+                    notes.push(Note {
+                        line,
+                        column: col.map(|i| header[i].clone()).unwrap_or_default(),
+                        outcome: outcome.code(),
+                    });
                 }
-                (None, Some(_)) => {
-                    // The person is their NHS number: the NHS+DOB token
-                    // first (the exact person and date of birth), then the
-                    // NHS number alone, so that a date of birth that differs
-                    // in the trial's records still finds the invitation.
-                    let dob_tok = token.map(Token::from_hex_bytes);
-                    let nhs_tok = nhs_token.map(Token::from_hex_bytes);
-                    if let Some(Err(_)) = dob_tok {
-                        counts.rejected += 1;
-                        note(tok_col, RowOutcome::Rejected("bad_token"));
-                        continue;
-                    }
-                    if let Some(Err(_)) = nhs_tok {
-                        counts.rejected += 1;
-                        note(nhs_col, RowOutcome::Rejected("bad_nhs_token"));
-                        continue;
-                    }
-                    let by_dob = match dob_tok {
-                        Some(Ok(t)) => store.invitation_by_study_token(study, &t.0)?,
-                        _ => None,
-                    };
-                    let found = match (by_dob, nhs_tok) {
-                        (Some(f), _) => Some(f),
-                        (None, Some(Ok(t))) => store.invitation_by_study_nhs_token(study, &t.0)?,
-                        _ => None,
-                    };
-                    match found {
-                        Some(f) => (f, RowOutcome::MatchedByToken),
-                        None => {
-                            counts.unmatched += 1;
-                            note(tok_col.or(nhs_col), RowOutcome::UnmatchedToken);
-                            continue;
-                        }
-                    }
-                }
-                (None, None) => {
-                    counts.rejected += 1;
-                    note(None, RowOutcome::Rejected("no_reference_or_token"));
-                    continue;
-                }
-            };
-            match by {
-                RowOutcome::MatchedByReference => counts.matched_by_reference += 1,
-                _ => counts.matched_by_token += 1,
-            }
-            match store.record_outcome(found.id, status, date, &source)? {
-                OutcomeEffect::Current => counts.recorded += 1,
-                OutcomeEffect::HistoryOnly => counts.history_only += 1,
-                OutcomeEffect::AlreadyRecorded => counts.already_recorded += 1,
-            }
-            if status.consented() && store.add_enrolled_one(study, &found.study_token, &source)? {
-                counts.enrolled_added += 1;
+                Verdict::Match(m) => record_match(store, study, &source, &m, &mut counts)?,
             }
         }
         Ok(())
@@ -361,6 +290,151 @@ pub fn record_uptake(
         manifest_checked,
         fingerprint: Some(fp),
     })
+}
+
+/// The columns of an uptake file.
+struct UptakeColumns {
+    reference: Option<usize>,
+    token: Option<usize>,
+    nhs: Option<usize>,
+    status: usize,
+    date: usize,
+}
+
+/// A feedback row matched to an invitation of the study.
+struct Matched<'r> {
+    found: store::FoundInvitation,
+    by: RowOutcome,
+    status: UptakeStatus,
+    date: &'r str,
+}
+
+/// What becomes of one feedback row: recorded against an invitation, or
+/// noted (at a column, when one is to blame) and left out.
+enum Verdict<'r> {
+    Match(Matched<'r>),
+    Skip(Option<usize>, RowOutcome),
+}
+
+impl FeedbackCounts {
+    /// Count a row that was noted and left out.
+    fn skipped(&mut self, outcome: RowOutcome) {
+        match outcome {
+            RowOutcome::Rejected(_) => self.rejected += 1,
+            RowOutcome::QaSeed => self.qa_seed += 1,
+            _ => self.unmatched += 1,
+        }
+    }
+}
+
+/// Judge one feedback row (of the header's width): its status and date,
+/// then the invitation it names by reference, else by token.
+fn judge_row<'r>(
+    store: &Store,
+    study: &str,
+    c: &UptakeColumns,
+    rec: &'r csv::ByteRecord,
+) -> Result<Verdict<'r>, FeedbackError> {
+    let Some(status) = parse_status(rec[c.status].trim_ascii()) else {
+        return Ok(Verdict::Skip(Some(c.status), RowOutcome::Rejected("bad_status")));
+    };
+    let date = rec[c.date].trim_ascii();
+    if !is_date(date) {
+        return Ok(Verdict::Skip(Some(c.date), RowOutcome::Rejected("bad_date")));
+    }
+    let date = std::str::from_utf8(date).expect("checked ISO date");
+    let cell = |col: Option<usize>| col.map(|i| rec[i].trim_ascii()).filter(|v| !v.is_empty());
+    let (reference, token, nhs_token) = (cell(c.reference), cell(c.token), cell(c.nhs));
+    let found = match (reference, token.or(nhs_token)) {
+        (Some(r), _) => by_reference(store, study, c, r)?,
+        (None, Some(_)) => by_token(store, study, c, token, nhs_token)?,
+        (None, None) => Err((None, RowOutcome::Rejected("no_reference_or_token"))),
+    };
+    Ok(match found {
+        Ok((found, by)) => Verdict::Match(Matched {
+            found,
+            by,
+            status,
+            date,
+        }),
+        Err((col, outcome)) => Verdict::Skip(col, outcome),
+    })
+}
+
+/// An invitation found for a row, or why none was (and at which column).
+type Found = Result<(store::FoundInvitation, RowOutcome), (Option<usize>, RowOutcome)>;
+
+/// The invitation a row names by its reference.
+fn by_reference(store: &Store, study: &str, c: &UptakeColumns, r: &[u8]) -> Result<Found, FeedbackError> {
+    let col = c.reference;
+    if !is_uuid(r) {
+        return Ok(Err((col, RowOutcome::Rejected("bad_reference"))));
+    }
+    let r = std::str::from_utf8(r).expect("ASCII").to_ascii_lowercase();
+    Ok(match store.invitation_by_reference(&r)? {
+        Some(f) if f.study == study => Ok((f, RowOutcome::MatchedByReference)),
+        Some(_) => Err((col, RowOutcome::OtherStudy)),
+        None if store.is_qa_reference(&r)? => Err((col, RowOutcome::QaSeed)),
+        None => Err((col, RowOutcome::UnmatchedReference)),
+    })
+}
+
+/// The invitation a row names by its person. The person is their NHS
+/// number: the NHS+DOB token first (the exact person and date of birth),
+/// then the NHS number alone, so that a date of birth that differs in the
+/// trial's records still finds the invitation.
+fn by_token(
+    store: &Store,
+    study: &str,
+    c: &UptakeColumns,
+    token: Option<&[u8]>,
+    nhs_token: Option<&[u8]>,
+) -> Result<Found, FeedbackError> {
+    let dob_tok = token.map(Token::from_hex_bytes);
+    let nhs_tok = nhs_token.map(Token::from_hex_bytes);
+    if let Some(Err(_)) = dob_tok {
+        return Ok(Err((c.token, RowOutcome::Rejected("bad_token"))));
+    }
+    if let Some(Err(_)) = nhs_tok {
+        return Ok(Err((c.nhs, RowOutcome::Rejected("bad_nhs_token"))));
+    }
+    let by_dob = match dob_tok {
+        Some(Ok(t)) => store.invitation_by_study_token(study, &t.0)?,
+        _ => None,
+    };
+    let found = match (by_dob, nhs_tok) {
+        (Some(f), _) => Some(f),
+        (None, Some(Ok(t))) => store.invitation_by_study_nhs_token(study, &t.0)?,
+        _ => None,
+    };
+    Ok(match found {
+        Some(f) => Ok((f, RowOutcome::MatchedByToken)),
+        None => Err((c.token.or(c.nhs), RowOutcome::UnmatchedToken)),
+    })
+}
+
+/// Record a matched row's outcome (and, for a consent, the person as
+/// enrolled), counting what it changed.
+fn record_match(
+    store: &mut Store,
+    study: &str,
+    source: &str,
+    m: &Matched<'_>,
+    counts: &mut FeedbackCounts,
+) -> Result<(), FeedbackError> {
+    match m.by {
+        RowOutcome::MatchedByReference => counts.matched_by_reference += 1,
+        _ => counts.matched_by_token += 1,
+    }
+    match store.record_outcome(m.found.id, m.status, m.date, source)? {
+        OutcomeEffect::Current => counts.recorded += 1,
+        OutcomeEffect::HistoryOnly => counts.history_only += 1,
+        OutcomeEffect::AlreadyRecorded => counts.already_recorded += 1,
+    }
+    if m.status.consented() && store.add_enrolled_one(study, &m.found.study_token, source)? {
+        counts.enrolled_added += 1;
+    }
+    Ok(())
 }
 
 /// Counts of a returns run.

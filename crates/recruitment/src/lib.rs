@@ -35,6 +35,7 @@
 #![forbid(unsafe_code)]
 
 pub mod allocation;
+pub mod batch;
 pub mod demographics;
 pub mod feedback;
 #[cfg(any(fuzzing, test))]
@@ -46,6 +47,7 @@ pub mod reminder;
 pub mod request;
 pub mod select;
 
+pub use batch::{run_batch, BatchDone, BatchError};
 pub use invite::{invite, BatchOptions, InviteError, InviteOptions, InviteReport, Summary};
 pub use reminder::{remind, ReminderError, ReminderOptions, ReminderReport};
 pub use request::{Channel, Request, RequestError, Validated};

@@ -1,13 +1,170 @@
 //! The files written beside a feedback or returns input: the notes (line,
 //! column and outcome of every row not matched or rejected, never a value)
 //! and the run's manifest. Earlier sidecars are never replaced without
-//! `force`, checked before the store is touched.
+//! `force`, checked before the store is touched. [`record_uptake_files`]
+//! and [`record_returns_file`] are whole `trialink uptake` and `trialink
+//! returns` runs: each file recorded, its sidecars written, its counts told.
 
-use crate::feedback::{FileResult, Note, ReturnCounts};
+use crate::feedback::{self, FeedbackCounts, FeedbackError, FileResult, Note, ReturnCounts};
+use pseudonym::Key;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use tabular::{FileRecord, KeyRecord, Manifest, OutputMode, RowCounts, TabularError};
+use store::Store;
+use tabular::{FileRecord, KeyRecord, Manifest, OutputMode, RowCounts, Say, TabularError};
+
+/// Why a feedback run stopped: a file refused as a whole, or a sidecar
+/// (notes or manifest) that could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The file was refused.
+    #[error(transparent)]
+    Feedback(#[from] FeedbackError),
+    /// A sidecar could not be written.
+    #[error(transparent)]
+    Sidecar(#[from] TabularError),
+}
+
+/// What to tell the operator when `rejected` of `rows` rows were rejected
+/// (nothing when none were): the count, and the first rejected row's file,
+/// line, column and reason code (never its value), then what to do.
+pub fn rejected_lines(rejected: u64, rows: u64, first: Option<&(PathBuf, Note)>) -> Vec<String> {
+    if rejected == 0 {
+        return Vec::new();
+    }
+    let at = first.map_or(String::new(), |(path, n)| {
+        let col = if n.column.is_empty() {
+            String::new()
+        } else {
+            format!(", column {}", n.column)
+        };
+        format!(
+            " (the first: {}: line {}{col}: {})",
+            path.display(),
+            n.line,
+            n.outcome
+        )
+    });
+    vec![
+        format!("trialink: {rejected} of {rows} rows were rejected and not recorded{at}; the other rows are recorded"),
+        "hint: fix the rejected rows (each listed by line, column and reason in the notes file beside the input) and run the file again with --force (recording is idempotent), or pass --allow-rejects once they are reviewed".into(),
+    ]
+}
+
+/// What an uptake run over one or more files found.
+#[derive(Debug, Default)]
+pub struct UptakeTotals {
+    /// The counts of all files.
+    pub total: FeedbackCounts,
+    /// Per file with rows matching no invitation: the file, the count and
+    /// where they are listed.
+    pub unmatched_in: Vec<String>,
+    /// The first rejected row, and its file.
+    pub first_reject: Option<(PathBuf, Note)>,
+}
+
+/// Record each uptake file in turn (each one store transaction), writing
+/// its notes and manifest beside it (`mode` from [`claim`]) and telling
+/// `say` its counts; with several files, the total last.
+pub fn record_uptake_files(
+    store: &mut Store,
+    master: &Key,
+    study: &str,
+    inputs: &[PathBuf],
+    mode: OutputMode,
+    say: &mut dyn FnMut(Say),
+) -> Result<UptakeTotals, RunError> {
+    let mut t = UptakeTotals::default();
+    for input in inputs {
+        let r = feedback::record_uptake(store, master, study, input)?;
+        let written = write_notes(input, UPTAKE[0], &r.notes, mode)?;
+        uptake_manifest(store.path(), study, input, &r, &written)?;
+        if t.first_reject.is_none() {
+            t.first_reject = r
+                .notes
+                .iter()
+                .find(|n| n.is_rejection())
+                .map(|n| (input.clone(), n.clone()));
+        }
+        let c = &r.counts;
+        say(Say::Figure(format!(
+            "{}: {} rows — matched by reference {}, matched by token {}, unmatched {}, QA seed {}, rejected {}",
+            input.display(),
+            c.rows_in,
+            c.matched_by_reference,
+            c.matched_by_token,
+            c.unmatched,
+            c.qa_seed,
+            c.rejected
+        )));
+        say(Say::Figure(format!(
+            "  recorded {}, history only {}, already recorded {}, newly enrolled {}",
+            c.recorded, c.history_only, c.already_recorded, c.enrolled_added
+        )));
+        t.total.add(c);
+        if c.unmatched + c.qa_seed + c.rejected > 0 {
+            say(Say::Figure(format!(
+                "  lines not matched are listed in {}",
+                written.path
+            )));
+        }
+        if c.unmatched > 0 {
+            t.unmatched_in.push(format!(
+                "{} ({} rows, listed in {})",
+                input.display(),
+                c.unmatched,
+                written.path
+            ));
+        }
+    }
+    if inputs.len() > 1 {
+        let c = &t.total;
+        say(Say::Figure(format!(
+            "total: {} rows — matched {}, unmatched {}, QA seed {}, rejected {}",
+            c.rows_in,
+            c.matched_by_reference + c.matched_by_token,
+            c.unmatched,
+            c.qa_seed,
+            c.rejected
+        )));
+    }
+    Ok(t)
+}
+
+/// Record a returns file (one store transaction), write its notes and
+/// manifest beside it (`mode` from [`claim`]) and tell `say` its counts;
+/// returns the counts and the first rejected row.
+pub fn record_returns_file(
+    store: &mut Store,
+    input: &Path,
+    mode: OutputMode,
+    say: &mut dyn FnMut(Say),
+) -> Result<(ReturnCounts, Option<(PathBuf, Note)>), RunError> {
+    let (c, found, read) = feedback::record_returns(store, input)?;
+    let written = write_notes(input, RETURNS[0], &found, mode)?;
+    returns_manifest(store.path(), input, &c, &read, &found, &written)?;
+    say(Say::Figure(format!(
+        "{}: {} rows — recorded {}, already recorded {}, QA seed {}, unknown reference {}, rejected {}",
+        input.display(),
+        c.rows_in,
+        c.recorded,
+        c.already_recorded,
+        c.qa_seed,
+        c.unknown_reference,
+        c.rejected
+    )));
+    if c.qa_seed + c.unknown_reference + c.rejected > 0 {
+        say(Say::Figure(format!(
+            "  lines not recorded are listed in {}",
+            written.path
+        )));
+    }
+    let first = found
+        .iter()
+        .find(|n| n.is_rejection())
+        .map(|n| (input.to_path_buf(), n.clone()));
+    Ok((c, first))
+}
 
 /// Suffixes of `trialink uptake`'s sidecars.
 pub const UPTAKE: [&str; 2] = [".uptake.csv", ".uptake.manifest.json"];
@@ -147,5 +304,24 @@ mod tests {
             m,
             BTreeMap::from([("bad_date".into(), 2), ("bad_status".into(), 1)])
         );
+    }
+
+    #[test]
+    fn rejected_lines_name_the_first_row_by_position_only() {
+        assert!(rejected_lines(0, 5, None).is_empty());
+        let first = (
+            PathBuf::from("u.csv"),
+            Note {
+                line: 3,
+                column: "status".into(),
+                outcome: "bad_status",
+            },
+        );
+        let lines = rejected_lines(2, 5, Some(&first));
+        assert_eq!(
+            lines[0],
+            "trialink: 2 of 5 rows were rejected and not recorded (the first: u.csv: line 3, column status: bad_status); the other rows are recorded"
+        );
+        assert!(lines[1].starts_with("hint: "));
     }
 }

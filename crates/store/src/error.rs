@@ -138,5 +138,40 @@ pub enum StoreError {
     Random,
 }
 
+impl StoreError {
+    /// What to do about a register operation's error (`study add`,
+    /// `update`, `close`, `show`, `list`, `purge`), for the command line.
+    pub fn register_hint(&self) -> &'static str {
+        match self {
+            StoreError::StudyRegistered { .. } => "use `trialink study update` to change an existing entry",
+            StoreError::StudyNotRegistered { .. } => {
+                "`trialink study list` shows the studies in the register; add one with `trialink study add`"
+            }
+            StoreError::StudyClosed { .. } => {
+                "a closed study's entry is final; its history is shown by `trialink study show`"
+            }
+            StoreError::InvalidEntry { .. } => "see fixtures/studies/example.toml for the expected form",
+            StoreError::RetentionNotReached { .. } | StoreError::NoRetentionDate { .. } => {
+                "wait for the retention date, or pass --override REASON (the reason is recorded)"
+            }
+            StoreError::StudyPurged { .. } => {
+                "`trialink study show ID` gives the purge record; use a new study id"
+            }
+            _ => "check the --store path and that the file is a trialink store",
+        }
+    }
+
+    /// What to do when the store cannot be opened, for the command line.
+    pub fn open_hint(&self) -> &'static str {
+        match self {
+            StoreError::Busy { .. } => "wait for the other run to finish, then try again",
+            StoreError::NewerSchema { .. } => {
+                "use the trialink version that wrote this store, or a newer one"
+            }
+            _ => "check the --store path and that the file is a trialink store",
+        }
+    }
+}
+
 /// `Result` with a [`StoreError`].
 pub type Result<T> = std::result::Result<T, StoreError>;

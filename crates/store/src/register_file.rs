@@ -60,6 +60,16 @@ pub enum RegisterFileError {
     },
 }
 
+impl RegisterFileError {
+    /// What to do about it, for the command line.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            RegisterFileError::Read { .. } => "give the path of a study register TOML file",
+            _ => "see fixtures/studies/example.toml for every key, with comments",
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEntry {

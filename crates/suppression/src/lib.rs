@@ -15,12 +15,14 @@
 //! positives only ever err towards not contacting someone).
 //!
 //! [`objections`] reads a file of objections to contact for the non-contact
-//! list; [`filter_rows`] reads token files for TLBF filters and checks them.
+//! list; [`filter_rows`] reads token files for TLBF filters and checks them,
+//! and [`filter_run`] is a whole `filter build` or `filter check` run.
 
 #![forbid(unsafe_code)]
 
 pub mod clk;
 pub mod filter_rows;
+pub mod filter_run;
 mod lists;
 pub mod objections;
 
@@ -30,7 +32,8 @@ pub use lists::{
     ScopeRule, TokenList, SOURCE_ROWS_REJECTED,
 };
 pub use objections::{
-    add_objections, read_objections, Added, NoncontactAddError, ObjectionColumns, Objections,
+    add_objections, read_objections, source_label, AddError, AddRun, Added, NoncontactAddError,
+    ObjectionColumns, Objections,
 };
 
 use std::collections::BTreeMap;

@@ -11,9 +11,10 @@
 
 use crate::clk::ClkCoder;
 use pseudonym::{Date, Key, Pseudonymiser, Scope};
+use std::path::{Path, PathBuf};
 use store::{AddCounts, Store, StoreError};
 use tabular::{
-    columns, FileRecord, FinishedRejects, InputSummary, KeyRecord, Manifest, Rejects, RowCounts, Source,
+    columns, FileRecord, FinishedRejects, InputSummary, KeyRecord, Manifest, Rejects, RowCounts, Say, Source,
     TabularError,
 };
 
@@ -213,6 +214,186 @@ impl Added {
         for (k, v) in extra {
             manifest.extra.insert(k.into(), v.into());
         }
+    }
+}
+
+/// Why adding objections stopped after the file was read.
+#[derive(Debug, thiserror::Error)]
+pub enum AddError {
+    /// The store refused (the transaction is rolled back).
+    #[error(transparent)]
+    Add(#[from] NoncontactAddError),
+    /// The rejects file or the manifest could not be written.
+    #[error(transparent)]
+    Tabular(#[from] TabularError),
+}
+
+/// A `noncontact add` run: what it reads and where its rejects file and
+/// manifest go (the caller claims them before the store is touched).
+pub struct AddRun<'a> {
+    /// The service's master key (`service:store` tokens derive from it).
+    pub master: &'a Key,
+    /// The date dates of birth are checked against.
+    pub as_of: Date,
+    /// The objections file (`-` for stdin).
+    pub input: &'a str,
+    /// The source label stored with each entry (default: the file's name).
+    pub source: Option<&'a str>,
+    /// Where rejected rows go.
+    pub rejects: Option<PathBuf>,
+    /// Where the manifest goes.
+    pub manifest: Option<PathBuf>,
+    /// The version recorded in the manifest.
+    pub version: &'a str,
+    /// When the run started (the manifest's `started`).
+    pub started: String,
+}
+
+impl AddRun<'_> {
+    /// The rejects file and manifest paths.
+    pub fn sidecars(&self) -> Vec<&Path> {
+        self.rejects
+            .iter()
+            .chain(self.manifest.iter())
+            .map(PathBuf::as_path)
+            .collect()
+    }
+
+    /// Read every row of `src` (see [`read_objections`]) under the
+    /// `service:store` key, with `formats` for dates of birth.
+    pub fn read(
+        &self,
+        src: &mut Source,
+        cols: &ObjectionColumns,
+        formats: pseudonym::DobFormats,
+        with_dob_tokens: bool,
+        rejects: &mut Rejects,
+        progress: impl FnMut(),
+    ) -> Result<Objections, TabularError> {
+        let service_key = self.master.derive(&Scope::service_store());
+        let p = Pseudonymiser::new(pseudonym::TokenKey::new(&service_key), formats, self.as_of, false);
+        let mut coder = ClkCoder::new(self.master);
+        read_objections(src, cols, &p, &mut coder, with_dob_tokens, rejects, progress)
+    }
+
+    /// Add what was read to the store's list, put the rejects file in
+    /// place, write the manifest, and return what to tell the operator
+    /// with whether the run must not report success (see [`Added::tell`]).
+    pub fn add(
+        &self,
+        store: &mut Store,
+        got: &Objections,
+        input: &InputSummary,
+        rejects: Rejects,
+    ) -> Result<(Vec<Say>, bool), AddError> {
+        let mut manifest = Manifest::new("noncontact add", self.version);
+        manifest.started = self.started.clone();
+        let source = self
+            .source
+            .map_or_else(|| source_label(self.input), str::to_string);
+        let added = add_objections(store, got, &source)?;
+        let mut fin = rejects.finish()?;
+        if let Some(pending) = fin.pending.take() {
+            let s = pending.persist()?;
+            manifest
+                .outputs
+                .push(FileRecord::output("rejects", &s, Some(fin.total)));
+        }
+        manifest.option("store", store.path().display().to_string());
+        manifest.option("input", self.input.to_string());
+        manifest.option("source", source);
+        let service_key = self.master.derive(&Scope::service_store());
+        added.record(
+            got,
+            input,
+            &fin,
+            (self.master, &service_key),
+            self.as_of,
+            &mut manifest,
+        );
+        if let Some(p) = &self.manifest {
+            manifest.write(p)?;
+        }
+        Ok(added.tell(got, &fin, input.rows, self.rejects.as_deref()))
+    }
+}
+
+/// The source label stored with a file's entries when none is given: the
+/// file's name (`stdin` for `-`).
+pub fn source_label(input: &str) -> String {
+    Path::new(input)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "stdin".into())
+}
+
+impl Added {
+    /// What a `noncontact add` run tells the operator, in order: the
+    /// counts, then what could not be recorded exactly. The flag is true
+    /// when the run must not report success (rows rejected, or objections
+    /// whose NHS number could not be read kept only as CLKs).
+    pub fn tell(
+        &self,
+        got: &Objections,
+        fin: &FinishedRejects,
+        rows: u64,
+        rejects_path: Option<&Path>,
+    ) -> (Vec<Say>, bool) {
+        let mut say = vec![Say::Figure(format!(
+            "added {}, already present {}, rejected {} (of {} rows); the non-contact list now holds {}",
+            self.counts.added, self.counts.already_present, fin.total, rows, self.list_size
+        ))];
+        if !got.clks.is_empty() {
+            say.push(Say::Figure(format!(
+                "{} objections without a usable NHS number were kept as CLKs (name, date of birth, postcode)",
+                got.clks.len()
+            )));
+        }
+        if got.dob_unusable > 0 {
+            say.push(Say::Figure(format!(
+                "{} objections had no usable date of birth: recorded on the NHS number alone (the DOB is never needed for a match)",
+                got.dob_unusable
+            )));
+        }
+        if self.legacy > 0 {
+            say.push(Say::Note(format!(
+                "warning: {} entries from before schema version 5 are still keyed on NHS number + date of birth \
+                 (they still suppress exact matches); add those objections again so they match on the NHS number alone",
+                self.legacy
+            )));
+        }
+        let mut failed = false;
+        let bad = &got.unreadable_nhs_kept;
+        if !bad.is_empty() {
+            // Kept as CLKs, which may match nobody if the names differ: the
+            // run fails loudly.
+            let shown: Vec<String> = bad.iter().take(10).map(u64::to_string).collect();
+            say.push(Say::Note(format!(
+                "trialink: {} objections had an NHS number that could not be read (lines {}{}); they were kept as CLKs \
+                 of name, date of birth and postcode, which match only where those agree",
+                bad.len(),
+                shown.join(", "),
+                if bad.len() > 10 { ", …" } else { "" }
+            )));
+            failed = true;
+        }
+        if fin.total > 0 {
+            let reasons: Vec<String> = fin.by_reason.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            say.push(Say::Note(format!(
+                "trialink: {} of {} rows were rejected ({}); the other rows are recorded",
+                fin.total,
+                rows,
+                reasons.join(", ")
+            )));
+            if let Some(p) = rejects_path {
+                say.push(Say::Note(format!(
+                    "rejected rows (line, column, reason) are in {}",
+                    p.display()
+                )));
+            }
+            failed = true;
+        }
+        (say, failed)
     }
 }
 

@@ -552,34 +552,85 @@ pub fn generate_with_progress(
         open(5)?,
         open(6)?,
     );
+    write_cohort(&plan, cfg.people, &mut cohort, progress)?;
+    truth.write_all(&header_bytes(TRUTH_HEADER))?;
+    pairs.write_all(&header_bytes(&["left", "right"]))?;
+    write_registry(cfg, &plan, &mut registry, &mut truth, &mut pairs)?;
+    write_list(
+        cfg,
+        &plan,
+        &plan.enrolled,
+        ListKind::Enrolled,
+        &mut enrolled,
+        &mut truth,
+    )?;
+    write_list(
+        cfg,
+        &plan,
+        &plan.objections,
+        ListKind::Objections,
+        &mut objections,
+        &mut truth,
+    )?;
+    qa.write_all(&qa_seeds_csv(cfg, &plan))?;
 
-    // cohort.csv
+    let summary = Summary {
+        cohort: cfg.people,
+        registry: plan.registry.len() as u64,
+        registry_outsiders: plan.registry_outsiders,
+        enrolled: plan.enrolled.len() as u64,
+        objections: plan.objections.len() as u64,
+        qa_seeds: plan.qa_count,
+        nhs_outside_test_block: (0..plan.pool.len())
+            .filter(|&i| plan.pool.get(i) < nhs::TEST_BLOCK_FIRST)
+            .count() as u64,
+    };
+
+    let mut manifest = AtomicFile::create(&paths[7], force)?;
+    manifest.write_all(manifest_json(cfg, &summary).as_bytes())?;
+
+    for f in [cohort, registry, enrolled, objections, qa, truth, pairs, manifest] {
+        f.commit()?;
+    }
+    Ok(summary)
+}
+
+/// A header line.
+fn header_bytes(names: &[&str]) -> Vec<u8> {
     let mut h = Vec::new();
-    header(&mut h, COHORT_HEADER);
-    cohort.write_all(&h)?;
+    header(&mut h, names);
+    h
+}
+
+/// cohort.csv: every person, rendered in parallel, in order.
+fn write_cohort(
+    plan: &Plan,
+    people: u64,
+    cohort: &mut AtomicFile,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(), SynthError> {
+    cohort.write_all(&header_bytes(COHORT_HEADER))?;
     let mut done = 0u64;
     par_rows(
-        cfg.people,
+        people,
         |i, b: &mut Vec<u8>| cohort_line(&plan.person(i), b),
         |b| {
             done += b.iter().filter(|&&c| c == b'\n').count() as u64;
             progress(done);
             cohort.write_all(&b)
         },
-    )?;
+    )
+}
 
-    // truth headers
-    let mut h = Vec::new();
-    header(&mut h, TRUTH_HEADER);
-    truth.write_all(&h)?;
-    let mut h = Vec::new();
-    header(&mut h, &["left", "right"]);
-    pairs.write_all(&h)?;
-
-    // registry.csv
-    let mut h = Vec::new();
-    header(&mut h, REGISTRY_HEADER);
-    registry.write_all(&h)?;
+/// registry.csv, with its rows' truth lines and `left,right` pairs.
+fn write_registry(
+    cfg: &Config,
+    plan: &Plan,
+    registry: &mut AtomicFile,
+    truth: &mut AtomicFile,
+    pairs: &mut AtomicFile,
+) -> Result<(), SynthError> {
+    registry.write_all(&header_bytes(REGISTRY_HEADER))?;
     let key = domain_key(cfg.seed, D_REGISTRY);
     par_rows(
         plan.registry.len() as u64,
@@ -615,68 +666,77 @@ pub fn generate_with_progress(
             truth.write_all(&b.truth)?;
             pairs.write_all(&b.pairs)
         },
-    )?;
+    )
+}
 
-    // enrolled.csv and objections.csv
-    for (list, file, domain, days_back) in [
-        (&plan.enrolled, &mut enrolled, D_ENROLLED, 730),
-        (&plan.objections, &mut objections, D_OBJECTIONS, 1095),
-    ] {
-        let is_enrolled = domain == D_ENROLLED;
-        let mut h = Vec::new();
-        header(
-            &mut h,
-            if is_enrolled {
-                ENROLLED_HEADER
-            } else {
-                OBJECTIONS_HEADER
-            },
-        );
-        file.write_all(&h)?;
-        let key = domain_key(cfg.seed, domain);
-        let name = if is_enrolled { "enrolled" } else { "objections" };
-        par_rows(
-            list.len() as u64,
-            |r, b: &mut Bufs| {
-                let idx = list[r as usize];
-                let p = plan.person(u64::from(idx));
-                let mut rng = stream(&key, r);
-                let c = plan.list_copy(cfg.list_error_rate, &p, &mut rng);
-                let when = cfg.as_of.add_days(-rng.gen_range(0..days_back));
-                let o = &mut b.main;
-                if cfg.messy_objections && !is_enrolled {
-                    let (nhs, dob) = crate::messy::messy_row(&c.nhs, &c.dob, &mut rng);
-                    field(o, &nhs);
-                    o.push(b',');
-                    field(o, &dob);
-                } else {
-                    o.extend_from_slice(c.nhs.as_bytes());
-                    o.push(b',');
-                    o.extend_from_slice(c.dob.as_bytes());
-                }
+/// The two lists of people written beside the cohort.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ListKind {
+    /// enrolled.csv: the trial's enrolled list.
+    Enrolled,
+    /// objections.csv: objections to contact (with names and postcode).
+    Objections,
+}
+
+/// enrolled.csv or objections.csv, with their rows' truth lines.
+fn write_list(
+    cfg: &Config,
+    plan: &Plan,
+    list: &[u32],
+    kind: ListKind,
+    file: &mut AtomicFile,
+    truth: &mut AtomicFile,
+) -> Result<(), SynthError> {
+    let is_enrolled = kind == ListKind::Enrolled;
+    let (head, domain, days_back, name) = if is_enrolled {
+        (ENROLLED_HEADER, D_ENROLLED, 730, "enrolled")
+    } else {
+        (OBJECTIONS_HEADER, D_OBJECTIONS, 1095, "objections")
+    };
+    file.write_all(&header_bytes(head))?;
+    let key = domain_key(cfg.seed, domain);
+    par_rows(
+        list.len() as u64,
+        |r, b: &mut Bufs| {
+            let idx = list[r as usize];
+            let p = plan.person(u64::from(idx));
+            let mut rng = stream(&key, r);
+            let c = plan.list_copy(cfg.list_error_rate, &p, &mut rng);
+            let when = cfg.as_of.add_days(-rng.gen_range(0..days_back));
+            let o = &mut b.main;
+            if cfg.messy_objections && !is_enrolled {
+                let (nhs, dob) = crate::messy::messy_row(&c.nhs, &c.dob, &mut rng);
+                field(o, &nhs);
                 o.push(b',');
-                if !is_enrolled {
-                    field(o, &c.given);
-                    o.push(b',');
-                    field(o, &c.family);
-                    o.push(b',');
-                    field(o, &c.postcode);
-                    o.push(b',');
-                }
-                when.write_iso(o);
-                o.push(b'\n');
-                truth_line(&mut b.truth, name, r + 1, plan.cohort_row(idx), &c.errors);
-            },
-            |b| {
-                file.write_all(&b.main)?;
-                truth.write_all(&b.truth)
-            },
-        )?;
-    }
+                field(o, &dob);
+            } else {
+                o.extend_from_slice(c.nhs.as_bytes());
+                o.push(b',');
+                o.extend_from_slice(c.dob.as_bytes());
+            }
+            o.push(b',');
+            if !is_enrolled {
+                field(o, &c.given);
+                o.push(b',');
+                field(o, &c.family);
+                o.push(b',');
+                field(o, &c.postcode);
+                o.push(b',');
+            }
+            when.write_iso(o);
+            o.push(b'\n');
+            truth_line(&mut b.truth, name, r + 1, plan.cohort_row(idx), &c.errors);
+        },
+        |b| {
+            file.write_all(&b.main)?;
+            truth.write_all(&b.truth)
+        },
+    )
+}
 
-    // qa_seeds.csv: full contact details for every seed.
-    let mut o = Vec::new();
-    header(&mut o, QA_HEADER);
+/// qa_seeds.csv: full contact details for every seed.
+fn qa_seeds_csv(cfg: &Config, plan: &Plan) -> Vec<u8> {
+    let mut o = header_bytes(QA_HEADER);
     let key = domain_key(cfg.seed, D_QA);
     for k in 0..plan.qa_count {
         let mut p = plan.person(plan.qa_first + k);
@@ -707,27 +767,7 @@ pub fn generate_with_progress(
         field(&mut o, &email);
         o.push(b'\n');
     }
-    qa.write_all(&o)?;
-
-    let summary = Summary {
-        cohort: cfg.people,
-        registry: plan.registry.len() as u64,
-        registry_outsiders: plan.registry_outsiders,
-        enrolled: plan.enrolled.len() as u64,
-        objections: plan.objections.len() as u64,
-        qa_seeds: plan.qa_count,
-        nhs_outside_test_block: (0..plan.pool.len())
-            .filter(|&i| plan.pool.get(i) < nhs::TEST_BLOCK_FIRST)
-            .count() as u64,
-    };
-
-    let mut manifest = AtomicFile::create(&paths[7], force)?;
-    manifest.write_all(manifest_json(cfg, &summary).as_bytes())?;
-
-    for f in [cohort, registry, enrolled, objections, qa, truth, pairs, manifest] {
-        f.commit()?;
-    }
-    Ok(summary)
+    o
 }
 
 fn manifest_json(cfg: &Config, s: &Summary) -> String {

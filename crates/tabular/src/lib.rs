@@ -64,7 +64,7 @@ pub use manifest::{FileRecord, KeyRecord, Manifest, RowCounts};
 pub use output::{claim_sidecars, sidecar_path, AtomicOutput, OutputMode, OutputSummary, PendingOutput};
 pub use parquet::TableOutput;
 pub use rejects::{FinishedRejects, Rejects};
-pub use run::{sidecar, Committed, OutputPlan, RunOutputs};
+pub use run::{sidecar, Committed, OutputPlan, RunOutputs, Say};
 pub use time::now_rfc3339;
 
 /// Fuzzing hook: read arbitrary bytes as a CSV with column lookup; never panics.

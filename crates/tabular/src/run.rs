@@ -24,6 +24,17 @@ pub fn sidecar(output: &str, explicit: Option<&Path>, suffix: &str) -> Option<Pa
     }
 }
 
+/// A line of a run's console output, handed to the caller in order as the
+/// run goes (so that what is shown before a failure is shown still): a note
+/// for the operator (stderr) or a figure the run reports (stdout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Say {
+    /// For the operator: progress, warnings, counts (stderr).
+    Note(String),
+    /// A result the caller may read (stdout).
+    Figure(String),
+}
+
 /// Where a run writes: the output (`-` for stdout), whether it may replace
 /// an existing one, and explicit sidecar paths (default: beside the output).
 #[derive(Debug, Clone, Copy)]

@@ -470,6 +470,44 @@ pub struct Schema {
     pub hardening: Hardening,
 }
 
+/// Why a schema file could not be used: it names the file, and for a
+/// parse error the JSON path, never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaFileError {
+    /// The file could not be read (or is over the size limit).
+    #[error("schema {path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not UTF-8.
+    #[error("schema {path}: not UTF-8")]
+    Utf8 {
+        /// The file.
+        path: String,
+    },
+    /// The schema is not a linkage schema v3 trialink accepts.
+    #[error("schema {path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// Where and why.
+        source: SchemaError,
+    },
+}
+
+impl SchemaFileError {
+    /// What to do about it, when there is something to say.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            SchemaFileError::Parse { .. } => Some("the schema must be an anonlink/clkhash linkage schema v3; see fixtures/vectors/clk_schema_blake.json"),
+            _ => None,
+        }
+    }
+}
+
 impl Schema {
     /// Bits the hash functions address: `l · 2^xor_folds`.
     pub fn hash_l(&self) -> usize {
@@ -479,6 +517,22 @@ impl Schema {
     /// Index of the feature with this identifier.
     pub fn feature_index(&self, identifier: &str) -> Option<usize> {
         self.features.iter().position(|f| f.identifier == identifier)
+    }
+
+    /// Read and parse a schema file (size-limited), returning the schema
+    /// and the SHA-256 of its bytes (hex), as manifests record it.
+    pub fn read_file(path: &std::path::Path) -> Result<(Schema, String), SchemaFileError> {
+        let shown = path.display().to_string();
+        let bytes = tabular::limited::read(path, tabular::limited::SCHEMA).map_err(|source| {
+            SchemaFileError::Read {
+                path: shown.clone(),
+                source,
+            }
+        })?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| SchemaFileError::Utf8 { path: shown.clone() })?;
+        let schema =
+            Schema::from_json(text).map_err(|source| SchemaFileError::Parse { path: shown, source })?;
+        Ok((schema, super::describe::schema_digest(&bytes)))
     }
 
     /// Parse schema JSON text.

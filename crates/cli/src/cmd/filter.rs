@@ -1,13 +1,12 @@
 //! `trialink filter build|check`: exchangeable Bloom filters of tokens
-//! (TLBF v1, docs/formats.md).
+//! (TLBF v1, docs/formats.md). The runs are `suppression::filter_run`'s.
 
 use crate::error::{CliError, CliResult};
 use crate::open;
-use bloom::tlbf::{fingerprint_bytes, Tlbf};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use suppression::filter_rows::{read_tokens, FilterCheck};
-use tabular::{KeyRecord, Manifest, OutputPlan, RunOutputs};
+use suppression::filter_run::{FilterBuild, FilterCheckRun, FilterRunError};
+use tabular::{KeyRecord, OutputPlan};
 
 /// `trialink filter` subcommands.
 #[derive(clap::Subcommand)]
@@ -108,159 +107,69 @@ pub fn run(c: FilterCommand) -> CliResult {
     }
 }
 
-/// The filter's parameters, for the manifest.
-fn describe(filter: &Tlbf) -> serde_json::Value {
-    serde_json::json!({ "n": filter.n(), "m": filter.m(), "k": filter.k(), "estimated_fpr": filter.estimated_fpr() })
+/// The filter file (or checked file) and its manifest; no rejects path
+/// option (beside the output).
+fn plan<'a>(output: &'a str, force: bool, manifest: Option<&'a Path>) -> OutputPlan<'a> {
+    OutputPlan {
+        output,
+        force,
+        manifest,
+        rejects: None,
+    }
 }
 
-/// The key fingerprint for a filter's header, and the key's record: from
-/// `--fingerprint`, `--key`, or the token file's manifest, which must agree.
-fn header_fingerprint(a: &BuildArgs) -> Result<(String, Option<KeyRecord>), CliError> {
-    let from_manifest = open::manifest_fingerprint(&a.tokens)?;
-    let (fp_hex, key_rec) = match (&a.fingerprint, &a.key, &from_manifest) {
-        (Some(f), _, _) => (f.to_ascii_lowercase(), None),
-        (None, Some(k), _) => {
-            let kf = open::load_key(k)?;
-            let fp = kf.key.fingerprint().to_string();
-            (
-                fp.clone(),
-                Some(KeyRecord {
-                    role: "token".into(),
-                    scope: kf.scope.as_ref().map(|s| s.to_string()),
-                    fingerprint: fp,
-                }),
-            )
-        }
-        (None, None, Some(m)) => (m.clone(), None),
-        (None, None, None) => {
-            return Err(CliError::new("no key fingerprint for the filter header").hint(
-                "pass --key FILE or --fingerprint HEX, or keep the token file's .manifest.json beside it",
-            ))
-        }
-    };
-    if let Some(m) = &from_manifest {
-        if *m != fp_hex {
-            return Err(CliError::new(format!(
-                "the token file's manifest names key {m}, but the filter would say {fp_hex}"
-            ))
-            .hint("use the key the tokens were made with"));
-        }
-    }
-    Ok((fp_hex, key_rec))
-}
-
-/// Rows the token file's manifest records as rejected when it was made
-/// (those people are missing from a filter built from it): refused unless
-/// `--allow-source-rejects`.
-fn source_rows_rejected(a: &BuildArgs) -> Result<u64, CliError> {
-    let p = tabular::sidecar_path(std::path::Path::new(&a.tokens), ".manifest.json");
-    if a.tokens == "-" || !p.exists() {
-        return Ok(0);
-    }
-    let rejected = Manifest::read(&p)?.rows.rows_rejected;
-    if rejected > 0 && !a.allow_source_rejects {
-        return Err(CliError::new(format!(
-            "{}: its manifest records {rejected} rejected row(s) when the tokens were made: those people would be missing from the filter",
-            a.tokens
-        ))
-        .hint("fix the rows at source (see the rejects file beside the token file) and make the tokens again, or pass --allow-source-rejects for a list where missing people do no harm (never an enrolled or objection list)"));
-    }
-    Ok(rejected)
+/// Print the line a run ends with, or its error with the hint.
+fn told(r: Result<String, FilterRunError>) -> CliResult {
+    let line = r.map_err(|e| {
+        let hint = e.hint();
+        CliError::new(e).maybe_hint(hint)
+    })?;
+    eprintln!("{line}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn build(a: BuildArgs) -> CliResult {
-    let mut manifest = Manifest::new("filter build", env!("CARGO_PKG_VERSION"));
     if !(a.fpr > 0.0 && a.fpr < 1.0) {
         return Err(CliError::new("--fpr must be between 0 and 1 (exclusive)").hint("e.g. --fpr 0.001"));
     }
-    let (fp_hex, key_rec) = header_fingerprint(&a)?;
-    let source_rejected = source_rows_rejected(&a)?;
-    let fp = fingerprint_bytes(&fp_hex).map_err(|e| CliError::new(format!("--fingerprint: {e}")))?;
-
-    let (mut src, _) = open::input(&a.tokens, "tokens")?;
-    let col = src.column(a.column.as_deref(), &["token"], "token")?;
-    let mut run = RunOutputs::create(OutputPlan {
-        output: &a.output,
-        force: a.force,
-        manifest: a.manifest.as_deref(),
-        rejects: None,
-    })?;
-    let (tokens, rows_ok) = read_tokens(&mut src, col, run.rejects())?;
-    let filter = Tlbf::build(tokens.iter(), a.fpr, fp).map_err(|e| CliError::new(format!("--fpr: {e}")))?;
-    run.write(&filter.to_bytes())?;
-    let input = src.finish()?;
-    manifest.option("tokens", a.tokens.clone());
-    manifest.option("output", a.output.clone());
-    manifest.option("fpr", a.fpr);
-    manifest.key_fingerprint = Some(fp_hex.clone());
-    manifest.keys.extend(key_rec);
-    manifest.extra.insert("tlbf".into(), describe(&filter));
-    if source_rejected > 0 {
-        manifest
-            .extra
-            .insert(suppression::SOURCE_ROWS_REJECTED.into(), source_rejected.into());
+    let fingerprint = match (&a.fingerprint, &a.key) {
+        (Some(f), _) => Some((f.clone(), None)),
+        (None, Some(k)) => {
+            let kf = open::load_key(k)?;
+            let fp = kf.key.fingerprint().to_string();
+            let rec = KeyRecord {
+                role: "token".into(),
+                scope: kf.scope.as_ref().map(|s| s.to_string()),
+                fingerprint: fp.clone(),
+            };
+            Some((fp, Some(rec)))
+        }
+        (None, None) => None,
+    };
+    let line = FilterBuild {
+        tokens: &a.tokens,
+        fpr: a.fpr,
+        plan: plan(&a.output, a.force, a.manifest.as_deref()),
+        column: a.column.as_deref(),
+        fingerprint,
+        allow_source_rejects: a.allow_source_rejects,
+        version: env!("CARGO_PKG_VERSION"),
     }
-    let done = run.commit(&mut manifest, ("tokens", &input), "filter", rows_ok, false)?;
-    eprintln!(
-        "filter of {} distinct tokens ({} rows, {} rejected): m = {} bits, k = {}, key {}",
-        filter.n(),
-        input.rows,
-        done.rejected,
-        filter.m(),
-        filter.k(),
-        fp_hex
-    );
-    Ok(ExitCode::SUCCESS)
+    .run();
+    told(line)
 }
 
 fn check(a: CheckArgs) -> CliResult {
-    let mut manifest = Manifest::new("filter check", env!("CARGO_PKG_VERSION"));
     let filter = open::read_filter(&a.filter)?;
-    if let Some(m) = open::manifest_fingerprint(&a.tokens)? {
-        if m != filter.fingerprint_hex() && !a.ignore_fingerprint {
-            return Err(CliError::new(format!(
-                "the filter was made under key {}, the tokens under key {m}: they cannot be compared",
-                filter.fingerprint_hex()
-            ))
-            .hint("make both under the same scope key (see `trialink keys derive`)"));
-        }
+    let line = FilterCheckRun {
+        filter: (&filter, &a.filter),
+        tokens: &a.tokens,
+        plan: plan(&a.output, a.force, a.manifest.as_deref()),
+        column: a.column.as_deref(),
+        keep: &a.keep,
+        ignore_fingerprint: a.ignore_fingerprint,
+        version: env!("CARGO_PKG_VERSION"),
     }
-    let (mut src, _) = open::input(&a.tokens, "tokens")?;
-    let col = src.column(a.column.as_deref(), &["token"], "token")?;
-    let header = src.header().to_vec();
-    let keep = a
-        .keep
-        .iter()
-        .map(|k| src.column(Some(k), &[], k))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut run = RunOutputs::create(OutputPlan {
-        output: &a.output,
-        force: a.force,
-        manifest: a.manifest.as_deref(),
-        rejects: None,
-    })?;
-    let job = FilterCheck {
-        filter: &filter,
-        col,
-        keep,
-        width: header.len(),
-    };
-    let (rows_out, hits) = job.run(&mut src, &mut run)?;
-    let input = src.finish()?;
-    manifest.option("filter", a.filter.display().to_string());
-    manifest.option("tokens", a.tokens.clone());
-    manifest.option("output", a.output.clone());
-    manifest.option("keep", crate::args::KeepArgs::names(&job.keep, &header));
-    manifest.key_fingerprint = Some(filter.fingerprint_hex());
-    manifest.extra.insert("in_filter".into(), hits.into());
-    manifest.extra.insert("tlbf".into(), describe(&filter));
-    let done = run.commit(&mut manifest, ("tokens", &input), "checked", rows_out, true)?;
-    eprintln!(
-        "checked {} tokens: {} in the filter (expected false-positive rate {:.2e}), {} rejected",
-        rows_out,
-        hits,
-        filter.estimated_fpr(),
-        done.rejected
-    );
-    Ok(ExitCode::SUCCESS)
+    .run();
+    told(line)
 }

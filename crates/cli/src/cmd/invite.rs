@@ -5,8 +5,7 @@
 use crate::error::{tab_err, CliError, CliResult};
 use crate::open::{bind_master, dob_formats, load_master, open_existing_store};
 use pseudonym::Date;
-use recruitment::reminder::BatchRef;
-use recruitment::{BatchOptions, InviteError, InviteOptions, ReminderError, ReminderOptions};
+use recruitment::{BatchError, BatchOptions, InviteError};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -111,6 +110,16 @@ fn request_error(e: recruitment::RequestError) -> CliError {
     CliError::new(e).hint(hint)
 }
 
+fn invite_err(e: InviteError) -> CliError {
+    match e {
+        InviteError::Tabular(t) => tab_err(t),
+        e => {
+            let h = e.hint();
+            CliError::new(e).hint(h)
+        }
+    }
+}
+
 /// The options recorded in the manifest (paths only, never a secret).
 fn manifest_options(a: &Args, store: &store::Store) -> BTreeMap<String, serde_json::Value> {
     let mut opts: BTreeMap<String, serde_json::Value> = BTreeMap::new();
@@ -164,13 +173,12 @@ pub fn run(a: Args) -> CliResult {
     }
     let mut store = open_existing_store(a.store.as_deref())?;
     bind_master(&mut store, &master)?;
-    check_clk_columns(&store, &a.cohort)?;
-    if !reminder && matches!(store.study_get(&v.request.study), Ok(None)) {
-        eprintln!(
-            "trialink: note: study {} has no entry in the study register; only route 2 (service-mailer) is open to it. \
-             Register it with `trialink study add`.",
-            v.request.study
-        );
+    recruitment::invite::check_clk_columns(&store, &a.cohort).map_err(invite_err)?;
+    if let Some(note) = (!reminder)
+        .then(|| recruitment::invite::unregistered_note(&store, &v.request.study))
+        .flatten()
+    {
+        eprintln!("{note}");
     }
     let pb = crate::progress::rows("cohort", None);
     let progress = |_: &str, n: u64| pb.set_position(n);
@@ -189,96 +197,24 @@ pub fn run(a: Args) -> CliResult {
         manifest_options: manifest_options(&a, &store),
         progress: Some(&progress),
     };
-    let out_existed = a.out.exists();
-    // A refused run leaves no trace: remove the directory it made (only if
-    // empty; never anything in it).
-    let tidy = || {
-        if !out_existed {
-            let _ = std::fs::remove_dir(&a.out);
-        }
-    };
-    let text = if reminder {
-        let of_batch = a.reminder_of.as_deref().map(BatchRef::parse);
-        let rep = recruitment::remind(&mut store, &ReminderOptions { batch, of_batch })
-            .inspect_err(|_| tidy())
-            .map_err(|e| match e {
-                ReminderError::Run(InviteError::Tabular(t)) => tab_err(t),
-                e => {
-                    let h = e.hint();
-                    CliError::new(e).hint(h)
-                }
-            })?;
-        rep.console()
-    } else {
-        let opts = InviteOptions {
-            batch,
-            registry: a.registry.as_deref(),
-            registry_links: a.registry_links.as_deref(),
-        };
-        let rep = recruitment::invite(&mut store, &opts)
-            .inspect_err(|_| tidy())
-            .map_err(|e| match e {
-                InviteError::Tabular(t) => tab_err(t),
-                e => {
-                    let h = e.hint();
-                    CliError::new(e).hint(h)
-                }
-            })?;
-        if rep.summary.non_contact_legacy_entries > 0 {
-            eprintln!(
-                "warning: {} non-contact entries from before schema version 5 match on NHS number + date of birth only; \
-                 ingest those objections again with `trialink noncontact add`",
-                rep.summary.non_contact_legacy_entries
-            );
-        }
-        rep.console()
-    };
+    let registry = (a.registry.as_deref(), a.registry_links.as_deref());
+    let done = recruitment::run_batch(&mut store, batch, reminder, a.reminder_of.as_deref(), registry)
+        .map_err(|e| match e {
+            BatchError::Invite(e) => invite_err(e),
+            BatchError::Reminder(e) => {
+                let h = e.hint();
+                CliError::new(e).hint(h)
+            }
+        })?;
+    if let Some(w) = &done.warning {
+        eprintln!("{w}");
+    }
     pb.finish_and_clear();
+    let text = done.text;
     outln!("{text}");
     outln!(
         "summary, manifest and rejects are beside it in {}",
         a.out.display()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// The cohort columns an objection kept as a CLK (no NHS number) is
-/// compared on, with the names each may go by.
-const CLK_COLUMNS: [(&str, &[&str]); 3] = [
-    ("given_name", &["given_name", "first_name", "forename"]),
-    ("family_name", &["family_name", "surname", "last_name"]),
-    ("postcode", &["postcode", "post_code"]),
-];
-
-/// Refuse a cohort that cannot be compared with the objections kept as
-/// CLKs (name, date of birth, postcode): without those columns the CLK
-/// objectors would go unchecked, in silence. (A cohort that cannot be
-/// opened is reported where `invite` opens it.)
-fn check_clk_columns(store: &store::Store, cohort: &std::path::Path) -> Result<(), CliError> {
-    let clks = store
-        .noncontact_clks()
-        .map_err(|e| CliError::new(e).hint("check the --store path"))?
-        .len();
-    let Some(src) = (clks > 0)
-        .then(|| cohort.to_str().filter(|c| *c != "-"))
-        .flatten()
-        .and_then(|c| tabular::Source::open(c).ok())
-    else {
-        return Ok(());
-    };
-    let missing: Vec<&str> = CLK_COLUMNS
-        .iter()
-        .filter(|(_, names)| !matches!(src.optional_column(None, names, "CLK column"), Ok(Some(_))))
-        .map(|(name, _)| *name)
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(CliError::new(format!(
-        "cohort {}: the non-contact list holds {clks} objection(s) kept without an NHS number (CLKs), \
-         compared on name, date of birth and postcode, but the cohort has no {} column",
-        cohort.display(),
-        missing.join(", ")
-    ))
-    .hint("add the given_name, family_name and postcode columns to the cohort extract, so those objectors can be recognised"))
 }

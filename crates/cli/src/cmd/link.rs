@@ -1,15 +1,11 @@
 //! `trialink link`: exact token joins, then fuzzy CLK matching with keyed
-//! blocking and 1:1 assignment. Reading the inputs, the decision and the
-//! manifest's facts are `linkage`'s; this module turns options into those
-//! calls and prints the result.
+//! blocking and 1:1 assignment. The whole run is `linkage::LinkRun`'s; this
+//! module turns options into it and prints what it tells.
 
-use crate::error::{tab_err, CliError, CliResult};
-use linkage::{link, Blocking, Config, InputError, LinkInput, LinkStats, Mode, DEFAULT_MAX_BLOCK_PAIRS};
-use std::collections::BTreeMap;
-use std::io::Write;
+use crate::error::{CliError, CliResult};
+use linkage::{LinkRun, DEFAULT_MAX_BLOCK_PAIRS};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tabular::{sidecar, FileRecord, Manifest, OutputMode, RowCounts, TableOutput};
 
 /// Options for `trialink link`.
 ///
@@ -89,202 +85,30 @@ pub struct Args {
     pub max_block_pairs: u64,
 }
 
-/// A link input error, with its hint.
-fn input_err(e: InputError) -> CliError {
-    let hint = e.hint();
-    CliError::new(e).maybe_hint(hint)
-}
-
 pub fn run(a: Args) -> CliResult {
-    let started = std::time::Instant::now();
-    let mut manifest = Manifest::new("link", env!("CARGO_PKG_VERSION"));
-    let mode = Mode::from_name(&a.mode);
     if a.threshold.is_some_and(|t| !(t > 0.0 && t <= 1.0)) {
         return Err(
             CliError::new("--threshold must be greater than 0 and at most 1").hint("e.g. --threshold 0.8")
         );
     }
-    // Manifests: tokens under different keys, or CLKs under different schemas, cannot match.
-    let (lm, rm) = (linkage::manifest_of(&a.left), linkage::manifest_of(&a.right));
-    if !a.ignore_manifests {
-        linkage::check_manifests(lm.as_ref(), rm.as_ref(), mode)
-            .map_err(|e| CliError::new(&e).hint(e.hint()))?;
-    }
-    let left = linkage::read_side(&a.left, a.id_column.as_deref(), mode).map_err(input_err)?;
-    let right = linkage::read_side(&a.right, a.id_column.as_deref(), mode).map_err(input_err)?;
-    let blocking = Blocking::from_spec(a.blocking.as_deref(), left.has_blocking && right.has_blocking);
-    let want_clks = mode != Mode::TokenOnly;
-    if blocking == Blocking::AllPairs
-        && want_clks
-        && left.side.len() as f64 * right.side.len() as f64 > a.max_block_pairs as f64
-    {
-        eprintln!("warning: all {} × {} pairs exceed --max-block-pairs {}: fuzzy matching is skipped; encode with a schema that has blocking passes for files this size", left.side.len(), right.side.len(), a.max_block_pairs);
-    }
-    if want_clks && left.has_clk != right.has_clk {
-        eprintln!("warning: only one file has a `clk` column: fuzzy matching is off");
-    }
-    let threshold = a
-        .threshold
-        .unwrap_or_else(|| linkage::default_threshold(mode, &left.side, &right.side));
-    let cfg = Config {
-        mode,
-        threshold,
-        blocking: blocking.clone(),
+    let run = LinkRun {
+        left: &a.left,
+        right: &a.right,
+        output: &a.output,
+        id_column: a.id_column.as_deref(),
+        threshold: a.threshold,
+        blocking: a.blocking.as_deref(),
+        mode: &a.mode,
+        truth: a.truth.as_deref(),
+        ignore_manifests: a.ignore_manifests,
+        force: a.force,
+        manifest: a.manifest.as_deref(),
         max_block_pairs: a.max_block_pairs,
-        model: a.threshold.is_none(),
+        version: env!("CARGO_PKG_VERSION"),
     };
-    let (matches, stats) = link(&left.side, &right.side, &cfg)
-        .map_err(|e| CliError::new(e).hint("check both files were encoded with the same schema"))?;
-
-    let out_mode = if a.force {
-        OutputMode::Replace
-    } else {
-        OutputMode::New
-    };
-    let manifest_path = sidecar(&a.output, a.manifest.as_deref(), ".manifest.json");
-    let mut out = TableOutput::create(&a.output, out_mode).map_err(tab_err)?;
-    out.write_all(&linkage::matches_csv(&matches, &left.ids, &right.ids))
-        .map_err(|e| CliError::new(format!("{}: cannot write: {e}", a.output)))?;
-    let pending = out.finish().map_err(tab_err)?;
-
-    manifest.option("left", a.left.clone());
-    manifest.option("right", a.right.clone());
-    manifest.option("output", a.output.clone());
-    manifest.option("id_column", a.id_column.clone());
-    manifest.option("threshold", threshold);
-    manifest.option("mode", a.mode.clone());
-    manifest.option("max_block_pairs", a.max_block_pairs);
-    manifest.option("blocking", blocking.spec());
-    if let Some(k) = lm
-        .as_ref()
-        .and_then(|m| m.key_fingerprint.clone())
-        .or_else(|| rm.as_ref().and_then(|m| m.key_fingerprint.clone()))
-    {
-        manifest.key_fingerprint = Some(k);
-    }
-    let (lrows, rrows) = (left.side.len(), right.side.len());
-    let mut link_facts = linkage::facts(&stats, &left, &right, started.elapsed().as_secs_f64());
-    print_decision(&stats);
-    eprintln!(
-        "linked {} × {} rows: {} matches ({} exact, {} fuzzy); {} Dice comparisons{}",
-        lrows,
-        rrows,
-        matches.len(),
-        stats.exact,
-        stats.fuzzy,
-        stats.comparisons,
-        if stats.passes.is_empty() {
-            String::new()
-        } else {
-            format!(" in blocks of {}", stats.passes.join(", "))
-        }
-    );
-    if stats.skipped_blocks > 0 {
-        eprintln!(
-            "skipped {} block{} over --max-block-pairs {} ({} comparisons not made): {} of {} left rows lost at least one candidate pair, {} had no comparison at all",
-            stats.skipped_blocks,
-            if stats.skipped_blocks == 1 { "" } else { "s" },
-            a.max_block_pairs,
-            stats.skipped_pairs,
-            stats.left_rows_lost_candidates,
-            stats.fuzzy_left,
-            stats.left_rows_uncompared,
-        );
-    }
-    let by_reason = print_rejected(&left, &right);
-    let rejected_total: u64 = by_reason.values().sum();
-    if let Some(t) = &a.truth {
-        let truth = linkage::read_pairs(t).map_err(input_err)?;
-        let (e, q) = linkage::evaluate_run(&left, &right, &matches, &truth, &blocking, stats.comparisons)
-            .map_err(CliError::new)?;
-        outln!("precision {:.4}", e.precision);
-        outln!("recall {:.4}", e.recall);
-        outln!("f1 {:.4}", e.f1);
-        outln!("pair_completeness {:.4}", q.pair_completeness);
-        outln!("reduction_ratio {:.6}", q.reduction_ratio);
-        link_facts["evaluation"] = linkage::evaluation_json(t, &e, &q);
-    }
-    manifest.extra.insert("link".into(), link_facts);
-    manifest.inputs.push(FileRecord::input("left", &left.summary));
-    manifest.inputs.push(FileRecord::input("right", &right.summary));
-    manifest.outputs.push(FileRecord::output(
-        "matches",
-        pending.summary(),
-        Some(matches.len() as u64),
-    ));
-    manifest.rows = RowCounts {
-        rows_in: (lrows + rrows) as u64,
-        rows_out: (lrows + rrows) as u64 - rejected_total,
-        rows_rejected: rejected_total,
-        rejected_by_reason: by_reason,
-    };
-    if let Some(mp) = &manifest_path {
-        manifest.write(mp).map_err(tab_err)?;
-    }
-    pending.persist().map_err(tab_err)?;
+    run.run(&mut crate::say).map_err(|e| {
+        let hint = e.hint();
+        CliError::new(e).maybe_hint(hint)
+    })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Print the decision rule: the model's weights, or the Dice threshold.
-fn print_decision(stats: &LinkStats) {
-    match (&stats.model, stats.dice_threshold) {
-        (Some(m), _) => {
-            eprintln!(
-                "model: match probability >= 0.5 over {} fields (prior {:.3e} over {}, {} EM iterations); weights in bits, least to most agreement:",
-                m.fields.len(),
-                m.lambda,
-                if m.all_pairs { "all pairs" } else { "candidates" },
-                m.iterations
-            );
-            for (f, w) in m.fields.iter().zip(&m.weights) {
-                let cells: Vec<String> = f
-                    .labels
-                    .iter()
-                    .zip(w)
-                    .map(|(l, x)| format!("{l} {x:+.1}"))
-                    .collect();
-                eprintln!("  {}: {}", f.name, cells.join(", "));
-            }
-            if let Some((l, r)) = stats.partnered_share {
-                eprintln!(
-                    "one-to-one posterior >= 0.5 also accepts a pair that outweighs its rows' other candidates (rows with a partner: left {:.1} %, right {:.1} %): {} pairs under probability 0.5 matched",
-                    100.0 * l,
-                    100.0 * r,
-                    stats.one_to_one
-                );
-            }
-        }
-        (None, Some(t)) if !stats.rule.is_empty() => eprintln!(
-            "Dice threshold {t:.2} ({})",
-            match stats.rule {
-                "valley" => "valley of the score distribution",
-                "fallback" => "default: too few candidates or no clear valley to choose one",
-                _ => "fixed",
-            }
-        ),
-        _ => {}
-    }
-}
-
-/// Print each side's refused rows by reason; the counts of both by reason.
-fn print_rejected(left: &LinkInput, right: &LinkInput) -> BTreeMap<String, u64> {
-    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
-    for (side, r) in [("left", &left.rejected), ("right", &right.rejected)] {
-        if r.is_empty() {
-            continue;
-        }
-        let n: u64 = r.values().sum();
-        for (k, v) in r {
-            *by_reason.entry((*k).to_string()).or_insert(0) += v;
-        }
-        eprintln!(
-            "{side}: rejected {n} row{} ({})",
-            if n == 1 { "" } else { "s" },
-            r.iter()
-                .map(|(k, v)| format!("{k}: {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    by_reason
 }

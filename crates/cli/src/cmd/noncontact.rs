@@ -4,11 +4,10 @@
 use crate::args::IdentifierArgs;
 use crate::error::{CliError, CliResult, Context};
 use crate::open::{self, bind_master, load_master, open_existing_store, open_store};
-use pseudonym::{Pseudonymiser, Scope, TokenKey};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use suppression::{read_objections, ObjectionColumns, Objections};
-use tabular::{FileRecord, Manifest, Rejects};
+use suppression::{AddError, AddRun, ObjectionColumns};
+use tabular::Rejects;
 
 /// `trialink noncontact` subcommands.
 #[derive(clap::Subcommand)]
@@ -100,30 +99,29 @@ pub fn run(c: NoncontactCommand) -> CliResult {
 }
 
 fn add(a: AddArgs) -> CliResult {
-    let mut manifest = Manifest::new("noncontact add", env!("CARGO_PKG_VERSION"));
+    let started = tabular::now_rfc3339();
     let master = load_master(&a.key)?;
-    let as_of = open::as_of(a.ids.as_of.as_deref())?;
+    let run = AddRun {
+        started,
+        master: &master,
+        as_of: open::as_of(a.ids.as_of.as_deref())?,
+        input: &a.input,
+        source: a.source.as_deref(),
+        rejects: tabular::sidecar(&a.input, a.rejects.as_deref(), ".rejects.csv"),
+        manifest: tabular::sidecar(&a.input, a.manifest.as_deref(), ".noncontact.manifest.json"),
+        version: env!("CARGO_PKG_VERSION"),
+    };
     let formats = if a.ids.dob_format.is_empty() {
         pseudonym::DobFormats::lenient()
     } else {
         open::dob_formats(&a.ids.dob_format)?
     };
-    let rejects_path = tabular::sidecar(&a.input, a.rejects.as_deref(), ".rejects.csv");
-    let mpath = tabular::sidecar(&a.input, a.manifest.as_deref(), ".noncontact.manifest.json");
-    let sidecars: Vec<&Path> = rejects_path
-        .iter()
-        .chain(mpath.iter())
-        .map(PathBuf::as_path)
-        .collect();
     let store_path = a.store.clone().unwrap_or_else(store::default_path);
     refuse_new_store(&store_path, a.create)?;
-    let sidecar_mode = tabular::claim_sidecars(&sidecars, a.force)?;
-    let service_key = master.derive(&Scope::service_store());
-    let p = Pseudonymiser::new(TokenKey::new(&service_key), formats, as_of, false);
-    let mut coder = suppression::ClkCoder::new(&master);
+    let sidecar_mode = tabular::claim_sidecars(&run.sidecars(), a.force)?;
     let mut src = tabular::Source::open(&a.input)?;
     let cols = ObjectionColumns::find(&src, a.ids.nhs_column.as_deref(), a.ids.dob_column.as_deref())?;
-    let mut rejects = Rejects::create(rejects_path.clone(), sidecar_mode)?;
+    let mut rejects = Rejects::create(run.rejects.clone(), sidecar_mode)?;
     // DOB tokens are computed only when an existing store still holds
     // legacy entries they could re-key (a new store is made only after the
     // input has been read whole without error).
@@ -139,52 +137,21 @@ fn add(a: AddArgs) -> CliResult {
         None => false,
     };
     let pb = crate::progress::rows("noncontact", None);
-    let got = read_objections(
-        &mut src,
-        &cols,
-        &p,
-        &mut coder,
-        want_dob_tokens,
-        &mut rejects,
-        || pb.inc(1),
-    )?;
+    let got = run.read(&mut src, &cols, formats, want_dob_tokens, &mut rejects, || {
+        pb.inc(1)
+    })?;
     pb.finish_and_clear();
     let input = src.finish()?;
-    let source = a.source.clone().unwrap_or_else(|| {
-        Path::new(&a.input)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "stdin".into())
-    });
     let mut store = match early.take() {
         Some(s) => s,
         None => open_store(Some(&store_path))?,
     };
     bind_master(&mut store, &master)?;
-    let added = suppression::add_objections(&mut store, &got, &source).map_err(CliError::new)?;
-    let mut fin = rejects.finish()?;
-    if let Some(pending) = fin.pending.take() {
-        let s = pending.persist()?;
-        manifest
-            .outputs
-            .push(FileRecord::output("rejects", &s, Some(fin.total)));
-    }
-    manifest.option("store", store.path().display().to_string());
-    manifest.option("input", a.input.clone());
-    manifest.option("source", source);
-    added.record(&got, &input, &fin, (&master, &service_key), as_of, &mut manifest);
-    if let Some(p) = mpath {
-        manifest.write(&p)?;
-    }
-    outln!(
-        "added {}, already present {}, rejected {} (of {} rows); the non-contact list now holds {}",
-        added.counts.added,
-        added.counts.already_present,
-        fin.total,
-        input.rows,
-        added.list_size
-    );
-    let failed = report(&got, added.legacy, &fin, input.rows, rejects_path.as_deref());
+    let (lines, failed) = run.add(&mut store, &got, &input, rejects).map_err(|e| match e {
+        AddError::Add(e) => CliError::new(e),
+        AddError::Tabular(e) => e.into(),
+    })?;
+    lines.into_iter().for_each(crate::say);
     if failed && !a.allow_rejects {
         eprintln!(
             "hint: fix those rows and add the file again (adding is idempotent), or pass --allow-rejects once they are reviewed"
@@ -192,64 +159,6 @@ fn add(a: AddArgs) -> CliResult {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Print what the run could not record exactly; true when the run must not
-/// report success (rows rejected, or objections kept only as CLKs).
-fn report(
-    got: &Objections,
-    legacy: u64,
-    fin: &tabular::FinishedRejects,
-    rows: u64,
-    rejects_path: Option<&Path>,
-) -> bool {
-    if !got.clks.is_empty() {
-        outln!(
-            "{} objections without a usable NHS number were kept as CLKs (name, date of birth, postcode)",
-            got.clks.len()
-        );
-    }
-    if got.dob_unusable > 0 {
-        outln!(
-            "{} objections had no usable date of birth: recorded on the NHS number alone (the DOB is never needed for a match)",
-            got.dob_unusable
-        );
-    }
-    if legacy > 0 {
-        eprintln!(
-            "warning: {legacy} entries from before schema version 5 are still keyed on NHS number + date of birth \
-             (they still suppress exact matches); add those objections again so they match on the NHS number alone"
-        );
-    }
-    let mut failed = false;
-    let bad = &got.unreadable_nhs_kept;
-    if !bad.is_empty() {
-        // Kept as CLKs, which may match nobody if the names differ: the run
-        // fails loudly.
-        let shown: Vec<String> = bad.iter().take(10).map(u64::to_string).collect();
-        eprintln!(
-            "trialink: {} objections had an NHS number that could not be read (lines {}{}); they were kept as CLKs \
-             of name, date of birth and postcode, which match only where those agree",
-            bad.len(),
-            shown.join(", "),
-            if bad.len() > 10 { ", …" } else { "" }
-        );
-        failed = true;
-    }
-    if fin.total > 0 {
-        let reasons: Vec<String> = fin.by_reason.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        eprintln!(
-            "trialink: {} of {} rows were rejected ({}); the other rows are recorded",
-            fin.total,
-            rows,
-            reasons.join(", ")
-        );
-        if let Some(p) = rejects_path {
-            eprintln!("rejected rows (line, column, reason) are in {}", p.display());
-        }
-        failed = true;
-    }
-    failed
 }
 
 /// A missing store is created only when asked (`--create`): otherwise a

@@ -97,14 +97,7 @@ pub fn run(a: Args) -> CliResult {
     manifest.option("input", a.input.clone());
     manifest.option("output", a.out.output.clone());
     job.record(&totals, &header, &mut manifest);
-    manifest.as_of = Some(as_of.to_string());
-    manifest.scope = scope.as_ref().map(|s| s.to_string());
-    manifest.key_fingerprint = Some(kf.key.fingerprint().to_string());
-    manifest.keys.push(KeyRecord {
-        role: "token".into(),
-        scope: manifest.scope.clone(),
-        fingerprint: kf.key.fingerprint().to_string(),
-    });
+    job.record_key(&kf.key, scope.as_ref(), as_of, &mut manifest);
     let done = run.commit(&mut manifest, ("input", &input), "tokens", totals.rows_out, true)?;
     debug_assert!(manifest.rows.balanced());
     eprintln!("{}", totals.summary(input.rows, &done));

@@ -1,6 +1,6 @@
 //! `trialink returns`: record the mailer's return-to-sender file.
 
-use crate::error::{rejects_exit, CliResult};
+use crate::error::{feedback_run_err, rejects_exit, CliResult};
 use crate::open::open_existing_store;
 use recruitment::notes;
 use std::path::PathBuf;
@@ -38,26 +38,8 @@ pub struct Args {
 pub fn run(a: Args) -> CliResult {
     let mode = notes::claim(std::slice::from_ref(&a.input), &notes::RETURNS, a.force)?;
     let mut store = open_existing_store(a.store.as_deref())?;
-    let (c, found, input) = recruitment::feedback::record_returns(&mut store, &a.input)?;
-    let written = notes::write_notes(&a.input, notes::RETURNS[0], &found, mode)?;
-    notes::returns_manifest(store.path(), &a.input, &c, &input, &found, &written)?;
-    outln!(
-        "{}: {} rows — recorded {}, already recorded {}, QA seed {}, unknown reference {}, rejected {}",
-        a.input.display(),
-        c.rows_in,
-        c.recorded,
-        c.already_recorded,
-        c.qa_seed,
-        c.unknown_reference,
-        c.rejected
-    );
-    if c.qa_seed + c.unknown_reference + c.rejected > 0 {
-        outln!("  lines not recorded are listed in {}", written.path);
-    }
-    let first = found
-        .iter()
-        .find(|n| n.is_rejection())
-        .map(|n| (a.input.clone(), n.clone()));
+    let (c, first) =
+        notes::record_returns_file(&mut store, &a.input, mode, &mut crate::say).map_err(feedback_run_err)?;
     Ok(rejects_exit(
         c.rejected,
         c.rows_in,

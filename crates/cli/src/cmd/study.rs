@@ -9,7 +9,6 @@ use crate::open::{open_existing_store, open_store};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use store::register::text;
-use store::register_file::RegisterFileError;
 use store::StoreError;
 
 /// Manage the study register.
@@ -130,32 +129,13 @@ fn out(text: &str) {
 }
 
 fn register_error(e: StoreError) -> CliError {
-    let hint = match &e {
-        StoreError::StudyRegistered { .. } => "use `trialink study update` to change an existing entry",
-        StoreError::StudyNotRegistered { .. } => {
-            "`trialink study list` shows the studies in the register; add one with `trialink study add`"
-        }
-        StoreError::StudyClosed { .. } => {
-            "a closed study's entry is final; its history is shown by `trialink study show`"
-        }
-        StoreError::InvalidEntry { .. } => "see fixtures/studies/example.toml for the expected form",
-        StoreError::RetentionNotReached { .. } | StoreError::NoRetentionDate { .. } => {
-            "wait for the retention date, or pass --override REASON (the reason is recorded)"
-        }
-        StoreError::StudyPurged { .. } => {
-            "`trialink study show ID` gives the purge record; use a new study id"
-        }
-        _ => "check the --store path and that the file is a trialink store",
-    };
+    let hint = e.register_hint();
     CliError::new(e).hint(hint)
 }
 
 fn read_entry(path: &Path) -> Result<store::StudyEntry, CliError> {
     store::register_file::read_entry(path).map_err(|e| {
-        let hint = match e {
-            RegisterFileError::Read { .. } => "give the path of a study register TOML file",
-            _ => "see fixtures/studies/example.toml for every key, with comments",
-        };
+        let hint = e.hint();
         CliError::new(e).hint(hint)
     })
 }
@@ -174,24 +154,14 @@ fn change(a: ChangeArgs, add: bool) -> CliResult {
         s.study_update(entry, &a.operator)
     }
     .map_err(register_error)?;
-    out(&format!(
-        "study {}: {} by {} at {} (version {})\n",
-        rec.entry.study,
-        if add { "added" } else { "updated" },
-        rec.operator,
-        rec.changed,
-        rec.version
-    ));
+    out(&text::change_line(&rec, if add { "added" } else { "updated" }));
     Ok(ExitCode::SUCCESS)
 }
 
 fn close(a: CloseArgs) -> CliResult {
     let mut s = open_existing_store(a.store.as_deref())?;
     let rec = s.study_close(&a.study, &a.operator).map_err(register_error)?;
-    out(&format!(
-        "study {}: closed by {} at {} (version {})\n",
-        rec.entry.study, rec.operator, rec.changed, rec.version
-    ));
+    out(&text::change_line(&rec, "closed"));
     Ok(ExitCode::SUCCESS)
 }
 

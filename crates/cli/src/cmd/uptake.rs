@@ -1,8 +1,7 @@
 //! `trialink uptake`: record a trial's uptake feedback.
 
-use crate::error::{rejects_exit, CliError, CliResult};
+use crate::error::{feedback_run_err, rejects_exit, CliError, CliResult};
 use crate::open::{bind_master, load_master, open_existing_store};
-use recruitment::feedback;
 use recruitment::notes;
 use std::path::PathBuf;
 
@@ -75,67 +74,15 @@ pub fn run(a: Args) -> CliResult {
                 .hint("check --study and --store"),
         );
     }
-    let mut total = feedback::FeedbackCounts::default();
-    let mut unmatched_in = Vec::new();
-    let mut first_reject = None;
-    for input in &a.input {
-        let r = feedback::record_uptake(&mut store, &master, &a.study, input)?;
-        let written = notes::write_notes(input, notes::UPTAKE[0], &r.notes, mode)?;
-        notes::uptake_manifest(store.path(), &a.study, input, &r, &written)?;
-        if first_reject.is_none() {
-            first_reject = r
-                .notes
-                .iter()
-                .find(|n| n.is_rejection())
-                .map(|n| (input.clone(), n.clone()));
-        }
-        let c = &r.counts;
-        outln!(
-            "{}: {} rows — matched by reference {}, matched by token {}, unmatched {}, QA seed {}, rejected {}",
-            input.display(),
-            c.rows_in,
-            c.matched_by_reference,
-            c.matched_by_token,
-            c.unmatched,
-            c.qa_seed,
-            c.rejected
-        );
-        outln!(
-            "  recorded {}, history only {}, already recorded {}, newly enrolled {}",
-            c.recorded,
-            c.history_only,
-            c.already_recorded,
-            c.enrolled_added
-        );
-        total.add(c);
-        if c.unmatched + c.qa_seed + c.rejected > 0 {
-            outln!("  lines not matched are listed in {}", written.path);
-        }
-        if c.unmatched > 0 {
-            unmatched_in.push(format!(
-                "{} ({} rows, listed in {})",
-                input.display(),
-                c.unmatched,
-                written.path
-            ));
-        }
-    }
-    if a.input.len() > 1 {
-        outln!(
-            "total: {} rows — matched {}, unmatched {}, QA seed {}, rejected {}",
-            total.rows_in,
-            total.matched_by_reference + total.matched_by_token,
-            total.unmatched,
-            total.qa_seed,
-            total.rejected
-        );
-    }
+    let t = notes::record_uptake_files(&mut store, &master, &a.study, &a.input, mode, &mut crate::say)
+        .map_err(feedback_run_err)?;
+    let (total, unmatched_in) = (t.total, t.unmatched_in);
     // Rejected rows are reported (exit 1) first; rows matching no
     // invitation are an error of their own.
     let code = rejects_exit(
         total.rejected,
         total.rows_in,
-        first_reject.as_ref(),
+        t.first_reject.as_ref(),
         a.allow_rejects,
     );
     // A row that names no invitation may be a person who consented or

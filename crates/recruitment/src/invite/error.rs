@@ -140,6 +140,19 @@ pub enum InviteError {
         /// Its file.
         file: String,
     },
+    /// The objections kept as CLKs could not be read from the store.
+    #[error(transparent)]
+    NoncontactClks(store::StoreError),
+    /// The cohort lacks a column objections kept as CLKs are compared on.
+    #[error("cohort {path}: the non-contact list holds {clks} objection(s) kept without an NHS number (CLKs), compared on name, date of birth and postcode, but the cohort has no {missing} column")]
+    NoClkColumns {
+        /// The cohort.
+        path: String,
+        /// Objections kept as CLKs.
+        clks: usize,
+        /// The missing columns, comma-separated.
+        missing: String,
+    },
     /// A reminder request (one with a `[reminder]` table) given to the
     /// invitation pipeline.
     #[error("the request has a [reminder] table: it asks for a reminder batch, not invitations")]
@@ -182,6 +195,10 @@ impl InviteError {
             "replace that row of the QA seeds file with one of the service's own test identities"
         }
         InviteError::CohortFromStdin => "save the cohort to a file and pass its path",
+        InviteError::NoncontactClks(_) => "check the --store path",
+        InviteError::NoClkColumns { .. } => {
+            "add the given_name, family_name and postcode columns to the cohort extract, so those objectors can be recognised"
+        }
         InviteError::UnidentifiedExclusion { .. } => {
             "correct the NHS number on that line (ten digits, spaces allowed, nothing else) or ask the data provider for a corrected extract, and run again; nothing was written"
         }

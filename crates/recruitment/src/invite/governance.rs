@@ -1,5 +1,6 @@
 //! Checks made before anything is read or written: the study register
-//! (route, channel, agreement, legal basis) and the as-of date.
+//! (route, channel, agreement, legal basis), the as-of date, and the
+//! cohort's columns for objections kept as CLKs.
 
 use super::{iso, InviteError, MAX_AS_OF_DAYS};
 use crate::request::{Channel, Validated};
@@ -85,4 +86,54 @@ pub fn check_as_of(as_of: Date, today: Date, backdate: Option<&str>) -> Result<O
         });
     }
     Ok(backdate)
+}
+
+/// The cohort columns an objection kept as a CLK (no NHS number) is
+/// compared on, with the names each may go by.
+const CLK_COLUMNS: [(&str, &[&str]); 3] = [
+    ("given_name", &["given_name", "first_name", "forename"]),
+    ("family_name", &["family_name", "surname", "last_name"]),
+    ("postcode", &["postcode", "post_code"]),
+];
+
+/// Refuse a cohort that cannot be compared with the objections kept as
+/// CLKs (name, date of birth, postcode): without those columns the CLK
+/// objectors would go unchecked, in silence. (A cohort that cannot be
+/// opened is reported where the run opens it.)
+pub fn check_clk_columns(store: &Store, cohort: &std::path::Path) -> Result<(), InviteError> {
+    let clks = store
+        .noncontact_clks()
+        .map_err(InviteError::NoncontactClks)?
+        .len();
+    let Some(src) = (clks > 0)
+        .then(|| cohort.to_str().filter(|c| *c != "-"))
+        .flatten()
+        .and_then(|c| tabular::Source::open(c).ok())
+    else {
+        return Ok(());
+    };
+    let missing: Vec<&str> = CLK_COLUMNS
+        .iter()
+        .filter(|(_, names)| !matches!(src.optional_column(None, names, "CLK column"), Ok(Some(_))))
+        .map(|(name, _)| *name)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(InviteError::NoClkColumns {
+        path: cohort.display().to_string(),
+        clks,
+        missing: missing.join(", "),
+    })
+}
+
+/// The note for a study with no register entry, which only route 2
+/// (service-mailer) is open to; none for a registered study.
+pub fn unregistered_note(store: &Store, study: &str) -> Option<String> {
+    matches!(store.study_get(study), Ok(None)).then(|| {
+        format!(
+            "trialink: note: study {study} has no entry in the study register; only route 2 (service-mailer) is open to it. \
+             Register it with `trialink study add`."
+        )
+    })
 }

@@ -11,7 +11,9 @@
 //! cohort's columns ([`columns`]), pass 1, strata, selection and arms
 //! ([`strata`]), batch order and QA seeds, pass 2, the batch file and its
 //! side files ([`output`]), and the store records, committed together with
-//! the files. Reminder batches ([`crate::reminder`]) reuse every phase.
+//! the files. Reminder batches ([`crate::reminder`]) reuse every phase:
+//! the first half (`first_pass`), the second pass (`pass2`) and the
+//! side files (`side_files`) are one function each for both runs.
 
 mod cohort;
 mod columns;
@@ -24,7 +26,7 @@ mod summary;
 
 pub use columns::batch_columns;
 pub use error::InviteError;
-pub use governance::{check_as_of, check_governance};
+pub use governance::{check_as_of, check_clk_columns, check_governance, unregistered_note};
 pub use summary::{summary_markdown, FunnelRow, StratumSummary, Summary};
 
 pub(crate) use cohort::{pass1, read_contacts, Pass1, Pass1Context, PersonState};
@@ -143,48 +145,32 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     let v = o.batch.request;
     let r = &v.request;
     let (cohort, backdate, out_dir) = begin(store, o)?;
-    let mut keys = RunKeys::derive(store, o.batch.master, &r.study)?;
-    let cap = frequency_cap(v);
-    // The cap counts real invitation dates, in the window ending today.
-    let (capped, capped_nhs) = capped(store, v, o.batch.today, None)?;
-    let sources = ListSources {
-        master: o.batch.master,
-        study: &r.study,
-        registry: o.registry,
-        registry_scope: r.registry.scope.as_deref(),
-        registry_links: o.registry_links,
-        enrolled: o.batch.enrolled,
-        already_invited: !r.reinvite,
-        capped,
-        capped_nhs,
-    };
-    let mut lists = Lists::load(store, sources, &mut keys)?;
-    run_extra(
-        &mut lists.extra,
-        o.batch.clk_threshold,
-        o.batch.today,
+    // Keys, lists and pass 1 (the frequency cap counts real invitation
+    // dates, in the window ending today).
+    let FirstPass {
+        mut keys,
+        mut lists,
+        cols,
+        mut p1,
+    } = first_pass(
+        store,
+        &o.batch,
+        cohort,
         backdate,
-        &cap,
-    );
-
-    // Pass 1.
-    let src = tabular::Source::open(cohort)?;
-    let cols = Columns::find(&src, &r.criteria, &v.gp, v.route, r.channel)?;
-    let ctx = Pass1Context {
-        cols: &cols,
-        criteria: &r.criteria,
-        gp: &v.gp,
-        as_of: v.as_of,
-        seed: r.seed,
-        dob_formats: &o.batch.dob_formats,
-        keys: &keys,
-        lists: &lists,
-        master: o.batch.master,
-        clk_threshold: o.batch.clk_threshold,
-        progress: o.batch.progress,
-        watch: None,
-    };
-    let mut p1 = pass1(src, &ctx)?;
+        None,
+        None,
+        |capped, capped_nhs| ListSources {
+            master: o.batch.master,
+            study: &r.study,
+            registry: o.registry,
+            registry_scope: r.registry.scope.as_deref(),
+            registry_links: o.registry_links,
+            enrolled: o.batch.enrolled,
+            already_invited: !r.reinvite,
+            capped,
+            capped_nhs,
+        },
+    )?;
     if let Some(&(line, _, code)) = p1
         .rejects
         .first()
@@ -208,41 +194,20 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     for _ in 0..sel.chosen.len() {
         p1.funnel.moved(Reason::NotSelected, Reason::Invited);
     }
-    let mut order_rng = select::rng_for(r.seed, "order");
-    rand::seq::SliceRandom::shuffle(sel.chosen.as_mut_slice(), &mut order_rng);
-    let slots = select::interleave(sel.chosen.len(), r.qa_seeds as usize, &mut order_rng);
-
     // Pass 2: contact details of the selected rows only.
-    let mut wanted: Vec<(u64, usize)> = sel
-        .chosen
-        .iter()
-        .enumerate()
-        .map(|(k, &(i, _))| (p1.eligible[i].record, k))
-        .collect();
-    wanted.sort_unstable();
-    let contact = read_contacts(
+    let p2 = pass2(
+        &o.batch,
         cohort,
         &cols,
-        v.route,
-        &wanted,
-        sel.chosen.len(),
-        &p1.cohort.blake3,
-        o.batch.progress,
+        &p1,
+        &mut lists,
+        &mut sel.chosen,
+        |&(i, _)| p1.eligible[i].record,
     )?;
-    lists
-        .inputs
-        .insert(0, tabular::FileRecord::input("cohort", &p1.cohort));
-    let qa = pick_qa_seeds(o.batch.qa_seeds, v.route, r.channel, r.qa_seeds as usize, r.seed)?;
-    if let Some(q) = &qa.input {
-        lists
-            .extra
-            .insert("qa_seed_rows".into(), qa.file_rows.clone().into());
-        lists.inputs.push(tabular::FileRecord::input("qa_seeds", q));
-    }
 
     // The batch file and its store records.
-    let written = write_invitations(&out_dir, v, &keys, &p1, &sel, &slots, &contact, &qa.rows)?;
-    drop(contact);
+    let written = write_invitations(&out_dir, v, &keys, &p1, &sel, &p2)?;
+    drop(p2);
     let (invitations, qa_records) = (written.invitations, written.qa_seeds);
     let batch_path = written.path;
     let summary = summary::build(
@@ -256,40 +221,30 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
         qa_records.len() as u32,
     );
     debug_assert_eq!(p1.funnel.total(), p1.cohort.rows);
-    let mut text = serde_json::to_string_pretty(&summary).expect("summary serialises");
-    text.push('\n');
-    let mut extra = batch_extra(&mut lists, v, &summary.funnel, store);
-    extra.insert("invitations".into(), (invitations.len() as u64).into());
-    extra.insert("qa_seeds".into(), (qa_records.len() as u64).into());
-    let side = write_side_files(
-        &batch_path,
-        &text,
-        &summary_markdown(&summary),
-        &p1.rejects,
-        manifest_parts(
-            o.batch.manifest_options.clone(),
-            v,
-            &mut keys,
-            &mut lists,
-            extra,
-            o.batch.request_path,
-            &p1,
-            written.rows,
-            started,
-        ),
+    let counts = [
+        ("invitations", invitations.len() as u64),
+        ("qa_seeds", qa_records.len() as u64),
+    ];
+    let (text, side) = side_files(
+        &o.batch,
+        store,
+        (&summary, &summary_markdown(&summary), &summary.funnel),
+        &counts,
+        (&batch_path, written.rows),
+        (&mut keys, &mut lists, &p1, started),
     )?;
 
     // Record and publish together.
     let batch_id = record(
         store,
-        v,
-        o.batch.today,
+        &o.batch,
+        (&keys, &side, &text),
         backdate,
-        &keys,
-        &side,
-        &invitations,
-        &qa_records,
-        &text,
+        Records {
+            invitations: &invitations,
+            qa_seeds: &qa_records,
+            reminders: None,
+        },
     )?;
     Ok(InviteReport {
         batch_id,
@@ -300,24 +255,29 @@ pub fn invite(store: &mut Store, o: &InviteOptions<'_>) -> Result<InviteReport, 
     })
 }
 
-/// Stage the batch's records with its files, then publish both.
-#[allow(clippy::too_many_arguments)]
-fn record(
+/// What a batch records beside its file: its invitations (none for a
+/// reminder batch), its QA seeds, and for a reminder batch the batch it
+/// follows up and its reminders.
+pub(crate) struct Records<'r> {
+    pub invitations: &'r [Invitation],
+    pub qa_seeds: &'r [store::QaSeed],
+    pub reminders: Option<(i64, &'r [store::Reminder])>,
+}
+
+/// Stage the batch's records with its files, then publish both (for
+/// invitation and reminder batches).
+pub(crate) fn record(
     store: &mut Store,
-    v: &Validated,
-    today: Date,
+    b: &BatchOptions<'_>,
+    (keys, side, text): (&RunKeys, &output::SideFiles, &str),
     backdate: Option<&str>,
-    keys: &RunKeys,
-    side: &output::SideFiles,
-    invitations: &[Invitation],
-    qa_records: &[store::QaSeed],
-    text: &str,
+    records: Records<'_>,
 ) -> Result<i64, InviteError> {
+    let v = b.request;
     let r = &v.request;
     store.ensure_study(&r.study, &keys.trial_fp)?;
-    let today_iso = iso(today);
-    let as_of_iso = iso(v.as_of);
-    let batch_id = store.stage_batch(&NewBatch {
+    let (today_iso, as_of_iso) = (iso(b.today), iso(v.as_of));
+    let batch = NewBatch {
         study: &r.study,
         seed: r.seed,
         request_digest: &side.request_digest,
@@ -327,10 +287,18 @@ fn record(
         invited_on: &today_iso,
         backdate_reason: backdate,
         files: &side.staged,
-        invitations,
-        qa_seeds: qa_records,
+        invitations: records.invitations,
+        qa_seeds: records.qa_seeds,
         summary_json: text,
-    })?;
+    };
+    let batch_id = match records.reminders {
+        None => store.stage_batch(&batch)?,
+        Some((of_batch, reminders)) => store.stage_reminder_batch(&store::NewReminderBatch {
+            batch,
+            of_batch,
+            reminders,
+        })?,
+    };
     store.publish_batch(batch_id)?;
     Ok(batch_id)
 }
@@ -429,17 +397,15 @@ struct Written {
 /// Write the batch file in slot order: invitees and QA seeds (which take
 /// the arms' templates in turn, so the QA team receives what invitees of
 /// those arms receive).
-#[allow(clippy::too_many_arguments)]
 fn write_invitations(
     out_dir: &Path,
     v: &Validated,
     keys: &RunKeys,
     p1: &Pass1,
     sel: &strata::Selection,
-    slots: &[Option<usize>],
-    contact: &[Vec<Vec<u8>>],
-    qa_rows: &[Vec<Vec<u8>>],
+    p2: &Pass2,
 ) -> Result<Written, InviteError> {
+    let (slots, contact, qa_rows) = (&p2.slots, &p2.contact, &p2.qa_rows);
     let r = &v.request;
     let mut w = BatchWriter::create(out_dir, batch_columns(v.route, r.channel))?;
     let mut invitations: Vec<Invitation> = Vec::with_capacity(sel.chosen.len());
@@ -488,8 +454,161 @@ fn write_invitations(
     })
 }
 
+/// What the first half of a batch run works with and gives.
+pub(crate) struct FirstPass {
+    pub keys: RunKeys,
+    pub lists: Lists,
+    pub cols: Columns,
+    pub p1: Pass1,
+}
+
+/// The first half of a batch run (invitations or reminders): the run's
+/// keys, the suppression lists (`sources` given the people over the
+/// frequency cap on `today`, not counting `except_batch`), the run's
+/// settings among the manifest's extra fields, the cohort's columns, and
+/// pass 1 over the cohort (`watch`: the service tokens of people whose
+/// state a reminder run needs).
+pub(crate) fn first_pass<'s>(
+    store: &Store,
+    b: &BatchOptions<'s>,
+    cohort: &str,
+    backdate: Option<&str>,
+    except_batch: Option<i64>,
+    watch: Option<&std::collections::HashSet<[u8; 32]>>,
+    sources: impl FnOnce(TokenSet, TokenSet) -> ListSources<'s>,
+) -> Result<FirstPass, InviteError> {
+    let v = b.request;
+    let r = &v.request;
+    let mut keys = RunKeys::derive(store, b.master, &r.study)?;
+    let cap = frequency_cap(v);
+    let (capped, capped_nhs) = capped(store, v, b.today, except_batch)?;
+    let mut lists = Lists::load(store, sources(capped, capped_nhs), &mut keys)?;
+    run_extra(&mut lists.extra, b.clk_threshold, b.today, backdate, &cap);
+    let src = tabular::Source::open(cohort)?;
+    let cols = Columns::find(&src, &r.criteria, &v.gp, v.route, r.channel)?;
+    let p1 = pass1(
+        src,
+        &Pass1Context {
+            cols: &cols,
+            criteria: &r.criteria,
+            gp: &v.gp,
+            as_of: v.as_of,
+            seed: r.seed,
+            dob_formats: &b.dob_formats,
+            keys: &keys,
+            lists: &lists,
+            master: b.master,
+            clk_threshold: b.clk_threshold,
+            progress: b.progress,
+            watch,
+        },
+    )?;
+    Ok(FirstPass {
+        keys,
+        lists,
+        cols,
+        p1,
+    })
+}
+
+/// What the second pass over the cohort gives a batch: the order of its
+/// rows (`Some(k)`: the k-th chosen person, `None`: a QA seed), the chosen
+/// people's contact cells and the QA seeds' cells.
+pub(crate) struct Pass2 {
+    pub slots: Vec<Option<usize>>,
+    pub contact: Vec<Vec<Vec<u8>>>,
+    pub qa_rows: Vec<Vec<Vec<u8>>>,
+}
+
+/// The second pass of a batch run (invitations or reminders): shuffle the
+/// `chosen` people into batch order by the request's seed and place the QA
+/// seeds among them, read the chosen rows' contact details (`record` gives
+/// a chosen person's cohort record; the cohort must be the file pass 1
+/// read), pick the QA seeds, and list the cohort and QA seed files among
+/// the run's inputs.
+pub(crate) fn pass2<T>(
+    b: &BatchOptions<'_>,
+    cohort: &str,
+    cols: &Columns,
+    p1: &Pass1,
+    lists: &mut Lists,
+    chosen: &mut [T],
+    record: impl Fn(&T) -> u64,
+) -> Result<Pass2, InviteError> {
+    let v = b.request;
+    let r = &v.request;
+    let mut order_rng = select::rng_for(r.seed, "order");
+    rand::seq::SliceRandom::shuffle(chosen, &mut order_rng);
+    let slots = select::interleave(chosen.len(), r.qa_seeds as usize, &mut order_rng);
+    let mut wanted: Vec<(u64, usize)> = chosen.iter().enumerate().map(|(k, c)| (record(c), k)).collect();
+    wanted.sort_unstable();
+    let contact = read_contacts(
+        cohort,
+        cols,
+        v.route,
+        &wanted,
+        chosen.len(),
+        &p1.cohort.blake3,
+        b.progress,
+    )?;
+    lists
+        .inputs
+        .insert(0, tabular::FileRecord::input("cohort", &p1.cohort));
+    let qa = pick_qa_seeds(b.qa_seeds, v.route, r.channel, r.qa_seeds as usize, r.seed)?;
+    if let Some(q) = &qa.input {
+        lists
+            .extra
+            .insert("qa_seed_rows".into(), qa.file_rows.clone().into());
+        lists.inputs.push(tabular::FileRecord::input("qa_seeds", q));
+    }
+    Ok(Pass2 {
+        slots,
+        contact,
+        qa_rows: qa.rows,
+    })
+}
+
+/// The files beside a batch file (already written at its temporary name):
+/// the summary as JSON (whose text is returned, for the store) and
+/// Markdown, the cohort's rejects, and the manifest, whose extra fields
+/// hold the funnel and `counts`.
+pub(crate) fn side_files<S: serde::Serialize>(
+    b: &BatchOptions<'_>,
+    store: &Store,
+    (summary, markdown, funnel): (&S, &str, &[FunnelRow]),
+    counts: &[(&str, u64)],
+    (batch_path, batch_rows): (&Path, u64),
+    (keys, lists, p1, started): (&mut RunKeys, &mut Lists, &Pass1, String),
+) -> Result<(String, output::SideFiles), InviteError> {
+    let v = b.request;
+    let mut text = serde_json::to_string_pretty(summary).expect("summary serialises");
+    text.push('\n');
+    let mut extra = batch_extra(lists, v, funnel, store);
+    for &(k, n) in counts {
+        extra.insert(k.into(), n.into());
+    }
+    let side = write_side_files(
+        batch_path,
+        &text,
+        markdown,
+        &p1.rejects,
+        manifest_parts(
+            b.manifest_options.clone(),
+            v,
+            keys,
+            lists,
+            extra,
+            b.request_path,
+            p1,
+            batch_rows,
+            started,
+        ),
+    )?;
+    Ok((text, side))
+}
+
 /// Manifest fields every batch records about its output.
-pub(crate) fn batch_extra(
+fn batch_extra(
     lists: &mut Lists,
     v: &Validated,
     funnel: &[FunnelRow],
@@ -508,7 +627,7 @@ pub(crate) fn batch_extra(
 
 /// The manifest of a batch run.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn manifest_parts<'a>(
+fn manifest_parts<'a>(
     options: BTreeMap<String, serde_json::Value>,
     v: &Validated,
     keys: &mut RunKeys,
@@ -537,7 +656,7 @@ pub(crate) fn manifest_parts<'a>(
 }
 
 /// The request's frequency cap.
-pub(crate) fn frequency_cap(v: &Validated) -> suppression::FrequencyCap {
+fn frequency_cap(v: &Validated) -> suppression::FrequencyCap {
     suppression::FrequencyCap {
         max_invitations: v.request.frequency_cap.max_invitations,
         within_days: v.request.frequency_cap.within_days,
@@ -549,7 +668,7 @@ pub(crate) fn frequency_cap(v: &Validated) -> suppression::FrequencyCap {
 /// when the request counts them. `(token_nhs_dob, token_nhs)` under
 /// `service:store`: the first counts every invitation, the second (the
 /// person, whatever their date of birth) those made since schema version 8.
-pub(crate) fn capped(
+fn capped(
     store: &Store,
     v: &Validated,
     today: Date,
@@ -568,7 +687,7 @@ pub(crate) fn capped(
 }
 
 /// Manifest fields every run records about its settings.
-pub(crate) fn run_extra(
+fn run_extra(
     extra: &mut BTreeMap<String, serde_json::Value>,
     clk_threshold: f64,
     today: Date,

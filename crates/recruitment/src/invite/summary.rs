@@ -257,6 +257,18 @@ pub fn summary_markdown(s: &Summary) -> String {
 }
 
 impl super::InviteReport {
+    /// A warning for the operator when the non-contact list still holds
+    /// entries keyed the old way (NHS number + date of birth).
+    pub fn legacy_warning(&self) -> Option<String> {
+        let n = self.summary.non_contact_legacy_entries;
+        (n > 0).then(|| {
+            format!(
+                "warning: {n} non-contact entries from before schema version 5 match on NHS number + date of birth only; \
+                 ingest those objections again with `trialink noncontact add`"
+            )
+        })
+    }
+
     /// What the run did, for a person at a terminal: the batch, the funnel,
     /// what was not invited and why, any shortfall, and where the files
     /// are (counts only).

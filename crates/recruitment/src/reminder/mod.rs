@@ -34,16 +34,15 @@
 //! and, separately, for every cohort row.
 
 use crate::invite::{
-    self, batch_columns, check_governance, iso, pass1, pick_qa_seeds, prepare_out_dir, qa_record,
-    read_contacts, reference, write_side_files, BatchWriter, Columns, ListSources, Lists, Pass1,
-    Pass1Context, PersonState, RunKeys,
+    self, batch_columns, check_governance, iso, prepare_out_dir, qa_record, reference, BatchWriter, Columns,
+    FirstPass, ListSources, Lists, Pass1, PersonState, RunKeys,
 };
 use crate::request::Validated;
 use crate::select;
 use pseudonym::Date;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
-use store::{BatchInfo, BatchKind, NewBatch, NewReminderBatch, Reminder, ReminderCandidate, Store};
+use store::{BatchInfo, BatchKind, Reminder, ReminderCandidate, Store};
 use suppression::Reason;
 
 mod error;
@@ -308,45 +307,28 @@ pub fn remind(store: &mut Store, o: &ReminderOptions<'_>) -> Result<ReminderRepo
         .collect();
 
     let out_dir = prepare_out_dir(o.batch.out_dir)?;
-    let mut keys = RunKeys::derive(store, o.batch.master, &r.study)?;
-    let cap = invite::frequency_cap(v);
-    let (capped, capped_nhs) = invite::capped(store, v, o.batch.today, Some(batch.batch_id))?;
-    let sources = ListSources {
-        master: o.batch.master,
-        study: &r.study,
-        registry: None,
-        registry_scope: None,
-        registry_links: None,
-        enrolled: o.batch.enrolled,
-        already_invited: false,
-        capped,
-        capped_nhs,
-    };
-    let mut lists = Lists::load(store, sources, &mut keys)?;
-    invite::run_extra(
-        &mut lists.extra,
-        o.batch.clk_threshold,
-        o.batch.today,
+    let FirstPass {
+        keys,
+        lists,
+        cols,
+        p1,
+    } = invite::first_pass(
+        store,
+        &o.batch,
+        cohort,
         backdate,
-        &cap,
-    );
-    let src = tabular::Source::open(cohort)?;
-    let cols = Columns::find(&src, &r.criteria, &v.gp, v.route, r.channel)?;
-    let p1 = pass1(
-        src,
-        &Pass1Context {
-            cols: &cols,
-            criteria: &r.criteria,
-            gp: &v.gp,
-            as_of: v.as_of,
-            seed: r.seed,
-            dob_formats: &o.batch.dob_formats,
-            keys: &keys,
-            lists: &lists,
+        Some(batch.batch_id),
+        Some(&watch),
+        |capped, capped_nhs| ListSources {
             master: o.batch.master,
-            clk_threshold: o.batch.clk_threshold,
-            progress: o.batch.progress,
-            watch: Some(&watch),
+            study: &r.study,
+            registry: None,
+            registry_scope: None,
+            registry_links: None,
+            enrolled: o.batch.enrolled,
+            already_invited: false,
+            capped,
+            capped_nhs,
         },
     )?;
     invite::check_qa_seed_people(o.batch.qa_seeds, r.qa_seeds, &keys, &lists, &p1)?;
@@ -393,9 +375,7 @@ impl Run<'_, '_> {
         &self,
         keys: &RunKeys,
         chosen: &[Chosen<'_>],
-        slots: &[Option<usize>],
-        contact: &[Vec<Vec<u8>>],
-        qa_rows: &[Vec<Vec<u8>>],
+        p2: &invite::Pass2,
     ) -> Result<
         (
             PathBuf,
@@ -408,6 +388,7 @@ impl Run<'_, '_> {
     > {
         let v = self.v;
         let r = &v.request;
+        let (slots, contact, qa_rows) = (&p2.slots, &p2.contact, &p2.qa_rows);
         let mut w = BatchWriter::create(&self.out_dir, batch_columns(v.route, r.channel))?;
         let mut reminders = Vec::with_capacity(chosen.len());
         let mut qa_records = Vec::new();
@@ -452,37 +433,18 @@ impl Run<'_, '_> {
     ) -> Result<ReminderReport, ReminderError> {
         let (o, v) = (self.o, self.v);
         let r = &v.request;
-        let mut order_rng = select::rng_for(r.seed, "order");
-        rand::seq::SliceRandom::shuffle(chosen.as_mut_slice(), &mut order_rng);
-        let slots = select::interleave(chosen.len(), r.qa_seeds as usize, &mut order_rng);
-        let mut wanted: Vec<(u64, usize)> = chosen
-            .iter()
-            .enumerate()
-            .map(|(k, c)| (p1.eligible[c.eligible].record, k))
-            .collect();
-        wanted.sort_unstable();
-        let contact = read_contacts(
+        let eligible = &p1.eligible;
+        let p2 = invite::pass2(
+            &o.batch,
             self.cohort,
             self.cols,
-            v.route,
-            &wanted,
-            chosen.len(),
-            &p1.cohort.blake3,
-            o.batch.progress,
+            &p1,
+            &mut lists,
+            &mut chosen,
+            |c| eligible[c.eligible].record,
         )?;
-        lists
-            .inputs
-            .insert(0, tabular::FileRecord::input("cohort", &p1.cohort));
-        let qa = pick_qa_seeds(o.batch.qa_seeds, v.route, r.channel, r.qa_seeds as usize, r.seed)?;
-        if let Some(q) = &qa.input {
-            lists
-                .extra
-                .insert("qa_seed_rows".into(), qa.file_rows.clone().into());
-            lists.inputs.push(tabular::FileRecord::input("qa_seeds", q));
-        }
-        let (batch_path, batch_rows, reminders, qa_records, arms) =
-            self.write_rows(&keys, &chosen, &slots, &contact, &qa.rows)?;
-        drop(contact);
+        let (batch_path, batch_rows, reminders, qa_records, arms) = self.write_rows(&keys, &chosen, &p2)?;
+        drop(p2);
         // Cohort rows of people not reminded stay `not_selected`.
         for _ in 0..reminders.len() {
             p1.funnel.moved(Reason::NotSelected, Reason::Invited);
@@ -507,50 +469,30 @@ impl Run<'_, '_> {
             cohort_funnel: invite::funnel_rows(&p1.funnel),
             arms,
         };
-        let mut text = serde_json::to_string_pretty(&summary).expect("summary serialises");
-        text.push('\n');
-        let mut extra = invite::batch_extra(&mut lists, v, &summary.funnel, store);
-        extra.insert("reminder_of".into(), self.batch.batch_id.into());
-        extra.insert("reminders".into(), (reminders.len() as u64).into());
-        extra.insert("qa_seeds".into(), (qa_records.len() as u64).into());
-        let side = write_side_files(
-            &batch_path,
-            &text,
-            &summary_markdown(&summary),
-            &p1.rejects,
-            invite::manifest_parts(
-                o.batch.manifest_options.clone(),
-                v,
-                &mut keys,
-                &mut lists,
-                extra,
-                o.batch.request_path,
-                &p1,
-                batch_rows,
-                self.started.clone(),
-            ),
+        let counts = [
+            ("reminder_of", self.batch.batch_id as u64),
+            ("reminders", reminders.len() as u64),
+            ("qa_seeds", qa_records.len() as u64),
+        ];
+        let (text, side) = invite::side_files(
+            &o.batch,
+            store,
+            (&summary, &summary_markdown(&summary), &summary.funnel),
+            &counts,
+            (&batch_path, batch_rows),
+            (&mut keys, &mut lists, &p1, self.started.clone()),
         )?;
-        store.ensure_study(&r.study, &keys.trial_fp)?;
-        let (today_iso, as_of_iso) = (iso(o.batch.today), iso(v.as_of));
-        let batch_id = store.stage_reminder_batch(&NewReminderBatch {
-            batch: NewBatch {
-                study: &r.study,
-                seed: r.seed,
-                request_digest: &side.request_digest,
-                channel: r.channel.name(),
-                route: v.route.name(),
-                as_of: &as_of_iso,
-                invited_on: &today_iso,
-                backdate_reason: self.backdate,
-                files: &side.staged,
+        let batch_id = invite::record(
+            store,
+            &o.batch,
+            (&keys, &side, &text),
+            self.backdate,
+            invite::Records {
                 invitations: &[],
                 qa_seeds: &qa_records,
-                summary_json: &text,
+                reminders: Some((self.batch.batch_id, &reminders)),
             },
-            of_batch: self.batch.batch_id,
-            reminders: &reminders,
-        })?;
-        store.publish_batch(batch_id)?;
+        )?;
         Ok(ReminderReport {
             batch_id,
             batch_file: batch_path,

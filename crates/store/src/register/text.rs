@@ -65,6 +65,16 @@ fn purge_line(p: &PurgeRecord) -> String {
 
 /// What `study purge` reports: what was deleted, the key secret, what was
 /// kept, and (when the trial was given a copy of the key, `fingerprint`)
+/// The line an operator sees after a register change: `study ID: <what>
+/// by OPERATOR at TIME (version N)`, `what` being `added`, `updated` or
+/// `closed`.
+pub fn change_line(r: &RegisterRecord, what: &str) -> String {
+    format!(
+        "study {}: {what} by {} at {} (version {})\n",
+        r.entry.study, r.operator, r.changed, r.version
+    )
+}
+
 /// whose the copies are to destroy.
 pub fn purge_summary(r: &PurgeRecord, fingerprint: Option<&str>) -> String {
     let mut t = format!(
