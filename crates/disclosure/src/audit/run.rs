@@ -156,7 +156,15 @@ pub(crate) fn audit_scoped(
     let large = large_by_bounds(&cands, &parts, &outer, policy, scope);
     let t_build = t0.elapsed().as_secs_f64();
     let mut tally = Tally::default();
-    let prepared = prepare_parts(&parts, &plan, &mut inherited, &errors, &mut report, &mut tally)?;
+    let prepared = prepare_parts(
+        &parts,
+        &plan,
+        &outer,
+        &mut inherited,
+        &errors,
+        &mut report,
+        &mut tally,
+    )?;
     let windows = build_windows(&parts, &plan, &prepared, &outer, scope);
     // the window a candidate is offered to: the one whose core holds its
     // latest variable
@@ -526,6 +534,7 @@ fn record(
 fn prepare_parts(
     parts: &Parts,
     plan: &Plan,
+    outer: &[Option<Vec<(f64, f64)>>],
     inherited: &mut Inherited,
     errors: &Errors,
     report: &mut AuditReport,
@@ -553,7 +562,10 @@ fn prepare_parts(
             let ext: Vec<Vec<f64>> = pts
                 .par_iter()
                 .enumerate()
-                .filter_map(|(n, p)| carry(lp, &plan.starts[c], p, if n % 2 == 0 { 1.0 } else { -1.0 }))
+                .filter_map(|(n, p)| {
+                    let sign = if n % 2 == 0 { 1.0 } else { -1.0 };
+                    carry(lp, &plan.starts[c], p, sign, outer[c].as_deref())
+                })
                 .collect();
             report.linear_programs += pts.len();
             lpc.adopt(&ext);
@@ -579,20 +591,41 @@ fn prepare_parts(
 /// new variables chosen given the old ones, or, failing that, the last 1,
 /// or the releases of a protection window, chosen again given the ones
 /// before them.
-fn carry(lp: &super::lp::Lp, starts: &[usize], p: &[f64], sign: f64) -> Option<Vec<f64>> {
+///
+/// Failing those, when the point lies outside the new program's outer box
+/// `outer` (a count pushed high in an early release that a later one now
+/// bounds), the releases from the first one where it does are chosen again.
+fn carry(
+    lp: &super::lp::Lp,
+    starts: &[usize],
+    p: &[f64],
+    sign: f64,
+    outer: Option<&[(f64, f64)]>,
+) -> Option<Vec<f64>> {
     if let Some(x) = lp.extend(p, sign).filter(|x| lp.satisfies(x)) {
         return Some(x);
     }
     let old: Vec<usize> = starts.iter().copied().filter(|&s| s < p.len()).collect();
+    let mut deepest = p.len();
     for back in [1, window::PROTECT_RELEASES - 1] {
         let Some(&cut) = old.len().checked_sub(back).and_then(|k| old.get(k)) else {
             continue;
         };
+        deepest = cut;
         if let Some(x) = lp.extend(&p[..cut], sign).filter(|x| lp.satisfies(x)) {
             return Some(x);
         }
     }
-    None
+    let outer = outer?;
+    let first_out = p.iter().zip(outer).position(|(&v, &(lo, hi))| {
+        let tol = |b: f64| 1e-6 * (1.0 + b.abs());
+        v < lo - tol(lo) || v > hi + tol(hi)
+    })?;
+    let cut = old.iter().copied().filter(|&s| s <= first_out).max()?;
+    if cut == 0 || cut >= deepest {
+        return None;
+    }
+    lp.extend(&p[..cut], sign).filter(|x| lp.satisfies(x))
 }
 
 /// Points at the ends of everything still open at once, part by part: all
