@@ -100,20 +100,33 @@ fn sorted(p: &Patterns) -> Vec<(&[u8], f64)> {
     v
 }
 
+/// What every scan of the fuzzy decision reads: the candidate plan, the two
+/// sides, which of their rows take part, and the evidence compared.
+#[derive(Clone, Copy)]
+pub(crate) struct Fit<'a> {
+    pub(crate) plan: &'a Plan<'a>,
+    pub(crate) left: &'a Side,
+    pub(crate) right: &'a Side,
+    /// The left rows that take part (a candidate of any other row is skipped).
+    pub(crate) l_ok: &'a [bool],
+    /// The right rows that take part.
+    pub(crate) r_ok: &'a [bool],
+    pub(crate) ev: &'a Evidence<'a>,
+}
+
 /// Fit the match model on the candidates, or `None` when there are fewer
 /// than `min` of them. With field encodings u comes from random pairs and
 /// m and the prior over all pairs from EM; otherwise a mixture over the
 /// candidates, u starting from the candidates that are no row's best.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn fit_model(
-    plan: &Plan<'_>,
-    left: &Side,
-    right: &Side,
-    l_ok: &[bool],
-    r_ok: &[bool],
-    ev: &Evidence<'_>,
-    min: usize,
-) -> Option<model::Model> {
+pub(crate) fn fit_model(fit: &Fit<'_>, min: usize) -> Option<model::Model> {
+    let Fit {
+        plan,
+        left,
+        right,
+        l_ok,
+        r_ok,
+        ev,
+    } = *fit;
     let fields = ev.model_fields();
     if !ev.fields.is_empty() {
         // Field evidence: u from random pairs, m and the prior over all
@@ -220,17 +233,15 @@ impl OneToOne {
 /// under `m`, for the one-to-one posterior. `matched` rows were paired by
 /// tokens already; `rows` the rows (left, right) the prior was fitted over,
 /// `eligible` those left for the fuzzy decision.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn one_to_one(
-    plan: &Plan<'_>,
-    left: &Side,
-    right: &Side,
-    l_ok: &[bool],
-    r_ok: &[bool],
-    ev: &Evidence<'_>,
-    m: &model::Model,
-    matched: usize,
-) -> OneToOne {
+pub(crate) fn one_to_one(fit: &Fit<'_>, m: &model::Model, matched: usize) -> OneToOne {
+    let Fit {
+        plan,
+        left,
+        right,
+        l_ok,
+        r_ok,
+        ev,
+    } = *fit;
     let sl: Vec<AtomicU64> = (0..left.len()).map(|_| AtomicU64::new(0)).collect();
     let sr: Vec<AtomicU64> = (0..right.len()).map(|_| AtomicU64::new(0)).collect();
     plan.fold(
@@ -291,16 +302,15 @@ pub(crate) enum Rule<'m> {
 /// probability and the one-to-one posterior under the model) and whether
 /// only the one-to-one posterior accepted them, in assignment order: most
 /// probable first, then by Dice, then left row, then right row.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn accepted(
-    plan: &Plan<'_>,
-    left: &Side,
-    right: &Side,
-    l_ok: &[bool],
-    r_ok: &[bool],
-    ev: &Evidence<'_>,
-    rule: &Rule<'_>,
-) -> Vec<(f64, bool, Cand)> {
+pub(crate) fn accepted(fit: &Fit<'_>, rule: &Rule<'_>) -> Vec<(f64, bool, Cand)> {
+    let Fit {
+        plan,
+        left,
+        right,
+        l_ok,
+        r_ok,
+        ev,
+    } = *fit;
     let mut out = plan
         .fold(
             || (Vec::new(), Vec::new()),

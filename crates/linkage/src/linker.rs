@@ -3,7 +3,7 @@
 
 use crate::blocks::{selected_passes, Plan};
 use crate::config::{Blocking, Config, Mode, FIELD_FLOOR};
-use crate::decide::{accepted, bests, fit_model, one_to_one, Rule};
+use crate::decide::{accepted, bests, fit_model, one_to_one, Fit, Rule};
 use crate::evidence::Evidence;
 use crate::fields;
 use crate::model;
@@ -139,8 +139,21 @@ fn fuzzy(
     stats.skipped_pairs = plan.skipped.pairs;
     stats.left_rows_lost_candidates = plan.skipped.left_rows_lost_candidates;
     stats.left_rows_uncompared = plan.skipped.left_rows_uncompared;
+    let eligible = Fit {
+        plan: &plan,
+        left,
+        right,
+        l_ok: &l_ok,
+        r_ok: &r_ok,
+        ev: &ev,
+    };
     let fitted = if cfg.model && evidence_fields {
-        fit_model(&plan, left, right, &l_all, &r_all, &ev, 100)
+        let fit_over = Fit {
+            l_ok: &l_all,
+            r_ok: &r_all,
+            ..eligible
+        };
+        fit_model(&fit_over, 100)
     } else {
         None
     };
@@ -148,25 +161,15 @@ fn fuzzy(
         Some(m) => {
             stats.rule = "model";
             // The one-to-one posterior needs the prior over all pairs.
-            let one = m
-                .all_pairs
-                .then(|| one_to_one(&plan, left, right, &l_ok, &r_ok, &ev, m, stats.exact));
+            let one = m.all_pairs.then(|| one_to_one(&eligible, m, stats.exact));
             if let Some(o) = &one {
                 stats.partnered_share = Some((o.left_view.1, o.right_view.1));
             }
-            accepted(
-                &plan,
-                left,
-                right,
-                &l_ok,
-                &r_ok,
-                &ev,
-                &Rule::Model(m, one.as_ref()),
-            )
+            accepted(&eligible, &Rule::Model(m, one.as_ref()))
         }
         None => {
             let t = dice_rule(&plan, left, right, cfg, floor, stats);
-            accepted(&plan, left, right, &l_ok, &r_ok, &ev, &Rule::Dice(t))
+            accepted(&eligible, &Rule::Dice(t))
         }
     };
     stats.model = fitted;
