@@ -47,7 +47,7 @@ pub mod reminder;
 pub mod request;
 pub mod select;
 
-pub use batch::{run_batch, BatchDone, BatchError};
+pub use batch::{run_batch, BatchDone, BatchError, BatchRun};
 pub use invite::{invite, BatchOptions, InviteError, InviteOptions, InviteReport, Summary};
 pub use reminder::{remind, ReminderError, ReminderOptions, ReminderReport};
 pub use request::{Channel, Request, RequestError, Validated};

@@ -17,6 +17,8 @@
 //! * [`store_input`] and [`weekly`] — the report input read from the
 //!   service store (recruitment over time by week from the first
 //!   invitation); [`publish()`] protects, records and writes a release.
+//! * [`audit`] — an audit run over published files and the store's release
+//!   log ([`audit::AuditRun`]), and the text of its verdict.
 //!
 //! Rates and statistics are computed from the **published** counts and
 //! withheld where a count they rest on is suppressed. Under a rounding
@@ -26,6 +28,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod build;
 pub mod data;
 #[cfg(any(fuzzing, test))]
@@ -43,6 +46,6 @@ pub use data::{
     ReportInput, ReturnReason, ReturnsData, SelectionData, ServiceData, ServiceStudy, StratumRow, SwatArm,
     SwatData, UptakeData, UptakeRow, WeekRow,
 };
-pub use publish::{publish, read_input, RELEASE_TABLE, SERVICE_KEY, SERVICE_TABLE};
+pub use publish::{publish, read_input, Published, ReportRun, RELEASE_TABLE, SERVICE_KEY, SERVICE_TABLE};
 pub use render::{write_report, Formats};
 pub use store_input::{service_input, study_input};

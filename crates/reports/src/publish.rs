@@ -99,3 +99,128 @@ pub fn publish(
     }
     Ok((report, files))
 }
+
+/// A whole `report` run: where the figures come from (the store's study
+/// or service figures, or a JSON file of [`ReportInput`]), what is changed
+/// in them, how they are protected and shown, and where they are written.
+/// Under a store, figures come from the invitations, outcomes and returns
+/// recorded for the study (uptake by arm, by registry match, by quota
+/// stratum, by age band, sex, ethnic group and region: linked tables with
+/// the same grand totals; SWAT arms; returns), and the release is recorded
+/// so that the next report of the study is audited against it
+/// (differencing of cumulative figures).
+pub struct ReportRun<'a> {
+    /// The study id (from the store, or checked against the input file's).
+    pub study: Option<&'a str>,
+    /// A JSON input file instead of the store's figures.
+    pub input: Option<&'a Path>,
+    /// The service evaluation instead of a study's reports.
+    pub service: bool,
+    /// The as-of date shown, replacing the input's.
+    pub as_of: Option<&'a str>,
+    /// The SWAT control arm, replacing the input's.
+    pub control: Option<&'a str>,
+    /// The disclosure-control policy.
+    pub policy: &'a Policy,
+    /// Interval options.
+    pub options: Options,
+    /// The output directory.
+    pub out: &'a Path,
+    /// The formats written beside `tables.json`.
+    pub formats: Formats,
+    /// Replace a report already in `out`.
+    pub force: bool,
+}
+
+/// What a report run published.
+pub struct Published {
+    /// The report.
+    pub report: Report,
+    /// The files written.
+    pub files: Vec<PathBuf>,
+    /// One line saying what was published and how it was protected.
+    pub summary: String,
+}
+
+impl ReportRun<'_> {
+    /// The checks made before any store is opened: `out` holds no report
+    /// (unless `force`) and the service evaluation has a store.
+    pub fn check(&self, with_store: bool) -> Result<(), ReportError> {
+        if self.out.join("tables.json").exists() && !self.force {
+            return Err(ReportError::Exists {
+                out: self.out.display().to_string(),
+            });
+        }
+        if self.service && !with_store {
+            return Err(ReportError::ServiceNeedsStore);
+        }
+        Ok(())
+    }
+
+    /// The report input: the service evaluation or a study's figures from
+    /// the store, or the JSON file; with the as-of date and control arm
+    /// asked for.
+    pub fn input(&self, store: Option<&store::Store>) -> Result<ReportInput, ReportError> {
+        let mut input = if self.service {
+            crate::service_input(store.expect("store opened"))?
+        } else if let Some(path) = self.input {
+            let mut i = read_input(path)?;
+            if self.study.is_some_and(|s| s != i.study) {
+                return Err(ReportError::StudyDiffers);
+            }
+            if i.study.is_empty() {
+                i.study = self.study.unwrap_or_default().to_string();
+            }
+            i
+        } else {
+            let study = self.study.ok_or(ReportError::StudyRequired)?;
+            crate::study_input(store.expect("store opened"), study, self.control)?
+        };
+        if let Some(d) = self.as_of {
+            input.as_of = d.to_string();
+        }
+        if let (Some(c), Some(sw)) = (self.control, input.swat.as_mut()) {
+            sw.control = c.to_string();
+        }
+        Ok(input)
+    }
+
+    /// Read the input and [`publish`] it (as the service's series or the
+    /// study's), with its summary line.
+    pub fn run(&self, store: Option<&mut store::Store>) -> Result<Published, ReportError> {
+        let input = self.input(store.as_deref())?;
+        let table = if self.service {
+            SERVICE_TABLE
+        } else {
+            RELEASE_TABLE
+        };
+        let (report, files) = publish(
+            store,
+            &input,
+            self.policy,
+            self.options.clone(),
+            table,
+            self.out,
+            self.formats,
+        )?;
+        let p = &report.protected;
+        use disclosure::CellStatus as S;
+        let summary = format!(
+            "report: study {}, release {}, policy {}: {} table(s), {} suppressed cell(s) ({} small, {} secondary, {} added after the audit); audit over {} release(s) passed",
+            input.study,
+            p.sequence,
+            self.policy.name,
+            p.tables.len(),
+            p.suppressed(),
+            p.count(S::Primary),
+            p.count(S::Secondary),
+            p.count(S::Repair) + p.count(S::Margin),
+            p.audit.releases
+        );
+        Ok(Published {
+            report,
+            files,
+            summary,
+        })
+    }
+}

@@ -1,24 +1,15 @@
-//! `trialink audit`: what can a reader infer from published tables?
-//!
-//! Solves the linear program of everything the given releases publish
-//! (cells with their rounding bounds, totals, nested columns, linked tables,
-//! earlier cumulative releases of the same study) and prints each suppressed
-//! cell's feasible interval; exit 1 when one is narrower than the policy's
-//! protection range.
+//! `trialink audit`: what can a reader infer from published tables? The
+//! run is `reports::audit`'s; this module turns options into it and prints
+//! the verdict (exit 1 when a cell is narrower than the policy's
+//! protection range).
 
-use crate::error::{CliError, CliResult, Context};
-use disclosure::{audit, Policy, Release, RELEASE_FORMAT};
-use std::path::{Path, PathBuf};
+use crate::error::{CliError, CliResult};
+use disclosure::Policy;
+use reports::audit::AuditRun;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Options for `trialink audit`.
-///
-/// `--report DIR` reads `DIR/tables.json` (written by `trialink report`);
-/// give several (e.g. successive weekly reports) to audit them together,
-/// differences between cumulative releases included. `--table FILE` reads a
-/// release JSON file or one CSV table: first column the row labels, then
-/// one column per category; a last row labelled `Total` and a last column
-/// headed `Total` are sums; suppressed cells are `*`.
+/// Options for `trialink audit` (the run: `reports::audit::AuditRun`).
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  \
 trialink audit --report reports/week1 --report reports/week2\n  \
@@ -66,85 +57,29 @@ pub fn run(args: Args) -> CliResult {
         })?,
         None => Policy::default_policy(),
     };
-    let mut releases: Vec<Release> = Vec::new();
-    if let Some(db) = &args.store {
-        let st = crate::open::open_existing_store(Some(db))?;
-        for (k, (_, _, _, content)) in st
-            .all_releases(&["report-release", "service-release"])
-            .context("reading the release log")?
-            .into_iter()
-            .enumerate()
-        {
-            let r: Release = serde_json::from_str(&content).map_err(|_| {
-                CliError::new(format!(
-                    "{}: release log entry {} is not a readable release",
-                    db.display(),
-                    k + 1
-                ))
-            })?;
-            releases.push(r);
-        }
-    }
-    for dir in &args.report {
-        let path = dir.join("tables.json");
-        releases.push(
-            read_release(&path)
-                .map_err(|e| e.hint("point --report at a directory written by `trialink report`"))?,
-        );
-    }
-    for (k, file) in args.table.iter().enumerate() {
-        let is_json = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
-        if is_json {
-            releases.push(read_release(file)?);
-        } else {
-            let t = reports::parse::read_table_csv(file, &args.exempt_column).map_err(|e| {
-                let hint = e.hint();
-                CliError::new(e).maybe_hint(hint)
-            })?;
-            releases.push(Release {
-                format: RELEASE_FORMAT.into(),
-                study: format!("csv:{}", file.display()),
-                sequence: k as u32 + 1,
-                policy: policy.clone(),
-                tables: vec![t],
-            });
-        }
-    }
-    check_size(&releases)?;
-    let report = if args.fast {
-        disclosure::audit_fast(&releases, &policy)
-    } else {
-        audit(&releases, &policy)
-    }
-    .context("auditing")?;
+    let store = args
+        .store
+        .as_deref()
+        .map(|db| crate::open::open_existing_store(Some(db)))
+        .transpose()?;
+    let run = AuditRun {
+        store: store.as_ref().zip(args.store.as_deref()),
+        reports: &args.report,
+        tables: &args.table,
+        exempt_columns: &args.exempt_column,
+        policy: &policy,
+        fast: args.fast,
+    };
+    let (releases, report) = run.run().map_err(|e| CliError::new(&e).maybe_hint(e.hint()))?;
     if args.json {
         outln!(
             "{}",
             serde_json::to_string_pretty(&report).expect("audit report serialises")
         );
     } else {
-        for f in &report.findings {
-            if args.verbose || !f.safe {
-                outln!("{}{f}", if f.safe { "ok      " } else { "UNSAFE  " });
-            }
-        }
-        outln!(
-            "audit: {} release(s), {} suppressed cell(s), {} rounded count(s), {} difference(s) between releases, {} independent part(s), {} linear programs; policy {} (protects {}..={}, min width {}, rounded counts keep {} values)",
-            report.releases,
-            report.suppressed_cells,
-            report.rounded_cells,
-            report.differences,
-            report.components,
-            report.linear_programs,
-            report.policy,
-            report.sensitive_range.0,
-            report.sensitive_range.1,
-            report.min_width,
-            report.min_rounded_values
-        );
-    }
-    if !args.json {
-        outln!("the verdict covers {}", coverage(&releases));
+        reports::audit::text(&report, &releases, args.verbose)
+            .iter()
+            .for_each(|l| outln!("{l}"));
     }
     let bad = report.failures().count();
     if bad > 0 {
@@ -157,54 +92,4 @@ pub fn run(args: Args) -> CliResult {
         outln!("audit passed");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The most published cells one audit takes, over all its releases: the
-/// audit holds about 4 KB per cell (its parts and linear programs), so the
-/// cap keeps it under about 1 GB; a larger input is refused, not run out
-/// of memory.
-pub const MAX_AUDIT_CELLS: usize = 200_000;
-
-fn check_size(releases: &[Release]) -> Result<(), CliError> {
-    let cells: usize = releases
-        .iter()
-        .flat_map(|r| &r.tables)
-        .flat_map(|t| &t.cells)
-        .map(Vec::len)
-        .sum();
-    if cells > MAX_AUDIT_CELLS {
-        return Err(CliError::new(format!(
-            "the input holds {cells} published cells; one audit takes at most {MAX_AUDIT_CELLS}"
-        ))
-        .hint("audit the tables or releases in smaller groups (each table's rows and columns are audited together)"));
-    }
-    Ok(())
-}
-
-fn read_release(path: &Path) -> Result<Release, CliError> {
-    reports::parse::read_release(path).map_err(|e| {
-        let json = matches!(e, reports::parse::ReleaseFileError::Json { .. });
-        let err = CliError::new(e);
-        if json {
-            err.hint("expected a release written by `trialink report` (tables.json)")
-        } else {
-            err
-        }
-    })
-}
-
-/// Which releases a verdict covers: each series with its release numbers.
-fn coverage(releases: &[Release]) -> String {
-    let mut by: std::collections::BTreeMap<&str, Vec<u32>> = Default::default();
-    for r in releases {
-        by.entry(r.study.as_str()).or_default().push(r.sequence);
-    }
-    let parts: Vec<String> = by
-        .iter()
-        .map(|(s, q)| {
-            let q: Vec<String> = q.iter().map(u32::to_string).collect();
-            format!("`{s}` release(s) {}", q.join(", "))
-        })
-        .collect();
-    format!("{} release(s) together: {}", releases.len(), parts.join("; "))
 }

@@ -4,24 +4,11 @@
 
 use crate::error::{tab_err, CliError, CliResult};
 use crate::open::{bind_master, dob_formats, load_master, open_existing_store};
-use pseudonym::Date;
-use recruitment::{BatchError, BatchOptions, InviteError};
-use std::collections::BTreeMap;
+use recruitment::{BatchError, BatchRun, InviteError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Options for `trialink invite`.
-///
-/// Reads the identifiable cohort, pseudonymises each row as it is read,
-/// applies the request's inclusion criteria, the standard exclusions
-/// (deceased, National Data Opt-out, S-flag, armed forces, prison), the
-/// non-contact list, the trial's enrolled list and the frequency cap, meets
-/// the per-stratum quotas (registry volunteers first), balances SWAT arms
-/// within strata and adds QA seeds at random positions. Writes into `--out`:
-/// `invitations.csv` (exactly the channel's columns), its manifest,
-/// `selection-summary.json`/`.md` (funnel, requested vs actual per stratum)
-/// and `cohort.rejects.csv`. The batch file and its store records appear
-/// together or not at all.
+/// Options for `trialink invite` (the run: `recruitment::BatchRun`).
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  \
 trialink invite --store service.sqlite --key master.key --cohort cohort.csv \\\n    \
@@ -89,129 +76,55 @@ pub struct Args {
     pub today: Option<String>,
 }
 
-/// The clock date: `--today`, else `$TRIALINK_TODAY` (both for tests and
-/// the demo only, so that runs are reproducible), else today in UTC.
-pub fn today(opt: Option<&str>) -> Result<Date, CliError> {
-    let env = std::env::var("TRIALINK_TODAY").ok();
-    match opt.or(env.as_deref()) {
-        Some(s) => Date::parse_iso(s.trim()).ok_or_else(|| {
-            CliError::new("--today / TRIALINK_TODAY: expected a date YYYY-MM-DD")
-                .hint("these are for tests and the demo only; leave them unset")
-        }),
-        None => Ok(Date::today_utc()),
-    }
-}
-
-fn request_error(e: recruitment::RequestError) -> CliError {
-    let hint = match e {
-        recruitment::RequestError::Io { .. } => "check the --request path",
-        _ => "fixtures/requests/example.toml documents every key",
-    };
-    CliError::new(e).hint(hint)
-}
-
-fn invite_err(e: InviteError) -> CliError {
+fn batch_err(e: BatchError) -> CliError {
     match e {
-        InviteError::Tabular(t) => tab_err(t),
-        e => {
-            let h = e.hint();
-            CliError::new(e).hint(h)
-        }
+        BatchError::Invite(InviteError::Tabular(t)) => tab_err(t),
+        e => CliError::new(&e).maybe_hint(e.hint()),
     }
-}
-
-/// The options recorded in the manifest (paths only, never a secret).
-fn manifest_options(a: &Args, store: &store::Store) -> BTreeMap<String, serde_json::Value> {
-    let mut opts: BTreeMap<String, serde_json::Value> = BTreeMap::new();
-    opts.insert("store".into(), store.path().display().to_string().into());
-    opts.insert("key".into(), a.key.display().to_string().into());
-    opts.insert("cohort".into(), a.cohort.display().to_string().into());
-    opts.insert("request".into(), a.request.display().to_string().into());
-    opts.insert("out".into(), a.out.display().to_string().into());
-    for (k, p) in [
-        ("registry", &a.registry),
-        ("registry_links", &a.registry_links),
-        ("enrolled", &a.enrolled),
-        ("qa_seeds", &a.qa_seeds),
-    ] {
-        if let Some(p) = p {
-            opts.insert(k.into(), p.display().to_string().into());
-        }
-    }
-    if let Some(b) = &a.reminder_of {
-        opts.insert("reminder_of".into(), b.clone().into());
-    }
-    opts
 }
 
 pub fn run(a: Args) -> CliResult {
     let master = load_master(&a.key)?;
-    let today = today(a.today.as_deref())?;
-    if !(a.clk_threshold > 0.0 && a.clk_threshold <= 1.0) {
-        return Err(CliError::new("--clk-threshold: expected a number in (0, 1]")
-            .hint("the default 0.75 is deliberately low: a false match only means one person not invited"));
-    }
-    let v = recruitment::request::load(&a.request, today).map_err(request_error)?;
-    let reminder = a.reminder_of.is_some() || v.request.reminder.is_some();
-    if reminder && (a.registry.is_some() || a.registry_links.is_some()) {
-        return Err(
-            CliError::new("--registry / --registry-links: a reminder batch follows up invitees; registry prioritisation does not apply")
-                .hint("leave them out of a reminder run"),
-        );
-    }
+    let run = BatchRun {
+        key: &a.key,
+        cohort: &a.cohort,
+        request: &a.request,
+        out: &a.out,
+        registry: a.registry.as_deref(),
+        registry_links: a.registry_links.as_deref(),
+        enrolled: a.enrolled.as_deref(),
+        qa_seeds: a.qa_seeds.as_deref(),
+        backdate: a.backdate.as_deref(),
+        clk_threshold: a.clk_threshold,
+        reminder_of: a.reminder_of.as_deref(),
+        today: recruitment::batch::today(a.today.as_deref()).map_err(batch_err)?,
+    };
+    let v = run.request().map_err(batch_err)?;
     let dob_formats = if a.dob_format.is_empty() {
         pseudonym::DobFormats::lenient()
     } else {
         dob_formats(&a.dob_format)?
     };
-    // Read twice: a pipe or device is refused before the store is locked.
-    // (A missing file is reported where the cohort is opened, after the
-    // request's route is checked against the register.)
-    if a.cohort.as_os_str() != "-" && a.cohort.exists() {
-        tabular::limited::check_regular(&a.cohort, "cohort")
-            .map_err(|e| CliError::new(format!("cohort {}: {e}", a.cohort.display())))?;
-    }
+    run.check_cohort().map_err(batch_err)?;
     let mut store = open_existing_store(a.store.as_deref())?;
     bind_master(&mut store, &master)?;
-    recruitment::invite::check_clk_columns(&store, &a.cohort).map_err(invite_err)?;
-    if let Some(note) = (!reminder)
-        .then(|| recruitment::invite::unregistered_note(&store, &v.request.study))
-        .flatten()
-    {
-        eprintln!("{note}");
-    }
     let pb = crate::progress::rows("cohort", None);
     let progress = |_: &str, n: u64| pb.set_position(n);
-    let batch = BatchOptions {
-        master: &master,
-        cohort: &a.cohort,
-        request_path: &a.request,
-        request: &v,
-        out_dir: &a.out,
-        enrolled: a.enrolled.as_deref(),
-        qa_seeds: a.qa_seeds.as_deref(),
-        dob_formats,
-        today,
-        backdate: a.backdate.as_deref(),
-        clk_threshold: a.clk_threshold,
-        manifest_options: manifest_options(&a, &store),
-        progress: Some(&progress),
-    };
-    let registry = (a.registry.as_deref(), a.registry_links.as_deref());
-    let done = recruitment::run_batch(&mut store, batch, reminder, a.reminder_of.as_deref(), registry)
-        .map_err(|e| match e {
-            BatchError::Invite(e) => invite_err(e),
-            BatchError::Reminder(e) => {
-                let h = e.hint();
-                CliError::new(e).hint(h)
-            }
-        })?;
+    let done = run
+        .run(
+            &mut store,
+            &master,
+            &v,
+            dob_formats,
+            Some(&progress),
+            &mut crate::say,
+        )
+        .map_err(batch_err)?;
     if let Some(w) = &done.warning {
         eprintln!("{w}");
     }
     pb.finish_and_clear();
-    let text = done.text;
-    outln!("{text}");
+    outln!("{}", done.text);
     outln!(
         "summary, manifest and rejects are beside it in {}",
         a.out.display()

@@ -9,20 +9,11 @@
 use crate::error::{CliError, CliResult};
 use crate::open::open_existing_store;
 use disclosure::Policy;
-use reports::{Formats, IntervalMethod, Options, ReportError, ReportInput};
+use reports::{Formats, IntervalMethod, Options, ReportError, ReportRun};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Options for `trialink report`.
-///
-/// Under `--store`, figures come from the invitations, outcomes and returns
-/// recorded for the study (uptake by arm, by registry match, by quota
-/// stratum, by age band, sex, ethnic group and region — linked tables with
-/// the same grand totals; SWAT arms; returns), and the release is recorded in the store so
-/// that the next report of the study is audited against it (differencing of
-/// cumulative figures). `--input FILE` reads a JSON `ReportInput` instead
-/// (selection funnel and strata included); add `--store` to use and record
-/// the release log all the same.
+/// Options for `trialink report` (the run: `reports::ReportRun`).
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  \
 trialink report --store service.sqlite --study galleri-2 --out reports/galleri-2/week-03 --policy nhs-hes\n  \
@@ -70,138 +61,47 @@ pub struct Args {
     pub service: bool,
 }
 
-fn formats(list: &str) -> Result<Formats, CliError> {
-    let mut f = Formats {
-        csv: false,
-        markdown: false,
-        html: false,
-    };
-    for part in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        match part {
-            "csv" => f.csv = true,
-            "md" | "markdown" => f.markdown = true,
-            "html" => f.html = true,
-            _ => {
-                return Err(
-                    CliError::new(format!("--format: unknown format `{part}`")).hint("use csv, md, html")
-                )
-            }
-        }
-    }
-    Ok(f)
-}
-
 pub fn run(args: Args) -> CliResult {
     let policy = Policy::load(&args.policy)
         .map_err(|e| CliError::new(e).hint("use nhs-hes, opensafely, threshold-10 or a policy TOML file"))?;
-    let formats = formats(&args.format)?;
-    if args.out.join("tables.json").exists() && !args.force {
-        return Err(
-            CliError::new(format!("{} already holds a report", args.out.display()))
-                .hint("choose a new --out directory (one per release) or pass --force"),
-        );
-    }
-    if args.service && args.store.is_none() {
-        return Err(CliError::new("--service needs --store").hint("pass --store DB"));
-    }
+    let formats = Formats::parse(&args.format)
+        .map_err(|p| CliError::new(format!("--format: unknown format `{p}`")).hint("use csv, md, html"))?;
+    let interval = if args.exact_intervals {
+        IntervalMethod::ClopperPearson
+    } else {
+        IntervalMethod::Wilson
+    };
+    let run = ReportRun {
+        study: args.study.as_deref(),
+        input: args.input.as_deref(),
+        service: args.service,
+        as_of: args.as_of.as_deref(),
+        control: args.control.as_deref(),
+        policy: &policy,
+        options: Options {
+            confidence: 0.95,
+            interval,
+        },
+        out: &args.out,
+        formats,
+        force: args.force,
+    };
+    run.check(args.store.is_some()).map_err(report_error)?;
     let mut store = match (&args.store, &args.input) {
         (Some(p), _) => Some(open_existing_store(Some(p))?),
         (None, None) => Some(open_existing_store(None)?),
         (None, Some(_)) => None,
     };
-    let mut input = input(&args, store.as_ref())?;
-    if let Some(d) = &args.as_of {
-        input.as_of = d.clone();
-    }
-    if let (Some(c), Some(sw)) = (&args.control, input.swat.as_mut()) {
-        sw.control = c.clone();
-    }
-    let options = Options {
-        confidence: 0.95,
-        interval: if args.exact_intervals {
-            IntervalMethod::ClopperPearson
-        } else {
-            IntervalMethod::Wilson
-        },
-    };
-    let table = if args.service {
-        reports::SERVICE_TABLE
-    } else {
-        reports::RELEASE_TABLE
-    };
-    let (report, files) = reports::publish(
-        store.as_mut(),
-        &input,
-        &policy,
-        options,
-        table,
-        &args.out,
-        formats,
-    )
-    .map_err(report_error)?;
-    let p = &report.protected;
-    eprintln!(
-        "report: study {}, release {}, policy {}: {} table(s), {} suppressed cell(s) ({} small, {} secondary, {} added after the audit); audit over {} release(s) passed",
-        input.study,
-        p.sequence,
-        policy.name,
-        p.tables.len(),
-        p.suppressed(),
-        p.count(disclosure::CellStatus::Primary),
-        p.count(disclosure::CellStatus::Secondary),
-        p.count(disclosure::CellStatus::Repair) + p.count(disclosure::CellStatus::Margin),
-        p.audit.releases
-    );
-    for f in files {
+    let done = run.run(store.as_mut()).map_err(report_error)?;
+    eprintln!("{}", done.summary);
+    for f in done.files {
         outln!("{}", f.display());
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The report input: the service evaluation or a study's figures from the
-/// store, or a JSON file.
-fn input(args: &Args, store: Option<&store::Store>) -> Result<ReportInput, CliError> {
-    if args.service {
-        return reports::service_input(store.expect("store opened")).map_err(report_error);
-    }
-    let Some(path) = &args.input else {
-        let study = args
-            .study
-            .as_deref()
-            .ok_or_else(|| CliError::new("--study is required with --store").hint("pass --study ID"))?;
-        return reports::study_input(store.expect("store opened"), study, args.control.as_deref())
-            .map_err(report_error);
-    };
-    let mut i = reports::read_input(path).map_err(report_error)?;
-    if let Some(s) = &args.study {
-        if s != &i.study {
-            return Err(CliError::new("--study differs from the input file's `study`"));
-        }
-    }
-    if i.study.is_empty() {
-        i.study = args.study.clone().unwrap_or_default();
-    }
-    Ok(i)
-}
-
 /// A report error with the hint for its kind.
 fn report_error(e: ReportError) -> CliError {
-    let hint = match &e {
-        ReportError::Protect(disclosure::ProtectError::Refused { .. }) => {
-            "too few new people since the last release to publish safely: wait for more data"
-        }
-        ReportError::Purged { .. } => {
-            "the reports already published for it are unchanged; `trialink study show ID` gives the purge record"
-        }
-        ReportError::NoSuchStudy => "check --study against the batches recorded by `trialink invite`",
-        ReportError::NoBatches => {
-            "the service evaluation covers studies with batches recorded by `trialink invite`"
-        }
-        ReportError::BatchSummary => "report with the trialink version that made the batch",
-        ReportError::InputFile { .. } => {
-            "expected the JSON form of reports::ReportInput (see fixtures/disclosure/report_input.json)"
-        }
-        _ => "check the report input",
-    };
+    let hint = e.hint();
     CliError::new(e).hint(hint)
 }

@@ -170,6 +170,22 @@ pub enum ReportError {
         /// 1-based entry number.
         entry: usize,
     },
+    /// The output directory already holds a report and replacing it was
+    /// not asked for.
+    #[error("{out} already holds a report")]
+    Exists {
+        /// The output directory.
+        out: String,
+    },
+    /// The service evaluation was asked for without a store.
+    #[error("--service needs --store")]
+    ServiceNeedsStore,
+    /// A study's report from the store was asked for without a study id.
+    #[error("--study is required with --store")]
+    StudyRequired,
+    /// The study id given differs from the input file's.
+    #[error("--study differs from the input file's `study`")]
+    StudyDiffers,
     /// A report-input JSON file is malformed.
     #[error("{path}:{line}:{column}: {what}")]
     InputFile {
@@ -182,6 +198,32 @@ pub enum ReportError {
         /// What is wrong (never a value from the file).
         what: String,
     },
+}
+
+impl ReportError {
+    /// What to do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            ReportError::Protect(disclosure::ProtectError::Refused { .. }) => {
+                "too few new people since the last release to publish safely: wait for more data"
+            }
+            ReportError::Purged { .. } => {
+                "the reports already published for it are unchanged; `trialink study show ID` gives the purge record"
+            }
+            ReportError::NoSuchStudy => "check --study against the batches recorded by `trialink invite`",
+            ReportError::NoBatches => {
+                "the service evaluation covers studies with batches recorded by `trialink invite`"
+            }
+            ReportError::BatchSummary => "report with the trialink version that made the batch",
+            ReportError::InputFile { .. } => {
+                "expected the JSON form of reports::ReportInput (see fixtures/disclosure/report_input.json)"
+            }
+            ReportError::Exists { .. } => "choose a new --out directory (one per release) or pass --force",
+            ReportError::ServiceNeedsStore => "pass --store DB",
+            ReportError::StudyRequired => "pass --study ID",
+            _ => "check the report input",
+        }
+    }
 }
 
 /// A built report set: the protected release and its context.

@@ -49,6 +49,27 @@ impl Default for Formats {
     }
 }
 
+impl Formats {
+    /// Parse a comma-separated list of `csv`, `md` (or `markdown`) and
+    /// `html`; an unknown name is returned as the error.
+    pub fn parse(list: &str) -> Result<Formats, String> {
+        let mut f = Formats {
+            csv: false,
+            markdown: false,
+            html: false,
+        };
+        for part in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match part {
+                "csv" => f.csv = true,
+                "md" | "markdown" => f.markdown = true,
+                "html" => f.html = true,
+                _ => return Err(part.to_string()),
+            }
+        }
+        Ok(f)
+    }
+}
+
 /// Write `content` to `path` atomically through [`tabular::AtomicOutput`]:
 /// a fresh, randomly named temporary created with `O_EXCL` in the same
 /// directory (never a predictable `<file>.tmp` that a planted symlink could
