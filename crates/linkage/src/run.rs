@@ -19,6 +19,27 @@ use std::path::Path;
 use tabular::{sidecar, FileRecord, Manifest, OutputMode, RowCounts, Say, TableOutput, TabularError};
 
 /// What a link run is asked.
+///
+/// Links two files of pseudonymised records. Each may have `token`
+/// (token_nhs_dob), `clk` (base64 CLK) and `blocking` (keyed blocking keys
+/// from `trialink encode`) columns. In the default hybrid mode rows with equal
+/// tokens are paired first; the remaining rows with CLKs are compared by Dice
+/// within shared blocks, candidates at or above the threshold are ordered by
+/// score (then left row, then right row) and assigned greedily one-to-one.
+/// If both files also carry `nhs_token` (`pseudonymise --with-nhs-token`),
+/// hybrid mode never pairs two rows fuzzily whose NHS tokens differ.
+/// Without `--threshold`, fuzzy matches come from a model: with keyed field
+/// encodings (`fb_…`/`fk_…` items, see fixtures/linkage/schema_fields.json),
+/// each field's comparison level is weighed (u from random pairs, m and the
+/// prior over all pairs by EM over the blocked candidates); with only keyed
+/// blocking / match keys or NHS tokens, the record Dice and key groups are
+/// weighed by a mixture over the candidates. Each pair gets a match
+/// probability and pairs at 0.5 or above are assigned 1:1, most probable
+/// first (an NHS-token agreement is evidence, not only a veto); with CLKs
+/// alone the Dice threshold is the valley of the rows' best scores. The
+/// weights, rule and threshold are printed and in the manifest.
+/// Output columns: `left`, `right`, `method` (`exact` or `fuzzy`), `score`,
+/// `probability`, `evidence` (`token`, `nhs`, `fields`, `keys` or `clk`).
 #[derive(Debug, Clone)]
 pub struct LinkRun<'a> {
     /// Left file (`-` for stdin).

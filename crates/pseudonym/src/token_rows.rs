@@ -48,6 +48,14 @@ impl BatchOut for TokenOut {
 
 /// Tokens for each row, with optional extra cells `C` (computed first: a
 /// row without a usable NHS number may still link by them).
+///
+/// Reads a CSV with an NHS number and a date of birth column and writes a
+/// token file: `token` (HMAC-SHA256 of NHS number + DOB under the key), then
+/// `nhs_token` if asked, then the `--keep` columns. Rows with an invalid NHS
+/// number or date are rejected by line and reason in `<output>.rejects.csv`;
+/// `<output>.manifest.json` records the scope, key fingerprint, digests and
+/// counts. The output appears only when the run succeeds. Dates of birth are
+/// read as YYYY-MM-DD, YYYYMMDD or DD/MM/YYYY unless --dob-format is given.
 pub struct TokenRows<C> {
     pub pseudonymiser: Pseudonymiser,
     pub cols: TokenColumns,

@@ -66,6 +66,27 @@ pub struct UptakeTotals {
 /// Record each uptake file in turn (each one store transaction), writing
 /// its notes and manifest beside it (`mode` from [`claim`]) and telling
 /// `say` its counts; with several files, the total last.
+///
+/// Each feedback row names an invitation by `reference`, or a person by
+/// `token` (NHS number + DOB under `trial:<study>`) and/or `nhs_token` (the
+/// NHS number alone), made by the trial with `trialink pseudonymise
+/// --with-nhs-token` (the file's manifest fingerprint must match the
+/// key the master key derives for the study), with a `status`
+/// (expressed_interest, consented, randomised, ineligible, withdrawn) and a
+/// `date`. Matched rows become outcomes (history kept; a later status
+/// supersedes); consented/randomised people count as already enrolled for
+/// later batches. Every row is accounted for: matched by reference, matched
+/// by token, unmatched, QA seed, rejected — unmatched, QA-seed and rejected
+/// rows are listed by line in `<input>.uptake.csv`. Re-running the same file
+/// changes nothing; the whole file is one store transaction. Unmatched rows
+/// make the run exit 1 (the matched rows are recorded) unless
+/// `--allow-unmatched`.
+///
+/// Statuses are read in any letter case, with spaces or hyphens, and `randomized`.
+///
+/// Exit status 1 when any row was rejected (the good rows are recorded
+/// first; a rejected consent would leave the person remindable), unless
+/// --allow-rejects.
 pub fn record_uptake_files(
     store: &mut Store,
     master: &Key,
@@ -134,6 +155,13 @@ pub fn record_uptake_files(
 /// Record a returns file (one store transaction), write its notes and
 /// manifest beside it (`mode` from [`claim`]) and tell `say` its counts;
 /// returns the counts and the first rejected row.
+///
+/// The mailer's extract has `reference`, `reason` (a reason code) and `date`.
+/// Each return is recorded against its invitation (delivered = invited −
+/// returned in reports); references of QA seeds and unknown references are
+/// counted and listed by line in `<input>.returns.csv`. Re-running the same
+/// file changes nothing. Exit status 1 when any row was rejected (a return
+/// not recorded leaves its invitee remindable), unless --allow-rejects.
 pub fn record_returns_file(
     store: &mut Store,
     input: &Path,

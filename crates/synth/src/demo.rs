@@ -209,6 +209,17 @@ impl Script {
 
 /// The demo's steps for a population of `people` from `seed`, writing under
 /// `out` (its data under `out/work`).
+///
+/// Plays every party: the service generates a master key and derives the
+/// registry and trial keys; a synthetic population is generated; the
+/// registry pseudonymises its volunteers (with CLKs) and uploads; the trial
+/// uploads its enrolled list; objections go on the non-contact list; the
+/// service links the registry, invites per a request with quotas and two
+/// SWAT arms; the trial returns uptake over two weeks; the mailer returns
+/// undelivered letters; more invitees object or die; the service sends one
+/// reminder round and the trial a third week of uptake; the analyst reports
+/// (recruitment by week included) and audits. Prints a summary and where
+/// everything is.
 pub fn script(out: &Path, people: u64, seed: u64, assets: &Assets<'_>) -> Vec<Step> {
     let mut s = Script {
         out: out.to_path_buf(),

@@ -153,6 +153,51 @@ impl SynthError {
     }
 }
 
+/// Parse a share or rate given as text: a number between 0 and 1.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err("expected a number between 0 and 1".into()),
+    }
+}
+
+/// Parse a date given as text: a real date as YYYY-MM-DD.
+pub fn parse_date(s: &str) -> Result<Date, String> {
+    Date::parse_iso(s).ok_or_else(|| "expected a real date as YYYY-MM-DD".to_string())
+}
+
+/// Registry error rates set one by one, each replacing the (scaled)
+/// default of the errors it names.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ErrorOverrides {
+    /// Given and family name each mistyped.
+    pub typo: Option<f64>,
+    /// Given name replaced by a nickname.
+    pub nickname: Option<f64>,
+    /// Given and family names swapped.
+    pub swap_names: Option<f64>,
+    /// Given and family name each blank.
+    pub name_blank: Option<f64>,
+    /// Day and month of birth swapped.
+    pub dob_swap: Option<f64>,
+    /// Date of birth one day out.
+    pub dob_shift: Option<f64>,
+    /// Date of birth blank.
+    pub dob_blank: Option<f64>,
+    /// NHS number missing.
+    pub nhs_missing: Option<f64>,
+    /// NHS number mistyped.
+    pub nhs_mistype: Option<f64>,
+    /// Another cohort member's NHS number.
+    pub nhs_wrong: Option<f64>,
+    /// Moved: a different postcode.
+    pub moved: Option<f64>,
+    /// Postcode blank.
+    pub postcode_blank: Option<f64>,
+    /// Sex blank.
+    pub sex_blank: Option<f64>,
+}
+
 /// Error rates for registry rows, each the probability that one value gets
 /// that error. See the crate documentation for how they combine.
 #[derive(Clone, Debug, PartialEq)]
@@ -212,6 +257,33 @@ impl Default for ErrorRates {
 }
 
 impl ErrorRates {
+    /// These rates with `o`'s set rates in place of theirs.
+    pub fn overridden(mut self, o: &ErrorOverrides) -> ErrorRates {
+        let pairs = [
+            (&mut self.given_typo, o.typo),
+            (&mut self.family_typo, o.typo),
+            (&mut self.nickname, o.nickname),
+            (&mut self.name_swap, o.swap_names),
+            (&mut self.given_blank, o.name_blank),
+            (&mut self.family_blank, o.name_blank),
+            (&mut self.dob_day_month_swap, o.dob_swap),
+            (&mut self.dob_off_by_one, o.dob_shift),
+            (&mut self.dob_blank, o.dob_blank),
+            (&mut self.nhs_missing, o.nhs_missing),
+            (&mut self.nhs_mistyped, o.nhs_mistype),
+            (&mut self.nhs_other_person, o.nhs_wrong),
+            (&mut self.postcode_moved, o.moved),
+            (&mut self.postcode_blank, o.postcode_blank),
+            (&mut self.sex_blank, o.sex_blank),
+        ];
+        for (slot, v) in pairs {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        }
+        self
+    }
+
     /// Every rate multiplied by `factor` (capped at 1).
     pub fn scaled(&self, factor: f64) -> ErrorRates {
         let s = |x: f64| (x * factor).min(1.0);

@@ -14,6 +14,16 @@ use tabular::cell::Line;
 use tabular::ByteRecord;
 
 /// A [`ClkEncoder`] with the input column of each schema feature.
+///
+/// Encodes each row of a CSV as a CLK (Cryptographic Long-term Key: a keyed
+/// Bloom filter of name, date of birth, sex, postcode … n-grams) under a
+/// linkage schema v3. The CLKs are byte-identical to clkhash 0.18's for the
+/// same schema and secret, so anonlink users can link with them. Schema
+/// features are matched to CSV columns by their `identifier`. If the schema
+/// has trialink blocking passes (`"trialink": {"blocking": [...]}`) a
+/// `blocking` column of keyed blocking keys is written beside `clk`.
+/// Output columns: `clk`, `blocking` (if any), then the `--keep` columns.
+/// Rows with values the schema refuses go to `<output>.rejects.csv`.
 #[derive(Debug)]
 pub struct RowEncoder {
     encoder: ClkEncoder,

@@ -24,18 +24,7 @@ const ASSETS: Assets<'static> = Assets {
     clk_schema: include_str!("../demo/clk_schema.json"),
 };
 
-/// Options for `trialink demo`.
-///
-/// Plays every party: the service generates a master key and derives the
-/// registry and trial keys; a synthetic population is generated; the
-/// registry pseudonymises its volunteers (with CLKs) and uploads; the trial
-/// uploads its enrolled list; objections go on the non-contact list; the
-/// service links the registry, invites per a request with quotas and two
-/// SWAT arms; the trial returns uptake over two weeks; the mailer returns
-/// undelivered letters; more invitees object or die; the service sends one
-/// reminder round and the trial a third week of uptake; the analyst reports
-/// (recruitment by week included) and audits. Prints a summary and where
-/// everything is.
+/// Options for `trialink demo` (the steps: `synth::demo::script`).
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  trialink demo\n  trialink demo --out /tmp/demo --people 20000 --seed 7")]
 pub struct Args {

@@ -9,17 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tabular::{CellRows, Manifest, RowCells, RunOutputs};
 
-/// Options for `trialink encode`.
-///
-/// Encodes each row of a CSV as a CLK (Cryptographic Long-term Key: a keyed
-/// Bloom filter of name, date of birth, sex, postcode … n-grams) under a
-/// linkage schema v3. The CLKs are byte-identical to clkhash 0.18's for the
-/// same schema and secret, so anonlink users can link with them. Schema
-/// features are matched to CSV columns by their `identifier`. If the schema
-/// has trialink blocking passes (`"trialink": {"blocking": [...]}`) a
-/// `blocking` column of keyed blocking keys is written beside `clk`.
-/// Output columns: `clk`, `blocking` (if any), then the `--keep` columns.
-/// Rows with values the schema refuses go to `<output>.rejects.csv`.
+/// Options for `trialink encode` (the rows: `bloom::clk::row::RowEncoder`).
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
 trialink encode --schema schema.json --secret-file clk.secret --input volunteers.csv --output volunteers.clk.csv --keep ref\n  \

@@ -4,14 +4,7 @@
 use crate::error::{CliError, CliResult};
 use std::process::ExitCode;
 
-/// Options for `trialink evaluate`.
-///
-/// Compares a match file (`left`, `right` columns, e.g. from `trialink link`)
-/// with a truth file (`left`, `right`) and prints precision, recall, F1 and
-/// the counts behind them, one `name value` per line. When the match file's
-/// manifest records a linkage run, its reduction ratio, and pair completeness
-/// if it was linked with `--truth`, are printed too. With a `method` column,
-/// precision is also given per method.
+/// Options for `trialink evaluate` (the run: `linkage::evaluate_files`).
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  \
 trialink evaluate --matches matches.csv --truth fixtures/synth/truth_registry.csv")]

@@ -19,21 +19,7 @@ pub enum NoncontactCommand {
     Count(CountArgs),
 }
 
-/// Options for `trialink noncontact add`.
-///
-/// Each row's NHS number is turned into a `service:store` token of the NHS
-/// number alone as the row is read (the date of birth, when usable, is
-/// recorded as a token beside it but is never needed for a match: a wrong
-/// or unreadable DOB never drops an objection). Messy but unambiguous forms
-/// are normalised first (Unicode spaces and digits, a leading `'`; DOBs as
-/// DD.MM.YYYY, DD-MM-YYYY, YYYY/MM/DD or ISO date-times). A row without a
-/// usable NHS number is kept as a CLK of given name, family name, DOB and
-/// postcode when it has a family name and a DOB or postcode; otherwise it
-/// is rejected. Adding someone twice changes nothing.
-///
-/// Exit status 1 when any row was rejected (the good rows are recorded
-/// first; rejected rows are in the rejects file by line and reason, never
-/// value), unless --allow-rejects.
+/// Options for `trialink noncontact add` (the run: `suppression::AddRun`).
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  \
 trialink noncontact add --store service.sqlite --key master.key --input objections.csv\n\n\

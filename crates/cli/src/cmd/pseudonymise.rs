@@ -10,15 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tabular::{columns, KeyRecord, Manifest, RowCells, RunOutputs};
 
-/// Options for `trialink pseudonymise`.
-///
-/// Reads a CSV with an NHS number and a date of birth column and writes a
-/// token file: `token` (HMAC-SHA256 of NHS number + DOB under the key), then
-/// `nhs_token` if asked, then the `--keep` columns. Rows with an invalid NHS
-/// number or date are rejected by line and reason in `<output>.rejects.csv`;
-/// `<output>.manifest.json` records the scope, key fingerprint, digests and
-/// counts. The output appears only when the run succeeds. Dates of birth are
-/// read as YYYY-MM-DD, YYYYMMDD or DD/MM/YYYY unless --dob-format is given.
+/// Options for `trialink pseudonymise` (the rows: `pseudonym::TokenRows`).
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
 trialink pseudonymise --key bpor.key --input volunteers.csv --output volunteers.tokens.csv\n  \

@@ -5,14 +5,7 @@ use crate::open::open_existing_store;
 use recruitment::notes;
 use std::path::PathBuf;
 
-/// Options for `trialink returns`.
-///
-/// The mailer's extract has `reference`, `reason` (a reason code) and `date`.
-/// Each return is recorded against its invitation (delivered = invited −
-/// returned in reports); references of QA seeds and unknown references are
-/// counted and listed by line in `<input>.returns.csv`. Re-running the same
-/// file changes nothing. Exit status 1 when any row was rejected (a return
-/// not recorded leaves its invitee remindable), unless --allow-rejects.
+/// Options for `trialink returns` (the run: `recruitment::notes::record_returns_file`).
 #[derive(clap::Args)]
 #[command(
     after_help = "Example:\n  trialink returns --store service.sqlite --input rts-2026-11-28.csv\n\n\

@@ -5,7 +5,7 @@ use crate::error::{CliError, CliResult};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use synth::uptake::UptakeConfig;
-use synth::{Config, Date, ErrorRates};
+use synth::{parse_date, parse_rate, Config, Date, ErrorOverrides, ErrorRates};
 
 const AFTER_HELP: &str = "\
 Files written to DIR: cohort.csv, registry.csv, enrolled.csv, objections.csv,
@@ -38,21 +38,6 @@ pub struct Args {
 enum SynthSub {
     /// Simulate a trial's sign-up feedback for an invitation batch.
     Uptake(UptakeArgs),
-}
-
-fn parse_date(s: &str) -> Result<Date, String> {
-    Date::parse_iso(s).ok_or_else(|| "expected a real date as YYYY-MM-DD".to_string())
-}
-
-fn parse_rate(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| "expected a number between 0 and 1".to_string())?;
-    if (0.0..=1.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err("expected a number between 0 and 1".into())
-    }
 }
 
 /// Population options.
@@ -227,27 +212,23 @@ fn run_population(a: PopulationArgs) -> CliResult {
     if !(0.0..=100.0).contains(&a.error_scale) {
         return Err(CliError::new("--error-scale must be between 0 and 100"));
     }
-    let mut e = ErrorRates::default().scaled(a.error_scale);
-    let set = |slot: &mut f64, v: Option<f64>| {
-        if let Some(v) = v {
-            *slot = v;
-        }
-    };
-    set(&mut e.given_typo, a.typo_rate);
-    set(&mut e.family_typo, a.typo_rate);
-    set(&mut e.nickname, a.nickname_rate);
-    set(&mut e.name_swap, a.swap_names_rate);
-    set(&mut e.given_blank, a.name_blank_rate);
-    set(&mut e.family_blank, a.name_blank_rate);
-    set(&mut e.dob_day_month_swap, a.dob_swap_rate);
-    set(&mut e.dob_off_by_one, a.dob_shift_rate);
-    set(&mut e.dob_blank, a.dob_blank_rate);
-    set(&mut e.nhs_missing, a.nhs_missing_rate);
-    set(&mut e.nhs_mistyped, a.nhs_mistype_rate);
-    set(&mut e.nhs_other_person, a.nhs_wrong_rate);
-    set(&mut e.postcode_moved, a.moved_rate);
-    set(&mut e.postcode_blank, a.postcode_blank_rate);
-    set(&mut e.sex_blank, a.sex_blank_rate);
+    let e = ErrorRates::default()
+        .scaled(a.error_scale)
+        .overridden(&ErrorOverrides {
+            typo: a.typo_rate,
+            nickname: a.nickname_rate,
+            swap_names: a.swap_names_rate,
+            name_blank: a.name_blank_rate,
+            dob_swap: a.dob_swap_rate,
+            dob_shift: a.dob_shift_rate,
+            dob_blank: a.dob_blank_rate,
+            nhs_missing: a.nhs_missing_rate,
+            nhs_mistype: a.nhs_mistype_rate,
+            nhs_wrong: a.nhs_wrong_rate,
+            moved: a.moved_rate,
+            postcode_blank: a.postcode_blank_rate,
+            sex_blank: a.sex_blank_rate,
+        });
     let cfg = Config {
         people,
         seed: a.seed,

@@ -5,28 +5,7 @@ use crate::open::{bind_master, load_master, open_existing_store};
 use recruitment::notes;
 use std::path::PathBuf;
 
-/// Options for `trialink uptake`.
-///
-/// Each feedback row names an invitation by `reference`, or a person by
-/// `token` (NHS number + DOB under `trial:<study>`) and/or `nhs_token` (the
-/// NHS number alone), made by the trial with `trialink pseudonymise
-/// --with-nhs-token` (the file's manifest fingerprint must match the
-/// key the master key derives for the study), with a `status`
-/// (expressed_interest, consented, randomised, ineligible, withdrawn) and a
-/// `date`. Matched rows become outcomes (history kept; a later status
-/// supersedes); consented/randomised people count as already enrolled for
-/// later batches. Every row is accounted for: matched by reference, matched
-/// by token, unmatched, QA seed, rejected — unmatched, QA-seed and rejected
-/// rows are listed by line in `<input>.uptake.csv`. Re-running the same file
-/// changes nothing; the whole file is one store transaction. Unmatched rows
-/// make the run exit 1 (the matched rows are recorded) unless
-/// `--allow-unmatched`.
-///
-/// Statuses are read in any letter case, with spaces or hyphens, and `randomized`.
-///
-/// Exit status 1 when any row was rejected (the good rows are recorded
-/// first; a rejected consent would leave the person remindable), unless
-/// --allow-rejects.
+/// Options for `trialink uptake` (the run: `recruitment::notes::record_uptake_files`).
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  \
 trialink uptake --store service.sqlite --key master.key --study galleri-2 --input uptake.tokens.csv\n\n\
