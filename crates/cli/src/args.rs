@@ -76,36 +76,3 @@ pub struct KeepArgs {
     #[arg(long, value_name = "COLUMN")]
     pub keep: Vec<String>,
 }
-
-impl KeepArgs {
-    /// The kept columns' positions. An identifier column (one of
-    /// [`tabular::columns`]' NHS-number or DOB names, or one `identifying`
-    /// says is read to make the output) is refused, and so is a repeat.
-    pub fn resolve(
-        &self,
-        src: &tabular::Source,
-        identifying: impl Fn(usize) -> bool,
-    ) -> Result<Vec<usize>, crate::error::CliError> {
-        use crate::error::CliError;
-        let mut keep = Vec::with_capacity(self.keep.len());
-        for k in &self.keep {
-            let i = src.column(Some(k), &[], k)?;
-            if identifying(i) || tabular::columns::is_identifier(&src.header()[i]) {
-                return Err(CliError::new(format!(
-                    "--keep {k}: that is an identifier column and never leaves the input"
-                ))
-                .hint("keep only non-identifying columns such as a reference or status"));
-            }
-            if keep.contains(&i) {
-                return Err(CliError::new(format!("--keep {k} is given twice")));
-            }
-            keep.push(i);
-        }
-        Ok(keep)
-    }
-
-    /// The kept columns' names, for the manifest.
-    pub fn names(keep: &[usize], header: &[String]) -> Vec<String> {
-        keep.iter().map(|&i| header[i].clone()).collect()
-    }
-}

@@ -6,8 +6,9 @@
 //! give), and the synthetic events between them (the trial's feedback split
 //! into weeks, the mailer's returns, the objections and deaths that arrive
 //! before the reminder). [`perform`] carries out the file steps; running
-//! commands and writing the test-only master key are the caller's. The
-//! same seed gives the same steps, and so the same files.
+//! commands and writing the test-only master key are
+//! [`crate::demo_run::DemoRun`]'s. The same seed gives the same steps, and
+//! so the same files.
 //!
 //! The story: the service makes the keys and registers the study (which may
 //! send reminders); the registry and the trial upload tokens; objections go

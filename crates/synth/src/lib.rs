@@ -65,6 +65,7 @@ mod batch;
 pub mod codes;
 pub mod date;
 pub mod demo;
+pub mod demo_run;
 pub mod followup;
 pub mod messy;
 pub mod names;

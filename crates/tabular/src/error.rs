@@ -43,6 +43,12 @@ pub enum TabularError {
         name: String,
         header: String,
     },
+    /// A column asked to be passed through is an identifier column.
+    #[error("--keep {name}: that is an identifier column and never leaves the input")]
+    KeepIdentifier { name: String },
+    /// A column asked to be passed through is asked for twice.
+    #[error("--keep {name} is given twice")]
+    KeepTwice { name: String },
     /// The CSV reader failed at a position.
     #[error("{path}: line {line} (record {record}, byte {byte}): {what}")]
     Read {
@@ -112,6 +118,9 @@ impl TabularError {
             }
             TabularError::SidecarExists { .. } => {
                 "it records an earlier run's rejects or counts: move it away to keep it, or pass --force to replace it"
+            }
+            TabularError::KeepIdentifier { .. } => {
+                "keep only non-identifying columns such as a reference or status"
             }
             TabularError::OutputExists { .. } => "choose a new output path, or remove the old file first",
             TabularError::Empty { .. } => "the first row must be a header naming the columns",

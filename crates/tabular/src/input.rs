@@ -286,6 +286,30 @@ impl Source {
         &self.header
     }
 
+    /// The positions of the columns to pass through unchanged (`--keep`),
+    /// each found as [`Source::column`] finds an explicit name. An
+    /// identifier column (one of [`crate::columns`]' NHS-number or DOB
+    /// names, or one `identifying` says is read to make the output) is
+    /// refused, and so is a repeat.
+    pub fn keep_columns(
+        &self,
+        keep: &[String],
+        identifying: impl Fn(usize) -> bool,
+    ) -> Result<Vec<usize>, TabularError> {
+        let mut cols = Vec::with_capacity(keep.len());
+        for k in keep {
+            let i = self.column(Some(k), &[], k)?;
+            if identifying(i) || crate::columns::is_identifier(&self.header[i]) {
+                return Err(TabularError::KeepIdentifier { name: k.clone() });
+            }
+            if cols.contains(&i) {
+                return Err(TabularError::KeepTwice { name: k.clone() });
+            }
+            cols.push(i);
+        }
+        Ok(cols)
+    }
+
     /// Find a column: by `explicit` name if given (exact, then
     /// case-insensitive), else the one header matching any `candidates`
     /// case-insensitively. Missing or ambiguous columns are errors listing the

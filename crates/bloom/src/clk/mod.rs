@@ -35,6 +35,7 @@ mod hashing;
 mod normalise;
 pub mod prefixmac;
 pub mod row;
+pub mod run;
 pub mod schema;
 mod secret;
 

@@ -4,10 +4,9 @@
 use crate::args::{KeepArgs, OutputArgs};
 use crate::error::{CliError, CliResult};
 use crate::open;
-use bloom::clk::{row::RowEncoder, ClkEncoder};
+use bloom::clk::run::{ClkRunError, EncodeRun, EncodeTo};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tabular::{CellRows, Manifest, RowCells, RunOutputs};
 
 /// Options for `trialink encode` (the rows: `bloom::clk::row::RowEncoder`).
 #[derive(clap::Args)]
@@ -39,74 +38,25 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> CliResult {
-    let mut manifest = Manifest::new("encode", env!("CARGO_PKG_VERSION"));
-    let (schema, digest) = open::load_schema(&a.schema)?;
+    let schema = open::load_schema(&a.schema)?;
     let (secret, key_rec) = open::load_secret(a.secret_file.as_deref(), a.key.as_deref())?;
-    let describe = schema.describe();
-    let encoder = ClkEncoder::new(schema, &secret)
-        .map_err(|e| CliError::new(format!("schema {}: {e}", a.schema.display())))?;
+    let run = EncodeRun::new(&a.schema, schema, &secret, env!("CARGO_PKG_VERSION")).map_err(clk_err)?;
     drop(secret);
-
-    let (mut src, size) = open::input(&a.input, "input")?;
-    let header = src.header().to_vec();
-    let cells = RowEncoder::bind(encoder, &header, !a.no_blocking).map_err(|missing| {
-        CliError::new(format!(
-            "{}: the schema's feature{} {} {} no column in the header ({})",
-            a.input,
-            if missing.len() == 1 { "" } else { "s" },
-            missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
-            if missing.len() == 1 { "has" } else { "have" },
-            tabular::display_header(&header)
-        ))
-        .hint("rename the CSV columns to the schema's feature identifiers, or mark the features \"ignored\": true")
-    })?;
-    let keep = a.keep.resolve(&src, |i| cells.reads_column(i))?;
-    let with_blocking = cells.blocking();
-
-    let mut run = RunOutputs::create(a.out.plan())?;
-    let job = CellRows {
-        cells,
-        keep,
-        width: header.len(),
+    let (src, size) = open::input(&a.input, "input")?;
+    let to = EncodeTo {
+        input: &a.input,
+        plan: a.out.plan(),
+        keep: &a.keep.keep,
+        blocking: !a.no_blocking,
+        key: a.key.as_deref().zip(key_rec),
     };
-    run.write(&job.header(&header))?;
     let pb = crate::progress::rows("encode", size);
-    let mut rows_out = 0u64;
-    tabular::run_ordered(&mut src, &job, |done, bytes_read| -> Result<(), CliError> {
-        run.write_rows(done, &header)?;
-        rows_out += done.rows_out;
-        pb.set_position(bytes_read);
-        Ok(())
-    })?;
+    let line = run.run(src, to, &mut |b| pb.set_position(b)).map_err(clk_err)?;
     pb.finish_and_clear();
-    let input = src.finish()?;
-
-    manifest.option("schema", a.schema.display().to_string());
-    manifest.option(
-        "secret_source",
-        if a.key.is_some() { "key" } else { "secret-file" },
-    );
-    if let Some(k) = &a.key {
-        manifest.option("key", k.display().to_string());
-    }
-    manifest.option("input", a.input.clone());
-    manifest.option("output", a.out.output.clone());
-    manifest.option("keep", KeepArgs::names(&job.keep, &header));
-    manifest.option("blocking_column", with_blocking);
-    manifest.extra.insert("clk_schema_sha256".into(), digest.into());
-    manifest.extra.insert("clk_schema".into(), describe);
-    manifest.keys.extend(key_rec);
-    let done = run.commit(&mut manifest, ("input", &input), "clks", rows_out, true)?;
-    eprintln!(
-        "encoded {} rows: {} CLKs written, {} rejected{}",
-        input.rows,
-        rows_out,
-        done.rejected,
-        if done.rejected > 0 {
-            format!(" ({})", done.reasons())
-        } else {
-            String::new()
-        }
-    );
+    eprintln!("{line}");
     Ok(ExitCode::SUCCESS)
+}
+
+fn clk_err(e: ClkRunError) -> CliError {
+    CliError::new(&e).maybe_hint(e.hint())
 }

@@ -4,11 +4,10 @@
 use crate::args::{IdentifierArgs, KeepArgs, OutputArgs};
 use crate::error::{CliError, CliResult};
 use crate::open;
-use bloom::clk::row::RowEncoder;
 use pseudonym::{Pseudonymiser, TokenColumns, TokenKey, TokenRows};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use tabular::{columns, KeyRecord, Manifest, RowCells, RunOutputs};
+use tabular::{columns, Manifest, RowCells, RunOutputs};
 
 /// Options for `trialink pseudonymise` (the rows: `pseudonym::TokenRows`).
 #[derive(clap::Args)]
@@ -62,9 +61,12 @@ pub fn run(a: Args) -> CliResult {
     let header = src.header().to_vec();
     let clk = match &a.clk_schema {
         None => None,
-        Some(path) => Some(clk_cells(path, &kf.key, &header, &mut manifest)?),
+        Some(path) => Some(
+            bloom::clk::run::token_clk_cells(path, &kf.key, &header, &mut manifest)
+                .map_err(|e| CliError::new(&e).maybe_hint(e.hint()))?,
+        ),
     };
-    let keep = a.keep.resolve(&src, |i| {
+    let keep = src.keep_columns(&a.keep.keep, |i| {
         i == nhs || i == dob || clk.as_ref().is_some_and(|c| c.reads_column(i))
     })?;
 
@@ -97,36 +99,4 @@ pub fn run(a: Args) -> CliResult {
         eprintln!("manifest: {}", mp.display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The CLK cells beside the tokens (`--clk-schema`): the schema loaded, the
-/// CLK secret derived from the token key, the features bound to columns,
-/// all recorded in the manifest.
-fn clk_cells(
-    path: &Path,
-    key: &pseudonym::Key,
-    header: &[String],
-    manifest: &mut Manifest,
-) -> Result<RowEncoder, CliError> {
-    let (schema, digest) = open::load_schema(path)?;
-    let describe = schema.describe();
-    let secret = bloom::clk::ClkSecret::from_trialink_key(key.expose_secret());
-    let encoder = bloom::clk::ClkEncoder::new(schema, &secret)
-        .map_err(|e| CliError::new(format!("schema {}: {e}", path.display())))?;
-    let cells = RowEncoder::bind(encoder, header, true).map_err(|missing| {
-        CliError::new(format!(
-            "the CLK schema's features {} have no column in the input header",
-            missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
-        ))
-        .hint("rename the CSV columns to the schema's feature identifiers, or mark the features \"ignored\": true")
-    })?;
-    manifest.option("clk_schema", path.display().to_string());
-    manifest.extra.insert("clk_schema_sha256".into(), digest.into());
-    manifest.extra.insert("clk_schema".into(), describe);
-    manifest.keys.push(KeyRecord {
-        role: "clk".into(),
-        scope: None,
-        fingerprint: key.fingerprint().to_string(),
-    });
-    Ok(cells)
 }
