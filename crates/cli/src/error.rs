@@ -66,25 +66,14 @@ impl From<tabular::TabularError> for CliError {
     }
 }
 
-/// A feedback (uptake or returns) error, with a hint on what to fix.
-impl From<recruitment::feedback::FeedbackError> for CliError {
-    fn from(e: recruitment::feedback::FeedbackError) -> Self {
-        let hint = e.hint();
-        CliError::new(e).hint(hint)
-    }
-}
-
-/// A feedback run's error: the file's, with its hint, or a sidecar's.
+/// A feedback run's error with its hint; rows matching no invitation are
+/// a check that failed (exit 1).
 pub fn feedback_run_err(e: recruitment::notes::RunError) -> CliError {
-    match e {
-        recruitment::notes::RunError::Feedback(e) => e.into(),
-        recruitment::notes::RunError::Sidecar(e) => e.into(),
-    }
-}
-
-/// A tabular error with its hint (for `map_err`).
-pub fn tab_err(e: tabular::TabularError) -> CliError {
-    e.into()
+    let err = match e {
+        recruitment::notes::RunError::Unmatched { .. } => CliError::check_failed(&e),
+        _ => CliError::new(&e),
+    };
+    err.maybe_hint(e.hint())
 }
 
 /// Turn any library error into a [`CliError`] with exit status 2. Library
@@ -100,22 +89,7 @@ impl<T, E: Display> Context<T> for Result<T, E> {
     }
 }
 
-/// Exit 1 when rows were rejected (unless `allow`), naming the first
-/// rejected row's file, line, column and reason code (never its value).
-pub fn rejects_exit(
-    rejected: u64,
-    rows: u64,
-    first: Option<&(std::path::PathBuf, recruitment::feedback::Note)>,
-    allow: bool,
-) -> ExitCode {
-    if allow {
-        return ExitCode::SUCCESS;
-    }
-    let lines = recruitment::notes::rejected_lines(rejected, rows, first);
-    lines.iter().for_each(|l| eprintln!("{l}"));
-    if lines.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+/// Exit 1 when a run told of rows it did not record, else 0.
+pub fn exit_code(rows_left_out: bool) -> ExitCode {
+    ExitCode::from(u8::from(rows_left_out))
 }

@@ -23,6 +23,116 @@ pub enum RunError {
     /// A sidecar could not be written.
     #[error(transparent)]
     Sidecar(#[from] TabularError),
+    /// The study id is not one.
+    #[error("--study `{0}` is not a valid study id")]
+    StudyId(String),
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(store::StoreError),
+    /// The store has no invitation of the study.
+    #[error("study `{0}` has no invitations in this store")]
+    NoInvitations(String),
+    /// Rows named no invitation of the study (the matched rows are
+    /// recorded): a check that failed, not an error in the files.
+    #[error("{count} feedback rows matched no invitation of study {study}: {}", files.join("; "))]
+    Unmatched {
+        /// Rows matching no invitation.
+        count: u64,
+        /// The study.
+        study: String,
+        /// Per file: the count and where they are listed.
+        files: Vec<String>,
+    },
+}
+
+impl RunError {
+    /// What to do about it, when there is something to say.
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            RunError::Feedback(e) => e.hint(),
+            RunError::Sidecar(e) => return e.hint(),
+            RunError::StudyId(_) => "study ids are lowercase letters, digits and `:._-`, as in the request file",
+            RunError::Store(_) => return None,
+            RunError::NoInvitations(_) => "check --study and --store",
+            RunError::Unmatched { .. } => {
+                "the other rows were recorded. Check --study, and that token rows were pseudonymised with \
+                 `--with-nhs-token` under the key from `trialink keys derive --scope trial:<study>` \
+                 (nhs_token finds a person whose date of birth differs); people not matched can still be reminded. \
+                 --allow-unmatched once the listed lines are reviewed"
+            }
+        })
+    }
+}
+
+/// Tell `say` the rejected rows ([`rejected_lines`]) unless `allow`;
+/// whether any were told (the run then exits 1: a row not recorded may
+/// leave its person remindable).
+pub fn tell_rejects(
+    (rejected, rows): (u64, u64),
+    first: Option<&(PathBuf, Note)>,
+    allow: bool,
+    say: &mut dyn FnMut(Say),
+) -> bool {
+    if allow {
+        return false;
+    }
+    let lines = rejected_lines(rejected, rows, first);
+    let told = !lines.is_empty();
+    lines.into_iter().for_each(|l| say(Say::Note(l)));
+    told
+}
+
+/// A whole `trialink uptake` run: the study checked, the files' sidecars
+/// claimed ([`UptakeRun::claim`]), then ([`UptakeRun::run`]) every file
+/// recorded ([`record_uptake_files`]), rejected rows told, and rows that
+/// named no invitation refused unless allowed.
+pub struct UptakeRun<'a> {
+    /// The study the feedback is for.
+    pub study: &'a str,
+    /// The feedback files.
+    pub inputs: &'a [PathBuf],
+    /// Replace the sidecars of an earlier run.
+    pub force: bool,
+    /// Exit 0 even when rows were rejected.
+    pub allow_rejects: bool,
+    /// Succeed even when rows matched no invitation.
+    pub allow_unmatched: bool,
+}
+
+impl UptakeRun<'_> {
+    /// Check the study id and claim the files' sidecars (before the store
+    /// is touched).
+    pub fn claim(&self) -> Result<OutputMode, RunError> {
+        pseudonym::Scope::trial(self.study).map_err(|_| RunError::StudyId(self.study.to_string()))?;
+        Ok(claim(self.inputs, &UPTAKE, self.force)?)
+    }
+
+    /// Record the files in `store` (bound to `master`); whether rejected
+    /// rows were told (exit 1). Rows matching no invitation are an
+    /// [`RunError::Unmatched`] after the rest is recorded: a person who
+    /// consented or declined, left unrecorded, is remindable.
+    pub fn run(
+        &self,
+        store: &mut Store,
+        master: &Key,
+        mode: OutputMode,
+        say: &mut dyn FnMut(Say),
+    ) -> Result<bool, RunError> {
+        if !store.study_exists(self.study).map_err(RunError::Store)? {
+            return Err(RunError::NoInvitations(self.study.to_string()));
+        }
+        let t = record_uptake_files(store, master, self.study, self.inputs, mode, say)?;
+        let rejected = (t.total.rejected, t.total.rows_in);
+        let told = tell_rejects(rejected, t.first_reject.as_ref(), self.allow_rejects, say);
+        if !t.unmatched_in.is_empty() && !self.allow_unmatched {
+            return Err(RunError::Unmatched {
+                count: t.total.unmatched,
+                study: self.study.to_string(),
+                files: t.unmatched_in,
+            });
+        }
+        Ok(told)
+    }
 }
 
 /// What to tell the operator when `rejected` of `rows` rows were rejected

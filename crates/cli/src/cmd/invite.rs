@@ -2,9 +2,9 @@
 //! batch (or, with `--reminder-of`, a reminder batch), recorded in the
 //! service store together with its file.
 
-use crate::error::{tab_err, CliError, CliResult};
+use crate::error::{CliError, CliResult};
 use crate::open::{bind_master, dob_formats, load_master, open_existing_store};
-use recruitment::{BatchError, BatchRun, InviteError};
+use recruitment::{BatchError, BatchRun};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -77,10 +77,7 @@ pub struct Args {
 }
 
 fn batch_err(e: BatchError) -> CliError {
-    match e {
-        BatchError::Invite(InviteError::Tabular(t)) => tab_err(t),
-        e => CliError::new(&e).maybe_hint(e.hint()),
-    }
+    CliError::new(&e).maybe_hint(e.hint())
 }
 
 pub fn run(a: Args) -> CliResult {

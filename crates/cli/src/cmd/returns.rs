@@ -1,6 +1,6 @@
 //! `trialink returns`: record the mailer's return-to-sender file.
 
-use crate::error::{feedback_run_err, rejects_exit, CliResult};
+use crate::error::{exit_code, feedback_run_err, CliResult};
 use crate::open::open_existing_store;
 use recruitment::notes;
 use std::path::PathBuf;
@@ -33,10 +33,11 @@ pub fn run(a: Args) -> CliResult {
     let mut store = open_existing_store(a.store.as_deref())?;
     let (c, first) =
         notes::record_returns_file(&mut store, &a.input, mode, &mut crate::say).map_err(feedback_run_err)?;
-    Ok(rejects_exit(
-        c.rejected,
-        c.rows_in,
+    let rows = (c.rejected, c.rows_in);
+    Ok(exit_code(notes::tell_rejects(
+        rows,
         first.as_ref(),
         a.allow_rejects,
-    ))
+        &mut crate::say,
+    )))
 }

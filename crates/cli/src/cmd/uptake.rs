@@ -1,6 +1,6 @@
 //! `trialink uptake`: record a trial's uptake feedback.
 
-use crate::error::{feedback_run_err, rejects_exit, CliError, CliResult};
+use crate::error::{exit_code, feedback_run_err, CliResult};
 use crate::open::{bind_master, load_master, open_existing_store};
 use recruitment::notes;
 use std::path::PathBuf;
@@ -40,46 +40,18 @@ pub struct Args {
 
 pub fn run(a: Args) -> CliResult {
     let master = load_master(&a.key)?;
-    pseudonym::Scope::trial(&a.study).map_err(|_| {
-        CliError::new(format!("--study `{}` is not a valid study id", a.study))
-            .hint("study ids are lowercase letters, digits and `:._-`, as in the request file")
-    })?;
-    let mode = notes::claim(&a.input, &notes::UPTAKE, a.force)?;
+    let run = notes::UptakeRun {
+        study: &a.study,
+        inputs: &a.input,
+        force: a.force,
+        allow_rejects: a.allow_rejects,
+        allow_unmatched: a.allow_unmatched,
+    };
+    let mode = run.claim().map_err(feedback_run_err)?;
     let mut store = open_existing_store(a.store.as_deref())?;
     bind_master(&mut store, &master)?;
-    if !store.study_exists(&a.study).map_err(CliError::new)? {
-        return Err(
-            CliError::new(format!("study `{}` has no invitations in this store", a.study))
-                .hint("check --study and --store"),
-        );
-    }
-    let t = notes::record_uptake_files(&mut store, &master, &a.study, &a.input, mode, &mut crate::say)
+    let told = run
+        .run(&mut store, &master, mode, &mut crate::say)
         .map_err(feedback_run_err)?;
-    let (total, unmatched_in) = (t.total, t.unmatched_in);
-    // Rejected rows are reported (exit 1) first; rows matching no
-    // invitation are an error of their own.
-    let code = rejects_exit(
-        total.rejected,
-        total.rows_in,
-        t.first_reject.as_ref(),
-        a.allow_rejects,
-    );
-    // A row that names no invitation may be a person who consented or
-    // declined: left unrecorded they are remindable. The matched rows are
-    // recorded; the run does not report success.
-    if !unmatched_in.is_empty() && !a.allow_unmatched {
-        return Err(CliError::check_failed(format!(
-            "{} feedback rows matched no invitation of study {}: {}",
-            total.unmatched,
-            a.study,
-            unmatched_in.join("; ")
-        ))
-        .hint(
-            "the other rows were recorded. Check --study, and that token rows were pseudonymised with \
-             `--with-nhs-token` under the key from `trialink keys derive --scope trial:<study>` \
-             (nhs_token finds a person whose date of birth differs); people not matched can still be reminded. \
-             --allow-unmatched once the listed lines are reviewed",
-        ));
-    }
-    Ok(code)
+    Ok(exit_code(told))
 }
