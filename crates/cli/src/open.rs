@@ -12,48 +12,24 @@ use std::path::Path;
 use tabular::KeyRecord;
 
 /// Open the store at `--store` or the default path (created on first use),
-/// reporting batches an interrupted run left behind.
+/// telling batches an interrupted run left behind.
 pub fn open_store(p: Option<&Path>) -> Result<store::Store, CliError> {
-    let path = p.map(Path::to_path_buf).unwrap_or_else(store::default_path);
-    let s = store::Store::open(&path).map_err(|e| {
-        let hint = e.open_hint();
-        CliError::new(e).hint(hint)
-    })?;
-    let r = s.reconciled();
-    for b in &r.rolled_back {
-        eprintln!("note: batch {b} was interrupted before its file was in place; it has been rolled back");
-    }
-    for b in &r.rolled_forward {
-        eprintln!("note: batch {b} was interrupted after its file was in place; it has been completed");
-    }
-    Ok(s)
+    store::service::open(p, false, &mut crate::say).map_err(open_err)
 }
 
 /// Open an existing store (for commands that only add to what `invite`
 /// recorded): a missing file is an error, not a new store.
 pub fn open_existing_store(p: Option<&Path>) -> Result<store::Store, CliError> {
-    let path = p.map(Path::to_path_buf).unwrap_or_else(store::default_path);
-    if !path.exists() {
-        return Err(CliError::new(format!("no store at {}", path.display()))
-            .hint("check the --store path; `trialink study add` makes a new store"));
-    }
-    open_store(Some(&path))
+    store::service::open(p, true, &mut crate::say).map_err(open_err)
 }
 
-/// Refuse a master key other than the one the store was first used with
-/// (the first key is recorded): tokens under two master keys never match,
-/// so objections recorded under one would not suppress under the other.
-/// The message names fingerprints, never keys.
+/// Refuse a master key other than the one the store was first used with.
 pub fn bind_master(store: &mut store::Store, master: &pseudonym::Key) -> Result<(), CliError> {
-    let fp = master.fingerprint().to_string();
-    match store.bind_master(&fp).context("reading the store's master key fingerprint")? {
-        None => Ok(()),
-        Some(recorded) => Err(CliError::new(format!(
-            "{} belongs to the master key with fingerprint {recorded}; the key given has fingerprint {fp}",
-            store.path().display()
-        ))
-        .hint("pass the service's master key (the one this store was first used with), or check the --store path")),
-    }
+    store.bind_master_key(master).map_err(open_err)
+}
+
+fn open_err(e: store::service::OpenError) -> CliError {
+    CliError::new(&e).maybe_hint(e.hint())
 }
 
 /// Read a key file, turning every failure into a clear error that names

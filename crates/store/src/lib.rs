@@ -66,6 +66,7 @@ pub mod register_file;
 mod releases;
 pub mod reminders;
 mod schema;
+pub mod service;
 mod uptake;
 
 pub use batches::{BatchInfo, BatchKind, Invitation, NewBatch, QaSeed, Reconciled, StagedFile};

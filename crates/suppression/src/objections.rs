@@ -506,3 +506,115 @@ mod tests {
         }
     }
 }
+
+/// Why a whole `noncontact add` run ([`AddRun::run`]) stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AddRunError {
+    /// No store at the path and making one was not asked for.
+    #[error("no store at {}", path.display())]
+    NoStore {
+        /// The path tried.
+        path: PathBuf,
+    },
+    /// Reading the input or writing a sidecar failed.
+    #[error(transparent)]
+    Tabular(#[from] TabularError),
+    /// The store could not be opened or belongs to another master key.
+    #[error(transparent)]
+    Open(#[from] store::service::OpenError),
+    /// The non-contact list could not be read.
+    #[error("reading the non-contact list: {0}")]
+    List(StoreError),
+    /// The store refused the additions (rolled back).
+    #[error(transparent)]
+    Add(NoncontactAddError),
+}
+
+impl AddRunError {
+    /// What to do about it, when there is something to say.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            AddRunError::NoStore { .. } => Some(
+                "check the --store path (and $TRIALINK_STORE); create a new store with `trialink study add`, or pass --create",
+            ),
+            AddRunError::Tabular(e) => e.hint(),
+            AddRunError::Open(e) => e.hint(),
+            AddRunError::List(_) | AddRunError::Add(_) => None,
+        }
+    }
+}
+
+/// Where a whole `noncontact add` run finds its store and columns.
+pub struct AddTo<'a> {
+    /// The store (default: [`store::default_path`]).
+    pub store: Option<&'a Path>,
+    /// Make the store when it does not exist (else a missing store is an
+    /// error: a mistyped path must not hold the objections).
+    pub create: bool,
+    /// Replace the sidecars of an earlier run.
+    pub force: bool,
+    /// The NHS number column, when not found by name.
+    pub nhs_column: Option<&'a str>,
+    /// The date-of-birth column, when not found by name.
+    pub dob_column: Option<&'a str>,
+    /// Date-of-birth formats.
+    pub formats: pseudonym::DobFormats,
+}
+
+impl AddRun<'_> {
+    /// The whole run: the store checked, the sidecars claimed, every row
+    /// read ([`AddRun::read`]; `progress` told each row), then the store
+    /// opened (made only now, after the input was read whole without
+    /// error) and bound to the master key, the entries added
+    /// ([`AddRun::add`]) and the run told to `say`. Returns whether the
+    /// run must not report success.
+    pub fn run(
+        &self,
+        to: AddTo<'_>,
+        progress: &mut dyn FnMut(),
+        say: &mut dyn FnMut(Say),
+    ) -> Result<bool, AddRunError> {
+        let store_path = to
+            .store
+            .map(Path::to_path_buf)
+            .unwrap_or_else(store::default_path);
+        if !to.create && !store_path.exists() {
+            return Err(AddRunError::NoStore { path: store_path });
+        }
+        let sidecar_mode = tabular::claim_sidecars(&self.sidecars(), to.force)?;
+        let mut src = Source::open(self.input)?;
+        let cols = ObjectionColumns::find(&src, to.nhs_column, to.dob_column)?;
+        let mut rejects = Rejects::create(self.rejects.clone(), sidecar_mode)?;
+        // DOB tokens are computed only when an existing store still holds
+        // legacy entries they could re-key.
+        let mut early = if store_path.exists() {
+            Some(store::service::open(Some(&store_path), false, say)?)
+        } else {
+            None
+        };
+        let want_dob_tokens = match &early {
+            Some(s) => s.noncontact_needs_dob_tokens().map_err(AddRunError::List)?,
+            None => false,
+        };
+        let got = self.read(
+            &mut src,
+            &cols,
+            to.formats,
+            want_dob_tokens,
+            &mut rejects,
+            progress,
+        )?;
+        let input = src.finish()?;
+        let mut store = match early.take() {
+            Some(s) => s,
+            None => store::service::open(Some(&store_path), false, say)?,
+        };
+        store.bind_master_key(self.master)?;
+        let (lines, failed) = self.add(&mut store, &got, &input, rejects).map_err(|e| match e {
+            AddError::Add(e) => AddRunError::Add(e),
+            AddError::Tabular(e) => AddRunError::Tabular(e),
+        })?;
+        lines.into_iter().for_each(&mut *say);
+        Ok(failed)
+    }
+}

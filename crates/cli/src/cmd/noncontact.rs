@@ -3,11 +3,10 @@
 
 use crate::args::IdentifierArgs;
 use crate::error::{CliError, CliResult, Context};
-use crate::open::{self, bind_master, load_master, open_existing_store, open_store};
-use std::path::{Path, PathBuf};
+use crate::open::{self, load_master, open_existing_store};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use suppression::{AddError, AddRun, ObjectionColumns};
-use tabular::Rejects;
+use suppression::objections::{AddRun, AddTo};
 
 /// `trialink noncontact` subcommands.
 #[derive(clap::Subcommand)]
@@ -102,58 +101,22 @@ fn add(a: AddArgs) -> CliResult {
     } else {
         open::dob_formats(&a.ids.dob_format)?
     };
-    let store_path = a.store.clone().unwrap_or_else(store::default_path);
-    refuse_new_store(&store_path, a.create)?;
-    let sidecar_mode = tabular::claim_sidecars(&run.sidecars(), a.force)?;
-    let mut src = tabular::Source::open(&a.input)?;
-    let cols = ObjectionColumns::find(&src, a.ids.nhs_column.as_deref(), a.ids.dob_column.as_deref())?;
-    let mut rejects = Rejects::create(run.rejects.clone(), sidecar_mode)?;
-    // DOB tokens are computed only when an existing store still holds
-    // legacy entries they could re-key (a new store is made only after the
-    // input has been read whole without error).
-    let mut early = if store_path.exists() {
-        Some(open_store(Some(&store_path))?)
-    } else {
-        None
-    };
-    let want_dob_tokens = match &early {
-        Some(s) => s
-            .noncontact_needs_dob_tokens()
-            .context("reading the non-contact list")?,
-        None => false,
+    let to = AddTo {
+        store: a.store.as_deref(),
+        create: a.create,
+        force: a.force,
+        nhs_column: a.ids.nhs_column.as_deref(),
+        dob_column: a.ids.dob_column.as_deref(),
+        formats,
     };
     let pb = crate::progress::rows("noncontact", None);
-    let got = run.read(&mut src, &cols, formats, want_dob_tokens, &mut rejects, || {
-        pb.inc(1)
-    })?;
+    let failed = run.run(to, &mut || pb.inc(1), &mut crate::say);
     pb.finish_and_clear();
-    let input = src.finish()?;
-    let mut store = match early.take() {
-        Some(s) => s,
-        None => open_store(Some(&store_path))?,
-    };
-    bind_master(&mut store, &master)?;
-    let (lines, failed) = run.add(&mut store, &got, &input, rejects).map_err(|e| match e {
-        AddError::Add(e) => CliError::new(e),
-        AddError::Tabular(e) => e.into(),
-    })?;
-    lines.into_iter().for_each(crate::say);
-    if failed && !a.allow_rejects {
+    if failed.map_err(|e| CliError::new(&e).maybe_hint(e.hint()))? && !a.allow_rejects {
         eprintln!(
             "hint: fix those rows and add the file again (adding is idempotent), or pass --allow-rejects once they are reviewed"
         );
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A missing store is created only when asked (`--create`): otherwise a
-/// mistyped `--store` would hold objections that no `invite` reads.
-fn refuse_new_store(path: &Path, create: bool) -> Result<(), crate::error::CliError> {
-    if create || path.exists() {
-        return Ok(());
-    }
-    Err(crate::error::CliError::new(format!("no store at {}", path.display())).hint(
-        "check the --store path (and $TRIALINK_STORE); create a new store with `trialink study add`, or pass --create",
-    ))
 }
