@@ -1,6 +1,22 @@
 //! Option groups several commands share, flattened into their `Args`.
 
+use crate::error::CliError;
 use std::path::PathBuf;
+
+/// The service store, which must exist.
+#[derive(clap::Args, Debug)]
+pub struct StoreArgs {
+    /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
+    #[arg(long, value_name = "DB")]
+    pub store: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// Open the store, which must exist.
+    pub fn open(&self) -> Result<store::Store, CliError> {
+        crate::open::open_existing_store(self.store.as_deref())
+    }
+}
 
 /// Where the identifying columns are and how dates of birth are written.
 #[derive(clap::Args, Debug)]

@@ -11,11 +11,7 @@ use std::process::ExitCode;
 
 /// Options for `trialink audit` (the run: `reports::audit::AuditRun`).
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  \
-trialink audit --report reports/week1 --report reports/week2\n  \
-trialink audit --table uptake_by_arm.csv --policy threshold-10\n  \
-trialink audit --store trialink.db   # everything the store has published\n\n\
-Exit status: 0 every interval is wide enough, 1 an unsafe cell was found, 2 error.")]
+#[command(after_help = include_str!("../../help/audit.txt"))]
 #[command(group = clap::ArgGroup::new("input").required(true).multiple(true).args(["report", "table", "store"]))]
 pub struct Args {
     /// A report directory holding `tables.json` (repeatable).

@@ -10,10 +10,7 @@ use std::process::ExitCode;
 
 /// Options for `trialink encode` (the rows: `bloom::clk::row::RowEncoder`).
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  \
-trialink encode --schema schema.json --secret-file clk.secret --input volunteers.csv --output volunteers.clk.csv --keep ref\n  \
-trialink encode --schema schema.json --key registry.key --input volunteers.csv --output -\n\n\
-Both parties must use the same schema and secret; with --key the secret is derived from the key.")]
+#[command(after_help = include_str!("../../help/encode.txt"))]
 #[command(group(clap::ArgGroup::new("secret_source").required(true).args(["secret_file", "key"])))]
 pub struct Args {
     /// The linkage schema (clkhash v3 JSON).

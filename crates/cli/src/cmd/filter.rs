@@ -19,9 +19,7 @@ pub enum FilterCommand {
     /// the key the tokens were made with: taken from `--key`, `--fingerprint`,
     /// or the token file's manifest. Rows without a valid token go to
     /// `<output>.rejects.csv`.
-    #[command(after_help = "Example:\n  \
-trialink filter build --tokens objections.tokens.csv --fpr 0.001 --output noncontact.tlbf\n\n\
-A false positive only ever errs towards not contacting someone.")]
+    #[command(after_help = include_str!("../../help/filter_build.txt"))]
     Build(BuildArgs),
     /// Check which tokens of a token file a TLBF filter contains.
     ///

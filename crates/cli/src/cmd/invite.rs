@@ -10,15 +10,7 @@ use std::process::ExitCode;
 
 /// Options for `trialink invite` (the run: `recruitment::BatchRun`).
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  \
-trialink invite --store service.sqlite --key master.key --cohort cohort.csv \\\n    \
---request fixtures/requests/example.toml --out batch-001 \\\n    \
---registry bpor.tokens.csv --enrolled enrolled.tokens.csv --qa-seeds qa_seeds.csv\n\n\
-With fuzzy registry matching (volunteers without a usable NHS number), link first and pass the links:\n  \
-trialink pseudonymise --key bpor.key --input cohort.csv --output cohort.bpor.csv --allow-blank --clk-schema schema.json\n  \
-trialink link --left bpor.tokens.csv --right cohort.bpor.csv --output bpor-links.csv\n  \
-trialink invite ... --registry-links bpor-links.csv\n\n\
-The request file format is documented in fixtures/requests/example.toml.")]
+#[command(after_help = include_str!("../../help/invite.txt"))]
 pub struct Args {
     /// The service store, which must exist (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
     #[arg(long, value_name = "DB")]

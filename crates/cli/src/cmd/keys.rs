@@ -32,8 +32,7 @@ pub enum KeysCommand {
     /// store before its first data has a key secret there (destroyed when the
     /// study is purged): derive its `trial:<study>` key with `--store`.
     #[command(
-        after_help = "Example:\n  trialink keys derive --from service-master.key --scope registry:bpor --out bpor.key\n  \
-trialink keys derive --from service-master.key --scope trial:galleri-2 --store service.sqlite --out galleri-2.key"
+        after_help = include_str!("../../help/keys_derive.txt")
     )]
     Derive {
         /// The service store, for a registered study's key (`trial:<study>` scopes).

@@ -9,17 +9,7 @@ use std::process::ExitCode;
 
 /// Options for `trialink link` (the run: `linkage::LinkRun`).
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  \
-trialink link --left registry.linkable.csv --right cohort.linkable.csv --output matches.csv\n  \
-trialink link --left a.csv --right b.csv --output - --mode clk --blocking dob,family_yob --threshold 0.85\n  \
-trialink link --left registry.clk.csv --right cohort.clk.csv --output m.csv --max-block-pairs 400000000\n\n\
---blocking: `all` (every pass both files have; the default when both have a blocking column), \
-`none` (all pairs: only for small files), or a comma-separated list of pass names.\n\n\
---max-block-pairs: a block (rows of both files sharing one blocking key) needing more Dice \
-comparisons than this (default 100000000 = 10,000 × 10,000; without blocking, all pairs are one \
-block) is skipped, and the summary and manifest say how many blocks and left rows were affected. \
-A row with more than one key for the same pass, or more than 32 passes, is rejected (counted \
-by reason; it keeps its row number but never matches).")]
+#[command(after_help = include_str!("../../help/link.txt"))]
 pub struct Args {
     /// Left file (`-` for stdin).
     #[arg(long, value_name = "FILE")]

@@ -2,8 +2,9 @@
 //! contact, keyed on the NHS number; see SECURITY.md).
 
 use crate::args::IdentifierArgs;
+use crate::args::StoreArgs;
 use crate::error::{CliError, CliResult, Context};
-use crate::open::{self, load_master, open_existing_store};
+use crate::open::{self, load_master};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use suppression::objections::{AddRun, AddTo};
@@ -20,11 +21,7 @@ pub enum NoncontactCommand {
 
 /// Options for `trialink noncontact add` (the run: `suppression::AddRun`).
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  \
-trialink noncontact add --store service.sqlite --key master.key --input objections.csv\n\n\
-Exit status: 0 all rows recorded; 1 some rows rejected (the rest recorded; see the rejects file); 2 error.\n\
-The store must exist (made by `trialink study add`) unless --create is given, so that a mistyped \
-path never records objections where no run will look (default path: $TRIALINK_STORE, else ./trialink-store.sqlite).")]
+#[command(after_help = include_str!("../../help/noncontact_add.txt"))]
 pub struct AddArgs {
     /// The service store; it must exist unless --create (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
     #[arg(long, value_name = "DB")]
@@ -64,16 +61,15 @@ pub struct AddArgs {
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  trialink noncontact count --store service.sqlite")]
 pub struct CountArgs {
-    /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
-    #[arg(long, value_name = "DB")]
-    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 pub fn run(c: NoncontactCommand) -> CliResult {
     match c {
         NoncontactCommand::Add(a) => add(*a),
         NoncontactCommand::Count(a) => {
-            let s = open_existing_store(a.store.as_deref())?;
+            let s = a.store.open()?;
             outln!(
                 "{}",
                 s.noncontact_count().context("counting the non-contact list")?

@@ -11,10 +11,7 @@ use tabular::{columns, Manifest, RowCells, RunOutputs};
 
 /// Options for `trialink pseudonymise` (the rows: `pseudonym::TokenRows`).
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  \
-trialink pseudonymise --key bpor.key --input volunteers.csv --output volunteers.tokens.csv\n  \
-trialink pseudonymise --key trial.key --input signups.csv --output - --keep reference --keep status\n\n\
-Upload the output and its .manifest.json; never the input.")]
+#[command(after_help = include_str!("../../help/pseudonymise.txt"))]
 pub struct Args {
     /// The scope key file (from `trialink keys derive`).
     #[arg(long, value_name = "FILE")]

@@ -15,12 +15,7 @@ use std::process::ExitCode;
 
 /// Options for `trialink report` (the run: `reports::ReportRun`).
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  \
-trialink report --store service.sqlite --study galleri-2 --out reports/galleri-2/week-03 --policy nhs-hes\n  \
-trialink report --input figures.json --out reports/demo --format html\n  \
-trialink report --service --store service.sqlite --out reports/service/2026-11\n\n\
-Writes tables.json (audit it with `trialink audit --report DIR`), one CSV per table, statistics.csv,\n\
-and selection/uptake/swat/returns .md and .html.")]
+#[command(after_help = include_str!("../../help/report.txt"))]
 pub struct Args {
     /// The service store.
     #[arg(long, value_name = "DB")]

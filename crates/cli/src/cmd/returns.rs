@@ -1,20 +1,18 @@
 //! `trialink returns`: record the mailer's return-to-sender file.
 
+use crate::args::StoreArgs;
 use crate::error::{exit_code, feedback_run_err, CliResult};
-use crate::open::open_existing_store;
 use recruitment::notes;
 use std::path::PathBuf;
 
 /// Options for `trialink returns` (the run: `recruitment::notes::record_returns_file`).
 #[derive(clap::Args)]
 #[command(
-    after_help = "Example:\n  trialink returns --store service.sqlite --input rts-2026-11-28.csv\n\n\
-Exit status: 0 all rows read; 1 some rows rejected (the rest recorded; see <input>.returns.csv); 2 error."
+    after_help = include_str!("../../help/returns.txt")
 )]
 pub struct Args {
-    /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
-    #[arg(long, value_name = "DB")]
-    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Return-to-sender CSV (`reference`, `reason`, `date`).
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
@@ -30,7 +28,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> CliResult {
     let mode = notes::claim(std::slice::from_ref(&a.input), &notes::RETURNS, a.force)?;
-    let mut store = open_existing_store(a.store.as_deref())?;
+    let mut store = a.store.open()?;
     let (c, first) =
         notes::record_returns_file(&mut store, &a.input, mode, &mut crate::say).map_err(feedback_run_err)?;
     let rows = (c.rejected, c.rows_in);

@@ -4,8 +4,9 @@
 //! named `--operator` and recorded in an append-only history that
 //! `study show` prints and nothing in trialink can edit.
 
+use crate::args::StoreArgs;
 use crate::error::{CliError, CliResult};
-use crate::open::{open_existing_store, open_store};
+use crate::open::open_store;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use store::register::text;
@@ -23,7 +24,8 @@ pub enum StudyCommand {
     /// Show a study's register entry and its full history.
     Show(ShowArgs),
     /// List the studies in the register.
-    List(ListArgs),
+    #[command(after_help = "Example:\n  trialink study list --store service.sqlite")]
+    List(StoreArgs),
     /// Close a study: no further change and no further invitation.
     Close(CloseArgs),
     /// Purge a study after its retention date: delete its invitations,
@@ -34,16 +36,10 @@ pub enum StudyCommand {
 
 /// Options for `trialink study purge`.
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  \
-trialink study purge --store service.sqlite --operator \"A. Operator\" trial-001\n  \
-trialink study purge --store service.sqlite --operator \"A. Operator\" trial-001 --override \"study withdrawn by its sponsor, DPO ticket 1234\"\n\n\
-Before the register's retain_until date (or for a study with no register entry) a purge needs\n\
---override with a reason, which is recorded. The purge cannot be undone: the study's tokens can no\n\
-longer be linked to anyone, by anyone, once its key secret is destroyed.")]
+#[command(after_help = include_str!("../../help/study_purge.txt"))]
 pub struct PurgeArgs {
-    /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
-    #[arg(long, value_name = "DB")]
-    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Who purges the study (recorded in the purge record).
     #[arg(long, value_name = "NAME")]
     pub operator: String,
@@ -61,9 +57,8 @@ pub struct PurgeArgs {
     after_help = "Example:\n  trialink study add --store service.sqlite --operator \"A. Operator\" fixtures/studies/example.toml"
 )]
 pub struct ChangeArgs {
-    /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
-    #[arg(long, value_name = "DB")]
-    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Who makes the change (recorded in the history).
     #[arg(long, value_name = "NAME")]
     pub operator: String,
@@ -76,21 +71,11 @@ pub struct ChangeArgs {
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  trialink study show --store service.sqlite trial-001")]
 pub struct ShowArgs {
-    /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
-    #[arg(long, value_name = "DB")]
-    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// The study id.
     #[arg(value_name = "ID")]
     pub study: String,
-}
-
-/// Options for `trialink study list`.
-#[derive(clap::Args)]
-#[command(after_help = "Example:\n  trialink study list --store service.sqlite")]
-pub struct ListArgs {
-    /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
-    #[arg(long, value_name = "DB")]
-    pub store: Option<PathBuf>,
 }
 
 /// Options for `trialink study close`.
@@ -99,9 +84,8 @@ pub struct ListArgs {
     after_help = "Example:\n  trialink study close --store service.sqlite --operator \"A. Operator\" trial-001"
 )]
 pub struct CloseArgs {
-    /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
-    #[arg(long, value_name = "DB")]
-    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Who closes the study (recorded in the history).
     #[arg(long, value_name = "NAME")]
     pub operator: String,
@@ -144,9 +128,9 @@ fn change(a: ChangeArgs, add: bool) -> CliResult {
     // Check the file before touching (or creating) the store.
     let entry = read_entry(&a.file)?;
     let mut s = if add {
-        open_store(a.store.as_deref())?
+        open_store(a.store.store.as_deref())?
     } else {
-        open_existing_store(a.store.as_deref())?
+        a.store.open()?
     };
     let rec = if add {
         s.study_add(entry, &a.operator)
@@ -159,7 +143,7 @@ fn change(a: ChangeArgs, add: bool) -> CliResult {
 }
 
 fn close(a: CloseArgs) -> CliResult {
-    let mut s = open_existing_store(a.store.as_deref())?;
+    let mut s = a.store.open()?;
     let rec = s.study_close(&a.study, &a.operator).map_err(register_error)?;
     out(&text::change_line(&rec, "closed"));
     Ok(ExitCode::SUCCESS)
@@ -167,7 +151,7 @@ fn close(a: CloseArgs) -> CliResult {
 
 fn purge(a: PurgeArgs) -> CliResult {
     let today = pseudonym::Date::today_utc();
-    let mut s = open_existing_store(a.store.as_deref())?;
+    let mut s = a.store.open()?;
     let fingerprint = s.study_key_fingerprint(&a.study).map_err(register_error)?;
     let r = s
         .study_purge(&a.study, &a.operator, today, a.override_reason.as_deref())
@@ -177,13 +161,13 @@ fn purge(a: PurgeArgs) -> CliResult {
 }
 
 fn show(a: ShowArgs) -> CliResult {
-    let s = open_existing_store(a.store.as_deref())?;
+    let s = a.store.open()?;
     out(&s.study_show(&a.study).map_err(register_error)?);
     Ok(ExitCode::SUCCESS)
 }
 
-fn list(a: ListArgs) -> CliResult {
-    let s = open_existing_store(a.store.as_deref())?;
+fn list(a: StoreArgs) -> CliResult {
+    let s = a.open()?;
     out(&s.study_list_table().map_err(register_error)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -7,18 +7,7 @@ use std::process::ExitCode;
 use synth::uptake::UptakeConfig;
 use synth::{parse_date, parse_rate, Config, Date, ErrorOverrides, ErrorRates};
 
-const AFTER_HELP: &str = "\
-Files written to DIR: cohort.csv, registry.csv, enrolled.csv, objections.csv,
-qa_seeds.csv, truth.csv (file,row,cohort_row,errors), truth_registry.csv
-(left = registry row, right = cohort row, for `trialink evaluate --truth`) and
-synth.json (parameters and row counts). Rows are numbered from 1.
-All identifiers are synthetic: NHS numbers from the 999 test block, mobiles
-07700 900xxx, emails @example.org. Same seed and options: same bytes.
-
-Example:
-  trialink synth --people 3000 --seed 42 --out fixtures/synth
-  trialink synth uptake --batch out/batch.csv --cohort fixtures/synth/cohort.csv \\
-      --rate 0.1 --seed 7 --out out/uptake.csv";
+const AFTER_HELP: &str = include_str!("../../help/synth.txt");
 
 /// Options for `trialink synth`.
 #[derive(clap::Args)]
@@ -135,17 +124,7 @@ struct PopulationArgs {
 
 /// Options for `trialink synth uptake`.
 #[derive(clap::Args)]
-#[command(after_help = "\
-Writes FILE with columns reference,nhs_number,date_of_birth,status,date and
-FILE.truth.json with the counts `trialink uptake` should find. A row has either
-a reference (and blank nhs_number, date_of_birth) or an NHS number + date of
-birth (and a blank reference). The NHS numbers are raw: the trial pseudonymises
-those rows (`trialink pseudonymise --keep reference,status,date`) before
-sending; rows by reference need no token.
-
-Example:
-  trialink synth uptake --batch out/batch.csv --cohort fixtures/synth/cohort.csv \\
-      --qa-seeds fixtures/synth/qa_seeds.csv --rate 0.1 --seed 7 --out out/uptake.csv")]
+#[command(after_help = include_str!("../../help/synth_uptake.txt"))]
 struct UptakeArgs {
     /// The invitation batch (postal, SMS or email columns).
     #[arg(long, value_name = "FILE")]

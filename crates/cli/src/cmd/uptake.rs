@@ -1,20 +1,17 @@
 //! `trialink uptake`: record a trial's uptake feedback.
 
+use crate::args::StoreArgs;
 use crate::error::{exit_code, feedback_run_err, CliResult};
-use crate::open::{bind_master, load_master, open_existing_store};
+use crate::open::{bind_master, load_master};
 use recruitment::notes;
 use std::path::PathBuf;
 
 /// Options for `trialink uptake` (the run: `recruitment::notes::record_uptake_files`).
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  \
-trialink uptake --store service.sqlite --key master.key --study galleri-2 --input uptake.tokens.csv\n\n\
-Several --input files may be given (e.g. rows by reference and rows by token).\n\
-Exit status: 0 all rows read and matched; 1 some rows rejected or matching no invitation (the rest recorded; see <input>.uptake.csv); 2 error.")]
+#[command(after_help = include_str!("../../help/uptake.txt"))]
 pub struct Args {
-    /// The service store (default: $TRIALINK_STORE, else ./trialink-store.sqlite).
-    #[arg(long, value_name = "DB")]
-    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// The service's master key file.
     #[arg(long, value_name = "MASTER")]
     pub key: PathBuf,
@@ -48,7 +45,7 @@ pub fn run(a: Args) -> CliResult {
         allow_unmatched: a.allow_unmatched,
     };
     let mode = run.claim().map_err(feedback_run_err)?;
-    let mut store = open_existing_store(a.store.as_deref())?;
+    let mut store = a.store.open()?;
     bind_master(&mut store, &master)?;
     let told = run
         .run(&mut store, &master, mode, &mut crate::say)
