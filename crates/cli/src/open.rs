@@ -32,58 +32,29 @@ fn open_err(e: store::service::OpenError) -> CliError {
     CliError::new(&e).maybe_hint(e.hint())
 }
 
-/// Read a key file, turning every failure into a clear error that names
-/// the file and a line number, never the key.
+/// Read a key file (errors name the file and a line number, never the
+/// key), warning on stderr when it is labelled test-only.
 pub fn load_key(path: &Path) -> Result<KeyFile, CliError> {
-    let kf = keyfile::read(path)
-        .map_err(|e| CliError::new(format!("key file {}: {e}", path.display())).hint(e.hint()))?;
-    if kf.test_only {
-        eprintln!(
-            "warning: {} is labelled test-only: never use it for real data",
-            path.display()
-        );
-    }
-    Ok(kf)
+    keyfile::open(path, &mut |w| eprintln!("{w}")).map_err(key_err)
 }
 
-/// The label `keys generate --scope` gives a master key (README step 1).
-pub const MASTER_LABEL: &str = "service:master";
-
-/// Load a master key: a key file that names a scope is a derived key,
-/// refused — except the master label `service:master`, which
-/// `keys generate` writes and which no `keys derive` makes.
+/// Load the service's master key (a scope key is refused).
 pub fn load_master(p: &Path) -> Result<pseudonym::Key, CliError> {
-    let kf = load_key(p)?;
-    if let Some(s) = kf.scope.as_ref().filter(|s| s.as_str() != MASTER_LABEL) {
-        return Err(CliError::new(format!(
-            "key file {} is a scope key for `{s}`, not the service's master key",
-            p.display()
-        ))
-        .hint("pass the master key from `trialink keys generate`"));
-    }
-    Ok(kf.key)
+    load_key(p)?.master(p).map_err(key_err)
 }
 
 /// Parse a scope label with a hint on the grammar.
 pub fn parse_scope(s: &str) -> Result<Scope, CliError> {
-    Scope::new(s).map_err(|e| {
-        CliError::new(format!("invalid scope: {e}"))
-            .hint("scopes look like `trial:galleri-2`, `registry:bpor`, `service:store`")
-    })
+    keyfile::parse_scope(s).map_err(key_err)
 }
 
-/// The scope of a key's tokens: the key file's, or `--scope` when the file
-/// names none; a `--scope` that contradicts the file is refused.
+/// The scope of a key's tokens (see `KeyFile::token_scope`).
 pub fn token_scope(kf: &KeyFile, given: Option<&str>) -> Result<Option<Scope>, CliError> {
-    match (&kf.scope, given) {
-        (Some(k), Some(o)) if k.as_str() != o => Err(CliError::new(format!(
-            "--scope {o} differs from the key file's scope {k}"
-        ))
-        .hint("drop --scope, or use the key derived for that scope")),
-        (Some(k), _) => Ok(Some(k.clone())),
-        (None, Some(o)) => parse_scope(o).map(Some),
-        (None, None) => Ok(None),
-    }
+    kf.token_scope(given).map_err(key_err)
+}
+
+fn key_err(e: keyfile::KeyUseError) -> CliError {
+    CliError::new(&e).hint(e.hint())
 }
 
 /// Parse `--as-of`, defaulting to today (UTC).
@@ -135,12 +106,10 @@ pub fn load_secret(
         }
         (None, Some(k)) => {
             let kf = load_key(k)?;
-            let rec = KeyRecord {
-                role: "clk".into(),
-                scope: kf.scope.as_ref().map(|s| s.to_string()),
-                fingerprint: kf.key.fingerprint().to_string(),
-            };
-            Ok((ClkSecret::from_trialink_key(kf.key.expose_secret()), Some(rec)))
+            Ok((
+                ClkSecret::from_trialink_key(kf.key.expose_secret()),
+                Some(kf.record("clk")),
+            ))
         }
         _ => Err(CliError::new("give exactly one of --secret-file and --key")),
     }

@@ -234,6 +234,114 @@ pub fn write_new(
     Ok(())
 }
 
+/// The label `keys generate --scope` gives a master key.
+pub const MASTER_LABEL: &str = "service:master";
+
+/// Why a key file cannot be used as asked. Messages name the file, the
+/// scopes and line numbers, never the key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyUseError {
+    /// The file could not be read as a key file.
+    #[error("key file {}: {source}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: KeyFileError,
+    },
+    /// A scope key was given where the master key is needed.
+    #[error("key file {} is a scope key for `{scope}`, not the service's master key", path.display())]
+    NotMaster {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The scope it names.
+        scope: Scope,
+    },
+    /// A scope label is not one.
+    #[error("invalid scope: {0}")]
+    Scope(crate::ScopeError),
+    /// The scope given contradicts the key file's.
+    #[error("--scope {given} differs from the key file's scope {file}")]
+    ScopeDiffers {
+        /// The scope given.
+        given: String,
+        /// The key file's.
+        file: Scope,
+    },
+}
+
+impl KeyUseError {
+    /// What to do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            KeyUseError::File { source, .. } => source.hint(),
+            KeyUseError::NotMaster { .. } => "pass the master key from `trialink keys generate`",
+            KeyUseError::Scope(_) => "scopes look like `trial:galleri-2`, `registry:bpor`, `service:store`",
+            KeyUseError::ScopeDiffers { .. } => "drop --scope, or use the key derived for that scope",
+        }
+    }
+}
+
+/// Read the key file at `path` ([`read`]), warning through `warn` when it
+/// is labelled test-only.
+pub fn open(path: &Path, warn: &mut dyn FnMut(String)) -> Result<KeyFile, KeyUseError> {
+    let kf = read(path).map_err(|source| KeyUseError::File {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if kf.test_only {
+        warn(format!(
+            "warning: {} is labelled test-only: never use it for real data",
+            path.display()
+        ));
+    }
+    Ok(kf)
+}
+
+/// Parse a scope label.
+pub fn parse_scope(s: &str) -> Result<Scope, KeyUseError> {
+    Scope::new(s).map_err(KeyUseError::Scope)
+}
+
+impl KeyFile {
+    /// The service's master key from the file at `path`: a key file that
+    /// names a scope is a derived key, refused — except [`MASTER_LABEL`],
+    /// which `keys generate` writes and no `keys derive` makes.
+    pub fn master(self, path: &Path) -> Result<Key, KeyUseError> {
+        match self.scope.filter(|s| s.as_str() != MASTER_LABEL) {
+            Some(scope) => Err(KeyUseError::NotMaster {
+                path: path.to_path_buf(),
+                scope,
+            }),
+            None => Ok(self.key),
+        }
+    }
+
+    /// The scope of this key's tokens: the file's, or `given` when the
+    /// file names none; a `given` scope that contradicts the file is
+    /// refused.
+    pub fn token_scope(&self, given: Option<&str>) -> Result<Option<Scope>, KeyUseError> {
+        match (&self.scope, given) {
+            (Some(k), Some(o)) if k.as_str() != o => Err(KeyUseError::ScopeDiffers {
+                given: o.to_string(),
+                file: k.clone(),
+            }),
+            (Some(k), _) => Ok(Some(k.clone())),
+            (None, Some(o)) => parse_scope(o).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The manifest's record of this key in `role` (scope and fingerprint).
+    pub fn record(&self, role: &str) -> tabular::KeyRecord {
+        tabular::KeyRecord {
+            role: role.into(),
+            scope: self.scope.as_ref().map(|s| s.to_string()),
+            fingerprint: self.key.fingerprint().to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

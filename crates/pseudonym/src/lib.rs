@@ -46,7 +46,7 @@ pub use normalise::normalise;
 pub use row::{Objection, Pseudonymiser, RowField, RowReject, RowTokens};
 pub use scope::{Scope, ScopeError};
 pub use token::{Token, TokenKey, TokenParseError};
-pub use token_rows::{TokenColumns, TokenOut, TokenRows, TokenTotals};
+pub use token_rows::{PseudonymiseRun, TokenColumns, TokenOut, TokenRows, TokenTotals};
 
 /// Fuzzing and property-test hooks: parse arbitrary input, never panic.
 #[doc(hidden)]

@@ -12,7 +12,8 @@ use crate::row::{Pseudonymiser, RowField};
 use std::collections::BTreeMap;
 use tabular::cell::Line;
 use tabular::{
-    BatchOut, ByteRecord, Committed, Manifest, RowCells, RowJob, RowsOut, RunOutputs, Source, TabularError,
+    BatchOut, ByteRecord, Committed, Manifest, OutputPlan, RowCells, RowJob, RowsOut, RunOutputs, Source,
+    TabularError,
 };
 
 /// Where the job finds its columns.
@@ -261,6 +262,93 @@ impl<C: RowCells> RowJob for TokenRows<C> {
         }
         l.end();
         out.rows.rows_out += 1;
+    }
+}
+
+/// A whole `pseudonymise` run: the identifier columns found, optional
+/// extra cells bound to the header (a CLK), every row of the input
+/// tokenised into the output ([`TokenRows`]), the rejects, manifest and
+/// output committed in that order.
+pub struct PseudonymiseRun<'a> {
+    /// The scope key.
+    pub key: &'a crate::Key,
+    /// Its file (recorded in the manifest).
+    pub key_path: &'a std::path::Path,
+    /// The tokens' scope, when known.
+    pub scope: Option<&'a crate::Scope>,
+    /// The date dates of birth are checked against.
+    pub as_of: crate::Date,
+    /// Date-of-birth formats.
+    pub formats: crate::DobFormats,
+    /// The input's name, as given (`-` for stdin).
+    pub input: &'a str,
+    /// The output and its sidecars.
+    pub plan: OutputPlan<'a>,
+    /// The NHS number column, when not found by name.
+    pub nhs_column: Option<&'a str>,
+    /// The date-of-birth column, when not found by name.
+    pub dob_column: Option<&'a str>,
+    /// Columns passed through unchanged.
+    pub keep: &'a [String],
+    /// Also write `nhs_token`.
+    pub with_nhs_token: bool,
+    /// Write rows whose NHS number and DOB are both blank with a blank token.
+    pub allow_blank: bool,
+    /// The version recorded in the manifest.
+    pub version: &'a str,
+}
+
+impl PseudonymiseRun<'_> {
+    /// Run over `src`: `cells` binds the extra cells (if any) to the header
+    /// and records them in the manifest; `progress` is told the bytes read.
+    /// Returns the lines that tell the counts and where the manifest is.
+    pub fn run<C: RowCells, E: From<TabularError>>(
+        self,
+        mut src: Source,
+        cells: impl FnOnce(&[String], &mut Manifest) -> Result<Option<C>, E>,
+        progress: impl FnMut(u64),
+    ) -> Result<Vec<String>, E> {
+        let mut manifest = Manifest::new("pseudonymise", self.version);
+        let nhs = src.column(self.nhs_column, tabular::columns::NHS_NUMBER, "NHS number")?;
+        let dob = src.column(self.dob_column, tabular::columns::DATE_OF_BIRTH, "date of birth")?;
+        let header = src.header().to_vec();
+        let cells = cells(&header, &mut manifest)?;
+        let keep = src.keep_columns(self.keep, |i| {
+            i == nhs || i == dob || cells.as_ref().is_some_and(|c| c.reads_column(i))
+        })?;
+        let mut run = RunOutputs::create(self.plan)?;
+        let job = TokenRows {
+            pseudonymiser: Pseudonymiser::new(
+                crate::TokenKey::new(self.key),
+                self.formats,
+                self.as_of,
+                self.with_nhs_token,
+            ),
+            cols: TokenColumns {
+                nhs,
+                dob,
+                keep,
+                width: header.len(),
+                allow_blank: self.allow_blank,
+            },
+            cells,
+        };
+        let totals = job.run(&mut src, &mut run, progress)?;
+        let input = src.finish()?;
+        manifest.option("key", self.key_path.display().to_string());
+        manifest.option("input", self.input);
+        manifest.option("output", self.plan.output);
+        job.record(&totals, &header, &mut manifest);
+        job.record_key(self.key, self.scope, self.as_of, &mut manifest);
+        let done = run.commit(&mut manifest, ("input", &input), "tokens", totals.rows_out, true)?;
+        debug_assert!(manifest.rows.balanced());
+        let mut lines = vec![totals.summary(input.rows, &done)];
+        lines.extend(
+            done.manifest
+                .as_ref()
+                .map(|mp| format!("manifest: {}", mp.display())),
+        );
+        Ok(lines)
     }
 }
 

@@ -6,7 +6,7 @@ use crate::open;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use suppression::filter_run::{FilterBuild, FilterCheckRun, FilterRunError};
-use tabular::{KeyRecord, OutputPlan};
+use tabular::OutputPlan;
 
 /// `trialink filter` subcommands.
 #[derive(clap::Subcommand)]
@@ -133,14 +133,8 @@ fn build(a: BuildArgs) -> CliResult {
     let fingerprint = match (&a.fingerprint, &a.key) {
         (Some(f), _) => Some((f.clone(), None)),
         (None, Some(k)) => {
-            let kf = open::load_key(k)?;
-            let fp = kf.key.fingerprint().to_string();
-            let rec = KeyRecord {
-                role: "token".into(),
-                scope: kf.scope.as_ref().map(|s| s.to_string()),
-                fingerprint: fp.clone(),
-            };
-            Some((fp, Some(rec)))
+            let rec = open::load_key(k)?.record("token");
+            Some((rec.fingerprint.clone(), Some(rec)))
         }
         (None, None) => None,
     };
