@@ -69,15 +69,17 @@ pub fn as_of(opt: Option<&str>) -> Result<Date, CliError> {
 
 /// Parse `--dob-format` options.
 pub fn dob_formats(patterns: &[String]) -> Result<DobFormats, CliError> {
-    let mut v = Vec::new();
-    for p in patterns {
-        v.push(
-            DobFormat::new(p).map_err(|e| {
-                CliError::new(format!("--dob-format: {e}")).hint("e.g. --dob-format %d.%m.%Y")
-            })?,
-        );
-    }
+    let v: Result<Vec<DobFormat>, _> = patterns.iter().map(|p| DobFormat::new(p)).collect();
+    let v = v.map_err(|e| CliError::new(format!("--dob-format: {e}")).hint("e.g. --dob-format %d.%m.%Y"))?;
     Ok(DobFormats::custom(v))
+}
+
+/// `--dob-format` options, or the lenient defaults when none are given.
+pub fn dob_formats_or_lenient(patterns: &[String]) -> Result<DobFormats, CliError> {
+    match patterns {
+        [] => Ok(DobFormats::lenient()),
+        _ => dob_formats(patterns),
+    }
 }
 
 /// Load and parse a linkage schema, with the file name in errors; returns
@@ -95,15 +97,10 @@ pub fn load_secret(
     key: Option<&Path>,
 ) -> Result<(ClkSecret, Option<KeyRecord>), CliError> {
     match (secret_file, key) {
-        (Some(p), None) => {
-            let s = ClkSecret::read_file(p)
-                .map_err(|e| CliError::new(format!("secret file {}: cannot read: {e}", p.display())))?;
-            if s.expose().is_empty() {
-                return Err(CliError::new(format!("secret file {}: is empty", p.display()))
-                    .hint("put the shared CLK secret in the file"));
-            }
-            Ok((s, None))
-        }
+        (Some(p), None) => Ok((
+            ClkSecret::read_nonempty(p).map_err(|e| CliError::new(&e).maybe_hint(e.hint()))?,
+            None,
+        )),
         (None, Some(k)) => {
             let kf = load_key(k)?;
             Ok((

@@ -88,6 +88,9 @@ pub enum RunError {
     /// Writing an output failed.
     #[error(transparent)]
     Tabular(#[from] TabularError),
+    /// The fixed Dice threshold is outside (0, 1].
+    #[error("--threshold must be greater than 0 and at most 1")]
+    Threshold,
     /// Writing the match file failed.
     #[error("{path}: cannot write: {source}")]
     Write {
@@ -103,6 +106,7 @@ impl RunError {
     pub fn hint(&self) -> Option<String> {
         match self {
             RunError::Manifests(e) => Some(e.hint().to_string()),
+            RunError::Threshold => Some("e.g. --threshold 0.8".into()),
             RunError::Input(e) => e.hint(),
             RunError::Link(_) => Some("check both files were encoded with the same schema".into()),
             RunError::Tabular(e) => e.hint().map(str::to_string),
@@ -115,6 +119,9 @@ impl LinkRun<'_> {
     /// Run it, telling `say` what happens as it happens. The match file and
     /// its manifest are in place only when the run succeeds.
     pub fn run(&self, say: &mut dyn FnMut(Say)) -> Result<(), RunError> {
+        if self.threshold.is_some_and(|t| !(t > 0.0 && t <= 1.0)) {
+            return Err(RunError::Threshold);
+        }
         let started = std::time::Instant::now();
         let mut manifest = Manifest::new("link", self.version);
         let mode = Mode::from_name(self.mode);

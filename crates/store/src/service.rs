@@ -89,3 +89,31 @@ impl Store {
         }
     }
 }
+
+/// The key of `scope` as `keys derive` gives it, with a note for the
+/// operator: a `trial:<study>` key from `store` ([`Store::study_key`]: with
+/// the study's key secret when the store holds one; a purged study is
+/// refused), else the master key's derivation; a `trial:` key derived
+/// without the store is noted (a registered study's files would be
+/// refused).
+pub fn scope_key(
+    store: Option<&Store>,
+    master: &pseudonym::Key,
+    scope: &pseudonym::Scope,
+) -> Result<(pseudonym::Key, Option<String>), StoreError> {
+    let study = scope.as_str().strip_prefix("trial:");
+    Ok(match (study, store) {
+        (Some(study), Some(store)) => {
+            let sk = store.study_key(master, study)?;
+            let note = (!sk.destroyable).then(|| format!(
+                "note: study {study} has no key secret in the store (unregistered, or registered after its first data): its key derives from the master key alone and cannot be destroyed by a purge"
+            ));
+            (sk.key, note)
+        }
+        (Some(_), None) => (
+            master.derive(scope),
+            Some("note: a study registered in the store has a key secret there; derive its key with --store, or its files will be refused".into()),
+        ),
+        (None, _) => (master.derive(scope), None),
+    })
+}

@@ -48,7 +48,7 @@ pub use hashing::words_for;
 pub use normalise::{
     apply_transform, apply_transform_into, field_filter, soundex, soundex_into, FIELD_FILTER_K,
 };
-pub use secret::ClkSecret;
+pub use secret::{ClkSecret, SecretFileError};
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,36 @@
 
 use zeroize::{Zeroize, Zeroizing};
 
+/// Why a secret file cannot be used. Messages name the file, never its
+/// content.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    /// The file could not be read.
+    #[error("secret file {}: cannot read: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file holds no secret.
+    #[error("secret file {}: is empty", path.display())]
+    Empty {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+}
+
+impl SecretFileError {
+    /// What to do about it, when there is something to say.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            SecretFileError::Empty { .. } => Some("put the shared CLK secret in the file"),
+            SecretFileError::Read { .. } => None,
+        }
+    }
+}
+
 /// The secret CLKs are keyed with. Zeroized on drop, `Debug` redacted, no
 /// `Display`.
 pub struct ClkSecret(Zeroizing<Vec<u8>>);
@@ -33,6 +63,21 @@ impl ClkSecret {
     pub fn read_file(path: &std::path::Path) -> std::io::Result<Self> {
         let bytes = Zeroizing::new(tabular::limited::read(path, tabular::limited::KEY)?);
         Ok(Self::from_file_content(&bytes))
+    }
+
+    /// Read a secret file ([`ClkSecret::read_file`]), refusing an empty
+    /// secret.
+    pub fn read_nonempty(path: &std::path::Path) -> Result<Self, SecretFileError> {
+        let s = Self::read_file(path).map_err(|source| SecretFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if s.expose().is_empty() {
+            return Err(SecretFileError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(s)
     }
 
     /// The secret derived from a trialink key (its scope key file): the 64 lowercase

@@ -1,11 +1,6 @@
 //! `trialink demo`: every flow of the service end to end on a synthetic
-//! population, in a fresh directory.
-//!
-//! The demo plays each party in turn by running `trialink` itself with the
-//! same commands a real party would run, printing each command as it goes, so
-//! the transcript doubles as a tutorial. The steps are `synth::demo`'s
-//! script, carried out by `synth::demo_run`. Keys are derived from the seed
-//! and labelled test-only; the same seed writes the same files.
+//! population, each party's commands run by this binary and printed as a
+//! tutorial: the steps are `synth::demo`'s, the run `synth::demo_run`'s.
 
 use crate::error::{CliError, CliResult};
 use std::path::PathBuf;

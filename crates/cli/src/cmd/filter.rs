@@ -105,8 +105,7 @@ pub fn run(c: FilterCommand) -> CliResult {
     }
 }
 
-/// The filter file (or checked file) and its manifest; no rejects path
-/// option (beside the output).
+/// The filter file (or checked file) and its manifest; no rejects file.
 fn plan<'a>(output: &'a str, force: bool, manifest: Option<&'a Path>) -> OutputPlan<'a> {
     OutputPlan {
         output,
@@ -118,10 +117,7 @@ fn plan<'a>(output: &'a str, force: bool, manifest: Option<&'a Path>) -> OutputP
 
 /// Print the line a run ends with, or its error with the hint.
 fn told(r: Result<String, FilterRunError>) -> CliResult {
-    let line = r.map_err(|e| {
-        let hint = e.hint();
-        CliError::new(e).maybe_hint(hint)
-    })?;
+    let line = r.map_err(|e| CliError::new(&e).maybe_hint(e.hint()))?;
     eprintln!("{line}");
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,7 @@
 //! service store together with its file.
 
 use crate::error::{CliError, CliResult};
-use crate::open::{bind_master, dob_formats, load_master, open_existing_store};
+use crate::open::{bind_master, dob_formats_or_lenient, load_master, open_existing_store};
 use recruitment::{BatchError, BatchRun};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -89,11 +89,7 @@ pub fn run(a: Args) -> CliResult {
         today: recruitment::batch::today(a.today.as_deref()).map_err(batch_err)?,
     };
     let v = run.request().map_err(batch_err)?;
-    let dob_formats = if a.dob_format.is_empty() {
-        pseudonym::DobFormats::lenient()
-    } else {
-        dob_formats(&a.dob_format)?
-    };
+    let dob_formats = dob_formats_or_lenient(&a.dob_format)?;
     run.check_cohort().map_err(batch_err)?;
     let mut store = open_existing_store(a.store.as_deref())?;
     bind_master(&mut store, &master)?;

@@ -79,35 +79,23 @@ pub fn run(c: KeysCommand) -> CliResult {
         } => {
             let scope = parse_scope(&scope)?;
             let master = load_key(&from)?;
-            let study = scope.as_str().strip_prefix("trial:");
-            let key = match (study, store) {
-                (Some(study), Some(db)) => {
-                    let mut store = open_existing_store(Some(&db))?;
-                    crate::open::bind_master(&mut store, &master.key)?;
-                    let sk = store.study_key(&master.key, study).map_err(|e| {
-                        CliError::new(e).hint("a purged study's key is destroyed; it cannot be derived again")
-                    })?;
-                    if !sk.destroyable {
-                        eprintln!(
-                            "note: study {study} has no key secret in the store (unregistered, or registered after its first data): its key derives from the master key alone and cannot be destroyed by a purge"
-                        );
-                    }
-                    sk.key
-                }
-                (None, Some(_)) => {
-                    return Err(CliError::new(format!(
-                        "--store applies to trial:<study> scopes, not {scope}"
-                    ))
-                    .hint("drop --store for registry and service scopes"))
-                }
-                (Some(_), None) => {
-                    eprintln!(
-                        "note: a study registered in the store has a key secret there; derive its key with --store, or its files will be refused"
-                    );
-                    master.key.derive(&scope)
-                }
-                (None, None) => master.key.derive(&scope),
-            };
+            if store.is_some() && !scope.as_str().starts_with("trial:") {
+                return Err(
+                    CliError::new(format!("--store applies to trial:<study> scopes, not {scope}"))
+                        .hint("drop --store for registry and service scopes"),
+                );
+            }
+            let mut db = store
+                .as_deref()
+                .map(|p| open_existing_store(Some(p)))
+                .transpose()?;
+            if let Some(db) = db.as_mut() {
+                crate::open::bind_master(db, &master.key)?;
+            }
+            let (key, note) = store::service::scope_key(db.as_ref(), &master.key, &scope).map_err(|e| {
+                CliError::new(e).hint("a purged study's key is destroyed; it cannot be derived again")
+            })?;
+            note.iter().for_each(|n| eprintln!("{n}"));
             write(&out, &key, Some(&scope))?;
             eprintln!("wrote {} for scope {scope} (mode 0600)", out.display());
             outln!("{}", key.fingerprint());

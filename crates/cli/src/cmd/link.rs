@@ -55,11 +55,6 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> CliResult {
-    if a.threshold.is_some_and(|t| !(t > 0.0 && t <= 1.0)) {
-        return Err(
-            CliError::new("--threshold must be greater than 0 and at most 1").hint("e.g. --threshold 0.8")
-        );
-    }
     let run = LinkRun {
         left: &a.left,
         right: &a.right,

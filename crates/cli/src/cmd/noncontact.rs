@@ -92,11 +92,7 @@ fn add(a: AddArgs) -> CliResult {
         manifest: tabular::sidecar(&a.input, a.manifest.as_deref(), ".noncontact.manifest.json"),
         version: env!("CARGO_PKG_VERSION"),
     };
-    let formats = if a.ids.dob_format.is_empty() {
-        pseudonym::DobFormats::lenient()
-    } else {
-        open::dob_formats(&a.ids.dob_format)?
-    };
+    let formats = open::dob_formats_or_lenient(&a.ids.dob_format)?;
     let to = AddTo {
         store: a.store.as_deref(),
         create: a.create,

@@ -1,10 +1,6 @@
-//! `trialink report`: disclosure-controlled reports for a study.
-//!
-//! Reads the study's figures from the service store (or, with `--input`,
-//! from a JSON file of the report structs), protects every table as the
-//! next release of the study — audited against every earlier release
-//! recorded in the store — writes CSV, Markdown and HTML, and records the
-//! release in the store.
+//! `trialink report`: disclosure-controlled reports for a study. The run
+//! (figures read, protected against every earlier release, written and
+//! recorded in the store) is `reports::ReportRun`'s.
 
 use crate::error::{CliError, CliResult};
 use crate::open::open_existing_store;
@@ -82,11 +78,10 @@ pub fn run(args: Args) -> CliResult {
         force: args.force,
     };
     run.check(args.store.is_some()).map_err(report_error)?;
-    let mut store = match (&args.store, &args.input) {
-        (Some(p), _) => Some(open_existing_store(Some(p))?),
-        (None, None) => Some(open_existing_store(None)?),
-        (None, Some(_)) => None,
-    };
+    let from_store = args.store.is_some() || args.input.is_none();
+    let mut store = from_store
+        .then(|| open_existing_store(args.store.as_deref()))
+        .transpose()?;
     let done = run.run(store.as_mut()).map_err(report_error)?;
     eprintln!("{}", done.summary);
     for f in done.files {
