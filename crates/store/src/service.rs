@@ -73,6 +73,21 @@ pub fn open(path: Option<&Path>, existing: bool, say: &mut dyn FnMut(Say)) -> Re
 }
 
 impl Store {
+    /// Purge `study` ([`Store::study_purge`]) and tell it: the purge
+    /// record with the fingerprint of the key secret destroyed
+    /// ([`crate::register::text::purge_summary`]).
+    pub fn study_purge_told(
+        &mut self,
+        study: &str,
+        operator: &str,
+        today: pseudonym::Date,
+        override_reason: Option<&str>,
+    ) -> crate::Result<String> {
+        let fingerprint = self.study_key_fingerprint(study)?;
+        let r = self.study_purge(study, operator, today, override_reason)?;
+        Ok(crate::register::text::purge_summary(&r, fingerprint.as_deref()))
+    }
+
     /// Refuse a master key other than the one the store was first used
     /// with (the first key is recorded): tokens under two master keys never
     /// match, so objections recorded under one would not suppress under

@@ -45,6 +45,19 @@ pub struct OutputPlan<'a> {
     pub rejects: Option<&'a Path>,
 }
 
+impl<'a> OutputPlan<'a> {
+    /// A run whose only sidecar is its manifest (rejects, if any, beside
+    /// the output).
+    pub fn with_manifest(output: &'a str, force: bool, manifest: Option<&'a Path>) -> Self {
+        OutputPlan {
+            output,
+            force,
+            manifest,
+            rejects: None,
+        }
+    }
+}
+
 /// What a committed run wrote.
 #[derive(Debug)]
 pub struct Committed {

@@ -3,7 +3,7 @@
 
 use crate::error::{CliError, CliResult};
 use crate::open;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use suppression::filter_run::{FilterBuild, FilterCheckRun, FilterRunError};
 use tabular::OutputPlan;
@@ -105,16 +105,6 @@ pub fn run(c: FilterCommand) -> CliResult {
     }
 }
 
-/// The filter file (or checked file) and its manifest; no rejects file.
-fn plan<'a>(output: &'a str, force: bool, manifest: Option<&'a Path>) -> OutputPlan<'a> {
-    OutputPlan {
-        output,
-        force,
-        manifest,
-        rejects: None,
-    }
-}
-
 /// Print the line a run ends with, or its error with the hint.
 fn told(r: Result<String, FilterRunError>) -> CliResult {
     let line = r.map_err(|e| CliError::new(&e).maybe_hint(e.hint()))?;
@@ -137,7 +127,7 @@ fn build(a: BuildArgs) -> CliResult {
     let line = FilterBuild {
         tokens: &a.tokens,
         fpr: a.fpr,
-        plan: plan(&a.output, a.force, a.manifest.as_deref()),
+        plan: OutputPlan::with_manifest(&a.output, a.force, a.manifest.as_deref()),
         column: a.column.as_deref(),
         fingerprint,
         allow_source_rejects: a.allow_source_rejects,
@@ -152,7 +142,7 @@ fn check(a: CheckArgs) -> CliResult {
     let line = FilterCheckRun {
         filter: (&filter, &a.filter),
         tokens: &a.tokens,
-        plan: plan(&a.output, a.force, a.manifest.as_deref()),
+        plan: OutputPlan::with_manifest(&a.output, a.force, a.manifest.as_deref()),
         column: a.column.as_deref(),
         keep: &a.keep,
         ignore_fingerprint: a.ignore_fingerprint,

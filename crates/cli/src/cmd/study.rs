@@ -7,7 +7,7 @@
 use crate::args::StoreArgs;
 use crate::error::{CliError, CliResult};
 use crate::open::open_store;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use store::register::text;
 use store::StoreError;
@@ -95,79 +95,41 @@ pub struct CloseArgs {
 }
 
 pub fn run(c: StudyCommand) -> CliResult {
-    match c {
-        StudyCommand::Add(a) => change(a, true),
-        StudyCommand::Update(a) => change(a, false),
-        StudyCommand::Show(a) => show(a),
-        StudyCommand::List(a) => list(a),
-        StudyCommand::Close(a) => close(a),
-        StudyCommand::Purge(a) => purge(a),
-    }
-}
-
-/// Informational output: a closed pipe or a full device ends it quietly.
-fn out(text: &str) {
+    let text = match c {
+        StudyCommand::Add(a) => change(a, true)?,
+        StudyCommand::Update(a) => change(a, false)?,
+        StudyCommand::Show(a) => a.store.open()?.study_show(&a.study),
+        StudyCommand::List(a) => a.open()?.study_list_table(),
+        StudyCommand::Close(a) => (a.store.open()?)
+            .study_close(&a.study, &a.operator)
+            .map(|rec| text::change_line(&rec, "closed")),
+        StudyCommand::Purge(a) => {
+            let today = pseudonym::Date::today_utc();
+            let reason = a.override_reason.as_deref();
+            a.store
+                .open()?
+                .study_purge_told(&a.study, &a.operator, today, reason)
+        }
+    };
+    // Informational output: a closed pipe or a full device ends it quietly.
     use std::io::Write as _;
+    let text = text.map_err(|e| CliError::new(&e).hint(e.register_hint()))?;
     let mut o = std::io::stdout().lock();
     let _ = o.write_all(text.as_bytes()).and_then(|()| o.flush());
+    Ok(ExitCode::SUCCESS)
 }
 
-fn register_error(e: StoreError) -> CliError {
-    let hint = e.register_hint();
-    CliError::new(e).hint(hint)
-}
-
-fn read_entry(path: &Path) -> Result<store::StudyEntry, CliError> {
-    store::register_file::read_entry(path).map_err(|e| {
-        let hint = e.hint();
-        CliError::new(e).hint(hint)
-    })
-}
-
-fn change(a: ChangeArgs, add: bool) -> CliResult {
-    // Check the file before touching (or creating) the store.
-    let entry = read_entry(&a.file)?;
-    let mut s = if add {
-        open_store(a.store.store.as_deref())?
-    } else {
-        a.store.open()?
+/// `study add` or `study update`: the file is checked before the store is
+/// touched (or, to add, created).
+fn change(a: ChangeArgs, add: bool) -> Result<Result<String, StoreError>, CliError> {
+    let entry = store::register_file::read_entry(&a.file).map_err(|e| CliError::new(&e).hint(e.hint()))?;
+    let mut s = match add {
+        true => open_store(a.store.store.as_deref())?,
+        false => a.store.open()?,
     };
-    let rec = if add {
-        s.study_add(entry, &a.operator)
-    } else {
-        s.study_update(entry, &a.operator)
-    }
-    .map_err(register_error)?;
-    out(&text::change_line(&rec, if add { "added" } else { "updated" }));
-    Ok(ExitCode::SUCCESS)
-}
-
-fn close(a: CloseArgs) -> CliResult {
-    let mut s = a.store.open()?;
-    let rec = s.study_close(&a.study, &a.operator).map_err(register_error)?;
-    out(&text::change_line(&rec, "closed"));
-    Ok(ExitCode::SUCCESS)
-}
-
-fn purge(a: PurgeArgs) -> CliResult {
-    let today = pseudonym::Date::today_utc();
-    let mut s = a.store.open()?;
-    let fingerprint = s.study_key_fingerprint(&a.study).map_err(register_error)?;
-    let r = s
-        .study_purge(&a.study, &a.operator, today, a.override_reason.as_deref())
-        .map_err(register_error)?;
-    out(&text::purge_summary(&r, fingerprint.as_deref()));
-    Ok(ExitCode::SUCCESS)
-}
-
-fn show(a: ShowArgs) -> CliResult {
-    let s = a.store.open()?;
-    out(&s.study_show(&a.study).map_err(register_error)?);
-    Ok(ExitCode::SUCCESS)
-}
-
-fn list(a: StoreArgs) -> CliResult {
-    let s = a.open()?;
-    out(&s.study_list_table().map_err(register_error)?);
-    Ok(ExitCode::SUCCESS)
+    let rec = match add {
+        true => s.study_add(entry, &a.operator),
+        false => s.study_update(entry, &a.operator),
+    };
+    Ok(rec.map(|rec| text::change_line(&rec, if add { "added" } else { "updated" })))
 }

@@ -233,13 +233,20 @@ fn run_population(a: PopulationArgs) -> CliResult {
 }
 
 fn synth_error(e: synth::SynthError) -> CliError {
-    let hint = e.hint();
-    CliError::new(e).hint(hint)
+    CliError::new(&e).hint(e.hint())
 }
 
 fn run_uptake(a: UptakeArgs) -> CliResult {
     let arm_rates = synth::uptake::parse_arm_rates(&a.arm_rate)
         .map_err(|e| CliError::new(format!("--arm-rate {e}")).hint("e.g. --arm-rate letter_b=0.15"))?;
+    let model = a
+        .response_model
+        .as_deref()
+        .map(synth::response::ResponseModel::load);
+    let model = model.transpose().map_err(|e| {
+        CliError::new(format!("--response-model: {e}"))
+            .hint("use `default` or a JSON object of odds ratios (see `synth::response`)")
+    })?;
     let cfg = UptakeConfig {
         seed: a.seed,
         rate: a.rate,
@@ -250,13 +257,7 @@ fn run_uptake(a: UptakeArgs) -> CliResult {
         unmatched: a.unmatched,
         qa_response: a.qa_response,
         start: a.start,
-        model: match &a.response_model {
-            Some(spec) => Some(synth::response::ResponseModel::load(spec).map_err(|e| {
-                CliError::new(format!("--response-model: {e}"))
-                    .hint("use `default` or a JSON object of odds ratios (see `synth::response`)")
-            })?),
-            None => None,
-        },
+        model,
         registry: a.registry.clone(),
     };
     let t = synth::uptake::simulate(
