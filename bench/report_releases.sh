@@ -14,7 +14,8 @@
 # release. Targets: <= 10 s for any single release and <= 120 s
 # for the full audit on a 2-core machine. Pass `exact` to time the exact
 # joint audit instead of the fast one (same verdict). Set
-# TRIALINK_AUDIT_PROFILE=1 to print where each audit spends its time.
+# TRIALINK_AUDIT_PROFILE=1 to print where each audit spends its time
+# (=trace: also one line per finding left to the whole series' solver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p reports --example release_bench

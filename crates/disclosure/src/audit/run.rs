@@ -123,6 +123,9 @@ pub(crate) fn audit_scoped(
     mut cache: Option<&mut AuditCache>,
 ) -> Result<AuditReport, AuditError> {
     let prof = std::env::var_os("TRIALINK_AUDIT_PROFILE").is_some();
+    // `TRIALINK_AUDIT_PROFILE=trace`: also one line per finding left to
+    // the whole part's solver (see `trace_whole_part`)
+    let trace = std::env::var_os("TRIALINK_AUDIT_PROFILE").is_some_and(|v| v == "trace");
     let t0 = std::time::Instant::now();
     for r in releases {
         r.validate()?;
@@ -230,7 +233,8 @@ pub(crate) fn audit_scoped(
                 };
                 tally.solved[k][slot] += 1;
             }
-            settle(
+            let before = trace.then(|| (lpc.span(&obj), window_of(cand).and_then(|w| w.outer(&obj))));
+            let iv = settle(
                 lpc,
                 &obj,
                 cand.check,
@@ -239,7 +243,11 @@ pub(crate) fn audit_scoped(
                 &mut report.linear_programs,
                 &mut tally.certified,
             )
-            .map_err(|e| errors.map(e, cand.release))?
+            .map_err(|e| errors.map(e, cand.release))?;
+            if let Some((span, relaxed)) = before {
+                trace_whole_part(cand, &plan.starts[c], &parts, span, relaxed, iv, policy);
+            }
+            iv
         };
         if check_robust(cand.check, interval, policy) {
             safe_now.insert(cand.key, interval);
@@ -298,6 +306,40 @@ fn hand_on(
     cc.safe = safe_now;
     cc.reused = tally.reused;
     cc.certified = tally.certified;
+}
+
+/// One line on a finding the whole part's solver settled: its kind, how
+/// many releases of its part are newer than each of its cells, the range
+/// of the feasible points known before solving, the bounds of its window's
+/// relaxation (`-` when no window holds it) and the interval solved.
+/// Only intervals a reader could compute from the published files; used
+/// to see where the cheap certificates fall short.
+fn trace_whole_part(
+    cand: &Candidate,
+    starts: &[usize],
+    parts: &Parts,
+    span: (f64, f64),
+    relaxed: Option<(f64, f64)>,
+    iv: Interval,
+    policy: &Policy,
+) {
+    let kind = match cand.check {
+        Check::Suppressed => "suppressed",
+        Check::Difference => "difference",
+        Check::Rounded(_) => "rounded",
+    };
+    let back: Vec<usize> = cand
+        .objective
+        .iter()
+        .map(|&(v, _)| starts.len() - starts.iter().filter(|&&s| s <= parts.local[v]).count())
+        .collect();
+    let relaxed = relaxed.map_or("-".to_string(), |(lo, hi)| format!("{lo:.1}..{hi:.1}"));
+    eprintln!(
+        "audit trace: {kind} releases-back {back:?} points {:.1}..{:.1} window-relaxation {relaxed} solved {iv} {}",
+        span.0,
+        span.1,
+        if check_safe(cand.check, iv, policy) { "safe" } else { "unsafe" }
+    );
 }
 
 /// Every candidate finding in scope.
