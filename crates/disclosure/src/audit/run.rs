@@ -309,10 +309,11 @@ fn hand_on(
 }
 
 /// One line on a finding the whole part's solver settled: its kind, how
-/// many releases of its part are newer than each of its cells, the range
-/// of the feasible points known before solving, the bounds of its window's
-/// relaxation (`-` when no window holds it) and the interval solved.
-/// Only intervals a reader could compute from the published files; used
+/// many releases of its part are newer than each of its cells, whether
+/// the feasible points known before solving reached each end of the
+/// interval solved, whether its window's relaxation (if a window holds
+/// it) had the same ends, the interval's width and the verdict. No count
+/// is printed (the releases audited during protection are drafts); used
 /// to see where the cheap certificates fall short.
 fn trace_whole_part(
     cand: &Candidate,
@@ -333,11 +334,22 @@ fn trace_whole_part(
         .iter()
         .map(|&(v, _)| starts.len() - starts.iter().filter(|&&s| s <= parts.local[v]).count())
         .collect();
-    let relaxed = relaxed.map_or("-".to_string(), |(lo, hi)| format!("{lo:.1}..{hi:.1}"));
+    // integer ends as the solver's are reported (`None`: unbounded)
+    let lo_of = |x: f64| (x - 1e-6).ceil().max(0.0) as u64;
+    let hi_of =
+        |x: f64| (x.is_finite() && x < super::lp::BIG / 2.0).then(|| (x + 1e-6).floor().max(0.0) as u64);
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let points = if span.0.is_finite() {
+        format!("{}/{}", yes(lo_of(span.0) == iv.lo), yes(hi_of(span.1) == iv.hi))
+    } else {
+        "none".to_string()
+    };
+    let relaxation = relaxed.map_or("-".to_string(), |(lo, hi)| {
+        format!("{}/{}", yes(lo_of(lo) == iv.lo), yes(hi_of(hi) == iv.hi))
+    });
+    let width = iv.width().map_or("unbounded".to_string(), |w| w.to_string());
     eprintln!(
-        "audit trace: {kind} releases-back {back:?} points {:.1}..{:.1} window-relaxation {relaxed} solved {iv} {}",
-        span.0,
-        span.1,
+        "audit trace: {kind} releases-back {back:?} points-reach-ends {points} relaxation-same-ends {relaxation} width {width} {}",
         if check_safe(cand.check, iv, policy) { "safe" } else { "unsafe" }
     );
 }
