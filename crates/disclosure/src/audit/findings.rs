@@ -5,7 +5,7 @@
 // Grid code indexes several parallel grids by (row, column).
 #![allow(clippy::needless_range_loop)]
 
-use super::lp::Prepared;
+use super::lp::{count_at_least, count_at_most, Prepared};
 use super::model::{sum_rounded_cross_totals, Faithful, Layout};
 use super::{is_safe, Confirm, FindingKey, FindingKind, Interval, Scope};
 use crate::policy::{Policy, TotalsRule};
@@ -66,8 +66,8 @@ pub(super) fn by_points(
             if !vmin.is_finite() {
                 return None;
             }
-            let lo = (vmin - 1e-6).ceil().max(0.0) as u64;
-            let hi = ((vmax + 1e-6).floor().max(0.0) as u64).max(lo);
+            let lo = count_at_least(vmin);
+            let hi = count_at_most(vmax).max(lo);
             (hi - lo + 1 >= need).then_some(Interval { lo, hi: Some(hi) })
         }
         _ => lp.certify(obj, policy),

@@ -380,6 +380,18 @@ pub(super) const CARRY: usize = 24;
 /// Carried points that stand in for the extreme points of a first round.
 pub(super) const CARRY_WARM: usize = 8;
 
+/// The smallest whole count at or above a solver's value (a tolerance of
+/// 1e-6 for its rounding error; never below 0): a lower end.
+pub(super) fn count_at_least(x: f64) -> u64 {
+    (x - 1e-6).ceil().max(0.0) as u64
+}
+
+/// The largest whole count at or below a solver's value (a tolerance of
+/// 1e-6; never below 0): an upper end.
+pub(super) fn count_at_most(x: f64) -> u64 {
+    (x + 1e-6).floor().max(0.0) as u64
+}
+
 /// Bound of the objective variable; an optimum at it means unbounded.
 pub(super) const BIG: f64 = 1e10;
 
@@ -514,11 +526,11 @@ impl Prepared {
         if !vmin.is_finite() {
             return None;
         }
-        let lo = (vmin - 1e-6).ceil().max(0.0) as u64;
+        let lo = count_at_least(vmin);
         if vmax >= BIG / 2.0 {
             return Some(Interval { lo, hi: None });
         }
-        let hi = ((vmax + 1e-6).floor().max(0.0) as u64).max(lo);
+        let hi = count_at_most(vmax).max(lo);
         let interval = Interval { lo, hi: Some(hi) };
         let wide = hi - lo >= policy.min_width();
         (lo < policy.sensitive_range().0 || wide).then_some(interval)
@@ -534,11 +546,11 @@ impl Prepared {
     pub(super) fn exact_interval(&self, objective: &[(usize, f64)]) -> Result<Interval, microlp::Error> {
         let lo = self.scratch(objective, 1.0)?;
         let hi = -self.scratch(objective, -1.0)?;
-        let lo = (lo - 1e-6).ceil().max(0.0) as u64;
+        let lo = count_at_least(lo);
         let hi = if hi >= BIG / 2.0 {
             None
         } else {
-            Some(((hi + 1e-6).floor().max(0.0) as u64).max(lo))
+            Some(count_at_most(hi).max(lo))
         };
         Ok(Interval { lo, hi })
     }
@@ -546,9 +558,9 @@ impl Prepared {
     /// Integer interval of a linear expression over the polytope.
     pub(super) fn interval(&self, objective: &[(usize, f64)]) -> Result<Interval, microlp::Error> {
         let (down, up) = self.min_both(objective);
-        let lo = (down? - 1e-6).ceil().max(0.0) as u64;
+        let lo = count_at_least(down?);
         let hi = -up?;
-        let hi = (hi < BIG / 2.0).then(|| ((hi + 1e-6).floor().max(0.0) as u64).max(lo));
+        let hi = (hi < BIG / 2.0).then(|| count_at_most(hi).max(lo));
         Ok(Interval { lo, hi })
     }
 }

@@ -6,7 +6,7 @@ use super::bounds;
 use super::findings::{
     by_points, cell_candidates, check_robust, check_safe, difference_candidates, settle, Candidate, Check,
 };
-use super::lp::{split, Parts, Prepared, CARRY, CARRY_WARM};
+use super::lp::{count_at_least, count_at_most, split, Parts, Prepared, CARRY, CARRY_WARM};
 use super::model::{build_lp, Built};
 use super::window::{self, Window};
 use super::{AuditCache, AuditError, AuditReport, Finding, FindingKey, Interval, Scope};
@@ -335,17 +335,19 @@ fn trace_whole_part(
         .map(|&(v, _)| starts.len() - starts.iter().filter(|&&s| s <= parts.local[v]).count())
         .collect();
     // integer ends as the solver's are reported (`None`: unbounded)
-    let lo_of = |x: f64| (x - 1e-6).ceil().max(0.0) as u64;
-    let hi_of =
-        |x: f64| (x.is_finite() && x < super::lp::BIG / 2.0).then(|| (x + 1e-6).floor().max(0.0) as u64);
+    let hi_of = |x: f64| (x.is_finite() && x < super::lp::BIG / 2.0).then(|| count_at_most(x));
     let yes = |b: bool| if b { "yes" } else { "no" };
     let points = if span.0.is_finite() {
-        format!("{}/{}", yes(lo_of(span.0) == iv.lo), yes(hi_of(span.1) == iv.hi))
+        format!(
+            "{}/{}",
+            yes(count_at_least(span.0) == iv.lo),
+            yes(hi_of(span.1) == iv.hi)
+        )
     } else {
         "none".to_string()
     };
     let relaxation = relaxed.map_or("-".to_string(), |(lo, hi)| {
-        format!("{}/{}", yes(lo_of(lo) == iv.lo), yes(hi_of(hi) == iv.hi))
+        format!("{}/{}", yes(count_at_least(lo) == iv.lo), yes(hi_of(hi) == iv.hi))
     });
     let width = iv.width().map_or("unbounded".to_string(), |w| w.to_string());
     eprintln!(
@@ -446,13 +448,9 @@ fn build_windows(
 /// reader cannot rule them out), starting no lower than the bound.
 fn large_interval(lpc: &Prepared, obj: &[(usize, f64)], lower: f64) -> Interval {
     let (vmin, vmax) = lpc.span(obj);
-    let lo = ((lower - 1e-6).ceil().max(0.0) as u64).max(if vmin.is_finite() {
-        (vmin - 1e-6).ceil().max(0.0) as u64
-    } else {
-        0
-    });
+    let lo = count_at_least(lower).max(if vmin.is_finite() { count_at_least(vmin) } else { 0 });
     let hi = if vmax.is_finite() && vmax < super::lp::BIG / 2.0 {
-        Some(((vmax + 1e-6).floor().max(0.0) as u64).max(lo))
+        Some(count_at_most(vmax).max(lo))
     } else {
         None
     };
@@ -482,26 +480,24 @@ fn windowed<'w>(
     }
     let (lo, hi) = w.outer(obj)?;
     report.linear_programs += 2;
-    let int_lo = (lo - 1e-6).ceil().max(0.0) as u64;
+    let int_lo = count_at_least(lo);
     if int_lo > policy.sensitive_range().1 && !matches!(cand.check, Check::Rounded(_)) {
         return Some(large_interval(lpc, obj, lo));
     }
     // the relaxation's ends, if feasible points reach them, are the ends
     let (vmin, vmax) = lpc.span(obj);
-    let p_lo = (vmin - 1e-6).ceil().max(0.0) as u64;
+    let p_lo = count_at_least(vmin);
     if !vmin.is_finite() || p_lo != int_lo {
         return None;
     }
     let hi_exact = if hi.is_infinite() {
         vmax >= super::lp::BIG / 2.0
     } else {
-        ((vmax + 1e-6).floor().max(0.0) as u64).max(p_lo) == ((hi + 1e-6).floor().max(0.0) as u64).max(int_lo)
+        count_at_most(vmax).max(p_lo) == count_at_most(hi).max(int_lo)
     };
     hi_exact.then(|| Interval {
         lo: int_lo,
-        hi: hi
-            .is_finite()
-            .then(|| ((hi + 1e-6).floor().max(0.0) as u64).max(int_lo)),
+        hi: hi.is_finite().then(|| count_at_most(hi).max(int_lo)),
     })
 }
 
