@@ -16,6 +16,14 @@
 # joint audit instead of the fast one (same verdict). Set
 # TRIALINK_AUDIT_PROFILE=1 to print where each audit spends its time
 # (=trace: also one line per finding left to the whole series' solver).
+# Its `windows` and `whole parts` figures split the findings' time between
+# window programs and the whole series' solver; `warm starts missed so
+# far [a, b, c]` counts, over the process, incremental re-solves whose
+# point broke a constraint (a) or that ran into solver trouble (b, those
+# retried on the other basis included), and retries on the other basis
+# that got through (c); every other miss is solved from scratch, which is
+# what makes the slowest releases slow. STOP_AFTER_WEEK=N stops after
+# week N (then audits those weeks' releases).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p reports --example release_bench

@@ -5,7 +5,7 @@
 // Grid code indexes several parallel grids by (row, column).
 #![allow(clippy::needless_range_loop)]
 
-use super::lp::{count_at_least, count_at_most, Prepared};
+use super::lp::{count_at_least, count_at_most, Prepared, BIG};
 use super::model::{sum_rounded_cross_totals, Faithful, Layout};
 use super::{is_safe, Confirm, FindingKey, FindingKind, Interval, Scope};
 use crate::policy::{Policy, TotalsRule};
@@ -74,13 +74,28 @@ pub(super) fn by_points(
     }
 }
 
-/// The interval of one finding's expression in its part of the program.
+/// Ends of a finding's interval already exact before the whole part is
+/// solved (a window's relaxation bounds every feasible value, and a
+/// feasible point reaches its end).
+#[derive(Clone, Copy, Default)]
+pub(super) struct Ends {
+    pub(super) lo: Option<u64>,
+    /// `Some(None)`: unbounded.
+    pub(super) hi: Option<Option<u64>>,
+}
+
+/// The interval of one finding's expression in its part of the program:
+/// proven by the feasible points met so far, or each end not `known`
+/// solved over the whole part (both at once, on two cores, when neither
+/// is known).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn settle(
     lp: &Prepared,
     obj: &[(usize, f64)],
     check: Check,
     policy: &Policy,
     scope: &Scope,
+    known: Ends,
     programs: &mut usize,
     certified: &mut usize,
 ) -> Result<Interval, microlp::Error> {
@@ -90,25 +105,42 @@ pub(super) fn settle(
             return Ok(iv);
         }
     }
-    let mut interval = match check {
-        Check::Difference => {
-            // both ends at once (two cores); the upper end is only used
-            // when the lower one lies in the suppression range or above
-            let iv = lp.interval(obj)?;
-            *programs += 2;
-            if iv.lo >= policy.sensitive_range().0 {
-                iv
-            } else {
-                Interval { lo: iv.lo, hi: None }
+    let upper = |max: f64, lo: u64| (max < BIG / 2.0).then(|| count_at_most(max).max(lo));
+    let mut interval = match (known.lo, known.hi) {
+        (Some(lo), Some(hi)) => Interval {
+            lo,
+            hi: hi.map(|h| h.max(lo)),
+        },
+        (Some(lo), None) => {
+            *programs += 1;
+            let max = -lp.min(obj, -1.0)?;
+            Interval {
+                lo,
+                hi: upper(max, lo),
             }
         }
-        _ => {
+        (None, Some(hi)) => {
+            *programs += 1;
+            let lo = count_at_least(lp.min(obj, 1.0)?);
+            Interval {
+                lo,
+                hi: hi.map(|h| h.max(lo)),
+            }
+        }
+        (None, None) => {
             *programs += 2;
             lp.interval(obj)?
         }
     };
-    if matches!(check, Check::Difference) && interval.hi.is_none() {
-        return Ok(interval);
+    // a difference's upper end is only used when its lower one lies in
+    // the suppression range or above
+    if matches!(check, Check::Difference)
+        && (interval.lo < policy.sensitive_range().0 || interval.hi.is_none())
+    {
+        return Ok(Interval {
+            lo: interval.lo,
+            hi: None,
+        });
     }
     let confirm = match (scope.confirm, check) {
         (Confirm::Never, _) => false,
@@ -273,4 +305,106 @@ pub(super) fn difference_candidates(
         }
     }
     cands
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::lp::Lp;
+    use microlp::ComparisonOp;
+
+    /// An end already known exact (from a window's relaxation) leaves only
+    /// the other to solve: the interval is the one both ends solved give,
+    /// from one program instead of two.
+    #[test]
+    fn a_known_end_gives_the_same_interval_from_one_program() {
+        let policy = Policy::builtin("nhs-hes").expect("built-in");
+        // two cells summing to a total published as 9 to 11, the first at
+        // least 2: the first lies in [2, 11]
+        let mut lp = Lp::default();
+        let a = lp.var(0.0, f64::INFINITY);
+        let b = lp.var(0.0, f64::INFINITY);
+        lp.constrain(vec![(a, 1.0), (b, 1.0)], ComparisonOp::Ge, 9.0);
+        lp.constrain(vec![(a, 1.0), (b, 1.0)], ComparisonOp::Le, 11.0);
+        lp.constrain(vec![(a, 1.0)], ComparisonOp::Ge, 2.0);
+        let obj = [(a, 1.0)];
+        let exact = Interval { lo: 2, hi: Some(11) };
+        for scope in [Scope::EXACT, Scope::protect(0)] {
+            let cases = [
+                (Ends::default(), 2),
+                (
+                    Ends {
+                        lo: Some(2),
+                        hi: None,
+                    },
+                    1,
+                ),
+                (
+                    Ends {
+                        lo: None,
+                        hi: Some(Some(11)),
+                    },
+                    1,
+                ),
+                (
+                    Ends {
+                        lo: Some(2),
+                        hi: Some(Some(11)),
+                    },
+                    0,
+                ),
+            ];
+            for (known, solved) in cases {
+                let prepared = lp.lazy();
+                let (mut programs, mut certified) = (0, 0);
+                let iv = settle(
+                    &prepared,
+                    &obj,
+                    Check::Suppressed,
+                    &policy,
+                    &scope,
+                    known,
+                    &mut programs,
+                    &mut certified,
+                )
+                .unwrap();
+                assert_eq!(iv, exact);
+                assert_eq!(programs, solved, "programs solved");
+                assert_eq!(certified, 0);
+            }
+        }
+        // a difference starting below the suppression range keeps no
+        // upper end, whichever end was known
+        let prepared = lp.lazy();
+        let (mut programs, mut certified) = (0, 0);
+        let known = Ends {
+            lo: None,
+            hi: Some(Some(11)),
+        };
+        let iv = settle(
+            &prepared,
+            &obj,
+            Check::Difference,
+            &policy,
+            &Scope::EXACT,
+            known,
+            &mut programs,
+            &mut certified,
+        )
+        .unwrap();
+        assert_eq!(iv, Interval { lo: 2, hi: Some(11) }, "2 is inside the range 1-7");
+        let b_obj = [(b, 1.0)];
+        let iv = settle(
+            &lp.lazy(),
+            &b_obj,
+            Check::Difference,
+            &policy,
+            &Scope::EXACT,
+            Ends::default(),
+            &mut programs,
+            &mut certified,
+        )
+        .unwrap();
+        assert_eq!(iv, Interval { lo: 0, hi: None }, "0 is below the range");
+    }
 }

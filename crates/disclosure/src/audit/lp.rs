@@ -258,28 +258,62 @@ impl Lp {
     /// A prepared program with no point yet, whose feasibility problem is
     /// solved only when an objective needs the solver.
     pub(super) fn lazy(&self) -> Prepared {
+        self.lazy_within(None)
+    }
+
+    /// [`Lp::lazy`], given a box holding every feasible point (the outer
+    /// box), which bounds the expressions optimised.
+    pub(super) fn lazy_within(&self, outer: Option<&[(f64, f64)]>) -> Prepared {
+        // an expression optimised has coefficients of at most 4 in absolute
+        // value (a merged group may have more: its optimum may then be
+        // reported unbounded, which only costs it a point)
+        let reach =
+            |b: &[(f64, f64)]| 4.0 * b.iter().map(|&(lo, hi)| lo.abs().max(hi.abs())).sum::<f64>() + 1e3;
+        let mut zbound = reach(&self.bounds);
+        if let Some(b) = outer {
+            zbound = zbound.min(reach(b));
+        }
         Prepared {
             base: std::cell::OnceCell::new(),
+            alt: std::cell::OnceCell::new(),
             lp: self.clone(),
             points: std::cell::RefCell::new(Vec::new()),
             warm: false,
+            zbound: if zbound.is_finite() && zbound < BIG / 4.0 {
+                zbound
+            } else {
+                BIG
+            },
         }
     }
 
-    fn solve_base(&self) -> Result<Base, microlp::Error> {
+    /// The feasibility problem solved, its constraints given to the solver
+    /// in order or (`reversed`) in reverse order, which leads it to
+    /// another basis.
+    ///
+    /// The objective variable `z` is bounded by `zbound`, as tightly as
+    /// is safe: at ±1e10 a double resolves only about 2e-6, and that
+    /// error reaches the point's counts through `z = e`.
+    fn solve_base(&self, reversed: bool, zbound: f64) -> Result<Base, microlp::Error> {
         let red = self.reduce()?;
         let mut p = Problem::new(OptimizationDirection::Minimize);
         let vars: Vec<_> = red.bounds.iter().map(|&b| p.add_var(0.0, b)).collect();
-        let z = p.add_var(1.0, (-BIG, BIG));
-        for (terms, op, rhs) in &red.rows {
+        let z = p.add_var(1.0, (-zbound, zbound));
+        let mut add = |(terms, op, rhs): &Constraint| {
             let t: Vec<_> = terms.iter().map(|&(k, c)| (vars[k], c)).collect();
             p.add_constraint(t.as_slice(), *op, *rhs);
+        };
+        if reversed {
+            red.rows.iter().rev().for_each(&mut add);
+        } else {
+            red.rows.iter().for_each(&mut add);
         }
         Ok(Base {
             sol: p.solve()?,
             vars,
             red,
             z,
+            zbound,
         })
     }
 }
@@ -314,6 +348,8 @@ struct Base {
     vars: Vec<microlp::Variable>,
     red: Reduced,
     z: microlp::Variable,
+    /// The bound of `z` (±): an optimum there is unbounded.
+    zbound: f64,
 }
 
 impl Base {
@@ -365,15 +401,35 @@ fn warm_min(
         // Unsafe findings are re-solved from scratch (`exact_interval`).
         Ok(s) => {
             let point = base.point(&s);
-            Ok(lp.satisfies(&point).then(|| (s.objective(), point)))
+            let ok = lp.satisfies(&point);
+            if !ok {
+                WARM_MISSES[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            // the value attained at the point (an optimum at the bound of
+            // `z` is unbounded)
+            let value: f64 = objective.iter().map(|&(v, c)| sign * c * point[v]).sum();
+            let value = if value <= -0.5 * base.zbound { -BIG } else { value };
+            Ok(ok.then_some((value, point)))
         }
         // The base problem is feasible and `z = e` always has a
         // solution, so this is numerical trouble in the incremental
         // re-solve: solve from scratch instead.
-        Err(microlp::Error::Infeasible) | Err(microlp::Error::InternalError(_)) => Ok(None),
+        Err(microlp::Error::Infeasible) | Err(microlp::Error::InternalError(_)) => {
+            WARM_MISSES[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(None)
+        }
         Err(e) => Err(e),
     }
 }
+
+/// Warm starts that gave no usable optimum (then solved from scratch):
+/// at a point off the constraints, and with solver trouble. Counted for
+/// the profile line only.
+pub(super) static WARM_MISSES: [std::sync::atomic::AtomicUsize; 3] = [
+    std::sync::atomic::AtomicUsize::new(0),
+    std::sync::atomic::AtomicUsize::new(0),
+    std::sync::atomic::AtomicUsize::new(0),
+];
 
 /// Most points carried from one release of a series to the next.
 pub(super) const CARRY: usize = 24;
@@ -403,6 +459,8 @@ pub(crate) struct Prepared {
     lp: Lp,
     /// Solved on first use.
     base: std::cell::OnceCell<Base>,
+    /// Solved to another basis, on the first warm start that fails.
+    alt: std::cell::OnceCell<Base>,
     /// Feasible points met so far (every optimum found, checked against
     /// every constraint): the values an expression takes at them lie in
     /// its feasible interval, which can prove an interval wide enough
@@ -411,6 +469,8 @@ pub(crate) struct Prepared {
     /// Points enough are known already (carried or from a repair round):
     /// no extreme points are sought.
     pub(super) warm: bool,
+    /// Bound of the objective variable (see [`Lp::lazy_within`]).
+    zbound: f64,
 }
 
 impl Prepared {
@@ -419,7 +479,7 @@ impl Prepared {
         if let Some(b) = self.base.get() {
             return Ok(b);
         }
-        let b = self.lp.solve_base()?;
+        let b = self.lp.solve_base(false, self.zbound)?;
         Ok(self.base.get_or_init(|| b))
     }
 
@@ -460,6 +520,14 @@ impl Prepared {
         )
     }
 
+    /// The minimum of `sign × objective`, warm-started as in
+    /// [`Prepared::min_both`] (on this thread).
+    pub(super) fn min(&self, objective: &[(usize, f64)], sign: f64) -> Result<f64, microlp::Error> {
+        let base = self.base()?;
+        let found = warm_min(base, &self.lp, objective, sign);
+        self.settle_min(found, objective, sign)
+    }
+
     /// Keep a warm-started optimum's point, or solve from scratch when
     /// the warm start gave none.
     fn settle_min(
@@ -473,9 +541,28 @@ impl Prepared {
                 self.points.borrow_mut().push(point);
                 Ok(value)
             }
-            Ok(None) => self.scratch(objective, sign),
+            // the incremental re-solve from another basis usually gets
+            // through where this one ran into trouble
+            Ok(None) => match self.alternative().map(|b| warm_min(b, &self.lp, objective, sign)) {
+                Ok(Ok(Some((value, point)))) => {
+                    WARM_MISSES[2].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.points.borrow_mut().push(point);
+                    Ok(value)
+                }
+                _ => self.scratch(objective, sign),
+            },
             Err(e) => Err(e),
         }
+    }
+
+    /// The feasibility problem solved to another basis (solved now if not
+    /// yet): see [`Lp::solve_base`].
+    fn alternative(&self) -> Result<&Base, microlp::Error> {
+        if let Some(b) = self.alt.get() {
+            return Ok(b);
+        }
+        let b = self.lp.solve_base(true, self.zbound)?;
+        Ok(self.alt.get_or_init(|| b))
     }
 
     /// Minimum of `sign × objective`, solved from scratch.
@@ -681,5 +768,58 @@ mod reduce_tests {
             lp.optimise(&[(c, 1.0)], OptimizationDirection::Minimize),
             Err(microlp::Error::Infeasible)
         ));
+    }
+
+    /// A small table: four cells summing to a published total, two of
+    /// them published rounded, one difference between cells.
+    fn table() -> (Lp, [usize; 4]) {
+        let mut lp = Lp::default();
+        let x: Vec<usize> = (0..4).map(|_| lp.var(0.0, 40.0)).collect();
+        lp.constrain(x.iter().map(|&v| (v, 1.0)).collect(), ComparisonOp::Eq, 40.0);
+        lp.constrain(vec![(x[0], 1.0)], ComparisonOp::Ge, 8.0);
+        lp.constrain(vec![(x[0], 1.0)], ComparisonOp::Le, 12.0);
+        lp.constrain(vec![(x[1], 1.0)], ComparisonOp::Ge, 13.0);
+        lp.constrain(vec![(x[1], 1.0)], ComparisonOp::Le, 17.0);
+        lp.constrain(vec![(x[2], 1.0), (x[3], -1.0)], ComparisonOp::Le, 3.0);
+        (lp, [x[0], x[1], x[2], x[3]])
+    }
+
+    /// The basis reached with the constraints in reverse order gives the
+    /// same optima as the usual one, at points satisfying every
+    /// constraint: a warm start that fails on one basis may be retried on
+    /// the other.
+    #[test]
+    fn the_other_basis_gives_the_same_optima() {
+        let (lp, x) = table();
+        let zbound = lp.lazy().zbound;
+        assert!(zbound < 1e4, "bounded by the variables' bounds: {zbound}");
+        let usual = lp.solve_base(false, zbound).unwrap();
+        let other = lp.solve_base(true, zbound).unwrap();
+        for obj in [
+            vec![(x[2], 1.0)],
+            vec![(x[3], 1.0)],
+            vec![(x[2], 1.0), (x[0], -1.0)],
+        ] {
+            for sign in [1.0, -1.0] {
+                let (a, pa) = warm_min(&usual, &lp, &obj, sign).unwrap().unwrap();
+                let (b, pb) = warm_min(&other, &lp, &obj, sign).unwrap().unwrap();
+                let (c, _) = lp
+                    .optimise(
+                        &obj.iter().map(|&(v, k)| (v, sign * k)).collect::<Vec<_>>(),
+                        OptimizationDirection::Minimize,
+                    )
+                    .unwrap()
+                    .unwrap();
+                assert!((a - c).abs() < 1e-9 && (b - c).abs() < 1e-9, "{a} {b} {c}");
+                assert!(lp.satisfies(&pa) && lp.satisfies(&pb));
+            }
+        }
+        // x2 + x3 in [11, 19], x2 - x3 <= 3: x2 in [0, 11]
+        let prepared = lp.lazy();
+        assert_eq!(
+            prepared.interval(&[(x[2], 1.0)]).unwrap(),
+            Interval { lo: 0, hi: Some(11) }
+        );
+        assert!((prepared.min(&[(x[2], 1.0)], -1.0).unwrap() + 11.0).abs() < 1e-9);
     }
 }

@@ -39,8 +39,14 @@
 //!   the part fixed at a feasible point find more such points, and their
 //!   relaxation (the window alone, within the outer box) proves intervals
 //!   large, or exact when its ends are reached by feasible points;
+//!   a window whose own points fall short tries its twin running to
+//!   the part's newest release (a count pushed up may need every later
+//!   release to follow it);
 //! * what none of these settles is solved over the whole part
-//!   (`findings`); the exact audit ([`audit()`]) solves every
+//!   (`findings`), only the ends the window's relaxation has not proven
+//!   exact; a warm start that runs into solver trouble is retried from
+//!   the program solved to another basis before solving from scratch;
+//!   the exact audit ([`audit()`]) solves every
 //!   finding that way.
 
 // Grid code indexes several parallel grids by (row, column).

@@ -5,6 +5,7 @@
 use super::bounds;
 use super::findings::{
     by_points, cell_candidates, check_robust, check_safe, difference_candidates, settle, Candidate, Check,
+    Ends,
 };
 use super::lp::{count_at_least, count_at_most, split, Parts, Prepared, CARRY, CARRY_WARM};
 use super::model::{build_lp, Built};
@@ -114,6 +115,9 @@ struct Tally {
     /// Findings left to the whole part's solver, by kind (suppressed,
     /// difference, rounded) and window (none, covering, not covering).
     solved: [[usize; 3]; 3],
+    /// Seconds in windows, and in the whole parts' solver.
+    window_secs: f64,
+    whole_secs: f64,
 }
 
 pub(crate) fn audit_scoped(
@@ -199,6 +203,13 @@ pub(crate) fn audit_scoped(
             continue;
         };
         let obj = local(&cand.objective);
+        let clock = std::time::Instant::now();
+        let found = if inherited.known.contains_key(&cand.key) || large || !scope.certify {
+            None
+        } else {
+            Some(windowed(lpc, &obj, cand, &window_of, policy, &mut report))
+        };
+        tally.window_secs += clock.elapsed().as_secs_f64();
         let interval = if let Some(&iv) = inherited.known.get(&cand.key) {
             tally.reused += 1;
             iv
@@ -206,14 +217,16 @@ pub(crate) fn audit_scoped(
             tally.bounded += 1;
             let b = outer[c].as_ref().expect("bounded");
             large_interval(lpc, &obj, bounds::lower(b, &obj))
-        } else if let Some(iv) = scope
-            .certify
-            .then(|| windowed(lpc, &obj, cand, &window_of, policy, &mut report))
-            .flatten()
+        } else if let Some(iv) = match found {
             // an unsafe verdict is confirmed over the whole part unless
             // the scope never confirms (protection)
-            .filter(|iv| scope.confirm == super::Confirm::Never || check_safe(cand.check, *iv, policy))
-        {
+            Some(Windowed::Settled(iv))
+                if scope.confirm == super::Confirm::Never || check_safe(cand.check, iv, policy) =>
+            {
+                Some(iv)
+            }
+            _ => None,
+        } {
             tally.certified += 1;
             iv
         } else {
@@ -233,17 +246,24 @@ pub(crate) fn audit_scoped(
                 };
                 tally.solved[k][slot] += 1;
             }
+            let known = match found {
+                Some(Windowed::Open(ends)) => ends,
+                _ => Ends::default(),
+            };
             let before = trace.then(|| (lpc.span(&obj), window_of(cand).and_then(|w| w.outer(&obj))));
+            let clock = std::time::Instant::now();
             let iv = settle(
                 lpc,
                 &obj,
                 cand.check,
                 policy,
                 scope,
+                known,
                 &mut report.linear_programs,
                 &mut tally.certified,
             )
             .map_err(|e| errors.map(e, cand.release))?;
+            tally.whole_secs += clock.elapsed().as_secs_f64();
             if let Some((span, relaxed)) = before {
                 trace_whole_part(cand, &plan.starts[c], &parts, span, relaxed, iv, policy);
             }
@@ -256,7 +276,7 @@ pub(crate) fn audit_scoped(
     }
     if prof {
         eprintln!(
-            "audit profile: {} releases, {} candidates, vars {}, build+bounds {:.3}s, prepare+extremes {:.3}s ({} lps), findings {:.3}s ({} lps, {} bounded, {} certified, {} reused, whole-part {:?}), {} points carried",
+            "audit profile: {} releases, {} candidates, vars {}, build+bounds {:.3}s, prepare+extremes {:.3}s ({} lps), findings {:.3}s ({} lps, {} bounded, {} certified, {} reused, whole-part {:?}; windows {:.3}s, whole parts {:.3}s; warm starts missed so far {:?}), {} points carried",
             releases.len(),
             cands.len(),
             lp.bounds.len(),
@@ -269,6 +289,9 @@ pub(crate) fn audit_scoped(
             tally.certified,
             tally.reused,
             tally.solved,
+            tally.window_secs,
+            tally.whole_secs,
+            super::lp::WARM_MISSES.each_ref().map(|m| m.load(std::sync::atomic::Ordering::Relaxed)),
             tally.carried
         );
     }
@@ -431,10 +454,15 @@ fn build_windows(
                 window::plan(&plan.starts[c], lpc.len(), scope.touching.is_some())
                     .into_iter()
                     .filter_map(|(from, to, core)| {
-                        Some((
-                            Window::new(&parts.lps[c], from, to, &fixed, outer[c].as_deref())?,
-                            core,
-                        ))
+                        let w = Window::new(&parts.lps[c], from, to, &fixed, outer[c].as_deref())?;
+                        let recent =
+                            plan.starts[c].iter().filter(|&&s| s >= to).count() <= window::SUFFIX_RELEASES;
+                        let w = if recent {
+                            w.with_suffix(&parts.lps[c], lpc.len())
+                        } else {
+                            w
+                        };
+                        Some((w, core))
                     })
                     .collect()
             }
@@ -457,11 +485,22 @@ fn large_interval(lpc: &Prepared, obj: &[(usize, f64)], lower: f64) -> Interval 
     Interval { lo, hi }
 }
 
+/// What a window settles of a finding.
+#[derive(Clone, Copy)]
+enum Windowed {
+    /// Its interval.
+    Settled(Interval),
+    /// Nothing, but the ends its relaxation proves exact: the whole part
+    /// solves only the others.
+    Open(Ends),
+}
+
 /// An interval settled within the candidate's window: feasible points
 /// (those met so far, else those the window finds pushing the candidate
 /// down and up) that prove it safe; or, when the window's relaxation
 /// bounds it, an interval proven large, or exact because the relaxation's
-/// bounds are attained at feasible points. `None`: the whole part decides.
+/// bounds are attained at feasible points. Otherwise the ends of it that
+/// are exact that way.
 fn windowed<'w>(
     lpc: &Prepared,
     obj: &[(usize, f64)],
@@ -469,36 +508,52 @@ fn windowed<'w>(
     window_of: &impl Fn(&Candidate) -> Option<&'w Window>,
     policy: &Policy,
     report: &mut AuditReport,
-) -> Option<Interval> {
+) -> Windowed {
+    let open = Windowed::Open(Ends::default());
     if let Some(iv) = by_points(lpc, obj, cand.check, policy) {
-        return Some(iv);
+        return Windowed::Settled(iv);
     }
-    let w = window_of(cand).filter(|w| w.covers(obj))?;
+    let Some(w) = window_of(cand).filter(|w| w.covers(obj)) else {
+        return open;
+    };
     report.linear_programs += w.explore(obj, lpc);
     if let Some(iv) = by_points(lpc, obj, cand.check, policy) {
-        return Some(iv);
+        return Windowed::Settled(iv);
     }
-    let (lo, hi) = w.outer(obj)?;
+    let Some((lo, hi)) = w.outer(obj) else {
+        return open;
+    };
     report.linear_programs += 2;
     let int_lo = count_at_least(lo);
     if int_lo > policy.sensitive_range().1 && !matches!(cand.check, Check::Rounded(_)) {
-        return Some(large_interval(lpc, obj, lo));
+        return Windowed::Settled(large_interval(lpc, obj, lo));
     }
-    // the relaxation's ends, if feasible points reach them, are the ends
-    let (vmin, vmax) = lpc.span(obj);
-    let p_lo = count_at_least(vmin);
-    if !vmin.is_finite() || p_lo != int_lo {
-        return None;
-    }
-    let hi_exact = if hi.is_infinite() {
-        vmax >= super::lp::BIG / 2.0
-    } else {
-        count_at_most(vmax).max(p_lo) == count_at_most(hi).max(int_lo)
+    // the relaxation's ends, where feasible points reach them, are the
+    // ends (every feasible value lies between the relaxation's)
+    let reached = || {
+        let (vmin, vmax) = lpc.span(obj);
+        let lo = (vmin.is_finite() && count_at_least(vmin) == int_lo).then_some(int_lo);
+        let hi = if hi.is_infinite() {
+            (vmax >= super::lp::BIG / 2.0).then_some(None)
+        } else {
+            let int_hi = count_at_most(hi);
+            (vmin.is_finite() && count_at_most(vmax) == int_hi).then_some(Some(int_hi))
+        };
+        (lo, hi)
     };
-    hi_exact.then(|| Interval {
-        lo: int_lo,
-        hi: hi.is_finite().then(|| count_at_most(hi).max(int_lo)),
-    })
+    let (mut lo, mut hi) = reached();
+    if lo.is_none() || hi.is_none() {
+        // the later releases, fixed at one point, may hold a count back
+        report.linear_programs += w.explore_suffix(obj, lpc);
+        (lo, hi) = reached();
+    }
+    match (lo, hi) {
+        (Some(lo), Some(hi)) => Windowed::Settled(Interval {
+            lo,
+            hi: hi.map(|h| h.max(lo)),
+        }),
+        _ => Windowed::Open(Ends { lo, hi }),
+    }
 }
 
 /// Open candidates' expressions gathered by part, window and kind.
@@ -598,7 +653,7 @@ fn prepare_parts(
             continue;
         }
         let lp = &parts.lps[c];
-        let mut lpc = lp.lazy();
+        let mut lpc = lp.lazy_within(outer[c].as_deref());
         report.components += 1;
         if let Some(pts) = inherited.old_points.remove(&c) {
             lpc.adopt(&pts);

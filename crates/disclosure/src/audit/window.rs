@@ -12,7 +12,13 @@
 //! never narrows an interval: what it cannot prove is left to the solver
 //! over the whole part. Its programs are the size of a few releases,
 //! however many releases the part spans, and are solved only when a
-//! finding needs them.
+//! finding needs them. A window among the newest
+//! [`SUFFIX_RELEASES`] releases also has a twin running from it to the
+//! part's newest release, tried when the window's points fall short of
+//! its relaxation's ends: pushing a count up in an older release may need
+//! every later release to follow (counts only grow), which the fixed
+//! values of the later releases prevent. The twin is at most
+//! [`SUFFIX_RELEASES`] releases longer, however long the series.
 
 use super::lp::{Lp, Prepared};
 
@@ -23,12 +29,20 @@ pub(super) const AUDIT_BLOCK: usize = 2;
 /// Releases either side of an audit block kept free with it.
 pub(super) const AUDIT_MARGIN: usize = 1;
 
+/// Windows ending at most this many releases before a part's newest get
+/// a twin running to the newest (see [`Window::with_suffix`]).
+pub(super) const SUFFIX_RELEASES: usize = 12;
+
 /// A part's program over variables `from..to`, the rest fixed.
 pub(super) struct Window {
     from: usize,
     to: usize,
     fixed: Vec<f64>,
     program: Prepared,
+    /// The same program over `from..` the part's end (solved on first
+    /// use): a count pushed up in the window may need every later
+    /// release to follow it.
+    suffix: Option<Box<Window>>,
     /// The window's variables with every constraint on them alone, each
     /// variable bounded by the part's outer box (a relaxation: it contains
     /// the projection of the whole part), solved on first use.
@@ -58,8 +72,31 @@ impl Window {
             to,
             fixed: fixed.to_vec(),
             program,
+            suffix: None,
             relaxed,
         })
+    }
+
+    /// The window with a twin over `from..end` (the part's end).
+    pub(super) fn with_suffix(mut self, lp: &Lp, end: usize) -> Window {
+        if self.to < end {
+            let program = lp.restrict(self.from, end, &self.fixed).lazy();
+            self.suffix = Some(Box::new(Window {
+                from: self.from,
+                to: end,
+                fixed: self.fixed.clone(),
+                program,
+                suffix: None,
+                relaxed: None,
+            }));
+        }
+        self
+    }
+
+    /// [`Window::explore`] in the twin running to the part's end (0
+    /// programs without one).
+    pub(super) fn explore_suffix(&self, objective: &[(usize, f64)], whole: &Prepared) -> usize {
+        self.suffix.as_ref().map_or(0, |w| w.explore(objective, whole))
     }
 
     /// Bounds on the expression over the relaxed window (outside it:
@@ -162,6 +199,33 @@ pub(super) fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use microlp::ComparisonOp;
+
+    /// A count that only grows over four releases, at most 10 in the
+    /// newest: fixed at a point where every later release is 0, the first
+    /// release's window cannot push it up; its twin running to the newest
+    /// release reaches 10, at a point of the whole program.
+    #[test]
+    fn the_twin_to_the_newest_release_frees_the_later_counts() {
+        let mut lp = Lp::default();
+        let x: Vec<usize> = (0..4).map(|_| lp.var(0.0, f64::INFINITY)).collect();
+        for w in x.windows(2) {
+            lp.constrain(vec![(w[0], 1.0), (w[1], -1.0)], ComparisonOp::Le, 0.0);
+        }
+        lp.constrain(vec![(x[3], 1.0)], ComparisonOp::Le, 10.0);
+        let fixed = vec![0.0; 4];
+        let whole = lp.lazy();
+        let w = Window::new(&lp, 0, 1, &fixed, None).unwrap().with_suffix(&lp, 4);
+        let top = |p: &Prepared| p.span(&[(x[0], 1.0)]).1;
+        assert_eq!(w.explore(&[(x[0], 1.0)], &whole), 2);
+        assert!(top(&whole) < 1e-9, "held at 0 by the fixed later release");
+        assert_eq!(w.explore_suffix(&[(x[0], 1.0)], &whole), 2);
+        assert!((top(&whole) - 10.0).abs() < 1e-9, "{}", top(&whole));
+        assert!(whole.points.borrow().iter().all(|p| lp.satisfies(p)));
+        // a window already running to the newest release has no twin
+        let newest = Window::new(&lp, 2, 4, &fixed, None).unwrap().with_suffix(&lp, 4);
+        assert_eq!(newest.explore_suffix(&[(x[2], 1.0)], &whole), 0);
+    }
 
     #[test]
     fn audit_blocks_cover_every_release_once_with_margins() {
