@@ -80,15 +80,8 @@ impl Window {
     /// The window with a twin over `from..end` (the part's end).
     pub(super) fn with_suffix(mut self, lp: &Lp, end: usize) -> Window {
         if self.to < end {
-            let program = lp.restrict(self.from, end, &self.fixed).lazy();
-            self.suffix = Some(Box::new(Window {
-                from: self.from,
-                to: end,
-                fixed: self.fixed.clone(),
-                program,
-                suffix: None,
-                relaxed: None,
-            }));
+            // no relaxation: the window's own bounds the ends to reach
+            self.suffix = Window::new(lp, self.from, end, &self.fixed, None).map(Box::new);
         }
         self
     }
