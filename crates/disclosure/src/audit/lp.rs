@@ -264,9 +264,11 @@ impl Lp {
     /// [`Lp::lazy`], given a box holding every feasible point (the outer
     /// box), which bounds the expressions optimised.
     pub(super) fn lazy_within(&self, outer: Option<&[(f64, f64)]>) -> Prepared {
-        // an expression optimised has coefficients of at most 4 in absolute
-        // value (a merged group may have more: its optimum may then be
-        // reported unbounded, which only costs it a point)
+        // |z| <= 4 x the box's reach: a finding's expression (coefficients
+        // of at most 1, two terms) stays within half of it, so an optimum
+        // beyond half (see `warm_min`) is unbounded; a merged group of
+        // `extremes` may reach further and be reported unbounded, which
+        // only matters for its value, never used
         let reach =
             |b: &[(f64, f64)]| 4.0 * b.iter().map(|&(lo, hi)| lo.abs().max(hi.abs())).sum::<f64>() + 1e3;
         let mut zbound = reach(&self.bounds);
