@@ -26,5 +26,15 @@
 # week N (then audits those weeks' releases).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p reports --example release_bench
+# The audit's solver: COIN-OR Clp (feature `clp`) when Debian's
+# coinor-libclp-dev is installed, as a production build should have it;
+# TRIALINK_SOLVER=microlp (or no Clp) times the default, pure-Rust build.
+FEATURES=()
+if [ "${TRIALINK_SOLVER:-clp}" = clp ] && [ -e /usr/include/coin/Clp_C_Interface.h ]; then
+  FEATURES=(--features clp)
+  echo "solver: Clp (cargo feature clp)" >&2
+else
+  echo "solver: microlp (install coinor-libclp-dev for the clp feature)" >&2
+fi
+cargo build --release -q -p reports --example release_bench "${FEATURES[@]}"
 exec target/release/examples/release_bench "${1:-40}" "${2:-3000}" "${3:-nhs-hes}" "${4:-5}" "${5:-}"

@@ -35,7 +35,8 @@
 //! * feasible points (carried from the series' previous release, built
 //!   release by release, or found while solving) prove an interval wide or
 //!   starting below the range — they lie inside it;
-//! * `window`: a few consecutive releases solved with the rest of
+//! * `window` (with microlp only: Clp settles these findings over the
+//!   whole part faster): a few consecutive releases solved with the rest of
 //!   the part fixed at a feasible point find more such points, and their
 //!   relaxation (the window alone, within the outer box) proves intervals
 //!   large, or exact when its ends are reached by feasible points;
@@ -48,11 +49,20 @@
 //!   the program solved to another basis before solving from scratch;
 //!   the exact audit ([`audit()`]) solves every
 //!   finding that way.
+//!
+//! The solver is `microlp`, or COIN-OR Clp with the `clp` feature
+//! (`clp`: each optimum re-solved from the last one's basis, points
+//! carried from release to release extended by one model of the new
+//! release). Either way only points checked against every constraint are
+//! used.
 
 // Grid code indexes several parallel grids by (row, column).
 #![allow(clippy::needless_range_loop)]
 
 mod bounds;
+#[cfg(feature = "clp")]
+#[allow(unsafe_code)]
+mod clp;
 mod findings;
 mod lp;
 mod model;

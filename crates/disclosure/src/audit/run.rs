@@ -7,13 +7,12 @@ use super::findings::{
     by_points, cell_candidates, check_robust, check_safe, difference_candidates, settle, Candidate, Check,
     Ends,
 };
-use super::lp::{count_at_least, count_at_most, split, Parts, Prepared, CARRY, CARRY_WARM};
+use super::lp::{count_at_least, count_at_most, split, Parts, Prepared, CARRY, CARRY_MORE, CARRY_WARM};
 use super::model::{build_lp, Built};
 use super::window::{self, Window};
 use super::{AuditCache, AuditError, AuditReport, Finding, FindingKey, Interval, Scope};
 use crate::policy::Policy;
 use crate::table::Release;
-use rayon::prelude::*;
 use std::collections::BTreeMap;
 
 /// Where each part of the program stands in this audit.
@@ -315,7 +314,7 @@ fn hand_on(
     cc.points = prepared
         .into_iter()
         .enumerate()
-        .filter_map(|(c, p)| Some((c, p?.points.take())))
+        .filter_map(|(c, p)| Some((c, p?.points.take().take())))
         .collect();
     // parts not solved this time keep their points
     for (c, pts) in old_points {
@@ -324,7 +323,17 @@ fn hand_on(
     cc.carry_out = plan
         .carry_key
         .iter()
-        .filter_map(|(&c, &key)| Some((key, cc.points.get(&c)?.iter().take(CARRY).cloned().collect())))
+        .filter_map(|(&c, &key)| {
+            Some((
+                key,
+                cc.points
+                    .get(&c)?
+                    .iter()
+                    .take(CARRY + CARRY_MORE)
+                    .cloned()
+                    .collect(),
+            ))
+        })
         .collect();
     cc.safe = safe_now;
     cc.reused = tally.reused;
@@ -449,8 +458,10 @@ fn build_windows(
 ) -> Vec<Vec<(Window, std::ops::Range<usize>)>> {
     (0..parts.lps.len())
         .map(|c| match prepared[c].as_ref() {
-            Some(lpc) if scope.certify => {
-                let fixed = lpc.points.borrow()[0].clone();
+            Some(lpc) if scope.certify && window::WITH_THIS_SOLVER => {
+                let Some(fixed) = lpc.points.borrow().get(0) else {
+                    return Vec::new();
+                };
                 window::plan(&plan.starts[c], lpc.len(), scope.touching.is_some())
                     .into_iter()
                     .filter_map(|(from, to, core)| {
@@ -663,15 +674,7 @@ fn prepare_parts(
             .get(&c)
             .and_then(|key| inherited.carry_in.remove(key))
         {
-            // one small program each, independent: spread over the cores
-            let ext: Vec<Vec<f64>> = pts
-                .par_iter()
-                .enumerate()
-                .filter_map(|(n, p)| {
-                    let sign = if n % 2 == 0 { 1.0 } else { -1.0 };
-                    carry(lp, &plan.starts[c], p, sign, outer[c].as_deref())
-                })
-                .collect();
+            let ext = carry_all(lp, &plan.starts[c], &pts, outer[c].as_deref());
             report.linear_programs += pts.len();
             lpc.adopt(&ext);
             tally.carried += lpc.points.borrow().len();
@@ -690,6 +693,58 @@ fn prepare_parts(
         prepared.push(Some(lpc));
     }
     Ok(prepared)
+}
+
+/// The carried points extended over this release, each pushed down (even
+/// places) or up (odd): with Clp, by one model of this release's
+/// variables per direction, the directions on two cores (see
+/// [`super::lp::Extender`]), falling back to [`carry`] for the first
+/// [`CARRY`] (carried along the whole series) and dropping the others
+/// that have no extension; without Clp, the first [`CARRY`] by [`carry`],
+/// one small program each, spread over the cores.
+fn carry_all(
+    lp: &super::lp::Lp,
+    starts: &[usize],
+    pts: &[Vec<f64>],
+    outer: Option<&[(f64, f64)]>,
+) -> Vec<Vec<f64>> {
+    #[cfg(feature = "clp")]
+    {
+        let m = pts.first().map_or(0, Vec::len);
+        let run = |parity: usize| -> Vec<(usize, Vec<f64>)> {
+            let sign = if parity == 0 { 1.0 } else { -1.0 };
+            let mut e = super::lp::Extender::new(lp, m, sign);
+            pts.iter()
+                .enumerate()
+                .filter(|(n, _)| n % 2 == parity)
+                .filter_map(|(n, p)| {
+                    let fast = e.as_mut().and_then(|e| e.extend(p)).filter(|x| lp.satisfies(x));
+                    let x =
+                        fast.or_else(|| (n < CARRY).then(|| carry(lp, starts, p, sign, outer)).flatten())?;
+                    Some((n, x))
+                })
+                .collect()
+        };
+        let (even, odd) = rayon::join(|| run(0), || run(1));
+        // in the order carried
+        let mut all: Vec<(usize, Vec<f64>)> = even.into_iter().chain(odd).collect();
+        all.sort_by_key(|(n, _)| *n);
+        all.into_iter().map(|(_, x)| x).collect()
+    }
+    #[cfg(not(feature = "clp"))]
+    {
+        use rayon::prelude::*;
+        pts.iter()
+            .take(CARRY)
+            .collect::<Vec<_>>()
+            .par_iter()
+            .enumerate()
+            .filter_map(|(n, p)| {
+                let sign = if n % 2 == 0 { 1.0 } else { -1.0 };
+                carry(lp, starts, p, sign, outer)
+            })
+            .collect()
+    }
 }
 
 /// A point of the series' previous release extended over this one: the
