@@ -314,7 +314,7 @@ fn hand_on(
     cc.points = prepared
         .into_iter()
         .enumerate()
-        .filter_map(|(c, p)| Some((c, p?.points.take().take())))
+        .filter_map(|(c, p)| Some((c, p?.points.into_inner().take())))
         .collect();
     // parts not solved this time keep their points
     for (c, pts) in old_points {
