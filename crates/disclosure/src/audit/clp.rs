@@ -101,6 +101,9 @@ impl Model {
     /// `obj` (minimised); not solved.
     pub(super) fn load(bounds: &[(f64, f64)], rows: &[Row], obj: &[f64]) -> Model {
         let (ncols, nrows) = (bounds.len(), rows.len());
+        // the lengths Clp reads (a column index out of range panics below,
+        // before any call)
+        assert_eq!(obj.len(), ncols, "one objective coefficient per column");
         // column-major matrix
         let mut count = vec![0usize; ncols + 1];
         for (terms, _, _) in rows {

@@ -800,7 +800,8 @@ impl Prepared {
     pub(super) fn solve_point(&self) -> Result<(), microlp::Error> {
         let base = self.base()?;
         let start = base.start();
-        self.points.borrow_mut().push(start);
+        // kept, as every point, only if it satisfies every constraint
+        self.adopt(&[start]);
         Ok(())
     }
 
