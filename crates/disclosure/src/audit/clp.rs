@@ -8,10 +8,12 @@
 //! from scratch. Clp keeps its basis between solves: changing the objective
 //! leaves the last optimum's basis primal feasible, so each expression is a
 //! short primal simplex run from the previous one's optimum. The library is
-//! Debian's `coinor-libclp-dev` (EPL-2.0), linked dynamically; only the few
-//! functions of its C interface used here are declared (the `-sys` crates
-//! build Clp from source with a C++ toolchain and generated bindings, for
-//! the same dozen calls).
+//! Debian's `coinor-libclp-dev` (EPL-2.0), linked dynamically, through a
+//! C interface of ours over `ClpSimplex` (`csrc/clp_shim.cpp`, built by
+//! `build.rs`): Clp's own C interface sets the solver up again on every
+//! re-solve (2.1 ms a re-solve against 1.4 ms, measured on the benchmark's
+//! programs to week 12), and the `-sys` crates build Clp from source for
+//! the same few calls.
 //!
 //! Every optimum is still only a candidate: the caller checks its point
 //! against every constraint before using its value (see `lp::warm_min`).

@@ -25,7 +25,8 @@ use super::lp::{Lp, Prepared};
 /// Are windows used? Only with microlp. With Clp (feature `clp`) every
 /// finding the feasible points leave open is settled over the whole part
 /// faster than a window settles it: Clp re-solves each objective from the
-/// last optimum in ~1.4 ms on a study's 20-week program, while a window's
+/// last optimum (1.4 ms on average, measured on the benchmark's programs
+/// to week 12), while a window's
 /// programs are set up and solved from scratch. Measured with
 /// `bench/report_releases.sh` to week 14, the slowest release took 3.7 s
 /// without windows and 6.8 s with them (the same cells suppressed).
