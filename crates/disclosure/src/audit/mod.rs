@@ -34,7 +34,9 @@
 //!   lower end over the box is above the suppression range is safe;
 //! * feasible points (carried from the series' previous release, built
 //!   release by release, or found while solving) prove an interval wide or
-//!   starting below the range — they lie inside it;
+//!   starting below the range — they lie inside it; more are found by
+//!   pushing the findings still open down and up together, group by group,
+//!   halving the groups whose points settle too few (`run::refine`);
 //! * `window` (with microlp only: Clp settles these findings over the
 //!   whole part faster): a few consecutive releases solved with the rest of
 //!   the part fixed at a feasible point find more such points, and their
@@ -293,6 +295,9 @@ pub(crate) struct Scope {
     /// (None: all). Each finding's verdict is settled on its own, so the
     /// verdict of one does not depend on which others are checked.
     pub only: Option<std::collections::BTreeSet<OnlyKey>>,
+    /// Only the findings of the release `touching` names: its cells and
+    /// its differences from earlier releases (protection's first rounds).
+    pub current_only: bool,
 }
 
 /// A finding named across audits of different lists of releases.
@@ -317,6 +322,7 @@ impl Scope {
         certify: false,
         confirm: Confirm::Doubtful,
         only: None,
+        current_only: false,
     };
     /// Every finding; safe ones may be settled by feasible points.
     pub(crate) const FAST: Scope = Scope {
@@ -324,6 +330,7 @@ impl Scope {
         certify: true,
         confirm: Confirm::Unsafe,
         only: None,
+        current_only: false,
     };
     /// Protection's rounds: points, a cache, no confirmation, only the
     /// parts the new release touches.
@@ -333,6 +340,7 @@ impl Scope {
             certify: true,
             confirm: Confirm::Never,
             only: None,
+            current_only: false,
         }
     }
 }
