@@ -22,8 +22,11 @@
 # point broke a constraint (a) or that ran into solver trouble (b, those
 # retried on the other basis included), and retries on the other basis
 # that got through (c); every other miss is solved from scratch, which is
-# what makes the slowest releases slow. STOP_AFTER_WEEK=N stops after
-# week N (then audits those weeks' releases).
+# what makes the slowest releases slow. `refine round` lines give each
+# round of groups of open findings pushed down and up together, and
+# `points carried in Xs` the time spent extending the previous release's
+# points. STOP_AFTER_WEEK=N stops after week N (then audits those weeks'
+# releases).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The audit's solver: COIN-OR Clp (feature `clp`) when Debian's

@@ -20,15 +20,22 @@
 //!    releases are never changed. If nothing is left to suppress the
 //!    release is refused. The first rounds audit only this release's own
 //!    findings (its cells and its differences from earlier releases) and
-//!    repair them until they pass; only then is every finding of the
-//!    series audited, and repaired the same way, until all pass. A cell of
+//!    repair them; every round after a repair audits every finding of
+//!    the series, and repairs the same way, until all pass. A cell of
 //!    the new release pinned down usually pins the same cell in earlier
 //!    releases and every difference between them: one repair settles them
-//!    all, which is cheaper than solving each of them (measured on the
-//!    benchmark to week 14: the slowest release took 1.2–1.6 s against
-//!    3.1 s, and 6,578 cells were suppressed against 7,105, since fewer
-//!    failures are repaired one by one). The release returned always
-//!    passed a round over every finding.
+//!    all, which is cheaper than solving each of them (measured on
+//!    `bench/report_releases.sh` to week 14: the slowest release took
+//!    1.2–1.6 s against 3.1 s, and 6,578 cells were suppressed against
+//!    7,105, since fewer failures are repaired one by one; the README
+//!    gives the 40-week curve). The release returned always passed a round
+//!    over every finding. A failure is repaired in, in this order: the
+//!    cell itself when published, a partner in one of its equations, any
+//!    cell of its column, the same column in the other tables (the same
+//!    quantity broken down another way, whose parts add up to a total
+//!    that may pin it), any cell of its table. Failures of earlier
+//!    releases that map to the same cell of this release are repaired
+//!    once a round.
 //!
 //! Speed without changing a verdict: the feasible points of a series'
 //! part of the reader's program found while protecting one release are
@@ -277,8 +284,8 @@ pub fn protect_release(
     let cur = earlier.len();
     let mut cache = AuditCache::default();
     cache.carry_in = CARRY.with(|c| c.borrow_mut().remove(study)).unwrap_or_default();
-    // The release's own findings first, repaired until they pass, then
-    // every finding: a cell of the new release pinned down usually pins
+    // The release's own findings first, repaired, then every finding
+    // until all pass: a cell of the new release pinned down usually pins
     // the same cell in earlier releases and every difference between
     // them, and its repair settles them all.
     let mut current_only = true;
@@ -369,6 +376,10 @@ pub fn protect_release(
             }
             added |= repair_one(&mut out.tables, &releases, cur, f, policy);
         }
+        // after a repair the next round audits every finding (the
+        // release's own included): a round of its own findings alone
+        // would only say again what this one found
+        current_only = false;
         if !added {
             return Err(ProtectError::Refused {
                 count: failures.len(),
