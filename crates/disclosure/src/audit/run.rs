@@ -609,12 +609,7 @@ fn window_extremes<'w>(
         if lpc.warm {
             continue;
         }
-        let g = match cand.check {
-            Check::Suppressed => 0,
-            Check::Difference if cand.objective[0].1 > 0.0 => 1,
-            Check::Difference => 2,
-            Check::Rounded(_) => 3,
-        };
+        let g = kind_group(cand);
         groups
             .entry((c, w as *const Window as usize, g))
             .or_insert_with(|| (w, Vec::new()))
@@ -845,12 +840,7 @@ fn refine(
     let mut by_kind: BTreeMap<(usize, u8), Vec<&Candidate>> = BTreeMap::new();
     for cand in cands.iter().copied().filter(is_open) {
         let c = parts.comp[cand.objective[0].0];
-        let g = match cand.check {
-            Check::Suppressed => 0,
-            Check::Difference if cand.objective[0].1 > 0.0 => 1,
-            Check::Difference => 2,
-            Check::Rounded(_) => 3,
-        };
+        let g = kind_group(cand);
         by_kind.entry((c, g)).or_default().push(cand);
     }
     let mut groups: Vec<(usize, Vec<&Candidate>)> = by_kind.into_iter().map(|((c, _), v)| (c, v)).collect();
@@ -898,6 +888,18 @@ fn refine(
     Ok(())
 }
 
+/// The group a candidate is pushed with when points are sought for many
+/// at once: suppressed cells; differences by the sign of their later
+/// count; rounded counts.
+fn kind_group(cand: &Candidate) -> u8 {
+    match cand.check {
+        Check::Suppressed => 0,
+        Check::Difference if cand.objective[0].1 > 0.0 => 1,
+        Check::Difference => 2,
+        Check::Rounded(_) => 3,
+    }
+}
+
 /// Points at the ends of everything still open at once, part by part: all
 /// suppressed cells low, then high; all changes between releases; all
 /// rounded counts (parts with points enough already are skipped).
@@ -915,12 +917,7 @@ fn extremes(
         if prepared[c].as_ref().is_none_or(|p| p.warm) {
             continue;
         }
-        let g = match cand.check {
-            Check::Suppressed => 0,
-            Check::Difference if cand.objective[0].1 > 0.0 => 1,
-            Check::Difference => 2,
-            Check::Rounded(_) => 3,
-        };
+        let g = kind_group(cand);
         groups
             .entry((c, g))
             .or_default()
