@@ -296,7 +296,7 @@ pub(crate) struct Scope {
     /// verdict of one does not depend on which others are checked.
     pub only: Option<std::collections::BTreeSet<OnlyKey>>,
     /// Only the findings of the release `touching` names: its cells and
-    /// its differences from earlier releases (protection's first rounds).
+    /// its differences from earlier releases (protection's first round).
     pub current_only: bool,
 }
 
